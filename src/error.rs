@@ -1,0 +1,271 @@
+//! The crate's error type. Every variant is a condition the caller or the
+//! hardware can cause; none of them leaves the registry and the ITS out of
+//! step (each operation checks before it changes anything, and undoes its own
+//! bookkeeping when the hardware fails it).
+
+use crate::command::ItsCommand;
+use core::fmt;
+
+/// What a bounded wait was waiting for when it gave up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitFor {
+    /// GITS_CREADR to reach GITS_CWRITER (commands consumed).
+    CommandCompletion,
+    /// Room in the command queue.
+    QueueSpace,
+    /// GITS_CTLR.Quiescent after clearing Enabled.
+    Quiescent,
+    /// GICR_CTLR.RWP to clear after changing EnableLPIs.
+    RedistributorWrite,
+    /// GICR_SYNCR.Busy to clear.
+    RedistributorSync,
+}
+
+/// An error from the ITS driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItsError {
+    /// The ITS does not support physical LPIs (GITS_TYPER.Physical = 0).
+    NoPhysicalLpis,
+    /// No GITS_BASERn describes a Device table.
+    NoDeviceTable,
+    /// A table could not be sized within the architectural limits.
+    TableTooLarge {
+        /// The table type (GITS_BASERn.Type).
+        table_type: u8,
+        /// Bytes it would need.
+        bytes: usize,
+    },
+    /// The DeviceID is beyond GITS_TYPER.Devbits or the device table.
+    DeviceIdOutOfRange {
+        /// The DeviceID asked for.
+        device_id: u32,
+        /// The largest DeviceID that can be mapped.
+        max: u32,
+    },
+    /// More events than GITS_TYPER.ID_bits allows, or zero.
+    EventCountOutOfRange {
+        /// Events asked for.
+        requested: u32,
+        /// Largest number of events per device.
+        max: u32,
+    },
+    /// The EventID is beyond what the device was mapped with.
+    EventIdOutOfRange {
+        /// The device.
+        device_id: u32,
+        /// The EventID asked for.
+        event_id: u32,
+        /// Number of events the device was mapped with.
+        events: u32,
+    },
+    /// The device is already mapped.
+    DeviceAlreadyMapped {
+        /// The device.
+        device_id: u32,
+    },
+    /// The device is not mapped.
+    DeviceNotMapped {
+        /// The device.
+        device_id: u32,
+    },
+    /// The event is already mapped.
+    EventAlreadyMapped {
+        /// The device.
+        device_id: u32,
+        /// The event.
+        event_id: u32,
+    },
+    /// The event is not mapped.
+    EventNotMapped {
+        /// The device.
+        device_id: u32,
+        /// The event.
+        event_id: u32,
+    },
+    /// The collection ID is beyond what the ITS supports.
+    CollectionOutOfRange {
+        /// The collection asked for.
+        icid: u16,
+        /// The largest collection ID.
+        max: u16,
+    },
+    /// The collection is already mapped.
+    CollectionAlreadyMapped {
+        /// The collection.
+        icid: u16,
+    },
+    /// The collection is not mapped.
+    CollectionNotMapped {
+        /// The collection.
+        icid: u16,
+    },
+    /// The collection still has events routed to it.
+    CollectionInUse {
+        /// The collection.
+        icid: u16,
+        /// Number of events that still target it.
+        events: usize,
+    },
+    /// No redistributor with this processor number was initialised.
+    UnknownRedistributor {
+        /// The processor number (GICR_TYPER.Processor_Number).
+        processor_number: u16,
+    },
+    /// The redistributor does not support physical LPIs (GICR_TYPER.PLPIS = 0).
+    RedistributorWithoutLpis {
+        /// The processor number.
+        processor_number: u16,
+    },
+    /// The redistributor had EnableLPIs set, it cannot be cleared, and its
+    /// tables are not the ones the caller declared reserved.
+    LpiTablesLocked {
+        /// The processor number.
+        processor_number: u16,
+        /// GICR_PROPBASER as found.
+        propbaser: u64,
+        /// GICR_PENDBASER as found.
+        pendbaser: u64,
+    },
+    /// Not enough free LPI INTIDs.
+    LpiSpaceExhausted {
+        /// INTIDs asked for.
+        requested: u32,
+    },
+    /// The INTID is not an LPI of the configured range.
+    LpiOutOfRange {
+        /// The INTID.
+        intid: u32,
+    },
+    /// The LPI is already allocated.
+    LpiInUse {
+        /// The INTID.
+        intid: u32,
+    },
+    /// The platform could not provide table memory.
+    OutOfMemory {
+        /// Bytes asked for.
+        size: usize,
+    },
+    /// A bounded wait ran out of polls.
+    Timeout {
+        /// What was being waited for.
+        waiting_for: WaitFor,
+        /// How many polls were made.
+        polls: u32,
+    },
+    /// The ITS stopped on a command it could not execute (GITS_CREADR.Stalled).
+    /// Recovery: [`crate::Its::recover`].
+    CommandStalled {
+        /// The command at GITS_CREADR, if it decodes.
+        command: Option<ItsCommand>,
+        /// Its byte offset in the queue.
+        offset: usize,
+    },
+    /// The operation needs an active ITS, but it is saved (or a restore has
+    /// not finished).
+    Saved,
+    /// `restore` was called without a `save` before it.
+    NotSaved,
+    /// `restore` found different hardware from what `save` recorded.
+    HardwareMismatch {
+        /// GITS_TYPER at save.
+        saved_typer: u64,
+        /// GITS_TYPER now.
+        found_typer: u64,
+        /// GITS_IIDR at save.
+        saved_iidr: u32,
+        /// GITS_IIDR now.
+        found_iidr: u32,
+    },
+}
+
+impl fmt::Display for ItsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::NoPhysicalLpis => write!(f, "the ITS does not support physical LPIs"),
+            Self::NoDeviceTable => write!(f, "no GITS_BASERn describes a device table"),
+            Self::TableTooLarge { table_type, bytes } => {
+                write!(f, "table of type {table_type} would need {bytes} bytes")
+            }
+            Self::DeviceIdOutOfRange { device_id, max } => {
+                write!(f, "DeviceID {device_id:#x} is beyond the largest, {max:#x}")
+            }
+            Self::EventCountOutOfRange { requested, max } => {
+                write!(f, "{requested} events per device asked for; 1 to {max} allowed")
+            }
+            Self::EventIdOutOfRange {
+                device_id,
+                event_id,
+                events,
+            } => write!(
+                f,
+                "EventID {event_id} of device {device_id:#x} is beyond its {events} events"
+            ),
+            Self::DeviceAlreadyMapped { device_id } => {
+                write!(f, "device {device_id:#x} is already mapped")
+            }
+            Self::DeviceNotMapped { device_id } => write!(f, "device {device_id:#x} is not mapped"),
+            Self::EventAlreadyMapped {
+                device_id,
+                event_id,
+            } => write!(f, "event {event_id} of device {device_id:#x} is already mapped"),
+            Self::EventNotMapped {
+                device_id,
+                event_id,
+            } => write!(f, "event {event_id} of device {device_id:#x} is not mapped"),
+            Self::CollectionOutOfRange { icid, max } => {
+                write!(f, "collection {icid} is beyond the largest, {max}")
+            }
+            Self::CollectionAlreadyMapped { icid } => {
+                write!(f, "collection {icid} is already mapped")
+            }
+            Self::CollectionNotMapped { icid } => write!(f, "collection {icid} is not mapped"),
+            Self::CollectionInUse { icid, events } => {
+                write!(f, "collection {icid} still has {events} events")
+            }
+            Self::UnknownRedistributor { processor_number } => write!(
+                f,
+                "no redistributor with processor number {processor_number} was initialised"
+            ),
+            Self::RedistributorWithoutLpis { processor_number } => write!(
+                f,
+                "redistributor {processor_number} does not support physical LPIs"
+            ),
+            Self::LpiTablesLocked {
+                processor_number,
+                propbaser,
+                pendbaser,
+            } => write!(
+                f,
+                "redistributor {processor_number} has LPIs enabled for good with \
+                 PROPBASER {propbaser:#x} PENDBASER {pendbaser:#x}, not the reserved tables"
+            ),
+            Self::LpiSpaceExhausted { requested } => {
+                write!(f, "no room for {requested} more LPIs")
+            }
+            Self::LpiOutOfRange { intid } => write!(f, "INTID {intid} is not a configured LPI"),
+            Self::LpiInUse { intid } => write!(f, "LPI {intid} is already allocated"),
+            Self::OutOfMemory { size } => write!(f, "could not allocate {size} bytes of GIC memory"),
+            Self::Timeout { waiting_for, polls } => {
+                write!(f, "gave up waiting for {waiting_for:?} after {polls} polls")
+            }
+            Self::CommandStalled { command, offset } => {
+                write!(f, "the ITS stalled on {command:?} at queue offset {offset:#x}")
+            }
+            Self::Saved => write!(f, "the ITS is saved; restore it first"),
+            Self::NotSaved => write!(f, "restore without a save"),
+            Self::HardwareMismatch {
+                saved_typer,
+                found_typer,
+                saved_iidr,
+                found_iidr,
+            } => write!(
+                f,
+                "different ITS: TYPER {found_typer:#x} IIDR {found_iidr:#x}, \
+                 saved TYPER {saved_typer:#x} IIDR {saved_iidr:#x}"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for ItsError {}

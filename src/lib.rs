@@ -1,0 +1,19 @@
+//! Driver for the Arm GICv3 Interrupt Translation Service (ITS).
+#![no_std]
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod command;
+pub mod error;
+pub mod memory;
+pub mod mmio;
+pub mod registers;
+
+pub use command::{ItsCommand, RdBase};
+pub use error::{ItsError, WaitFor};
+pub use memory::{DmaMemory, DmaRegion, MemoryAttributes};

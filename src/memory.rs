@@ -1,0 +1,167 @@
+//! Memory shared with the ITS and the redistributors: tables, ITTs and the
+//! command queue. The platform provides it through [`DmaMemory`], so the crate
+//! works with any allocator and any virtual-to-physical mapping.
+
+use core::ptr::NonNull;
+
+/// A block of zeroed, physically contiguous memory that the GIC may access.
+///
+/// The driver keeps every `DmaRegion` it allocates until it gives it back with
+/// [`DmaMemory::deallocate`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct DmaRegion {
+    virt: NonNull<u8>,
+    phys: u64,
+    size: usize,
+}
+
+// SAFETY: a `DmaRegion` is an exclusive handle to memory (the `DmaMemory`
+// implementation promised not to hand it out twice); it may move between CPUs.
+unsafe impl Send for DmaRegion {}
+
+impl DmaRegion {
+    /// Describes a block at virtual address `virt` and physical address
+    /// `phys`, `size` bytes long.
+    ///
+    /// # Safety
+    /// `virt` must be valid for reads and writes of `size` bytes for as long as
+    /// the region is in use, mapped as Normal memory, not used by anyone else,
+    /// and `phys` must be the address the GIC uses for the same memory.
+    pub unsafe fn new(virt: NonNull<u8>, phys: u64, size: usize) -> Self {
+        Self { virt, phys, size }
+    }
+
+    /// The virtual address of the first byte.
+    pub fn virt(&self) -> NonNull<u8> {
+        self.virt
+    }
+
+    /// The physical address of the first byte, as the GIC sees it.
+    pub fn phys(&self) -> u64 {
+        self.phys
+    }
+
+    /// The size in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Writes the little-endian `u64` at byte `offset`, which must be 8-byte
+    /// aligned and inside the region. Returns `false` (and writes nothing)
+    /// otherwise.
+    pub(crate) fn write_u64(&mut self, offset: usize, value: u64) -> bool {
+        if offset % 8 != 0 || offset.checked_add(8).is_none_or(|end| end > self.size) {
+            return false;
+        }
+        // SAFETY: the range is inside the region (checked above), which
+        // `new`'s caller promised is valid and ours; the alignment is checked
+        // against the region's base, which every allocator here aligns to at
+        // least 256 bytes. A volatile write because the GIC reads it.
+        unsafe {
+            self.virt
+                .as_ptr()
+                .add(offset)
+                .cast::<u64>()
+                .write_volatile(value.to_le());
+        }
+        true
+    }
+
+    /// Reads the little-endian `u64` at byte `offset` (8-byte aligned, inside).
+    pub(crate) fn read_u64(&self, offset: usize) -> Option<u64> {
+        if offset % 8 != 0 || offset.checked_add(8).is_none_or(|end| end > self.size) {
+            return None;
+        }
+        // SAFETY: as for `write_u64`.
+        Some(u64::from_le(unsafe {
+            self.virt
+                .as_ptr()
+                .add(offset)
+                .cast::<u64>()
+                .read_volatile()
+        }))
+    }
+
+    /// Sets `len` bytes from `offset` to `value`, clamped to the region.
+    pub(crate) fn fill(&mut self, offset: usize, len: usize, value: u8) {
+        let start = offset.min(self.size);
+        let len = len.min(self.size - start);
+        // SAFETY: `start..start + len` is inside the region (clamped above).
+        unsafe { core::ptr::write_bytes(self.virt.as_ptr().add(start), value, len) }
+    }
+
+    /// Writes one byte at `offset`; `false` if outside the region.
+    pub(crate) fn write_u8(&mut self, offset: usize, value: u8) -> bool {
+        if offset >= self.size {
+            return false;
+        }
+        // SAFETY: `offset` is inside the region (checked above).
+        unsafe { self.virt.as_ptr().add(offset).write_volatile(value) }
+        true
+    }
+
+    /// Reads one byte at `offset`.
+    pub(crate) fn read_u8(&self, offset: usize) -> Option<u8> {
+        if offset >= self.size {
+            return None;
+        }
+        // SAFETY: `offset` is inside the region (checked above).
+        Some(unsafe { self.virt.as_ptr().add(offset).read_volatile() })
+    }
+}
+
+/// Where the driver gets memory for the GIC, and how it makes CPU writes
+/// visible to a GIC that does not snoop the caches.
+///
+/// # Safety
+/// `allocate_zeroed` must return memory that satisfies [`DmaRegion::new`]'s
+/// contract, is zeroed, has at least the requested size and alignment, and is
+/// not handed out again until it is given back with `deallocate`.
+pub unsafe trait DmaMemory {
+    /// Allocates `size` zeroed bytes aligned to `align` (a power of two), or
+    /// returns `None` when there is no memory.
+    fn allocate_zeroed(&mut self, size: usize, align: usize) -> Option<DmaRegion>;
+
+    /// Gives back a region from `allocate_zeroed`. The GIC no longer uses it.
+    fn deallocate(&mut self, region: DmaRegion);
+
+    /// Cleans the data cache for `len` bytes at `virt` to the Point of
+    /// Coherency, so that a non-coherent GIC reads what the CPU wrote.
+    /// Called only when the GIC refused a shareable, cacheable attribute.
+    fn clean_to_poc(&self, virt: NonNull<u8>, len: usize);
+}
+
+/// Memory attributes the driver programs into CBASER, BASERn, PROPBASER and
+/// PENDBASER (the same encodings in all of them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryAttributes {
+    /// Inner Shareable, Normal Inner/Outer Read-allocate Write-allocate
+    /// Write-back: the GIC snoops the CPU caches.
+    InnerShareableWriteBack,
+    /// Non-shareable, Normal Non-cacheable: the GIC reads memory directly and
+    /// the CPU cleans its caches to the Point of Coherency after every write.
+    NonCacheable,
+}
+
+impl MemoryAttributes {
+    /// The Shareability field value (0b01 Inner Shareable, 0b00 Non-shareable).
+    pub const fn shareability(self) -> u64 {
+        match self {
+            Self::InnerShareableWriteBack => 0b01,
+            Self::NonCacheable => 0b00,
+        }
+    }
+
+    /// The InnerCache field value (0b111 RaWaWb, 0b001 Non-cacheable).
+    pub const fn inner_cache(self) -> u64 {
+        match self {
+            Self::InnerShareableWriteBack => 0b111,
+            Self::NonCacheable => 0b001,
+        }
+    }
+
+    /// Whether CPU writes need a clean to PoC before the GIC reads them.
+    pub const fn needs_cache_clean(self) -> bool {
+        matches!(self, Self::NonCacheable)
+    }
+}

@@ -1,0 +1,118 @@
+//! The one place where the crate touches MMIO.
+//!
+//! Every register access is a single load or store of the register's width.
+//! On aarch64 this is guaranteed by emitting the instruction with inline
+//! assembly (`ldr`/`str` with a plain base register, no offset, no writeback,
+//! no pair form): a hypervisor that traps the access gets a valid ESR_ELx.ISV
+//! syndrome and can emulate it. A plain `read_volatile` gives no such
+//! guarantee; the compiler may pick a post-index or pair instruction, which
+//! KVM cannot decode. On other architectures (host tests) the accessors fall
+//! back to `read_volatile`/`write_volatile`, which is fine for memory-backed
+//! fake register blocks.
+
+use core::cell::UnsafeCell;
+use core::marker::PhantomData;
+use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::{RegisterLongName, UIntLike};
+
+/// A memory-mapped register of width `T` with the bitfields of `R`.
+///
+/// Instances only exist inside `#[repr(C)]` register blocks that the caller
+/// placed over device memory (see [`crate::registers::GitsMmio::new`]).
+#[repr(transparent)]
+pub struct MmioRegister<T: UIntLike, R: RegisterLongName = ()> {
+    value: UnsafeCell<T>,
+    _register: PhantomData<R>,
+}
+
+/// A register width the accessor layer can load and store in one instruction.
+pub trait RegisterWidth: UIntLike {
+    /// Loads `Self` from `address` with one instruction of its width.
+    ///
+    /// # Safety
+    /// `address` must be valid for a volatile read of `Self` and aligned.
+    unsafe fn load(address: *const Self) -> Self;
+    /// Stores `value` to `address` with one instruction of its width.
+    ///
+    /// # Safety
+    /// `address` must be valid for a volatile write of `Self` and aligned.
+    unsafe fn store(address: *mut Self, value: Self);
+}
+
+macro_rules! register_width {
+    ($ty:ty, $reg:literal) => {
+        impl RegisterWidth for $ty {
+            #[inline(always)]
+            unsafe fn load(address: *const Self) -> Self {
+                #[cfg(target_arch = "aarch64")]
+                {
+                    let value: $ty;
+                    // SAFETY: the caller guarantees `address` is valid and
+                    // aligned for this width. The instruction is a single
+                    // `ldr` with no writeback, as a hypervisor can emulate.
+                    unsafe {
+                        core::arch::asm!(
+                            concat!("ldr {value:", $reg, "}, [{address}]"),
+                            address = in(reg) address,
+                            value = out(reg) value,
+                            options(nostack, readonly, preserves_flags),
+                        );
+                    }
+                    value
+                }
+                #[cfg(not(target_arch = "aarch64"))]
+                // SAFETY: the caller guarantees `address` is valid and aligned.
+                unsafe {
+                    address.read_volatile()
+                }
+            }
+
+            #[inline(always)]
+            unsafe fn store(address: *mut Self, value: Self) {
+                #[cfg(target_arch = "aarch64")]
+                // SAFETY: the caller guarantees `address` is valid and aligned
+                // for this width. A single `str` with no writeback.
+                unsafe {
+                    core::arch::asm!(
+                        concat!("str {value:", $reg, "}, [{address}]"),
+                        address = in(reg) address,
+                        value = in(reg) value,
+                        options(nostack, preserves_flags),
+                    );
+                }
+                #[cfg(not(target_arch = "aarch64"))]
+                // SAFETY: the caller guarantees `address` is valid and aligned.
+                unsafe {
+                    address.write_volatile(value)
+                }
+            }
+        }
+    };
+}
+
+register_width!(u32, "w");
+register_width!(u64, "x");
+
+impl<T: RegisterWidth, R: RegisterLongName> Readable for MmioRegister<T, R> {
+    type T = T;
+    type R = R;
+
+    #[inline]
+    fn get(&self) -> T {
+        // SAFETY: a `MmioRegister` only exists inside a register block whose
+        // creator promised it is valid device memory (or a fake block in
+        // memory); `UnsafeCell::get` yields an aligned pointer to it.
+        unsafe { T::load(self.value.get()) }
+    }
+}
+
+impl<T: RegisterWidth, R: RegisterLongName> Writeable for MmioRegister<T, R> {
+    type T = T;
+    type R = R;
+
+    #[inline]
+    fn set(&self, value: T) {
+        // SAFETY: as for `get`.
+        unsafe { T::store(self.value.get(), value) }
+    }
+}
