@@ -166,6 +166,9 @@ pub enum ItsError {
     Saved,
     /// `restore` was called without a `save` before it.
     NotSaved,
+    /// An earlier command stalled or timed out; [`crate::Its::recover`] must
+    /// run before anything else is mapped.
+    NeedsRecovery,
     /// `restore` found different hardware from what `save` recorded.
     HardwareMismatch {
         /// GITS_TYPER at save.
@@ -191,7 +194,10 @@ impl fmt::Display for ItsError {
                 write!(f, "DeviceID {device_id:#x} is beyond the largest, {max:#x}")
             }
             Self::EventCountOutOfRange { requested, max } => {
-                write!(f, "{requested} events per device asked for; 1 to {max} allowed")
+                write!(
+                    f,
+                    "{requested} events per device asked for; 1 to {max} allowed"
+                )
             }
             Self::EventIdOutOfRange {
                 device_id,
@@ -208,7 +214,10 @@ impl fmt::Display for ItsError {
             Self::EventAlreadyMapped {
                 device_id,
                 event_id,
-            } => write!(f, "event {event_id} of device {device_id:#x} is already mapped"),
+            } => write!(
+                f,
+                "event {event_id} of device {device_id:#x} is already mapped"
+            ),
             Self::EventNotMapped {
                 device_id,
                 event_id,
@@ -245,15 +254,21 @@ impl fmt::Display for ItsError {
             }
             Self::LpiOutOfRange { intid } => write!(f, "INTID {intid} is not a configured LPI"),
             Self::LpiInUse { intid } => write!(f, "LPI {intid} is already allocated"),
-            Self::OutOfMemory { size } => write!(f, "could not allocate {size} bytes of GIC memory"),
+            Self::OutOfMemory { size } => {
+                write!(f, "could not allocate {size} bytes of GIC memory")
+            }
             Self::Timeout { waiting_for, polls } => {
                 write!(f, "gave up waiting for {waiting_for:?} after {polls} polls")
             }
             Self::CommandStalled { command, offset } => {
-                write!(f, "the ITS stalled on {command:?} at queue offset {offset:#x}")
+                write!(
+                    f,
+                    "the ITS stalled on {command:?} at queue offset {offset:#x}"
+                )
             }
             Self::Saved => write!(f, "the ITS is saved; restore it first"),
             Self::NotSaved => write!(f, "restore without a save"),
+            Self::NeedsRecovery => write!(f, "a command failed earlier; recover the ITS first"),
             Self::HardwareMismatch {
                 saved_typer,
                 found_typer,

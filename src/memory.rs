@@ -50,7 +50,7 @@ impl DmaRegion {
     /// aligned and inside the region. Returns `false` (and writes nothing)
     /// otherwise.
     pub(crate) fn write_u64(&mut self, offset: usize, value: u64) -> bool {
-        if offset % 8 != 0 || offset.checked_add(8).is_none_or(|end| end > self.size) {
+        if !offset.is_multiple_of(8) || offset.checked_add(8).is_none_or(|end| end > self.size) {
             return false;
         }
         // SAFETY: the range is inside the region (checked above), which
@@ -69,16 +69,12 @@ impl DmaRegion {
 
     /// Reads the little-endian `u64` at byte `offset` (8-byte aligned, inside).
     pub(crate) fn read_u64(&self, offset: usize) -> Option<u64> {
-        if offset % 8 != 0 || offset.checked_add(8).is_none_or(|end| end > self.size) {
+        if !offset.is_multiple_of(8) || offset.checked_add(8).is_none_or(|end| end > self.size) {
             return None;
         }
         // SAFETY: as for `write_u64`.
         Some(u64::from_le(unsafe {
-            self.virt
-                .as_ptr()
-                .add(offset)
-                .cast::<u64>()
-                .read_volatile()
+            self.virt.as_ptr().add(offset).cast::<u64>().read_volatile()
         }))
     }
 
@@ -98,6 +94,24 @@ impl DmaRegion {
         // SAFETY: `offset` is inside the region (checked above).
         unsafe { self.virt.as_ptr().add(offset).write_volatile(value) }
         true
+    }
+
+    /// Cleans `len` bytes from `offset` to the Point of Coherency when the
+    /// GIC does not snoop (`attributes.needs_cache_clean()`).
+    pub(crate) fn clean<M: DmaMemory + ?Sized>(
+        &self,
+        memory: &M,
+        attributes: MemoryAttributes,
+        offset: usize,
+        len: usize,
+    ) {
+        if !attributes.needs_cache_clean() || offset >= self.size {
+            return;
+        }
+        let start = self.virt.as_ptr().wrapping_add(offset);
+        if let Some(start) = NonNull::new(start) {
+            memory.clean_to_poc(start, len.min(self.size - offset));
+        }
     }
 
     /// Reads one byte at `offset`.

@@ -9,6 +9,12 @@
 //! KVM cannot decode. On other architectures (host tests) the accessors fall
 //! back to `read_volatile`/`write_volatile`, which is fine for memory-backed
 //! fake register blocks.
+//!
+//! Every store is preceded by `dsb st`: the GIC reads the command queue and
+//! its tables from memory, and a register write (GITS_CWRITER, GITS_BASERn,
+//! GICR_PROPBASER) is how software tells it to; the barrier orders the memory
+//! writes before the register write, as Device-nGnRE stores are not otherwise
+//! ordered after Normal-memory stores.
 
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
@@ -71,9 +77,13 @@ macro_rules! register_width {
             unsafe fn store(address: *mut Self, value: Self) {
                 #[cfg(target_arch = "aarch64")]
                 // SAFETY: the caller guarantees `address` is valid and aligned
-                // for this width. A single `str` with no writeback.
+                // for this width. `dsb st` first, so that every earlier CPU
+                // store to memory the GIC reads (commands, tables) is visible
+                // before the register write that tells the GIC to read it;
+                // then a single `str` with no writeback.
                 unsafe {
                     core::arch::asm!(
+                        "dsb st",
                         concat!("str {value:", $reg, "}, [{address}]"),
                         address = in(reg) address,
                         value = in(reg) value,

@@ -1,0 +1,871 @@
+//! The ITS driver: probe, collections, devices and events.
+//!
+//! Every request flows one way: it is checked against the registry, encoded
+//! as commands, pushed to the queue, published with one doorbell and waited
+//! for; only when the ITS has consumed it does the registry record it. Save,
+//! restore and recovery live in [`crate::suspend`].
+
+use crate::command::{ItsCommand, RdBase};
+use crate::error::{ItsError, WaitFor};
+use crate::lpi::{DEFAULT_PRIORITY, LpiAllocator, LpiConfig, LpiTables, RedistributorInfo};
+use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
+use crate::queue::{CommandQueue, QueueStats};
+use crate::registers::{GITS_CTLR, GITS_TYPER, GicrLpiFrame, GitsFrame, GitsRegister};
+use crate::registry::{DeviceRecord, EventMapping, Registry};
+use crate::tables::{self, ItsTable, TableRequest};
+use alloc::collections::BTreeMap;
+use alloc::vec;
+use alloc::vec::Vec;
+use tock_registers::LocalRegisterCopy;
+
+/// ITT base addresses are 256-byte aligned (MAPD's ITT_addr is bits [51:8]).
+const ITT_ALIGN: usize = 256;
+
+/// Choices the caller makes when probing.
+#[derive(Debug)]
+pub struct ItsConfig {
+    /// Register polls before a wait gives up with [`ItsError::Timeout`].
+    pub poll_budget: u32,
+    /// Bytes of command queue: a multiple of 4 KiB, at most 1 MiB.
+    pub queue_bytes: usize,
+    /// Largest flat Device table before a two-level one is used.
+    pub max_flat_device_table_bytes: usize,
+    /// DeviceID bits to support, at most GITS_TYPER.Devbits + 1. PCI needs 16.
+    pub device_id_bits: u32,
+    /// Collections to provide table memory for (one per CPU is typical).
+    pub collections: u16,
+    /// LPI INTID bits: at least 14, at most GICD_TYPER.IDbits + 1.
+    pub lpi_id_bits: u32,
+    /// Redistributors to provide pending tables for.
+    pub redistributors: usize,
+    /// Memory for the LPI property and pending tables that every kernel
+    /// booted on this machine agrees on (see [`LpiTables::place`]); `None`
+    /// allocates it. Needed where EnableLPIs cannot be cleared and one kernel
+    /// hands over to another.
+    pub lpi_tables: Option<DmaRegion>,
+    /// Memory attributes to ask for first.
+    pub attributes: MemoryAttributes,
+}
+
+impl Default for ItsConfig {
+    fn default() -> Self {
+        Self {
+            poll_budget: 1_000_000,
+            queue_bytes: CommandQueue::DEFAULT_BYTES,
+            max_flat_device_table_bytes: 1 << 20,
+            device_id_bits: 32,
+            collections: 64,
+            lpi_id_bits: 16,
+            redistributors: 8,
+            lpi_tables: None,
+            attributes: MemoryAttributes::InnerShareableWriteBack,
+        }
+    }
+}
+
+/// What the ITS supports, read from GITS_TYPER at probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItsFeatures {
+    /// GITS_TYPER as read.
+    pub typer: u64,
+    /// GITS_IIDR as read.
+    pub iidr: u32,
+    /// DeviceID bits the hardware supports (Devbits + 1).
+    pub device_id_bits: u32,
+    /// EventID bits the hardware supports (ID_bits + 1).
+    pub event_id_bits: u32,
+    /// Bytes per ITT entry (ITT_entry_size + 1).
+    pub itt_entry_size: usize,
+    /// RDbase is a physical address (PTA = 1) rather than a processor number.
+    pub pta: bool,
+    /// Collections held in the ITS without memory (HCC).
+    pub hcc: u16,
+    /// Collection ID bits (CIDbits + 1 when CIL = 1, else 16).
+    pub collection_id_bits: u32,
+}
+
+impl ItsFeatures {
+    fn read(typer: u64, iidr: u32) -> Self {
+        let t = LocalRegisterCopy::<u64, GITS_TYPER::Register>::new(typer);
+        Self {
+            typer,
+            iidr,
+            device_id_bits: t.read(GITS_TYPER::Devbits) as u32 + 1,
+            event_id_bits: t.read(GITS_TYPER::ID_bits) as u32 + 1,
+            itt_entry_size: t.read(GITS_TYPER::ITT_entry_size) as usize + 1,
+            pta: t.is_set(GITS_TYPER::PTA),
+            hcc: t.read(GITS_TYPER::HCC) as u16,
+            collection_id_bits: if t.is_set(GITS_TYPER::CIL) {
+                t.read(GITS_TYPER::CIDbits) as u32 + 1
+            } else {
+                16
+            },
+        }
+    }
+}
+
+/// Where the driver is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItsState {
+    /// Mappings are live; map and unmap work.
+    Active,
+    /// `save` ran: the ITS holds no mapping and is disabled.
+    Saved,
+    /// `restore` started but did not replay every device; call it again.
+    Restoring,
+    /// A command stalled or timed out; call [`Its::recover`].
+    NeedsRecovery,
+}
+
+/// Memory use, for benchmarks and leak checks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryUse {
+    /// Device table (flat or level 1, plus level-2 pages).
+    pub device_table: usize,
+    /// Collection table.
+    pub collection_table: usize,
+    /// All ITTs.
+    pub itts: usize,
+    /// Command queue.
+    pub queue: usize,
+    /// LPI property and pending tables.
+    pub lpi_tables: usize,
+    /// The registry's own heap use (approximate).
+    pub registry: usize,
+}
+
+/// A GICv3 ITS and the LPIs it maps.
+pub struct Its<F: GitsFrame, M: DmaMemory> {
+    pub(crate) frame: F,
+    pub(crate) memory: M,
+    pub(crate) features: ItsFeatures,
+    pub(crate) poll_budget: u32,
+    pub(crate) attributes: MemoryAttributes,
+    pub(crate) queue: CommandQueue,
+    pub(crate) device_table: ItsTable,
+    pub(crate) collection_table: Option<ItsTable>,
+    /// Largest DeviceID + 1 and ICID + 1 that can be mapped.
+    pub(crate) device_limit: u64,
+    pub(crate) collection_limit: u32,
+    pub(crate) lpi_tables: LpiTables,
+    pub(crate) lpis: LpiAllocator,
+    pub(crate) redistributors: BTreeMap<u16, RedistributorInfo>,
+    pub(crate) registry: Registry,
+    pub(crate) state: ItsState,
+    /// ITTs the ITS may still reference after a failed command: given back
+    /// only by `recover`, once the ITS is disabled and its tables cleared.
+    pub(crate) quarantine: Vec<DmaRegion>,
+    /// GITS_TYPER and GITS_IIDR when `save` ran, checked by `restore`.
+    pub(crate) saved_identity: Option<(u64, u32)>,
+}
+
+impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
+    /// Probes the ITS behind `frame`, allocates its tables and command queue
+    /// from `memory`, and enables it.
+    ///
+    /// An ITS left enabled (by firmware or a previous kernel) is disabled and
+    /// waited for until quiescent first: GITS_CBASER and GITS_BASERn are only
+    /// written while Enabled = 0 and Quiescent = 1 (12.19.2, 12.19.1).
+    pub fn probe(frame: F, mut memory: M, config: ItsConfig) -> Result<Self, ItsError> {
+        let typer = frame.read(GitsRegister::Typer);
+        let features = ItsFeatures::read(typer, frame.read(GitsRegister::Iidr) as u32);
+        if !LocalRegisterCopy::<u64, GITS_TYPER::Register>::new(typer).is_set(GITS_TYPER::Physical)
+        {
+            return Err(ItsError::NoPhysicalLpis);
+        }
+        disable_and_quiesce(&frame, config.poll_budget)?;
+
+        let (device_baser, device_entry) =
+            tables::find_baser(&frame, tables::DEVICES).ok_or(ItsError::NoDeviceTable)?;
+        let device_table = ItsTable::create(
+            &frame,
+            &mut memory,
+            device_baser,
+            device_entry,
+            TableRequest {
+                table_type: tables::DEVICES,
+                id_bits: config.device_id_bits.min(features.device_id_bits),
+                max_flat_bytes: config.max_flat_device_table_bytes,
+                attributes: config.attributes,
+            },
+        )?;
+        let collection_table = match tables::find_baser(&frame, tables::COLLECTIONS) {
+            Some((index, entry)) => Some(ItsTable::create(
+                &frame,
+                &mut memory,
+                index,
+                entry,
+                TableRequest {
+                    table_type: tables::COLLECTIONS,
+                    id_bits: u32::from(config.collections.max(1))
+                        .next_power_of_two()
+                        .ilog2(),
+                    max_flat_bytes: usize::MAX,
+                    attributes: config.attributes,
+                },
+            )?),
+            None => None,
+        };
+        let collection_limit = collection_table
+            .as_ref()
+            .map_or(0, |table| table.capacity as u32)
+            .max(u32::from(features.hcc))
+            .min(1 << features.collection_id_bits);
+
+        let ring =
+            memory
+                .allocate_zeroed(config.queue_bytes, 65536)
+                .ok_or(ItsError::OutOfMemory {
+                    size: config.queue_bytes,
+                })?;
+        let mut queue = CommandQueue::new(ring, config.attributes);
+        queue.program(&frame, &memory, config.attributes);
+
+        let lpi_id_bits = config.lpi_id_bits.clamp(14, 32);
+        let mut lpi_tables = match config.lpi_tables {
+            Some(region) => LpiTables::place(region, lpi_id_bits),
+            None => LpiTables::allocate(&mut memory, lpi_id_bits, config.redistributors)?,
+        };
+        lpi_tables.reset_configs(&memory);
+
+        let device_limit = device_table.capacity;
+        let its = Self {
+            frame,
+            memory,
+            features,
+            poll_budget: config.poll_budget,
+            attributes: config.attributes,
+            queue,
+            device_table,
+            collection_table,
+            device_limit,
+            collection_limit,
+            lpis: LpiAllocator::new(lpi_id_bits),
+            lpi_tables,
+            redistributors: BTreeMap::new(),
+            registry: Registry::default(),
+            state: ItsState::Active,
+            quarantine: Vec::new(),
+            saved_identity: None,
+        };
+        its.enable();
+        log::info!(
+            "its: probed TYPER {:#x}, {} DeviceID bits ({} device table), {} collections, {}-bit LPIs",
+            typer,
+            its.device_limit.ilog2(),
+            if its.device_table.indirect {
+                "two-level"
+            } else {
+                "flat"
+            },
+            its.collection_limit,
+            lpi_id_bits,
+        );
+        Ok(its)
+    }
+
+    pub(crate) fn enable(&self) {
+        let ctlr = self.frame.read(GitsRegister::Ctlr);
+        self.frame.write(
+            GitsRegister::Ctlr,
+            ctlr | u64::from(GITS_CTLR::Enabled::SET.value),
+        );
+    }
+
+    /// What the ITS supports.
+    pub fn features(&self) -> ItsFeatures {
+        self.features
+    }
+
+    /// Where the driver is in its life.
+    pub fn state(&self) -> ItsState {
+        self.state
+    }
+
+    /// Everything mapped.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Command, doorbell and polling counts so far.
+    pub fn queue_stats(&self) -> QueueStats {
+        self.queue.stats()
+    }
+
+    /// The largest DeviceID that can be mapped.
+    pub fn max_device_id(&self) -> u32 {
+        (self.device_limit - 1).min(u64::from(u32::MAX)) as u32
+    }
+
+    /// The largest number of events a device can be mapped with.
+    pub fn max_events(&self) -> u32 {
+        1u32.checked_shl(self.features.event_id_bits)
+            .map_or(u32::MAX, |n| n)
+    }
+
+    /// Memory in use, by kind.
+    pub fn memory_use(&self) -> MemoryUse {
+        MemoryUse {
+            device_table: self.device_table.bytes(),
+            collection_table: self.collection_table.as_ref().map_or(0, ItsTable::bytes),
+            itts: self.registry.itt_bytes(),
+            queue: self.queue.ring().size(),
+            lpi_tables: self.lpi_tables.bytes(),
+            registry: self.registry.heap_bytes(),
+        }
+    }
+
+    /// The platform memory (for inspection by the caller).
+    pub fn memory(&self) -> &M {
+        &self.memory
+    }
+
+    /// Points a redistributor at the LPI tables and enables its LPIs (see
+    /// [`LpiTables::enable_redistributor`] for what happens when EnableLPIs
+    /// was already set). Call once per CPU at boot, and again after a resume
+    /// before [`Its::restore`]. Returns its processor number.
+    pub fn init_redistributor<G: GicrLpiFrame>(
+        &mut self,
+        gicr: &G,
+        rd_base: u64,
+    ) -> Result<u16, ItsError> {
+        let info =
+            self.lpi_tables
+                .enable_redistributor(gicr, &self.memory, rd_base, self.poll_budget)?;
+        log::info!(
+            "its: redistributor {} at {:#x}: LPIs enabled{}",
+            info.processor_number,
+            rd_base,
+            if info.adopted {
+                " (tables adopted as found)"
+            } else {
+                ""
+            }
+        );
+        self.redistributors.insert(info.processor_number, info);
+        Ok(info.processor_number)
+    }
+
+    /// The RDbase for a processor, in the form GITS_TYPER.PTA asks for.
+    pub(crate) fn rdbase(&self, processor_number: u16) -> Result<RdBase, ItsError> {
+        let info = self
+            .redistributors
+            .get(&processor_number)
+            .ok_or(ItsError::UnknownRedistributor { processor_number })?;
+        Ok(if self.features.pta {
+            RdBase::physical_address(info.rd_base)
+        } else {
+            RdBase::processor_number(processor_number)
+        })
+    }
+
+    fn rdbase_of_collection(&self, icid: u16) -> Result<RdBase, ItsError> {
+        let record = self
+            .registry
+            .collections
+            .get(&icid)
+            .ok_or(ItsError::CollectionNotMapped { icid })?;
+        self.rdbase(record.processor_number)
+    }
+
+    fn check_active(&self) -> Result<(), ItsError> {
+        match self.state {
+            ItsState::Active => Ok(()),
+            ItsState::Saved | ItsState::Restoring => Err(ItsError::Saved),
+            ItsState::NeedsRecovery => Err(ItsError::NeedsRecovery),
+        }
+    }
+
+    /// Pushes `commands`, then a SYNC for `sync`, publishes them with one
+    /// doorbell and waits until the ITS has consumed them. A stall or timeout
+    /// moves the driver to [`ItsState::NeedsRecovery`].
+    pub(crate) fn execute(
+        &mut self,
+        commands: &[ItsCommand],
+        sync: Option<RdBase>,
+    ) -> Result<(), ItsError> {
+        let sync = sync.map(|rdbase| ItsCommand::Sync { rdbase });
+        let result = commands
+            .iter()
+            .chain(sync.iter())
+            .try_for_each(|command| {
+                self.queue
+                    .push(&self.frame, &self.memory, *command, self.poll_budget)
+            })
+            .and_then(|()| self.queue.publish_and_wait(&self.frame, self.poll_budget));
+        if result.is_err() {
+            self.state = ItsState::NeedsRecovery;
+        }
+        result
+    }
+
+    /// Maps collection `icid` to the redistributor of `processor_number`
+    /// (MAPC V=1, 5.3.8).
+    pub fn map_collection(&mut self, icid: u16, processor_number: u16) -> Result<(), ItsError> {
+        self.check_active()?;
+        self.check_icid(icid)?;
+        if self.registry.collections.contains_key(&icid) {
+            return Err(ItsError::CollectionAlreadyMapped { icid });
+        }
+        let rdbase = self.rdbase(processor_number)?;
+        self.execute(
+            &[ItsCommand::Mapc {
+                icid,
+                rdbase,
+                valid: true,
+            }],
+            Some(rdbase),
+        )?;
+        log::info!("its: MAPC icid {icid} valid 1 rdbase {:#x}", rdbase.field());
+        self.registry.collections.insert(
+            icid,
+            crate::registry::CollectionRecord {
+                processor_number,
+                events: 0,
+            },
+        );
+        Ok(())
+    }
+
+    fn check_icid(&self, icid: u16) -> Result<(), ItsError> {
+        if u32::from(icid) >= self.collection_limit {
+            return Err(ItsError::CollectionOutOfRange {
+                icid,
+                max: self.collection_limit.saturating_sub(1) as u16,
+            });
+        }
+        Ok(())
+    }
+
+    /// Unmaps a collection that no event targets any more (MAPC V=0).
+    pub fn unmap_collection(&mut self, icid: u16) -> Result<(), ItsError> {
+        self.check_active()?;
+        let record = *self
+            .registry
+            .collections
+            .get(&icid)
+            .ok_or(ItsError::CollectionNotMapped { icid })?;
+        if record.events > 0 {
+            return Err(ItsError::CollectionInUse {
+                icid,
+                events: record.events,
+            });
+        }
+        let rdbase = self.rdbase(record.processor_number)?;
+        self.execute(
+            &[ItsCommand::Mapc {
+                icid,
+                rdbase,
+                valid: false,
+            }],
+            Some(rdbase),
+        )?;
+        log::info!("its: MAPC icid {icid} valid 0");
+        self.registry.collections.remove(&icid);
+        Ok(())
+    }
+
+    /// Retargets collection `icid` to another redistributor, for example when
+    /// its CPU goes offline: MAPC to the new one, then MOVALL so that LPIs
+    /// already pending on the old one follow (5.3.12).
+    pub fn move_collection(&mut self, icid: u16, processor_number: u16) -> Result<(), ItsError> {
+        self.check_active()?;
+        let from = self.rdbase_of_collection(icid)?;
+        let to = self.rdbase(processor_number)?;
+        self.execute(
+            &[
+                ItsCommand::Mapc {
+                    icid,
+                    rdbase: to,
+                    valid: true,
+                },
+                ItsCommand::Movall { from, to },
+            ],
+            Some(to),
+        )?;
+        log::info!(
+            "its: MAPC icid {icid} valid 1 rdbase {:#x} (moved)",
+            to.field()
+        );
+        if let Some(record) = self.registry.collections.get_mut(&icid) {
+            record.processor_number = processor_number;
+        }
+        Ok(())
+    }
+
+    /// EventID bits for `events` events: at least one, so an ITT has at least
+    /// two entries (MAPD Size + 1 bits, 5.3.9).
+    fn event_id_bits(&self, events: u32) -> Result<u32, ItsError> {
+        let max = self.max_events();
+        if events == 0 || events > max {
+            return Err(ItsError::EventCountOutOfRange {
+                requested: events,
+                max,
+            });
+        }
+        Ok(events.next_power_of_two().ilog2().max(1))
+    }
+
+    /// Bytes of the ITT for a device with `events` events.
+    pub fn itt_bytes(&self, events: u32) -> Result<usize, ItsError> {
+        let bits = self.event_id_bits(events)?;
+        Ok(((1usize << bits) * self.features.itt_entry_size).next_multiple_of(ITT_ALIGN))
+    }
+
+    fn itt_attributes(&self) -> MemoryAttributes {
+        // The ITS reads ITTs like its other tables; clean them if any table
+        // needed cleaning.
+        if self.device_table.attributes.needs_cache_clean() {
+            self.device_table.attributes
+        } else {
+            self.attributes
+        }
+    }
+
+    /// Maps a device with room for `events` events: allocates its ITT
+    /// (zeroed, 256-byte aligned) and sends MAPD V=1 (5.3.9).
+    pub fn map_device(&mut self, device_id: u32, events: u32) -> Result<(), ItsError> {
+        self.check_active()?;
+        if u64::from(device_id) >= self.device_limit {
+            return Err(ItsError::DeviceIdOutOfRange {
+                device_id,
+                max: self.max_device_id(),
+            });
+        }
+        let bits = self.event_id_bits(events)?;
+        if self.registry.devices.contains_key(&device_id) {
+            return Err(ItsError::DeviceAlreadyMapped { device_id });
+        }
+        let bytes = self.itt_bytes(events)?;
+        self.device_table
+            .ensure_entry(&mut self.memory, device_id)?;
+        let itt = self
+            .memory
+            .allocate_zeroed(bytes, ITT_ALIGN)
+            .ok_or(ItsError::OutOfMemory { size: bytes })?;
+        itt.clean(&self.memory, self.itt_attributes(), 0, bytes);
+        let command = ItsCommand::Mapd {
+            device_id,
+            size: (bits - 1) as u8,
+            itt_address: itt.phys(),
+            valid: true,
+        };
+        if let Err(error) = self.execute(&[command], None) {
+            // The ITS may or may not have taken the mapping: keep the ITT
+            // away from everyone until `recover` has cleared the tables.
+            self.quarantine.push(itt);
+            return Err(error);
+        }
+        log::info!(
+            "its: MAPD dev {device_id:#x} valid 1 itt {:#x} size {}",
+            itt.phys(),
+            bits - 1
+        );
+        self.registry.devices.insert(
+            device_id,
+            DeviceRecord {
+                itt,
+                size: (bits - 1) as u8,
+                events: vec![None; events as usize],
+                live: true,
+            },
+        );
+        Ok(())
+    }
+
+    /// Unmaps a device (MAPD V=0, which drops all its events at once), then
+    /// frees its ITT and its LPIs.
+    pub fn unmap_device(&mut self, device_id: u32) -> Result<(), ItsError> {
+        self.check_active()?;
+        let record = self
+            .registry
+            .devices
+            .get(&device_id)
+            .ok_or(ItsError::DeviceNotMapped { device_id })?;
+        let command = ItsCommand::Mapd {
+            device_id,
+            size: record.size,
+            itt_address: record.itt.phys(),
+            valid: false,
+        };
+        // SYNC every redistributor the device's LPIs went to, so that no
+        // translation through the old ITT is still in flight.
+        let targets = self.event_targets(record);
+        self.execute(&[command], None)?;
+        for rdbase in targets {
+            self.execute(&[], Some(rdbase))?;
+        }
+        log::info!("its: MAPD dev {device_id:#x} valid 0");
+        if let Some(record) = self.registry.devices.remove(&device_id) {
+            for (_, mapping) in record.events() {
+                self.forget_event(mapping);
+            }
+            self.memory.deallocate(record.itt);
+        }
+        Ok(())
+    }
+
+    fn event_targets(&self, record: &DeviceRecord) -> Vec<RdBase> {
+        let mut targets: Vec<RdBase> = record
+            .events()
+            .filter_map(|(_, mapping)| self.rdbase_of_collection(mapping.icid()).ok())
+            .collect();
+        targets.sort_unstable();
+        targets.dedup();
+        targets
+    }
+
+    /// Frees an unmapped event's LPI and disables it in the property table.
+    fn forget_event(&mut self, mapping: EventMapping) {
+        self.lpis.free(mapping.intid());
+        self.lpi_tables.set_config(
+            &self.memory,
+            mapping.intid(),
+            LpiConfig::new(DEFAULT_PRIORITY, false),
+        );
+        if let Some(collection) = self.registry.collections.get_mut(&mapping.icid()) {
+            collection.events -= 1;
+        }
+    }
+
+    fn check_event(&self, device_id: u32, event_id: u32) -> Result<Option<EventMapping>, ItsError> {
+        let record = self
+            .registry
+            .devices
+            .get(&device_id)
+            .ok_or(ItsError::DeviceNotMapped { device_id })?;
+        record
+            .events
+            .get(event_id as usize)
+            .copied()
+            .ok_or(ItsError::EventIdOutOfRange {
+                device_id,
+                event_id,
+                events: record.events.len() as u32,
+            })
+    }
+
+    fn mapped_event(&self, device_id: u32, event_id: u32) -> Result<EventMapping, ItsError> {
+        self.check_event(device_id, event_id)?
+            .ok_or(ItsError::EventNotMapped {
+                device_id,
+                event_id,
+            })
+    }
+
+    /// Maps an event of a mapped device to a newly allocated LPI, enabled at
+    /// the default priority, in collection `icid` (MAPTI, then INV so the
+    /// redistributor loads the LPI's configuration, 5.3.11, 5.3.6). Returns
+    /// the LPI's INTID.
+    pub fn map_event(&mut self, device_id: u32, event_id: u32, icid: u16) -> Result<u32, ItsError> {
+        self.check_active()?;
+        if self.check_event(device_id, event_id)?.is_some() {
+            return Err(ItsError::EventAlreadyMapped {
+                device_id,
+                event_id,
+            });
+        }
+        let rdbase = self.rdbase_of_collection(icid)?;
+        let intid = self.lpis.allocate(1)?;
+        let config = LpiConfig::new(DEFAULT_PRIORITY, true);
+        self.lpi_tables.set_config(&self.memory, intid, config);
+        let commands = [
+            ItsCommand::Mapti {
+                device_id,
+                event_id,
+                intid,
+                icid,
+            },
+            ItsCommand::Inv {
+                device_id,
+                event_id,
+            },
+        ];
+        if let Err(error) = self.execute(&commands, Some(rdbase)) {
+            self.lpis.free(intid);
+            self.lpi_tables.set_config(
+                &self.memory,
+                intid,
+                LpiConfig::new(DEFAULT_PRIORITY, false),
+            );
+            return Err(error);
+        }
+        log::info!("its: MAPTI dev {device_id:#x} event {event_id} -> LPI {intid} icid {icid}");
+        // Both lookups succeeded above; nothing can have removed them since.
+        if let Some(slot) = self
+            .registry
+            .devices
+            .get_mut(&device_id)
+            .and_then(|record| record.events.get_mut(event_id as usize))
+        {
+            *slot = EventMapping::new(intid, icid, config);
+        }
+        if let Some(collection) = self.registry.collections.get_mut(&icid) {
+            collection.events += 1;
+        }
+        Ok(intid)
+    }
+
+    /// Unmaps one event (DISCARD, which also clears its pending state,
+    /// 5.3.5) and frees its LPI.
+    pub fn unmap_event(&mut self, device_id: u32, event_id: u32) -> Result<(), ItsError> {
+        self.check_active()?;
+        let mapping = self.mapped_event(device_id, event_id)?;
+        let rdbase = self.rdbase_of_collection(mapping.icid())?;
+        self.execute(
+            &[ItsCommand::Discard {
+                device_id,
+                event_id,
+            }],
+            Some(rdbase),
+        )?;
+        log::debug!("its: DISCARD dev {device_id:#x} event {event_id}");
+        if let Some(slot) = self
+            .registry
+            .devices
+            .get_mut(&device_id)
+            .and_then(|record| record.events.get_mut(event_id as usize))
+        {
+            *slot = None;
+        }
+        self.forget_event(mapping);
+        Ok(())
+    }
+
+    /// Moves an event to collection `icid` (MOVI, 5.3.13); a pending LPI
+    /// moves with it.
+    pub fn move_event(&mut self, device_id: u32, event_id: u32, icid: u16) -> Result<(), ItsError> {
+        self.check_active()?;
+        let mapping = self.mapped_event(device_id, event_id)?;
+        let to = self.rdbase_of_collection(icid)?;
+        let from = self.rdbase_of_collection(mapping.icid())?;
+        self.execute(
+            &[ItsCommand::Movi {
+                device_id,
+                event_id,
+                icid,
+            }],
+            Some(from),
+        )?;
+        if from != to {
+            self.execute(&[], Some(to))?;
+        }
+        log::debug!("its: MOVI dev {device_id:#x} event {event_id} -> icid {icid}");
+        if let Some(slot) = self
+            .registry
+            .devices
+            .get_mut(&device_id)
+            .and_then(|record| record.events.get_mut(event_id as usize))
+        {
+            *slot = EventMapping::new(mapping.intid(), icid, mapping.config());
+        }
+        for (collection, delta) in [(mapping.icid(), -1isize), (icid, 1)] {
+            if let Some(record) = self.registry.collections.get_mut(&collection) {
+                record.events = record.events.saturating_add_signed(delta);
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes an event's LPI pending as if the device had signalled it (INT,
+    /// 5.3.4).
+    pub fn send_int(&mut self, device_id: u32, event_id: u32) -> Result<(), ItsError> {
+        self.event_command(
+            device_id,
+            event_id,
+            ItsCommand::Int {
+                device_id,
+                event_id,
+            },
+        )
+    }
+
+    /// Clears an event's pending LPI (CLEAR, 5.3.3).
+    pub fn clear(&mut self, device_id: u32, event_id: u32) -> Result<(), ItsError> {
+        self.event_command(
+            device_id,
+            event_id,
+            ItsCommand::Clear {
+                device_id,
+                event_id,
+            },
+        )
+    }
+
+    fn event_command(
+        &mut self,
+        device_id: u32,
+        event_id: u32,
+        command: ItsCommand,
+    ) -> Result<(), ItsError> {
+        self.check_active()?;
+        let mapping = self.mapped_event(device_id, event_id)?;
+        let rdbase = self.rdbase_of_collection(mapping.icid())?;
+        self.execute(&[command], Some(rdbase))
+    }
+
+    /// Sets an event's LPI priority and enable bit in the property table and
+    /// makes the redistributor reload it (INV, 5.3.6).
+    pub fn configure_event(
+        &mut self,
+        device_id: u32,
+        event_id: u32,
+        priority: u8,
+        enabled: bool,
+    ) -> Result<(), ItsError> {
+        self.check_active()?;
+        let mapping = self.mapped_event(device_id, event_id)?;
+        let rdbase = self.rdbase_of_collection(mapping.icid())?;
+        let config = LpiConfig::new(priority, enabled);
+        self.lpi_tables
+            .set_config(&self.memory, mapping.intid(), config);
+        let result = self.execute(
+            &[ItsCommand::Inv {
+                device_id,
+                event_id,
+            }],
+            Some(rdbase),
+        );
+        if let Some(slot) = self
+            .registry
+            .devices
+            .get_mut(&device_id)
+            .and_then(|record| record.events.get_mut(event_id as usize))
+        {
+            // The property table now holds `config` whatever the INV did;
+            // the registry follows the table.
+            *slot = EventMapping::new(mapping.intid(), mapping.icid(), config);
+        }
+        result
+    }
+}
+
+/// Clears GITS_CTLR.Enabled if set and waits, at most `poll_budget` reads,
+/// for GITS_CTLR.Quiescent (12.19.6): only then may CBASER and BASERn be
+/// written, and only then does the ITS hold no cached table state.
+pub(crate) fn disable_and_quiesce<F: GitsFrame>(
+    frame: &F,
+    poll_budget: u32,
+) -> Result<(), ItsError> {
+    let read = || {
+        LocalRegisterCopy::<u32, GITS_CTLR::Register>::new(frame.read(GitsRegister::Ctlr) as u32)
+    };
+    let ctlr = read();
+    if ctlr.is_set(GITS_CTLR::Enabled) {
+        frame.write(
+            GitsRegister::Ctlr,
+            u64::from(ctlr.get() & !GITS_CTLR::Enabled::SET.value),
+        );
+    }
+    for _ in 0..poll_budget {
+        let ctlr = read();
+        if ctlr.is_set(GITS_CTLR::Quiescent) && !ctlr.is_set(GITS_CTLR::Enabled) {
+            return Ok(());
+        }
+        core::hint::spin_loop();
+    }
+    Err(ItsError::Timeout {
+        waiting_for: WaitFor::Quiescent,
+        polls: poll_budget,
+    })
+}

@@ -1,0 +1,228 @@
+//! The command queue: a ring of 32-byte slots in memory, described to the ITS
+//! by GITS_CBASER, filled by software up to GITS_CWRITER and consumed by the
+//! ITS up to GITS_CREADR (Arm IHI 0069 5.2).
+//!
+//! Commands are batched: `push` only writes memory, `publish` writes CWRITER
+//! once for everything pushed since the last publish (one doorbell), and
+//! `wait_until_consumed` polls CREADR with a bounded budget. When the ring is
+//! full, `push` publishes and waits for room (backpressure), never
+//! overwriting a slot the ITS has not read.
+
+use crate::command::{COMMAND_SIZE, ItsCommand};
+use crate::error::{ItsError, WaitFor};
+use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
+use crate::registers::{GITS_CBASER, GITS_CREADR, GITS_CWRITER, GitsFrame, GitsRegister};
+use tock_registers::LocalRegisterCopy;
+
+/// Deterministic counts of what the queue made the hardware do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Commands written to the ring.
+    pub commands: u64,
+    /// GITS_CWRITER writes (doorbells).
+    pub doorbells: u64,
+    /// Waits for the ITS to consume everything published.
+    pub completion_waits: u64,
+    /// GITS_CREADR reads.
+    pub polls: u64,
+}
+
+/// The ring of commands and the software side of its pointers.
+#[derive(Debug)]
+pub struct CommandQueue {
+    ring: DmaRegion,
+    attributes: MemoryAttributes,
+    /// Byte offset of the next free slot.
+    write: usize,
+    /// Byte offset last written to GITS_CWRITER.
+    published: usize,
+    /// GITS_CREADR as last read: the ITS has consumed everything before it.
+    read: usize,
+    stats: QueueStats,
+}
+
+impl CommandQueue {
+    /// Size of the ring the driver allocates: 64 KiB, 2048 commands.
+    pub const DEFAULT_BYTES: usize = 64 * 1024;
+
+    /// Takes a ring of `ring.size()` bytes (a multiple of 4 KiB, at most
+    /// 1 MiB, 64 KiB aligned).
+    pub fn new(ring: DmaRegion, attributes: MemoryAttributes) -> Self {
+        Self {
+            ring,
+            attributes,
+            write: 0,
+            published: 0,
+            read: 0,
+            stats: QueueStats::default(),
+        }
+    }
+
+    /// Number of command slots; one is always kept empty so that a full ring
+    /// is distinguishable from an empty one.
+    pub fn slots(&self) -> usize {
+        self.ring.size() / COMMAND_SIZE
+    }
+
+    /// The counts so far.
+    pub fn stats(&self) -> QueueStats {
+        self.stats
+    }
+
+    /// The ring's memory.
+    pub fn ring(&self) -> &DmaRegion {
+        &self.ring
+    }
+
+    /// Gives the ring's memory back (when the driver is torn down).
+    pub fn into_ring(self) -> DmaRegion {
+        self.ring
+    }
+
+    /// The GITS_CBASER value that describes this ring.
+    pub fn cbaser(&self, attributes: MemoryAttributes) -> u64 {
+        let pages = (self.ring.size() / 4096) as u64;
+        let value = GITS_CBASER::Valid::SET
+            + GITS_CBASER::Size.val(pages - 1)
+            + GITS_CBASER::Physical_Address.val(self.ring.phys() >> 12)
+            + GITS_CBASER::Shareability.val(attributes.shareability())
+            + GITS_CBASER::InnerCache.val(attributes.inner_cache());
+        value.value
+    }
+
+    /// Programs GITS_CBASER with an empty, zeroed ring and GITS_CWRITER = 0.
+    ///
+    /// Writing CBASER resets CREADR to 0 but not necessarily CWRITER (5.2, and
+    /// QEMU keeps it), so CWRITER is zeroed here too: otherwise the ITS would
+    /// replay whatever stale commands lie between 0 and the old CWRITER.
+    /// The caller guarantees GITS_CTLR.Enabled = 0 and Quiescent = 1.
+    /// Falls back to non-cacheable memory when the ITS refuses a shareable
+    /// queue. Returns the attributes in force.
+    pub fn program<F: GitsFrame, M: DmaMemory>(
+        &mut self,
+        frame: &F,
+        memory: &M,
+        wanted: MemoryAttributes,
+    ) -> MemoryAttributes {
+        let size = self.ring.size();
+        self.ring.fill(0, size, 0);
+        frame.write(GitsRegister::Cbaser, self.cbaser(wanted));
+        let found =
+            LocalRegisterCopy::<u64, GITS_CBASER::Register>::new(frame.read(GitsRegister::Cbaser));
+        self.attributes = if found.read(GITS_CBASER::Shareability) == 0 {
+            let fallback = MemoryAttributes::NonCacheable;
+            frame.write(GitsRegister::Cbaser, self.cbaser(fallback));
+            fallback
+        } else {
+            wanted
+        };
+        self.ring.clean(memory, self.attributes, 0, size);
+        frame.write(GitsRegister::Cwriter, 0);
+        self.write = 0;
+        self.published = 0;
+        self.read = 0;
+        self.attributes
+    }
+
+    fn next(&self, offset: usize) -> usize {
+        (offset + COMMAND_SIZE) % self.ring.size()
+    }
+
+    /// Writes one command into the next slot without telling the ITS. When
+    /// the ring is full, publishes what is there and waits (at most
+    /// `poll_budget` polls) for the ITS to make room.
+    pub fn push<F: GitsFrame, M: DmaMemory>(
+        &mut self,
+        frame: &F,
+        memory: &M,
+        command: ItsCommand,
+        poll_budget: u32,
+    ) -> Result<(), ItsError> {
+        if self.next(self.write) == self.read {
+            self.publish(frame);
+            self.wait_for(frame, poll_budget, WaitFor::QueueSpace, |queue| {
+                queue.next(queue.write) != queue.read
+            })?;
+        }
+        for (index, word) in command.encode().into_iter().enumerate() {
+            // Cannot fail: `write` is a slot offset inside the ring.
+            self.ring.write_u64(self.write + index * 8, word);
+        }
+        self.ring
+            .clean(memory, self.attributes, self.write, COMMAND_SIZE);
+        self.write = self.next(self.write);
+        self.stats.commands += 1;
+        Ok(())
+    }
+
+    /// Tells the ITS about every command pushed so far: one CWRITER write,
+    /// skipped when nothing is new.
+    pub fn publish<F: GitsFrame>(&mut self, frame: &F) {
+        if self.published != self.write {
+            frame.write(
+                GitsRegister::Cwriter,
+                GITS_CWRITER::Offset
+                    .val((self.write / COMMAND_SIZE) as u64)
+                    .value,
+            );
+            self.published = self.write;
+            self.stats.doorbells += 1;
+        }
+    }
+
+    /// Publishes and waits until the ITS has consumed every command.
+    pub fn publish_and_wait<F: GitsFrame>(
+        &mut self,
+        frame: &F,
+        poll_budget: u32,
+    ) -> Result<(), ItsError> {
+        self.publish(frame);
+        self.stats.completion_waits += 1;
+        self.wait_for(frame, poll_budget, WaitFor::CommandCompletion, |queue| {
+            queue.read == queue.published
+        })
+    }
+
+    /// Polls GITS_CREADR until `done` holds, the ITS stalls, or the budget
+    /// runs out.
+    fn wait_for<F: GitsFrame>(
+        &mut self,
+        frame: &F,
+        poll_budget: u32,
+        waiting_for: WaitFor,
+        done: impl Fn(&Self) -> bool,
+    ) -> Result<(), ItsError> {
+        let mut polls = 0;
+        loop {
+            if done(self) {
+                return Ok(());
+            }
+            if polls == poll_budget {
+                return Err(ItsError::Timeout { waiting_for, polls });
+            }
+            let creadr = LocalRegisterCopy::<u64, GITS_CREADR::Register>::new(
+                frame.read(GitsRegister::Creadr),
+            );
+            polls += 1;
+            self.stats.polls += 1;
+            self.read =
+                (creadr.read(GITS_CREADR::Offset) as usize * COMMAND_SIZE) % self.ring.size();
+            if creadr.is_set(GITS_CREADR::Stalled) {
+                return Err(ItsError::CommandStalled {
+                    command: self.command_at(self.read),
+                    offset: self.read,
+                });
+            }
+            core::hint::spin_loop();
+        }
+    }
+
+    /// Decodes the command in the slot at `offset`.
+    pub fn command_at(&self, offset: usize) -> Option<ItsCommand> {
+        let mut words = [0; 4];
+        for (index, word) in words.iter_mut().enumerate() {
+            *word = self.ring.read_u64(offset + index * 8)?;
+        }
+        ItsCommand::decode(words)
+    }
+}

@@ -1,0 +1,163 @@
+//! The device registry: every ITT allocation, event mapping and collection
+//! this driver has made. It is the single source from which the ITS's state
+//! can be rebuilt ([`crate::Its::restore`], [`crate::Its::recover`]) and torn
+//! down ([`crate::Its::save`]).
+//!
+//! Events are stored per device in a vector indexed by EventID, so lookups
+//! are O(log devices) and memory is 8 bytes per event slot.
+
+use crate::lpi::LpiConfig;
+use crate::memory::DmaRegion;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::num::NonZeroU32;
+
+/// Where one event is routed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventMapping {
+    /// The LPI's INTID (8192 or more, hence non-zero).
+    intid: NonZeroU32,
+    /// The collection the LPI is delivered through.
+    icid: u16,
+    /// The LPI's configuration byte, restored into the property table.
+    config: LpiConfig,
+}
+
+impl EventMapping {
+    /// An event routed to LPI `intid` (at least 8192) in collection `icid`.
+    pub fn new(intid: u32, icid: u16, config: LpiConfig) -> Option<Self> {
+        Some(Self {
+            intid: NonZeroU32::new(intid)?,
+            icid,
+            config,
+        })
+    }
+
+    /// The LPI.
+    pub fn intid(&self) -> u32 {
+        self.intid.get()
+    }
+
+    /// The collection.
+    pub fn icid(&self) -> u16 {
+        self.icid
+    }
+
+    /// The LPI's configuration.
+    pub fn config(&self) -> LpiConfig {
+        self.config
+    }
+}
+
+/// A mapped device: its ITT and its events.
+#[derive(Debug)]
+pub struct DeviceRecord {
+    /// The ITT the device was mapped with.
+    pub(crate) itt: DmaRegion,
+    /// MAPD's Size field: EventID bits minus one.
+    pub(crate) size: u8,
+    /// One slot per EventID the device may use.
+    pub(crate) events: Vec<Option<EventMapping>>,
+    /// Whether the ITS currently holds this device's mapping (false after
+    /// `save`, until `restore` replays it).
+    pub(crate) live: bool,
+}
+
+impl DeviceRecord {
+    /// Physical address of the ITT.
+    pub fn itt_address(&self) -> u64 {
+        self.itt.phys()
+    }
+
+    /// Bytes of the ITT.
+    pub fn itt_bytes(&self) -> usize {
+        self.itt.size()
+    }
+
+    /// Number of events the device was mapped with.
+    pub fn event_count(&self) -> u32 {
+        self.events.len() as u32
+    }
+
+    /// The mapped events, as (EventID, mapping).
+    pub fn events(&self) -> impl Iterator<Item = (u32, EventMapping)> + '_ {
+        self.events
+            .iter()
+            .enumerate()
+            .filter_map(|(event_id, mapping)| Some((event_id as u32, (*mapping)?)))
+    }
+
+    /// Whether the ITS holds this device's mapping now.
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+}
+
+/// A mapped collection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CollectionRecord {
+    /// The redistributor's processor number.
+    pub processor_number: u16,
+    /// Events currently routed to the collection.
+    pub events: usize,
+}
+
+/// Everything the driver has mapped.
+#[derive(Debug, Default)]
+pub struct Registry {
+    pub(crate) devices: BTreeMap<u32, DeviceRecord>,
+    pub(crate) collections: BTreeMap<u16, CollectionRecord>,
+}
+
+impl Registry {
+    /// The record of a device.
+    pub fn device(&self, device_id: u32) -> Option<&DeviceRecord> {
+        self.devices.get(&device_id)
+    }
+
+    /// Every device, in DeviceID order.
+    pub fn devices(&self) -> impl Iterator<Item = (u32, &DeviceRecord)> {
+        self.devices.iter().map(|(id, record)| (*id, record))
+    }
+
+    /// Every collection, in ICID order.
+    pub fn collections(&self) -> impl Iterator<Item = (u16, CollectionRecord)> + '_ {
+        self.collections.iter().map(|(id, record)| (*id, *record))
+    }
+
+    /// The mapping of one event.
+    pub fn event(&self, device_id: u32, event_id: u32) -> Option<EventMapping> {
+        *self
+            .devices
+            .get(&device_id)?
+            .events
+            .get(event_id as usize)?
+    }
+
+    /// Every event mapping as ((DeviceID, EventID), mapping).
+    pub fn mappings(&self) -> impl Iterator<Item = ((u32, u32), EventMapping)> + '_ {
+        self.devices.iter().flat_map(|(device_id, record)| {
+            record
+                .events()
+                .map(move |(event_id, mapping)| ((*device_id, event_id), mapping))
+        })
+    }
+
+    /// Bytes of ITT memory held.
+    pub fn itt_bytes(&self) -> usize {
+        self.devices.values().map(|record| record.itt.size()).sum()
+    }
+
+    /// Bytes of heap the registry itself uses, approximately: one map node per
+    /// device and collection plus the event vectors.
+    pub fn heap_bytes(&self) -> usize {
+        let per_device = core::mem::size_of::<(u32, DeviceRecord)>();
+        let per_collection = core::mem::size_of::<(u16, CollectionRecord)>();
+        let events: usize = self
+            .devices
+            .values()
+            .map(|record| record.events.capacity() * core::mem::size_of::<Option<EventMapping>>())
+            .sum();
+        self.devices.len() * per_device + self.collections.len() * per_collection + events
+    }
+}

@@ -1,0 +1,285 @@
+//! Save, restore and recovery: the hooks that make hibernation, kexec-style
+//! handover and command-queue failures safe.
+//!
+//! After [`Its::save`] the ITS holds no mapping at all: every device and
+//! collection is unmapped by command, the ITS is disabled and quiescent, and
+//! its tables are cleared, so nothing the ITS (or a hypervisor serialising
+//! it) writes later can land in memory that a next kernel owns. That is the
+//! hook a kernel runs before it snapshots itself, and the hook a boot kernel
+//! runs before it jumps into a hibernation image.
+//!
+//! [`Its::restore`] rebuilds everything from the registry: it reprograms the
+//! command queue (zeroed, CWRITER = 0) and the tables, enables the ITS and
+//! replays MAPC, MAPD and MAPTI, then one INVALL per collection and one SYNC
+//! per redistributor. [`Its::recover`] does the same after a stalled or
+//! timed-out command, so the hardware again holds exactly what the registry
+//! says.
+
+use crate::command::{ItsCommand, RdBase};
+use crate::error::ItsError;
+use crate::its::{Its, ItsState, disable_and_quiesce};
+use crate::memory::DmaMemory;
+use crate::registers::{GitsFrame, GitsRegister};
+use alloc::vec::Vec;
+
+impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
+    /// Unmaps every device and collection, disables the ITS and waits until
+    /// it is quiescent, then clears its tables. The registry keeps every
+    /// mapping for [`Its::restore`]. Calling it again while saved does
+    /// nothing.
+    ///
+    /// Teardown is one MAPD V=0 per device and one MAPC V=0 per collection:
+    /// MAPD V=0 drops a device's events with it (5.3.9), so there is no
+    /// DISCARD per event. Then one SYNC per redistributor and one wait.
+    ///
+    /// If the ITS does not consume the teardown (stall or timeout) it is
+    /// disabled anyway and its tables are cleared, which also leaves it
+    /// holding nothing; the error is returned only if it does not become
+    /// quiescent.
+    pub fn save(&mut self) -> Result<(), ItsError> {
+        if self.state == ItsState::Saved {
+            return Ok(());
+        }
+        if self.state != ItsState::NeedsRecovery {
+            let mut commands = Vec::new();
+            for (&device_id, record) in self.registry.devices.iter().filter(|(_, r)| r.live) {
+                log::info!("its: MAPD dev {device_id:#x} valid 0 (save)");
+                commands.push(ItsCommand::Mapd {
+                    device_id,
+                    size: record.size,
+                    itt_address: record.itt.phys(),
+                    valid: false,
+                });
+            }
+            for (&icid, record) in &self.registry.collections {
+                if let Ok(rdbase) = self.rdbase(record.processor_number) {
+                    log::info!("its: MAPC icid {icid} valid 0 (save)");
+                    commands.push(ItsCommand::Mapc {
+                        icid,
+                        rdbase,
+                        valid: false,
+                    });
+                }
+            }
+            if let Err(error) = self.push_all(&commands, &self.sync_targets()) {
+                log::warn!("its: teardown not consumed ({error}); clearing the tables instead");
+            }
+        }
+        disable_and_quiesce(&self.frame, self.poll_budget)?;
+        self.clear_tables();
+        for record in self.registry.devices.values_mut() {
+            record.live = false;
+        }
+        self.saved_identity = Some((self.features.typer, self.features.iidr));
+        self.state = ItsState::Saved;
+        log::info!(
+            "its: saved: {} devices and {} collections unmapped, ITS disabled",
+            self.registry.devices.len(),
+            self.registry.collections.len()
+        );
+        Ok(())
+    }
+
+    /// Rebuilds the ITS from the registry after [`Its::save`], on the same
+    /// hardware or after a reset of it.
+    ///
+    /// Checks that GITS_TYPER and GITS_IIDR are what `save` saw, reprograms
+    /// the command queue and the tables, enables the ITS and replays every
+    /// mapping. If it fails part-way (for example no memory for a level-2
+    /// table page), the devices already replayed stay live, the state is
+    /// [`ItsState::Restoring`], [`Its::unreplayed_devices`] lists the rest,
+    /// and calling `restore` again continues. Redistributors must have been
+    /// set up again ([`Its::init_redistributor`]) first if they were reset.
+    pub fn restore(&mut self) -> Result<(), ItsError> {
+        match self.state {
+            ItsState::Active | ItsState::NeedsRecovery => return Err(ItsError::NotSaved),
+            ItsState::Saved => {
+                let (saved_typer, saved_iidr) = self.saved_identity.ok_or(ItsError::NotSaved)?;
+                let found_typer = self.frame.read(GitsRegister::Typer);
+                let found_iidr = self.frame.read(GitsRegister::Iidr) as u32;
+                if (found_typer, found_iidr) != (saved_typer, saved_iidr) {
+                    return Err(ItsError::HardwareMismatch {
+                        saved_typer,
+                        found_typer,
+                        saved_iidr,
+                        found_iidr,
+                    });
+                }
+                self.reinitialise()?;
+                self.state = ItsState::Restoring;
+            }
+            ItsState::Restoring => {}
+        }
+        self.replay()?;
+        self.state = ItsState::Active;
+        log::info!(
+            "its: restored: {} devices, {} events, {} collections replayed",
+            self.registry.devices.len(),
+            self.registry.mappings().count(),
+            self.registry.collections.len()
+        );
+        Ok(())
+    }
+
+    /// Brings the ITS back after a command stalled or timed out: disables it,
+    /// clears its tables and queue, gives back ITTs of failed mappings, and
+    /// replays the registry, so that the hardware again holds exactly what the
+    /// registry says. The operation that failed is not in the registry (or,
+    /// for an unmap, still is) and can be retried.
+    pub fn recover(&mut self) -> Result<(), ItsError> {
+        disable_and_quiesce(&self.frame, self.poll_budget)?;
+        self.clear_tables();
+        for record in self.registry.devices.values_mut() {
+            record.live = false;
+        }
+        for itt in self.quarantine.drain(..) {
+            self.memory.deallocate(itt);
+        }
+        self.state = ItsState::Restoring;
+        self.reinitialise()?;
+        self.replay()?;
+        self.state = ItsState::Active;
+        log::info!("its: recovered");
+        Ok(())
+    }
+
+    /// DeviceIDs that a partial restore has not replayed yet.
+    pub fn unreplayed_devices(&self) -> impl Iterator<Item = u32> + '_ {
+        self.registry
+            .devices
+            .iter()
+            .filter(|(_, record)| !record.live)
+            .map(|(id, _)| *id)
+    }
+
+    /// One SYNC target per redistributor that has a collection.
+    fn sync_targets(&self) -> Vec<RdBase> {
+        let mut targets: Vec<RdBase> = self
+            .registry
+            .collections
+            .values()
+            .filter_map(|record| self.rdbase(record.processor_number).ok())
+            .collect();
+        targets.sort_unstable();
+        targets.dedup();
+        targets
+    }
+
+    /// Pushes `commands` and a SYNC per target, then one publish and wait.
+    fn push_all(&mut self, commands: &[ItsCommand], syncs: &[RdBase]) -> Result<(), ItsError> {
+        let syncs = syncs.iter().map(|&rdbase| ItsCommand::Sync { rdbase });
+        for command in commands.iter().copied().chain(syncs) {
+            self.queue
+                .push(&self.frame, &self.memory, command, self.poll_budget)?;
+        }
+        self.queue.publish_and_wait(&self.frame, self.poll_budget)
+    }
+
+    /// Zeroes the Device and Collection tables (giving level-2 pages back).
+    /// Only while the ITS is disabled and quiescent.
+    fn clear_tables(&mut self) {
+        self.device_table.clear(&mut self.memory);
+        if let Some(table) = &mut self.collection_table {
+            table.clear(&mut self.memory);
+        }
+    }
+
+    /// With the ITS disabled: force quiescence, reprogram the queue (zeroed,
+    /// CWRITER = 0) and the BASERs, zero every ITT so no stale entry can be
+    /// revived by MAPD, rewrite the LPI configuration of every mapped event,
+    /// and enable the ITS.
+    fn reinitialise(&mut self) -> Result<(), ItsError> {
+        disable_and_quiesce(&self.frame, self.poll_budget)?;
+        self.queue
+            .program(&self.frame, &self.memory, self.attributes);
+        self.device_table
+            .program(&self.frame, &self.memory, self.attributes);
+        if let Some(table) = &mut self.collection_table {
+            table.program(&self.frame, &self.memory, self.attributes);
+        }
+        let itt_attributes = self.device_table.attributes;
+        for record in self.registry.devices.values_mut() {
+            let size = record.itt.size();
+            record.itt.fill(0, size, 0);
+            record.itt.clean(&self.memory, itt_attributes, 0, size);
+        }
+        // The property table may have been rewritten by another kernel (it
+        // can live outside the hibernation image): put back every mapped
+        // LPI's configuration; INVALL in `replay` makes it take effect.
+        self.lpi_tables.reset_configs(&self.memory);
+        for (_, mapping) in self.registry.mappings() {
+            self.lpi_tables
+                .set_config(&self.memory, mapping.intid(), mapping.config());
+        }
+        self.enable();
+        Ok(())
+    }
+
+    /// Replays every collection and every device not yet live, then INVALL
+    /// per collection and SYNC per redistributor, with as few doorbells as
+    /// the queue allows. Devices whose commands were consumed become live;
+    /// the first failure stops the replay.
+    fn replay(&mut self) -> Result<(), ItsError> {
+        let mut commands = Vec::new();
+        for (&icid, record) in &self.registry.collections {
+            commands.push(ItsCommand::Mapc {
+                icid,
+                rdbase: self.rdbase(record.processor_number)?,
+                valid: true,
+            });
+        }
+        let pending: Vec<u32> = self.unreplayed_devices().collect();
+        let mut replayed = Vec::with_capacity(pending.len());
+        let mut failure = None;
+        for device_id in pending {
+            if let Err(error) = self.device_table.ensure_entry(&mut self.memory, device_id) {
+                failure = Some(error);
+                break;
+            }
+            let Some(record) = self.registry.devices.get(&device_id) else {
+                continue;
+            };
+            log::info!(
+                "its: MAPD dev {device_id:#x} valid 1 itt {:#x} (restore)",
+                record.itt.phys()
+            );
+            commands.push(ItsCommand::Mapd {
+                device_id,
+                size: record.size,
+                itt_address: record.itt.phys(),
+                valid: true,
+            });
+            commands.extend(
+                record
+                    .events()
+                    .map(|(event_id, mapping)| ItsCommand::Mapti {
+                        device_id,
+                        event_id,
+                        intid: mapping.intid(),
+                        icid: mapping.icid(),
+                    }),
+            );
+            replayed.push(device_id);
+        }
+        commands.extend(
+            self.registry
+                .collections
+                .keys()
+                .map(|&icid| ItsCommand::Invall { icid }),
+        );
+        let syncs = self.sync_targets();
+        if let Err(error) = self.push_all(&commands, &syncs) {
+            self.state = ItsState::NeedsRecovery;
+            return Err(error);
+        }
+        for device_id in replayed {
+            if let Some(record) = self.registry.devices.get_mut(&device_id) {
+                record.live = true;
+            }
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The ITS's own tables, described by GITS_BASER<n> (Arm IHI 0069 5.2.1,
+//! 12.19.1): the Device table (DeviceID -> ITT) and the Collection table
+//! (ICID -> redistributor). The ITS writes their entries; software only
+//! allocates, zeroes and describes them, and for a two-level Device table
+//! fills in the level-1 entries that point at level-2 pages.
+
+use crate::error::ItsError;
+use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
+use crate::registers::{GITS_BASER, GitsFrame, GitsRegister};
+use alloc::collections::BTreeMap;
+use tock_registers::LocalRegisterCopy;
+
+/// GITS_BASER<n>.Type values this driver uses.
+const TYPE_DEVICES: u64 = 1;
+const TYPE_COLLECTIONS: u64 = 4;
+/// Number of GITS_BASER<n> registers.
+pub const BASER_COUNT: usize = 8;
+/// GITS_BASER<n>.Size is 8 bits: at most 256 pages.
+const MAX_PAGES: usize = 256;
+/// A level-1 entry of a two-level table: bit 63 Valid, address of the page.
+const LEVEL1_VALID: u64 = 1 << 63;
+const LEVEL1_ENTRY_SIZE: usize = 8;
+
+/// Page sizes in the order they are tried: the largest first, so that one
+/// level-2 page covers the most devices.
+const PAGE_SIZES: [(usize, u64); 3] = [(65536, 2), (16384, 1), (4096, 0)];
+
+/// How a table's memory is laid out and described to the ITS.
+#[derive(Debug)]
+pub struct ItsTable {
+    /// Which GITS_BASER<n> describes it.
+    pub baser_index: usize,
+    /// Bytes per entry (GITS_BASER<n>.Entry_Size + 1).
+    pub entry_size: usize,
+    /// Page size negotiated with the ITS.
+    pub page_size: usize,
+    /// Two-level: `memory` holds level-1 entries.
+    pub indirect: bool,
+    /// Memory attributes in force.
+    pub attributes: MemoryAttributes,
+    /// Number of IDs the table can hold.
+    pub capacity: u64,
+    /// The flat table, or the level-1 table.
+    memory: DmaRegion,
+    /// Level-2 pages by level-1 index (two-level tables only).
+    level2: BTreeMap<usize, DmaRegion>,
+}
+
+/// What a table should be able to hold, and how large a flat one may be.
+#[derive(Clone, Copy, Debug)]
+pub struct TableRequest {
+    /// The table type (GITS_BASER<n>.Type).
+    pub table_type: u64,
+    /// ID bits the table must cover.
+    pub id_bits: u32,
+    /// Largest flat table in bytes before a two-level one is used.
+    pub max_flat_bytes: usize,
+    /// Memory attributes to try first.
+    pub attributes: MemoryAttributes,
+}
+
+/// GITS_BASER<n> index and entry size of the first table of `table_type`.
+pub fn find_baser<F: GitsFrame>(frame: &F, table_type: u64) -> Option<(usize, usize)> {
+    (0..BASER_COUNT).find_map(|index| {
+        let baser = read_baser(frame, index);
+        (baser.read(GITS_BASER::Type) == table_type)
+            .then(|| (index, baser.read(GITS_BASER::Entry_Size) as usize + 1))
+    })
+}
+
+fn read_baser<F: GitsFrame>(
+    frame: &F,
+    index: usize,
+) -> LocalRegisterCopy<u64, GITS_BASER::Register> {
+    LocalRegisterCopy::new(frame.read(GitsRegister::Baser(index)))
+}
+
+/// The Device table type.
+pub const DEVICES: u64 = TYPE_DEVICES;
+/// The Collection table type.
+pub const COLLECTIONS: u64 = TYPE_COLLECTIONS;
+
+impl ItsTable {
+    /// Negotiates page size, indirection and attributes for the table in
+    /// GITS_BASER<`baser_index`>, allocates it zeroed and programs the
+    /// register. The caller guarantees the ITS is disabled and quiescent.
+    pub fn create<F: GitsFrame, M: DmaMemory>(
+        frame: &F,
+        memory: &mut M,
+        baser_index: usize,
+        entry_size: usize,
+        request: TableRequest,
+    ) -> Result<Self, ItsError> {
+        let page_size = negotiate_page_size(frame, baser_index);
+        let wanted_ids = 1u64 << request.id_bits.min(32);
+        let flat_bytes = wanted_ids.saturating_mul(entry_size as u64);
+        let max_flat = (request.max_flat_bytes as u64).min((MAX_PAGES * page_size) as u64);
+        let ids_per_page = (page_size / entry_size) as u64;
+
+        let mut indirect = false;
+        if flat_bytes > max_flat && request.table_type == TYPE_DEVICES {
+            indirect = try_indirect(frame, baser_index, page_size);
+        }
+        let (capacity, bytes) = if indirect {
+            let level1_entries = wanted_ids.div_ceil(ids_per_page);
+            let max_level1 = (MAX_PAGES * page_size / LEVEL1_ENTRY_SIZE) as u64;
+            let level1_entries = level1_entries.min(max_level1);
+            (
+                level1_entries * ids_per_page,
+                (level1_entries as usize * LEVEL1_ENTRY_SIZE).next_multiple_of(page_size),
+            )
+        } else {
+            let bytes = flat_bytes.min(max_flat).max(page_size as u64) as usize;
+            let bytes = bytes.next_multiple_of(page_size);
+            (((bytes / entry_size) as u64).min(wanted_ids), bytes)
+        };
+        let region = memory
+            .allocate_zeroed(bytes, page_size)
+            .ok_or(ItsError::OutOfMemory { size: bytes })?;
+        let mut table = Self {
+            baser_index,
+            entry_size,
+            page_size,
+            indirect,
+            attributes: request.attributes,
+            capacity,
+            memory: region,
+            level2: BTreeMap::new(),
+        };
+        table.program(frame, memory, request.attributes);
+        Ok(table)
+    }
+
+    /// The GITS_BASER<n> value describing this table with `attributes`.
+    pub fn baser(&self, attributes: MemoryAttributes) -> u64 {
+        let phys = self.memory.phys();
+        let address_field = if self.page_size == 65536 {
+            // With 64 KiB pages, bits [15:12] of the field hold PA[51:48].
+            ((phys & 0x0000_ffff_ffff_0000) | ((phys >> 48) & 0xf) << 12) >> 12
+        } else {
+            (phys & 0x0000_ffff_ffff_f000) >> 12
+        };
+        let page_size_field = PAGE_SIZES
+            .iter()
+            .find(|(size, _)| *size == self.page_size)
+            .map_or(0, |(_, field)| *field);
+        let pages = (self.memory.size() / self.page_size) as u64;
+        (GITS_BASER::Valid::SET
+            + GITS_BASER::Indirect.val(self.indirect as u64)
+            + GITS_BASER::Page_Size.val(page_size_field)
+            + GITS_BASER::Size.val(pages - 1)
+            + GITS_BASER::Physical_Address.val(address_field)
+            + GITS_BASER::Shareability.val(attributes.shareability())
+            + GITS_BASER::InnerCache.val(attributes.inner_cache()))
+        .value
+    }
+
+    /// Writes GITS_BASER<n>, falling back to non-cacheable memory when the ITS
+    /// refuses shareability, and cleans the table when that is needed. The
+    /// caller guarantees the ITS is disabled and quiescent.
+    pub fn program<F: GitsFrame, M: DmaMemory>(
+        &mut self,
+        frame: &F,
+        memory: &M,
+        wanted: MemoryAttributes,
+    ) {
+        let register = GitsRegister::Baser(self.baser_index);
+        frame.write(register, self.baser(wanted));
+        self.attributes = if read_baser(frame, self.baser_index).read(GITS_BASER::Shareability) == 0
+        {
+            frame.write(register, self.baser(MemoryAttributes::NonCacheable));
+            MemoryAttributes::NonCacheable
+        } else {
+            wanted
+        };
+        self.clean_all(memory);
+    }
+
+    fn clean_all<M: DmaMemory>(&self, memory: &M) {
+        self.memory
+            .clean(memory, self.attributes, 0, self.memory.size());
+        for page in self.level2.values() {
+            page.clean(memory, self.attributes, 0, page.size());
+        }
+    }
+
+    /// Makes sure the entry for `id` has memory: for a two-level table,
+    /// allocates and links its level-2 page if it has none. The ITS may be
+    /// enabled (5.2.1: a level-1 entry may be made valid at any time).
+    pub fn ensure_entry<M: DmaMemory>(&mut self, memory: &mut M, id: u32) -> Result<(), ItsError> {
+        if u64::from(id) >= self.capacity {
+            return Err(ItsError::DeviceIdOutOfRange {
+                device_id: id,
+                max: (self.capacity - 1).min(u32::MAX.into()) as u32,
+            });
+        }
+        if !self.indirect {
+            return Ok(());
+        }
+        let index = self.level1_index(id);
+        if self.level2.contains_key(&index) {
+            return Ok(());
+        }
+        let page = memory
+            .allocate_zeroed(self.page_size, self.page_size)
+            .ok_or(ItsError::OutOfMemory {
+                size: self.page_size,
+            })?;
+        page.clean(memory, self.attributes, 0, self.page_size);
+        self.memory
+            .write_u64(index * LEVEL1_ENTRY_SIZE, LEVEL1_VALID | page.phys());
+        self.memory.clean(
+            memory,
+            self.attributes,
+            index * LEVEL1_ENTRY_SIZE,
+            LEVEL1_ENTRY_SIZE,
+        );
+        self.level2.insert(index, page);
+        Ok(())
+    }
+
+    fn level1_index(&self, id: u32) -> usize {
+        id as usize / (self.page_size / self.entry_size)
+    }
+
+    /// Zeroes every entry and gives level-2 pages back, so that the table
+    /// refers to no memory but its own. The caller guarantees the ITS is
+    /// disabled and quiescent (it holds no mapping from this table).
+    pub fn clear<M: DmaMemory>(&mut self, memory: &mut M) {
+        let size = self.memory.size();
+        self.memory.fill(0, size, 0);
+        self.memory.clean(memory, self.attributes, 0, size);
+        while let Some((_, page)) = self.level2.pop_first() {
+            memory.deallocate(page);
+        }
+    }
+
+    /// Bytes of memory the table uses now (level 1 or flat, plus level 2).
+    pub fn bytes(&self) -> usize {
+        self.memory.size() + self.level2.len() * self.page_size
+    }
+
+    /// Number of level-2 pages allocated.
+    pub fn level2_pages(&self) -> usize {
+        self.level2.len()
+    }
+
+    /// Gives all memory back.
+    pub fn release<M: DmaMemory>(mut self, memory: &mut M) {
+        self.clear(memory);
+        memory.deallocate(self.memory);
+    }
+}
+
+/// Finds the largest page size the ITS accepts for GITS_BASER<n>: write it,
+/// read it back (an unsupported size reads back as something else).
+fn negotiate_page_size<F: GitsFrame>(frame: &F, index: usize) -> usize {
+    let register = GitsRegister::Baser(index);
+    for (size, field) in PAGE_SIZES {
+        frame.write(register, GITS_BASER::Page_Size.val(field).value);
+        if read_baser(frame, index).read(GITS_BASER::Page_Size) == field {
+            return size;
+        }
+    }
+    // No size stuck: the field is read-only, so take what it says.
+    match read_baser(frame, index).read(GITS_BASER::Page_Size) {
+        2 => 65536,
+        1 => 16384,
+        _ => 4096,
+    }
+}
+
+/// Whether GITS_BASER<n>.Indirect sticks (it is RAZ/WI when unsupported).
+fn try_indirect<F: GitsFrame>(frame: &F, index: usize, page_size: usize) -> bool {
+    let field = PAGE_SIZES
+        .iter()
+        .find(|(size, _)| *size == page_size)
+        .map_or(0, |(_, field)| *field);
+    let register = GitsRegister::Baser(index);
+    frame.write(
+        register,
+        (GITS_BASER::Indirect::SET + GITS_BASER::Page_Size.val(field)).value,
+    );
+    read_baser(frame, index).is_set(GITS_BASER::Indirect)
+}
