@@ -2,12 +2,12 @@
 //! section 5.3, each as four little-endian doublewords (DW0..DW3).
 //!
 //! Field positions used by every command (5.3.1 to 5.3.24):
-//! - DW0 bits [7:0]: command number; bits [63:32]: DeviceID.
-//! - DW1 bits [31:0]: EventID; bits [63:32]: pINTID (MAPTI); bits [4:0]: Size
+//! - DW0 bits \[7:0\]: command number; bits \[63:32\]: DeviceID.
+//! - DW1 bits \[31:0\]: EventID; bits \[63:32\]: pINTID (MAPTI); bits \[4:0\]: Size
 //!   (MAPD, number of EventID bits minus one).
-//! - DW2 bits [15:0]: ICID; bits [51:16]: RDbase (MAPC, SYNC, MOVALL source);
-//!   bits [51:8]: ITT_addr (MAPD); bit 63: V (MAPD, MAPC).
-//! - DW3 bits [51:16]: the second RDbase (MOVALL target).
+//! - DW2 bits \[15:0\]: ICID; bits \[51:16\]: RDbase (MAPC, SYNC, MOVALL source);
+//!   bits \[51:8\]: ITT_addr (MAPD); bit 63: V (MAPD, MAPC).
+//! - DW3 bits \[51:16\]: the second RDbase (MOVALL target).
 
 /// One command slot: 32 bytes.
 pub const COMMAND_SIZE: usize = 32;
@@ -23,12 +23,12 @@ impl RdBase {
     }
 
     /// PTA = 1: the physical address of the redistributor's RD_base frame,
-    /// which is 64 KiB aligned; bits [51:16] are encoded.
+    /// which is 64 KiB aligned; bits \[51:16\] are encoded.
     pub const fn physical_address(address: u64) -> Self {
         Self((address >> 16) & RDBASE_MASK)
     }
 
-    /// The RDbase field value (processor number, or address bits [51:16]).
+    /// The RDbase field value (processor number, or address bits \[51:16\]).
     pub const fn field(self) -> u64 {
         self.0
     }
@@ -39,9 +39,9 @@ impl RdBase {
     }
 }
 
-/// RDbase is 36 bits wide (DW2/DW3 bits [51:16]).
+/// RDbase is 36 bits wide (DW2/DW3 bits \[51:16\]).
 const RDBASE_MASK: u64 = (1 << 36) - 1;
-/// ITT_addr is DW2 bits [51:8].
+/// ITT_addr is DW2 bits \[51:8\].
 const ITT_ADDRESS_MASK: u64 = ((1 << 52) - 1) & !0xff;
 
 /// A physical ITS command (Arm IHI 0069 5.3).
@@ -144,7 +144,7 @@ pub enum ItsCommand {
     },
 }
 
-/// Command numbers, DW0 bits [7:0] (Table 5-14).
+/// Command numbers, DW0 bits \[7:0\] (Table 5-14).
 mod opcode {
     pub const MOVI: u8 = 0x01;
     pub const INT: u8 = 0x03;

@@ -18,7 +18,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use tock_registers::LocalRegisterCopy;
 
-/// ITT base addresses are 256-byte aligned (MAPD's ITT_addr is bits [51:8]).
+/// ITT base addresses are 256-byte aligned (MAPD's ITT_addr is bits \[51:8\]).
 const ITT_ALIGN: usize = 256;
 
 /// Choices the caller makes when probing.
@@ -376,21 +376,23 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         }
     }
 
-    /// Pushes `commands`, then a SYNC for `sync`, publishes them with one
-    /// doorbell and waits until the ITS has consumed them. A stall or timeout
-    /// moves the driver to [`ItsState::NeedsRecovery`].
+    /// Pushes `commands`, then one SYNC per redistributor in `syncs`,
+    /// publishes them (one doorbell unless the ring fills) and waits until
+    /// the ITS has consumed them. A stall or timeout moves the driver to
+    /// [`ItsState::NeedsRecovery`].
     pub(crate) fn execute(
         &mut self,
         commands: &[ItsCommand],
-        sync: Option<RdBase>,
+        syncs: &[RdBase],
     ) -> Result<(), ItsError> {
-        let sync = sync.map(|rdbase| ItsCommand::Sync { rdbase });
+        let syncs = syncs.iter().map(|&rdbase| ItsCommand::Sync { rdbase });
         let result = commands
             .iter()
-            .chain(sync.iter())
+            .copied()
+            .chain(syncs)
             .try_for_each(|command| {
                 self.queue
-                    .push(&self.frame, &self.memory, *command, self.poll_budget)
+                    .push(&self.frame, &self.memory, command, self.poll_budget)
             })
             .and_then(|()| self.queue.publish_and_wait(&self.frame, self.poll_budget));
         if result.is_err() {
@@ -414,7 +416,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 rdbase,
                 valid: true,
             }],
-            Some(rdbase),
+            &[rdbase],
         )?;
         log::info!("its: MAPC icid {icid} valid 1 rdbase {:#x}", rdbase.field());
         self.registry.collections.insert(
@@ -458,7 +460,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 rdbase,
                 valid: false,
             }],
-            Some(rdbase),
+            &[rdbase],
         )?;
         log::info!("its: MAPC icid {icid} valid 0");
         self.registry.collections.remove(&icid);
@@ -481,7 +483,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 },
                 ItsCommand::Movall { from, to },
             ],
-            Some(to),
+            &[to],
         )?;
         log::info!(
             "its: MAPC icid {icid} valid 1 rdbase {:#x} (moved)",
@@ -550,7 +552,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             itt_address: itt.phys(),
             valid: true,
         };
-        if let Err(error) = self.execute(&[command], None) {
+        if let Err(error) = self.execute(&[command], &[]) {
             // The ITS may or may not have taken the mapping: keep the ITT
             // away from everyone until `recover` has cleared the tables.
             self.quarantine.push(itt);
@@ -591,10 +593,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         // SYNC every redistributor the device's LPIs went to, so that no
         // translation through the old ITT is still in flight.
         let targets = self.event_targets(record);
-        self.execute(&[command], None)?;
-        for rdbase in targets {
-            self.execute(&[], Some(rdbase))?;
-        }
+        self.execute(&[command], &targets)?;
         log::info!("its: MAPD dev {device_id:#x} valid 0");
         if let Some(record) = self.registry.devices.remove(&device_id) {
             for (_, mapping) in record.events() {
@@ -681,7 +680,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 event_id,
             },
         ];
-        if let Err(error) = self.execute(&commands, Some(rdbase)) {
+        if let Err(error) = self.execute(&commands, &[rdbase]) {
             self.lpis.free(intid);
             self.lpi_tables.set_config(
                 &self.memory,
@@ -717,7 +716,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 device_id,
                 event_id,
             }],
-            Some(rdbase),
+            &[rdbase],
         )?;
         log::debug!("its: DISCARD dev {device_id:#x} event {event_id}");
         if let Some(slot) = self
@@ -739,17 +738,15 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         let mapping = self.mapped_event(device_id, event_id)?;
         let to = self.rdbase_of_collection(icid)?;
         let from = self.rdbase_of_collection(mapping.icid())?;
+        let syncs: &[RdBase] = if from == to { &[from] } else { &[from, to] };
         self.execute(
             &[ItsCommand::Movi {
                 device_id,
                 event_id,
                 icid,
             }],
-            Some(from),
+            syncs,
         )?;
-        if from != to {
-            self.execute(&[], Some(to))?;
-        }
         log::debug!("its: MOVI dev {device_id:#x} event {event_id} -> icid {icid}");
         if let Some(slot) = self
             .registry
@@ -801,7 +798,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         self.check_active()?;
         let mapping = self.mapped_event(device_id, event_id)?;
         let rdbase = self.rdbase_of_collection(mapping.icid())?;
-        self.execute(&[command], Some(rdbase))
+        self.execute(&[command], &[rdbase])
     }
 
     /// Sets an event's LPI priority and enable bit in the property table and
@@ -824,7 +821,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 device_id,
                 event_id,
             }],
-            Some(rdbase),
+            &[rdbase],
         );
         if let Some(slot) = self
             .registry

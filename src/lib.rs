@@ -1,4 +1,56 @@
-//! Driver for the Arm GICv3 Interrupt Translation Service (ITS).
+//! Driver for the Arm GICv3 Interrupt Translation Service (ITS), with save and
+//! restore hooks that leave the ITS holding no mapping across hibernation or a
+//! handover to another kernel.
+//!
+//! The ITS turns a device's MSI write (DeviceID, EventID) into an LPI on a
+//! redistributor, using tables in memory: a Device table (DeviceID -> ITT), an
+//! Interrupt Translation Table per device (EventID -> LPI, collection) and a
+//! Collection table (collection -> redistributor). The ITS writes those tables
+//! itself, which means that when one kernel hands over to another (a boot
+//! kernel jumping into a hibernation image, kexec), any mapping left behind
+//! points into memory the next kernel owns. This crate records every mapping
+//! in a [`registry`], so that [`Its::save`] can unmap everything and
+//! [`Its::restore`] can replay it.
+//!
+//! Layers, each a module, data flowing one way:
+//! [`Its`] (requests) -> [`registry`] (what is mapped) -> [`command`] (the
+//! 32-byte encodings) -> [`queue`] (ring, doorbell, bounded waits) ->
+//! [`registers`] over [`mmio`] (one load or store per access). [`tables`] and
+//! [`lpi`] own the memory the GIC reads; [`memory::DmaMemory`] is how the
+//! platform provides it.
+//!
+//! ```no_run
+//! use core::ptr::NonNull;
+//! use gicv3_its::{DmaMemory, GicrMmio, GitsMmio, Its, ItsConfig, ItsError};
+//!
+//! fn bring_up<M: DmaMemory>(memory: M) -> Result<(), ItsError> {
+//!     // SAFETY: on QEMU virt the ITS frame is at 0x0808_0000 and the first
+//!     // redistributor at 0x080a_0000, identity-mapped as Device memory and
+//!     // used by nothing else.
+//!     let (gits, gicr) = unsafe {
+//!         (
+//!             GitsMmio::new(NonNull::new(0x0808_0000 as *mut u8).unwrap()),
+//!             GicrMmio::new(NonNull::new(0x080a_0000 as *mut u8).unwrap()),
+//!         )
+//!     };
+//!     let mut its = Its::probe(gits, memory, ItsConfig::default())?;
+//!     let cpu = its.init_redistributor(&gicr, 0x080a_0000)?;
+//!     its.map_collection(0, cpu)?;
+//!     its.map_device(0x10, 4)?; // PCI 00:02.0, four MSI vectors
+//!     let lpi = its.map_event(0x10, 0, 0)?; // the device writes EventID 0
+//!     let _ = lpi; // ... program the device's MSI with GITS_TRANSLATER and EventID 0
+//!
+//!     its.save()?; // before hibernating or handing over: the ITS maps nothing
+//!     // ... snapshot, power cycle, resume ...
+//!     its.init_redistributor(&gicr, 0x080a_0000)?;
+//!     its.restore()?; // every collection, device and event replayed
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Spec references are to the GIC architecture specification, Arm IHI 0069
+//! (GICv3 and GICv4): chapter 5 (LPIs and the ITS, 5.3 the commands) and
+//! chapter 12 (the GITS_* and GICR_* registers).
 #![no_std]
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]

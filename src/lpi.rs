@@ -23,16 +23,16 @@ use tock_registers::LocalRegisterCopy;
 pub const FIRST_LPI: u32 = 8192;
 /// Default LPI priority (lower is more urgent): a middle value.
 pub const DEFAULT_PRIORITY: u8 = 0xa0;
-/// Pending tables are 64 KiB aligned (GICR_PENDBASER bits [15:0] are RES0).
+/// Pending tables are 64 KiB aligned (GICR_PENDBASER bits \[15:0\] are RES0).
 const PENDING_ALIGN: usize = 65536;
 
-/// An LPI configuration byte (5.1.1): priority in bits [7:2], bit 1 RES1,
+/// An LPI configuration byte (5.1.1): priority in bits \[7:2\], bit 1 RES1,
 /// bit 0 Enable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LpiConfig(u8);
 
 impl LpiConfig {
-    /// Priority `priority` (bits [1:0] ignored), enabled or not.
+    /// Priority `priority` (bits \[1:0\] ignored), enabled or not.
     pub const fn new(priority: u8, enabled: bool) -> Self {
         Self((priority & 0xfc) | 0b10 | enabled as u8)
     }

@@ -76,7 +76,7 @@ pub mod fields {
             Size OFFSET(0) NUMBITS(8) [],
             /// Shareability of the queue memory.
             Shareability OFFSET(10) NUMBITS(2) [],
-            /// Physical address bits [51:12].
+            /// Physical address bits \[51:12\].
             Physical_Address OFFSET(12) NUMBITS(40) [],
             /// Outer cacheability; 0 means same as inner.
             OuterCache OFFSET(53) NUMBITS(3) [],
@@ -99,7 +99,7 @@ pub mod fields {
             /// Byte offset into the queue, in 32-byte units from bit 5.
             Offset OFFSET(5) NUMBITS(15) []
         ],
-        /// GITS_BASER<n>, a table the ITS keeps in memory (12.19.1).
+        /// GITS_BASERn, a table the ITS keeps in memory (12.19.1).
         pub GITS_BASER [
             /// Table size in pages, minus one.
             Size OFFSET(0) NUMBITS(8) [],
@@ -111,8 +111,8 @@ pub mod fields {
             ],
             /// Shareability of the table memory.
             Shareability OFFSET(10) NUMBITS(2) [],
-            /// Physical address bits [47:12]; with 64 KiB pages bits [15:12]
-            /// hold address bits [51:48].
+            /// Physical address bits \[47:12\]; with 64 KiB pages bits \[15:12\]
+            /// hold address bits \[51:48\].
             Physical_Address OFFSET(12) NUMBITS(36) [],
             /// Bytes per table entry, minus one (read-only).
             Entry_Size OFFSET(48) NUMBITS(5) [],
@@ -151,7 +151,7 @@ pub mod fields {
             InnerCache OFFSET(7) NUMBITS(3) [],
             /// Shareability.
             Shareability OFFSET(10) NUMBITS(2) [],
-            /// Physical address bits [51:12].
+            /// Physical address bits \[51:12\].
             Physical_Address OFFSET(12) NUMBITS(40) [],
             /// Outer cacheability; 0 means same as inner.
             OuterCache OFFSET(56) NUMBITS(3) []
@@ -162,7 +162,7 @@ pub mod fields {
             InnerCache OFFSET(7) NUMBITS(3) [],
             /// Shareability.
             Shareability OFFSET(10) NUMBITS(2) [],
-            /// Physical address bits [51:16].
+            /// Physical address bits \[51:16\].
             Physical_Address OFFSET(16) NUMBITS(36) [],
             /// Outer cacheability; 0 means same as inner.
             OuterCache OFFSET(56) NUMBITS(3) [],
@@ -233,7 +233,7 @@ pub enum GitsRegister {
     Cwriter,
     /// GITS_CREADR.
     Creadr,
-    /// GITS_BASER<n>, n in 0..8.
+    /// GITS_BASERn, n in 0..8.
     Baser(usize),
 }
 

@@ -61,7 +61,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                     });
                 }
             }
-            if let Err(error) = self.push_all(&commands, &self.sync_targets()) {
+            let syncs = self.sync_targets();
+            if let Err(error) = self.execute(&commands, &syncs) {
                 log::warn!("its: teardown not consumed ({error}); clearing the tables instead");
             }
         }
@@ -165,16 +166,6 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         targets
     }
 
-    /// Pushes `commands` and a SYNC per target, then one publish and wait.
-    fn push_all(&mut self, commands: &[ItsCommand], syncs: &[RdBase]) -> Result<(), ItsError> {
-        let syncs = syncs.iter().map(|&rdbase| ItsCommand::Sync { rdbase });
-        for command in commands.iter().copied().chain(syncs) {
-            self.queue
-                .push(&self.frame, &self.memory, command, self.poll_budget)?;
-        }
-        self.queue.publish_and_wait(&self.frame, self.poll_budget)
-    }
-
     /// Zeroes the Device and Collection tables (giving level-2 pages back).
     /// Only while the ITS is disabled and quiescent.
     fn clear_tables(&mut self) {
@@ -268,10 +259,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 .map(|&icid| ItsCommand::Invall { icid }),
         );
         let syncs = self.sync_targets();
-        if let Err(error) = self.push_all(&commands, &syncs) {
-            self.state = ItsState::NeedsRecovery;
-            return Err(error);
-        }
+        self.execute(&commands, &syncs)?;
         for device_id in replayed {
             if let Some(record) = self.registry.devices.get_mut(&device_id) {
                 record.live = true;

@@ -1,4 +1,4 @@
-//! The ITS's own tables, described by GITS_BASER<n> (Arm IHI 0069 5.2.1,
+//! The ITS's own tables, described by GITS_BASERn (Arm IHI 0069 5.2.1,
 //! 12.19.1): the Device table (DeviceID -> ITT) and the Collection table
 //! (ICID -> redistributor). The ITS writes their entries; software only
 //! allocates, zeroes and describes them, and for a two-level Device table
@@ -10,12 +10,12 @@ use crate::registers::{GITS_BASER, GitsFrame, GitsRegister};
 use alloc::collections::BTreeMap;
 use tock_registers::LocalRegisterCopy;
 
-/// GITS_BASER<n>.Type values this driver uses.
+/// GITS_BASERn.Type values this driver uses.
 const TYPE_DEVICES: u64 = 1;
 const TYPE_COLLECTIONS: u64 = 4;
-/// Number of GITS_BASER<n> registers.
+/// Number of GITS_BASERn registers.
 pub const BASER_COUNT: usize = 8;
-/// GITS_BASER<n>.Size is 8 bits: at most 256 pages.
+/// GITS_BASERn.Size is 8 bits: at most 256 pages.
 const MAX_PAGES: usize = 256;
 /// A level-1 entry of a two-level table: bit 63 Valid, address of the page.
 const LEVEL1_VALID: u64 = 1 << 63;
@@ -28,9 +28,9 @@ const PAGE_SIZES: [(usize, u64); 3] = [(65536, 2), (16384, 1), (4096, 0)];
 /// How a table's memory is laid out and described to the ITS.
 #[derive(Debug)]
 pub struct ItsTable {
-    /// Which GITS_BASER<n> describes it.
+    /// Which GITS_BASERn describes it.
     pub baser_index: usize,
-    /// Bytes per entry (GITS_BASER<n>.Entry_Size + 1).
+    /// Bytes per entry (GITS_BASERn.Entry_Size + 1).
     pub entry_size: usize,
     /// Page size negotiated with the ITS.
     pub page_size: usize,
@@ -49,7 +49,7 @@ pub struct ItsTable {
 /// What a table should be able to hold, and how large a flat one may be.
 #[derive(Clone, Copy, Debug)]
 pub struct TableRequest {
-    /// The table type (GITS_BASER<n>.Type).
+    /// The table type (GITS_BASERn.Type).
     pub table_type: u64,
     /// ID bits the table must cover.
     pub id_bits: u32,
@@ -59,7 +59,7 @@ pub struct TableRequest {
     pub attributes: MemoryAttributes,
 }
 
-/// GITS_BASER<n> index and entry size of the first table of `table_type`.
+/// GITS_BASERn index and entry size of the first table of `table_type`.
 pub fn find_baser<F: GitsFrame>(frame: &F, table_type: u64) -> Option<(usize, usize)> {
     (0..BASER_COUNT).find_map(|index| {
         let baser = read_baser(frame, index);
@@ -131,7 +131,7 @@ impl ItsTable {
         Ok(table)
     }
 
-    /// The GITS_BASER<n> value describing this table with `attributes`.
+    /// The GITS_BASERn value describing this table with `attributes`.
     pub fn baser(&self, attributes: MemoryAttributes) -> u64 {
         let phys = self.memory.phys();
         let address_field = if self.page_size == 65536 {
@@ -155,7 +155,7 @@ impl ItsTable {
         .value
     }
 
-    /// Writes GITS_BASER<n>, falling back to non-cacheable memory when the ITS
+    /// Writes GITS_BASERn, falling back to non-cacheable memory when the ITS
     /// refuses shareability, and cleans the table when that is needed. The
     /// caller guarantees the ITS is disabled and quiescent.
     pub fn program<F: GitsFrame, M: DmaMemory>(
@@ -252,7 +252,7 @@ impl ItsTable {
     }
 }
 
-/// Finds the largest page size the ITS accepts for GITS_BASER<n>: write it,
+/// Finds the largest page size the ITS accepts for GITS_BASERn: write it,
 /// read it back (an unsupported size reads back as something else).
 fn negotiate_page_size<F: GitsFrame>(frame: &F, index: usize) -> usize {
     let register = GitsRegister::Baser(index);
@@ -270,7 +270,7 @@ fn negotiate_page_size<F: GitsFrame>(frame: &F, index: usize) -> usize {
     }
 }
 
-/// Whether GITS_BASER<n>.Indirect sticks (it is RAZ/WI when unsupported).
+/// Whether GITS_BASERn.Indirect sticks (it is RAZ/WI when unsupported).
 fn try_indirect<F: GitsFrame>(frame: &F, index: usize, page_size: usize) -> bool {
     let field = PAGE_SIZES
         .iter()
