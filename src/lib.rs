@@ -51,7 +51,7 @@
 //! Spec references are to the GIC architecture specification, Arm IHI 0069
 //! (GICv3 and GICv4): chapter 5 (LPIs and the ITS, 5.3 the commands) and
 //! chapter 12 (the GITS_* and GICR_* registers).
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]

@@ -425,3 +425,74 @@ fn program_with_fallback<G: GicrLpiFrame>(
         wanted
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_byte_layout() {
+        // 5.1.1: priority in [7:2], bit 1 RES1, bit 0 Enable.
+        assert_eq!(LpiConfig::new(0xa0, true).byte(), 0xa3);
+        assert_eq!(LpiConfig::new(0xa3, false).byte(), 0xa2);
+        assert_eq!(LpiConfig::new(0xff, true).priority(), 0xfc);
+    }
+
+    #[test]
+    fn allocates_every_lpi_once_then_reports_exhaustion() {
+        let mut lpis = LpiAllocator::new(14);
+        assert_eq!(lpis.capacity(), 8192);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..8192 {
+            let intid = lpis.allocate(1).unwrap();
+            assert!((FIRST_LPI..16384).contains(&intid));
+            assert!(seen.insert(intid), "LPI {intid} handed out twice");
+        }
+        assert_eq!(
+            lpis.allocate(1),
+            Err(ItsError::LpiSpaceExhausted { requested: 1 })
+        );
+        lpis.free(9000);
+        assert_eq!(lpis.allocate(1), Ok(9000));
+    }
+
+    #[test]
+    fn ranges_are_contiguous_and_skip_used_lpis() {
+        let mut lpis = LpiAllocator::new(14);
+        lpis.reserve(FIRST_LPI + 2).unwrap();
+        let first = lpis.allocate(4).unwrap();
+        assert!(first > FIRST_LPI + 2);
+        for intid in first..first + 4 {
+            assert!(lpis.is_allocated(intid));
+        }
+        assert_eq!(
+            lpis.reserve(first),
+            Err(ItsError::LpiInUse { intid: first })
+        );
+        assert_eq!(
+            lpis.reserve(100),
+            Err(ItsError::LpiOutOfRange { intid: 100 })
+        );
+        assert_eq!(lpis.allocated(), 5);
+        // Wraps around to find room before the hint once the end is full.
+        let mut small = LpiAllocator::new(14);
+        let a = small.allocate(8000).unwrap();
+        small.allocate(192).unwrap();
+        for intid in a..a + 50 {
+            small.free(intid);
+        }
+        assert_eq!(small.allocate(50), Ok(a));
+        assert_eq!(
+            small.allocate(200),
+            Err(ItsError::LpiSpaceExhausted { requested: 200 })
+        );
+    }
+
+    #[test]
+    fn table_layout_is_deterministic() {
+        assert_eq!(LpiTables::property_bytes(16), 65536 - 8192);
+        assert_eq!(LpiTables::pending_bytes(16), 8192);
+        // Property table rounded to 64 KiB, then 64 KiB per pending table.
+        assert_eq!(LpiTables::region_bytes(16, 2), 3 * 65536);
+    }
+}

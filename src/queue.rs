@@ -124,6 +124,13 @@ impl CommandQueue {
         self.attributes
     }
 
+    /// Writes GITS_CBASER with Valid = 0, so the ITS no longer refers to the
+    /// ring. The caller guarantees the ITS is disabled and quiescent.
+    pub fn invalidate<F: GitsFrame>(&self, frame: &F) {
+        let value = self.cbaser(self.attributes) & !GITS_CBASER::Valid::SET.value;
+        frame.write(GitsRegister::Cbaser, value);
+    }
+
     fn next(&self, offset: usize) -> usize {
         (offset + COMMAND_SIZE) % self.ring.size()
     }

@@ -67,6 +67,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             }
         }
         disable_and_quiesce(&self.frame, self.poll_budget)?;
+        self.invalidate_tables();
         self.clear_tables();
         for record in self.registry.devices.values_mut() {
             record.live = false;
@@ -166,6 +167,18 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         targets
     }
 
+    /// Marks the queue and every table invalid in CBASER and BASERn, so the
+    /// ITS refers to none of our memory (and KVM drops whatever it still
+    /// holds, even mappings some other kernel left). Only while the ITS is
+    /// disabled and quiescent.
+    fn invalidate_tables(&mut self) {
+        self.queue.invalidate(&self.frame);
+        self.device_table.invalidate(&self.frame);
+        if let Some(table) = &self.collection_table {
+            table.invalidate(&self.frame);
+        }
+    }
+
     /// Zeroes the Device and Collection tables (giving level-2 pages back).
     /// Only while the ITS is disabled and quiescent.
     fn clear_tables(&mut self) {
@@ -175,12 +188,15 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         }
     }
 
-    /// With the ITS disabled: force quiescence, reprogram the queue (zeroed,
+    /// With the ITS disabled: force quiescence, invalidate and reprogram the queue (zeroed,
     /// CWRITER = 0) and the BASERs, zero every ITT so no stale entry can be
     /// revived by MAPD, rewrite the LPI configuration of every mapped event,
     /// and enable the ITS.
     fn reinitialise(&mut self) -> Result<(), ItsError> {
         disable_and_quiesce(&self.frame, self.poll_budget)?;
+        // Valid = 0 first: whatever the ITS held before (another kernel's
+        // mappings, a stalled queue) is dropped before our tables go in.
+        self.invalidate_tables();
         self.queue
             .program(&self.frame, &self.memory, self.attributes);
         self.device_table

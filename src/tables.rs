@@ -176,6 +176,15 @@ impl ItsTable {
         self.clean_all(memory);
     }
 
+    /// Writes GITS_BASERn with Valid = 0: the ITS may no longer use the
+    /// table memory, and KVM's emulated ITS drops every device (or
+    /// collection) it still holds. The caller guarantees the ITS is disabled
+    /// and quiescent.
+    pub fn invalidate<F: GitsFrame>(&self, frame: &F) {
+        let value = self.baser(self.attributes) & !GITS_BASER::Valid::SET.value;
+        frame.write(GitsRegister::Baser(self.baser_index), value);
+    }
+
     fn clean_all<M: DmaMemory>(&self, memory: &M) {
         self.memory
             .clean(memory, self.attributes, 0, self.memory.size());
