@@ -346,6 +346,15 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         Ok(info.processor_number)
     }
 
+    /// Turns a redistributor's LPIs off (EnableLPIs = 0, waiting for RWP) so
+    /// that a next kernel can program its own tables: part of a handover,
+    /// after [`Its::save`]. Returns `false` when this GIC does not allow
+    /// EnableLPIs to be cleared; the next kernel must then be given the same
+    /// LPI table region ([`ItsConfig::lpi_tables`]) to adopt them.
+    pub fn release_redistributor<G: GicrLpiFrame>(&mut self, gicr: &G) -> Result<bool, ItsError> {
+        LpiTables::disable_redistributor(gicr, self.poll_budget)
+    }
+
     /// The RDbase for a processor, in the form GITS_TYPER.PTA asks for.
     pub(crate) fn rdbase(&self, processor_number: u16) -> Result<RdBase, ItsError> {
         let info = self
