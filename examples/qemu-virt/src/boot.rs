@@ -1,0 +1,127 @@
+//! From QEMU's `-kernel` to Rust: the arm64 Image header, the drop from EL2 to
+//! EL1, and the initial page table that aarch64-rt's entry code switches on
+//! before any Rust runs.
+//!
+//! Boot protocol (Linux's Documentation/arch/arm64/booting.rst, which QEMU
+//! follows for a file with this header): x0 holds the DTB's physical address,
+//! the MMU is off, and we are at EL2 or EL1.
+
+use aarch64_paging::descriptor::El1Attributes;
+use aarch64_paging::mair::{Mair, MairAttribute, NormalMemory};
+use aarch64_rt::{InitialPagetable, initial_pagetable};
+
+/// Where `kernel.ld` links the kernel. It must be RAM base + `TEXT_OFFSET`
+/// (QEMU loads an Image there); the initial page table maps the 1 GiB block
+/// around it, which on `virt` also holds the DTB.
+const LINK_ADDRESS: usize = 0x4008_0000;
+/// The Image header's text_offset.
+const TEXT_OFFSET: usize = 0x8_0000;
+const _: () = assert!(LINK_ADDRESS % (2 << 20) == TEXT_OFFSET);
+
+/// MAIR index 0: Device-nGnRE, index 1: Normal write-back (aarch64-rt's default).
+pub const MAIR: Mair = Mair::EMPTY
+    .with_attribute(0, MairAttribute::DEVICE_NGNRE)
+    .with_attribute(
+        1,
+        MairAttribute::normal(
+            NormalMemory::WriteBackNonTransientReadWriteAllocate,
+            NormalMemory::WriteBackNonTransientReadWriteAllocate,
+        ),
+    );
+
+/// Page attributes for MMIO: Device-nGnRE, never executable.
+pub const DEVICE: El1Attributes = El1Attributes::VALID
+    .union(El1Attributes::ATTRIBUTE_INDEX_0)
+    .union(El1Attributes::ACCESSED)
+    .union(El1Attributes::UXN)
+    .union(El1Attributes::PXN);
+
+/// Page attributes for RAM: Normal write-back, inner shareable.
+pub const NORMAL: El1Attributes = El1Attributes::VALID
+    .union(El1Attributes::ATTRIBUTE_INDEX_1)
+    .union(El1Attributes::INNER_SHAREABLE)
+    .union(El1Attributes::ACCESSED)
+    .union(El1Attributes::NON_GLOBAL);
+
+/// The 1 GiB block holding the kernel, as identity-mapped Normal memory. Enough
+/// to run until the DTB says where everything else is (`paging::build`).
+pub const INITIAL_BLOCK: core::ops::Range<usize> =
+    (LINK_ADDRESS & !((1 << 30) - 1))..(LINK_ADDRESS & !((1 << 30) - 1)) + (1 << 30);
+
+initial_pagetable!(
+    {
+        let mut table = [0; 512];
+        table[LINK_ADDRESS >> 30] = NORMAL.bits() | INITIAL_BLOCK.start;
+        InitialPagetable(table)
+    },
+    MAIR.0
+);
+
+// The Image header. code0 branches to `boot_el_check`; QEMU checks the magic
+// at offset 56 and loads the file at RAM base + text_offset. Flags: little
+// endian, 4 KiB pages, placed near the start of RAM (bit 3 clear).
+core::arch::global_asm!(
+    ".section .head.image, \"ax\"",
+    ".global image_header",
+    "image_header:",
+    "b boot_el_check",          // code0
+    ".long 0",                  // code1
+    ".quad {text_offset}",      // text_offset
+    ".quad image_size",         // image_size (from kernel.ld)
+    ".quad 0x2",                // flags
+    ".quad 0",                  // res2
+    ".quad 0",                  // res3
+    ".quad 0",                  // res4
+    ".long 0x644d5241",         // magic "ARM\x64"
+    ".long 0",                  // res5
+    text_offset = const TEXT_OFFSET,
+);
+
+// Runs at EL1 whatever EL QEMU (or a hypervisor) entered at. At EL2 it makes
+// EL1 AArch64, stops EL2 trapping FP/SIMD, timers and GIC system registers,
+// and `eret`s to aarch64-rt's `entry` at EL1h with interrupts masked. x0-x3
+// (boot arguments) are preserved.
+core::arch::global_asm!(
+    ".section .text.boot, \"ax\"",
+    "boot_el_check:",
+    "mrs x9, CurrentEL",
+    "ubfx x9, x9, #2, #2",
+    "cmp x9, #2",
+    "b.ne 2f",
+    // HCR_EL2: RW (EL1 is AArch64); no stage 2, no traps.
+    "mov x9, #(1 << 31)",
+    "msr hcr_el2, x9",
+    // CNTHCTL_EL2: EL1PCTEN | EL1PCEN, the physical timer and counter.
+    "mrs x9, cnthctl_el2",
+    "orr x9, x9, #3",
+    "msr cnthctl_el2, x9",
+    "msr cntvoff_el2, xzr",
+    // CPTR_EL2: RES1 bits only, so TFP = 0 (FP/SIMD not trapped).
+    "mov x9, #0x33ff",
+    "msr cptr_el2, x9",
+    "msr hstr_el2, xzr",
+    // EL1 sees the real CPU identity.
+    "mrs x9, midr_el1",
+    "msr vpidr_el2, x9",
+    "mrs x9, mpidr_el1",
+    "msr vmpidr_el2, x9",
+    // GICv3 system registers (ID_AA64PFR0_EL1.GIC != 0): ICC_SRE_EL2 =
+    // SRE | DFB | DIB | Enable, so EL1 may use ICC_SRE_EL1.
+    "mrs x9, id_aa64pfr0_el1",
+    "ubfx x9, x9, #24, #4",
+    "cbz x9, 1f",
+    "mrs x9, s3_4_c12_c9_5",
+    "orr x9, x9, #0xf",
+    "msr s3_4_c12_c9_5, x9",
+    "isb",
+    "1:",
+    // SPSR_EL2: EL1h with D, A, I, F masked.
+    "mov x9, #0x3c5",
+    "msr spsr_el2, x9",
+    "adrp x9, entry",
+    "add x9, x9, :lo12:entry",
+    "msr elr_el2, x9",
+    "eret",
+    "2:",
+    "b entry",
+);

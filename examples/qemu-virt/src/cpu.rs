@@ -1,0 +1,80 @@
+//! The few things the kernel asks of the CPU itself: masking IRQs, waiting,
+//! the counter, its affinity, and cleaning data caches for devices.
+
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, DAIF, MPIDR_EL1, Readable, Writeable};
+use core::time::Duration;
+
+/// Masks IRQs until dropped, then restores the previous mask.
+pub struct IrqGuard {
+    daif: u64,
+}
+
+impl IrqGuard {
+    /// Masks IRQs.
+    pub fn new() -> Self {
+        let daif = DAIF.get();
+        DAIF.set(daif | (1 << 7));
+        Self { daif }
+    }
+}
+
+impl Drop for IrqGuard {
+    fn drop(&mut self) {
+        DAIF.set(self.daif);
+    }
+}
+
+/// Unmasks IRQs (PSTATE.I = 0).
+pub fn enable_irqs() {
+    // SAFETY: only changes the IRQ mask; the vector table is installed by
+    // aarch64-rt's entry code before `main`.
+    unsafe { core::arch::asm!("msr daifclr, #2", options(nomem, nostack)) };
+}
+
+/// Time since boot, from the generic timer's physical counter.
+pub fn now() -> Duration {
+    let frequency = CNTFRQ_EL0.get().max(1);
+    let ticks = CNTPCT_EL0.get();
+    Duration::from_nanos((u128::from(ticks) * 1_000_000_000 / u128::from(frequency)) as u64)
+}
+
+/// Spins (with `wfe`-free polling) until `done` returns true or `timeout`
+/// passes; returns whether `done` did.
+pub fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = now() + timeout;
+    loop {
+        if done() {
+            return true;
+        }
+        if now() >= deadline {
+            return done();
+        }
+        core::hint::spin_loop();
+    }
+}
+
+/// This CPU's affinity (Aff3.Aff2.Aff1.Aff0), in GICR_TYPER's layout.
+pub fn affinity() -> u32 {
+    let mpidr = MPIDR_EL1.get();
+    ((mpidr >> 8) & 0xff00_0000) as u32 | (mpidr & 0x00ff_ffff) as u32
+}
+
+/// Cleans `len` bytes from `start` to the Point of Coherency, so that a
+/// device that does not snoop the caches reads what the CPU wrote.
+pub fn clean_to_poc(start: usize, len: usize) {
+    let ctr: u64;
+    // SAFETY: reading CTR_EL0 has no side effects.
+    unsafe { core::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
+    // CTR_EL0.DminLine: log2 of the smallest data cache line, in words.
+    let line = 4usize << ((ctr >> 16) & 0xf);
+    let end = start.saturating_add(len);
+    let mut address = start & !(line - 1);
+    while address < end {
+        // SAFETY: `dc cvac` only writes back a cache line; the caller's range
+        // is mapped (a clean of an unmapped address would fault, not corrupt).
+        unsafe { core::arch::asm!("dc cvac, {}", in(reg) address, options(nostack)) };
+        address += line;
+    }
+    barrier::dsb(barrier::SY);
+}

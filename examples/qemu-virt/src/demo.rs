@@ -1,0 +1,65 @@
+//! The default run: every `edu` device's MSI routed through the ITS and
+//! raised a few times, each one handled as an LPI.
+
+use crate::edu::Edu;
+use crate::{Kernel, cpu, irq};
+use core::time::Duration;
+use log::{info, warn};
+
+/// MSIs raised per device.
+const TRIGGERS: u32 = 3;
+
+/// Runs the demo.
+pub fn run(mut kernel: Kernel) {
+    let Some(host) = kernel.platform.pci.clone() else {
+        warn!("demo: no PCI host bridge in the DTB");
+        return;
+    };
+    let mut devices = 0;
+    for function in &kernel.functions {
+        let Some(edu) = Edu::new(function) else {
+            continue;
+        };
+        devices += 1;
+        let (id, alive) = edu.identify();
+        info!(
+            "edu {}: identification {id:#010x}, liveness {}",
+            function.bdf,
+            if alive { "ok" } else { "FAILED" }
+        );
+        let route = match kernel.its.route(&host, function, 1) {
+            Ok(route) => route,
+            Err(error) => {
+                warn!("edu {}: MSI not routed: {error}", function.bdf);
+                continue;
+            }
+        };
+        let lpi = route.lpis[0];
+        if irq::register(lpi, edu_interrupt, edu.context()).is_err() {
+            warn!("edu {}: no room for another IRQ handler", function.bdf);
+            continue;
+        }
+        for n in 1..=TRIGGERS {
+            edu.raise(1);
+            cpu::wait_until(Duration::from_secs(1), || irq::count(lpi) >= n);
+        }
+        info!(
+            "edu {}: {TRIGGERS} MSIs raised, {} handled as LPI {lpi} (DeviceID {:#x} EventID 0)",
+            function.bdf,
+            irq::count(lpi),
+            route.device_id
+        );
+    }
+    if devices == 0 {
+        warn!("demo: no edu device (add -device edu)");
+    }
+    let usage = kernel.its.its.memory_use();
+    info!("its: memory in use {usage:?}");
+}
+
+/// The edu's IRQ handler: acknowledge at the device, so the next raise sends
+/// a new MSI.
+pub fn edu_interrupt(intid: u32, context: usize) {
+    let status = Edu::from_context(context).acknowledge();
+    info!("irq: LPI {intid} taken (edu interrupt status {status:#x})");
+}

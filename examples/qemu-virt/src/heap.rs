@@ -1,0 +1,118 @@
+//! The kernel heap (buddy_system_allocator) over the DTB's RAM, and the
+//! ITS's memory on top of it.
+//!
+//! RAM is identity mapped, so the physical address the GIC sees is the
+//! virtual address the CPU uses.
+
+use crate::cpu;
+use alloc::alloc::{alloc_zeroed, dealloc};
+use alloc::collections::BTreeMap;
+use buddy_system_allocator::LockedHeap;
+use core::alloc::Layout;
+use core::ops::Range;
+use core::ptr::NonNull;
+use gicv3_its::{DmaMemory, DmaRegion};
+
+#[global_allocator]
+static HEAP: LockedHeap<33> = LockedHeap::empty();
+
+/// Adds the parts of `ram` that are not in any of `holes` to the heap.
+///
+/// # Safety
+/// `ram` must be RAM, mapped as Normal memory, and (outside `holes`) used by
+/// nothing else for the rest of the kernel's life.
+pub unsafe fn add_ram(ram: Range<usize>, holes: &[Range<usize>]) -> usize {
+    let mut added = 0;
+    let mut free = FreeRanges::new(ram);
+    for hole in holes {
+        free.subtract(hole);
+    }
+    for range in free.drain() {
+        // Keep the buddy allocator's blocks page aligned.
+        let start = range.start.next_multiple_of(4096);
+        let end = range.end & !4095;
+        if end > start {
+            // SAFETY: the caller promised the range is unused RAM.
+            unsafe { HEAP.lock().add_to_heap(start, end) };
+            added += end - start;
+        }
+    }
+    added
+}
+
+/// Bytes the heap hands out and holds in total.
+pub fn usage() -> (usize, usize) {
+    let heap = HEAP.lock();
+    (heap.stats_alloc_actual(), heap.stats_total_bytes())
+}
+
+/// A range minus holes, without allocating (the heap may not exist yet).
+struct FreeRanges {
+    ranges: [Option<Range<usize>>; 8],
+}
+
+impl FreeRanges {
+    fn new(range: Range<usize>) -> Self {
+        let mut ranges = [const { None }; 8];
+        ranges[0] = Some(range);
+        Self { ranges }
+    }
+
+    fn subtract(&mut self, hole: &Range<usize>) {
+        for i in 0..self.ranges.len() {
+            let Some(range) = self.ranges[i].clone() else {
+                continue;
+            };
+            if hole.end <= range.start || hole.start >= range.end {
+                continue;
+            }
+            self.ranges[i] = (range.start < hole.start).then_some(range.start..hole.start);
+            if hole.end < range.end {
+                let tail = hole.end..range.end;
+                if self.ranges[i].is_none() {
+                    self.ranges[i] = Some(tail);
+                } else if let Some(slot) = self.ranges.iter_mut().find(|r| r.is_none()) {
+                    *slot = Some(tail);
+                }
+            }
+        }
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = Range<usize>> + '_ {
+        self.ranges.iter_mut().filter_map(Option::take)
+    }
+}
+
+/// The ITS's tables, ITTs and command queue, from the kernel heap.
+#[derive(Debug, Default)]
+pub struct KernelDma {
+    /// Layout of every live region, by address, for `dealloc`.
+    layouts: BTreeMap<usize, Layout>,
+}
+
+// SAFETY: regions come from the global allocator (zeroed, at least the size
+// and alignment asked for, never handed out twice until freed), in RAM that
+// is identity mapped as Normal memory, so phys == virt.
+unsafe impl DmaMemory for KernelDma {
+    fn allocate_zeroed(&mut self, size: usize, align: usize) -> Option<DmaRegion> {
+        let layout = Layout::from_size_align(size.max(1), align).ok()?;
+        // SAFETY: the layout has a non-zero size.
+        let virt = NonNull::new(unsafe { alloc_zeroed(layout) })?;
+        self.layouts.insert(virt.as_ptr() as usize, layout);
+        // SAFETY: see the `unsafe impl` comment.
+        Some(unsafe { DmaRegion::new(virt, virt.as_ptr() as u64, size) })
+    }
+
+    fn deallocate(&mut self, region: DmaRegion) {
+        let virt = region.virt().as_ptr();
+        if let Some(layout) = self.layouts.remove(&(virt as usize)) {
+            // SAFETY: allocated above with this layout, and given back once
+            // (removed from `layouts`).
+            unsafe { dealloc(virt, layout) };
+        }
+    }
+
+    fn clean_to_poc(&self, virt: NonNull<u8>, len: usize) {
+        cpu::clean_to_poc(virt.as_ptr() as usize, len);
+    }
+}

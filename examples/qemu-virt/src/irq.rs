@@ -1,0 +1,113 @@
+//! Interrupt dispatch: the IRQ exception acknowledges each pending INTID,
+//! runs the handler registered for it, counts it, and ends it.
+//!
+//! Handlers live in a fixed table of atomics, so registering one never
+//! allocates or takes a lock that the IRQ path also takes.
+
+use crate::gic::{SPURIOUS, cpu_interface};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+/// An interrupt handler and the context it gets.
+pub type Handler = fn(intid: u32, context: usize);
+
+const SLOTS: usize = 32;
+const FREE: u32 = u32::MAX;
+
+struct Slot {
+    intid: AtomicU32,
+    handler: AtomicUsize,
+    context: AtomicUsize,
+    count: AtomicU32,
+}
+
+static SLOTS_TABLE: [Slot; SLOTS] = [const {
+    Slot {
+        intid: AtomicU32::new(FREE),
+        handler: AtomicUsize::new(0),
+        context: AtomicUsize::new(0),
+        count: AtomicU32::new(0),
+    }
+}; SLOTS];
+
+/// Interrupts taken with no handler registered.
+static UNHANDLED: AtomicU32 = AtomicU32::new(0);
+/// The INTID of the last one of those.
+static LAST_UNHANDLED: AtomicU32 = AtomicU32::new(0);
+
+/// The handler table is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableFull;
+
+/// Calls `handler(intid, context)` for every `intid` taken, and counts them.
+pub fn register(intid: u32, handler: Handler, context: usize) -> Result<(), TableFull> {
+    unregister(intid);
+    let slot = SLOTS_TABLE
+        .iter()
+        .find(|slot| {
+            slot.intid
+                .compare_exchange(FREE, FREE - 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        })
+        .ok_or(TableFull)?;
+    slot.handler.store(handler as usize, Ordering::Relaxed);
+    slot.context.store(context, Ordering::Relaxed);
+    slot.count.store(0, Ordering::Relaxed);
+    // Publish last: the IRQ path matches on `intid`.
+    slot.intid.store(intid, Ordering::Release);
+    Ok(())
+}
+
+/// Removes the handler of `intid`, if any.
+pub fn unregister(intid: u32) {
+    for slot in SLOTS_TABLE.iter() {
+        if slot.intid.load(Ordering::Acquire) == intid {
+            slot.intid.store(FREE, Ordering::Release);
+        }
+    }
+}
+
+/// How many times `intid` was handled since it was registered.
+pub fn count(intid: u32) -> u32 {
+    find(intid).map_or(0, |slot| slot.count.load(Ordering::Acquire))
+}
+
+/// Interrupts taken that had no handler, and the last such INTID.
+pub fn unhandled() -> (u32, u32) {
+    (
+        UNHANDLED.load(Ordering::Acquire),
+        LAST_UNHANDLED.load(Ordering::Acquire),
+    )
+}
+
+fn find(intid: u32) -> Option<&'static Slot> {
+    SLOTS_TABLE
+        .iter()
+        .find(|slot| slot.intid.load(Ordering::Acquire) == intid)
+}
+
+/// Handles every pending interrupt; called from the IRQ vector.
+pub fn handle_pending() {
+    loop {
+        let intid = cpu_interface::acknowledge();
+        if (1020..=SPURIOUS).contains(&intid) {
+            return;
+        }
+        match find(intid) {
+            Some(slot) => {
+                let handler = slot.handler.load(Ordering::Relaxed);
+                let context = slot.context.load(Ordering::Relaxed);
+                // SAFETY: `handler` was stored from a `Handler` in `register`
+                // before `intid` was published with Release ordering.
+                let handler: Handler = unsafe { core::mem::transmute::<usize, Handler>(handler) };
+                handler(intid, context);
+                slot.count.fetch_add(1, Ordering::AcqRel);
+            }
+            None => {
+                UNHANDLED.fetch_add(1, Ordering::AcqRel);
+                LAST_UNHANDLED.store(intid, Ordering::Release);
+                log::warn!("irq: INTID {intid} has no handler");
+            }
+        }
+        cpu_interface::end_of_interrupt(intid);
+    }
+}

@@ -1,0 +1,190 @@
+//! The glue between the platform and the `gicv3-its` driver: probing the
+//! ITS from the DTB, enabling LPIs on this CPU's redistributor, and routing
+//! a PCI function's MSI or MSI-X vectors through the ITS to LPIs.
+//!
+//! The driver logs each mapping as it makes it (`its: MAPD dev ...`).
+
+use crate::gic::Gic;
+use crate::heap::KernelDma;
+use crate::pci::Function;
+use crate::platform::{PciHost, Platform};
+use alloc::vec::Vec;
+use core::fmt;
+use core::ptr::NonNull;
+use gicv3_its::{GicrMmio, GitsMmio, Its, ItsConfig, ItsError};
+
+/// GITS_TRANSLATER's offset in the ITS frames: the MSI doorbell.
+pub const TRANSLATER_OFFSET: u64 = 0x1_0040;
+/// The one collection: this CPU.
+pub const ICID: u16 = 0;
+
+/// The ITS as this kernel uses it.
+pub type KernelIts = Its<GitsMmio, KernelDma>;
+
+/// Why a device's MSIs could not be routed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MsiError {
+    /// The DTB describes no ITS.
+    NoIts,
+    /// `msi-map` has no entry for the requester ID, or names another
+    /// controller.
+    NotMapped {
+        /// The requester ID.
+        requester_id: u16,
+    },
+    /// The function has neither MSI nor MSI-X.
+    NoCapability,
+    /// The function supports fewer vectors than asked for.
+    TooManyVectors {
+        /// Asked for.
+        requested: u32,
+        /// Supported.
+        supported: u32,
+    },
+    /// The ITS driver refused.
+    Its(ItsError),
+}
+
+impl From<ItsError> for MsiError {
+    fn from(error: ItsError) -> Self {
+        Self::Its(error)
+    }
+}
+
+impl fmt::Display for MsiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoIts => write!(f, "no ITS in the DTB"),
+            Self::NotMapped { requester_id } => {
+                write!(
+                    f,
+                    "msi-map does not map requester ID {requester_id:#x} to this ITS"
+                )
+            }
+            Self::NoCapability => write!(f, "the function has no MSI or MSI-X capability"),
+            Self::TooManyVectors {
+                requested,
+                supported,
+            } => write!(f, "{requested} vectors asked for, {supported} supported"),
+            Self::Its(error) => write!(f, "ITS: {error:?}"),
+        }
+    }
+}
+
+/// A device's vectors as routed: DeviceID, and the LPI of each EventID.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MsiRoute {
+    /// The ITS DeviceID (from `msi-map`).
+    pub device_id: u32,
+    /// The LPI INTID of EventID `i` at index `i`.
+    pub lpis: Vec<u32>,
+}
+
+/// The ITS, the redistributor LPI frame it drives, and the doorbell address.
+pub struct ItsService {
+    /// The driver.
+    pub its: KernelIts,
+    /// This CPU's redistributor LPI registers.
+    pub gicr: GicrMmio,
+    /// This CPU's processor number (the collection's target).
+    pub processor_number: u16,
+    doorbell: u64,
+    phandle: Option<u32>,
+}
+
+impl ItsService {
+    /// Probes the first ITS in the DTB, enables LPIs on this CPU's
+    /// redistributor and maps collection [`ICID`] to it.
+    pub fn init(platform: &Platform, gic: &Gic, config: ItsConfig) -> Result<Self, MsiError> {
+        let node = platform.its.first().ok_or(MsiError::NoIts)?;
+        let base = NonNull::new(node.frames.start as *mut u8).ok_or(MsiError::NoIts)?;
+        // SAFETY: the ITS frames come from the DTB and are identity mapped as
+        // Device memory for ever (paging.rs); nothing else in the kernel
+        // touches them.
+        let frame = unsafe { GitsMmio::new(base) };
+        let mut its = Its::probe(frame, KernelDma::default(), config)?;
+        let rd_base = NonNull::new(gic.rd_base() as *mut u8).ok_or(MsiError::NoIts)?;
+        // SAFETY: RD_base of this CPU's redistributor, mapped as Device memory
+        // for ever; `gic` only uses GICR_WAKER and GICR_TYPER there.
+        let gicr = unsafe { GicrMmio::new(rd_base) };
+        let processor_number = its.init_redistributor(&gicr, gic.rd_base())?;
+        its.map_collection(ICID, processor_number)?;
+        Ok(Self {
+            its,
+            gicr,
+            processor_number,
+            doorbell: node.frames.start + TRANSLATER_OFFSET,
+            phandle: node.phandle,
+        })
+    }
+
+    /// The MSI doorbell: GITS_TRANSLATER's physical address.
+    pub fn doorbell(&self) -> u64 {
+        self.doorbell
+    }
+
+    /// The DeviceID of `function` at this ITS, from `msi-map`.
+    pub fn device_id(&self, host: &PciHost, function: &Function) -> Result<u32, MsiError> {
+        let requester_id = function.bdf.requester_id();
+        match host.device_id(requester_id) {
+            Some((controller, device_id)) if controller.is_none() || controller == self.phandle => {
+                Ok(device_id)
+            }
+            _ => Err(MsiError::NotMapped { requester_id }),
+        }
+    }
+
+    /// Maps `vectors` events of `function` (EventIDs 0..vectors) to new LPIs
+    /// in collection [`ICID`] and programs the function's MSI-X (preferred)
+    /// or MSI capability with the doorbell and EventIDs. MSI-X entries are
+    /// left masked for the driver of the device to unmask.
+    pub fn route(
+        &mut self,
+        host: &PciHost,
+        function: &Function,
+        vectors: u32,
+    ) -> Result<MsiRoute, MsiError> {
+        let device_id = self.device_id(host, function)?;
+        let supported = match (function.msix(), function.msi()) {
+            (Some(msix), _) => u32::from(msix.vectors()),
+            (None, Some(msi)) => msi.vectors(),
+            (None, None) => return Err(MsiError::NoCapability),
+        };
+        if vectors == 0
+            || vectors > supported
+            || (function.msix().is_none() && !vectors.is_power_of_two())
+        {
+            return Err(MsiError::TooManyVectors {
+                requested: vectors,
+                supported,
+            });
+        }
+        self.its.map_device(device_id, vectors)?;
+        let mut lpis = Vec::new();
+        for event_id in 0..vectors {
+            match self.its.map_event(device_id, event_id, ICID) {
+                Ok(lpi) => lpis.push(lpi),
+                Err(error) => {
+                    let _ = self.its.unmap_device(device_id);
+                    return Err(error.into());
+                }
+            }
+        }
+        if let Some(msix) = function.msix() {
+            for (vector, _) in lpis.iter().enumerate() {
+                msix.set_vector(vector as u16, self.doorbell, vector as u32);
+            }
+            msix.enable();
+        } else if let Some(msi) = function.msi() {
+            // EventIDs start at 0, so `data | vector` is the vector's EventID.
+            msi.enable(self.doorbell, 0, vectors);
+        }
+        log::info!(
+            "msi: {} (requester ID {:#x}) -> DeviceID {device_id:#x}, doorbell {:#x}, LPIs {lpis:?}",
+            function.bdf,
+            function.bdf.requester_id(),
+            self.doorbell
+        );
+        Ok(MsiRoute { device_id, lpis })
+    }
+}
