@@ -71,6 +71,10 @@ fn main(dtb: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
             power::exit(EXIT_BOOT_FAILED);
         }
     };
+    if kernel.platform.has_arg("panic") {
+        // For the host tests: a panic must end QEMU with a failure status.
+        panic!("asked to by the kernel command line");
+    }
     if kernel.platform.has_arg("test") {
         let failures = tests::run(kernel);
         power::exit(failures.min(255) as u32);
