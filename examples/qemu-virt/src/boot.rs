@@ -79,13 +79,15 @@ core::arch::global_asm!(
 
 // Runs at EL1 whatever EL QEMU (or a hypervisor) entered at. At EL2 it makes
 // EL1 AArch64, stops EL2 trapping FP/SIMD, timers and GIC system registers,
-// and `eret`s to aarch64-rt's `entry` at EL1h with interrupts masked. x0-x3
-// (boot arguments) are preserved.
+// and `eret`s to aarch64-rt's `entry` at EL1h with interrupts masked. x0
+// (the DTB) is preserved; x3, which the boot protocol reserves as zero,
+// carries the EL the kernel was entered at to `main`.
 core::arch::global_asm!(
     ".section .text.boot, \"ax\"",
     "boot_el_check:",
     "mrs x9, CurrentEL",
     "ubfx x9, x9, #2, #2",
+    "mov x3, x9",
     "cmp x9, #2",
     "b.ne 2f",
     // HCR_EL2: RW (EL1 is AArch64); no stage 2, no traps.

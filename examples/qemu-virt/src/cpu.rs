@@ -2,7 +2,9 @@
 //! the counter, its affinity, and cleaning data caches for devices.
 
 use aarch64_cpu::asm::barrier;
-use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, DAIF, MPIDR_EL1, Readable, Writeable};
+use aarch64_cpu::registers::{
+    CNTFRQ_EL0, CNTPCT_EL0, CurrentEL, DAIF, MPIDR_EL1, Readable, Writeable,
+};
 use core::time::Duration;
 
 /// Masks IRQs until dropped, then restores the previous mask.
@@ -23,6 +25,11 @@ impl Drop for IrqGuard {
     fn drop(&mut self) {
         DAIF.set(self.daif);
     }
+}
+
+/// The exception level the kernel runs at.
+pub fn current_el() -> u64 {
+    CurrentEL.read(CurrentEL::EL)
 }
 
 /// Unmasks IRQs (PSTATE.I = 0).

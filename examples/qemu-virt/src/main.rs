@@ -63,8 +63,8 @@ unsafe extern "C" {
 }
 
 entry!(main, 64);
-fn main(dtb: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
-    let kernel = match bring_up(dtb) {
+fn main(dtb: u64, _x1: u64, _x2: u64, entry_el: u64) -> ! {
+    let kernel = match bring_up(dtb, entry_el) {
         Ok(kernel) => kernel,
         Err(message) => {
             error!("boot: {message}");
@@ -86,7 +86,7 @@ fn main(dtb: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
 
 /// Heap, page tables, console, GIC, ITS and PCI, in that order. Until the
 /// console is up a failure can only be reported by the exit status.
-fn bring_up(dtb_address: u64) -> Result<Kernel, alloc::string::String> {
+fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::String> {
     use alloc::format;
 
     let Ok(fdt) = platform::dtb_at(dtb_address, INITIAL_BLOCK) else {
@@ -135,8 +135,11 @@ fn bring_up(dtb_address: u64) -> Result<Kernel, alloc::string::String> {
     // `paging::activate`, used only by the console.
     unsafe { console::init(uart, LevelFilter::Info) };
     info!(
-        "boot: gicv3-its example kernel, DTB at {dtb_address:#x}, image {:#x}..{:#x}, args {:?}",
-        image.start, image.end, platform.bootargs
+        "boot: gicv3-its example kernel, entered at EL{entry_el}, running at EL{}, DTB at {dtb_address:#x}, image {:#x}..{:#x}, args {:?}",
+        cpu::current_el(),
+        image.start,
+        image.end,
+        platform.bootargs
     );
     info!(
         "boot: RAM {:#x?}, heap {} KiB",

@@ -1,0 +1,318 @@
+//! Host integration tests that boot the example kernel under QEMU through
+//! `qemu/run` and judge it by QEMU's exit status (the on-target verdict,
+//! reported through semihosting), by the serial log, and by the ITS's own
+//! trace (`-trace 'gicv3_its*'`): the edu's MSIs must come from its PCI
+//! requester ID and be translated to the LPI the kernel mapped.
+//!
+//! QEMU must be installed (`qemu/install-qemu`, which `qemu/run` calls);
+//! without it these tests fail with the command to run, they never pass
+//! silently.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One QEMU at a time: the runs share the Image and the NVMe disk (which
+/// QEMU locks), and CI has two cores.
+static QEMU: Mutex<()> = Mutex::new(());
+
+/// Limit for one run, build included. The runner's own QEMU timeout is
+/// shorter, so a hung guest ends as a runner failure first.
+const RUN_LIMIT: Duration = Duration::from_secs(600);
+const QEMU_TIMEOUT_SECS: &str = "120";
+
+/// Edu MSIs the on-target delivery test raises.
+const EDU_TRIGGERS: usize = 5;
+
+struct Run {
+    status: i32,
+    log: String,
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let path =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// Fails the test, with the command to run, if QEMU is missing and cannot
+/// be installed here.
+fn require_qemu() {
+    let installer = Command::new(repo().join("qemu/install-qemu"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("running qemu/install-qemu");
+    assert!(
+        installer.status.success(),
+        "qemu-system-aarch64 is not installed, so the QEMU tests cannot run:\n{}",
+        String::from_utf8_lossy(&installer.stderr)
+    );
+}
+
+/// Runs `qemu/run` with `args`, waiting at most [`RUN_LIMIT`].
+fn run(args: &[&str]) -> Run {
+    let _one_at_a_time = QEMU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    require_qemu();
+    let log_path = scratch("serial.log");
+    let log_file = std::fs::File::create(&log_path).expect("creating the log file");
+    let mut child = Command::new(repo().join("qemu/run"))
+        .args(["--timeout", QEMU_TIMEOUT_SECS])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("log file"))
+        .stderr(log_file)
+        .spawn()
+        .expect("starting qemu/run");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for qemu/run") {
+            break status;
+        }
+        if start.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            panic!("qemu/run {args:?} took more than {RUN_LIMIT:?}; log:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = std::fs::read_to_string(&log_path).expect("reading the log");
+    Run {
+        // Killed by a signal: report it as a failure status.
+        status: status.code().unwrap_or(-1),
+        log,
+    }
+}
+
+/// The value after `key` in `line`, as a number (hex with 0x, else decimal).
+fn field(line: &str, key: &str) -> Option<u64> {
+    let rest = &line[line.find(key)? + key.len()..];
+    let token = rest
+        .trim_start()
+        .split(|c: char| c.is_whitespace() || c == ':' || c == ',')
+        .next()?;
+    match token.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => token.parse().ok(),
+    }
+}
+
+/// What the ITS holds, rebuilt from its trace, and every MSI it received.
+#[derive(Default)]
+struct TraceModel {
+    /// DeviceID -> ITT address, for valid Device Table entries.
+    devices: HashMap<u64, u64>,
+    /// (ITT address, EventID) -> INTID, for valid ITEs.
+    events: HashMap<(u64, u64), u64>,
+    /// Each GITS_TRANSLATER write, in order.
+    translations: Vec<Translation>,
+}
+
+/// One MSI written to GITS_TRANSLATER.
+#[derive(Debug)]
+struct Translation {
+    /// The requester ID it carried.
+    requester: u64,
+    /// The data written: the EventID.
+    event: u64,
+    /// The INTID the replayed tables give for its DeviceID and EventID.
+    mapped: Option<u64>,
+    /// The INTID the ITS read from the ITE while translating it (the
+    /// `ite_read` that follows the write), if it translated it at all.
+    translated: Option<u64>,
+}
+
+impl TraceModel {
+    /// Replays the trace. `device_id_of` maps a requester ID to its DeviceID
+    /// (the kernel logs the msi-map result).
+    fn replay(trace: &str, device_id_of: impl Fn(u64) -> u64) -> Self {
+        let mut model = Self::default();
+        // The translation whose table reads come next, if any.
+        let mut translating: Option<usize> = None;
+        for line in trace.lines() {
+            if line.starts_with("gicv3_its_ite_read ") {
+                if let Some(index) = translating.take() {
+                    model.translations[index].translated = field(line, "intid");
+                }
+            } else if line.starts_with("gicv3_its_dte_read ") {
+                if field(line, "valid") != Some(1) {
+                    translating = None;
+                }
+            } else if line.starts_with("gicv3_its_process_command ") {
+                translating = None;
+            } else if line.starts_with("gicv3_its_dte_write ") {
+                let (Some(device), Some(valid), Some(itt)) = (
+                    field(line, "DeviceID"),
+                    field(line, "valid"),
+                    field(line, "ITTaddr"),
+                ) else {
+                    panic!("unparsed DTE write: {line}");
+                };
+                if valid == 1 {
+                    // The trace gives the ITT address >> 8. A newly mapped
+                    // ITT is zeroed by the driver: forget its old entries.
+                    let itt = itt << 8;
+                    model.events.retain(|&(base, _), _| base != itt);
+                    model.devices.insert(device, itt);
+                } else {
+                    model.devices.remove(&device);
+                }
+            } else if line.starts_with("gicv3_its_ite_write ") {
+                let (Some(itt), Some(event), Some(valid), Some(intid)) = (
+                    field(line, "ITTaddr"),
+                    field(line, "EventID"),
+                    field(line, "valid"),
+                    field(line, "intid"),
+                ) else {
+                    panic!("unparsed ITE write: {line}");
+                };
+                if valid == 1 {
+                    model.events.insert((itt, event), intid);
+                } else {
+                    model.events.remove(&(itt, event));
+                }
+            } else if line.starts_with("gicv3_its_translation_write ") {
+                let (Some(event), Some(requester)) =
+                    (field(line, "data"), field(line, "requester_id"))
+                else {
+                    panic!("unparsed translation: {line}");
+                };
+                let mapped = model
+                    .devices
+                    .get(&device_id_of(requester))
+                    .and_then(|itt| model.events.get(&(*itt, event)))
+                    .copied();
+                translating = Some(model.translations.len());
+                model.translations.push(Translation {
+                    requester,
+                    event,
+                    mapped,
+                    translated: None,
+                });
+            }
+        }
+        model
+    }
+}
+
+#[test]
+fn on_target_tests_pass_and_edu_msis_are_translated_to_the_mapped_lpi() {
+    let trace_path = scratch("its-trace.log");
+    let run = run(&["--test", "--trace", trace_path.to_str().expect("path")]);
+    assert_eq!(
+        run.status, 0,
+        "the on-target tests failed (QEMU exit status {}):\n{}",
+        run.status, run.log
+    );
+    assert!(
+        run.log.contains("test result: ok."),
+        "no passing summary:\n{}",
+        run.log
+    );
+    assert!(!run.log.contains("FAILED"), "a test failed:\n{}", run.log);
+
+    // "test: edu 00:01.0 requester ID 0x8 DeviceID 0x8 EventID 0 LPI 8192"
+    let line = run
+        .log
+        .lines()
+        .find(|line| line.starts_with("test: edu "))
+        .unwrap_or_else(|| panic!("the kernel did not log the edu's route:\n{}", run.log));
+    let requester = field(line, "requester ID").expect("requester ID");
+    let device_id = field(line, "DeviceID").expect("DeviceID");
+    let lpi = field(line, "LPI").expect("LPI");
+
+    let trace = std::fs::read_to_string(&trace_path).expect("reading the ITS trace");
+    assert!(
+        trace.contains("gicv3_its_cmd_mapd"),
+        "the trace has no ITS commands:\n{trace}"
+    );
+    let model = TraceModel::replay(&trace, |rid| if rid == requester { device_id } else { rid });
+    let edu: Vec<&Translation> = model
+        .translations
+        .iter()
+        .filter(|t| t.requester == requester)
+        .collect();
+    assert!(
+        edu.len() >= EDU_TRIGGERS,
+        "expected at least {EDU_TRIGGERS} MSIs with requester ID {requester:#x}, trace has {}:\n{trace}",
+        edu.len()
+    );
+    // The ITS translated each MSI by the tables the kernel's commands built.
+    for t in &edu {
+        assert_eq!(
+            t.translated, t.mapped,
+            "the ITS translated {t:?} differently from the mapped tables"
+        );
+    }
+    // The delivery test's MSIs: EventID 0 of the edu's DeviceID, translated
+    // to exactly the LPI the kernel mapped and logged.
+    for (n, t) in edu.iter().take(EDU_TRIGGERS).enumerate() {
+        assert_eq!(t.event, 0, "MSI {n}: {t:?}");
+        assert_eq!(
+            t.translated,
+            Some(lpi),
+            "MSI {n} from requester ID {requester:#x} (DeviceID {device_id:#x}): {t:?}, but the kernel mapped LPI {lpi}"
+        );
+    }
+    // Every edu MSI the ITS translated was handled by the kernel, once; the
+    // on-target tests also send MSIs to an unmapped edu and a disabled ITS,
+    // which must not be translated.
+    let translated = edu.iter().filter(|t| t.translated.is_some()).count();
+    let handled = run
+        .log
+        .lines()
+        .filter(|line| line.starts_with("irq: LPI ") && line.contains("(edu interrupt"))
+        .count();
+    assert!(translated < edu.len(), "no edu MSI was dropped: {edu:?}");
+    assert_eq!(
+        translated, handled,
+        "{translated} edu MSIs were translated to an LPI, {handled} were handled:\n{}",
+        run.log
+    );
+    // A CPU never wrote GITS_TRANSLATER (it would show as requester ID 0).
+    assert!(
+        model.translations.iter().all(|t| t.requester != 0),
+        "an MSI arrived with requester ID 0"
+    );
+}
+
+#[test]
+fn demo_handles_every_edu_msi_and_powers_off() {
+    let run = run(&[]);
+    assert_eq!(run.status, 0, "the demo failed:\n{}", run.log);
+    assert!(
+        run.log.contains("3 MSIs raised, 3 handled as LPI"),
+        "edu MSIs were not all handled:\n{}",
+        run.log
+    );
+    assert!(run.log.contains("its: MAPD dev 0x8 valid 1"), "{}", run.log);
+}
+
+#[test]
+fn entered_at_el2_the_kernel_drops_to_el1_and_passes() {
+    let run = run(&["--el2", "--test", "--smp", "2"]);
+    assert_eq!(
+        run.status, 0,
+        "the on-target tests failed at EL2 entry:\n{}",
+        run.log
+    );
+    assert!(
+        run.log.contains("entered at EL2, running at EL1"),
+        "{}",
+        run.log
+    );
+}
+
+#[test]
+fn a_kernel_panic_fails_the_run() {
+    let run = run(&["--append", "panic"]);
+    assert_ne!(run.status, 0, "a panic must fail the run:\n{}", run.log);
+    assert!(run.log.contains("PANIC"), "{}", run.log);
+}
