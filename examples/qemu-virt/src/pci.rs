@@ -223,6 +223,24 @@ impl MsiX<'_> {
         true
     }
 
+    /// Reads entry `vector` back: (address, data, masked).
+    pub fn vector(&self, vector: u16) -> Option<(u64, u32, bool)> {
+        if vector >= self.vectors {
+            return None;
+        }
+        let entry = self.table + usize::from(vector) * 16;
+        // SAFETY: as in `set_vector`.
+        unsafe {
+            let address = u64::from(read32(entry)) | u64::from(read32(entry + 4)) << 32;
+            Some((address, read32(entry + 8), read32(entry + 12) & 1 != 0))
+        }
+    }
+
+    /// Whether MSI-X is enabled and the function not masked.
+    pub fn is_enabled(&self) -> bool {
+        self.function.read16(self.cap + 2) & (0b11 << 14) == 1 << 15
+    }
+
     /// Masks or unmasks entry `vector`.
     pub fn mask(&self, vector: u16, masked: bool) {
         if vector < self.vectors {

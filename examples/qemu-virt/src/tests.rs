@@ -71,6 +71,10 @@ const TESTS: &[Test] = &[
         "unmapped_device_msi_not_translated",
         unmapped_device_msi_not_translated,
     ),
+    (
+        "nvme_msix_table_points_at_the_its",
+        nvme_msix_table_points_at_the_its,
+    ),
     ("save_restore_keeps_edu_lpi", save_restore_keeps_edu_lpi),
 ];
 
@@ -453,4 +457,52 @@ fn save_restore_keeps_edu_lpi(bench: &mut Bench) -> Outcome {
     its.send_int(SYNTHETIC_DEVICE, 0)
         .map_err(|e| format!("INT: {e}"))?;
     wait_for_count(bench.synthetic_lpis[0], 4)
+}
+
+/// The NVMe controller's class code (mass storage, NVM, NVMe interface).
+const NVME_CLASS: u32 = 0x01_08_02;
+/// MSI-X vectors routed for the NVMe controller (admin and one I/O queue).
+const NVME_VECTORS: u32 = 2;
+
+fn nvme_msix_table_points_at_the_its(bench: &mut Bench) -> Outcome {
+    let host = bench.host.as_ref().ok_or("no PCI host bridge")?;
+    let function = bench
+        .kernel
+        .functions
+        .iter()
+        .find(|f| f.class == NVME_CLASS)
+        .ok_or("no NVMe controller (-device nvme)")?;
+    let msix = function
+        .msix()
+        .ok_or("the NVMe controller has no usable MSI-X")?;
+    let route = bench
+        .kernel
+        .its
+        .route(host, function, NVME_VECTORS)
+        .map_err(|e| format!("routing NVMe MSI-X: {e}"))?;
+    ensure!(
+        route.lpis.len() == NVME_VECTORS as usize,
+        "LPIs {:?}",
+        route.lpis
+    );
+    ensure!(msix.is_enabled(), "MSI-X not enabled");
+    let doorbell = bench.kernel.its.doorbell();
+    for vector in 0..NVME_VECTORS as u16 {
+        let entry = msix.vector(vector);
+        ensure!(
+            entry == Some((doorbell, u32::from(vector), true)),
+            "MSI-X entry {vector}: {entry:x?}, expected doorbell {doorbell:#x}, EventID {vector}, masked"
+        );
+        let mapping = bench
+            .kernel
+            .its
+            .its
+            .registry()
+            .event(route.device_id, u32::from(vector));
+        ensure!(
+            mapping.map(|m| m.intid()) == Some(route.lpis[usize::from(vector)]),
+            "registry for EventID {vector}: {mapping:?}"
+        );
+    }
+    Ok(())
 }
