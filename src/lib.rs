@@ -66,6 +66,8 @@ pub mod its;
 pub mod lpi;
 pub mod memory;
 pub mod mmio;
+#[cfg(feature = "model")]
+pub mod model;
 pub mod queue;
 pub mod registers;
 pub mod registry;

@@ -1,0 +1,2516 @@
+//! A software model of a GICv3 ITS and its redistributors, the oracle of the
+//! host tests (feature `model`).
+//!
+//! Host tests drive the real driver against an [`ItsModel`] through the same
+//! traits it uses on hardware ([`GitsFrame`], [`GicrLpiFrame`], [`DmaMemory`])
+//! and then check what the model's tables in memory hold ([`ItsModel::mappings`],
+//! [`ItsModel::translate`]) and which architectural rules the driver broke
+//! ([`ItsModel::violations`]). It is written from Arm IHI 0069 (GICv3/v4
+//! architecture specification), chapters 5 and 12, physical LPIs only.
+//!
+//! # Memory
+//! The model owns an arena, allocated with `std::alloc` and handed out by
+//! [`ModelMemory`] first-fit. Physical addresses are the arena offset plus
+//! [`ARENA_PHYS_BASE`]. The model only touches the arena through raw pointers,
+//! never through references, because the driver holds raw pointers into it.
+//! Every GIC access must fall inside a live allocation; one that does not is a
+//! memory error ([`Violation::Memory`]), which stalls the command queue (as
+//! QEMU does) until a later GITS_CWRITER write retries it.
+//!
+//! When [`ModelConfig::shareable`] is false the GIC is not coherent with the
+//! CPU: Shareability fields read back 0 and the GIC reads and writes its own
+//! view of memory. [`DmaMemory::clean_to_poc`] copies the CPU's bytes of every
+//! 64-byte line it touches into that view, and the GIC's own writes (DTEs,
+//! CTEs, ITEs, the pending table) go only there; a freshly allocated region
+//! reads as [`POISON`] in the GIC view until it is cleaned.
+//!
+//! # In-memory formats (implementation defined, chosen like QEMU's)
+//! - DTE, 8 bytes: bit 0 Valid, bits \[5:1\] Size (EventID bits minus one),
+//!   bits \[49:6\] ITT address bits \[51:8\].
+//! - CTE, 8 bytes: bit 0 Valid, bits \[36:1\] the RDbase field of MAPC
+//!   (processor number, or RD_base address bits \[51:16\] when PTA = 1).
+//! - ITE, [`ModelConfig::itt_entry_size`] bytes, little-endian: bit 0 Valid,
+//!   bits \[32:1\] INTID, bits \[48:33\] ICID, the rest zero.
+//! - Level-1 entries of an indirect table are the architected ones: bit 63
+//!   Valid, bits \[51:12\] the address of a level-2 page of the table's page size.
+//! - Collections with ICID below GITS_TYPER.HCC are held inside the model; the
+//!   collection table is indexed by ICID (its entries below HCC are unused).
+//!
+//! LPI properties are read from the table at GICR_PROPBASER (one byte per LPI
+//! from INTID 8192; bit 0 enable, bits \[7:2\] priority) the first time a
+//! redistributor needs one, then cached until INV, INVALL, GICR_INVLPIR or
+//! GICR_INVALLR. Pending state lives in the redistributor and is written to
+//! the pending table when EnableLPIs is cleared; it is loaded from the table
+//! when EnableLPIs is set with GICR_PENDBASER.PTZ = 0.
+
+use crate::command::{COMMAND_SIZE, ItsCommand, RdBase};
+use crate::memory::{DmaMemory, DmaRegion};
+use crate::registers::{
+    GICR_CTLR, GICR_PENDBASER, GICR_PROPBASER, GICR_TYPER, GITS_BASER, GITS_CBASER, GITS_CREADR,
+    GITS_CTLR, GITS_CWRITER, GITS_TYPER, GicrLpiFrame, GicrRegister, GitsFrame, GitsRegister,
+};
+use core::ptr::{NonNull, copy_nonoverlapping, write_bytes};
+use std::alloc::{Layout, alloc_zeroed, dealloc, handle_alloc_error};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::vec;
+use std::vec::Vec;
+use tock_registers::fields::Field;
+use tock_registers::{LocalRegisterCopy, RegisterLongName};
+
+/// Physical address of the first byte of the model's arena.
+pub const ARENA_PHYS_BASE: u64 = 0x4000_0000;
+/// The byte a non-coherent GIC sees in memory that was allocated but not
+/// cleaned yet. Bit 0 is set, so poisoned DTEs, CTEs and ITEs look valid.
+pub const POISON: u8 = 0xa5;
+
+const FIRST_LPI: u32 = 8192;
+/// Cache line size for clean_to_poc, and the granule of allocations.
+const LINE: usize = 64;
+const ARENA_ALIGN: usize = 1 << 21;
+/// Bytes per DTE and per CTE (GITS_BASERn.Entry_Size + 1).
+const TABLE_ENTRY_SIZE: usize = 8;
+const QUEUE_PAGE: usize = 4096;
+/// Level-1 entry: Valid and address bits \[51:12\].
+const L1_VALID: u64 = 1 << 63;
+const L1_ADDRESS: u64 = ((1 << 52) - 1) & !0xfff;
+/// GICR_TYPER.DirectLPI: GICR_INVLPIR and GICR_INVALLR are implemented.
+const GICR_TYPER_DIRECT_LPI: u64 = 1 << 3;
+/// The RDbase field of MAPC and of a CTE: 36 bits.
+const RDBASE_FIELD: u64 = (1 << 36) - 1;
+
+/// The bits of one register field, in place.
+const fn bits<R: RegisterLongName>(field: Field<u64, R>) -> u64 {
+    field.mask << field.shift
+}
+
+/// Writable bits of GITS_CBASER, GITS_BASERn, GICR_PROPBASER and
+/// GICR_PENDBASER, Shareability and Indirect aside.
+const CBASER_RW: u64 = bits(GITS_CBASER::Valid)
+    | bits(GITS_CBASER::InnerCache)
+    | bits(GITS_CBASER::OuterCache)
+    | bits(GITS_CBASER::Physical_Address)
+    | bits(GITS_CBASER::Size);
+const BASER_RW: u64 = bits(GITS_BASER::Valid)
+    | bits(GITS_BASER::InnerCache)
+    | bits(GITS_BASER::OuterCache)
+    | bits(GITS_BASER::Physical_Address)
+    | bits(GITS_BASER::Size);
+const PROPBASER_RW: u64 = bits(GICR_PROPBASER::IDbits)
+    | bits(GICR_PROPBASER::InnerCache)
+    | bits(GICR_PROPBASER::OuterCache)
+    | bits(GICR_PROPBASER::Physical_Address);
+const PENDBASER_RW: u64 = bits(GICR_PENDBASER::InnerCache)
+    | bits(GICR_PENDBASER::OuterCache)
+    | bits(GICR_PENDBASER::Physical_Address);
+
+// ---------------------------------------------------------------------------
+// Configuration
+
+/// Which ITS table page sizes GITS_BASERn.Page_Size accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageSizes {
+    /// 4 KiB pages.
+    pub size_4k: bool,
+    /// 16 KiB pages.
+    pub size_16k: bool,
+    /// 64 KiB pages.
+    pub size_64k: bool,
+}
+
+impl PageSizes {
+    /// All three page sizes.
+    pub const ALL: Self = Self {
+        size_4k: true,
+        size_16k: true,
+        size_64k: true,
+    };
+
+    /// Whether the Page_Size encoding `code` (0 = 4K, 1 = 16K, 2 = 64K) is supported.
+    fn supports(self, code: u64) -> bool {
+        match code {
+            0 => self.size_4k,
+            1 => self.size_16k,
+            2 => self.size_64k,
+            _ => false,
+        }
+    }
+}
+
+/// When the model consumes commands from the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consumption {
+    /// All commands up to GITS_CWRITER are processed inside the CWRITER write
+    /// (and when the ITS is enabled), like QEMU.
+    Synchronous,
+    /// Each read of GITS_CREADR first processes up to this many commands.
+    Asynchronous {
+        /// Commands processed per CREADR read.
+        commands_per_creadr_read: usize,
+    },
+    /// Commands are never processed: GITS_CREADR never advances.
+    Never,
+}
+
+/// How long GITS_CTLR.Quiescent takes to read 1 after Enabled is cleared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quiescence {
+    /// Quiescent reads 0 for this many GITS_CTLR reads, then 1.
+    AfterReads(u32),
+    /// Quiescent never reads 1 again (until [`ItsModel::reset`]).
+    Never,
+}
+
+/// What the modelled GIC implements. [`Default`] is like QEMU's `virt` ITS:
+/// GITS_TYPER = 0x1f_0001_efb1, Device and Collection tables with 8-byte
+/// entries, every page size, indirect tables, shareable, synchronous.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelConfig {
+    /// DeviceID bits (GITS_TYPER.Devbits + 1), 1 to 32.
+    pub devbits: u32,
+    /// EventID bits (GITS_TYPER.ID_bits + 1), 1 to 32.
+    pub event_id_bits: u32,
+    /// Bytes per ITT entry (GITS_TYPER.ITT_entry_size + 1), 8 to 16 (the
+    /// model's ITE format needs 7 bytes; it keeps reads to whole u64s).
+    pub itt_entry_size: usize,
+    /// GITS_TYPER.PTA: RDbase is the RD_base physical address (true) or the
+    /// processor number (false).
+    pub pta: bool,
+    /// GITS_TYPER.HCC: collections held in the ITS without a table.
+    pub hcc: u8,
+    /// Whether GITS_BASER1 describes a Collection table (else it is
+    /// unimplemented, and only the HCC collections exist).
+    pub collection_table: bool,
+    /// Collection ID bits (GITS_TYPER.CIL = 1, CIDbits + 1), 1 to 16; `None`
+    /// for CIL = 0 (16 bits).
+    pub cid_bits: Option<u32>,
+    /// Page sizes the BASERs accept. An unsupported size reads back as the
+    /// largest supported smaller one, else the smallest supported.
+    pub page_sizes: PageSizes,
+    /// Whether GITS_BASERn.Indirect is writable (else RAZ/WI).
+    pub indirect: bool,
+    /// Whether the GIC accepts shareable memory (coherent). When false every
+    /// Shareability field reads 0 and the GIC has its own view of memory.
+    pub shareable: bool,
+    /// When commands are consumed.
+    pub consumption: Consumption,
+    /// Stall (GITS_CREADR.Stalled) instead of processing the k-th command
+    /// (counting from 1 over the model's life), until GITS_CBASER is written.
+    pub stall_on_command: Option<u64>,
+    /// How GITS_CTLR.Quiescent behaves after Enabled is cleared.
+    pub quiescence: Quiescence,
+    /// GICR_CTLR.EnableLPIs cannot be cleared once set (GICR_CTLR.CES = 0).
+    pub sticky_enable_lpis: bool,
+    /// GICR_CTLR.RWP reads 1 for this many GICR_CTLR reads after an
+    /// EnableLPIs change.
+    pub rwp_reads: u32,
+    /// The RD_base physical address of each redistributor; redistributor `i`
+    /// has GICR_TYPER.Processor_Number = `i`. At least one.
+    pub redistributors: Vec<u64>,
+    /// INTID bits of the system (GICD_TYPER.IDbits + 1), 14 to 32: MAPTI
+    /// INTIDs must be below 2^lpi_id_bits, and GICR_PROPBASER.IDbits is
+    /// capped at it.
+    pub lpi_id_bits: u32,
+    /// Bytes of memory the model can hand out.
+    pub arena_size: usize,
+    /// GITS_IIDR and GICR_IIDR.
+    pub iidr: u32,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            devbits: 16,
+            event_id_bits: 16,
+            itt_entry_size: 12,
+            pta: false,
+            hcc: 0,
+            collection_table: true,
+            cid_bits: Some(16),
+            page_sizes: PageSizes::ALL,
+            indirect: true,
+            shareable: true,
+            consumption: Consumption::Synchronous,
+            stall_on_command: None,
+            quiescence: Quiescence::AfterReads(0),
+            sticky_enable_lpis: false,
+            rwp_reads: 0,
+            redistributors: (0..4).map(|i| 0x080a_0000 + i * 0x2_0000).collect(),
+            lpi_id_bits: 16,
+            arena_size: 32 << 20,
+            iidr: 0x0100_043b,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// What the model reports
+
+/// Where an event is routed, as found in the tables in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Translation {
+    /// The LPI.
+    pub intid: u32,
+    /// The collection of the ITE.
+    pub icid: u16,
+    /// The target redistributor (index into [`ModelConfig::redistributors`]).
+    pub processor: usize,
+}
+
+/// The table a table walk failed in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableKind {
+    /// The Device table.
+    Devices,
+    /// The Collection table.
+    Collections,
+}
+
+/// A GIC access outside the arena or outside every live allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryFault {
+    /// Physical address of the access.
+    pub address: u64,
+    /// Its length in bytes.
+    pub len: usize,
+    /// What the GIC was accessing.
+    pub what: &'static str,
+}
+
+/// Why the ITS could not execute a command (or translate an event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommandError {
+    /// A command number the model does not implement.
+    Undecodable,
+    /// This DeviceID is beyond GITS_TYPER.Devbits.
+    DeviceOutOfRange(u32),
+    /// This DeviceID or ICID is beyond what the table's GITS_BASERn covers,
+    /// the BASER is not valid, or the level-1 entry covering it is not valid.
+    NoTableEntry(TableKind, u64),
+    /// The DTE of this DeviceID is not valid.
+    DeviceNotMapped(u32),
+    /// MAPD V=1 over the valid DTE of this DeviceID (the model remaps anyway).
+    DeviceAlreadyMapped(u32),
+    /// MAPD with this Size: more EventID bits than GITS_TYPER.ID_bits allows.
+    SizeOutOfRange(u8),
+    /// (DeviceID, EventID): the EventID is beyond the device's ITT.
+    EventOutOfRange(u32, u32),
+    /// (DeviceID, EventID): the ITE is not valid.
+    EventNotMapped(u32, u32),
+    /// (DeviceID, EventID): MAPTI/MAPI over a valid ITE (the model remaps anyway).
+    EventAlreadyMapped(u32, u32),
+    /// This INTID is not in 8192..2^lpi_id_bits.
+    IntidOutOfRange(u32),
+    /// This ICID is beyond GITS_TYPER.CIDbits.
+    CollectionOutOfRange(u16),
+    /// This collection is not mapped.
+    CollectionNotMapped(u16),
+    /// This RDbase field names no redistributor.
+    BadRdbase(u64),
+}
+
+/// A rule of the architecture the driver broke. Tests assert there are none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// GITS_CBASER or GITS_BASERn written while GITS_CTLR.Enabled = 1 or
+    /// Quiescent = 0. The write was ignored.
+    WriteWhileEnabled(GitsRegister),
+    /// GICR_PROPBASER or GICR_PENDBASER of this redistributor written while
+    /// its EnableLPIs = 1. The write was ignored.
+    WriteWhileLpisEnabled(usize, GicrRegister),
+    /// This GITS_CWRITER value is outside the queue, misaligned or has
+    /// reserved bits set. The write was ignored.
+    BadCwriter(u64),
+    /// A command the ITS could not execute; it was skipped (but the
+    /// `...AlreadyMapped` ones are executed anyway).
+    Command {
+        /// Byte offset of the command in the queue.
+        offset: usize,
+        /// The command, if it decodes.
+        command: Option<ItsCommand>,
+        /// What was wrong.
+        error: CommandError,
+    },
+    /// A GIC access outside the arena or a live allocation. From the command
+    /// queue, this stalls the queue.
+    Memory(MemoryFault),
+    /// `deallocate` of a region (at this physical address) that is not one
+    /// the model handed out.
+    BadDeallocation(u64),
+    /// `deallocate` of memory (at this physical address) the GIC still uses
+    /// for the named purpose.
+    DeallocatedInUse(u64, &'static str),
+    /// `clean_to_poc` of memory (at this virtual address) outside the arena.
+    CleanOutsideArena(usize),
+}
+
+/// Why [`ItsModel::send_msi`] did not deliver an LPI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MsiError {
+    /// GITS_CTLR.Enabled = 0: the write to GITS_TRANSLATER was ignored.
+    ItsDisabled,
+    /// The tables do not translate the event.
+    Untranslatable(CommandError),
+    /// A table walk hit memory outside the live allocations.
+    Memory(MemoryFault),
+    /// This redistributor has EnableLPIs = 0: the LPI was dropped.
+    LpisDisabled(usize),
+    /// This INTID is beyond GICR_PROPBASER.IDbits: dropped.
+    LpiOutOfRange(u32),
+    /// This LPI is disabled in its (cached) configuration. It was made
+    /// pending and is delivered once enabled and invalidated.
+    LpiDisabled(u32),
+}
+
+/// Counters of what the driver did to the model.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModelStats {
+    /// GITS_CWRITER writes (doorbells).
+    pub doorbells: u64,
+    /// GITS_CREADR reads (polls).
+    pub polls: u64,
+    /// Commands processed, by name ("MAPD", "MAPTI", ...), errors included.
+    pub commands: BTreeMap<&'static str, u64>,
+    /// [`ItsModel::send_msi`] calls.
+    pub msis: u64,
+    /// `clean_to_poc` calls.
+    pub cleans: u64,
+    /// Successful allocations.
+    pub allocations: u64,
+    /// Bytes allocated now (rounded up to 64-byte lines).
+    pub bytes_allocated: usize,
+    /// Largest `bytes_allocated` seen.
+    pub peak_bytes_allocated: usize,
+}
+
+/// The command's mnemonic.
+pub fn command_name(command: &ItsCommand) -> &'static str {
+    match command {
+        ItsCommand::Mapd { .. } => "MAPD",
+        ItsCommand::Mapc { .. } => "MAPC",
+        ItsCommand::Mapti { .. } => "MAPTI",
+        ItsCommand::Mapi { .. } => "MAPI",
+        ItsCommand::Inv { .. } => "INV",
+        ItsCommand::Invall { .. } => "INVALL",
+        ItsCommand::Sync { .. } => "SYNC",
+        ItsCommand::Discard { .. } => "DISCARD",
+        ItsCommand::Movi { .. } => "MOVI",
+        ItsCommand::Movall { .. } => "MOVALL",
+        ItsCommand::Int { .. } => "INT",
+        ItsCommand::Clear { .. } => "CLEAR",
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The model and its handles
+
+/// A software ITS with its redistributors and memory. Clones share the model.
+#[derive(Clone)]
+pub struct ItsModel {
+    state: Arc<Mutex<State>>,
+}
+
+/// The model's ITS register frame.
+#[derive(Clone)]
+pub struct ModelGits {
+    state: Arc<Mutex<State>>,
+}
+
+/// The LPI registers of one of the model's redistributors.
+#[derive(Clone)]
+pub struct ModelGicr {
+    state: Arc<Mutex<State>>,
+    index: usize,
+}
+
+/// The model's memory allocator, and the CPU side of its cache maintenance.
+#[derive(Clone)]
+pub struct ModelMemory {
+    state: Arc<Mutex<State>>,
+}
+
+/// The handles print as their type name only.
+macro_rules! opaque_debug {
+    ($($handle:ty),*) => {$(
+        impl core::fmt::Debug for $handle {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(stringify!($handle))
+            }
+        }
+    )*};
+}
+opaque_debug!(ItsModel, ModelGits, ModelGicr, ModelMemory);
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl ItsModel {
+    /// Builds a model, its registers at reset values and its arena empty.
+    ///
+    /// # Panics
+    /// If a configuration value is outside the range its field documents.
+    pub fn new(config: ModelConfig) -> Self {
+        Self {
+            state: Arc::new(Mutex::new(State::new(config))),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> ModelConfig {
+        self.state().config.clone()
+    }
+
+    /// The ITS register frame.
+    pub fn gits(&self) -> ModelGits {
+        ModelGits {
+            state: self.state.clone(),
+        }
+    }
+
+    /// The LPI registers of redistributor `index`.
+    ///
+    /// # Panics
+    /// If there is no such redistributor.
+    pub fn gicr(&self, index: usize) -> ModelGicr {
+        assert!(index < self.state().rds.len(), "no redistributor {index}");
+        ModelGicr {
+            state: self.state.clone(),
+            index,
+        }
+    }
+
+    /// The memory allocator.
+    pub fn memory(&self) -> ModelMemory {
+        ModelMemory {
+            state: self.state.clone(),
+        }
+    }
+
+    /// The RDbase that names redistributor `processor` in commands (per PTA).
+    pub fn rdbase(&self, processor: usize) -> RdBase {
+        let state = self.state();
+        if state.config.pta {
+            RdBase::physical_address(state.config.redistributors[processor])
+        } else {
+            RdBase::processor_number(processor as u16)
+        }
+    }
+
+    /// Walks the Device table, the ITT and the collection in memory (the GIC's
+    /// view) as the driver programmed them. `None` if the event does not
+    /// translate.
+    pub fn translate(&self, device_id: u32, event_id: u32) -> Option<Translation> {
+        self.state().translate(device_id, event_id).ok()
+    }
+
+    /// Every valid ITE reachable from a valid DTE: (DeviceID, EventID) to
+    /// (INTID, ICID).
+    pub fn mappings(&self) -> BTreeMap<(u32, u32), (u32, u16)> {
+        self.state().mappings()
+    }
+
+    /// DeviceIDs with a valid DTE, ascending.
+    pub fn valid_device_ids(&self) -> Vec<u32> {
+        self.state()
+            .valid_devices()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// Mapped collections: ICID to redistributor index. CTEs that name no
+    /// redistributor (which MAPC never writes) are left out.
+    pub fn valid_collections(&self) -> BTreeMap<u16, usize> {
+        self.state().valid_collections()
+    }
+
+    /// A device writes `event_id` to GITS_TRANSLATER with `device_id`: the
+    /// ITS translates it and makes the LPI pending on the target redistributor.
+    pub fn send_msi(&self, device_id: u32, event_id: u32) -> Result<Translation, MsiError> {
+        self.state().send_msi(device_id, event_id)
+    }
+
+    /// The LPIs pending on a redistributor, enabled or not, ascending.
+    pub fn pending(&self, processor: usize) -> Vec<u32> {
+        self.state().rds[processor]
+            .pending
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    /// Acknowledges every pending LPI of a redistributor that is enabled in
+    /// its cached configuration, and returns them, ascending (priority is not
+    /// modelled).
+    pub fn take_pending(&self, processor: usize) -> Vec<u32> {
+        self.state().take_pending(processor)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> ModelStats {
+        self.state().stats.clone()
+    }
+
+    /// The rules the driver broke, in order.
+    pub fn violations(&self) -> Vec<Violation> {
+        self.state().violations.clone()
+    }
+
+    /// Returns the violations and forgets them.
+    pub fn take_violations(&self) -> Vec<Violation> {
+        core::mem::take(&mut self.state().violations)
+    }
+
+    /// Every command processed, in order (undecodable ones left out).
+    pub fn command_log(&self) -> Vec<ItsCommand> {
+        self.state().log.clone()
+    }
+
+    /// Lets `n` more allocations succeed, then fails every one.
+    pub fn fail_allocations_after(&self, n: usize) {
+        self.state().alloc_budget = Some(n);
+    }
+
+    /// Fails every allocation from now on (`true`), or none (`false`).
+    pub fn fail_allocations(&self, fail: bool) {
+        self.state().alloc_budget = fail.then_some(0);
+    }
+
+    /// A system reset: every ITS and redistributor register returns to its
+    /// reset value, collections held in the ITS and pending state not written
+    /// to memory are lost; memory and allocations stay as they are.
+    pub fn reset(&self) {
+        self.state().reset();
+    }
+}
+
+impl GitsFrame for ModelGits {
+    fn read(&self, register: GitsRegister) -> u64 {
+        lock(&self.state).gits_read(register)
+    }
+
+    fn write(&self, register: GitsRegister, value: u64) {
+        lock(&self.state).gits_write(register, value)
+    }
+}
+
+impl GicrLpiFrame for ModelGicr {
+    fn read(&self, register: GicrRegister) -> u64 {
+        lock(&self.state).gicr_read(self.index, register)
+    }
+
+    fn write(&self, register: GicrRegister, value: u64) {
+        lock(&self.state).gicr_write(self.index, register, value)
+    }
+}
+
+// SAFETY: `State::allocate` hands out zeroed, line-aligned ranges of the
+// arena that satisfy the requested alignment, never two overlapping live
+// ranges, and the arena lives as long as any handle (they share the `Arc`).
+unsafe impl DmaMemory for ModelMemory {
+    fn allocate_zeroed(&mut self, size: usize, align: usize) -> Option<DmaRegion> {
+        lock(&self.state).allocate(size, align)
+    }
+
+    fn deallocate(&mut self, region: DmaRegion) {
+        lock(&self.state).deallocate(region)
+    }
+
+    fn clean_to_poc(&self, virt: NonNull<u8>, len: usize) {
+        lock(&self.state).clean(virt, len)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The arena
+
+/// Model memory: the CPU's bytes (shared with the driver), the GIC's view of
+/// them (the same bytes when coherent), and the live allocations.
+struct Arena {
+    cpu: NonNull<u8>,
+    /// Equal to `cpu` when coherent, else a second block of the same layout.
+    gic: NonNull<u8>,
+    layout: Layout,
+    /// Offset to (requested size, size rounded up to lines).
+    live: BTreeMap<usize, (usize, usize)>,
+}
+
+// SAFETY: the arena owns its blocks, reached only through its pointers; the
+// `Mutex` around `State` serialises every use.
+unsafe impl Send for Arena {}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // SAFETY: both blocks came from `alloc_zeroed` with `layout`, once each.
+        unsafe {
+            if self.gic != self.cpu {
+                dealloc(self.gic.as_ptr(), self.layout);
+            }
+            dealloc(self.cpu.as_ptr(), self.layout);
+        }
+    }
+}
+
+impl Arena {
+    fn new(size: usize, coherent: bool) -> Self {
+        let size = size.max(LINE).next_multiple_of(LINE);
+        let layout = Layout::from_size_align(size, ARENA_ALIGN).expect("arena layout");
+        let block = || {
+            // SAFETY: the layout has a non-zero size.
+            NonNull::new(unsafe { alloc_zeroed(layout) })
+                .unwrap_or_else(|| handle_alloc_error(layout))
+        };
+        let cpu = block();
+        let gic = if coherent { cpu } else { block() };
+        Self {
+            cpu,
+            gic,
+            layout,
+            live: BTreeMap::new(),
+        }
+    }
+
+    /// The arena offset of `len` bytes at `phys`, if they lie inside one live
+    /// allocation.
+    fn check(&self, phys: u64, len: usize, what: &'static str) -> Result<usize, MemoryFault> {
+        let fault = MemoryFault {
+            address: phys,
+            len,
+            what,
+        };
+        let offset =
+            usize::try_from(phys.checked_sub(ARENA_PHYS_BASE).ok_or(fault)?).map_err(|_| fault)?;
+        match self.live.range(..=offset).next_back() {
+            Some((&start, &(size, _)))
+                if offset
+                    .checked_add(len)
+                    .is_some_and(|end| end <= start + size) =>
+            {
+                Ok(offset)
+            }
+            _ => Err(fault),
+        }
+    }
+
+    /// Reads what the GIC sees.
+    fn read(&self, phys: u64, buf: &mut [u8], what: &'static str) -> Result<(), MemoryFault> {
+        let offset = self.check(phys, buf.len(), what)?;
+        // SAFETY: the range is inside the arena (checked); raw pointers only,
+        // and `buf` is not part of the arena.
+        unsafe { copy_nonoverlapping(self.gic.as_ptr().add(offset), buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+
+    fn read_vec(&self, phys: u64, len: usize, what: &'static str) -> Result<Vec<u8>, MemoryFault> {
+        self.check(phys, len, what)?;
+        let mut buf = vec![0; len];
+        self.read(phys, &mut buf, what).map(|()| buf)
+    }
+
+    /// Reads an entry of `size` bytes; returns its first 8, little-endian.
+    fn read_entry(&self, phys: u64, size: usize, what: &'static str) -> Result<u64, MemoryFault> {
+        self.check(phys, size, what)?;
+        let mut bytes = [0; 8];
+        self.read(phys, &mut bytes[..size.min(8)], what)
+            .map(|()| u64::from_le_bytes(bytes))
+    }
+
+    /// Writes as the GIC does.
+    fn write(&mut self, phys: u64, data: &[u8], what: &'static str) -> Result<(), MemoryFault> {
+        let offset = self.check(phys, data.len(), what)?;
+        // SAFETY: as in `read`.
+        unsafe { copy_nonoverlapping(data.as_ptr(), self.gic.as_ptr().add(offset), data.len()) };
+        Ok(())
+    }
+
+    /// Writes an entry of `size` bytes: `value` little-endian, then zeros.
+    fn write_entry(
+        &mut self,
+        phys: u64,
+        value: u64,
+        size: usize,
+        what: &'static str,
+    ) -> Result<(), MemoryFault> {
+        let mut bytes = [0; 16];
+        bytes[..8].copy_from_slice(&value.to_le_bytes());
+        self.write(phys, &bytes[..size], what)
+    }
+
+    /// First fit; returns the offset of `size` zeroed bytes (poison in a
+    /// separate GIC view).
+    fn allocate(&mut self, size: usize, align: usize) -> Option<usize> {
+        let rounded = size.max(1).checked_next_multiple_of(LINE)?;
+        let align = align.max(LINE);
+        let mut offset = 0;
+        for (&start, &(_, len)) in &self.live {
+            if offset + rounded <= start {
+                break;
+            }
+            offset = (start + len).checked_next_multiple_of(align)?;
+        }
+        if offset.checked_add(rounded)? > self.layout.size() {
+            return None;
+        }
+        // SAFETY: inside the arena (checked just above); raw pointers only.
+        unsafe {
+            write_bytes(self.cpu.as_ptr().add(offset), 0, rounded);
+            if self.gic != self.cpu {
+                write_bytes(self.gic.as_ptr().add(offset), POISON, rounded);
+            }
+        }
+        self.live.insert(offset, (size, rounded));
+        Some(offset)
+    }
+
+    /// Copies the CPU's bytes to the GIC view for every 64-byte line the
+    /// range touches. (Every line counts as dirty: the model cannot see
+    /// which the CPU wrote, and a driver only cleans memory it wrote.)
+    fn clean(&mut self, offset: usize, len: usize) {
+        if self.gic != self.cpu {
+            let start = offset & !(LINE - 1);
+            let end = (offset + len)
+                .next_multiple_of(LINE)
+                .min(self.layout.size());
+            // SAFETY: `start..end` is inside both blocks (`end` is clamped
+            // to their size), which do not overlap; raw pointers only.
+            unsafe {
+                copy_nonoverlapping(
+                    self.cpu.as_ptr().add(start),
+                    self.gic.as_ptr().add(start),
+                    end.saturating_sub(start),
+                )
+            };
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Model state
+
+#[derive(Default)]
+struct Redistributor {
+    enable_lpis: bool,
+    rwp_reads: u32,
+    waker: u64,
+    propbaser: u64,
+    pendbaser: u64,
+    /// GICR_PENDBASER.PTZ as last written (it reads as 0).
+    ptz: bool,
+    pending: BTreeSet<u32>,
+    /// Cached LPI property bytes.
+    cache: BTreeMap<u32, u8>,
+}
+
+impl Redistributor {
+    fn prop_table(&self) -> u64 {
+        self.propbaser & bits(GICR_PROPBASER::Physical_Address)
+    }
+
+    fn pend_table(&self) -> u64 {
+        self.pendbaser & bits(GICR_PENDBASER::Physical_Address)
+    }
+
+    /// One past the largest INTID the LPI tables cover: PROPBASER.IDbits,
+    /// capped at `max_bits`; 8192 (no LPIs) below 14 bits.
+    fn lpi_limit(&self, max_bits: u32) -> u64 {
+        let id_bits = (GICR_PROPBASER::IDbits.read(self.propbaser) as u32 + 1).min(max_bits);
+        if id_bits < 14 {
+            FIRST_LPI.into()
+        } else {
+            1 << id_bits
+        }
+    }
+}
+
+/// An ITS table as its GITS_BASERn describes it.
+struct Table {
+    base: u64,
+    page: usize,
+    bytes: usize,
+    entry: usize,
+    indirect: bool,
+}
+
+/// Where a collection's mapping lives: in the ITS (ICID < HCC) or at a CTE.
+enum CollectionSlot {
+    Internal(u16),
+    Table(u64),
+}
+
+/// Why a command stopped: skip it (command error) or stall (memory error).
+enum Fault {
+    Command(CommandError),
+    Memory(MemoryFault),
+}
+
+impl From<CommandError> for Fault {
+    fn from(error: CommandError) -> Self {
+        Self::Command(error)
+    }
+}
+
+impl From<MemoryFault> for Fault {
+    fn from(fault: MemoryFault) -> Self {
+        Self::Memory(fault)
+    }
+}
+
+/// An Interrupt Translation Entry.
+#[derive(Clone, Copy)]
+struct Ite {
+    valid: bool,
+    intid: u32,
+    icid: u16,
+}
+
+impl Ite {
+    fn decode(raw: u64) -> Self {
+        Self {
+            valid: raw & 1 != 0,
+            intid: (raw >> 1) as u32,
+            icid: (raw >> 33) as u16,
+        }
+    }
+
+    fn encode(self) -> u64 {
+        u64::from(self.valid) | u64::from(self.intid) << 1 | u64::from(self.icid) << 33
+    }
+}
+
+/// A Device Table Entry.
+#[derive(Clone, Copy)]
+struct Dte {
+    valid: bool,
+    /// EventID bits minus one.
+    size: u8,
+    itt: u64,
+}
+
+impl Dte {
+    fn decode(raw: u64) -> Self {
+        Self {
+            valid: raw & 1 != 0,
+            size: ((raw >> 1) & 0x1f) as u8,
+            itt: ((raw >> 6) & ((1 << 44) - 1)) << 8,
+        }
+    }
+
+    fn encode(self) -> u64 {
+        u64::from(self.valid) | u64::from(self.size) << 1 | (self.itt >> 8) << 6
+    }
+
+    fn events(self) -> u64 {
+        1 << (u32::from(self.size) + 1)
+    }
+}
+
+struct State {
+    config: ModelConfig,
+    typer: u64,
+    arena: Arena,
+    enabled: bool,
+    /// GITS_CTLR reads left before Quiescent reads 1; `None`: never.
+    quiescent_reads: Option<u32>,
+    cbaser: u64,
+    cwriter: usize,
+    creadr: usize,
+    stalled: bool,
+    /// The stall was injected (`stall_on_command`): only a CBASER write ends it.
+    injected_stall: bool,
+    /// `stall_on_command` has fired (it fires once).
+    stall_fired: bool,
+    baser: [u64; 8],
+    internal_collections: BTreeMap<u16, u64>,
+    /// ITT (address, bytes) of each device mapped by MAPD, for `in_use`.
+    itts: BTreeMap<u32, (u64, usize)>,
+    rds: Vec<Redistributor>,
+    commands_processed: u64,
+    alloc_budget: Option<usize>,
+    stats: ModelStats,
+    violations: Vec<Violation>,
+    log: Vec<ItsCommand>,
+}
+
+impl State {
+    fn new(config: ModelConfig) -> Self {
+        assert!((1..=32).contains(&config.devbits), "devbits");
+        assert!((1..=32).contains(&config.event_id_bits), "event_id_bits");
+        assert!((8..=16).contains(&config.itt_entry_size), "itt_entry_size");
+        assert!(
+            config.cid_bits.is_none_or(|b| (1..=16).contains(&b)),
+            "cid_bits"
+        );
+        assert!((14..=32).contains(&config.lpi_id_bits), "lpi_id_bits");
+        assert!(!config.redistributors.is_empty(), "redistributors");
+        assert!(
+            (0..3).any(|code| config.page_sizes.supports(code)),
+            "page_sizes"
+        );
+        let typer = GITS_TYPER::Physical::SET
+            + GITS_TYPER::ITT_entry_size.val(config.itt_entry_size as u64 - 1)
+            + GITS_TYPER::ID_bits.val(u64::from(config.event_id_bits) - 1)
+            + GITS_TYPER::Devbits.val(u64::from(config.devbits) - 1)
+            + GITS_TYPER::PTA.val(config.pta.into())
+            + GITS_TYPER::HCC.val(config.hcc.into())
+            + GITS_TYPER::CIDbits.val(config.cid_bits.map_or(0, |b| u64::from(b) - 1))
+            + GITS_TYPER::CIL.val(config.cid_bits.is_some().into());
+        let mut state = Self {
+            typer: typer.value,
+            arena: Arena::new(config.arena_size, config.shareable),
+            enabled: false,
+            quiescent_reads: Some(0),
+            cbaser: 0,
+            cwriter: 0,
+            creadr: 0,
+            stalled: false,
+            injected_stall: false,
+            stall_fired: false,
+            baser: [0; 8],
+            internal_collections: BTreeMap::new(),
+            itts: BTreeMap::new(),
+            rds: config
+                .redistributors
+                .iter()
+                .map(|_| Redistributor::default())
+                .collect(),
+            commands_processed: 0,
+            alloc_budget: None,
+            stats: ModelStats::default(),
+            violations: Vec::new(),
+            log: Vec::new(),
+            config,
+        };
+        state.reset();
+        state
+    }
+
+    fn reset(&mut self) {
+        self.enabled = false;
+        self.quiescent_reads = Some(0);
+        (self.cbaser, self.cwriter, self.creadr) = (0, 0, 0);
+        (self.stalled, self.injected_stall) = (false, false);
+        self.internal_collections.clear();
+        for n in 0..8 {
+            // 64K pages at reset (or the nearest supported), like QEMU.
+            self.baser[n] = self.baser_value(n, GITS_BASER::Page_Size::Size64K.value);
+        }
+        self.rds
+            .iter_mut()
+            .for_each(|rd| *rd = Redistributor::default());
+    }
+
+    // --- Memory -----------------------------------------------------------
+
+    fn allocate(&mut self, size: usize, align: usize) -> Option<DmaRegion> {
+        if self.alloc_budget == Some(0) || !align.is_power_of_two() {
+            return None;
+        }
+        let offset = self.arena.allocate(size, align)?;
+        if let Some(budget) = &mut self.alloc_budget {
+            *budget -= 1;
+        }
+        let stats = &mut self.stats;
+        stats.allocations += 1;
+        stats.bytes_allocated += self.arena.live[&offset].1;
+        stats.peak_bytes_allocated = stats.peak_bytes_allocated.max(stats.bytes_allocated);
+        // SAFETY: `offset..offset + size` is inside the arena, which lives as
+        // long as any handle; it is handed out once until `deallocate`; the
+        // arena is aligned to ARENA_ALIGN, so the virtual address is aligned
+        // like the physical one (up to 2 MiB).
+        Some(unsafe {
+            DmaRegion::new(
+                NonNull::new_unchecked(self.arena.cpu.as_ptr().add(offset)),
+                ARENA_PHYS_BASE + offset as u64,
+                size,
+            )
+        })
+    }
+
+    fn deallocate(&mut self, region: DmaRegion) {
+        let phys = region.phys();
+        let offset = phys.wrapping_sub(ARENA_PHYS_BASE) as usize;
+        let virt_ok = region.virt().as_ptr() as usize == self.arena.cpu.as_ptr() as usize + offset;
+        let Some(&(_, rounded)) = self
+            .arena
+            .live
+            .get(&offset)
+            .filter(|(size, _)| virt_ok && *size == region.size())
+        else {
+            return self.violations.push(Violation::BadDeallocation(phys));
+        };
+        if let Some(what) = self.in_use(phys, rounded as u64) {
+            self.violations
+                .push(Violation::DeallocatedInUse(phys, what));
+        }
+        self.arena.live.remove(&offset);
+        self.stats.bytes_allocated -= rounded;
+        // Poison the CPU's bytes to catch use after free.
+        // SAFETY: the range was a live allocation inside the arena.
+        unsafe { write_bytes(self.arena.cpu.as_ptr().add(offset), POISON, rounded) };
+    }
+
+    /// What the GIC still uses in `phys..phys + len`, if anything.
+    fn in_use(&self, phys: u64, len: u64) -> Option<&'static str> {
+        let overlaps = |start: u64, size: u64| start < phys + len && phys < start + size;
+        if !self.quiescent() {
+            if GITS_CBASER::Valid.is_set(self.cbaser)
+                && overlaps(self.queue_base(), self.queue_bytes() as u64)
+            {
+                return Some("command queue");
+            }
+            for table in [TableKind::Devices, TableKind::Collections].map(|kind| self.table(kind)) {
+                let Some(t) = table else { continue };
+                if overlaps(t.base, t.bytes as u64) {
+                    return Some("ITS table");
+                }
+                for l1 in (0..t.bytes as u64).step_by(8).filter(|_| t.indirect) {
+                    let entry = self.arena.read_entry(t.base + l1, 8, "").unwrap_or(0);
+                    if entry & L1_VALID != 0 && overlaps(entry & L1_ADDRESS, t.page as u64) {
+                        return Some("level-2 table page");
+                    }
+                }
+            }
+        }
+        if self.enabled
+            && self
+                .itts
+                .values()
+                .any(|&(itt, size)| overlaps(itt, size as u64))
+        {
+            return Some("ITT of a mapped device");
+        }
+        let max_bits = self.config.lpi_id_bits;
+        self.rds.iter().filter(|rd| rd.enable_lpis).find_map(|rd| {
+            let limit = rd.lpi_limit(max_bits);
+            (overlaps(rd.prop_table(), limit - u64::from(FIRST_LPI))
+                || overlaps(rd.pend_table(), limit / 8))
+            .then_some("LPI table of a redistributor with EnableLPIs = 1")
+        })
+    }
+
+    fn clean(&mut self, virt: NonNull<u8>, len: usize) {
+        self.stats.cleans += 1;
+        let offset = (virt.as_ptr() as usize).wrapping_sub(self.arena.cpu.as_ptr() as usize);
+        if offset
+            .checked_add(len)
+            .is_none_or(|end| end > self.arena.layout.size())
+        {
+            return self
+                .violations
+                .push(Violation::CleanOutsideArena(virt.as_ptr() as usize));
+        }
+        self.arena.clean(offset, len);
+    }
+
+    // --- ITS registers ----------------------------------------------------
+
+    fn quiescent(&self) -> bool {
+        !self.enabled && self.quiescent_reads == Some(0)
+    }
+
+    fn queue_base(&self) -> u64 {
+        self.cbaser & bits(GITS_CBASER::Physical_Address)
+    }
+
+    fn queue_bytes(&self) -> usize {
+        (GITS_CBASER::Size.read(self.cbaser) as usize + 1) * QUEUE_PAGE
+    }
+
+    fn gits_read(&mut self, register: GitsRegister) -> u64 {
+        match register {
+            GitsRegister::Ctlr => {
+                let quiescent = self.quiescent();
+                if let Some(n) = self.quiescent_reads.as_mut().filter(|_| !self.enabled) {
+                    *n = n.saturating_sub(1);
+                }
+                (GITS_CTLR::Enabled.val(self.enabled.into())
+                    + GITS_CTLR::Quiescent.val(quiescent.into()))
+                .value
+                .into()
+            }
+            GitsRegister::Iidr => self.config.iidr.into(),
+            GitsRegister::Typer => self.typer,
+            GitsRegister::Cbaser => self.cbaser,
+            GitsRegister::Cwriter => self.cwriter as u64,
+            GitsRegister::Creadr => {
+                self.stats.polls += 1;
+                if let Consumption::Asynchronous {
+                    commands_per_creadr_read: n,
+                } = self.config.consumption
+                {
+                    self.process(n);
+                }
+                (GITS_CREADR::Offset.val(self.creadr as u64 >> 5)
+                    + GITS_CREADR::Stalled.val(self.stalled.into()))
+                .value
+            }
+            GitsRegister::Baser(n) => self.baser.get(n).copied().unwrap_or(0),
+        }
+    }
+
+    fn gits_write(&mut self, register: GitsRegister, value: u64) {
+        match register {
+            GitsRegister::Ctlr => {
+                let enable = GITS_CTLR::Enabled.is_set(value as u32);
+                if enable && !self.enabled {
+                    self.enabled = true;
+                    self.process_if_synchronous();
+                } else if !enable && self.enabled {
+                    self.enabled = false;
+                    self.quiescent_reads = match self.config.quiescence {
+                        Quiescence::AfterReads(n) => Some(n),
+                        Quiescence::Never => None,
+                    };
+                }
+            }
+            GitsRegister::Cbaser | GitsRegister::Baser(_) if !self.quiescent() => {
+                self.violations.push(Violation::WriteWhileEnabled(register))
+            }
+            GitsRegister::Cbaser => {
+                self.cbaser = value & (CBASER_RW | self.shareability_mask());
+                self.creadr = 0;
+                (self.stalled, self.injected_stall) = (false, false);
+            }
+            GitsRegister::Cwriter => {
+                self.stats.doorbells += 1;
+                let offset = (GITS_CWRITER::Offset.read(value) << 5) as usize;
+                let known = bits(GITS_CWRITER::Offset) | bits(GITS_CWRITER::Retry);
+                if value & !known != 0 || offset >= self.queue_bytes() {
+                    return self.violations.push(Violation::BadCwriter(value));
+                }
+                self.cwriter = offset;
+                // Any CWRITER write (Retry or not) retries a command that
+                // stalled on a memory error, like QEMU.
+                self.stalled &= self.injected_stall;
+                self.process_if_synchronous();
+            }
+            GitsRegister::Baser(n) if n < 8 => self.baser[n] = self.baser_value(n, value),
+            GitsRegister::Iidr
+            | GitsRegister::Typer
+            | GitsRegister::Creadr
+            | GitsRegister::Baser(_) => {}
+        }
+    }
+
+    /// Shareability (bits \[11:10\] in CBASER, BASERn, PROPBASER and PENDBASER)
+    /// is writable only when the GIC is coherent.
+    fn shareability_mask(&self) -> u64 {
+        if self.config.shareable {
+            bits(GITS_CBASER::Shareability)
+        } else {
+            0
+        }
+    }
+
+    /// The value GITS_BASERn holds after `value` is written to it.
+    fn baser_value(&self, n: usize, value: u64) -> u64 {
+        let table_type = match n {
+            0 => GITS_BASER::Type::Devices,
+            1 if self.config.collection_table => GITS_BASER::Type::Collections,
+            _ => return 0,
+        };
+        let indirect = if self.config.indirect {
+            bits(GITS_BASER::Indirect)
+        } else {
+            0
+        };
+        // Page size: as written if supported, else the largest supported
+        // smaller one, else the smallest supported.
+        let sizes = self.config.page_sizes;
+        let asked = GITS_BASER::Page_Size.read(value).min(2);
+        let page = (0..=asked)
+            .rev()
+            .chain(0..3)
+            .find(|&code| sizes.supports(code))
+            .unwrap_or(0);
+        let mut register = LocalRegisterCopy::<u64, GITS_BASER::Register>::new(
+            value & (BASER_RW | indirect | self.shareability_mask()),
+        );
+        register.modify(
+            table_type
+                + GITS_BASER::Page_Size.val(page)
+                + GITS_BASER::Entry_Size.val(TABLE_ENTRY_SIZE as u64 - 1),
+        );
+        register.get()
+    }
+
+    // --- Tables -----------------------------------------------------------
+
+    fn table(&self, kind: TableKind) -> Option<Table> {
+        let wanted = match kind {
+            TableKind::Devices => GITS_BASER::Type::Devices,
+            TableKind::Collections => GITS_BASER::Type::Collections,
+        };
+        self.baser.iter().find_map(|&value| {
+            let r = LocalRegisterCopy::<u64, GITS_BASER::Register>::new(value);
+            if !r.matches_all(wanted) || !r.is_set(GITS_BASER::Valid) {
+                return None;
+            }
+            let page = QUEUE_PAGE << (2 * r.read(GITS_BASER::Page_Size));
+            let mut base = value & bits(GITS_BASER::Physical_Address);
+            if page == 0x1_0000 {
+                // With 64K pages, address bits [15:12] hold bits [51:48].
+                base = (base & !0xf000) | ((value >> 12) & 0xf) << 48;
+            }
+            Some(Table {
+                base,
+                page,
+                bytes: (r.read(GITS_BASER::Size) as usize + 1) * page,
+                entry: r.read(GITS_BASER::Entry_Size) as usize + 1,
+                indirect: r.is_set(GITS_BASER::Indirect),
+            })
+        })
+    }
+
+    /// The physical address of entry `index` of a table.
+    fn table_entry(&self, kind: TableKind, index: u64) -> Result<u64, Fault> {
+        let missing = CommandError::NoTableEntry(kind, index);
+        let t = self.table(kind).ok_or(missing)?;
+        let (entry, bytes) = (t.entry as u64, t.bytes as u64);
+        if !t.indirect {
+            let offset = index
+                .checked_mul(entry)
+                .filter(|offset| offset + entry <= bytes);
+            return Ok(t.base + offset.ok_or(missing)?);
+        }
+        let per_page = (t.page / t.entry) as u64;
+        let l1 = index / per_page;
+        if (l1 + 1) * 8 > bytes {
+            return Err(missing.into());
+        }
+        let l1_entry = self
+            .arena
+            .read_entry(t.base + l1 * 8, 8, "level-1 table entry")?;
+        if l1_entry & L1_VALID == 0 {
+            return Err(missing.into());
+        }
+        Ok((l1_entry & L1_ADDRESS) + (index % per_page) * entry)
+    }
+
+    /// Calls `f(index, first 8 bytes)` for every entry of a table the GIC can
+    /// reach (pages outside live allocations are skipped).
+    fn walk_table(&self, kind: TableKind, mut f: impl FnMut(u64, u64)) {
+        let Some(t) = self.table(kind) else { return };
+        let per_page = (t.page / t.entry) as u64;
+        let mut scan = |base: u64, first: u64| {
+            let Ok(page) = self.arena.read_vec(base, t.page, "table page") else {
+                return;
+            };
+            for (i, entry) in page.chunks_exact(t.entry).enumerate() {
+                f(
+                    first + i as u64,
+                    u64::from_le_bytes(entry[..8].try_into().expect("8 bytes")),
+                );
+            }
+        };
+        if t.indirect {
+            for l1 in 0..t.bytes as u64 / 8 {
+                let entry = self.arena.read_entry(t.base + l1 * 8, 8, "").unwrap_or(0);
+                if entry & L1_VALID != 0 {
+                    scan(entry & L1_ADDRESS, l1 * per_page);
+                }
+            }
+        } else {
+            for page in 0..(t.bytes / t.page) as u64 {
+                scan(t.base + page * t.page as u64, page * per_page);
+            }
+        }
+    }
+
+    /// A device's DTE and its address.
+    fn device(&self, device_id: u32) -> Result<(u64, Dte), Fault> {
+        if self.config.devbits < 32 && device_id >> self.config.devbits != 0 {
+            return Err(CommandError::DeviceOutOfRange(device_id).into());
+        }
+        let address = self.table_entry(TableKind::Devices, device_id.into())?;
+        let raw = self
+            .arena
+            .read_entry(address, TABLE_ENTRY_SIZE, "device table entry")?;
+        Ok((address, Dte::decode(raw)))
+    }
+
+    /// The ITE of an event of a mapped device, valid or not, and its address.
+    fn event(&self, device_id: u32, event_id: u32) -> Result<(u64, Ite), Fault> {
+        let (_, dte) = self.device(device_id)?;
+        if !dte.valid {
+            return Err(CommandError::DeviceNotMapped(device_id).into());
+        }
+        if u64::from(event_id) >= dte.events() {
+            return Err(CommandError::EventOutOfRange(device_id, event_id).into());
+        }
+        let size = self.config.itt_entry_size;
+        let address = dte.itt + u64::from(event_id) * size as u64;
+        Ok((
+            address,
+            Ite::decode(self.arena.read_entry(address, size, "ITT entry")?),
+        ))
+    }
+
+    fn mapped_event(&self, device_id: u32, event_id: u32) -> Result<(u64, Ite), Fault> {
+        match self.event(device_id, event_id)? {
+            (_, ite) if !ite.valid => Err(CommandError::EventNotMapped(device_id, event_id).into()),
+            found => Ok(found),
+        }
+    }
+
+    fn collection_slot(&self, icid: u16) -> Result<CollectionSlot, Fault> {
+        let cid_bits = self.config.cid_bits.unwrap_or(16);
+        if cid_bits < 16 && icid >> cid_bits != 0 {
+            return Err(CommandError::CollectionOutOfRange(icid).into());
+        }
+        if icid < u16::from(self.config.hcc) {
+            return Ok(CollectionSlot::Internal(icid));
+        }
+        Ok(CollectionSlot::Table(
+            self.table_entry(TableKind::Collections, icid.into())?,
+        ))
+    }
+
+    /// The redistributor a mapped collection targets.
+    fn target(&self, icid: u16) -> Result<usize, Fault> {
+        let rdbase = match self.collection_slot(icid)? {
+            CollectionSlot::Internal(icid) => self.internal_collections.get(&icid).copied(),
+            CollectionSlot::Table(address) => {
+                let raw =
+                    self.arena
+                        .read_entry(address, TABLE_ENTRY_SIZE, "collection table entry")?;
+                (raw & 1 != 0).then_some((raw >> 1) & RDBASE_FIELD)
+            }
+        };
+        Ok(self.resolve_rdbase(rdbase.ok_or(CommandError::CollectionNotMapped(icid))?)?)
+    }
+
+    fn resolve_rdbase(&self, field: u64) -> Result<usize, CommandError> {
+        let found = if self.config.pta {
+            self.config
+                .redistributors
+                .iter()
+                .position(|&a| RdBase::physical_address(a).field() == field)
+        } else {
+            usize::try_from(field).ok().filter(|&p| p < self.rds.len())
+        };
+        found.ok_or(CommandError::BadRdbase(field))
+    }
+
+    fn translate(&self, device_id: u32, event_id: u32) -> Result<Translation, Fault> {
+        let (_, ite) = self.mapped_event(device_id, event_id)?;
+        let processor = self.target(ite.icid)?;
+        Ok(Translation {
+            intid: ite.intid,
+            icid: ite.icid,
+            processor,
+        })
+    }
+
+    fn valid_devices(&self) -> Vec<(u32, Dte)> {
+        let mut found = Vec::new();
+        let devbits = self.config.devbits;
+        self.walk_table(TableKind::Devices, |index, raw| {
+            let dte = Dte::decode(raw);
+            if dte.valid && index >> devbits == 0 {
+                found.push((index as u32, dte));
+            }
+        });
+        found
+    }
+
+    fn mappings(&self) -> BTreeMap<(u32, u32), (u32, u16)> {
+        let mut map = BTreeMap::new();
+        let size = self.config.itt_entry_size;
+        for (device_id, dte) in self.valid_devices() {
+            let len = dte.events() as usize * size;
+            let Ok(itt) = self.arena.read_vec(dte.itt, len, "ITT") else {
+                continue;
+            };
+            for (event_id, entry) in itt.chunks_exact(size).enumerate() {
+                let ite = Ite::decode(u64::from_le_bytes(entry[..8].try_into().expect("8 bytes")));
+                if ite.valid {
+                    map.insert((device_id, event_id as u32), (ite.intid, ite.icid));
+                }
+            }
+        }
+        map
+    }
+
+    fn valid_collections(&self) -> BTreeMap<u16, usize> {
+        let mut fields = self.internal_collections.clone();
+        let hcc = u64::from(self.config.hcc);
+        self.walk_table(TableKind::Collections, |index, raw| {
+            if raw & 1 != 0 && (hcc..=u16::MAX.into()).contains(&index) {
+                fields.insert(index as u16, (raw >> 1) & RDBASE_FIELD);
+            }
+        });
+        fields
+            .into_iter()
+            .filter_map(|(icid, field)| Some((icid, self.resolve_rdbase(field).ok()?)))
+            .collect()
+    }
+
+    // --- Command processing -----------------------------------------------
+
+    fn process_if_synchronous(&mut self) {
+        if self.config.consumption == Consumption::Synchronous {
+            self.process(usize::MAX);
+        }
+    }
+
+    /// Processes up to `budget` commands from GITS_CREADR towards CWRITER.
+    fn process(&mut self, budget: usize) {
+        for _ in 0..budget {
+            let valid = GITS_CBASER::Valid.is_set(self.cbaser);
+            if !self.enabled || self.stalled || !valid || self.creadr == self.cwriter {
+                return;
+            }
+            if self.config.stall_on_command == Some(self.commands_processed + 1)
+                && !self.stall_fired
+            {
+                (self.stalled, self.injected_stall, self.stall_fired) = (true, true, true);
+                return;
+            }
+            let offset = self.creadr;
+            let mut raw = [0u8; COMMAND_SIZE];
+            let read =
+                self.arena
+                    .read(self.queue_base() + offset as u64, &mut raw, "command queue");
+            let words = core::array::from_fn(|i| {
+                u64::from_le_bytes(raw[i * 8..][..8].try_into().expect("8 bytes"))
+            });
+            let command = ItsCommand::decode(words);
+            let result = match (read, command) {
+                (Err(fault), _) => Err(Fault::Memory(fault)),
+                (Ok(()), None) => Err(Fault::Command(CommandError::Undecodable)),
+                (Ok(()), Some(command)) => self.execute(offset, command),
+            };
+            match result {
+                Err(Fault::Memory(fault)) => {
+                    self.violations.push(Violation::Memory(fault));
+                    self.stalled = true;
+                    return;
+                }
+                Err(Fault::Command(error)) => self.violations.push(Violation::Command {
+                    offset,
+                    command,
+                    error,
+                }),
+                Ok(()) => {}
+            }
+            if let Some(command) = command {
+                self.log.push(command);
+                *self
+                    .stats
+                    .commands
+                    .entry(command_name(&command))
+                    .or_default() += 1;
+            }
+            self.commands_processed += 1;
+            self.creadr = (offset + COMMAND_SIZE) % self.queue_bytes();
+        }
+    }
+
+    /// Executes one command (IHI 0069 5.3). Command errors skip it (after
+    /// any checks that failed); memory faults stall it.
+    fn execute(&mut self, offset: usize, command: ItsCommand) -> Result<(), Fault> {
+        let itt_entry = self.config.itt_entry_size;
+        let warn = |state: &mut Self, error| {
+            state.violations.push(Violation::Command {
+                offset,
+                command: Some(command),
+                error,
+            })
+        };
+        // MAPI is MAPTI with INTID = EventID.
+        let command = match command {
+            ItsCommand::Mapi {
+                device_id,
+                event_id,
+                icid,
+            } => ItsCommand::Mapti {
+                device_id,
+                event_id,
+                intid: event_id,
+                icid,
+            },
+            other => other,
+        };
+        match command {
+            ItsCommand::Mapd {
+                device_id,
+                size,
+                itt_address,
+                valid,
+            } => {
+                let (address, old) = self.device(device_id)?;
+                let dte = Dte {
+                    valid,
+                    size,
+                    itt: itt_address,
+                };
+                if valid {
+                    if u32::from(size) >= self.config.event_id_bits {
+                        return Err(CommandError::SizeOutOfRange(size).into());
+                    }
+                    self.arena
+                        .check(itt_address, dte.events() as usize * itt_entry, "ITT")?;
+                    if old.valid {
+                        warn(self, CommandError::DeviceAlreadyMapped(device_id));
+                    }
+                    self.itts
+                        .insert(device_id, (itt_address, dte.events() as usize * itt_entry));
+                } else {
+                    self.itts.remove(&device_id);
+                }
+                let raw = if valid { dte.encode() } else { 0 };
+                self.arena
+                    .write_entry(address, raw, TABLE_ENTRY_SIZE, "device table entry")?;
+            }
+            ItsCommand::Mapc {
+                icid,
+                rdbase,
+                valid,
+            } => {
+                let slot = self.collection_slot(icid)?;
+                if valid {
+                    self.resolve_rdbase(rdbase.field())?;
+                }
+                match slot {
+                    CollectionSlot::Internal(icid) if valid => {
+                        self.internal_collections.insert(icid, rdbase.field());
+                    }
+                    CollectionSlot::Internal(icid) => {
+                        self.internal_collections.remove(&icid);
+                    }
+                    CollectionSlot::Table(address) => {
+                        let raw = if valid { 1 | rdbase.field() << 1 } else { 0 };
+                        self.arena.write_entry(
+                            address,
+                            raw,
+                            TABLE_ENTRY_SIZE,
+                            "collection table entry",
+                        )?;
+                    }
+                }
+            }
+            ItsCommand::Mapti {
+                device_id,
+                event_id,
+                intid,
+                icid,
+            } => {
+                let (address, old) = self.event(device_id, event_id)?;
+                if intid < FIRST_LPI
+                    || (self.config.lpi_id_bits < 32 && intid >> self.config.lpi_id_bits != 0)
+                {
+                    return Err(CommandError::IntidOutOfRange(intid).into());
+                }
+                self.collection_slot(icid)?;
+                if old.valid {
+                    warn(self, CommandError::EventAlreadyMapped(device_id, event_id));
+                }
+                let ite = Ite {
+                    valid: true,
+                    intid,
+                    icid,
+                };
+                self.arena
+                    .write_entry(address, ite.encode(), itt_entry, "ITT entry")?;
+            }
+            ItsCommand::Inv {
+                device_id,
+                event_id,
+            } => {
+                let (_, ite) = self.mapped_event(device_id, event_id)?;
+                let processor = self.target(ite.icid)?;
+                self.rds[processor].cache.remove(&ite.intid);
+            }
+            ItsCommand::Invall { icid } => {
+                let processor = self.target(icid)?;
+                self.rds[processor].cache.clear();
+            }
+            ItsCommand::Sync { rdbase } => {
+                self.resolve_rdbase(rdbase.field())?;
+            }
+            ItsCommand::Discard {
+                device_id,
+                event_id,
+            } => {
+                let (address, ite) = self.mapped_event(device_id, event_id)?;
+                let processor = self.target(ite.icid)?;
+                self.arena.write_entry(address, 0, itt_entry, "ITT entry")?;
+                self.rds[processor].pending.remove(&ite.intid);
+            }
+            ItsCommand::Movi {
+                device_id,
+                event_id,
+                icid,
+            } => {
+                let (address, ite) = self.mapped_event(device_id, event_id)?;
+                let (from, to) = (self.target(ite.icid)?, self.target(icid)?);
+                self.arena.write_entry(
+                    address,
+                    Ite { icid, ..ite }.encode(),
+                    itt_entry,
+                    "ITT entry",
+                )?;
+                if self.rds[from].pending.remove(&ite.intid) {
+                    self.rds[to].pending.insert(ite.intid);
+                }
+            }
+            ItsCommand::Mapi { .. } => unreachable!("turned into MAPTI above"),
+            ItsCommand::Movall { from, to } => {
+                let (from, to) = (
+                    self.resolve_rdbase(from.field())?,
+                    self.resolve_rdbase(to.field())?,
+                );
+                let moved = core::mem::take(&mut self.rds[from].pending);
+                self.rds[to].pending.extend(moved);
+            }
+            ItsCommand::Int {
+                device_id,
+                event_id,
+            } => {
+                let (_, ite) = self.mapped_event(device_id, event_id)?;
+                let processor = self.target(ite.icid)?;
+                // As from a device: dropped if the redistributor cannot take it.
+                let _ = self.make_pending(processor, ite.intid);
+            }
+            ItsCommand::Clear {
+                device_id,
+                event_id,
+            } => {
+                let (_, ite) = self.mapped_event(device_id, event_id)?;
+                let processor = self.target(ite.icid)?;
+                self.rds[processor].pending.remove(&ite.intid);
+            }
+        }
+        Ok(())
+    }
+
+    // --- Redistributors ---------------------------------------------------
+
+    fn gicr_read(&mut self, index: usize, register: GicrRegister) -> u64 {
+        let last = index + 1 == self.rds.len();
+        let rd = &mut self.rds[index];
+        match register {
+            GicrRegister::Ctlr => {
+                let busy = rd.rwp_reads > 0;
+                rd.rwp_reads = rd.rwp_reads.saturating_sub(1);
+                let ctlr = GICR_CTLR::EnableLPIs.val(rd.enable_lpis.into())
+                    + GICR_CTLR::CES.val((!self.config.sticky_enable_lpis).into())
+                    + GICR_CTLR::RWP.val(busy.into());
+                ctlr.value.into()
+            }
+            GicrRegister::Iidr => self.config.iidr.into(),
+            GicrRegister::Typer => {
+                let typer = GICR_TYPER::PLPIS::SET
+                    + GICR_TYPER::Last.val(last.into())
+                    + GICR_TYPER::Processor_Number.val(index as u64)
+                    + GICR_TYPER::Affinity_Value.val(index as u64);
+                typer.value | GICR_TYPER_DIRECT_LPI
+            }
+            GicrRegister::Waker => rd.waker,
+            GicrRegister::Propbaser => rd.propbaser,
+            GicrRegister::Pendbaser => rd.pendbaser,
+            GicrRegister::Invlpir | GicrRegister::Invallr | GicrRegister::Syncr => 0,
+        }
+    }
+
+    fn gicr_write(&mut self, index: usize, register: GicrRegister, value: u64) {
+        let shareability = self.shareability_mask();
+        let rd = &mut self.rds[index];
+        match register {
+            GicrRegister::Ctlr => {
+                let enable = GICR_CTLR::EnableLPIs.is_set(value as u32);
+                if enable && !rd.enable_lpis {
+                    self.enable_lpis(index);
+                } else if !enable && rd.enable_lpis && !self.config.sticky_enable_lpis {
+                    self.disable_lpis(index);
+                }
+            }
+            GicrRegister::Propbaser | GicrRegister::Pendbaser if rd.enable_lpis => self
+                .violations
+                .push(Violation::WriteWhileLpisEnabled(index, register)),
+            GicrRegister::Propbaser => {
+                rd.propbaser = value & (PROPBASER_RW | shareability);
+                rd.cache.clear();
+            }
+            GicrRegister::Pendbaser => {
+                rd.ptz = GICR_PENDBASER::PTZ.is_set(value);
+                rd.pendbaser = value & (PENDBASER_RW | shareability);
+            }
+            // ChildrenAsleep follows ProcessorSleep at once.
+            GicrRegister::Waker => rd.waker = (value & 0b10) * 0b11,
+            GicrRegister::Invlpir => {
+                rd.cache.remove(&(value as u32));
+            }
+            GicrRegister::Invallr => rd.cache.clear(),
+            GicrRegister::Iidr | GicrRegister::Typer | GicrRegister::Syncr => {}
+        }
+    }
+
+    /// Setting EnableLPIs: the tables must be in memory; with PTZ = 0 the
+    /// pending table is read.
+    fn enable_lpis(&mut self, index: usize) {
+        let rd = &mut self.rds[index];
+        (rd.enable_lpis, rd.rwp_reads) = (true, self.config.rwp_reads);
+        rd.cache.clear();
+        let limit = rd.lpi_limit(self.config.lpi_id_bits);
+        let (prop, pend, ptz) = (rd.prop_table(), rd.pend_table(), rd.ptz);
+        let checks = [
+            self.arena.check(
+                prop,
+                (limit - u64::from(FIRST_LPI)) as usize,
+                "LPI property table",
+            ),
+            self.arena
+                .check(pend, (limit / 8) as usize, "LPI pending table"),
+        ];
+        self.violations.extend(
+            checks
+                .into_iter()
+                .filter_map(Result::err)
+                .map(Violation::Memory),
+        );
+        // The first 1 KiB (INTIDs below 8192) is implementation defined.
+        let first = u64::from(FIRST_LPI / 8);
+        let Ok(table) = self
+            .arena
+            .read_vec(pend + first, (limit / 8 - first) as usize, "")
+        else {
+            return;
+        };
+        if ptz {
+            return;
+        }
+        for (i, byte) in table.into_iter().enumerate() {
+            let set = (0..8).filter(|bit| byte & 1 << bit != 0);
+            self.rds[index]
+                .pending
+                .extend(set.map(|bit| FIRST_LPI + (i * 8 + bit) as u32));
+        }
+    }
+
+    /// Clearing EnableLPIs writes the pending state back to the pending table.
+    fn disable_lpis(&mut self, index: usize) {
+        let rd = &mut self.rds[index];
+        (rd.enable_lpis, rd.rwp_reads) = (false, self.config.rwp_reads);
+        rd.cache.clear();
+        let pending = core::mem::take(&mut rd.pending);
+        let first = u64::from(FIRST_LPI / 8);
+        let (pend, len) = (
+            rd.pend_table() + first,
+            (rd.lpi_limit(self.config.lpi_id_bits) / 8 - first) as usize,
+        );
+        if let Err(fault) = self.arena.check(pend, len, "LPI pending table") {
+            return self.violations.push(Violation::Memory(fault));
+        }
+        let mut table = vec![0u8; len];
+        for intid in pending {
+            if let Some(byte) = table.get_mut(((intid - FIRST_LPI) / 8) as usize) {
+                *byte |= 1 << (intid % 8);
+            }
+        }
+        self.arena.write(pend, &table, "").expect("checked");
+    }
+
+    /// The LPI's property byte, from the redistributor's cache or memory.
+    fn lpi_property(&mut self, processor: usize, intid: u32) -> Result<u8, MemoryFault> {
+        let rd = &self.rds[processor];
+        if let Some(&byte) = rd.cache.get(&intid) {
+            return Ok(byte);
+        }
+        let mut byte = [0];
+        self.arena.read(
+            rd.prop_table() + u64::from(intid - FIRST_LPI),
+            &mut byte,
+            "LPI property table",
+        )?;
+        self.rds[processor].cache.insert(intid, byte[0]);
+        Ok(byte[0])
+    }
+
+    fn make_pending(&mut self, processor: usize, intid: u32) -> Result<(), MsiError> {
+        let rd = &mut self.rds[processor];
+        if !rd.enable_lpis {
+            return Err(MsiError::LpisDisabled(processor));
+        }
+        if u64::from(intid) >= rd.lpi_limit(self.config.lpi_id_bits) {
+            return Err(MsiError::LpiOutOfRange(intid));
+        }
+        rd.pending.insert(intid);
+        match self.lpi_property(processor, intid) {
+            Ok(byte) if byte & 1 != 0 => Ok(()),
+            Ok(_) => Err(MsiError::LpiDisabled(intid)),
+            Err(fault) => {
+                self.violations.push(Violation::Memory(fault));
+                Err(MsiError::Memory(fault))
+            }
+        }
+    }
+
+    fn send_msi(&mut self, device_id: u32, event_id: u32) -> Result<Translation, MsiError> {
+        self.stats.msis += 1;
+        if !self.enabled {
+            return Err(MsiError::ItsDisabled);
+        }
+        let translation = self
+            .translate(device_id, event_id)
+            .map_err(|fault| match fault {
+                Fault::Command(error) => MsiError::Untranslatable(error),
+                Fault::Memory(fault) => MsiError::Memory(fault),
+            })?;
+        self.make_pending(translation.processor, translation.intid)?;
+        Ok(translation)
+    }
+
+    fn take_pending(&mut self, processor: usize) -> Vec<u32> {
+        let pending: Vec<u32> = self.rds[processor].pending.iter().copied().collect();
+        let mut taken = Vec::new();
+        for intid in pending {
+            match self.lpi_property(processor, intid) {
+                Ok(byte) if byte & 1 != 0 => taken.push(intid),
+                Ok(_) => {}
+                Err(fault) => self.violations.push(Violation::Memory(fault)),
+            }
+        }
+        for intid in &taken {
+            self.rds[processor].pending.remove(intid);
+        }
+        taken
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::ItsCommand as C;
+    use GicrRegister as R;
+    use GitsRegister as G;
+
+    const LPI: u32 = 8200;
+    const VALID: u64 = 1 << 63;
+    const INNER_SHAREABLE: u64 = 1 << 10;
+    const PAGE_64K: u64 = 2 << 8;
+    const PTZ: u64 = 1 << 62;
+
+    /// The ITS and redistributors programmed by hand, as a driver would.
+    struct Rig {
+        model: ItsModel,
+        gits: ModelGits,
+        mem: ModelMemory,
+        queue: DmaRegion,
+        prop: DmaRegion,
+        cwriter: usize,
+    }
+
+    impl Rig {
+        /// A 4K queue, a 64K collection table (if any), LPIs enabled on every
+        /// redistributor; no device table, the ITS disabled.
+        fn bare(config: ModelConfig) -> Self {
+            let model = ItsModel::new(config.clone());
+            let mut mem = model.memory();
+            let queue = mem.allocate_zeroed(4096, 4096).unwrap();
+            let prop = mem.allocate_zeroed((1 << 16) - 8192, 4096).unwrap();
+            let mut rig = Rig {
+                gits: model.gits(),
+                mem,
+                queue,
+                prop,
+                cwriter: 0,
+                model,
+            };
+            rig.clean(&rig.prop);
+            rig.gits
+                .write(G::Cbaser, VALID | rig.queue.phys() | INNER_SHAREABLE);
+            rig.gits.write(G::Cwriter, 0);
+            if config.collection_table {
+                let table = rig.alloc(0x1_0000, 0x1_0000);
+                rig.gits.write(
+                    G::Baser(1),
+                    VALID | table.phys() | PAGE_64K | INNER_SHAREABLE,
+                );
+            }
+            for i in 0..config.redistributors.len() {
+                let pend = rig.alloc(8192, 0x1_0000);
+                let gicr = rig.model.gicr(i);
+                gicr.write(R::Propbaser, rig.prop.phys() | 15 | INNER_SHAREABLE);
+                gicr.write(R::Pendbaser, pend.phys() | INNER_SHAREABLE | PTZ);
+                gicr.write(R::Ctlr, 1);
+            }
+            rig
+        }
+
+        /// `bare` plus a flat device table of 65536 DTEs, the ITS enabled.
+        fn new(config: ModelConfig) -> Self {
+            let mut rig = Self::bare(config);
+            let table = rig.alloc(8 << 16, 0x1_0000);
+            rig.gits.write(
+                G::Baser(0),
+                VALID | table.phys() | PAGE_64K | 7 | INNER_SHAREABLE,
+            );
+            rig.gits.write(G::Ctlr, 1);
+            rig
+        }
+
+        fn clean(&self, region: &DmaRegion) {
+            self.mem.clean_to_poc(region.virt(), region.size());
+        }
+
+        fn alloc(&mut self, size: usize, align: usize) -> DmaRegion {
+            let region = self.mem.allocate_zeroed(size, align).unwrap();
+            self.clean(&region);
+            region
+        }
+
+        /// Writes commands at CWRITER, cleans them and rings the doorbell.
+        fn submit(&mut self, commands: &[ItsCommand]) {
+            for command in commands {
+                for (i, word) in command.encode().into_iter().enumerate() {
+                    assert!(self.queue.write_u64(self.cwriter + i * 8, word));
+                }
+                self.cwriter = (self.cwriter + COMMAND_SIZE) % self.queue.size();
+            }
+            self.clean(&self.queue);
+            self.gits.write(G::Cwriter, self.cwriter as u64);
+        }
+
+        fn creadr(&self) -> u64 {
+            self.gits.read(G::Creadr)
+        }
+
+        fn set_lpi(&mut self, intid: u32, property: u8) {
+            assert!(self.prop.write_u8((intid - 8192) as usize, property));
+            self.clean(&self.prop);
+        }
+
+        /// Maps collection `icid` to `rdbase` and event (`device_id`, 0) to
+        /// LPI, with an ITT of 16 events.
+        fn map(&mut self, device_id: u32, icid: u16, rdbase: RdBase) {
+            let itt = self.alloc(256, 256);
+            self.submit(&[
+                mapc(icid, rdbase),
+                mapd(device_id, 3, itt.phys()),
+                mapti(device_id, 0, LPI, icid),
+            ]);
+        }
+    }
+
+    fn mapd(device_id: u32, size: u8, itt_address: u64) -> ItsCommand {
+        C::Mapd {
+            device_id,
+            size,
+            itt_address,
+            valid: true,
+        }
+    }
+
+    fn unmapd(device_id: u32) -> ItsCommand {
+        C::Mapd {
+            device_id,
+            size: 0,
+            itt_address: 0,
+            valid: false,
+        }
+    }
+
+    fn mapc(icid: u16, rdbase: RdBase) -> ItsCommand {
+        C::Mapc {
+            icid,
+            rdbase,
+            valid: true,
+        }
+    }
+
+    fn mapti(device_id: u32, event_id: u32, intid: u32, icid: u16) -> ItsCommand {
+        C::Mapti {
+            device_id,
+            event_id,
+            intid,
+            icid,
+        }
+    }
+
+    fn command_errors(model: &ItsModel) -> Vec<CommandError> {
+        let violations = model.take_violations().into_iter();
+        violations
+            .map(|violation| match violation {
+                Violation::Command { error, .. } => error,
+                other => panic!("not a command error: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn default_registers_are_like_qemu() {
+        let model = ItsModel::new(ModelConfig::default());
+        let gits = model.gits();
+        assert_eq!(gits.read(G::Typer), 0x1f_0001_efb1);
+        let (baser0, baser1) = (gits.read(G::Baser(0)), gits.read(G::Baser(1)));
+        assert_eq!(
+            (baser0 >> 56 & 7, baser0 >> 48 & 0x1f, baser0 >> 8 & 3),
+            (1, 7, 2)
+        );
+        assert_eq!((baser1 >> 56 & 7, gits.read(G::Baser(2))), (4, 0));
+        assert_eq!(gits.read(G::Ctlr), 1 << 31);
+        assert_eq!(model.gicr(3).read(R::Ctlr), 0b10);
+        let typer = model.gicr(3).read(R::Typer);
+        assert_eq!((typer >> 8 & 0xffff, typer >> 4 & 1, typer & 1), (3, 1, 1));
+        assert_eq!(model.gicr(0).read(R::Typer) >> 4 & 1, 0);
+
+        let only_4k = PageSizes {
+            size_4k: true,
+            size_16k: false,
+            size_64k: false,
+        };
+        let model = ItsModel::new(ModelConfig {
+            page_sizes: only_4k,
+            indirect: false,
+            ..Default::default()
+        });
+        model.gits().write(
+            G::Baser(0),
+            VALID | 1 << 62 | PAGE_64K | 0x1f << 48 | INNER_SHAREABLE,
+        );
+        let baser0 = model.gits().read(G::Baser(0));
+        assert_eq!(
+            (baser0 >> 8 & 3, baser0 >> 62 & 1, baser0 >> 48 & 0x1f),
+            (0, 0, 7)
+        );
+        assert_eq!(baser0 & INNER_SHAREABLE, INNER_SHAREABLE);
+    }
+
+    #[test]
+    fn map_translate_deliver_unmap() {
+        let mut rig = Rig::new(ModelConfig::default());
+        rig.set_lpi(LPI, 0xa1);
+        let rd2 = rig.model.rdbase(2);
+        rig.map(5, 3, rd2);
+        rig.submit(&[C::Sync { rdbase: rd2 }]);
+        let translation = Translation {
+            intid: LPI,
+            icid: 3,
+            processor: 2,
+        };
+        assert_eq!(rig.model.translate(5, 0), Some(translation));
+        assert_eq!(rig.model.translate(5, 1), None);
+        assert_eq!(rig.model.mappings(), BTreeMap::from([((5, 0), (LPI, 3))]));
+        assert_eq!(rig.model.valid_device_ids(), [5]);
+        assert_eq!(rig.model.valid_collections(), BTreeMap::from([(3, 2)]));
+        assert_eq!(rig.model.send_msi(5, 0), Ok(translation));
+        assert_eq!(
+            rig.model.send_msi(5, 1),
+            Err(MsiError::Untranslatable(CommandError::EventNotMapped(5, 1)))
+        );
+        assert_eq!(rig.model.take_pending(2), [LPI]);
+        assert_eq!(rig.model.take_pending(2), []);
+
+        rig.submit(&[
+            C::Int {
+                device_id: 5,
+                event_id: 0,
+            },
+            C::Discard {
+                device_id: 5,
+                event_id: 0,
+            },
+            unmapd(5),
+        ]);
+        assert_eq!(rig.model.pending(2), []);
+        assert_eq!(rig.model.translate(5, 0), None);
+        assert!(rig.model.valid_device_ids().is_empty() && rig.model.mappings().is_empty());
+        assert_eq!(rig.model.violations(), []);
+        let stats = rig.model.stats();
+        assert_eq!(
+            (
+                stats.commands["MAPD"],
+                stats.commands["DISCARD"],
+                stats.doorbells
+            ),
+            (2, 1, 4)
+        );
+        assert_eq!(rig.model.command_log().len(), 7);
+        assert_eq!(rig.creadr(), 7 * 32);
+    }
+
+    #[test]
+    fn driver_mistakes_are_violations() {
+        let mut rig = Rig::new(ModelConfig::default());
+        let itt = rig.alloc(2 * 12, 256);
+        let mapd = mapd(1, 0, itt.phys());
+        let mapti = |event_id, intid| mapti(1, event_id, intid, 0);
+        rig.submit(&[
+            mapti(0, LPI),
+            mapd,
+            mapd,
+            mapti(2, LPI),
+            mapti(0, 100),
+            C::Mapi {
+                device_id: 1,
+                event_id: 1,
+                icid: 0,
+            },
+            C::Int {
+                device_id: 1,
+                event_id: 1,
+            },
+            mapti(0, LPI),
+            C::Int {
+                device_id: 1,
+                event_id: 0,
+            },
+            unmapd(1 << 16),
+        ]);
+        use CommandError as E;
+        let expected = [
+            E::DeviceNotMapped(1),
+            E::DeviceAlreadyMapped(1),
+            E::EventOutOfRange(1, 2),
+            E::IntidOutOfRange(100),
+            E::IntidOutOfRange(1),
+            E::EventNotMapped(1, 1),
+            E::CollectionNotMapped(0),
+            E::DeviceOutOfRange(1 << 16),
+        ];
+        assert_eq!(command_errors(&rig.model), expected);
+
+        rig.gits.write(G::Cbaser, 0);
+        rig.gits.write(G::Baser(0), 0);
+        rig.gits.write(G::Cwriter, 0x10);
+        rig.gits.write(G::Cwriter, 4096);
+        rig.model.gicr(0).write(R::Propbaser, 0);
+        let phys = itt.phys();
+        rig.mem.deallocate(itt);
+        assert_eq!(
+            rig.model.take_violations(),
+            [
+                Violation::WriteWhileEnabled(G::Cbaser),
+                Violation::WriteWhileEnabled(G::Baser(0)),
+                Violation::BadCwriter(0x10),
+                Violation::BadCwriter(4096),
+                Violation::WriteWhileLpisEnabled(0, R::Propbaser),
+                Violation::DeallocatedInUse(phys, "ITT of a mapped device"),
+            ]
+        );
+        assert_eq!(rig.gits.read(G::Cbaser) & VALID, VALID);
+    }
+
+    #[test]
+    fn indirect_device_table_with_32_bit_device_ids() {
+        let mut rig = Rig::bare(ModelConfig {
+            devbits: 32,
+            ..Default::default()
+        });
+        // One 4K level-1 page: 512 entries, each a 4K page of 512 DTEs.
+        let mut level1 = rig.alloc(4096, 4096);
+        rig.gits.write(
+            G::Baser(0),
+            VALID | 1 << 62 | level1.phys() | INNER_SHAREABLE,
+        );
+        assert_eq!(rig.gits.read(G::Baser(0)) & (1 << 62 | 3 << 8), 1 << 62);
+        let level2 = rig.alloc(4096, 4096);
+        assert!(level1.write_u64(9 * 8, L1_VALID | level2.phys()));
+        rig.clean(&level1);
+        rig.gits.write(G::Ctlr, 1);
+        rig.map(0x1234, 0, RdBase::processor_number(0));
+        let unmap = |device_id| unmapd(device_id);
+        rig.submit(&[unmap(0x10), unmap(512 * 512), unmap(u32::MAX)]);
+        assert_eq!(rig.model.translate(0x1234, 0).map(|t| t.intid), Some(LPI));
+        assert_eq!(rig.model.valid_device_ids(), [0x1234]);
+        let missing = |id| CommandError::NoTableEntry(TableKind::Devices, id);
+        assert_eq!(
+            command_errors(&rig.model),
+            [missing(0x10), missing(512 * 512), missing(u32::MAX.into())]
+        );
+    }
+
+    #[test]
+    fn injected_stall_holds_until_cbaser_is_rewritten() {
+        let mut rig = Rig::new(ModelConfig {
+            stall_on_command: Some(2),
+            ..Default::default()
+        });
+        let sync = C::Sync {
+            rdbase: RdBase::processor_number(0),
+        };
+        rig.submit(&[sync, sync, sync]);
+        assert_eq!(rig.creadr(), 32 | 1);
+        rig.gits.write(G::Cwriter, 96 | 1);
+        assert_eq!(rig.creadr(), 32 | 1);
+        rig.gits.write(G::Ctlr, 0);
+        let cbaser = rig.gits.read(G::Cbaser);
+        rig.gits.write(G::Cbaser, cbaser);
+        assert_eq!((rig.creadr(), rig.gits.read(G::Cwriter)), (0, 96));
+        rig.gits.write(G::Cwriter, 0);
+        rig.cwriter = 0;
+        rig.gits.write(G::Ctlr, 1);
+        rig.submit(&[sync]);
+        assert_eq!(rig.creadr(), 32);
+        assert_eq!(
+            (rig.model.command_log().len(), rig.model.violations()),
+            (2, vec![])
+        );
+    }
+
+    #[test]
+    fn memory_error_stalls_until_a_retry_succeeds() {
+        let mut rig = Rig::new(ModelConfig::default());
+        let bogus = ARENA_PHYS_BASE + (16 << 20);
+        rig.submit(&[mapd(1, 0, bogus)]);
+        assert_eq!(rig.creadr(), 1);
+        let fault = MemoryFault {
+            address: bogus,
+            len: 24,
+            what: "ITT",
+        };
+        assert_eq!(rig.model.take_violations(), [Violation::Memory(fault)]);
+        rig.gits.write(G::Cwriter, 32);
+        assert_eq!((rig.creadr(), rig.model.take_violations().len()), (1, 1));
+        assert!(rig.model.valid_device_ids().is_empty());
+    }
+
+    #[test]
+    fn asynchronous_and_never_consumption() {
+        let consumption = Consumption::Asynchronous {
+            commands_per_creadr_read: 2,
+        };
+        let mut rig = Rig::new(ModelConfig {
+            consumption,
+            ..Default::default()
+        });
+        rig.submit(
+            &[C::Sync {
+                rdbase: RdBase::processor_number(0),
+            }; 5],
+        );
+        let reads: Vec<u64> = (0..4).map(|_| rig.creadr()).collect();
+        assert_eq!(
+            (reads, rig.model.stats().polls),
+            (vec![64, 128, 160, 160], 4)
+        );
+
+        let mut rig = Rig::new(ModelConfig {
+            consumption: Consumption::Never,
+            ..Default::default()
+        });
+        rig.submit(&[C::Sync {
+            rdbase: RdBase::processor_number(0),
+        }]);
+        assert_eq!((rig.creadr(), rig.creadr()), (0, 0));
+    }
+
+    #[test]
+    fn noncoherent_gic_sees_only_cleaned_memory() {
+        let mut rig = Rig::new(ModelConfig {
+            shareable: false,
+            ..Default::default()
+        });
+        assert_eq!(rig.gits.read(G::Cbaser) & 3 << 10, 0);
+        assert_eq!(rig.gits.read(G::Baser(1)) & 3 << 10, 0);
+        assert_eq!(rig.model.gicr(0).read(R::Propbaser) & 3 << 10, 0);
+        // A command written but not cleaned: the GIC reads poison.
+        let mapc = mapc(0, RdBase::processor_number(0));
+        for (i, word) in mapc.encode().into_iter().enumerate() {
+            assert!(rig.queue.write_u64(i * 8, word));
+        }
+        rig.cwriter = 32;
+        rig.gits.write(G::Cwriter, 32);
+        assert_eq!(command_errors(&rig.model), [CommandError::Undecodable]);
+        // An ITT zeroed by the CPU but not cleaned: its ITEs look valid.
+        let itt = rig.mem.allocate_zeroed(256, 256).unwrap();
+        rig.submit(&[mapc, mapd(7, 1, itt.phys()), mapti(7, 0, LPI, 0)]);
+        assert_eq!(
+            command_errors(&rig.model),
+            [CommandError::EventAlreadyMapped(7, 0)]
+        );
+        assert_eq!(rig.model.mappings().len(), 4);
+        // The GIC's own writes stay in its view: the CPU still reads zeros.
+        assert_eq!(itt.read_u64(0), Some(0));
+    }
+
+    #[test]
+    fn enable_lpis_sticky_or_clearable() {
+        let rig = Rig::new(ModelConfig {
+            sticky_enable_lpis: true,
+            ..Default::default()
+        });
+        let gicr = rig.model.gicr(0);
+        assert_eq!(gicr.read(R::Ctlr), 1);
+        gicr.write(R::Ctlr, 0);
+        gicr.write(R::Pendbaser, 0);
+        assert_eq!(gicr.read(R::Ctlr), 1);
+        assert_eq!(
+            rig.model.take_violations(),
+            [Violation::WriteWhileLpisEnabled(0, R::Pendbaser)]
+        );
+
+        let mut rig = Rig::new(ModelConfig {
+            rwp_reads: 2,
+            ..Default::default()
+        });
+        rig.set_lpi(LPI, 0xa0);
+        rig.map(1, 0, RdBase::processor_number(0));
+        rig.submit(&[C::Int {
+            device_id: 1,
+            event_id: 0,
+        }]);
+        let gicr = rig.model.gicr(0);
+        gicr.write(R::Ctlr, 0);
+        let ctlr: Vec<u64> = (0..3).map(|_| gicr.read(R::Ctlr)).collect();
+        assert_eq!(ctlr, [0b1010, 0b1010, 0b10]);
+        assert_eq!(rig.model.pending(0), []);
+        assert_eq!(rig.model.send_msi(1, 0), Err(MsiError::LpisDisabled(0)));
+        // The pending state went to the table; PTZ = 0 brings it back.
+        gicr.write(R::Pendbaser, gicr.read(R::Pendbaser));
+        gicr.write(R::Ctlr, 1);
+        assert_eq!(rig.model.pending(0), [LPI]);
+        assert_eq!(rig.model.violations(), []);
+    }
+
+    #[test]
+    fn lpi_configuration_is_cached_until_invalidated() {
+        let mut rig = Rig::new(ModelConfig::default());
+        rig.map(1, 0, RdBase::processor_number(0));
+        rig.set_lpi(LPI, 0xa1);
+        assert!(rig.model.send_msi(1, 0).is_ok());
+        rig.set_lpi(LPI, 0xa0);
+        assert!(rig.model.send_msi(1, 0).is_ok());
+        rig.submit(&[C::Inv {
+            device_id: 1,
+            event_id: 0,
+        }]);
+        assert_eq!(rig.model.send_msi(1, 0), Err(MsiError::LpiDisabled(LPI)));
+        assert_eq!(
+            (rig.model.take_pending(0), rig.model.pending(0)),
+            (vec![], vec![LPI])
+        );
+        rig.set_lpi(LPI, 0xa1);
+        rig.model.gicr(0).write(R::Invlpir, LPI.into());
+        assert_eq!(rig.model.take_pending(0), [LPI]);
+        rig.gits.write(G::Ctlr, 0);
+        assert_eq!(rig.model.send_msi(1, 0), Err(MsiError::ItsDisabled));
+    }
+
+    #[test]
+    fn movi_and_movall_move_pending_state_with_pta() {
+        let mut rig = Rig::new(ModelConfig {
+            pta: true,
+            ..Default::default()
+        });
+        let (rd0, rd1) = (rig.model.rdbase(0), rig.model.rdbase(1));
+        assert_eq!(rd1, RdBase::physical_address(0x080c_0000));
+        rig.set_lpi(LPI, 0xa0);
+        rig.map(1, 0, rd0);
+        rig.submit(&[
+            mapc(1, rd1),
+            C::Int {
+                device_id: 1,
+                event_id: 0,
+            },
+        ]);
+        assert_eq!(rig.model.pending(0), [LPI]);
+        rig.submit(&[C::Movi {
+            device_id: 1,
+            event_id: 0,
+            icid: 1,
+        }]);
+        assert_eq!(
+            (rig.model.pending(0), rig.model.pending(1)),
+            (vec![], vec![LPI])
+        );
+        assert_eq!(rig.model.translate(1, 0).map(|t| t.processor), Some(1));
+        rig.submit(&[
+            C::Movall { from: rd1, to: rd0 },
+            mapc(2, RdBase::processor_number(1)),
+        ]);
+        assert_eq!(rig.model.pending(0), [LPI]);
+        assert_eq!(command_errors(&rig.model), [CommandError::BadRdbase(1)]);
+    }
+
+    #[test]
+    fn quiescence_delay() {
+        let rig = Rig::new(ModelConfig {
+            quiescence: Quiescence::AfterReads(2),
+            ..Default::default()
+        });
+        assert_eq!(rig.gits.read(G::Ctlr), 1);
+        rig.gits.write(G::Ctlr, 0);
+        let cbaser = rig.gits.read(G::Cbaser);
+        rig.gits.write(G::Cbaser, cbaser);
+        let reads: Vec<u64> = (0..3).map(|_| rig.gits.read(G::Ctlr)).collect();
+        assert_eq!(reads, [0, 0, 1 << 31]);
+        rig.gits.write(G::Cbaser, cbaser);
+        assert_eq!(
+            rig.model.take_violations(),
+            [Violation::WriteWhileEnabled(G::Cbaser)]
+        );
+
+        let model = ItsModel::new(ModelConfig {
+            quiescence: Quiescence::Never,
+            ..Default::default()
+        });
+        model.gits().write(G::Ctlr, 1);
+        model.gits().write(G::Ctlr, 0);
+        assert!((0..100).all(|_| model.gits().read(G::Ctlr) == 0));
+    }
+
+    #[test]
+    fn allocator_alignment_accounting_and_faults() {
+        let model = ItsModel::new(ModelConfig {
+            arena_size: 1 << 20,
+            ..Default::default()
+        });
+        let mut mem = model.memory();
+        let mut a = mem.allocate_zeroed(100, 8).unwrap();
+        let b = mem.allocate_zeroed(4096, 0x1_0000).unwrap();
+        assert_eq!(
+            (a.phys(), b.phys()),
+            (ARENA_PHYS_BASE, ARENA_PHYS_BASE + 0x1_0000)
+        );
+        assert_eq!(b.virt().as_ptr() as usize % 0x1_0000, 0);
+        assert!(mem.allocate_zeroed(1 << 20, 64).is_none());
+        assert_eq!(
+            (model.stats().bytes_allocated, model.stats().allocations),
+            (128 + 4096, 2)
+        );
+        assert!(a.write_u8(0, 0xff));
+        mem.deallocate(a);
+        let c = mem.allocate_zeroed(64, 64).unwrap();
+        assert_eq!((c.phys(), c.read_u8(0)), (ARENA_PHYS_BASE, Some(0)));
+        assert_eq!(model.stats().peak_bytes_allocated, 128 + 4096);
+        model.fail_allocations_after(1);
+        assert!(mem.allocate_zeroed(64, 64).is_some());
+        assert!(mem.allocate_zeroed(64, 64).is_none());
+        model.fail_allocations(false);
+        assert!(mem.allocate_zeroed(64, 64).is_some());
+        assert_eq!(model.violations(), []);
+    }
+
+    #[test]
+    fn hcc_collections_without_a_table() {
+        let config = ModelConfig {
+            hcc: 4,
+            collection_table: false,
+            cid_bits: Some(4),
+            ..Default::default()
+        };
+        let mut rig = Rig::new(config);
+        assert_eq!(rig.gits.read(G::Baser(1)), 0);
+        let mapc = |icid| mapc(icid, RdBase::processor_number(1));
+        rig.submit(&[mapc(2), mapc(5), mapc(16)]);
+        assert_eq!(rig.model.valid_collections(), BTreeMap::from([(2, 1)]));
+        let errors = [
+            CommandError::NoTableEntry(TableKind::Collections, 5),
+            CommandError::CollectionOutOfRange(16),
+        ];
+        assert_eq!(command_errors(&rig.model), errors);
+        rig.model.reset();
+        assert!(rig.model.valid_collections().is_empty());
+        assert_eq!(rig.gits.read(G::Ctlr), 1 << 31);
+    }
+}
