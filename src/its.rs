@@ -292,6 +292,11 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         self.queue.stats()
     }
 
+    /// Number of LPI INTIDs allocated to events now.
+    pub fn allocated_lpis(&self) -> u32 {
+        self.lpis.allocated()
+    }
+
     /// The largest DeviceID that can be mapped.
     pub fn max_device_id(&self) -> u32 {
         (self.device_limit - 1).min(u64::from(u32::MAX)) as u32

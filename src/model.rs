@@ -583,6 +583,17 @@ impl ItsModel {
         self.state().alloc_budget = fail.then_some(0);
     }
 
+    /// Changes the configuration while the model runs, for faults that start
+    /// part-way through a test (an ITS that stops consuming commands, a
+    /// stall, different hardware after a resume). Only the behaviour knobs
+    /// are read again: consumption, stall, quiescence, IIDR, RWP, stickiness;
+    /// the table geometry and TYPER stay as built.
+    pub fn reconfigure(&self, change: impl FnOnce(&mut ModelConfig)) {
+        let mut state = self.state();
+        change(&mut state.config);
+        state.stall_fired = false;
+    }
+
     /// A system reset: every ITS and redistributor register returns to its
     /// reset value, collections held in the ITS and pending state not written
     /// to memory are lost; memory and allocations stay as they are.

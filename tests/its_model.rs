@@ -1,0 +1,698 @@
+//! The driver against the software ITS model: probe on every configuration,
+//! mapping, the queue under pressure, save and restore, and bad input. Every
+//! test judges by what the model's tables hold and by the violations it
+//! recorded, not by what the driver believes.
+
+mod support;
+
+use gicv3_its::model::{Consumption, ItsModel, ModelConfig, PageSizes, Quiescence};
+use gicv3_its::{ItsCommand, ItsConfig, ItsError, ItsState, WaitFor};
+use support::*;
+
+// ---------------------------------------------------------------- probe
+
+#[test]
+fn probe_on_qemu_like_its_uses_flat_64k_tables() {
+    let (model, its) = setup(ModelConfig::default());
+    let features = its.features();
+    assert_eq!(features.typer, 0x1f_0001_efb1);
+    assert_eq!(features.device_id_bits, 16);
+    assert_eq!(features.itt_entry_size, 12);
+    assert!(!features.pta);
+    assert_eq!(its.max_device_id(), 0xffff);
+    // 2^16 DTEs of 8 bytes: 512 KiB flat, under the 1 MiB default bound.
+    assert_eq!(its.memory_use().device_table, 512 * 1024);
+    assert_no_violations(&model);
+}
+
+#[test]
+fn probe_sizes_device_table_from_devbits() {
+    for devbits in [16, 20, 32] {
+        let config = ModelConfig {
+            devbits,
+            ..ModelConfig::default()
+        };
+        let (model, mut its) = setup(config);
+        let max = its.max_device_id();
+        assert_eq!(u64::from(max), (1u64 << devbits) - 1, "devbits {devbits}");
+        // The largest DeviceID maps and translates.
+        its.map_device(max, 2).unwrap();
+        let lpi = its.map_event(max, 1, 0).unwrap();
+        assert_eq!(model.translate(max, 1).map(|t| t.intid), Some(lpi));
+        if devbits > 16 {
+            // Two-level: the level-1 table plus one 64 KiB level-2 page.
+            let use_ = its.memory_use();
+            assert!(use_.device_table < 16 << 20, "{use_:?}");
+        }
+        assert_model_matches_registry(&model, &its);
+        assert_no_violations(&model);
+    }
+}
+
+#[test]
+fn two_level_table_allocates_level2_pages_on_demand() {
+    let config = ModelConfig {
+        devbits: 20,
+        ..ModelConfig::default()
+    };
+    let (model, mut its) = setup(config);
+    let before = its.memory_use().device_table;
+    its.map_device(0x1, 1).unwrap();
+    let one_page = its.memory_use().device_table - before;
+    assert_eq!(one_page, 65536);
+    // Same level-2 page (8192 DTEs of 8 bytes per 64 KiB page).
+    its.map_device(0x2, 1).unwrap();
+    assert_eq!(its.memory_use().device_table - before, one_page);
+    // Another page.
+    its.map_device(0x8_0000, 1).unwrap();
+    assert_eq!(its.memory_use().device_table - before, 2 * one_page);
+    assert_eq!(model.valid_device_ids(), vec![0x1, 0x2, 0x8_0000]);
+    assert_no_violations(&model);
+}
+
+#[test]
+fn without_indirect_support_the_flat_table_caps_device_ids() {
+    let config = ModelConfig {
+        devbits: 24,
+        indirect: false,
+        ..ModelConfig::default()
+    };
+    let (model, mut its) = setup(config);
+    // 1 MiB flat bound / 8-byte DTEs = 2^17 devices.
+    assert_eq!(its.max_device_id(), (1 << 17) - 1);
+    assert_eq!(
+        its.map_device(1 << 17, 1),
+        Err(ItsError::DeviceIdOutOfRange {
+            device_id: 1 << 17,
+            max: (1 << 17) - 1
+        })
+    );
+    assert_no_violations(&model);
+}
+
+#[test]
+fn page_size_negotiation_falls_back_to_what_the_its_accepts() {
+    for (pages, expected_table) in [
+        (
+            PageSizes {
+                size_4k: true,
+                size_16k: false,
+                size_64k: false,
+            },
+            4096usize,
+        ),
+        (
+            PageSizes {
+                size_4k: true,
+                size_16k: true,
+                size_64k: false,
+            },
+            16384,
+        ),
+    ] {
+        let config = ModelConfig {
+            page_sizes: pages,
+            devbits: 8,
+            ..ModelConfig::default()
+        };
+        let (model, mut its) = setup(config);
+        // 256 DTEs of 8 bytes: 2 KiB, rounded up to one page.
+        assert_eq!(its.memory_use().device_table, expected_table);
+        its.map_device(7, 4).unwrap();
+        its.map_event(7, 3, 1).unwrap();
+        assert_model_matches_registry(&model, &its);
+        assert_no_violations(&model);
+    }
+}
+
+#[test]
+fn pta_1_addresses_redistributors_by_physical_address() {
+    let config = ModelConfig {
+        pta: true,
+        ..ModelConfig::default()
+    };
+    let (model, mut its) = setup(config);
+    assert!(its.features().pta);
+    its.map_device(0x10, 2).unwrap();
+    its.map_event(0x10, 0, 3).unwrap();
+    let t = model.translate(0x10, 0).unwrap();
+    assert_eq!(t.processor, 3);
+    let mapc = model
+        .command_log()
+        .into_iter()
+        .find(|c| matches!(c, ItsCommand::Mapc { icid: 3, .. }))
+        .unwrap();
+    assert_eq!(
+        mapc,
+        ItsCommand::Mapc {
+            icid: 3,
+            rdbase: model.rdbase(3),
+            valid: true
+        }
+    );
+    assert_model_matches_registry(&model, &its);
+    assert_no_violations(&model);
+}
+
+#[test]
+fn hardware_collections_work_without_a_collection_table() {
+    let config = ModelConfig {
+        hcc: 4,
+        collection_table: false,
+        ..ModelConfig::default()
+    };
+    let (model, mut its) = setup(config);
+    its.map_device(1, 1).unwrap();
+    its.map_event(1, 0, 2).unwrap();
+    assert_eq!(model.translate(1, 0).unwrap().processor, 2);
+    assert_eq!(
+        its.map_collection(4, 0),
+        Err(ItsError::CollectionOutOfRange { icid: 4, max: 3 })
+    );
+    assert_no_violations(&model);
+}
+
+#[test]
+fn non_coherent_gic_gets_cleaned_memory() {
+    // The model's GIC reads its own view of memory, poisoned until the CPU
+    // cleans it: any table, ITT, queue slot or LPI byte the driver forgot to
+    // clean shows up as a violation or a wrong translation.
+    let config = ModelConfig {
+        shareable: false,
+        devbits: 20,
+        ..ModelConfig::default()
+    };
+    let (model, mut its) = setup(config);
+    for device in 0..4 {
+        its.map_device(device * 0x1_0000, 8).unwrap();
+        for event in 0..8 {
+            its.map_event(device * 0x1_0000, event, (event % 4) as u16)
+                .unwrap();
+        }
+    }
+    its.save().unwrap();
+    assert!(model.mappings().is_empty());
+    its.restore().unwrap();
+    assert_model_matches_registry(&model, &its);
+    let msi = model.send_msi(0x3_0000, 5).unwrap();
+    assert_eq!(
+        Some(msi.intid),
+        its.registry().event(0x3_0000, 5).map(|m| m.intid())
+    );
+    assert_no_violations(&model);
+}
+
+#[test]
+fn an_enabled_its_left_by_a_previous_kernel_is_disabled_before_reprogramming() {
+    let model = ItsModel::new(ModelConfig {
+        quiescence: Quiescence::AfterReads(5),
+        ..ModelConfig::default()
+    });
+    let mut first =
+        gicv3_its::Its::probe(model.gits(), model.memory(), ItsConfig::default()).unwrap();
+    init_redistributors(&model, &mut first);
+    first.map_collection(0, 0).unwrap();
+    first.map_device(0x10, 1).unwrap();
+    first.map_event(0x10, 0, 0).unwrap();
+    // A second kernel probes without the first having saved: the ITS is
+    // enabled with a mapping. Probe must disable it and wait for quiescence
+    // before touching CBASER/BASERn (the model records a violation if not),
+    // and BASERn Valid = 0 drops what the old tables held.
+    let second = gicv3_its::Its::probe(model.gits(), model.memory(), ItsConfig::default()).unwrap();
+    assert!(model.mappings().is_empty());
+    assert_eq!(second.state(), ItsState::Active);
+    assert_no_violations(&model);
+    std::mem::forget(first);
+}
+
+#[test]
+fn an_its_that_never_quiesces_is_a_timeout() {
+    let model = ItsModel::new(ModelConfig::default());
+    let mut its =
+        gicv3_its::Its::probe(model.gits(), model.memory(), ItsConfig::default()).unwrap();
+    init_redistributors(&model, &mut its);
+    model.reconfigure(|c| c.quiescence = Quiescence::Never);
+    let small = ItsConfig {
+        poll_budget: 100,
+        ..ItsConfig::default()
+    };
+    assert_eq!(
+        gicv3_its::Its::probe(model.gits(), model.memory(), small).err(),
+        Some(ItsError::Timeout {
+            waiting_for: WaitFor::Quiescent,
+            polls: 100
+        })
+    );
+    assert_eq!(
+        its.save(),
+        Err(ItsError::Timeout {
+            waiting_for: WaitFor::Quiescent,
+            polls: 1_000_000
+        })
+    );
+}
+
+// ---------------------------------------------------------------- mapping
+
+#[test]
+fn map_event_translates_and_delivers_the_lpi() {
+    let (model, mut its) = setup(ModelConfig::default());
+    its.map_device(0x10, 4).unwrap();
+    let lpi = its.map_event(0x10, 2, 1).unwrap();
+    assert!(lpi >= 8192);
+    let t = model.send_msi(0x10, 2).unwrap();
+    assert_eq!((t.intid, t.icid, t.processor), (lpi, 1, 1));
+    assert_eq!(model.take_pending(1), vec![lpi]);
+    // INT and CLEAR.
+    its.send_int(0x10, 2).unwrap();
+    assert_eq!(model.pending(1), vec![lpi]);
+    its.clear(0x10, 2).unwrap();
+    assert!(model.pending(1).is_empty());
+    // Disable through the property table + INV: the LPI is not delivered.
+    its.configure_event(0x10, 2, 0x40, false).unwrap();
+    assert!(model.send_msi(0x10, 2).is_err());
+    assert!(model.take_pending(1).is_empty());
+    its.configure_event(0x10, 2, 0x40, true).unwrap();
+    model.send_msi(0x10, 2).unwrap();
+    assert_eq!(model.take_pending(1), vec![lpi]);
+    assert_no_violations(&model);
+}
+
+#[test]
+fn move_event_and_move_collection_retarget_pending_lpis() {
+    let (model, mut its) = setup(ModelConfig::default());
+    its.map_device(0x10, 2).unwrap();
+    let lpi = its.map_event(0x10, 0, 0).unwrap();
+    its.send_int(0x10, 0).unwrap();
+    its.move_event(0x10, 0, 2).unwrap();
+    assert_eq!(model.translate(0x10, 0).unwrap().processor, 2);
+    assert_eq!(model.pending(2), vec![lpi], "pending state moves with MOVI");
+    assert!(model.pending(0).is_empty());
+    // CPU 2 goes offline: its collection moves to CPU 3 with what is pending.
+    its.move_collection(2, 3).unwrap();
+    assert_eq!(model.translate(0x10, 0).unwrap().processor, 3);
+    assert_eq!(model.pending(3), vec![lpi]);
+    assert_model_matches_registry(&model, &its);
+    assert_no_violations(&model);
+}
+
+#[test]
+fn unmap_frees_itts_lpis_and_table_state() {
+    let (model, mut its) = setup(ModelConfig::default());
+    let before = model.stats().bytes_allocated;
+    its.map_device(0x20, 32).unwrap();
+    let lpis: Vec<u32> = (0..32)
+        .map(|e| its.map_event(0x20, e, 0).unwrap())
+        .collect();
+    its.unmap_event(0x20, 5).unwrap();
+    assert_eq!(model.translate(0x20, 5), None);
+    assert!(model.translate(0x20, 6).is_some());
+    its.unmap_device(0x20).unwrap();
+    assert!(model.valid_device_ids().is_empty());
+    assert_eq!(model.stats().bytes_allocated, before, "ITT given back");
+    // Every LPI is free again, and disabled in the property table: an MSI
+    // to a fresh mapping of the same LPI number is not delivered early.
+    assert_eq!(its.allocated_lpis(), 0);
+    assert_eq!(lpis.len(), 32);
+    assert_no_violations(&model);
+}
+
+// ---------------------------------------------------------------- queue
+
+#[test]
+fn queue_wraps_around_and_batches_doorbells() {
+    let its_config = ItsConfig {
+        queue_bytes: 4096, // 128 slots
+        ..ItsConfig::default()
+    };
+    let (model, mut its) = setup_with(ModelConfig::default(), its_config);
+    its.map_device(1, 512).unwrap();
+    for event in 0..300 {
+        its.map_event(1, event, 0).unwrap(); // MAPTI + INV + SYNC: 3 slots each
+    }
+    assert!(
+        its.queue_stats().commands > 128 * 2,
+        "wrapped at least twice"
+    );
+    assert_model_matches_registry(&model, &its);
+    // Save and restore 300 events through a 128-slot ring: the replay
+    // publishes only when the ring is full (127 usable slots) plus once at
+    // the end.
+    its.save().unwrap();
+    let before = its.queue_stats();
+    its.restore().unwrap();
+    let after = its.queue_stats();
+    let commands = after.commands - before.commands;
+    // 4 MAPC + 1 MAPD + 300 MAPTI + 4 INVALL + 4 SYNC.
+    assert_eq!(commands, 313);
+    assert_eq!(after.doorbells - before.doorbells, commands.div_ceil(127));
+    assert_model_matches_registry(&model, &its);
+    assert_no_violations(&model);
+}
+
+#[test]
+fn a_full_queue_waits_for_the_its_instead_of_overwriting() {
+    // The ITS consumes one command per CREADR read: the ring fills and the
+    // driver must wait for room each time, never overwrite unread slots.
+    let its_config = ItsConfig {
+        queue_bytes: 4096,
+        ..ItsConfig::default()
+    };
+    let (model, mut its) = setup_with(ModelConfig::default(), its_config);
+    model.reconfigure(|c| {
+        c.consumption = Consumption::Asynchronous {
+            commands_per_creadr_read: 1,
+        }
+    });
+    its.map_device(1, 256).unwrap();
+    for event in 0..200 {
+        its.map_event(1, event, 1).unwrap();
+    }
+    its.save().unwrap();
+    its.restore().unwrap();
+    assert_model_matches_registry(&model, &its);
+    assert_no_violations(&model);
+}
+
+#[test]
+fn an_its_that_stops_consuming_is_a_timeout_then_recovered() {
+    let its_config = ItsConfig {
+        poll_budget: 1000,
+        ..ItsConfig::default()
+    };
+    let (model, mut its) = setup_with(ModelConfig::default(), its_config);
+    its.map_device(1, 4).unwrap();
+    its.map_event(1, 0, 0).unwrap();
+    model.reconfigure(|c| c.consumption = Consumption::Never);
+    assert_eq!(
+        its.map_event(1, 1, 0),
+        Err(ItsError::Timeout {
+            waiting_for: WaitFor::CommandCompletion,
+            polls: 1000
+        })
+    );
+    assert_eq!(its.state(), ItsState::NeedsRecovery);
+    assert_eq!(its.map_event(1, 2, 0), Err(ItsError::NeedsRecovery));
+    assert_eq!(
+        its.registry().event(1, 1),
+        None,
+        "failed mapping not recorded"
+    );
+    model.reconfigure(|c| c.consumption = Consumption::Synchronous);
+    its.recover().unwrap();
+    assert_eq!(its.state(), ItsState::Active);
+    assert_model_matches_registry(&model, &its);
+    assert_eq!(model.translate(1, 1), None, "the half-done MAPTI is gone");
+    its.map_event(1, 1, 0).unwrap();
+    assert_model_matches_registry(&model, &its);
+    assert_no_violations(&model);
+}
+
+#[test]
+fn a_stalled_command_is_reported_with_the_command_and_recovered() {
+    let (model, mut its) = setup(ModelConfig::default());
+    its.map_device(0x30, 8).unwrap();
+    for event in 0..4 {
+        its.map_event(0x30, event, 0).unwrap();
+    }
+    let processed = model.command_log().len() as u64;
+    // The next command (the MAPD of device 0x31) stalls.
+    model.reconfigure(|c| c.stall_on_command = Some(processed + 1));
+    let error = its.map_device(0x31, 2).unwrap_err();
+    match error {
+        ItsError::CommandStalled { command, .. } => assert!(
+            matches!(
+                command,
+                Some(ItsCommand::Mapd {
+                    device_id: 0x31,
+                    valid: true,
+                    ..
+                })
+            ),
+            "{command:?}"
+        ),
+        other => panic!("expected a stall, got {other:?}"),
+    }
+    assert!(its.registry().device(0x31).is_none());
+    model.reconfigure(|c| c.stall_on_command = None);
+    its.recover().unwrap();
+    assert_model_matches_registry(&model, &its);
+    its.map_device(0x31, 2).unwrap();
+    assert_model_matches_registry(&model, &its);
+    assert_no_violations(&model);
+}
+
+// ---------------------------------------------------------------- save/restore
+
+fn populate(its: &mut ModelIts, devices: u32, events: u32) {
+    for d in 0..devices {
+        let device_id = 0x100 + d * 8;
+        its.map_device(device_id, events).unwrap();
+        for e in 0..events {
+            its.map_event(device_id, e, ((d + e) % 4) as u16).unwrap();
+        }
+    }
+}
+
+#[test]
+fn save_leaves_no_valid_dte_or_cte_and_restore_replays_exactly() {
+    let (model, mut its) = setup(ModelConfig::default());
+    populate(&mut its, 6, 5);
+    let before = model.mappings();
+    assert_eq!(before.len(), 30);
+
+    its.save().unwrap();
+    assert_eq!(its.state(), ItsState::Saved);
+    assert!(
+        model.valid_device_ids().is_empty(),
+        "no valid DTE after save"
+    );
+    assert!(
+        model.valid_collections().is_empty(),
+        "no valid CTE after save"
+    );
+    assert!(model.mappings().is_empty());
+    assert!(model.send_msi(0x100, 0).is_err(), "nothing translates");
+    its.save().unwrap(); // idempotent
+
+    its.restore().unwrap();
+    assert_eq!(its.state(), ItsState::Active);
+    assert_eq!(
+        model.mappings(),
+        before,
+        "the same translations, nothing else"
+    );
+    assert_model_matches_registry(&model, &its);
+    assert_eq!(its.restore(), Err(ItsError::NotSaved));
+    assert_no_violations(&model);
+}
+
+#[test]
+fn teardown_and_replay_command_counts() {
+    let (model, mut its) = setup(ModelConfig::default());
+    populate(&mut its, 10, 3);
+    let start = its.queue_stats();
+    its.save().unwrap();
+    let saved = its.queue_stats();
+    // One MAPD V=0 per device, one MAPC V=0 per collection, one SYNC per
+    // redistributor, one doorbell, one wait. No DISCARD per event.
+    assert_eq!(saved.commands - start.commands, 10 + 4 + 4);
+    assert_eq!(saved.doorbells - start.doorbells, 1);
+    assert_eq!(saved.completion_waits - start.completion_waits, 1);
+    its.restore().unwrap();
+    let restored = its.queue_stats();
+    // MAPC x4, MAPD x10, MAPTI x30, INVALL x4, SYNC x4; no INV per event.
+    assert_eq!(restored.commands - saved.commands, 4 + 10 + 30 + 4 + 4);
+    assert_eq!(restored.doorbells - saved.doorbells, 1);
+    assert_eq!(restored.completion_waits - saved.completion_waits, 1);
+    let log = model.command_log();
+    let tail = &log[log.len() - 52..];
+    assert!(!tail.iter().any(|c| matches!(c, ItsCommand::Inv { .. })));
+    assert_no_violations(&model);
+}
+
+#[test]
+fn restore_after_a_system_reset() {
+    let (model, mut its) = setup(ModelConfig::default());
+    populate(&mut its, 3, 4);
+    let before = model.mappings();
+    its.save().unwrap();
+    model.reset(); // power cycle: registers reset, memory kept
+    init_redistributors(&model, &mut its);
+    its.restore().unwrap();
+    assert_eq!(model.mappings(), before);
+    let lpi = its.registry().event(0x108, 2).unwrap().intid();
+    assert_eq!(model.send_msi(0x108, 2).unwrap().intid, lpi);
+    assert_no_violations(&model);
+}
+
+#[test]
+fn restore_on_different_hardware_is_refused() {
+    let (model, mut its) = setup(ModelConfig::default());
+    populate(&mut its, 1, 1);
+    its.save().unwrap();
+    model.reconfigure(|c| c.iidr = 0x0200_043b);
+    assert!(matches!(
+        its.restore(),
+        Err(ItsError::HardwareMismatch {
+            saved_iidr: 0x0100_043b,
+            found_iidr: 0x0200_043b,
+            ..
+        })
+    ));
+    assert_eq!(its.state(), ItsState::Saved);
+    assert!(model.mappings().is_empty());
+    model.reconfigure(|c| c.iidr = 0x0100_043b);
+    its.restore().unwrap();
+    assert_model_matches_registry(&model, &its);
+}
+
+#[test]
+fn allocation_failure_mid_restore_is_resumable() {
+    // Two-level device table: save gives the level-2 pages back, restore
+    // needs them again; fail the second one.
+    let config = ModelConfig {
+        devbits: 20,
+        ..ModelConfig::default()
+    };
+    let (model, mut its) = setup(config);
+    for device_id in [0x1, 0x2_0000, 0x4_0000] {
+        its.map_device(device_id, 2).unwrap();
+        its.map_event(device_id, 1, 0).unwrap();
+    }
+    let before = model.mappings();
+    its.save().unwrap();
+    model.fail_allocations_after(1);
+    assert_eq!(its.restore(), Err(ItsError::OutOfMemory { size: 65536 }));
+    assert_eq!(its.state(), ItsState::Restoring);
+    assert_eq!(
+        its.unreplayed_devices().collect::<Vec<_>>(),
+        vec![0x2_0000, 0x4_0000]
+    );
+    // What was replayed is live and consistent; the rest translates nothing.
+    assert_model_matches_registry(&model, &its);
+    assert_eq!(model.valid_device_ids(), vec![0x1]);
+    assert_eq!(its.map_device(0x9, 1), Err(ItsError::Saved));
+    model.fail_allocations(false);
+    its.restore().unwrap();
+    assert_eq!(model.mappings(), before);
+    assert_no_violations(&model);
+}
+
+#[test]
+fn restore_replaces_mappings_a_boot_kernel_left_behind() {
+    // The seed's scenario: the image kernel saved; a boot kernel then used
+    // the ITS with its own ITTs and did NOT tear down; the image kernel
+    // resumes and restores. Afterwards only the image kernel's mappings
+    // exist, at the ITT addresses its registry recorded.
+    let model = ItsModel::new(ModelConfig::default());
+    let mut image =
+        gicv3_its::Its::probe(model.gits(), model.memory(), ItsConfig::default()).unwrap();
+    init_redistributors(&model, &mut image);
+    image.map_collection(0, 0).unwrap();
+    image.map_device(0x10, 2).unwrap();
+    image.map_event(0x10, 0, 0).unwrap();
+    let expected = model.mappings();
+    image.save().unwrap();
+
+    model.reset();
+    let mut boot =
+        gicv3_its::Its::probe(model.gits(), model.memory(), ItsConfig::default()).unwrap();
+    init_redistributors(&model, &mut boot);
+    boot.map_collection(0, 0).unwrap();
+    boot.map_device(0x10, 8).unwrap();
+    boot.map_device(0x18, 1).unwrap(); // a device the image never knew
+    boot.map_event(0x18, 0, 0).unwrap();
+    std::mem::forget(boot); // jumps into the image without saving
+
+    init_redistributors(&model, &mut image);
+    image.restore().unwrap();
+    assert_eq!(model.mappings(), expected);
+    assert_eq!(model.valid_device_ids(), vec![0x10]);
+    assert!(
+        model.send_msi(0x18, 0).is_err(),
+        "the foreign device translates nothing"
+    );
+    let itt = image.registry().device(0x10).unwrap().itt_address();
+    let mapd = model
+        .command_log()
+        .into_iter()
+        .rev()
+        .find(|c| {
+            matches!(
+                c,
+                ItsCommand::Mapd {
+                    device_id: 0x10,
+                    valid: true,
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    assert!(matches!(mapd, ItsCommand::Mapd { itt_address, .. } if itt_address == itt));
+}
+
+// ---------------------------------------------------------------- LPI tables
+
+#[test]
+fn sticky_enable_lpis_adopts_agreed_tables_and_refuses_others() {
+    let config = ModelConfig {
+        sticky_enable_lpis: true,
+        redistributors: vec![0x080a_0000],
+        ..ModelConfig::default()
+    };
+    let model = ItsModel::new(config);
+    let region_bytes = gicv3_its::lpi::LpiTables::region_bytes(16, 1);
+    let mut memory = model.memory();
+    let agreed = gicv3_its::DmaMemory::allocate_zeroed(&mut memory, region_bytes, 65536).unwrap();
+    let (agreed_virt, agreed_phys) = (agreed.virt(), agreed.phys());
+    let first_config = ItsConfig {
+        lpi_tables: Some(agreed),
+        ..ItsConfig::default()
+    };
+    let mut first = gicv3_its::Its::probe(model.gits(), model.memory(), first_config).unwrap();
+    first
+        .init_redistributor(&model.gicr(0), 0x080a_0000)
+        .unwrap();
+    first.save().unwrap();
+    assert!(
+        !first.release_redistributor(&model.gicr(0)).unwrap(),
+        "sticky"
+    );
+
+    std::mem::forget(first);
+
+    // The same region, as the next kernel is told: adopted, and LPIs work.
+    // SAFETY: `agreed_virt` is the model memory the first driver used; that
+    // driver is forgotten, so nothing else writes it.
+    let same = unsafe { gicv3_its::DmaRegion::new(agreed_virt, agreed_phys, region_bytes) };
+    let next_config = ItsConfig {
+        lpi_tables: Some(same),
+        ..ItsConfig::default()
+    };
+    let mut next = gicv3_its::Its::probe(model.gits(), model.memory(), next_config).unwrap();
+    next.init_redistributor(&model.gicr(0), 0x080a_0000)
+        .unwrap();
+    next.map_collection(0, 0).unwrap();
+    next.map_device(0x10, 1).unwrap();
+    let lpi = next.map_event(0x10, 0, 0).unwrap();
+    assert_eq!(model.send_msi(0x10, 0).unwrap().intid, lpi);
+    assert_eq!(model.take_pending(0), vec![lpi]);
+    next.save().unwrap();
+    std::mem::forget(next);
+
+    // A kernel with other tables is refused, with what it found.
+    let mut other =
+        gicv3_its::Its::probe(model.gits(), model.memory(), ItsConfig::default()).unwrap();
+    match other.init_redistributor(&model.gicr(0), 0x080a_0000) {
+        Err(ItsError::LpiTablesLocked { propbaser, .. }) => {
+            assert_eq!(propbaser & 0x000f_ffff_ffff_f000, agreed_phys)
+        }
+        other => panic!("expected LpiTablesLocked, got {other:?}"),
+    }
+    assert!(
+        model.violations().is_empty(),
+        "PROPBASER never written while EnableLPIs = 1: {:?}",
+        model.violations()
+    );
+}

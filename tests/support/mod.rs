@@ -1,0 +1,89 @@
+//! Shared set-up for the host tests: a driver on a software ITS model, and
+//! checks that compare what the model's tables hold with the registry.
+
+#![allow(dead_code)]
+
+use gicv3_its::model::{ItsModel, ModelConfig, ModelGits, ModelMemory, Translation};
+use gicv3_its::{Its, ItsConfig};
+use std::collections::BTreeMap;
+
+pub type ModelIts = Its<ModelGits, ModelMemory>;
+
+/// A model, a probed driver with every redistributor initialised, and one
+/// collection per CPU (ICID = processor number).
+pub fn setup(config: ModelConfig) -> (ItsModel, ModelIts) {
+    setup_with(config, ItsConfig::default())
+}
+
+pub fn setup_with(config: ModelConfig, its_config: ItsConfig) -> (ItsModel, ModelIts) {
+    let model = ItsModel::new(config);
+    let mut its = Its::probe(model.gits(), model.memory(), its_config).expect("probe");
+    init_redistributors(&model, &mut its);
+    for cpu in 0..model.config().redistributors.len() as u16 {
+        its.map_collection(cpu, cpu).expect("map collection");
+    }
+    assert_no_violations(&model);
+    (model, its)
+}
+
+pub fn init_redistributors(model: &ItsModel, its: &mut ModelIts) {
+    for (index, rd_base) in model.config().redistributors.iter().enumerate() {
+        let cpu = its
+            .init_redistributor(&model.gicr(index), *rd_base)
+            .expect("init redistributor");
+        assert_eq!(usize::from(cpu), index);
+    }
+}
+
+/// What the registry says every live event translates to.
+pub fn registry_view(its: &ModelIts) -> BTreeMap<(u32, u32), (u32, u16)> {
+    its.registry()
+        .devices()
+        .filter(|(_, record)| record.is_live())
+        .flat_map(|(device_id, record)| {
+            record
+                .events()
+                .map(move |(event_id, m)| ((device_id, event_id), (m.intid(), m.icid())))
+        })
+        .collect()
+}
+
+/// The model's translation of every mapping equals the registry's, and the
+/// model reached each through a valid DTE and CTE.
+pub fn assert_model_matches_registry(model: &ItsModel, its: &ModelIts) {
+    let expected = registry_view(its);
+    assert_eq!(
+        model.mappings(),
+        expected,
+        "ITS tables differ from the registry"
+    );
+    for (&(device_id, event_id), &(intid, icid)) in &expected {
+        let processor = its
+            .registry()
+            .collections()
+            .find(|(id, _)| *id == icid)
+            .map(|(_, record)| usize::from(record.processor_number))
+            .expect("collection recorded");
+        assert_eq!(
+            model.translate(device_id, event_id),
+            Some(Translation {
+                intid,
+                icid,
+                processor
+            }),
+            "translation of ({device_id:#x}, {event_id})"
+        );
+    }
+    let live_devices: Vec<u32> = its
+        .registry()
+        .devices()
+        .filter(|(_, r)| r.is_live())
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(model.valid_device_ids(), live_devices);
+}
+
+pub fn assert_no_violations(model: &ItsModel) {
+    let violations = model.violations();
+    assert!(violations.is_empty(), "spec violations: {violations:#?}");
+}
