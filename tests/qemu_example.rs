@@ -205,7 +205,14 @@ impl TraceModel {
 #[test]
 fn on_target_tests_pass_and_edu_msis_are_translated_to_the_mapped_lpi() {
     let trace_path = scratch("its-trace.log");
-    let run = run(&["--test", "--trace", trace_path.to_str().expect("path")]);
+    // Two CPUs, so that MOVI across redistributors is tested too.
+    let run = run(&[
+        "--test",
+        "--smp",
+        "2",
+        "--trace",
+        trace_path.to_str().expect("path"),
+    ]);
     assert_eq!(
         run.status, 0,
         "the on-target tests failed (QEMU exit status {}):\n{}",

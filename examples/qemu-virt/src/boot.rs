@@ -77,17 +77,31 @@ core::arch::global_asm!(
     text_offset = const TEXT_OFFSET,
 );
 
-// Runs at EL1 whatever EL QEMU (or a hypervisor) entered at. At EL2 it makes
-// EL1 AArch64, stops EL2 trapping FP/SIMD, timers and GIC system registers,
-// and `eret`s to aarch64-rt's `entry` at EL1h with interrupts masked. x0
-// (the DTB) is preserved; x3, which the boot protocol reserves as zero,
-// carries the EL the kernel was entered at to `main`.
+// `boot_el_check` (the primary CPU, from the header) and `secondary_boot`
+// (other CPUs, from PSCI CPU_ON) both go through `drop_to_el1`, which
+// continues at x10 at EL1 whatever EL QEMU (or a hypervisor) entered at. At
+// EL2 it makes EL1 AArch64, stops EL2 trapping FP/SIMD, timers and GIC
+// system registers, and `eret`s to x10 at EL1h with interrupts masked.
+// x0 is preserved (the DTB, or the secondary's stack); for the primary, x3
+// (which the boot protocol reserves as zero) carries the entry EL to `main`.
 core::arch::global_asm!(
     ".section .text.boot, \"ax\"",
     "boot_el_check:",
+    "mrs x3, CurrentEL",
+    "ubfx x3, x3, #2, #2",
+    "adrp x10, entry",
+    "add x10, x10, :lo12:entry",
+    "b drop_to_el1",
+    "",
+    ".global secondary_boot",
+    "secondary_boot:",
+    "adrp x10, secondary_el1",
+    "add x10, x10, :lo12:secondary_el1",
+    "b drop_to_el1",
+    "",
+    "drop_to_el1:",
     "mrs x9, CurrentEL",
     "ubfx x9, x9, #2, #2",
-    "mov x3, x9",
     "cmp x9, #2",
     "b.ne 2f",
     // HCR_EL2: RW (EL1 is AArch64); no stage 2, no traps.
@@ -120,10 +134,25 @@ core::arch::global_asm!(
     // SPSR_EL2: EL1h with D, A, I, F masked.
     "mov x9, #0x3c5",
     "msr spsr_el2, x9",
-    "adrp x9, entry",
-    "add x9, x9, :lo12:entry",
-    "msr elr_el2, x9",
+    "msr elr_el2, x10",
     "eret",
     "2:",
-    "b entry",
+    "br x10",
+    "",
+    // A secondary CPU at EL1: the MMU on with the initial page table (as
+    // aarch64-rt's entry does), FP/SIMD on, the stack from x0, the vectors,
+    // then Rust.
+    "secondary_el1:",
+    "mov x19, x0",
+    "bl enable_mmu",
+    "mrs x9, cpacr_el1",
+    "orr x9, x9, #(0x3 << 20)",
+    "msr cpacr_el1, x9",
+    "isb",
+    "mov sp, x19",
+    "adrp x9, vector_table_el1",
+    "add x9, x9, :lo12:vector_table_el1",
+    "msr vbar_el1, x9",
+    "isb",
+    "b secondary_main",
 );

@@ -63,7 +63,11 @@ pub fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
 
 /// This CPU's affinity (Aff3.Aff2.Aff1.Aff0), in GICR_TYPER's layout.
 pub fn affinity() -> u32 {
-    let mpidr = MPIDR_EL1.get();
+    affinity_of(MPIDR_EL1.get())
+}
+
+/// The affinity in an MPIDR value, in GICR_TYPER's layout.
+pub fn affinity_of(mpidr: u64) -> u32 {
     ((mpidr >> 8) & 0xff00_0000) as u32 | (mpidr & 0x00ff_ffff) as u32
 }
 

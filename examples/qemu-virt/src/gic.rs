@@ -9,6 +9,7 @@
 
 use crate::cpu;
 use crate::mmio::{read32, read64, write32};
+use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;
 use core::time::Duration;
@@ -61,6 +62,7 @@ impl fmt::Display for GicError {
 /// The distributor and this CPU's redistributor and CPU interface.
 pub struct Gic {
     gicd: usize,
+    gicr_regions: Vec<Range<u64>>,
     rd_base: usize,
 }
 
@@ -76,10 +78,7 @@ impl Gic {
     /// (the ITS driver) may be used by others.
     pub unsafe fn init(gicd: u64, gicr_regions: &[Range<u64>]) -> Result<Self, GicError> {
         let gicd = gicd as usize;
-        let affinity = cpu::affinity();
-        // SAFETY: (whole block) the caller promised these frames are mapped
-        // and that we own the distributor and the non-LPI redistributor
-        // registers; the offsets are the architected ones.
+        // SAFETY: the caller promised the distributor is mapped and ours.
         unsafe {
             write32(gicd + GICD_CTLR, 0);
             wait("GICD_CTLR.RWP", || {
@@ -92,8 +91,25 @@ impl Gic {
             wait("GICD_CTLR.RWP", || {
                 read32(gicd + GICD_CTLR) & GICD_CTLR_RWP == 0
             })?;
+        }
+        let mut gic = Self {
+            gicd,
+            gicr_regions: gicr_regions.to_vec(),
+            rd_base: 0,
+        };
+        gic.rd_base = gic.wake_redistributor(cpu::affinity())? as usize;
+        cpu_interface::enable();
+        Ok(gic)
+    }
 
-            let rd_base = find_redistributor(gicr_regions, affinity)
+    /// Finds the redistributor of the CPU with `affinity`, wakes it
+    /// (GICR_WAKER.ProcessorSleep = 0) and puts its SGIs and PPIs in group 1.
+    /// Returns its RD_base. Any CPU may do this for any other.
+    pub fn wake_redistributor(&self, affinity: u32) -> Result<u64, GicError> {
+        // SAFETY: (whole block) `init`'s caller promised the regions are
+        // mapped redistributors whose non-LPI registers are ours.
+        unsafe {
+            let rd_base = find_redistributor(&self.gicr_regions, affinity)
                 .ok_or(GicError::NoRedistributor { affinity })?;
             let waker = read32(rd_base + GICR_WAKER);
             write32(rd_base + GICR_WAKER, waker & !GICR_WAKER_PROCESSOR_SLEEP);
@@ -103,9 +119,7 @@ impl Gic {
             // SGIs and PPIs in group 1 (none is enabled; LPIs are always
             // group 1).
             write32(rd_base + SGI_BASE + GICR_IGROUPR0, u32::MAX);
-
-            cpu_interface::enable();
-            Ok(Self { gicd, rd_base })
+            Ok(rd_base as u64)
         }
     }
 

@@ -18,6 +18,8 @@ struct Slot {
     handler: AtomicUsize,
     context: AtomicUsize,
     count: AtomicU32,
+    /// Affinity of the CPU that last handled it.
+    cpu: AtomicU32,
 }
 
 static SLOTS_TABLE: [Slot; SLOTS] = [const {
@@ -26,6 +28,7 @@ static SLOTS_TABLE: [Slot; SLOTS] = [const {
         handler: AtomicUsize::new(0),
         context: AtomicUsize::new(0),
         count: AtomicU32::new(0),
+        cpu: AtomicU32::new(0),
     }
 }; SLOTS];
 
@@ -71,6 +74,11 @@ pub fn count(intid: u32) -> u32 {
     find(intid).map_or(0, |slot| slot.count.load(Ordering::Acquire))
 }
 
+/// The affinity of the CPU that last handled `intid`.
+pub fn last_cpu(intid: u32) -> Option<u32> {
+    find(intid).map(|slot| slot.cpu.load(Ordering::Acquire))
+}
+
 /// Interrupts taken that had no handler, and the last such INTID.
 pub fn unhandled() -> (u32, u32) {
     (
@@ -100,6 +108,7 @@ pub fn handle_pending() {
                 // before `intid` was published with Release ordering.
                 let handler: Handler = unsafe { core::mem::transmute::<usize, Handler>(handler) };
                 handler(intid, context);
+                slot.cpu.store(crate::cpu::affinity(), Ordering::Release);
                 slot.count.fetch_add(1, Ordering::AcqRel);
             }
             None => {

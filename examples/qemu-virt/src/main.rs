@@ -27,6 +27,7 @@ mod pci;
 mod platform;
 mod power;
 mod semihosting;
+mod smp;
 mod tests;
 
 use crate::boot::INITIAL_BLOCK;

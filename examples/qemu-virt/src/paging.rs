@@ -9,6 +9,10 @@ use aarch64_paging::idmap::IdMap;
 use aarch64_paging::paging::{El1And0, MemoryRegion};
 use alloc::boxed::Box;
 use core::ops::Range;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// TTBR0_EL1 of the kernel's map (root and ASID), for other CPUs.
+static KERNEL_TTBR0: AtomicU64 = AtomicU64::new(0);
 
 /// ASID of the kernel's map (the initial map uses 0).
 const ASID: usize = 1;
@@ -47,7 +51,35 @@ pub fn activate(platform: &Platform) -> Result<(), MapError> {
     // heap and the DTB) with the same attributes as the initial map, and every
     // device the kernel uses; nothing else is in use.
     unsafe { map.activate() };
+    let ttbr0: u64;
+    // SAFETY: reading TTBR0_EL1 has no side effects.
+    unsafe { core::arch::asm!("mrs {}, ttbr0_el1", out(reg) ttbr0, options(nomem, nostack)) };
+    KERNEL_TTBR0.store(ttbr0, Ordering::Release);
     Ok(())
+}
+
+/// Switches this (secondary) CPU from the initial map to the kernel's, which
+/// `activate` built on the first CPU. Both use aarch64-rt's MAIR and TCR.
+pub fn activate_on_this_cpu() {
+    let ttbr0 = KERNEL_TTBR0.load(Ordering::Acquire);
+    if ttbr0 == 0 {
+        return;
+    }
+    // SAFETY: the kernel's map covers everything the initial map does, with
+    // the same attributes, and lives for ever (leaked in `activate`). Its
+    // ASID was never used on this CPU, but stale entries of the initial map
+    // are invalidated anyway.
+    unsafe {
+        core::arch::asm!(
+            "msr ttbr0_el1, {}",
+            "isb",
+            "tlbi vmalle1",
+            "dsb nsh",
+            "isb",
+            in(reg) ttbr0,
+            options(nostack),
+        );
+    }
 }
 
 fn map_range(

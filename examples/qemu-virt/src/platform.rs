@@ -123,6 +123,8 @@ impl PciHost {
 pub struct Platform {
     /// RAM regions.
     pub memory: Vec<Range<u64>>,
+    /// The MPIDR of each CPU (`/cpus/cpu@N/reg`).
+    pub cpus: Vec<u64>,
     /// The console PL011's registers.
     pub uart: Range<u64>,
     /// GIC distributor.
@@ -237,8 +239,15 @@ impl Platform {
             .unwrap_or("")
             .into();
 
+        let cpus = fdt
+            .cpus()
+            .filter_map(|cpu| cpu.ids().ok()?.first().ok())
+            .map(|mpidr| mpidr as u64)
+            .collect();
+
         Ok(Self {
             memory,
+            cpus,
             uart,
             gicd,
             gicr,

@@ -18,6 +18,15 @@ pub fn set_psci_conduit(conduit: Option<PsciConduit>) {
     CONDUIT.store(value, Ordering::Release);
 }
 
+/// How PSCI is reached, if the DTB said.
+pub fn psci_conduit() -> Option<PsciConduit> {
+    match CONDUIT.load(Ordering::Acquire) {
+        1 => Some(PsciConduit::Hvc),
+        2 => Some(PsciConduit::Smc),
+        _ => None,
+    }
+}
+
 /// Ends QEMU with `status` as its exit status (semihosting SYS_EXIT).
 pub fn exit(status: u32) -> ! {
     semihosting::exit(status)

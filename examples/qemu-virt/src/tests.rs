@@ -9,11 +9,12 @@ use crate::edu::Edu;
 use crate::msi::{ICID, MsiRoute};
 use crate::pci::Function;
 use crate::platform::PciHost;
-use crate::{Kernel, cpu, irq};
+use crate::{Kernel, cpu, irq, smp};
 use alloc::format;
 use alloc::string::String;
+use core::ptr::NonNull;
 use core::time::Duration;
-use gicv3_its::{ItsError, ItsState};
+use gicv3_its::{GicrMmio, ItsError, ItsState};
 use log::{error, info};
 
 /// A DeviceID no PCI function uses (msi-map covers 0..0x10000 on virt, the
@@ -24,6 +25,8 @@ const SYNTHETIC_DEVICE: u32 = 0xff00;
 const SYNTHETIC_EVENTS: u32 = 4;
 /// A second collection on the same CPU, for MOVI.
 const SECOND_ICID: u16 = 1;
+/// A collection on a second CPU, for MOVI across redistributors.
+const OTHER_CPU_ICID: u16 = 2;
 /// How long an interrupt may take to arrive.
 const DELIVERY: Duration = Duration::from_millis(500);
 /// How long to watch for an interrupt that must not arrive (or arrive twice).
@@ -66,6 +69,7 @@ const TESTS: &[Test] = &[
         discard_removes_mapping_and_pending_lpi,
     ),
     ("movi_moves_pending_lpi", movi_moves_pending_lpi),
+    ("movi_to_another_cpu", movi_to_another_cpu),
     ("errors_are_typed", errors_are_typed),
     (
         "unmapped_device_msi_not_translated",
@@ -297,6 +301,68 @@ fn movi_moves_pending_lpi(bench: &mut Bench) -> Outcome {
     its.move_event(SYNTHETIC_DEVICE, 3, ICID)
         .map_err(|e| format!("MOVI back: {e}"))?;
     its.unmap_collection(SECOND_ICID)
+        .map_err(|e| format!("MAPC V=0: {e}"))
+}
+
+fn movi_to_another_cpu(bench: &mut Bench) -> Outcome {
+    let ours = cpu::affinity();
+    let Some(&mpidr) = bench
+        .kernel
+        .platform
+        .cpus
+        .iter()
+        .find(|&&mpidr| cpu::affinity_of(mpidr) != ours)
+    else {
+        info!("test: one CPU only, nothing to move to (qemu/run --smp 2 runs this)");
+        return Ok(());
+    };
+    let affinity =
+        smp::start_secondary(mpidr).map_err(|e| format!("starting CPU {mpidr:#x}: {e:?}"))?;
+    let rd_base = bench
+        .kernel
+        .gic
+        .wake_redistributor(affinity)
+        .map_err(|e| format!("{e}"))?;
+    let frame = NonNull::new(rd_base as *mut u8).ok_or("RD_base 0")?;
+    // SAFETY: the second CPU's RD_base frame, found by the GIC module in the
+    // DTB's redistributor regions and mapped as Device memory for ever; the
+    // GIC module only uses GICR_WAKER and GICR_TYPER there.
+    let gicr = unsafe { GicrMmio::new(frame) };
+    let its = &mut bench.kernel.its.its;
+    let processor = its
+        .init_redistributor(&gicr, rd_base)
+        .map_err(|e| format!("LPIs on CPU {affinity:#x}: {e}"))?;
+    its.map_collection(OTHER_CPU_ICID, processor)
+        .map_err(|e| format!("MAPC: {e}"))?;
+    let lpi = bench.synthetic_lpis[3];
+    let before = irq::count(lpi);
+    {
+        // Pending at this CPU's redistributor, which cannot take it (IRQs
+        // masked), then moved: the other CPU must take it.
+        let _masked = cpu::IrqGuard::new();
+        its.send_int(SYNTHETIC_DEVICE, 3)
+            .map_err(|e| format!("INT: {e}"))?;
+        its.move_event(SYNTHETIC_DEVICE, 3, OTHER_CPU_ICID)
+            .map_err(|e| format!("MOVI: {e}"))?;
+    }
+    wait_for_count(lpi, before + 1)?;
+    let taken_by = irq::last_cpu(lpi);
+    ensure!(
+        taken_by == Some(affinity),
+        "moved LPI taken by CPU {taken_by:x?}, expected {affinity:#x}"
+    );
+    // Back to this CPU.
+    its.move_event(SYNTHETIC_DEVICE, 3, ICID)
+        .map_err(|e| format!("MOVI back: {e}"))?;
+    its.send_int(SYNTHETIC_DEVICE, 3)
+        .map_err(|e| format!("INT: {e}"))?;
+    wait_for_count(lpi, before + 2)?;
+    let taken_by = irq::last_cpu(lpi);
+    ensure!(
+        taken_by == Some(ours),
+        "LPI moved back taken by CPU {taken_by:x?}, expected {ours:#x}"
+    );
+    its.unmap_collection(OTHER_CPU_ICID)
         .map_err(|e| format!("MAPC V=0: {e}"))
 }
 
