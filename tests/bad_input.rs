@@ -1,0 +1,281 @@
+//! Bad input and misuse: each is a typed error that changes neither the
+//! registry nor what the ITS holds (checked on the model after every call).
+
+mod support;
+
+use gicv3_its::model::{ItsModel, ModelConfig};
+use gicv3_its::{ItsConfig, ItsError};
+use support::*;
+
+/// Runs `f`, expects `expected`, and checks that the registry and the model
+/// are exactly as before.
+fn rejects(
+    model: &ItsModel,
+    its: &mut ModelIts,
+    expected: ItsError,
+    f: impl FnOnce(&mut ModelIts) -> Result<(), ItsError>,
+) {
+    let registry_before = registry_view(its);
+    let devices_before: Vec<u32> = its.registry().devices().map(|(id, _)| id).collect();
+    let model_before = model.mappings();
+    let commands_before = model.command_log().len();
+    let lpis_before = its.allocated_lpis();
+    let memory_before = model.stats().bytes_allocated;
+    assert_eq!(f(its), Err(expected));
+    assert_eq!(registry_view(its), registry_before);
+    assert_eq!(
+        its.registry()
+            .devices()
+            .map(|(id, _)| id)
+            .collect::<Vec<_>>(),
+        devices_before
+    );
+    assert_eq!(model.mappings(), model_before);
+    assert_eq!(
+        model.command_log().len(),
+        commands_before,
+        "no command sent"
+    );
+    assert_eq!(its.allocated_lpis(), lpis_before);
+    assert_eq!(
+        model.stats().bytes_allocated,
+        memory_before,
+        "nothing leaked"
+    );
+    assert_no_violations(model);
+}
+
+fn populated() -> (ItsModel, ModelIts) {
+    let (model, mut its) = setup(ModelConfig::default());
+    its.map_device(0x10, 4).unwrap();
+    its.map_event(0x10, 0, 0).unwrap();
+    (model, its)
+}
+
+#[test]
+fn device_id_beyond_devbits() {
+    let (model, mut its) = populated();
+    rejects(
+        &model,
+        &mut its,
+        ItsError::DeviceIdOutOfRange {
+            device_id: 0x1_0000,
+            max: 0xffff,
+        },
+        |its| its.map_device(0x1_0000, 1),
+    );
+    rejects(
+        &model,
+        &mut its,
+        ItsError::DeviceIdOutOfRange {
+            device_id: u32::MAX,
+            max: 0xffff,
+        },
+        |its| its.map_device(u32::MAX, 1),
+    );
+}
+
+#[test]
+fn device_id_beyond_a_capped_table() {
+    let model = ItsModel::new(ModelConfig::default());
+    let config = ItsConfig {
+        device_id_bits: 8,
+        ..ItsConfig::default()
+    };
+    let mut its = gicv3_its::Its::probe(model.gits(), model.memory(), config).unwrap();
+    rejects(
+        &model,
+        &mut its,
+        ItsError::DeviceIdOutOfRange {
+            device_id: 256,
+            max: 255,
+        },
+        |its| its.map_device(256, 1),
+    );
+}
+
+#[test]
+fn too_many_or_zero_events() {
+    let (model, mut its) = populated();
+    // ID_bits = 16: at most 65536 events.
+    rejects(
+        &model,
+        &mut its,
+        ItsError::EventCountOutOfRange {
+            requested: 65537,
+            max: 65536,
+        },
+        |its| its.map_device(0x20, 65537),
+    );
+    rejects(
+        &model,
+        &mut its,
+        ItsError::EventCountOutOfRange {
+            requested: 0,
+            max: 65536,
+        },
+        |its| its.map_device(0x20, 0),
+    );
+}
+
+#[test]
+fn event_id_beyond_the_itt() {
+    let (model, mut its) = populated();
+    let expected = ItsError::EventIdOutOfRange {
+        device_id: 0x10,
+        event_id: 4,
+        events: 4,
+    };
+    rejects(&model, &mut its, expected, |its| {
+        its.map_event(0x10, 4, 0).map(|_| ())
+    });
+    rejects(&model, &mut its, expected, |its| its.unmap_event(0x10, 4));
+    rejects(&model, &mut its, expected, |its| its.send_int(0x10, 4));
+}
+
+#[test]
+fn lpi_space_exhausted() {
+    let model = ItsModel::new(ModelConfig::default());
+    let config = ItsConfig {
+        lpi_id_bits: 14, // 8192 LPIs
+        ..ItsConfig::default()
+    };
+    let mut its = gicv3_its::Its::probe(model.gits(), model.memory(), config).unwrap();
+    init_redistributors(&model, &mut its);
+    its.map_collection(0, 0).unwrap();
+    its.map_device(1, 8192).unwrap();
+    for event in 0..8192 {
+        its.map_event(1, event, 0).unwrap();
+    }
+    its.map_device(2, 1).unwrap();
+    rejects(
+        &model,
+        &mut its,
+        ItsError::LpiSpaceExhausted { requested: 1 },
+        |its| its.map_event(2, 0, 0).map(|_| ()),
+    );
+}
+
+#[test]
+fn mapped_twice() {
+    let (model, mut its) = populated();
+    rejects(
+        &model,
+        &mut its,
+        ItsError::DeviceAlreadyMapped { device_id: 0x10 },
+        |its| its.map_device(0x10, 2),
+    );
+    rejects(
+        &model,
+        &mut its,
+        ItsError::EventAlreadyMapped {
+            device_id: 0x10,
+            event_id: 0,
+        },
+        |its| its.map_event(0x10, 0, 1).map(|_| ()),
+    );
+    rejects(
+        &model,
+        &mut its,
+        ItsError::CollectionAlreadyMapped { icid: 0 },
+        |its| its.map_collection(0, 1),
+    );
+}
+
+#[test]
+fn unmapping_what_is_not_mapped() {
+    let (model, mut its) = populated();
+    rejects(
+        &model,
+        &mut its,
+        ItsError::DeviceNotMapped { device_id: 0x11 },
+        |its| its.unmap_device(0x11),
+    );
+    rejects(
+        &model,
+        &mut its,
+        ItsError::EventNotMapped {
+            device_id: 0x10,
+            event_id: 1,
+        },
+        |its| its.unmap_event(0x10, 1),
+    );
+    rejects(
+        &model,
+        &mut its,
+        ItsError::DeviceNotMapped { device_id: 0x11 },
+        |its| its.unmap_event(0x11, 0),
+    );
+    rejects(
+        &model,
+        &mut its,
+        ItsError::CollectionNotMapped { icid: 9 },
+        |its| its.unmap_collection(9),
+    );
+    rejects(
+        &model,
+        &mut its,
+        ItsError::CollectionInUse { icid: 0, events: 1 },
+        |its| its.unmap_collection(0),
+    );
+}
+
+#[test]
+fn collection_for_a_cpu_that_does_not_exist() {
+    let (model, mut its) = populated();
+    rejects(
+        &model,
+        &mut its,
+        ItsError::UnknownRedistributor {
+            processor_number: 7,
+        },
+        |its| its.map_collection(7, 7),
+    );
+    rejects(
+        &model,
+        &mut its,
+        ItsError::CollectionOutOfRange { icid: 64, max: 63 },
+        |its| its.map_collection(64, 0),
+    );
+    rejects(
+        &model,
+        &mut its,
+        ItsError::CollectionNotMapped { icid: 5 },
+        |its| its.map_event(0x10, 1, 5).map(|_| ()),
+    );
+}
+
+#[test]
+fn anything_while_saved() {
+    let (model, mut its) = populated();
+    its.save().unwrap();
+    for call in [
+        |its: &mut ModelIts| its.map_device(0x20, 1),
+        |its: &mut ModelIts| its.unmap_device(0x10),
+        |its: &mut ModelIts| its.map_event(0x10, 1, 0).map(|_| ()),
+        |its: &mut ModelIts| its.unmap_event(0x10, 0),
+        |its: &mut ModelIts| its.move_event(0x10, 0, 1),
+        |its: &mut ModelIts| its.map_collection(5, 1),
+        |its: &mut ModelIts| its.send_int(0x10, 0),
+    ] {
+        rejects(&model, &mut its, ItsError::Saved, call);
+    }
+}
+
+#[test]
+fn restore_without_save() {
+    let (model, mut its) = populated();
+    rejects(&model, &mut its, ItsError::NotSaved, |its| its.restore());
+}
+
+#[test]
+fn allocation_failure_when_mapping() {
+    let (model, mut its) = populated();
+    model.fail_allocations(true);
+    rejects(
+        &model,
+        &mut its,
+        ItsError::OutOfMemory { size: 256 },
+        |its| its.map_device(0x20, 2),
+    );
+}
