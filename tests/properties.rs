@@ -1,0 +1,183 @@
+//! Property tests: random sequences of map, unmap, move, save, restore,
+//! resets and injected faults, on random model configurations. After every
+//! step the model's tables must translate exactly what the registry says
+//! (nothing at all while saved), and the model must have seen no spec
+//! violation.
+
+mod support;
+
+use gicv3_its::model::{Consumption, ModelConfig};
+use gicv3_its::{ItsConfig, ItsError, ItsState};
+use proptest::prelude::*;
+use support::*;
+
+#[derive(Clone, Debug)]
+enum Op {
+    MapDevice {
+        device: u32,
+        events: u32,
+    },
+    UnmapDevice {
+        device: u32,
+    },
+    MapEvent {
+        device: u32,
+        event: u32,
+        icid: u16,
+    },
+    UnmapEvent {
+        device: u32,
+        event: u32,
+    },
+    MoveEvent {
+        device: u32,
+        event: u32,
+        icid: u16,
+    },
+    MoveCollection {
+        icid: u16,
+        cpu: u16,
+    },
+    Save,
+    Restore,
+    /// Power cycle while saved: registers reset, memory kept.
+    ResetWhileSaved,
+    /// The next `n` allocations succeed, then one fails (cleared afterwards).
+    FailAllocationAfter {
+        n: usize,
+    },
+    /// The command `n` commands from now stalls; recover afterwards.
+    StallAfter {
+        n: u64,
+    },
+}
+
+/// A few DeviceIDs spread over level-2 pages when the table is two-level.
+const DEVICES: [u32; 6] = [0x0, 0x8, 0x10, 0x2000, 0x4001, 0xffff];
+
+fn op() -> impl Strategy<Value = Op> {
+    let device = prop::sample::select(DEVICES.to_vec());
+    prop_oneof![
+        4 => (device.clone(), 1u32..10).prop_map(|(device, events)| Op::MapDevice { device, events }),
+        1 => device.clone().prop_map(|device| Op::UnmapDevice { device }),
+        8 => (device.clone(), 0u32..10, 0u16..4)
+            .prop_map(|(device, event, icid)| Op::MapEvent { device, event, icid }),
+        2 => (device.clone(), 0u32..10).prop_map(|(device, event)| Op::UnmapEvent { device, event }),
+        2 => (device, 0u32..10, 0u16..4)
+            .prop_map(|(device, event, icid)| Op::MoveEvent { device, event, icid }),
+        1 => (0u16..4, 0u16..4).prop_map(|(icid, cpu)| Op::MoveCollection { icid, cpu }),
+        2 => Just(Op::Save),
+        2 => Just(Op::Restore),
+        1 => Just(Op::ResetWhileSaved),
+        1 => (0usize..3).prop_map(|n| Op::FailAllocationAfter { n }),
+        1 => (1u64..6).prop_map(|n| Op::StallAfter { n }),
+    ]
+}
+
+fn model_config() -> impl Strategy<Value = ModelConfig> {
+    (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+        |(two_level, shareable, asynchronous, pta)| ModelConfig {
+            devbits: if two_level { 20 } else { 16 },
+            shareable,
+            pta,
+            consumption: if asynchronous {
+                Consumption::Asynchronous {
+                    commands_per_creadr_read: 3,
+                }
+            } else {
+                Consumption::Synchronous
+            },
+            arena_size: 16 << 20,
+            ..ModelConfig::default()
+        },
+    )
+}
+
+fn check(model: &gicv3_its::model::ItsModel, its: &ModelIts) {
+    match its.state() {
+        ItsState::Active | ItsState::Restoring => assert_model_matches_registry(model, its),
+        ItsState::Saved => {
+            assert!(model.valid_device_ids().is_empty());
+            assert!(model.valid_collections().is_empty());
+            assert!(model.mappings().is_empty());
+        }
+        ItsState::NeedsRecovery => {}
+    }
+    assert_no_violations(model);
+}
+
+/// Errors a random operation may legitimately get; anything else fails.
+fn expected_error(error: &ItsError) -> bool {
+    matches!(
+        error,
+        ItsError::DeviceAlreadyMapped { .. }
+            | ItsError::DeviceNotMapped { .. }
+            | ItsError::EventAlreadyMapped { .. }
+            | ItsError::EventNotMapped { .. }
+            | ItsError::EventIdOutOfRange { .. }
+            | ItsError::Saved
+            | ItsError::NotSaved
+            | ItsError::OutOfMemory { .. }
+            | ItsError::CommandStalled { .. }
+            | ItsError::NeedsRecovery
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn model_always_translates_what_the_registry_says(
+        config in model_config(),
+        ops in prop::collection::vec(op(), 1..60),
+    ) {
+        let its_config = ItsConfig { poll_budget: 10_000, ..ItsConfig::default() };
+        let (model, mut its) = setup_with(config, its_config);
+        for op in ops {
+            let result = match op {
+                Op::MapDevice { device, events } => its.map_device(device, events),
+                Op::UnmapDevice { device } => its.unmap_device(device),
+                Op::MapEvent { device, event, icid } => its.map_event(device, event, icid).map(|_| ()),
+                Op::UnmapEvent { device, event } => its.unmap_event(device, event),
+                Op::MoveEvent { device, event, icid } => its.move_event(device, event, icid),
+                Op::MoveCollection { icid, cpu } => its.move_collection(icid, cpu),
+                Op::Save => its.save(),
+                Op::Restore => its.restore(),
+                Op::ResetWhileSaved => {
+                    if its.state() == ItsState::Saved {
+                        model.reset();
+                        init_redistributors(&model, &mut its);
+                    }
+                    Ok(())
+                }
+                Op::FailAllocationAfter { n } => {
+                    model.fail_allocations_after(n);
+                    Ok(())
+                }
+                Op::StallAfter { n } => {
+                    let processed = model.command_log().len() as u64;
+                    model.reconfigure(|c| c.stall_on_command = Some(processed + n));
+                    Ok(())
+                }
+            };
+            if let Err(error) = &result {
+                prop_assert!(expected_error(error), "unexpected {error:?}");
+            }
+            // Faults are one-shot: clear them, and recover from a stall.
+            model.fail_allocations(false);
+            model.reconfigure(|c| c.stall_on_command = None);
+            if its.state() == ItsState::NeedsRecovery {
+                its.recover().unwrap();
+            }
+            check(&model, &its);
+        }
+        // Whatever happened, a save leaves nothing and a restore brings back
+        // exactly the registry.
+        let _ = its.restore();
+        its.save().unwrap();
+        check(&model, &its);
+        its.restore().unwrap();
+        prop_assert_eq!(its.unreplayed_devices().count(), 0);
+        check(&model, &its);
+    }
+}
