@@ -38,7 +38,7 @@ pub fn activate(platform: &Platform) -> Result<(), MapError> {
             pci.windows
                 .iter()
                 .filter(|w| w.kind != WindowKind::Io)
-                .map(|w| w.cpu_address..w.cpu_address + w.size),
+                .map(|w| w.cpu_address..w.cpu_address.saturating_add(w.size)),
         );
     }
     for device in devices.iter().filter(|d| d.end <= VA_LIMIT) {

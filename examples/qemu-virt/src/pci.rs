@@ -273,7 +273,7 @@ impl WindowAllocator {
     fn allocate(&mut self, size: u64) -> Option<Bar> {
         let start = self.next.checked_next_multiple_of(size)?;
         let end = start.checked_add(size)?;
-        if end > self.window.pci_address + self.window.size {
+        if end > self.window.pci_address.saturating_add(self.window.size) {
             return None;
         }
         self.next = end;
@@ -292,7 +292,7 @@ pub fn enumerate(host: &PciHost) -> Vec<Function> {
     let mut windows: Vec<WindowAllocator> = host
         .windows
         .iter()
-        .filter(|w| w.kind != WindowKind::Io && w.cpu_address + w.size <= VA_LIMIT)
+        .filter(|w| w.kind != WindowKind::Io && w.cpu_address.saturating_add(w.size) <= VA_LIMIT)
         .map(|w| WindowAllocator {
             window: w.clone(),
             next: w.pci_address,
@@ -313,7 +313,7 @@ pub fn enumerate(host: &PciHost) -> Vec<Function> {
             let offset = (usize::from(bus) << 20)
                 | (usize::from(device) << 15)
                 | (usize::from(function) << 12);
-            if (offset as u64) >= host.ecam.end - host.ecam.start {
+            if (offset as u64) >= host.ecam.end.saturating_sub(host.ecam.start) {
                 continue;
             }
             let mut found = Function {

@@ -113,7 +113,10 @@ impl PciHost {
         let rid = u32::from(requester_id) & self.msi_map_mask;
         self.msi_map.iter().find_map(|entry| {
             let offset = rid.checked_sub(entry.rid_base)?;
-            (offset < entry.length).then(|| (Some(entry.controller), entry.msi_base + offset))
+            if offset >= entry.length {
+                return None;
+            }
+            Some((Some(entry.controller), entry.msi_base.checked_add(offset)?))
         })
     }
 }
@@ -171,7 +174,7 @@ pub fn for_each_memory_region(fdt: &Fdt, mut f: impl FnMut(Range<u64>)) {
         if is_memory {
             for region in node.reg() {
                 let start = region.starting_address as u64;
-                f(start..start + region.size.unwrap_or(0) as u64);
+                f(start..start.saturating_add(region.size.unwrap_or(0) as u64));
             }
         }
     }
