@@ -66,7 +66,7 @@ impl fmt::Display for MsiError {
                 requested,
                 supported,
             } => write!(f, "{requested} vectors asked for, {supported} supported"),
-            Self::Its(error) => write!(f, "ITS: {error:?}"),
+            Self::Its(error) => write!(f, "ITS: {error}"),
         }
     }
 }
