@@ -45,6 +45,21 @@ pub struct ItsConfig {
     pub lpi_tables: Option<DmaRegion>,
     /// Memory attributes to ask for first.
     pub attributes: MemoryAttributes,
+    /// How commands reach the ITS. [`Batching::OneAtATime`] exists as the
+    /// benchmarks' baseline.
+    pub batching: Batching,
+}
+
+/// How the driver hands commands to the ITS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Batching {
+    /// Many commands per GITS_CWRITER write, one wait per operation (and
+    /// one for a whole save or restore).
+    #[default]
+    Batched,
+    /// One doorbell and one completion wait per command, the way a
+    /// single-command driver path works. Slower; for comparison.
+    OneAtATime,
 }
 
 impl Default for ItsConfig {
@@ -59,6 +74,7 @@ impl Default for ItsConfig {
             redistributors: 8,
             lpi_tables: None,
             attributes: MemoryAttributes::InnerShareableWriteBack,
+            batching: Batching::Batched,
         }
     }
 }
@@ -141,6 +157,7 @@ pub struct Its<F: GitsFrame, M: DmaMemory> {
     pub(crate) features: ItsFeatures,
     pub(crate) poll_budget: u32,
     pub(crate) attributes: MemoryAttributes,
+    pub(crate) batching: Batching,
     pub(crate) queue: CommandQueue,
     pub(crate) device_table: ItsTable,
     pub(crate) collection_table: Option<ItsTable>,
@@ -235,6 +252,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             features,
             poll_budget: config.poll_budget,
             attributes: config.attributes,
+            batching: config.batching,
             queue,
             device_table,
             collection_table,
@@ -400,13 +418,18 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         syncs: &[RdBase],
     ) -> Result<(), ItsError> {
         let syncs = syncs.iter().map(|&rdbase| ItsCommand::Sync { rdbase });
+        let one_at_a_time = self.batching == Batching::OneAtATime;
         let result = commands
             .iter()
             .copied()
             .chain(syncs)
             .try_for_each(|command| {
                 self.queue
-                    .push(&self.frame, &self.memory, command, self.poll_budget)
+                    .push(&self.frame, &self.memory, command, self.poll_budget)?;
+                if one_at_a_time {
+                    self.queue.publish_and_wait(&self.frame, self.poll_budget)?;
+                }
+                Ok(())
             })
             .and_then(|()| self.queue.publish_and_wait(&self.frame, self.poll_budget));
         if result.is_err() {

@@ -76,7 +76,7 @@ pub mod tables;
 
 pub use command::{ItsCommand, RdBase};
 pub use error::{ItsError, WaitFor};
-pub use its::{Its, ItsConfig, ItsFeatures, ItsState, MemoryUse};
+pub use its::{Batching, Its, ItsConfig, ItsFeatures, ItsState, MemoryUse};
 pub use memory::{DmaMemory, DmaRegion, MemoryAttributes};
 pub use queue::QueueStats;
 pub use registers::{GicrLpiFrame, GicrMmio, GitsFrame, GitsMmio};
