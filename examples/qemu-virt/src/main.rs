@@ -11,6 +11,7 @@
 
 extern crate alloc;
 
+mod block;
 mod boot;
 mod console;
 mod cpu;
