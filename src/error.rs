@@ -126,6 +126,14 @@ pub enum ItsError {
         /// GICR_PENDBASER as found.
         pendbaser: u64,
     },
+    /// The LPI table region given in the configuration cannot hold the
+    /// property table and one pending table.
+    LpiRegionTooSmall {
+        /// Bytes given.
+        size: usize,
+        /// Bytes needed at least.
+        needed: usize,
+    },
     /// Not enough free LPI INTIDs.
     LpiSpaceExhausted {
         /// INTIDs asked for.
@@ -249,6 +257,9 @@ impl fmt::Display for ItsError {
                 "redistributor {processor_number} has LPIs enabled for good with \
                  PROPBASER {propbaser:#x} PENDBASER {pendbaser:#x}, not the reserved tables"
             ),
+            Self::LpiRegionTooSmall { size, needed } => {
+                write!(f, "LPI table region of {size} bytes; {needed} needed")
+            }
             Self::LpiSpaceExhausted { requested } => {
                 write!(f, "no room for {requested} more LPIs")
             }

@@ -18,6 +18,10 @@ use alloc::vec;
 use alloc::vec::Vec;
 use tock_registers::LocalRegisterCopy;
 
+/// Largest LPI INTID width the driver supports: 16M LPIs, a 16 MiB property
+/// table. (The architecture allows 32 bits; nobody needs 4 GiB of tables.)
+pub const MAX_LPI_ID_BITS: u32 = 24;
+
 /// ITT base addresses are 256-byte aligned (MAPD's ITT_addr is bits \[51:8\]).
 const ITT_ALIGN: usize = 256;
 
@@ -34,7 +38,9 @@ pub struct ItsConfig {
     pub device_id_bits: u32,
     /// Collections to provide table memory for (one per CPU is typical).
     pub collections: u16,
-    /// LPI INTID bits: at least 14, at most GICD_TYPER.IDbits + 1.
+    /// LPI INTID bits: at least 14, at most GICD_TYPER.IDbits + 1 (which
+    /// the caller reads: the driver does not own the distributor), and at
+    /// most [`MAX_LPI_ID_BITS`]. Values outside 14..=24 are clamped.
     pub lpi_id_bits: u32,
     /// Redistributors to provide pending tables for.
     pub redistributors: usize,
@@ -229,18 +235,29 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             .max(u32::from(features.hcc))
             .min(1 << features.collection_id_bits);
 
-        let ring =
-            memory
-                .allocate_zeroed(config.queue_bytes, 65536)
-                .ok_or(ItsError::OutOfMemory {
-                    size: config.queue_bytes,
-                })?;
+        // GITS_CBASER.Size counts 4 KiB pages, at most 256 of them.
+        let queue_bytes = config
+            .queue_bytes
+            .clamp(4096, 1 << 20)
+            .next_multiple_of(4096);
+        let ring = memory
+            .allocate_zeroed(queue_bytes, 65536)
+            .ok_or(ItsError::OutOfMemory { size: queue_bytes })?;
         let mut queue = CommandQueue::new(ring, config.attributes);
         queue.program(&frame, &memory, config.attributes);
 
-        let lpi_id_bits = config.lpi_id_bits.clamp(14, 32);
+        let lpi_id_bits = config.lpi_id_bits.clamp(14, MAX_LPI_ID_BITS);
         let mut lpi_tables = match config.lpi_tables {
-            Some(region) => LpiTables::place(region, lpi_id_bits),
+            Some(region) => {
+                let needed = LpiTables::region_bytes(lpi_id_bits, 1);
+                if region.size() < needed {
+                    return Err(ItsError::LpiRegionTooSmall {
+                        size: region.size(),
+                        needed,
+                    });
+                }
+                LpiTables::place(region, lpi_id_bits)
+            }
             None => LpiTables::allocate(&mut memory, lpi_id_bits, config.redistributors)?,
         };
         lpi_tables.reset_configs(&memory);
@@ -542,7 +559,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 max,
             });
         }
-        Ok(events.next_power_of_two().ilog2().max(1))
+        let bits = events.checked_next_power_of_two().map_or(32, u32::ilog2);
+        Ok(bits.max(1))
     }
 
     /// Bytes of the ITT for a device with `events` events.
@@ -660,7 +678,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             LpiConfig::new(DEFAULT_PRIORITY, false),
         );
         if let Some(collection) = self.registry.collections.get_mut(&mapping.icid()) {
-            collection.events -= 1;
+            collection.events = collection.events.saturating_sub(1);
         }
     }
 

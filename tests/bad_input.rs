@@ -279,3 +279,56 @@ fn allocation_failure_when_mapping() {
         |its| its.map_device(0x20, 2),
     );
 }
+
+#[test]
+fn lpi_region_too_small() {
+    let model = ItsModel::new(ModelConfig::default());
+    let mut memory = model.memory();
+    let region = gicv3_its::DmaMemory::allocate_zeroed(&mut memory, 65536, 65536).unwrap();
+    let config = ItsConfig {
+        lpi_tables: Some(region),
+        ..ItsConfig::default()
+    };
+    assert_eq!(
+        gicv3_its::Its::probe(model.gits(), model.memory(), config).err(),
+        Some(ItsError::LpiRegionTooSmall {
+            size: 65536,
+            needed: gicv3_its::lpi::LpiTables::region_bytes(16, 1),
+        })
+    );
+}
+
+#[test]
+fn out_of_range_configuration_values_are_clamped_not_trusted() {
+    let model = ItsModel::new(ModelConfig::default());
+    let config = ItsConfig {
+        queue_bytes: 0,
+        lpi_id_bits: 2,
+        collections: 0,
+        ..ItsConfig::default()
+    };
+    let mut its = gicv3_its::Its::probe(model.gits(), model.memory(), config).unwrap();
+    init_redistributors(&model, &mut its);
+    its.map_collection(0, 0).unwrap();
+    its.map_device(1, 1).unwrap();
+    let lpi = its.map_event(1, 0, 0).unwrap();
+    assert_eq!(model.send_msi(1, 0).unwrap().intid, lpi);
+    assert_eq!(its.memory_use().queue, 4096);
+    assert_no_violations(&model);
+}
+
+#[test]
+fn the_largest_event_count_is_checked_without_overflow() {
+    let model = ItsModel::new(ModelConfig {
+        event_id_bits: 32,
+        ..ModelConfig::default()
+    });
+    let mut its =
+        gicv3_its::Its::probe(model.gits(), model.memory(), ItsConfig::default()).unwrap();
+    // 2^32 events would need a 48 GiB ITT: refused as memory, not a panic.
+    assert!(matches!(
+        its.map_device(1, u32::MAX),
+        Err(ItsError::OutOfMemory { .. })
+    ));
+    assert!(its.registry().device(1).is_none());
+}
