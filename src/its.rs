@@ -650,7 +650,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         let targets = self.event_targets(record);
         self.execute(&[command], &targets)?;
         log::info!("its: MAPD dev {device_id:#x} valid 0");
-        if let Some(record) = self.registry.devices.remove(&device_id) {
+        if let Some(record) = self.registry.remove_device(device_id) {
             for (_, mapping) in record.events() {
                 self.forget_event(mapping);
             }
@@ -669,7 +669,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         targets
     }
 
-    /// Frees an unmapped event's LPI and disables it in the property table.
+    /// Frees an unmapped event's LPI and disables it in the property table
+    /// (the registry has already dropped the mapping).
     fn forget_event(&mut self, mapping: EventMapping) {
         self.lpis.free(mapping.intid());
         self.lpi_tables.set_config(
@@ -677,9 +678,6 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             mapping.intid(),
             LpiConfig::new(DEFAULT_PRIORITY, false),
         );
-        if let Some(collection) = self.registry.collections.get_mut(&mapping.icid()) {
-            collection.events = collection.events.saturating_sub(1);
-        }
     }
 
     fn check_event(&self, device_id: u32, event_id: u32) -> Result<Option<EventMapping>, ItsError> {
@@ -745,18 +743,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             return Err(error);
         }
         log::info!("its: MAPTI dev {device_id:#x} event {event_id} -> LPI {intid} icid {icid}");
-        // Both lookups succeeded above; nothing can have removed them since.
-        if let Some(slot) = self
-            .registry
-            .devices
-            .get_mut(&device_id)
-            .and_then(|record| record.events.get_mut(event_id as usize))
-        {
-            *slot = EventMapping::new(intid, icid, config);
-        }
-        if let Some(collection) = self.registry.collections.get_mut(&icid) {
-            collection.events += 1;
-        }
+        self.registry
+            .set_event(device_id, event_id, EventMapping::new(intid, icid, config));
         Ok(intid)
     }
 
@@ -774,14 +762,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             &[rdbase],
         )?;
         log::debug!("its: DISCARD dev {device_id:#x} event {event_id}");
-        if let Some(slot) = self
-            .registry
-            .devices
-            .get_mut(&device_id)
-            .and_then(|record| record.events.get_mut(event_id as usize))
-        {
-            *slot = None;
-        }
+        self.registry.set_event(device_id, event_id, None);
         self.forget_event(mapping);
         Ok(())
     }
@@ -803,19 +784,11 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             syncs,
         )?;
         log::debug!("its: MOVI dev {device_id:#x} event {event_id} -> icid {icid}");
-        if let Some(slot) = self
-            .registry
-            .devices
-            .get_mut(&device_id)
-            .and_then(|record| record.events.get_mut(event_id as usize))
-        {
-            *slot = EventMapping::new(mapping.intid(), icid, mapping.config());
-        }
-        for (collection, delta) in [(mapping.icid(), -1isize), (icid, 1)] {
-            if let Some(record) = self.registry.collections.get_mut(&collection) {
-                record.events = record.events.saturating_add_signed(delta);
-            }
-        }
+        self.registry.set_event(
+            device_id,
+            event_id,
+            EventMapping::new(mapping.intid(), icid, mapping.config()),
+        );
         Ok(())
     }
 
@@ -878,16 +851,11 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             }],
             &[rdbase],
         );
-        if let Some(slot) = self
-            .registry
-            .devices
-            .get_mut(&device_id)
-            .and_then(|record| record.events.get_mut(event_id as usize))
-        {
-            // The property table now holds `config` whatever the INV did;
-            // the registry follows the table.
-            *slot = EventMapping::new(mapping.intid(), mapping.icid(), config);
-        }
+        self.registry.set_event(
+            device_id,
+            event_id,
+            EventMapping::new(mapping.intid(), mapping.icid(), config),
+        );
         result
     }
 }

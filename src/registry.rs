@@ -143,6 +143,41 @@ impl Registry {
         })
     }
 
+    /// Records (or with `None` forgets) the mapping of one event of a mapped
+    /// device, keeping every collection's event count in step.
+    pub(crate) fn set_event(
+        &mut self,
+        device_id: u32,
+        event_id: u32,
+        mapping: Option<EventMapping>,
+    ) {
+        let Some(slot) = self
+            .devices
+            .get_mut(&device_id)
+            .and_then(|record| record.events.get_mut(event_id as usize))
+        else {
+            return;
+        };
+        let old = core::mem::replace(slot, mapping);
+        self.count_event(old, -1);
+        self.count_event(mapping, 1);
+    }
+
+    /// Removes a device, and its events from their collections' counts.
+    pub(crate) fn remove_device(&mut self, device_id: u32) -> Option<DeviceRecord> {
+        let record = self.devices.remove(&device_id)?;
+        for (_, mapping) in record.events() {
+            self.count_event(Some(mapping), -1);
+        }
+        Some(record)
+    }
+
+    fn count_event(&mut self, mapping: Option<EventMapping>, delta: isize) {
+        if let Some(collection) = mapping.and_then(|m| self.collections.get_mut(&m.icid())) {
+            collection.events = collection.events.saturating_add_signed(delta);
+        }
+    }
+
     /// Bytes of ITT memory held.
     pub fn itt_bytes(&self) -> usize {
         self.devices.values().map(|record| record.itt.size()).sum()

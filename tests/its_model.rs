@@ -696,3 +696,27 @@ fn sticky_enable_lpis_adopts_agreed_tables_and_refuses_others() {
         model.violations()
     );
 }
+
+#[test]
+fn collection_event_counts_follow_map_move_and_unmap() {
+    let (model, mut its) = setup(ModelConfig::default());
+    its.map_device(0x10, 4).unwrap();
+    its.map_event(0x10, 0, 1).unwrap();
+    its.map_event(0x10, 1, 1).unwrap();
+    its.move_event(0x10, 0, 2).unwrap();
+    assert_eq!(
+        its.unmap_collection(1),
+        Err(ItsError::CollectionInUse { icid: 1, events: 1 })
+    );
+    its.unmap_event(0x10, 1).unwrap();
+    its.unmap_collection(1).unwrap();
+    assert_eq!(
+        its.unmap_collection(2),
+        Err(ItsError::CollectionInUse { icid: 2, events: 1 })
+    );
+    its.unmap_device(0x10).unwrap();
+    its.unmap_collection(2).unwrap();
+    assert!(!model.valid_collections().contains_key(&1));
+    assert!(!model.valid_collections().contains_key(&2));
+    assert_no_violations(&model);
+}
