@@ -23,6 +23,7 @@ mod heap;
 mod irq;
 mod mmio;
 mod msi;
+mod nvme;
 mod paging;
 mod pci;
 mod platform;
@@ -57,6 +58,8 @@ pub struct Kernel {
     pub its: ItsService,
     /// PCI functions found and configured.
     pub functions: Vec<Function>,
+    /// The first NVMe controller, up and running, if there is one.
+    pub nvme: Option<nvme::Nvme>,
 }
 
 unsafe extern "C" {
@@ -165,16 +168,25 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
         lpi_id_bits: gic.lpi_id_bits().min(16),
         ..ItsConfig::default()
     };
-    let its = ItsService::init(&platform, &gic, config).map_err(|e| format!("ITS: {e}"))?;
+    let mut its = ItsService::init(&platform, &gic, config).map_err(|e| format!("ITS: {e}"))?;
     let functions = match &platform.pci {
         Some(host) => pci::enumerate(host),
         None => Vec::new(),
+    };
+    // The disk is not essential to the demo: without it, say why and go on.
+    let nvme = match &platform.pci {
+        Some(host) => nvme::probe(&mut its, host, &functions).unwrap_or_else(|e| {
+            log::warn!("nvme: not brought up: {e}");
+            None
+        }),
+        None => None,
     };
     Ok(Kernel {
         platform,
         gic,
         its,
         functions,
+        nvme,
     })
 }
 

@@ -1,0 +1,1110 @@
+//! An NVMe driver for QEMU's `-device nvme` (NVM Express Base 2.0, NVM
+//! Command Set 1.0): one admin and one I/O queue pair, namespace 1 with
+//! 512-byte LBAs, and completions signalled by MSI-X through the ITS.
+//!
+//! Interrupts, not polling: the admin completion queue raises MSI-X vector
+//! 0 and the I/O completion queue vector 1. `msi.rs` routes both to LPIs
+//! (EventIDs 0 and 1 of the controller's DeviceID), `irq.rs` dispatches
+//! them to [`completion_interrupt`], which counts them. A command is
+//! submitted, then the driver waits (`wfe`, with a deadline from the
+//! generic counter) until its queue's interrupt has been handled, and only
+//! then reads the completion queue (phase tags) and rings its head
+//! doorbell.
+//!
+//! One command is outstanding at a time. Data goes through a 128 KiB bounce
+//! buffer with a fixed PRP list, so a transfer of any length and alignment
+//! takes one command per 128 KiB (less if the controller's MDTS is lower).
+//!
+//! All the driver's DMA memory (queues, PRP list, bounce buffer) is one
+//! page-aligned block from the kernel's DMA allocator ([`KernelDma`]);
+//! RAM is identity mapped, so the address the controller uses is the one
+//! the CPU uses. QEMU's `virt` PCIe host bridge is `dma-coherent`, so the
+//! driver does no cache maintenance; a non-coherent platform would need
+//! it around every transfer.
+//!
+//! For hibernation: [`Nvme::suspend`] deletes the I/O queues, shuts the
+//! controller down and disables it, so it can raise no MSI while the ITS is
+//! saved; [`Nvme::resume`] resets and re-initialises it from scratch, which
+//! is also what a kernel restored from an image must do before its first
+//! transfer (the controller it finds is not the one its memory describes).
+
+use crate::block::{BlockDevice, BlockError, SECTOR_SIZE};
+use crate::heap::KernelDma;
+use crate::mmio::{read32, write32};
+use crate::msi::{ItsService, MsiError, MsiRoute};
+use crate::pci::{Bdf, Function};
+use crate::platform::PciHost;
+use crate::{cpu, irq};
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{CNTFRQ_EL0, CNTKCTL_EL1, DAIF, ReadWriteable, Readable};
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec;
+use core::fmt;
+use core::sync::atomic::{AtomicU32, Ordering};
+use core::time::Duration;
+use gicv3_its::{DmaMemory, DmaRegion};
+
+/// PCI class code of an NVMe controller: mass storage, non-volatile memory,
+/// NVM Express.
+pub const CLASS: u32 = 0x01_08_02;
+/// MSI-X vectors the driver uses: 0 for the admin queue, 1 for the I/O queue.
+pub const VECTORS: usize = 2;
+/// The namespace the driver uses.
+pub const NAMESPACE_ID: u32 = 1;
+
+/// [`BlockError::Device`] codes of the driver's own. A status from the
+/// controller is `SCT << 8 | SC` (11 bits), so these cannot collide with one.
+///
+/// The controller is suspended, or failed (a command timed out or it
+/// reported a fatal status): [`Nvme::resume`] resets it.
+pub const STATUS_NOT_RUNNING: u16 = 0xff01;
+/// The controller reports a fatal status (CSTS.CFS).
+pub const STATUS_CONTROLLER_FATAL: u16 = 0xff02;
+/// IRQs are masked on this CPU, so no completion interrupt can be taken.
+pub const STATUS_IRQS_MASKED: u16 = 0xff03;
+
+/// NVMe's status for an LBA range past the namespace (generic, SC 0x80).
+pub const STATUS_LBA_OUT_OF_RANGE: u16 = 0x080;
+
+// Controller registers (NVMe Base 2.0, 3.1.4).
+const REG_CAP: usize = 0x00;
+const REG_VS: usize = 0x08;
+const REG_CC: usize = 0x14;
+const REG_CSTS: usize = 0x1c;
+const REG_AQA: usize = 0x24;
+const REG_ASQ: usize = 0x28;
+const REG_ACQ: usize = 0x30;
+const REG_DOORBELLS: usize = 0x1000;
+
+const CC_EN: u32 = 1 << 0;
+/// CSS = 000b (NVM command set), MPS = 0 (4 KiB pages), AMS = round robin.
+const CC_NVM_4K_RR: u32 = 0;
+const CC_SHN_NORMAL: u32 = 0b01 << 14;
+/// I/O submission queue entries of 2^6 = 64 bytes.
+const CC_IOSQES: u32 = 6 << 16;
+/// I/O completion queue entries of 2^4 = 16 bytes.
+const CC_IOCQES: u32 = 4 << 20;
+const CSTS_RDY: u32 = 1 << 0;
+const CSTS_CFS: u32 = 1 << 1;
+const CSTS_SHST_MASK: u32 = 0b11 << 2;
+const CSTS_SHST_COMPLETE: u32 = 0b10 << 2;
+/// CAP.CSS bit 0 (CAP bit 37): the NVM command set.
+const CAP_CSS_NVM: u64 = 1 << 37;
+
+// Admin commands (5.x) and NVM commands (NVM Command Set 3.x).
+const ADMIN_DELETE_IO_SQ: u8 = 0x00;
+const ADMIN_CREATE_IO_SQ: u8 = 0x01;
+const ADMIN_DELETE_IO_CQ: u8 = 0x04;
+const ADMIN_CREATE_IO_CQ: u8 = 0x05;
+const ADMIN_IDENTIFY: u8 = 0x06;
+const ADMIN_SET_FEATURES: u8 = 0x09;
+const NVM_FLUSH: u8 = 0x00;
+const NVM_WRITE: u8 = 0x01;
+const NVM_READ: u8 = 0x02;
+const IDENTIFY_NAMESPACE: u32 = 0x00;
+const IDENTIFY_CONTROLLER: u32 = 0x01;
+const FEATURE_NUMBER_OF_QUEUES: u32 = 0x07;
+/// Create I/O queue CDW11: physically contiguous.
+const QUEUE_CONTIGUOUS: u32 = 1 << 0;
+/// Create I/O CQ CDW11: interrupts enabled.
+const QUEUE_INTERRUPTS: u32 = 1 << 1;
+
+const PAGE: usize = 4096;
+const SQ_ENTRY: usize = 64;
+const CQ_ENTRY: usize = 16;
+const ADMIN_DEPTH: u16 = 32;
+const IO_DEPTH: u16 = 64;
+const IO_QUEUE_ID: u16 = 1;
+/// Largest transfer per command: the bounce buffer.
+const MAX_TRANSFER: usize = 128 * 1024;
+
+// The driver's DMA block, page by page.
+const ADMIN_SQ: usize = 0;
+const ADMIN_CQ: usize = PAGE;
+const IO_SQ: usize = 2 * PAGE;
+const IO_CQ: usize = 3 * PAGE;
+const PRP_LIST: usize = 4 * PAGE;
+const BOUNCE: usize = 5 * PAGE;
+const DMA_SIZE: usize = BOUNCE + MAX_TRANSFER;
+const _: () =
+    assert!(ADMIN_DEPTH as usize * SQ_ENTRY <= PAGE && IO_DEPTH as usize * SQ_ENTRY <= PAGE);
+
+/// How long an admin or I/O command may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Upper bound on CAP.TO, the controller's enable/disable time.
+const MAX_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the controller could not be brought up (or resumed, or suspended).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NvmeError {
+    /// The function is not an NVMe controller.
+    NotNvme,
+    /// BAR0 (the registers) was not assigned, or is too small.
+    NoRegisters,
+    /// The function has no usable MSI-X capability.
+    NoMsix,
+    /// Routing the MSI-X vectors through the ITS failed.
+    Msi(MsiError),
+    /// The route has fewer LPIs than [`VECTORS`].
+    TooFewVectors(usize),
+    /// The IRQ handler table is full.
+    IrqTableFull,
+    /// No memory for the queues and buffers.
+    NoMemory,
+    /// The controller lacks something the driver needs.
+    Unsupported(&'static str),
+    /// The namespace's LBA size is not 512 bytes.
+    LbaSize(u64),
+    /// Namespace 1 does not exist or is empty.
+    NoNamespace,
+    /// CSTS did not reach the state waited for in time.
+    Timeout(&'static str),
+    /// CSTS.CFS: the controller reports a fatal error.
+    ControllerFatal,
+    /// An admin command failed.
+    Command {
+        /// Which.
+        command: &'static str,
+        /// How.
+        error: BlockError,
+    },
+}
+
+impl From<MsiError> for NvmeError {
+    fn from(error: MsiError) -> Self {
+        Self::Msi(error)
+    }
+}
+
+impl fmt::Display for NvmeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotNvme => write!(f, "not an NVMe controller"),
+            Self::NoRegisters => write!(f, "BAR0 (the registers) is not assigned or too small"),
+            Self::NoMsix => write!(f, "no usable MSI-X capability"),
+            Self::Msi(error) => write!(f, "MSI-X: {error}"),
+            Self::TooFewVectors(n) => write!(f, "{n} MSI-X vectors routed, {VECTORS} needed"),
+            Self::IrqTableFull => write!(f, "the IRQ handler table is full"),
+            Self::NoMemory => write!(f, "no memory for the queues"),
+            Self::Unsupported(what) => write!(f, "the controller does not support {what}"),
+            Self::LbaSize(bytes) => {
+                write!(
+                    f,
+                    "namespace 1 has {bytes}-byte LBAs, only 512 is supported"
+                )
+            }
+            Self::NoNamespace => write!(f, "namespace 1 does not exist or is empty"),
+            Self::Timeout(what) => write!(f, "timed out waiting for {what}"),
+            Self::ControllerFatal => write!(f, "the controller reports a fatal status (CSTS.CFS)"),
+            Self::Command { command, error } => write!(f, "{command}: {error}"),
+        }
+    }
+}
+
+/// Finds the first NVMe controller among `functions`, routes its MSI-X
+/// vectors 0 and 1 through the ITS to two LPIs and brings it up. `Ok(None)`
+/// if there is no NVMe controller.
+pub fn probe(
+    its: &mut ItsService,
+    host: &PciHost,
+    functions: &[Function],
+) -> Result<Option<Nvme>, NvmeError> {
+    let Some(function) = functions.iter().find(|f| f.class == CLASS) else {
+        return Ok(None);
+    };
+    let route = its.route(host, function, VECTORS as u32)?;
+    let device_id = route.device_id;
+    match Nvme::new(function, route) {
+        Ok(nvme) => {
+            let [admin_lpi, io_lpi] = nvme.lpis();
+            log::info!(
+                "nvme: {} {} (serial {}, NVMe {}.{}): namespace {NAMESPACE_ID} capacity {} sectors of {SECTOR_SIZE} bytes, up to {} per command; MSI-X requester ID {:#x} -> DeviceID {device_id:#x}: vector 0 (admin) EventID 0 -> LPI {admin_lpi}, vector 1 (I/O) EventID 1 -> LPI {io_lpi}",
+                function.bdf,
+                nvme.model,
+                nvme.serial,
+                nvme.version >> 16,
+                (nvme.version >> 8) & 0xff,
+                nvme.capacity,
+                nvme.max_sectors,
+                function.bdf.requester_id(),
+            );
+            Ok(Some(nvme))
+        }
+        Err(error) => {
+            // Nothing will take the controller's MSIs: unmap them again.
+            let _ = its.its.unmap_device(device_id);
+            Err(error)
+        }
+    }
+}
+
+/// Where the driver is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Queues created, transfers possible.
+    Running,
+    /// Shut down and disabled by [`Nvme::suspend`].
+    Suspended,
+    /// A command timed out or the controller failed: only a reset helps.
+    Failed,
+}
+
+/// An NVMe controller, its namespace 1 as a [`BlockDevice`].
+pub struct Nvme {
+    bdf: Bdf,
+    registers: Registers,
+    memory: DmaBlock,
+    admin: Queue,
+    io: Queue,
+    route: MsiRoute,
+    /// Interrupts handled per vector, by [`completion_interrupt`].
+    signals: &'static Signals,
+    state: State,
+    next_command_id: u16,
+    ready_timeout: Duration,
+    capacity: u64,
+    max_sectors: usize,
+    io_commands: u64,
+    version: u32,
+    model: String,
+    serial: String,
+}
+
+impl Nvme {
+    /// Brings up the controller behind `function`, whose MSI-X vectors 0 and
+    /// 1 `route` maps (see [`ItsService::route`]): registers the completion
+    /// handlers for the two LPIs, unmasks the vectors, resets and enables
+    /// the controller, identifies it and namespace 1, and creates the I/O
+    /// queue pair.
+    pub fn new(function: &Function, route: MsiRoute) -> Result<Self, NvmeError> {
+        if function.class != CLASS {
+            return Err(NvmeError::NotNvme);
+        }
+        let bar = function.bars[0].ok_or(NvmeError::NoRegisters)?;
+        let msix = function.msix().ok_or(NvmeError::NoMsix)?;
+        let vectors = route.lpis.len().min(msix.vectors().into());
+        if vectors < VECTORS {
+            return Err(NvmeError::TooFewVectors(vectors));
+        }
+        let registers = Registers {
+            base: bar.cpu_address as usize,
+        };
+        let cap = registers.read64(REG_CAP);
+        let stride = 4usize << ((cap >> 32) & 0xf);
+        // The four doorbells (admin and I/O, SQ tail and CQ head) in BAR0.
+        if (bar.size as usize) < REG_DOORBELLS + 4 * stride {
+            return Err(NvmeError::NoRegisters);
+        }
+        if cap & CAP_CSS_NVM == 0 {
+            return Err(NvmeError::Unsupported("the NVM command set"));
+        }
+        let page_min = 12 + ((cap >> 48) & 0xf);
+        let page_max = 12 + ((cap >> 52) & 0xf);
+        if !(page_min..=page_max).contains(&12) {
+            return Err(NvmeError::Unsupported("4 KiB memory pages"));
+        }
+        // CAP.MQES is 0-based; CAP.TO is in 500 ms units.
+        let max_entries = (cap & 0xffff) as u16;
+        let io_depth = IO_DEPTH.min(max_entries.saturating_add(1)).max(2);
+        let admin_depth = ADMIN_DEPTH.min(max_entries.saturating_add(1)).max(2);
+        let ready_timeout = (Duration::from_millis(500) * ((cap >> 24) & 0xff).max(1) as u32)
+            .min(MAX_READY_TIMEOUT);
+
+        let memory = DmaBlock::allocate()?;
+        // The PRP list names every bounce buffer page after the first, for
+        // good: a transfer uses as many entries as it needs.
+        for page in 1..MAX_TRANSFER / PAGE {
+            memory.write_u64(PRP_LIST + 8 * (page - 1), memory.phys(BOUNCE + page * PAGE));
+        }
+
+        let signals: &'static Signals = Box::leak(Box::new(Signals::default()));
+        for (vector, &lpi) in route.lpis.iter().take(VECTORS).enumerate() {
+            let counter = &signals.interrupts[vector] as *const AtomicU32 as usize;
+            if irq::register(lpi, completion_interrupt, counter).is_err() {
+                route.lpis.iter().for_each(|&lpi| irq::unregister(lpi));
+                return Err(NvmeError::IrqTableFull);
+            }
+        }
+        for vector in 0..VECTORS as u16 {
+            msix.mask(vector, false);
+        }
+
+        let mut nvme = Self {
+            bdf: function.bdf,
+            registers,
+            memory,
+            admin: Queue::new(0, 0, admin_depth, ADMIN_SQ, ADMIN_CQ, stride),
+            io: Queue::new(IO_QUEUE_ID, 1, io_depth, IO_SQ, IO_CQ, stride),
+            route,
+            signals,
+            state: State::Failed,
+            next_command_id: 0,
+            ready_timeout,
+            capacity: 0,
+            max_sectors: MAX_TRANSFER / SECTOR_SIZE,
+            io_commands: 0,
+            version: registers.read32(REG_VS),
+            model: String::new(),
+            serial: String::new(),
+        };
+        // On error, dropping `nvme` disables the controller and unregisters
+        // the handlers.
+        nvme.start()?;
+        Ok(nvme)
+    }
+
+    /// The controller's PCI address.
+    pub fn bdf(&self) -> Bdf {
+        self.bdf
+    }
+
+    /// The ITS route of the controller's MSI-X vectors.
+    pub fn route(&self) -> &MsiRoute {
+        &self.route
+    }
+
+    /// The LPIs of the admin and the I/O completion queue.
+    pub fn lpis(&self) -> [u32; VECTORS] {
+        [self.route.lpis[0], self.route.lpis[1]]
+    }
+
+    /// Completion interrupts handled so far: admin queue, I/O queue.
+    pub fn interrupts(&self) -> [u32; VECTORS] {
+        [0, 1].map(|vector| self.signals.interrupts[vector].load(Ordering::Acquire))
+    }
+
+    /// I/O commands (reads, writes, flushes) completed so far.
+    pub fn io_commands(&self) -> u64 {
+        self.io_commands
+    }
+
+    /// Most sectors one command transfers.
+    pub fn max_sectors_per_command(&self) -> usize {
+        self.max_sectors
+    }
+
+    /// Whether transfers are possible (not suspended, not failed).
+    pub fn is_running(&self) -> bool {
+        self.state == State::Running
+    }
+
+    /// Makes the controller persist what it has cached (NVM Flush).
+    pub fn flush(&mut self) -> Result<(), BlockError> {
+        self.check_running()?;
+        let flush = Command::new(NVM_FLUSH).namespace(NAMESPACE_ID);
+        self.execute(IO_QUEUE_ID, flush)?;
+        self.io_commands += 1;
+        Ok(())
+    }
+
+    /// Quiesces the controller (before the ITS is saved): deletes the I/O
+    /// queues, shuts the controller down (which persists its cache) and
+    /// disables it. It raises no interrupt and does no DMA until
+    /// [`Nvme::resume`]; transfers fail with [`STATUS_NOT_RUNNING`].
+    /// Idempotent. A failed controller is only disabled.
+    pub fn suspend(&mut self) -> Result<(), NvmeError> {
+        match self.state {
+            State::Suspended => return Ok(()),
+            State::Failed => {
+                self.disable()?;
+                self.state = State::Suspended;
+                return Ok(());
+            }
+            State::Running => {}
+        }
+        let result = self.shut_down();
+        // Disabled in any case, so that nothing more arrives.
+        let disabled = self.disable();
+        self.state = if disabled.is_ok() {
+            State::Suspended
+        } else {
+            State::Failed
+        };
+        result.and(disabled)
+    }
+
+    /// Resets and re-initialises the controller (after [`Nvme::suspend`], a
+    /// failure, or in a kernel restored from a hibernation image): admin
+    /// queue, identify, I/O queue pair. Its MSI-X table and the ITS mapping
+    /// must be in place, as [`Nvme::new`] found them.
+    pub fn resume(&mut self) -> Result<(), NvmeError> {
+        self.start()
+    }
+
+    /// Reads without the capacity check, so that the controller judges the
+    /// range (for testing its errors).
+    pub fn read_unchecked(&mut self, lba: u64, buffer: &mut [u8]) -> Result<(), BlockError> {
+        if !buffer.len().is_multiple_of(SECTOR_SIZE) {
+            return Err(BlockError::BadLength(buffer.len()));
+        }
+        self.check_running()?;
+        for (index, chunk) in buffer
+            .chunks_mut(self.max_sectors * SECTOR_SIZE)
+            .enumerate()
+        {
+            let lba = lba.wrapping_add((index * self.max_sectors) as u64);
+            self.transfer(NVM_READ, lba, chunk.len() / SECTOR_SIZE)?;
+            self.memory.copy_out(BOUNCE, chunk);
+        }
+        Ok(())
+    }
+
+    /// Reset, admin queue, enable, identify, I/O queues.
+    fn start(&mut self) -> Result<(), NvmeError> {
+        self.state = State::Failed;
+        self.disable()?;
+        // The queues start empty, with phase tags 0.
+        self.memory.zero(0, PRP_LIST);
+        self.admin.reset();
+        self.io.reset();
+        let depths = u32::from(self.admin.depth - 1) << 16 | u32::from(self.admin.depth - 1);
+        self.registers.write32(REG_AQA, depths);
+        self.registers
+            .write64(REG_ASQ, self.memory.phys(self.admin.sq));
+        self.registers
+            .write64(REG_ACQ, self.memory.phys(self.admin.cq));
+        let cc = CC_NVM_4K_RR | CC_IOSQES | CC_IOCQES;
+        self.registers.write32(REG_CC, cc);
+        self.registers.write32(REG_CC, cc | CC_EN);
+        self.wait_status("CSTS.RDY = 1", |csts| csts & CSTS_RDY != 0)?;
+        self.state = State::Running;
+        let result = self.identify_and_create_queues();
+        if result.is_err() {
+            self.state = State::Failed;
+        }
+        result
+    }
+
+    fn identify_and_create_queues(&mut self) -> Result<(), NvmeError> {
+        let bounce = self.memory.phys(BOUNCE);
+        let identify = Command::new(ADMIN_IDENTIFY)
+            .data(bounce, 0)
+            .dwords(&[IDENTIFY_CONTROLLER]);
+        self.admin_command("Identify controller", identify)?;
+        let mut page = vec![0u8; PAGE];
+        self.memory.copy_out(BOUNCE, &mut page);
+        self.serial = ascii(&page[4..24]);
+        self.model = ascii(&page[24..64]);
+        // MDTS: the transfer limit as a power of two of the minimum page
+        // size (4 KiB, checked in `new`), 0 for none.
+        let mdts = page[77];
+        let limit = if mdts == 0 || mdts > 20 {
+            MAX_TRANSFER
+        } else {
+            (PAGE << mdts).min(MAX_TRANSFER)
+        };
+        self.max_sectors = limit / SECTOR_SIZE;
+        if le_u32(&page, 516) < NAMESPACE_ID {
+            return Err(NvmeError::NoNamespace);
+        }
+
+        let identify = Command::new(ADMIN_IDENTIFY)
+            .namespace(NAMESPACE_ID)
+            .data(bounce, 0)
+            .dwords(&[IDENTIFY_NAMESPACE]);
+        self.admin_command("Identify namespace", identify)?;
+        self.memory.copy_out(BOUNCE, &mut page);
+        let size = le_u64(&page, 0);
+        if size == 0 {
+            return Err(NvmeError::NoNamespace);
+        }
+        // FLBAS bits 3:0 (and 6:5 above 16 formats) select the LBA format;
+        // LBADS (bits 23:16 of the format) is log2 of the LBA size.
+        let flbas = page[26];
+        let format = usize::from(flbas & 0xf) | usize::from((flbas >> 5) & 0b11) << 4;
+        let lba_shift = page.get(128 + 4 * format + 2).copied().unwrap_or(0);
+        if u32::from(lba_shift) != SECTOR_SIZE.ilog2() {
+            return Err(NvmeError::LbaSize(
+                1u64.checked_shl(lba_shift.into()).unwrap_or(0),
+            ));
+        }
+        self.capacity = size;
+
+        // One I/O submission and one completion queue (0-based counts).
+        let queues = Command::new(ADMIN_SET_FEATURES).dwords(&[FEATURE_NUMBER_OF_QUEUES, 0]);
+        self.admin_command("Set Features (Number of Queues)", queues)?;
+
+        let io = &self.io;
+        let size_and_id = u32::from(io.depth - 1) << 16 | u32::from(io.id);
+        let create_cq = Command::new(ADMIN_CREATE_IO_CQ)
+            .data(self.memory.phys(io.cq), 0)
+            .dwords(&[
+                size_and_id,
+                u32::from(io.vector) << 16 | QUEUE_INTERRUPTS | QUEUE_CONTIGUOUS,
+            ]);
+        let create_sq = Command::new(ADMIN_CREATE_IO_SQ)
+            .data(self.memory.phys(io.sq), 0)
+            .dwords(&[size_and_id, u32::from(io.id) << 16 | QUEUE_CONTIGUOUS]);
+        self.admin_command("Create I/O completion queue", create_cq)?;
+        self.admin_command("Create I/O submission queue", create_sq)?;
+        Ok(())
+    }
+
+    /// Deletes the I/O queues and shuts the controller down (3.6.2).
+    fn shut_down(&mut self) -> Result<(), NvmeError> {
+        let id = u32::from(IO_QUEUE_ID);
+        let delete_sq = Command::new(ADMIN_DELETE_IO_SQ).dwords(&[id]);
+        let delete_cq = Command::new(ADMIN_DELETE_IO_CQ).dwords(&[id]);
+        let deleted = self
+            .admin_command("Delete I/O submission queue", delete_sq)
+            .and_then(|()| self.admin_command("Delete I/O completion queue", delete_cq));
+        let cc = self.registers.read32(REG_CC);
+        self.registers.write32(REG_CC, cc | CC_SHN_NORMAL);
+        let shut_down = self.wait_status("CSTS.SHST = complete", |csts| {
+            csts & CSTS_SHST_MASK == CSTS_SHST_COMPLETE
+        });
+        deleted.and(shut_down)
+    }
+
+    /// Clears CC.EN (after CSTS.RDY caught up with it) and waits for
+    /// CSTS.RDY = 0: the controller is reset, its queues are gone.
+    fn disable(&mut self) -> Result<(), NvmeError> {
+        let cc = self.registers.read32(REG_CC);
+        if cc & CC_EN != 0 {
+            // Changing EN while RDY still follows an earlier change is
+            // undefined; a fatal controller may never become ready.
+            let _ = self.wait_status("CSTS.RDY = 1", |csts| csts & (CSTS_RDY | CSTS_CFS) != 0);
+        }
+        self.registers.write32(REG_CC, 0);
+        match self.wait_status("CSTS.RDY = 0", |csts| csts & CSTS_RDY == 0) {
+            // A fatal status does not stop a reset.
+            Err(NvmeError::ControllerFatal) | Ok(()) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Waits up to CAP.TO for `done(CSTS)`; a fatal status ends the wait.
+    fn wait_status(
+        &self,
+        what: &'static str,
+        mut done: impl FnMut(u32) -> bool,
+    ) -> Result<(), NvmeError> {
+        // All ones: the function no longer answers (reset or removed).
+        let fatal = |csts: u32| csts & CSTS_CFS != 0 && csts != u32::MAX;
+        cpu::wait_until(self.ready_timeout, || {
+            let csts = self.registers.read32(REG_CSTS);
+            (done(csts) && csts != u32::MAX) || fatal(csts)
+        });
+        let csts = self.registers.read32(REG_CSTS);
+        if done(csts) && csts != u32::MAX {
+            Ok(())
+        } else if fatal(csts) {
+            Err(NvmeError::ControllerFatal)
+        } else {
+            Err(NvmeError::Timeout(what))
+        }
+    }
+
+    fn admin_command(&mut self, name: &'static str, command: Command) -> Result<(), NvmeError> {
+        self.execute(0, command)
+            .map(|_| ())
+            .map_err(|error| NvmeError::Command {
+                command: name,
+                error,
+            })
+    }
+
+    fn check_running(&self) -> Result<(), BlockError> {
+        if self.state == State::Running {
+            Ok(())
+        } else {
+            Err(BlockError::Device(STATUS_NOT_RUNNING))
+        }
+    }
+
+    fn check_range(&self, lba: u64, len: usize) -> Result<(), BlockError> {
+        if !len.is_multiple_of(SECTOR_SIZE) {
+            return Err(BlockError::BadLength(len));
+        }
+        let sectors = (len / SECTOR_SIZE) as u64;
+        if lba
+            .checked_add(sectors)
+            .is_none_or(|end| end > self.capacity)
+        {
+            return Err(BlockError::OutOfRange {
+                lba,
+                sectors,
+                capacity: self.capacity,
+            });
+        }
+        Ok(())
+    }
+
+    /// One Read or Write of `sectors` (at most `max_sectors`) at `lba`,
+    /// through the bounce buffer.
+    fn transfer(&mut self, opcode: u8, lba: u64, sectors: usize) -> Result<(), BlockError> {
+        let pages = (sectors * SECTOR_SIZE).div_ceil(PAGE);
+        let first = self.memory.phys(BOUNCE);
+        // PRP2: nothing for one page, the second page for two, else the
+        // list of the pages after the first.
+        let second = match pages {
+            0 | 1 => 0,
+            2 => first + PAGE as u64,
+            _ => self.memory.phys(PRP_LIST),
+        };
+        let command = Command::new(opcode)
+            .namespace(NAMESPACE_ID)
+            .data(first, second)
+            .dwords(&[
+                lba as u32,
+                (lba >> 32) as u32,
+                (sectors as u32).saturating_sub(1),
+            ]);
+        self.execute(IO_QUEUE_ID, command)?;
+        self.io_commands += 1;
+        Ok(())
+    }
+
+    /// Submits `command` on queue `queue_id` and waits for its completion
+    /// interrupt, then for its entry in the completion queue.
+    fn execute(&mut self, queue_id: u16, command: Command) -> Result<Completion, BlockError> {
+        self.check_running()?;
+        if DAIF.matches_all(DAIF::I::Masked) {
+            return Err(BlockError::Device(STATUS_IRQS_MASKED));
+        }
+        // 0xffff is not a valid command identifier.
+        let id = self.next_command_id;
+        self.next_command_id = id.wrapping_add(1) % 0xffff;
+        let queue = if queue_id == 0 {
+            &mut self.admin
+        } else {
+            &mut self.io
+        };
+        let signal = &self.signals.interrupts[usize::from(queue.vector)];
+        let mut seen = signal.load(Ordering::Acquire);
+        queue.submit(&self.memory, self.registers, command.encode(id));
+        let deadline = cpu::now() + COMMAND_TIMEOUT;
+        loop {
+            if !wait_for_interrupt(signal, seen, deadline) {
+                // The command may still complete (and DMA) later: only a
+                // reset makes the buffers safe to reuse.
+                self.state = State::Failed;
+                let csts = self.registers.read32(REG_CSTS);
+                return Err(if csts & CSTS_CFS != 0 && csts != u32::MAX {
+                    BlockError::Device(STATUS_CONTROLLER_FATAL)
+                } else {
+                    BlockError::Timeout
+                });
+            }
+            seen = signal.load(Ordering::Acquire);
+            let mut ours = None;
+            let mut consumed = false;
+            while let Some(completion) = queue.pop(&self.memory) {
+                consumed = true;
+                if completion.id == id {
+                    ours = Some(completion);
+                } else {
+                    log::warn!(
+                        "nvme: {}: stray completion {completion:x?} on queue {}",
+                        self.bdf,
+                        queue.id
+                    );
+                }
+            }
+            if consumed {
+                queue.ring_head(self.registers);
+            }
+            if let Some(completion) = ours {
+                return match completion.status {
+                    0 => Ok(completion),
+                    status => Err(BlockError::Device(status)),
+                };
+            }
+        }
+    }
+}
+
+impl BlockDevice for Nvme {
+    fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    fn read(&mut self, lba: u64, buffer: &mut [u8]) -> Result<(), BlockError> {
+        self.check_range(lba, buffer.len())?;
+        self.read_unchecked(lba, buffer)
+    }
+
+    fn write(&mut self, lba: u64, buffer: &[u8]) -> Result<(), BlockError> {
+        self.check_range(lba, buffer.len())?;
+        self.check_running()?;
+        for (index, chunk) in buffer.chunks(self.max_sectors * SECTOR_SIZE).enumerate() {
+            self.memory.copy_in(BOUNCE, chunk);
+            let lba = lba + (index * self.max_sectors) as u64;
+            self.transfer(NVM_WRITE, lba, chunk.len() / SECTOR_SIZE)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Nvme {
+    fn drop(&mut self) {
+        if self.disable().is_err() {
+            // The controller may still write to the queues or the bounce
+            // buffer: never give them back.
+            self.memory.leak();
+        }
+        for &lpi in &self.route.lpis {
+            irq::unregister(lpi);
+        }
+    }
+}
+
+/// Interrupts handled per MSI-X vector. Leaked, so that the IRQ handler's
+/// context stays valid whatever happens to the driver.
+#[derive(Default)]
+struct Signals {
+    interrupts: [AtomicU32; VECTORS],
+}
+
+/// The IRQ handler of both completion LPIs: counts the interrupt for the
+/// waiting driver and wakes it. `context` is the vector's counter.
+fn completion_interrupt(_intid: u32, context: usize) {
+    // SAFETY: `context` is the address of an `AtomicU32` in a `Signals` that
+    // `Nvme::new` leaked, so it is valid for ever, and only used atomically.
+    let counter = unsafe { &*(context as *const AtomicU32) };
+    counter.fetch_add(1, Ordering::Release);
+    // Wake a waiter on another CPU (this one wakes by the exception return).
+    aarch64_cpu::asm::sev();
+}
+
+/// Waits until `signal` differs from `seen` (the handler ran) or `deadline`
+/// passes; returns whether it did.
+///
+/// `wfe` rather than `wfi`: an interrupt taken between the check and the
+/// `wfe` sets the event register on its exception return, so the `wfe`
+/// returns at once and no wake-up is lost; and the generic timer's event
+/// stream wakes it every ~100 us, which bounds the wait without a timer
+/// interrupt (the kernel has none). Under TCG, QEMU's `wfe` only yields.
+fn wait_for_interrupt(signal: &AtomicU32, seen: u32, deadline: Duration) -> bool {
+    enable_event_stream();
+    loop {
+        if signal.load(Ordering::Acquire) != seen {
+            return true;
+        }
+        if cpu::now() >= deadline {
+            return signal.load(Ordering::Acquire) != seen;
+        }
+        aarch64_cpu::asm::wfe();
+    }
+}
+
+/// Enables the virtual counter's event stream at about 10 kHz (CNTKCTL_EL1).
+fn enable_event_stream() {
+    // An event on each 0 -> 1 transition of counter bit n: every 2^(n+1)
+    // ticks.
+    let per_event = (CNTFRQ_EL0.get() / 10_000).max(2);
+    let bit = u64::from(per_event.ilog2() - 1).min(15);
+    CNTKCTL_EL1.modify(
+        CNTKCTL_EL1::EVNTEN::Enable
+            + CNTKCTL_EL1::EVNTDIR::ZeroToOne
+            + CNTKCTL_EL1::EVNTIS::CntVct0_15
+            + CNTKCTL_EL1::EVNTI.val(bit),
+    );
+}
+
+/// The controller's registers in BAR0.
+#[derive(Clone, Copy)]
+struct Registers {
+    base: usize,
+}
+
+impl Registers {
+    fn read32(self, offset: usize) -> u32 {
+        // SAFETY: `base` is BAR0 of the NVMe controller, assigned by the PCI
+        // enumerator and mapped as Device memory; `new` checked that it
+        // holds the registers and the doorbells the driver uses (offsets
+        // are the constants above and the four doorbells), which only this
+        // driver touches.
+        unsafe { read32(self.base + offset) }
+    }
+
+    fn write32(self, offset: usize, value: u32) {
+        // SAFETY: as for `read32`.
+        unsafe { write32(self.base + offset, value) }
+    }
+
+    /// A 64-bit register as two 32-bit accesses, low half first (allowed
+    /// by NVMe Base 3.1.2).
+    fn read64(self, offset: usize) -> u64 {
+        u64::from(self.read32(offset)) | u64::from(self.read32(offset + 4)) << 32
+    }
+
+    fn write64(self, offset: usize, value: u64) {
+        self.write32(offset, value as u32);
+        self.write32(offset + 4, (value >> 32) as u32);
+    }
+}
+
+/// One submission and completion queue pair and where the driver is in it.
+struct Queue {
+    id: u16,
+    vector: u16,
+    depth: u16,
+    /// Offsets of the queues in the DMA block.
+    sq: usize,
+    cq: usize,
+    sq_tail: u16,
+    cq_head: u16,
+    /// The phase tag of new completion entries.
+    phase: bool,
+    sq_doorbell: usize,
+    cq_doorbell: usize,
+}
+
+impl Queue {
+    fn new(id: u16, vector: u16, depth: u16, sq: usize, cq: usize, stride: usize) -> Self {
+        Self {
+            id,
+            vector,
+            depth,
+            sq,
+            cq,
+            sq_tail: 0,
+            cq_head: 0,
+            phase: true,
+            sq_doorbell: REG_DOORBELLS + 2 * usize::from(id) * stride,
+            cq_doorbell: REG_DOORBELLS + (2 * usize::from(id) + 1) * stride,
+        }
+    }
+
+    /// Back to the state after creation (the queue memory must be zeroed).
+    fn reset(&mut self) {
+        self.sq_tail = 0;
+        self.cq_head = 0;
+        self.phase = true;
+    }
+
+    /// Writes the entry at the tail and rings the tail doorbell. There is
+    /// always room: only one command is outstanding at a time.
+    fn submit(&mut self, memory: &DmaBlock, registers: Registers, entry: [u32; 16]) {
+        let slot = self.sq + usize::from(self.sq_tail) * SQ_ENTRY;
+        for (index, dword) in entry.into_iter().enumerate() {
+            memory.write_u32(slot + 4 * index, dword);
+        }
+        self.sq_tail = (self.sq_tail + 1) % self.depth;
+        // The entry must be visible to the controller before the doorbell.
+        barrier::dsb(barrier::ST);
+        registers.write32(self.sq_doorbell, self.sq_tail.into());
+    }
+
+    /// The next completion entry, if the controller has posted it.
+    fn pop(&mut self, memory: &DmaBlock) -> Option<Completion> {
+        let slot = self.cq + usize::from(self.cq_head) * CQ_ENTRY;
+        let dw3 = memory.read_u32(slot + 12);
+        if (dw3 & (1 << 16) != 0) != self.phase {
+            return None;
+        }
+        // The data the command transferred after its phase tag.
+        barrier::dmb(barrier::OSHLD);
+        let completion = Completion {
+            id: dw3 as u16,
+            status: ((dw3 >> 17) & 0x7ff) as u16,
+        };
+        self.cq_head += 1;
+        if self.cq_head == self.depth {
+            self.cq_head = 0;
+            self.phase = !self.phase;
+        }
+        Some(completion)
+    }
+
+    /// Tells the controller the entries up to the head are consumed.
+    fn ring_head(&self, registers: Registers) {
+        registers.write32(self.cq_doorbell, self.cq_head.into());
+    }
+}
+
+/// A command before it gets its identifier.
+#[derive(Clone, Copy, Default)]
+struct Command {
+    opcode: u8,
+    namespace: u32,
+    prp1: u64,
+    prp2: u64,
+    /// CDW10..CDW15.
+    dwords: [u32; 6],
+}
+
+impl Command {
+    fn new(opcode: u8) -> Self {
+        Self {
+            opcode,
+            ..Self::default()
+        }
+    }
+
+    fn namespace(self, namespace: u32) -> Self {
+        Self { namespace, ..self }
+    }
+
+    fn data(self, prp1: u64, prp2: u64) -> Self {
+        Self { prp1, prp2, ..self }
+    }
+
+    /// CDW10 onwards.
+    fn dwords(mut self, dwords: &[u32]) -> Self {
+        for (slot, &value) in self.dwords.iter_mut().zip(dwords) {
+            *slot = value;
+        }
+        self
+    }
+
+    /// The 64-byte submission queue entry.
+    fn encode(self, id: u16) -> [u32; 16] {
+        let mut entry = [0u32; 16];
+        entry[0] = u32::from(self.opcode) | u32::from(id) << 16;
+        entry[1] = self.namespace;
+        entry[6] = self.prp1 as u32;
+        entry[7] = (self.prp1 >> 32) as u32;
+        entry[8] = self.prp2 as u32;
+        entry[9] = (self.prp2 >> 32) as u32;
+        entry[10..].copy_from_slice(&self.dwords);
+        entry
+    }
+}
+
+/// A completion queue entry.
+#[derive(Clone, Copy, Debug)]
+struct Completion {
+    /// The command identifier.
+    id: u16,
+    /// `SCT << 8 | SC`; 0 is success.
+    status: u16,
+}
+
+/// The driver's DMA memory: one zeroed, page-aligned block from the
+/// kernel's DMA allocator, laid out by the `ADMIN_SQ`..`BOUNCE` offsets.
+/// Accessed only through raw pointers (the controller writes it too).
+struct DmaBlock {
+    allocator: KernelDma,
+    region: Option<DmaRegion>,
+    base: usize,
+    phys: u64,
+}
+
+impl DmaBlock {
+    fn allocate() -> Result<Self, NvmeError> {
+        let mut allocator = KernelDma::default();
+        let region = allocator
+            .allocate_zeroed(DMA_SIZE, PAGE)
+            .ok_or(NvmeError::NoMemory)?;
+        Ok(Self {
+            base: region.virt().as_ptr() as usize,
+            phys: region.phys(),
+            region: Some(region),
+            allocator,
+        })
+    }
+
+    /// The controller's address of byte `offset`.
+    fn phys(&self, offset: usize) -> u64 {
+        self.phys + offset as u64
+    }
+
+    /// Whether `len` bytes at `offset` are inside the block.
+    fn contains(&self, offset: usize, len: usize) -> bool {
+        self.region.is_some() && offset.checked_add(len).is_some_and(|end| end <= DMA_SIZE)
+    }
+
+    fn read_u32(&self, offset: usize) -> u32 {
+        if !self.contains(offset, 4) || !offset.is_multiple_of(4) {
+            return 0;
+        }
+        // SAFETY: inside the live block (checked), aligned; volatile because
+        // the controller writes it.
+        u32::from_le(unsafe { ((self.base + offset) as *const u32).read_volatile() })
+    }
+
+    fn write_u32(&self, offset: usize, value: u32) {
+        if self.contains(offset, 4) && offset.is_multiple_of(4) {
+            // SAFETY: as for `read_u32`; the block is ours, no reference to
+            // it exists.
+            unsafe { ((self.base + offset) as *mut u32).write_volatile(value.to_le()) }
+        }
+    }
+
+    fn write_u64(&self, offset: usize, value: u64) {
+        self.write_u32(offset, value as u32);
+        self.write_u32(offset + 4, (value >> 32) as u32);
+    }
+
+    fn zero(&self, offset: usize, len: usize) {
+        if self.contains(offset, len) {
+            // SAFETY: inside the live block (checked).
+            unsafe { core::ptr::write_bytes((self.base + offset) as *mut u8, 0, len) }
+        }
+    }
+
+    /// Copies `data` to `offset` (the controller reads it after the
+    /// doorbell's barrier).
+    fn copy_in(&self, offset: usize, data: &[u8]) {
+        if self.contains(offset, data.len()) {
+            // SAFETY: inside the live block (checked), which `data` (a Rust
+            // slice) cannot overlap: the block is owned by the driver.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    data.as_ptr(),
+                    (self.base + offset) as *mut u8,
+                    data.len(),
+                );
+            }
+        }
+    }
+
+    /// Copies from `offset` to `data`, after a completion said the
+    /// controller wrote it.
+    fn copy_out(&self, offset: usize, data: &mut [u8]) {
+        if self.contains(offset, data.len()) {
+            barrier::dmb(barrier::OSHLD);
+            // SAFETY: as for `copy_in`.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    (self.base + offset) as *const u8,
+                    data.as_mut_ptr(),
+                    data.len(),
+                );
+            }
+        }
+    }
+
+    /// Never gives the block back (the controller may still use it).
+    fn leak(&mut self) {
+        self.region = None;
+    }
+}
+
+impl Drop for DmaBlock {
+    fn drop(&mut self) {
+        if let Some(region) = self.region.take() {
+            self.allocator.deallocate(region);
+        }
+    }
+}
+
+fn le_u32(bytes: &[u8], offset: usize) -> u32 {
+    let mut value = [0; 4];
+    if let Some(source) = bytes.get(offset..offset + 4) {
+        value.copy_from_slice(source);
+    }
+    u32::from_le_bytes(value)
+}
+
+fn le_u64(bytes: &[u8], offset: usize) -> u64 {
+    u64::from(le_u32(bytes, offset)) | u64::from(le_u32(bytes, offset + 4)) << 32
+}
+
+/// An Identify string: ASCII padded with spaces.
+fn ascii(bytes: &[u8]) -> String {
+    let text: String = bytes
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    String::from(text.trim())
+}
