@@ -1,8 +1,9 @@
 //! Host integration tests that boot the example kernel under QEMU through
 //! `qemu/run` and judge it by QEMU's exit status (the on-target verdict,
 //! reported through semihosting), by the serial log, and by the ITS's own
-//! trace (`-trace 'gicv3_its*'`): the edu's MSIs must come from its PCI
-//! requester ID and be translated to the LPI the kernel mapped.
+//! trace (`-trace 'gicv3_its*'`): the MSIs of the edu and the NVMe
+//! controller's MSI-X writes must come from their PCI requester IDs and be
+//! translated to the LPIs the kernel mapped.
 //!
 //! QEMU must be installed (`qemu/install-qemu`, which `qemu/run` calls);
 //! without it these tests fail with the command to run, they never pass
@@ -88,6 +89,35 @@ fn run(args: &[&str]) -> Run {
         // Killed by a signal: report it as a failure status.
         status: status.code().unwrap_or(-1),
         log,
+    }
+}
+
+/// A device's MSI route as the kernel logged it.
+#[derive(Debug)]
+struct LoggedRoute {
+    requester: u64,
+    device_id: u64,
+    /// The LPI of EventID `n` at index `n`.
+    lpis: Vec<u64>,
+}
+
+impl LoggedRoute {
+    /// From the first line of `log` that starts with `prefix` and holds
+    /// `requester ID`, `DeviceID`, and the LPI of EventID `n` after
+    /// `lpi_keys[n]`.
+    fn find(log: &str, prefix: &str, lpi_keys: &[&str]) -> Self {
+        let line = log
+            .lines()
+            .find(|line| line.starts_with(prefix) && line.contains("requester ID"))
+            .unwrap_or_else(|| panic!("the kernel did not log a {prefix:?} route:\n{log}"));
+        let number = |key: &str| {
+            field(line, key).unwrap_or_else(|| panic!("no {key:?} in the route: {line}"))
+        };
+        Self {
+            requester: number("requester ID"),
+            device_id: number("DeviceID"),
+            lpis: lpi_keys.iter().map(|key| number(key)).collect(),
+        }
     }
 }
 
@@ -203,7 +233,7 @@ impl TraceModel {
 }
 
 #[test]
-fn on_target_tests_pass_and_edu_msis_are_translated_to_the_mapped_lpi() {
+fn on_target_tests_pass_and_device_msis_are_translated_to_the_mapped_lpis() {
     let trace_path = scratch("its-trace.log");
     // Two CPUs, so that MOVI across redistributors is tested too.
     let run = run(&[
@@ -226,21 +256,26 @@ fn on_target_tests_pass_and_edu_msis_are_translated_to_the_mapped_lpi() {
     assert!(!run.log.contains("FAILED"), "a test failed:\n{}", run.log);
 
     // "test: edu 00:01.0 requester ID 0x8 DeviceID 0x8 EventID 0 LPI 8192"
-    let line = run
-        .log
-        .lines()
-        .find(|line| line.starts_with("test: edu "))
-        .unwrap_or_else(|| panic!("the kernel did not log the edu's route:\n{}", run.log));
-    let requester = field(line, "requester ID").expect("requester ID");
-    let device_id = field(line, "DeviceID").expect("DeviceID");
-    let lpi = field(line, "LPI").expect("LPI");
+    let edu_route = LoggedRoute::find(&run.log, "test: edu ", &["LPI"]);
+    let (requester, device_id, lpi) = (edu_route.requester, edu_route.device_id, edu_route.lpis[0]);
+    // "nvme: 00:02.0 ... MSI-X requester ID 0x10 -> DeviceID 0x10: vector 0
+    // (admin) EventID 0 -> LPI 8193, vector 1 (I/O) EventID 1 -> LPI 8194"
+    let nvme_route = LoggedRoute::find(
+        &run.log,
+        "nvme: ",
+        &["EventID 0 -> LPI", "EventID 1 -> LPI"],
+    );
 
     let trace = std::fs::read_to_string(&trace_path).expect("reading the ITS trace");
     assert!(
         trace.contains("gicv3_its_cmd_mapd"),
         "the trace has no ITS commands:\n{trace}"
     );
-    let model = TraceModel::replay(&trace, |rid| if rid == requester { device_id } else { rid });
+    let device_ids: HashMap<u64, u64> = [&edu_route, &nvme_route]
+        .iter()
+        .map(|route| (route.requester, route.device_id))
+        .collect();
+    let model = TraceModel::replay(&trace, |rid| *device_ids.get(&rid).unwrap_or(&rid));
     let edu: Vec<&Translation> = model
         .translations
         .iter()
@@ -283,11 +318,62 @@ fn on_target_tests_pass_and_edu_msis_are_translated_to_the_mapped_lpi() {
         "{translated} edu MSIs were translated to an LPI, {handled} were handled:\n{}",
         run.log
     );
+    check_nvme_translations(&model, &nvme_route, &run.log);
     // A CPU never wrote GITS_TRANSLATER (it would show as requester ID 0).
     assert!(
         model.translations.iter().all(|t| t.requester != 0),
         "an MSI arrived with requester ID 0"
     );
+}
+
+/// Every NVMe MSI-X write (the controller's requester ID) was translated to
+/// the LPI the kernel mapped for its EventID: 0 for the admin queue, 1 for
+/// the I/O queue. Both were used, and each one translated was handled once
+/// (the kernel logs how many it handled per queue).
+fn check_nvme_translations(model: &TraceModel, route: &LoggedRoute, log: &str) {
+    let msis: Vec<&Translation> = model
+        .translations
+        .iter()
+        .filter(|t| t.requester == route.requester)
+        .collect();
+    for t in &msis {
+        let expected = route.lpis.get(t.event as usize).copied();
+        assert!(
+            expected.is_some(),
+            "NVMe MSI-X write with EventID {:#x}, only {} vectors mapped: {t:?}",
+            t.event,
+            route.lpis.len()
+        );
+        assert_eq!(
+            t.translated, t.mapped,
+            "the ITS translated NVMe MSI-X write {t:?} differently from the mapped tables"
+        );
+        assert_eq!(
+            t.translated, expected,
+            "NVMe MSI-X write from requester ID {:#x} (DeviceID {:#x}): {t:?}, but the kernel mapped LPI {expected:?} to EventID {}",
+            route.requester, route.device_id, t.event
+        );
+    }
+    // "test: nvme 00:02.0 admin LPIs handled 12, I/O LPIs handled 31"
+    let line = log
+        .lines()
+        .find(|line| line.starts_with("test: nvme ") && line.contains("LPIs handled"))
+        .unwrap_or_else(|| panic!("the kernel did not log the NVMe LPIs it handled:\n{log}"));
+    for (event, key) in [(0, "admin LPIs handled"), (1, "I/O LPIs handled")] {
+        let handled = field(line, key).unwrap_or_else(|| panic!("no {key:?} in {line}"));
+        let translated = msis
+            .iter()
+            .filter(|t| t.event == event && t.translated.is_some())
+            .count() as u64;
+        assert!(
+            translated > 0,
+            "no NVMe MSI-X write with EventID {event} in the trace"
+        );
+        assert_eq!(
+            translated, handled,
+            "{translated} NVMe MSI-X writes with EventID {event} were translated, the kernel handled {handled} LPIs"
+        );
+    }
 }
 
 #[test]
