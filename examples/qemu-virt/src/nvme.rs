@@ -130,7 +130,7 @@ const DMA_SIZE: usize = BOUNCE + MAX_TRANSFER;
 const _: () =
     assert!(ADMIN_DEPTH as usize * SQ_ENTRY <= PAGE && IO_DEPTH as usize * SQ_ENTRY <= PAGE);
 
-/// How long an admin or I/O command may take.
+/// How long an admin or I/O command may take, by default.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Upper bound on CAP.TO, the controller's enable/disable time.
 const MAX_READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -262,6 +262,7 @@ pub struct Nvme {
     signals: &'static Signals,
     state: State,
     next_command_id: u16,
+    command_timeout: Duration,
     ready_timeout: Duration,
     capacity: u64,
     max_sectors: usize,
@@ -340,6 +341,7 @@ impl Nvme {
             signals,
             state: State::Failed,
             next_command_id: 0,
+            command_timeout: COMMAND_TIMEOUT,
             ready_timeout,
             capacity: 0,
             max_sectors: MAX_TRANSFER / SECTOR_SIZE,
@@ -382,6 +384,12 @@ impl Nvme {
     /// Most sectors one command transfers.
     pub fn max_sectors_per_command(&self) -> usize {
         self.max_sectors
+    }
+
+    /// Sets how long a command may take before it fails with
+    /// [`BlockError::Timeout`] (5 s by default).
+    pub fn set_command_timeout(&mut self, timeout: Duration) {
+        self.command_timeout = timeout;
     }
 
     /// Whether transfers are possible (not suspended, not failed).
@@ -674,7 +682,7 @@ impl Nvme {
         let signal = &self.signals.interrupts[usize::from(queue.vector)];
         let mut seen = signal.load(Ordering::Acquire);
         queue.submit(&self.memory, self.registers, command.encode(id));
-        let deadline = cpu::now() + COMMAND_TIMEOUT;
+        let deadline = cpu::now() + self.command_timeout;
         loop {
             if !wait_for_interrupt(signal, seen, deadline) {
                 // The command may still complete (and DMA) later: only a
