@@ -84,6 +84,10 @@ const TESTS: &[Test] = &[
     ),
     ("nvme_write_read_back_by_lpis", nvme_write_read_back_by_lpis),
     ("nvme_errors_are_typed", nvme_errors_are_typed),
+    (
+        "nvme_lost_interrupt_times_out_and_resume_recovers",
+        nvme_lost_interrupt_times_out_and_resume_recovers,
+    ),
     ("save_restore_keeps_edu_lpi", save_restore_keeps_edu_lpi),
     (
         "nvme_quiesced_across_its_save_restore",
@@ -733,6 +737,15 @@ fn nvme_errors_are_typed(bench: &mut Bench) -> Outcome {
         result == Err(BlockError::BadLength(100)),
         "reading 100 bytes: {result:?}"
     );
+    {
+        // No completion interrupt could be taken: refused at once.
+        let _masked = cpu::IrqGuard::new();
+        let result = nvme.read(0, &mut sectors);
+        ensure!(
+            result == Err(BlockError::Device(nvme::STATUS_IRQS_MASKED)),
+            "reading with IRQs masked: {result:?}"
+        );
+    }
     ensure!(
         nvme.io_commands() == commands,
         "a refused transfer reached the controller"
@@ -752,6 +765,53 @@ fn nvme_errors_are_typed(bench: &mut Bench) -> Outcome {
     ensure!(nvme.is_running(), "the controller stopped after an error");
     nvme.read(0, &mut sectors)
         .map_err(|e| format!("reading after an error: {e}"))
+}
+
+/// A completion whose interrupt never comes (its MSI-X vector masked) ends
+/// in `Timeout`, then every transfer is refused until `resume` resets the
+/// controller.
+fn nvme_lost_interrupt_times_out_and_resume_recovers(bench: &mut Bench) -> Outcome {
+    let nvme = bench
+        .kernel
+        .nvme
+        .as_mut()
+        .ok_or("no NVMe controller brought up")?;
+    let function = bench
+        .kernel
+        .functions
+        .iter()
+        .find(|f| f.bdf == nvme.bdf())
+        .ok_or("the NVMe controller is not among the PCI functions")?;
+    let msix = function.msix().ok_or("no MSI-X")?;
+    let io_lpi = nvme.lpis()[1];
+    let mut sector = [0u8; SECTOR_SIZE];
+    let timeout = Duration::from_millis(200);
+    nvme.set_command_timeout(timeout);
+    msix.mask(1, true);
+    let start = cpu::now();
+    let result = nvme.read(0, &mut sector);
+    let waited = cpu::now() - start;
+    msix.mask(1, false);
+    nvme.set_command_timeout(Duration::from_secs(5));
+    ensure!(
+        result == Err(BlockError::Timeout),
+        "reading with the I/O vector masked: {result:?}"
+    );
+    ensure!(
+        waited >= timeout && waited < timeout * 5,
+        "timed out after {waited:?}, the bound is {timeout:?}"
+    );
+    ensure!(!nvme.is_running(), "still running after a timeout");
+    let result = nvme.read(0, &mut sector);
+    ensure!(
+        result == Err(BlockError::Device(nvme::STATUS_NOT_RUNNING)),
+        "reading after a timeout: {result:?}"
+    );
+    // Unmasked, the vector sends the MSI it held back: one late LPI.
+    let late = irq::count(io_lpi);
+    cpu::wait_until(DELIVERY, || irq::count(io_lpi) > late);
+    nvme.resume().map_err(|e| format!("resume: {e}"))?;
+    write_read_back(nvme, &[(512, 16)], 0)
 }
 
 /// The hibernation sequence: quiesce the disk, save the ITS (the snapshot
