@@ -37,7 +37,7 @@ impl fmt::Display for BlockError {
             } => write!(
                 f,
                 "sectors {lba}..{} beyond the device's {capacity}",
-                lba + sectors
+                lba.saturating_add(*sectors)
             ),
             Self::BadLength(len) => write!(f, "{len} bytes is not a whole number of sectors"),
             Self::Device(status) => write!(f, "device error, status {status:#x}"),
