@@ -8,13 +8,61 @@ use crate::cpu;
 use alloc::alloc::{alloc_zeroed, dealloc};
 use alloc::collections::BTreeMap;
 use buddy_system_allocator::LockedHeap;
-use core::alloc::Layout;
+use core::alloc::{GlobalAlloc, Layout};
 use core::ops::Range;
 use core::ptr::NonNull;
 use gicv3_its::{DmaMemory, DmaRegion};
 
+/// Blocks of at most 2^20 bytes (1 MiB, the largest allocation, a flat ITS
+/// Device table included): the heap arena is cut into the same 1 MiB blocks
+/// wherever it starts, so the hibernation layout's allocation offset shifts
+/// every allocation by exactly that offset (hibernate/layout.rs).
+static HEAP: LockedHeap<21> = LockedHeap::empty();
+
+/// The global allocator: the buddy heap, with freed blocks zeroed, so that
+/// every heap page that holds nothing is all zeroes and a hibernation image
+/// (which saves only non-zero pages) holds just the pages in use plus the
+/// buddy allocator's free-list links.
+struct ZeroOnFree;
+
 #[global_allocator]
-static HEAP: LockedHeap<33> = LockedHeap::empty();
+static ALLOCATOR: ZeroOnFree = ZeroOnFree;
+
+// SAFETY: delegates to the buddy heap; `dealloc` only zeroes the block it
+// is given back (which the caller no longer uses) before freeing it.
+unsafe impl GlobalAlloc for ZeroOnFree {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract is the buddy heap's.
+        unsafe { HEAP.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // The whole buddy block: the allocator rounds the size up like this.
+        let block = layout
+            .size()
+            .next_power_of_two()
+            .max(layout.align())
+            .max(core::mem::size_of::<usize>());
+        // SAFETY: `ptr` is a live block of `block` bytes from `alloc` (the
+        // buddy heap hands out whole blocks), which the caller gives back.
+        unsafe {
+            core::ptr::write_bytes(ptr, 0, block);
+            HEAP.dealloc(ptr, layout);
+        }
+    }
+}
+
+/// Zeroes `arena` and makes it the heap.
+///
+/// # Safety
+/// As for [`add_ram`], with no holes in `arena`.
+pub unsafe fn add_arena(arena: Range<usize>) {
+    // SAFETY: the caller promised the arena is unused, mapped RAM.
+    unsafe {
+        core::ptr::write_bytes(arena.start as *mut u8, 0, arena.len());
+        add_ram(arena, &[]);
+    }
+}
 
 /// Adds the parts of `ram` that are not in any of `holes` to the heap.
 ///

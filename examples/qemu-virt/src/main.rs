@@ -20,6 +20,7 @@ mod edu;
 mod exceptions;
 mod gic;
 mod heap;
+mod hibernate;
 mod irq;
 mod mmio;
 mod msi;
@@ -60,11 +61,14 @@ pub struct Kernel {
     pub functions: Vec<Function>,
     /// The first NVMe controller, up and running, if there is one.
     pub nvme: Option<nvme::Nvme>,
+    /// Where the heap, the LPI tables and scratch RAM are (hibernate/layout.rs).
+    pub layout: hibernate::layout::Layout,
 }
 
 unsafe extern "C" {
     static image_start: u8;
     static image_end: u8;
+    static data_begin: u8;
 }
 
 entry!(main, 64);
@@ -83,6 +87,9 @@ fn main(dtb: u64, _x1: u64, _x2: u64, entry_el: u64) -> ! {
     if kernel.platform.has_arg("test") {
         let failures = tests::run(kernel);
         power::exit(failures.min(255) as u32);
+    }
+    if hibernate::requested(&kernel) {
+        hibernate::run(kernel);
     }
     demo::run(kernel);
     info!("boot: done, powering off");
@@ -106,34 +113,24 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
     for (hole, reserved) in holes[2..].iter_mut().zip(fdt.memory_reservations()) {
         *hole = reserved.address() as usize..reserved.address() as usize + reserved.size();
     }
-    // First the RAM the initial page table maps: enough for the real one.
-    platform::for_each_memory_region(&fdt, |ram| {
-        let start = (ram.start as usize).max(INITIAL_BLOCK.start);
-        let end = (ram.end as usize).min(INITIAL_BLOCK.end);
-        if start < end {
-            // SAFETY: RAM from the DTB inside the initially mapped block,
-            // minus the kernel image, the DTB and reserved memory.
-            unsafe { heap::add_ram(start..end, &holes) };
-        }
-    });
+    // The heap is a fixed-size arena at a place every boot agrees on, so
+    // that a hibernation image can hold it (hibernate/layout.rs).
+    let writable = (&raw const data_begin) as usize..image.end;
+    let Ok(layout) =
+        hibernate::layout::Layout::plan(&fdt, image.clone(), writable, INITIAL_BLOCK, &holes)
+    else {
+        power::exit(EXIT_BOOT_FAILED);
+    };
+    // SAFETY: the arena is RAM inside the initially mapped block, outside
+    // the kernel image, the DTB and reserved memory (checked by `plan`), and
+    // used by nothing else.
+    unsafe { heap::add_arena(layout.arena.clone()) };
     let Ok(platform) = Platform::from_dtb(&fdt) else {
         power::exit(EXIT_BOOT_FAILED);
     };
     power::set_psci_conduit(platform.psci);
     if paging::activate(&platform).is_err() {
         power::exit(EXIT_BOOT_FAILED);
-    }
-    // Then the rest of RAM, now mapped.
-    for ram in &platform.memory {
-        for part in [
-            ram.start as usize..(ram.end as usize).min(INITIAL_BLOCK.start),
-            (ram.start as usize).max(INITIAL_BLOCK.end)..ram.end as usize,
-        ] {
-            if part.start < part.end {
-                // SAFETY: RAM from the DTB, now mapped, minus the holes.
-                unsafe { heap::add_ram(part, &holes) };
-            }
-        }
     }
     let uart = NonNull::new(platform.uart.start as *mut _).ok_or("no UART")?;
     // SAFETY: the DTB's console UART, mapped as Device memory by
@@ -147,9 +144,15 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
         platform.bootargs
     );
     info!(
-        "boot: RAM {:#x?}, heap {} KiB",
+        "boot: RAM {:#x?}, heap {} KiB at {:#x}..{:#x} (allocation offset {} MiB), LPI tables at {:#x}, scratch {:#x}..{:#x}",
         platform.memory,
-        heap::usage().1 / 1024
+        heap::usage().1 / 1024,
+        layout.arena.start,
+        layout.arena.end,
+        layout.skew,
+        layout.lpi_tables.start,
+        layout.scratch.start,
+        layout.scratch.end,
     );
 
     // SAFETY: GICD and the GICR regions come from the DTB and are mapped as
@@ -166,8 +169,14 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
 
     let config = ItsConfig {
         lpi_id_bits: gic.lpi_id_bits().min(16),
+        // SAFETY: called once per boot; the Its keeps the region for ever.
+        lpi_tables: Some(unsafe { layout.lpi_region() }),
         ..ItsConfig::default()
     };
+    if let Some(node) = platform.its.first() {
+        hibernate::marker::set_its_base(node.frames.start);
+    }
+    hibernate::marker::mark(hibernate::marker::Phase::Boot);
     let mut its = ItsService::init(&platform, &gic, config).map_err(|e| format!("ITS: {e}"))?;
     let functions = match &platform.pci {
         Some(host) => pci::enumerate(host),
@@ -187,6 +196,7 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
         its,
         functions,
         nvme,
+        layout,
     })
 }
 

@@ -32,6 +32,20 @@ pub fn exit(status: u32) -> ! {
     semihosting::exit(status)
 }
 
+/// Resets the machine through PSCI SYSTEM_RESET: QEMU (without
+/// `-no-reboot`) starts the kernel again from its entry, RAM intact; with no
+/// PSCI, waits for ever.
+pub fn system_reset() -> ! {
+    let _ = match CONDUIT.load(Ordering::Acquire) {
+        1 => smccc::psci::system_reset::<Hvc>(),
+        2 => smccc::psci::system_reset::<Smc>(),
+        _ => Ok(()),
+    };
+    loop {
+        aarch64_cpu::asm::wfi();
+    }
+}
+
 /// Powers the machine off through PSCI SYSTEM_OFF (QEMU exits with 0); with
 /// no PSCI, waits for ever.
 pub fn system_off() -> ! {

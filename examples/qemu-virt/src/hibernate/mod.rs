@@ -1,0 +1,783 @@
+//! Hibernation: the whole boot -> hibernate -> restore cycle, done so that
+//! the ITS never holds a mapping into memory the running kernel does not
+//! own (the bug in `../shared/seeds`: a boot kernel left its ITTs mapped
+//! when it jumped into the image).
+//!
+//! One binary plays three parts, with `hibernate` on its command line:
+//!
+//! - **Image kernel** (a boot that finds no image): brings up edu and NVMe,
+//!   raises MSIs, then hibernates: quiesces NVMe, prints
+//!   `PM: hibernation: entry`, runs [`gicv3_its::Its::save`] (everything
+//!   unmapped, ITS disabled), saves its CPU context and copies its pages
+//!   (kernel data/bss/stacks and the non-zero pages of its heap arena) to
+//!   scratch RAM, restores the ITS so that NVMe's MSI-X works again, writes
+//!   the image to the NVMe disk, tears the ITS down again, and resets
+//!   (PSCI SYSTEM_RESET in the same QEMU), or with `hibernate-cold` exits
+//!   QEMU for the runner to start a second one on the same disk.
+//! - **Boot kernel** (a boot that finds a valid image): boots normally,
+//!   with its heap (and so its ITS tables and ITTs) at a different offset,
+//!   maps a device of its own (DeviceID 0) that the image kernel never
+//!   knew, loads and checks the image, prints
+//!   `PM: hibernation: handing over to image`, quiesces its devices, runs
+//!   its own save hook and releases its redistributor, then copies the
+//!   image into place and jumps into it (see [`snapshot`]).
+//! - **Resumed kernel** (the image kernel again): re-initialises the GIC and
+//!   its redistributor, runs [`gicv3_its::Its::restore`] (replaying its
+//!   registry), re-programs its devices' MSIs and resumes NVMe, invalidates
+//!   the image, prints `PM: hibernation: exit`, then checks that DeviceID 0
+//!   is not translated and that edu and NVMe MSIs arrive once per trigger
+//!   on the same LPIs. Then the next cycle, or power off.
+//!
+//! Each phase is also marked in the ITS trace ([`marker`]) for the host
+//! checker (`tests/qemu_hibernate.rs`). `hibernate-no-teardown` makes the
+//! boot kernel skip its save hook, to show that the checker catches it.
+
+pub mod image;
+pub mod layout;
+pub mod marker;
+pub mod snapshot;
+
+use crate::block::BlockDevice;
+use crate::cpu::{self, IrqGuard};
+use crate::edu::Edu;
+use crate::gic::Gic;
+use crate::msi::{ICID, MsiRoute};
+use crate::{Kernel, irq, mmio, pci, power};
+use alloc::string::String;
+use alloc::vec::Vec;
+use alloc::{format, vec};
+use core::time::Duration;
+use gicv3_its::MemoryUse;
+use image::{Header, ImageError, ItsView};
+use layout::Layout;
+use log::{error, info, warn};
+use marker::{Phase, mark};
+use snapshot::{CopyOp, RESUMED, SNAPSHOT_TAKEN, SavedRange, SnapshotJob};
+
+/// Semihosting exit status that tells `qemu/run --cold` the kernel wrote an
+/// image and powered off: start the next QEMU process on the same disk.
+pub const EXIT_HIBERNATED: u32 = 75;
+/// The DeviceID the boot kernel maps for itself: a CPU write to
+/// GITS_TRANSLATER arrives as DeviceID 0 on QEMU, so the kernel can raise
+/// its MSIs itself.
+pub const FOREIGN_DEVICE: u32 = 0;
+/// edu MSIs raised per check.
+const EDU_TRIGGERS: u32 = 3;
+/// How long an MSI may take to arrive.
+const DELIVERY: Duration = Duration::from_millis(500);
+/// How long to watch for an MSI that must not arrive.
+const QUIET: Duration = Duration::from_millis(20);
+/// A sector the NVMe check writes and reads back, below the image area.
+const CHECK_LBA: u64 = 64;
+const PAGE: usize = 4096;
+
+unsafe extern "C" {
+    static image_start: u8;
+    static rodata_end: u8;
+}
+
+/// What the command line asks for.
+#[derive(Clone, Copy, Debug)]
+struct Options {
+    /// Hibernate cycles before powering off.
+    cycles: u32,
+    /// Power off after writing the image instead of resetting.
+    cold: bool,
+    /// The boot kernel skips its save hook (to prove the checker).
+    no_teardown: bool,
+}
+
+impl Options {
+    fn from_args(kernel: &Kernel) -> Self {
+        let value = |key: &str| {
+            kernel
+                .platform
+                .bootargs
+                .split_whitespace()
+                .find_map(|arg| arg.strip_prefix(key)?.parse().ok())
+        };
+        Self {
+            cycles: value("cycles=").unwrap_or(1),
+            cold: kernel.platform.has_arg("hibernate-cold"),
+            no_teardown: kernel.platform.has_arg("hibernate-no-teardown"),
+        }
+    }
+}
+
+/// An edu device and its route.
+struct EduRoute {
+    edu: Edu,
+    index: usize,
+    lpi: u32,
+}
+
+/// The kernel, its layout, and what the cycle keeps track of.
+struct Hibernation {
+    kernel: Kernel,
+    options: Options,
+    edu: Option<EduRoute>,
+    failures: u32,
+    /// MSIs raised (edu) or commands issued (NVMe) in checks, and handled.
+    triggered: u64,
+    handled: u64,
+}
+
+/// Whether this boot runs the hibernation cycle.
+pub fn requested(kernel: &Kernel) -> bool {
+    kernel.platform.has_arg("hibernate")
+}
+
+/// Runs the cycle: resumes an image if there is one, otherwise becomes the
+/// image kernel. Ends QEMU with the number of failures as its status.
+pub fn run(kernel: Kernel) -> ! {
+    let options = Options::from_args(&kernel);
+    let mut hibernation = Hibernation {
+        kernel,
+        options,
+        edu: None,
+        failures: 0,
+        triggered: 0,
+        handled: 0,
+    };
+    hibernation.route_edu();
+    match hibernation.find_image() {
+        Ok(header) => {
+            let error = hibernation.hand_over(&header);
+            warn!("PM: hibernation: image not resumed: {error}; booting normally");
+        }
+        Err(ImageError::NoImage) => info!("PM: hibernation: no image on the disk: fresh boot"),
+        Err(error) => warn!("PM: hibernation: {error}; booting normally"),
+    }
+    hibernation.image_kernel()
+}
+
+/// The text checksum, entry, context and regions of this kernel, as an
+/// image header would record them.
+fn own_header(layout: &Layout, its: ItsView) -> Header {
+    // The linker script defines both symbols; only their addresses are used.
+    let text = (&raw const image_start) as usize..(&raw const rodata_end) as usize;
+    // SAFETY: text and rodata are mapped, never written, and `text` lies
+    // inside the kernel image.
+    let text = unsafe { core::slice::from_raw_parts(text.start as *const u8, text.len()) };
+    let range = |r: &core::ops::Range<usize>| r.start as u64..r.end as u64;
+    Header {
+        text_checksum: snapshot::checksum(text),
+        resume_entry: snapshot::resume_entry(),
+        context: snapshot::context_address(),
+        skew: layout.skew,
+        kernel_writable: range(&layout.kernel_writable),
+        arena: range(&layout.arena),
+        lpi_tables: range(&layout.lpi_tables),
+        ranges: 0,
+        pages: 0,
+        table_checksum: 0,
+        its,
+    }
+}
+
+/// The scratch area as bytes.
+///
+/// # Safety
+/// Scratch is RAM that nothing else uses (no heap, no image); the caller
+/// must not hold another slice of it.
+unsafe fn scratch(layout: &Layout) -> &'static mut [u8] {
+    // SAFETY: the caller promised exclusive use; the range is mapped RAM.
+    unsafe {
+        core::slice::from_raw_parts_mut(layout.scratch.start as *mut u8, layout.scratch.len())
+    }
+}
+
+fn log_its_view(who: &str, view: &ItsView) {
+    for device in &view.devices {
+        info!(
+            "PM: {who}: DeviceID {:#x} ITT {:#x} ({} bytes), events {:?}",
+            device.device_id, device.itt, device.itt_bytes, device.events
+        );
+    }
+}
+
+impl Hibernation {
+    fn disk(&mut self) -> Option<&mut dyn BlockDevice> {
+        self.kernel
+            .nvme
+            .as_mut()
+            .map(|nvme| nvme as &mut dyn BlockDevice)
+    }
+
+    fn fail(&mut self, message: String) {
+        error!("PM: FAILED: {message}");
+        self.failures += 1;
+    }
+
+    /// Routes the first edu's MSI to an LPI.
+    fn route_edu(&mut self) {
+        let Some(host) = self.kernel.platform.pci.clone() else {
+            return;
+        };
+        let Some((index, function, edu)) = self
+            .kernel
+            .functions
+            .iter()
+            .enumerate()
+            .find_map(|(i, f)| Some((i, f, Edu::new(f)?)))
+        else {
+            warn!("PM: no edu device");
+            return;
+        };
+        match self.kernel.its.route(&host, function, 1) {
+            Ok(MsiRoute { lpis, .. }) => {
+                if irq::register(lpis[0], crate::demo::edu_interrupt, edu.context()).is_ok() {
+                    self.edu = Some(EduRoute {
+                        edu,
+                        index,
+                        lpi: lpis[0],
+                    });
+                }
+            }
+            Err(error) => warn!("PM: edu MSI not routed: {error}"),
+        }
+    }
+
+    fn find_image(&mut self) -> Result<Header, ImageError> {
+        let Some(disk) = self.disk() else {
+            return Err(ImageError::NoImage);
+        };
+        image::read_header(disk)
+    }
+
+    // ---- boot kernel ------------------------------------------------------
+
+    /// Checks and loads the image, tears down this kernel's ITS mappings and
+    /// jumps into the image. Returns only if the image is not usable, before
+    /// anything was torn down.
+    fn hand_over(&mut self, header: &Header) -> ImageError {
+        let layout = self.kernel.layout.clone();
+        let own = own_header(&layout, ItsView::of(&self.kernel.its.its));
+        info!(
+            "PM: hibernation: found an image: {} pages in {} runs; image kernel's allocation offset {} MiB, this boot kernel's {} MiB",
+            header.pages,
+            header.ranges,
+            header.skew,
+            layout.skew
+        );
+        if let Err(error) = header.check_against(&layout, &own) {
+            return error;
+        }
+        log_its_view("image kernel's ITS (from the image)", &header.its);
+        log_its_view("boot kernel's ITS", &own.its);
+        for device in &own.its.devices {
+            let theirs = header
+                .its
+                .devices
+                .iter()
+                .find(|d| d.device_id == device.device_id);
+            if let Some(theirs) = theirs {
+                info!(
+                    "PM: DeviceID {:#x}: boot kernel ITT {:#x}, image kernel ITT {:#x}{}",
+                    device.device_id,
+                    device.itt,
+                    theirs.itt,
+                    if device.itt == theirs.itt {
+                        " (the same: the allocation offsets happen to coincide)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        // SAFETY: scratch is used by nothing else, and only through this
+        // slice until the jump.
+        let scratch = unsafe { scratch(&layout) };
+        let table = match self.disk() {
+            Some(disk) => image::load(disk, header, scratch),
+            None => Err(ImageError::NoImage),
+        };
+        let table = match table {
+            Ok(table) => table,
+            Err(error) => return error,
+        };
+        let ops = match copy_ops(header, &table, &layout, scratch) {
+            Ok(ops) => ops,
+            Err(error) => return error,
+        };
+        self.use_foreign_device();
+
+        info!("PM: hibernation: handing over to image");
+        mark(Phase::Handover);
+        self.quiesce_devices();
+        if self.options.no_teardown {
+            warn!(
+                "PM: hibernate-no-teardown: the boot kernel leaves its ITS mappings in place (the bug)"
+            );
+        } else {
+            if let Err(error) = self.kernel.its.its.save() {
+                error!("PM: boot kernel ITS save failed: {error}; jumping anyway");
+            }
+            let gicr = &self.kernel.its.gicr;
+            match self.kernel.its.its.release_redistributor(gicr) {
+                Ok(true) => info!("PM: boot kernel: redistributor LPIs disabled"),
+                Ok(false) => info!(
+                    "PM: boot kernel: EnableLPIs cannot be cleared; the image kernel adopts the shared LPI tables"
+                ),
+                Err(error) => error!("PM: boot kernel: releasing the redistributor: {error}"),
+            }
+        }
+        info!(
+            "PM: hibernation: copying {} pages into place and jumping to {:#x}",
+            header.pages, header.resume_entry
+        );
+        let _masked = IrqGuard::new();
+        // SAFETY: the image is from this binary (text checksum, entry and
+        // context checked), complete and checksummed; `ops` and the staged
+        // pages are in scratch, which no destination overlaps (checked in
+        // `copy_ops`); IRQs are masked, the ITS saved and devices quiesced;
+        // one CPU runs.
+        unsafe { snapshot::copy_and_resume(ops) }
+    }
+
+    /// Maps DeviceID 0, which the image kernel never knew, and raises its MSI
+    /// from the CPU: the boot kernel's own device.
+    fn use_foreign_device(&mut self) {
+        let its = &mut self.kernel.its;
+        let lpi = match its
+            .its
+            .map_device(FOREIGN_DEVICE, 1)
+            .and_then(|()| its.its.map_event(FOREIGN_DEVICE, 0, ICID))
+        {
+            Ok(lpi) => lpi,
+            Err(error) => {
+                warn!("PM: boot kernel: DeviceID {FOREIGN_DEVICE:#x} not mapped: {error}");
+                return;
+            }
+        };
+        if irq::register(lpi, count_only, 0).is_err() {
+            return;
+        }
+        self.translater_write(0);
+        let arrived = cpu::wait_until(DELIVERY, || irq::count(lpi) >= 1);
+        info!(
+            "PM: boot kernel: DeviceID {FOREIGN_DEVICE:#x} (its own) EventID 0 -> LPI {lpi}: {}",
+            if arrived {
+                "MSI delivered"
+            } else {
+                "MSI NOT delivered"
+            }
+        );
+    }
+
+    /// A CPU write of `event` to GITS_TRANSLATER (DeviceID 0 on QEMU).
+    fn translater_write(&self, event: u32) {
+        // SAFETY: GITS_TRANSLATER in the ITS's translation frame, mapped as
+        // Device memory; a 32-bit write is an MSI.
+        unsafe { mmio::write32(self.kernel.its.doorbell() as usize, event) };
+    }
+
+    /// Stops every device's DMA and MSIs.
+    fn quiesce_devices(&mut self) {
+        if let Some(nvme) = self.kernel.nvme.as_mut()
+            && let Err(error) = nvme.suspend()
+        {
+            warn!("PM: nvme suspend: {error}");
+        }
+        for function in &self.kernel.functions {
+            if let Some(msix) = function.msix() {
+                msix.disable();
+            }
+            if let Some(msi) = function.msi() {
+                msi.disable();
+            }
+        }
+    }
+
+    // ---- image kernel and resumed kernel ---------------------------------
+
+    fn image_kernel(mut self) -> ! {
+        info!(
+            "PM: image kernel: heap at {:#x}..{:#x} (allocation offset {} MiB), LPI tables at {:#x}",
+            self.kernel.layout.arena.start,
+            self.kernel.layout.arena.end,
+            self.kernel.layout.skew,
+            self.kernel.layout.lpi_tables.start
+        );
+        self.check_msis("boot");
+        let cycles = self.options.cycles;
+        for cycle in 1..=cycles {
+            let before = Sample::take(&self);
+            let start = cpu::now();
+            match self.hibernate() {
+                Ok(()) => {}
+                Err(error) => {
+                    self.fail(format!("cycle {cycle}: {error}"));
+                    break;
+                }
+            }
+            self.resume_checks();
+            let after = Sample::take(&self);
+            let elapsed = cpu::now().saturating_sub(start);
+            info!(
+                "PM: cycle {cycle}/{cycles} done in {} ms: ITS memory before {} after {} bytes (ITTs {} -> {}, tables {} -> {}), heap in use {} -> {} bytes, MSIs triggered {} handled {}",
+                elapsed.as_millis(),
+                before.its_total(),
+                after.its_total(),
+                before.its.itts,
+                after.its.itts,
+                before.tables(),
+                after.tables(),
+                before.heap,
+                after.heap,
+                self.triggered,
+                self.handled
+            );
+            if before.its != after.its || before.heap != after.heap {
+                self.fail(format!(
+                    "cycle {cycle}: memory changed: {:?} -> {:?}",
+                    before, after
+                ));
+            }
+        }
+        info!(
+            "PM: hibernation: {cycles} cycles, {} failures, MSIs triggered {} handled {}",
+            self.failures, self.triggered, self.handled
+        );
+        if self.failures == 0 {
+            info!("PM: hibernation: result: ok");
+        }
+        power::exit(self.failures.min(255))
+    }
+
+    /// Raises edu MSIs and does NVMe I/O; each must be handled exactly once.
+    fn check_msis(&mut self, when: &str) {
+        if let Some(route) = &self.edu {
+            let (edu, lpi) = (route.edu, route.lpi);
+            let start = irq::count(lpi);
+            for n in 1..=EDU_TRIGGERS {
+                edu.raise(1);
+                cpu::wait_until(DELIVERY, || irq::count(lpi) >= start + n);
+            }
+            cpu::wait_until(QUIET, || false);
+            let handled = irq::count(lpi) - start;
+            self.triggered += u64::from(EDU_TRIGGERS);
+            self.handled += u64::from(handled);
+            info!(
+                "PM: check ({when}): edu LPI {lpi}: {EDU_TRIGGERS} MSIs raised, {handled} handled"
+            );
+            if handled != EDU_TRIGGERS {
+                self.fail(format!(
+                    "edu: {EDU_TRIGGERS} MSIs raised, {handled} handled ({when})"
+                ));
+            }
+        }
+        let Some(nvme) = self.kernel.nvme.as_mut() else {
+            self.fail(format!("no NVMe disk ({when})"));
+            return;
+        };
+        let lpis = nvme.lpis();
+        let start: Vec<u32> = lpis.iter().map(|&lpi| irq::count(lpi)).collect();
+        let pattern: Vec<u8> = (0..crate::block::SECTOR_SIZE)
+            .map(|i| (i as u8) ^ (self.triggered as u8))
+            .collect();
+        let mut back = vec![0; pattern.len()];
+        let result = nvme
+            .write(CHECK_LBA, &pattern)
+            .and_then(|()| nvme.read(CHECK_LBA, &mut back));
+        cpu::wait_until(QUIET, || false);
+        let handled: Vec<u32> = lpis
+            .iter()
+            .zip(&start)
+            .map(|(&lpi, &s)| irq::count(lpi) - s)
+            .collect();
+        // Two I/O commands, one completion interrupt each.
+        self.triggered += 2;
+        self.handled += u64::from(handled[1]);
+        info!(
+            "PM: check ({when}): nvme LPIs {lpis:?}: 2 I/O commands, interrupts handled {handled:?}, data {}",
+            match result {
+                Ok(()) if back == pattern => "read back ok",
+                Ok(()) => "MISMATCH",
+                Err(_) => "I/O FAILED",
+            }
+        );
+        if result.is_err() || back != pattern || handled[1] != 2 {
+            self.fail(format!(
+                "nvme: {result:?}, {handled:?} interrupts ({when})"
+            ));
+        }
+    }
+
+    /// One hibernation: returns in the resumed kernel.
+    fn hibernate(&mut self) -> Result<(), ImageError> {
+        let layout = self.kernel.layout.clone();
+        if let Some(nvme) = self.kernel.nvme.as_mut()
+            && let Err(error) = nvme.suspend()
+        {
+            warn!("PM: nvme suspend: {error}");
+        }
+        info!("PM: hibernation: entry");
+        mark(Phase::Entry);
+        if let Err(error) = self.kernel.its.its.save() {
+            self.fail(format!("ITS save: {error}"));
+        }
+        // SAFETY: scratch is used by nothing else; the snapshot writes it
+        // through raw pointers only while this slice is not used.
+        let scratch = unsafe { scratch(&layout) };
+        let table_area = scratch.as_mut_ptr();
+        let data = layout.scratch.start + image::TABLE_BYTES_MAX..layout.scratch.end;
+        let mut job = SnapshotJob {
+            regions: [layout.kernel_writable.clone(), layout.arena.clone()],
+            table: table_area.cast::<SavedRange>(),
+            max_ranges: image::MAX_RANGES,
+            data: data.clone(),
+            ranges: 0,
+            pages: 0,
+        };
+        let result = {
+            let _masked = IrqGuard::new();
+            // SAFETY: IRQs are masked and only this CPU runs (the cycle
+            // refuses to start with more); the job's table and data are
+            // scratch, which neither region overlaps.
+            unsafe { snapshot::save_context_and_snapshot(&mut job) }
+        };
+        if result == RESUMED {
+            return self.resumed();
+        }
+        if result != SNAPSHOT_TAKEN {
+            self.restore_after_snapshot();
+            return Err(ImageError::Snapshot(result));
+        }
+        info!(
+            "PM: hibernation: image created ({} pages in {} runs)",
+            job.pages, job.ranges
+        );
+        self.restore_after_snapshot();
+
+        // SAFETY: the snapshot wrote `ranges` entries at the start of
+        // scratch and `pages` pages from `data.start`; nothing else writes
+        // scratch now.
+        let (table, pages) = unsafe {
+            (
+                core::slice::from_raw_parts(job.table, job.ranges),
+                core::slice::from_raw_parts(data.start as *const u8, job.pages * PAGE),
+            )
+        };
+        let mut raw = Vec::with_capacity(table.len() * snapshot::SAVED_RANGE_BYTES);
+        for range in table {
+            raw.extend_from_slice(&range.start.to_le_bytes());
+            raw.extend_from_slice(&range.pages.to_le_bytes());
+            raw.extend_from_slice(&range.checksum.to_le_bytes());
+        }
+        let mut header = own_header(&layout, ItsView::of(&self.kernel.its.its));
+        header.ranges = job.ranges as u64;
+        header.pages = job.pages as u64;
+        header.table_checksum = snapshot::checksum(&raw);
+        let written = match self.disk() {
+            Some(disk) => image::write(disk, &header, table, pages),
+            None => Err(ImageError::NoImage),
+        };
+        written?;
+
+        // Leave nothing mapped across the reset either.
+        if let Some(nvme) = self.kernel.nvme.as_mut() {
+            let _ = nvme.suspend();
+        }
+        let _ = self.kernel.its.its.save();
+        let _ = self
+            .kernel
+            .its
+            .its
+            .release_redistributor(&self.kernel.its.gicr);
+        layout.write_ticket();
+        if self.options.cold {
+            info!("PM: hibernation: image written, powering off");
+            power::exit(EXIT_HIBERNATED);
+        }
+        info!("PM: hibernation: image written, rebooting");
+        power::system_reset()
+    }
+
+    /// After the snapshot (image kernel): the ITS and NVMe back for writing.
+    fn restore_after_snapshot(&mut self) {
+        if let Err(error) = self.kernel.its.its.restore() {
+            self.fail(format!("ITS restore after the snapshot: {error}"));
+        }
+        if let Some(nvme) = self.kernel.nvme.as_mut()
+            && let Err(error) = nvme.resume()
+        {
+            error!("PM: nvme resume: {error}");
+        }
+    }
+
+    /// The resumed kernel's first steps: GIC, ITS, devices, image.
+    fn resumed(&mut self) -> Result<(), ImageError> {
+        let platform = &self.kernel.platform;
+        // SAFETY: as in `bring_up`: the DTB's GICD and GICR, mapped as Device
+        // memory; the reset (or the boot kernel) left them re-initialisable.
+        match unsafe { Gic::init(platform.gicd.start, &platform.gicr) } {
+            Ok(gic) => self.kernel.gic = gic,
+            Err(error) => self.fail(format!("GIC re-init: {error}")),
+        }
+        let its = &mut self.kernel.its;
+        if let Err(error) = its.its.init_redistributor(&its.gicr, self.kernel.gic.rd_base()) {
+            self.fail(format!("init_redistributor: {error}"));
+        }
+        if let Err(error) = self.kernel.its.its.restore() {
+            self.fail(format!("ITS restore: {error}"));
+        }
+        self.resume_devices();
+        cpu::enable_irqs();
+        let invalidated = match self.disk() {
+            Some(disk) => image::invalidate(disk),
+            None => Err(ImageError::NoImage),
+        };
+        if let Err(error) = invalidated {
+            self.fail(format!("invalidating the image: {error}"));
+        }
+        info!("PM: hibernation: exit");
+        mark(Phase::Exit);
+        Ok(())
+    }
+
+    /// PCI BARs, MSI and MSI-X back as this kernel had them, NVMe restarted.
+    fn resume_devices(&mut self) {
+        let Some(host) = self.kernel.platform.pci.clone() else {
+            return;
+        };
+        self.kernel.functions = pci::enumerate(&host);
+        let doorbell = self.kernel.its.doorbell();
+        if let Some(route) = &self.edu
+            && let Some(msi) = self.kernel.functions[route.index].msi()
+        {
+            msi.enable(doorbell, 0, 1);
+        }
+        if let Some(nvme) = self.kernel.nvme.as_mut() {
+            let function = self.kernel.functions.iter().find(|f| f.bdf == nvme.bdf());
+            if let Some(msix) = function.and_then(|f| f.msix()) {
+                for vector in 0..nvme.lpis().len() as u16 {
+                    msix.set_vector(vector, doorbell, u32::from(vector));
+                    msix.mask(vector, false);
+                }
+                msix.enable();
+            }
+            if let Err(error) = nvme.resume() {
+                error!("PM: nvme resume: {error}");
+            }
+        }
+    }
+
+    /// After resume: DeviceID 0 (the boot kernel's) is not translated, and
+    /// edu and NVMe MSIs arrive once each.
+    fn resume_checks(&mut self) {
+        let (unhandled_before, _) = irq::unhandled();
+        let counts: Vec<u32> = self.handled_lpis().map(irq::count).collect();
+        mark(Phase::ForeignProbe);
+        self.translater_write(0);
+        cpu::wait_until(QUIET, || false);
+        let (unhandled_after, last) = irq::unhandled();
+        let counts_after: Vec<u32> = self.handled_lpis().map(irq::count).collect();
+        if unhandled_after == unhandled_before && counts == counts_after {
+            info!(
+                "PM: check (resumed): DeviceID {FOREIGN_DEVICE:#x}, mapped only by the boot kernel, is not translated"
+            );
+        } else {
+            self.fail(format!(
+                "DeviceID {FOREIGN_DEVICE:#x} was translated after resume (INTID {last})"
+            ));
+        }
+        self.check_msis("resumed");
+    }
+
+    fn handled_lpis(&self) -> impl Iterator<Item = u32> + '_ {
+        let nvme = self.kernel.nvme.as_ref().map(|n| n.lpis()).unwrap_or_default();
+        self.edu.iter().map(|e| e.lpi).chain(nvme)
+    }
+}
+
+fn count_only(_intid: u32, _context: usize) {}
+
+/// Memory use before and after a cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Sample {
+    its: MemoryUse,
+    heap: usize,
+}
+
+impl Sample {
+    fn take(hibernation: &Hibernation) -> Self {
+        Self {
+            its: hibernation.kernel.its.its.memory_use(),
+            heap: crate::heap::usage().0,
+        }
+    }
+
+    fn tables(&self) -> usize {
+        self.its.device_table + self.its.collection_table + self.its.queue + self.its.lpi_tables
+    }
+
+    fn its_total(&self) -> usize {
+        self.tables() + self.its.itts + self.its.registry
+    }
+}
+
+/// The boot kernel's copy plan: for each region the image restores, zero
+/// what no run covers and copy the runs from the staged data. Placed in
+/// scratch after the data; checks that no destination overlaps scratch.
+fn copy_ops<'a>(
+    header: &Header,
+    table: &[SavedRange],
+    layout: &Layout,
+    scratch: &'a mut [u8],
+) -> Result<&'a [CopyOp], ImageError> {
+    let scratch_range = layout.scratch.start as u64..layout.scratch.end as u64;
+    let data_start = scratch_range.start + image::TABLE_BYTES_MAX as u64;
+    let data_end = data_start + header.pages * PAGE as u64;
+    let mut ops = Vec::new();
+    let mut source = data_start;
+    let mut runs = table.iter().peekable();
+    for region in header.regions() {
+        if region.start < scratch_range.end && scratch_range.start < region.end {
+            return Err(ImageError::LayoutMismatch("region overlapping scratch"));
+        }
+        let mut cursor = region.start;
+        while let Some(run) = runs.next_if(|run| run.start < region.end) {
+            if run.start > cursor {
+                ops.push(CopyOp {
+                    dst: cursor,
+                    src: 0,
+                    len: run.start - cursor,
+                });
+            }
+            let len = run.pages * PAGE as u64;
+            ops.push(CopyOp {
+                dst: run.start,
+                src: source,
+                len,
+            });
+            source += len;
+            cursor = run.start + len;
+        }
+        if cursor < region.end {
+            ops.push(CopyOp {
+                dst: cursor,
+                src: 0,
+                len: region.end - cursor,
+            });
+        }
+    }
+    let op_bytes = core::mem::size_of::<CopyOp>();
+    let offset = (data_end - scratch_range.start) as usize;
+    let needed = offset + ops.len() * op_bytes;
+    if needed > scratch.len() {
+        return Err(ImageError::TooLarge {
+            bytes: needed as u64,
+            room: scratch.len() as u64,
+        });
+    }
+    let area = &mut scratch[offset..needed];
+    for (op, bytes) in ops.iter().zip(area.chunks_exact_mut(op_bytes)) {
+        bytes[..8].copy_from_slice(&op.dst.to_ne_bytes());
+        bytes[8..16].copy_from_slice(&op.src.to_ne_bytes());
+        bytes[16..24].copy_from_slice(&op.len.to_ne_bytes());
+    }
+    // SAFETY: `area` holds `ops.len()` CopyOps written above, 8-byte aligned
+    // (scratch is page aligned, the data area a whole number of pages).
+    Ok(unsafe { core::slice::from_raw_parts(area.as_ptr().cast::<CopyOp>(), ops.len()) })
+}
