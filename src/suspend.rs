@@ -227,7 +227,18 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// the queue allows. Devices whose commands were consumed become live;
     /// the first failure stops the replay.
     fn replay(&mut self) -> Result<(), ItsError> {
-        let mut commands = Vec::new();
+        let pending: Vec<u32> = self.unreplayed_devices().collect();
+        // The whole list in one allocation of its exact size: grown by
+        // doubling it would take up to twice as much (1.5 MiB instead of
+        // 0.8 MiB at 1024 devices x 32 events), in one block, on a resume
+        // path whose heap may have no block that large.
+        let mapped_events: usize = pending
+            .iter()
+            .filter_map(|device_id| self.registry.devices.get(device_id))
+            .map(|record| record.events().count())
+            .sum();
+        let mut commands =
+            Vec::with_capacity(2 * self.registry.collections.len() + pending.len() + mapped_events);
         for (&icid, record) in &self.registry.collections {
             commands.push(ItsCommand::Mapc {
                 icid,
@@ -235,7 +246,6 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 valid: true,
             });
         }
-        let pending: Vec<u32> = self.unreplayed_devices().collect();
         let mut replayed = Vec::with_capacity(pending.len());
         let mut failure = None;
         for device_id in pending {
