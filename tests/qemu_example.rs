@@ -378,7 +378,7 @@ fn check_nvme_translations(model: &TraceModel, route: &LoggedRoute, log: &str) {
 
 #[test]
 fn demo_handles_every_edu_msi_and_powers_off() {
-    let run = run(&[]);
+    let run = run(&["--demo"]);
     assert_eq!(run.status, 0, "the demo failed:\n{}", run.log);
     assert!(
         run.log.contains("3 MSIs raised, 3 handled as LPI"),

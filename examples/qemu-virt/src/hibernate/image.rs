@@ -106,7 +106,9 @@ impl fmt::Display for ImageError {
             Self::UnsupportedVersion(v) => write!(f, "image format version {v} is not {VERSION}"),
             Self::HeaderChecksum => write!(f, "bad image header checksum"),
             Self::DifferentKernel => write!(f, "the image was made by a different kernel build"),
-            Self::LayoutMismatch(what) => write!(f, "the image's {what} does not match this kernel"),
+            Self::LayoutMismatch(what) => {
+                write!(f, "the image's {what} does not match this kernel")
+            }
             Self::TooManyRanges(n) => write!(f, "{n} page runs, at most {MAX_RANGES}"),
             Self::TableChecksum => write!(f, "bad range table checksum"),
             Self::BadRange { start, pages } => {
@@ -521,9 +523,8 @@ pub fn load(
     let table: Vec<SavedRange> = raw
         .chunks_exact(SAVED_RANGE_BYTES)
         .map(|entry| {
-            let word = |i: usize| {
-                u64::from_le_bytes(entry[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]))
-            };
+            let word =
+                |i: usize| u64::from_le_bytes(entry[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
             SavedRange {
                 start: word(0),
                 pages: word(1),

@@ -12,8 +12,8 @@
 //! +17 MiB        handover ticket (one page): the image kernel's allocation
 //!                offset, for the next boot kernel; never in an image
 //! +32 MiB        arena region (ARENA_BYTES + SKEW_SPAN): the kernel heap
-//!                (16 MiB) starts at +32 MiB + skew, skew = k MiB, k < 32
-//! +80 MiB ..     scratch: the snapshot buffer (image kernel) and the staging
+//!                (16 MiB) starts at +32 MiB + skew, skew = k MiB, k < 64
+//! +112 MiB ..    scratch: the snapshot buffer (image kernel) and the staging
 //!                area (boot kernel); never in an image, holes (DTB,
 //!                /memreserve/) left out
 //! ```
@@ -36,10 +36,10 @@
 
 use aarch64_cpu::registers::Readable;
 use core::fmt;
-use core::ptr::NonNull;
-use gicv3_its::DmaRegion;
 use core::ops::Range;
+use core::ptr::NonNull;
 use flat_device_tree::Fdt;
+use gicv3_its::DmaRegion;
 
 const MIB: usize = 1 << 20;
 /// The LPI tables' offset from RAM base.
@@ -55,11 +55,11 @@ const ARENA_OFFSET: usize = 32 * MIB;
 pub const ARENA_BYTES: usize = 16 * MIB;
 /// Skew granule (the heap's largest block) and number of skews.
 pub const SKEW_GRANULE: usize = MIB;
-const SKEWS: u64 = 32;
+const SKEWS: u64 = 64;
 /// Room for the largest skew.
 const SKEW_SPAN: usize = SKEW_GRANULE * SKEWS as usize;
 /// Scratch starts here (the arena region's end).
-const SCRATCH_OFFSET: usize = 80 * MIB;
+const SCRATCH_OFFSET: usize = 112 * MIB;
 /// Least scratch the kernel accepts.
 const MIN_SCRATCH: usize = 32 * MIB;
 

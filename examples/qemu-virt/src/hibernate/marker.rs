@@ -29,6 +29,9 @@ pub enum Phase {
     /// (a device only the boot kernel mapped): QEMU logs a guest error for
     /// the untranslated MSI, which the checker expects right here.
     ForeignProbe = 0xffe0,
+    /// The resumed kernel's MSI checks are done: every MSI between
+    /// [`Phase::Exit`] and here was raised by a check.
+    ChecksDone = 0xffe4,
 }
 
 /// The ITS frame base, once known.

@@ -255,10 +255,7 @@ impl Hibernation {
         let own = own_header(&layout, ItsView::of(&self.kernel.its.its));
         info!(
             "PM: hibernation: found an image: {} pages in {} runs; image kernel's allocation offset {} MiB, this boot kernel's {} MiB",
-            header.pages,
-            header.ranges,
-            header.skew,
-            layout.skew
+            header.pages, header.ranges, header.skew, layout.skew
         );
         if let Err(error) = header.check_against(&layout, &own) {
             return error;
@@ -498,9 +495,7 @@ impl Hibernation {
             }
         );
         if result.is_err() || back != pattern || handled[1] != 2 {
-            self.fail(format!(
-                "nvme: {result:?}, {handled:?} interrupts ({when})"
-            ));
+            self.fail(format!("nvme: {result:?}, {handled:?} interrupts ({when})"));
         }
     }
 
@@ -616,7 +611,10 @@ impl Hibernation {
             Err(error) => self.fail(format!("GIC re-init: {error}")),
         }
         let its = &mut self.kernel.its;
-        if let Err(error) = its.its.init_redistributor(&its.gicr, self.kernel.gic.rd_base()) {
+        if let Err(error) = its
+            .its
+            .init_redistributor(&its.gicr, self.kernel.gic.rd_base())
+        {
             self.fail(format!("init_redistributor: {error}"));
         }
         if let Err(error) = self.kernel.its.its.restore() {
@@ -683,10 +681,16 @@ impl Hibernation {
             ));
         }
         self.check_msis("resumed");
+        mark(Phase::ChecksDone);
     }
 
     fn handled_lpis(&self) -> impl Iterator<Item = u32> + '_ {
-        let nvme = self.kernel.nvme.as_ref().map(|n| n.lpis()).unwrap_or_default();
+        let nvme = self
+            .kernel
+            .nvme
+            .as_ref()
+            .map(|n| n.lpis())
+            .unwrap_or_default();
         self.edu.iter().map(|e| e.lpi).chain(nvme)
     }
 }
