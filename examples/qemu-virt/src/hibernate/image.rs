@@ -399,8 +399,8 @@ impl Header {
         if self.arena.start < region.start
             || self.arena.end > region.end
             || self.arena.start >= self.arena.end
-            || self.arena.start % PAGE as u64 != 0
-            || self.arena.end % PAGE as u64 != 0
+            || !self.arena.start.is_multiple_of(PAGE as u64)
+            || !self.arena.end.is_multiple_of(PAGE as u64)
         {
             return Err(ImageError::LayoutMismatch("arena"));
         }
@@ -581,7 +581,7 @@ fn check_runs(header: &Header, table: &[SavedRange]) -> Result<(), ImageError> {
         let inside = regions
             .iter()
             .any(|region| region.start <= range.start && end <= region.end);
-        if range.pages == 0 || range.start % PAGE as u64 != 0 || !inside {
+        if range.pages == 0 || !range.start.is_multiple_of(PAGE as u64) || !inside {
             return Err(bad);
         }
         if range.start < previous_end {

@@ -298,6 +298,7 @@ impl Hibernation {
             Err(error) => return error,
         };
         self.use_foreign_device();
+        self.use_extra_edus();
 
         info!("PM: hibernation: handing over to image");
         mark(Phase::Handover);
@@ -330,6 +331,42 @@ impl Hibernation {
         // `copy_ops`); IRQs are masked, the ITS saved and devices quiesced;
         // one CPU runs.
         unsafe { snapshot::copy_and_resume(ops) }
+    }
+
+    /// Every edu but the first is a device of the boot kernel's own (in
+    /// `--cold` runs the second QEMU has one the image kernel never saw):
+    /// routes its MSI and raises it once.
+    fn use_extra_edus(&mut self) {
+        let Some(host) = self.kernel.platform.pci.clone() else {
+            return;
+        };
+        let first = self.edu.as_ref().map(|route| route.index);
+        for (index, function) in self.kernel.functions.iter().enumerate() {
+            let Some(edu) = Edu::new(function).filter(|_| Some(index) != first) else {
+                continue;
+            };
+            match self.kernel.its.route(&host, function, 1) {
+                Ok(MsiRoute { device_id, lpis }) => {
+                    if irq::register(lpis[0], count_only, 0).is_err() {
+                        continue;
+                    }
+                    edu.raise(1);
+                    let arrived = cpu::wait_until(DELIVERY, || irq::count(lpis[0]) >= 1);
+                    edu.acknowledge();
+                    info!(
+                        "PM: boot kernel: edu {} (DeviceID {device_id:#x}, its own) -> LPI {}: {}",
+                        function.bdf,
+                        lpis[0],
+                        if arrived {
+                            "MSI delivered"
+                        } else {
+                            "MSI NOT delivered"
+                        }
+                    );
+                }
+                Err(error) => warn!("PM: boot kernel: edu {} not routed: {error}", function.bdf),
+            }
+        }
     }
 
     /// Maps DeviceID 0, which the image kernel never knew, and raises its MSI
@@ -680,8 +717,49 @@ impl Hibernation {
                 "DeviceID {FOREIGN_DEVICE:#x} was translated after resume (INTID {last})"
             ));
         }
+        self.check_unknown_edus(unhandled_after, &counts_after);
         self.check_msis("resumed");
         mark(Phase::ChecksDone);
+    }
+
+    /// Every edu this kernel did not route (a device the boot kernel may
+    /// have mapped): its MSI, pointed at the doorbell, must not be
+    /// translated. The MSI is disabled again afterwards.
+    fn check_unknown_edus(&mut self, unhandled_before: u32, counts: &[u32]) {
+        let Some(host) = self.kernel.platform.pci.clone() else {
+            return;
+        };
+        let first = self.edu.as_ref().map(|route| route.index);
+        let doorbell = self.kernel.its.doorbell();
+        let mut unknown = Vec::new();
+        for (index, function) in self.kernel.functions.iter().enumerate() {
+            let Some(edu) = Edu::new(function).filter(|_| Some(index) != first) else {
+                continue;
+            };
+            let Some(msi) = function.msi() else {
+                continue;
+            };
+            let device_id = self.kernel.its.device_id(&host, function).unwrap_or(0);
+            msi.enable(doorbell, 0, 1);
+            edu.raise(1);
+            cpu::wait_until(QUIET, || false);
+            edu.acknowledge();
+            msi.disable();
+            unknown.push((function.bdf, device_id));
+        }
+        let (unhandled, last) = irq::unhandled();
+        let after: Vec<u32> = self.handled_lpis().map(irq::count).collect();
+        for (bdf, device_id) in unknown {
+            if unhandled == unhandled_before && after == counts {
+                info!(
+                    "PM: check (resumed): edu {bdf} (DeviceID {device_id:#x}), unknown to this kernel, is not translated"
+                );
+            } else {
+                self.fail(format!(
+                    "edu {bdf} (DeviceID {device_id:#x}) was translated after resume (INTID {last})"
+                ));
+            }
+        }
     }
 
     fn handled_lpis(&self) -> impl Iterator<Item = u32> + '_ {
