@@ -158,9 +158,14 @@ fn bench(runs: usize, report: &mut Report) {
             workload::map_events(&mut baseline, have, devices, events).expect("map events");
             have = devices;
             let itt_bytes = floor_its.itt_bytes(events).expect("ITT size");
-            let mut plan = FloorPlan::new(&mut floor_memory, itt_bytes, devices, events, |icid| {
-                models[2].rdbase(usize::from(icid) % REDISTRIBUTORS)
-            })
+            let mut plan = FloorPlan::new(
+                &mut floor_memory,
+                itt_bytes,
+                devices,
+                events,
+                floor.slots() - 1,
+                |icid| models[2].rdbase(usize::from(icid) % REDISTRIBUTORS),
+            )
             .expect("floor plan");
 
             let mut samples: [[Samples; 3]; 2] = Default::default();

@@ -416,9 +416,14 @@ fn the_floor_sends_the_drivers_commands_in_full_queue_batches() {
     )
     .expect("floor");
     let itt_bytes = floor_its.itt_bytes(events).expect("ITT size");
-    let mut plan = workload::FloorPlan::new(&mut memory, itt_bytes, devices, events, |icid| {
-        floor_model.rdbase(usize::from(icid) % REDISTRIBUTORS as usize)
-    })
+    let mut plan = workload::FloorPlan::new(
+        &mut memory,
+        itt_bytes,
+        devices,
+        events,
+        floor.slots() - 1,
+        |icid| floor_model.rdbase(usize::from(icid) % REDISTRIBUTORS as usize),
+    )
     .expect("plan");
     let before = floor_model.stats().commands;
     let [save, restore] =

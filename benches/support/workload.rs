@@ -337,17 +337,18 @@ impl<F: GitsFrame> Floor<F> {
         self.ring.size() / COMMAND_SIZE
     }
 
-    /// Sends `commands` in batches of (slots - 1): copies a batch into the
-    /// ring, writes GITS_CWRITER once, and polls GITS_CREADR until it reaches
-    /// the same offset. Returns the counts.
+    /// Sends `batches` of commands, each at most (slots - 1) long: copies a
+    /// batch into the ring, writes GITS_CWRITER once, and polls GITS_CREADR
+    /// until it reaches the same offset. Returns the counts.
     pub fn run<M: DmaMemory>(
         &mut self,
         memory: &M,
-        commands: &[[u64; 4]],
+        batches: &[Vec<[u64; 4]>],
     ) -> Result<Counts, FloorError> {
         let mut counts = Counts::default();
         let size = self.ring.size();
-        for batch in commands.chunks(self.slots() - 1) {
+        for batch in batches {
+            assert!(batch.len() < self.slots(), "a batch fits in the queue");
             let start = self.write;
             for words in batch {
                 let slot = self.ring.virt().as_ptr().wrapping_add(self.write);
@@ -405,25 +406,55 @@ impl<F: GitsFrame> Floor<F> {
 }
 
 /// The floor's side of one point: ITTs of its own and the driver's commands
-/// for the same mappings, encoded beforehand.
+/// for the same mappings, encoded beforehand, in batches of at most a
+/// queue's worth (each batch is one doorbell, and no allocation is larger
+/// than a queue: a kernel heap may have no block for the whole list).
 pub struct FloorPlan {
     itts: Vec<DmaRegion>,
     /// What `Its::restore` sends: MAPC per collection, MAPD and MAPTI per
     /// device, INVALL per collection, SYNC per redistributor.
-    pub restore: Vec<[u64; 4]>,
+    pub restore: Vec<Vec<[u64; 4]>>,
     /// What `Its::save` sends: MAPD V=0 per device, MAPC V=0 per
     /// collection, SYNC per redistributor.
-    pub save: Vec<[u64; 4]>,
+    pub save: Vec<Vec<[u64; 4]>>,
+}
+
+/// Encodes commands into batches of at most `batch`.
+struct Batches {
+    batch: usize,
+    batches: Vec<Vec<[u64; 4]>>,
+}
+
+impl Batches {
+    fn new(batch: usize) -> Self {
+        Self {
+            batch,
+            batches: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, command: ItsCommand) {
+        match self.batches.last_mut() {
+            Some(last) if last.len() < self.batch => last.push(command.encode()),
+            _ => {
+                let mut next = Vec::with_capacity(self.batch);
+                next.push(command.encode());
+                self.batches.push(next);
+            }
+        }
+    }
 }
 
 impl FloorPlan {
     /// Allocates `devices` ITTs of `itt_bytes` (256-byte aligned) and encodes
-    /// the commands. `rdbase(icid)` is the redistributor of a collection.
+    /// the commands in batches of `batch` (the floor's slots minus one).
+    /// `rdbase(icid)` is the redistributor of a collection.
     pub fn new<M: DmaMemory>(
         memory: &mut M,
         itt_bytes: usize,
         devices: u32,
         events: u32,
+        batch: usize,
         rdbase: impl Fn(u16) -> RdBase,
     ) -> Result<Self, FloorError> {
         let mut itts = Vec::with_capacity(devices as usize);
@@ -436,11 +467,11 @@ impl FloorPlan {
                 }
             }
         }
-        let mut syncs: Vec<RdBase> = (0..COLLECTIONS).map(&rdbase).collect();
+        let rdbases: Vec<RdBase> = (0..COLLECTIONS).map(&rdbase).collect();
+        let mut syncs = rdbases.clone();
         syncs.sort_unstable();
         syncs.dedup();
         let size = mapd_size(events);
-        let rdbases: Vec<RdBase> = (0..COLLECTIONS).map(&rdbase).collect();
         let mapc = |valid| {
             rdbases
                 .iter()
@@ -458,28 +489,30 @@ impl FloorPlan {
             valid,
         };
         let sync = syncs.iter().map(|&rdbase| ItsCommand::Sync { rdbase });
-        let mut restore: Vec<ItsCommand> = mapc(true).collect();
+
+        let mut restore = Batches::new(batch);
+        mapc(true).for_each(|command| restore.push(command));
         for index in 0..devices {
             restore.push(mapd(index, true));
-            restore.extend((0..events).map(|event| ItsCommand::Mapti {
-                device_id: FIRST_DEVICE_ID + index,
-                event_id: event,
-                intid: FIRST_LPI + index * events + event,
-                icid: icid(index, event),
-            }));
+            for event in 0..events {
+                restore.push(ItsCommand::Mapti {
+                    device_id: FIRST_DEVICE_ID + index,
+                    event_id: event,
+                    intid: FIRST_LPI + index * events + event,
+                    icid: icid(index, event),
+                });
+            }
         }
-        restore.extend((0..COLLECTIONS).map(|icid| ItsCommand::Invall { icid }));
-        restore.extend(sync.clone());
-        let save: Vec<ItsCommand> = (0..devices)
-            .map(|index| mapd(index, false))
-            .chain(mapc(false))
+        (0..COLLECTIONS).for_each(|icid| restore.push(ItsCommand::Invall { icid }));
+        sync.clone().for_each(|command| restore.push(command));
+        let mut save = Batches::new(batch);
+        (0..devices).for_each(|index| save.push(mapd(index, false)));
+        mapc(false)
             .chain(sync)
-            .collect();
-        let encode =
-            |commands: Vec<ItsCommand>| commands.into_iter().map(ItsCommand::encode).collect();
+            .for_each(|command| save.push(command));
         Ok(Self {
-            restore: encode(restore),
-            save: encode(save),
+            restore: restore.batches,
+            save: save.batches,
             itts,
         })
     }
