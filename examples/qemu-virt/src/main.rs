@@ -11,6 +11,7 @@
 
 extern crate alloc;
 
+mod bench;
 mod block;
 mod boot;
 mod console;
@@ -80,6 +81,9 @@ fn main(dtb: u64, _x1: u64, _x2: u64, entry_el: u64) -> ! {
             power::exit(EXIT_BOOT_FAILED);
         }
     };
+    if kernel.platform.has_arg("bench") {
+        bench::run(kernel);
+    }
     if kernel.platform.has_arg("panic") {
         // For the host tests: a panic must end QEMU with a failure status.
         panic!("asked to by the kernel command line");

@@ -1,0 +1,269 @@
+//! The save/restore benchmark on the real (here: QEMU's) ITS, run with
+//! `bench` on the kernel command line (`qemu/run --bench`).
+//!
+//! The same workload and report as the host benchmark
+//! (`benches/support/workload.rs`, included below): N devices x M events
+//! with fake DeviceIDs from 0x100 (the ITS takes MAPD for any DeviceID below
+//! 2^Devbits, no device is needed), four collections on this CPU, save and
+//! restore timed with CNTVCT_EL0 for the batched driver, the
+//! one-command-at-a-time baseline and the raw floor. Each mode gets a driver
+//! of its own, probed afresh (the kernel's own ITS service is saved first,
+//! so nothing of it stays in the ITS). The table ends with
+//! `ratio baseline/batched at 1024x32: X.XX`; before it come the same
+//! figures as CSV lines prefixed `csv: `, which `qemu/run --bench` collects.
+//!
+//! `bench-runs=N` on the command line sets the runs per point (default 5).
+
+#[path = "../../../benches/support/workload.rs"]
+mod workload;
+
+use crate::heap::KernelDma;
+use crate::msi::ItsService;
+use crate::{Kernel, console, power};
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{CNTFRQ_EL0, CNTVCT_EL0, Readable};
+use alloc::format;
+use alloc::string::String;
+use core::ptr::NonNull;
+use gicv3_its::{Batching, GitsMmio, ItsConfig, RdBase};
+use log::LevelFilter;
+use workload::{
+    DEVICES, EVENTS, Floor, FloorPlan, Geometry, Measurement, MemoryPoint, Mode, Op, QUEUE_BYTES,
+    Report, TableBytes,
+};
+
+/// Runs per point unless `bench-runs=N` says otherwise.
+const DEFAULT_RUNS: usize = 5;
+/// Register polls before a wait gives up.
+const POLL_BUDGET: u32 = 10_000_000;
+
+/// Nanoseconds from the virtual counter (CNTVCT_EL0), read after an ISB so
+/// that it is not read before the work it times.
+fn now_ns() -> u64 {
+    barrier::isb(barrier::SY);
+    let ticks = CNTVCT_EL0.get();
+    let frequency = CNTFRQ_EL0.get().max(1);
+    (u128::from(ticks) * 1_000_000_000 / u128::from(frequency)) as u64
+}
+
+/// Prints a line on the console, whatever the log level.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        console::write_fmt(format_args!($($arg)*))
+    };
+}
+
+/// Runs the benchmark, prints the table, and powers off.
+///
+/// The driver logs every MAPD of a save or restore at info level; on a
+/// serial console those lines, not the ITS, would be what is timed (about
+/// 45 us per device on QEMU's PL011). The benchmark runs with the log at
+/// warn.
+pub fn run(kernel: Kernel) -> ! {
+    let level = log::max_level();
+    log::set_max_level(LevelFilter::Warn);
+    let result = bench(kernel);
+    log::set_max_level(level);
+    let status = match result {
+        Ok(report) => {
+            print(&report);
+            0
+        }
+        Err(message) => {
+            say!("bench: {message}");
+            1
+        }
+    };
+    power::exit(status);
+}
+
+fn runs(kernel: &Kernel) -> usize {
+    kernel
+        .platform
+        .bootargs
+        .split_whitespace()
+        .find_map(|arg| arg.strip_prefix("bench-runs=")?.parse().ok())
+        .unwrap_or(DEFAULT_RUNS)
+        .max(1)
+}
+
+fn its_config(kernel: &Kernel, batching: Batching) -> ItsConfig {
+    ItsConfig {
+        lpi_id_bits: kernel.gic.lpi_id_bits().min(16),
+        redistributors: 1,
+        queue_bytes: QUEUE_BYTES,
+        poll_budget: POLL_BUDGET,
+        batching,
+        ..ItsConfig::default()
+    }
+}
+
+/// A fresh driver with the benchmark's four collections on this CPU.
+fn service(kernel: &Kernel, batching: Batching) -> Result<ItsService, String> {
+    let mut service = ItsService::init(&kernel.platform, &kernel.gic, its_config(kernel, batching))
+        .map_err(|e| format!("probe: {e}"))?;
+    let processor = service.processor_number;
+    workload::map_collections(&mut service.its, |_| processor)
+        .map_err(|e| format!("collections: {e}"))?;
+    Ok(service)
+}
+
+fn bench(mut kernel: Kernel) -> Result<Report, String> {
+    let runs = runs(&kernel);
+    say!(
+        "bench: {runs} runs per point, counter at {} Hz, driver log at warn",
+        CNTFRQ_EL0.get()
+    );
+    // The kernel's own mappings go: the ITS is the benchmark's from here on.
+    kernel
+        .its
+        .its
+        .save()
+        .map_err(|e| format!("saving the kernel's ITS: {e}"))?;
+    let mut report = Report::default();
+
+    for (mode, batching) in [
+        (Mode::Batched, Batching::Batched),
+        (Mode::Baseline, Batching::OneAtATime),
+    ] {
+        let mut service = service(&kernel, batching)?;
+        let its = &mut service.its;
+        // The registry's own estimate with the collections only.
+        let base = its.memory_use().registry;
+        for events in EVENTS {
+            let mut have = 0;
+            for devices in DEVICES {
+                let before = its.memory_use().registry;
+                workload::map_devices(its, have, devices, events)
+                    .map_err(|e| format!("mapping {devices}x{events}: {e}"))?;
+                let after_devices = its.memory_use().registry;
+                workload::map_events(its, have, devices, events)
+                    .map_err(|e| format!("mapping {devices}x{events}: {e}"))?;
+                let memory = its.memory_use();
+                let added = f64::from(devices - have);
+                have = devices;
+                if mode == Mode::Batched {
+                    report.memory.push(MemoryPoint {
+                        devices,
+                        events,
+                        driver: TableBytes::of(memory),
+                        // Filled in below, once the floor has read the
+                        // ITS's geometry.
+                        minimum: TableBytes::default(),
+                        registry: memory.registry - base,
+                        registry_per_device: (after_devices - before) as f64 / added,
+                        registry_per_event: (memory.registry - after_devices) as f64
+                            / (added * f64::from(events)),
+                        registry_measured: false,
+                    });
+                }
+                let [save, restore] = workload::time_driver(its, runs, &now_ns)
+                    .map_err(|e| format!("{} {devices}x{events}: {e}", mode.name()))?;
+                push(&mut report, devices, events, mode, save, restore);
+                say!(
+                    "bench: {} {devices}x{events}: save {} us, restore {} us",
+                    mode.name(),
+                    save.1 / 1000,
+                    restore.1 / 1000
+                );
+            }
+            workload::unmap_devices(its).map_err(|e| format!("unmapping: {e}"))?;
+        }
+        its.save().map_err(|e| format!("save: {e}"))?;
+    }
+
+    // The floor: a driver programs the tables and enables LPIs, maps
+    // nothing, and is dropped; the floor then drives the queue itself.
+    let mut setup = service(&kernel, Batching::Batched)?;
+    for (icid, _) in setup
+        .its
+        .registry()
+        .collections()
+        .collect::<alloc::vec::Vec<_>>()
+    {
+        setup
+            .its
+            .unmap_collection(icid)
+            .map_err(|e| format!("floor set-up: {e}"))?;
+    }
+    let features = setup.its.features();
+    let itt_bytes: alloc::vec::Vec<usize> = EVENTS
+        .iter()
+        .map(|&events| setup.its.itt_bytes(events).unwrap_or(0))
+        .collect();
+    let rdbase = if features.pta {
+        RdBase::physical_address(kernel.gic.rd_base())
+    } else {
+        RdBase::processor_number(setup.processor_number)
+    };
+    // Its tables stay allocated (and valid in GITS_BASERn) for ever.
+    drop(setup);
+    let base = kernel
+        .platform
+        .its
+        .first()
+        .and_then(|node| NonNull::new(node.frames.start as *mut u8))
+        .ok_or("no ITS")?;
+    // SAFETY: the ITS frames from the DTB, identity mapped as Device memory
+    // for ever; the drivers that used them are gone (the kernel's own is
+    // saved and no longer used), so this is their only user.
+    let frame = unsafe { GitsMmio::new(base) };
+    let geometry = Geometry::read(&frame, features);
+    let mut memory = KernelDma::default();
+    let mut floor = Floor::install(frame, &mut memory, QUEUE_BYTES, POLL_BUDGET)
+        .map_err(|e| format!("floor queue: {e:?}"))?;
+    report.slots = floor.slots();
+    for (&events, &itt) in EVENTS.iter().zip(&itt_bytes) {
+        for devices in DEVICES {
+            let mut plan =
+                FloorPlan::new(&mut memory, itt, devices, events, floor.slots() - 1, |_| {
+                    rdbase
+                })
+                .map_err(|e| format!("floor plan: {e:?}"))?;
+            let [save, restore] =
+                workload::time_floor(&mut floor, &mut plan, &memory, runs, &now_ns)
+                    .map_err(|e| format!("floor {devices}x{events}: {e:?}"))?;
+            plan.release(&mut memory);
+            push(&mut report, devices, events, Mode::Floor, save, restore);
+        }
+    }
+    for point in &mut report.memory {
+        point.minimum = TableBytes::minimum(geometry, point.devices, point.events, 1);
+    }
+    report
+        .measurements
+        .sort_by_key(|m| (m.events, m.devices, m.op, m.mode));
+    Ok(report)
+}
+
+fn push(
+    report: &mut Report,
+    devices: u32,
+    events: u32,
+    mode: Mode,
+    save: (workload::Counts, u64),
+    restore: (workload::Counts, u64),
+) {
+    for (op, (counts, median_ns)) in [(Op::Save, save), (Op::Restore, restore)] {
+        report.measurements.push(Measurement {
+            devices,
+            events,
+            op,
+            mode,
+            counts,
+            median_ns,
+        });
+    }
+}
+
+/// CSV lines first (for `qemu/run --bench` to collect), then the table,
+/// whose last line is the ratio.
+fn print(report: &Report) {
+    for line in report.csv().lines() {
+        say!("csv: {line}");
+    }
+    let table = report.table("QEMU's ITS (the example kernel, CNTVCT_EL0)");
+    for line in table.lines() {
+        say!("{line}");
+    }
+}
