@@ -684,3 +684,27 @@ fn without_the_boot_kernel_teardown_the_checker_reports_stale_mappings() {
         report.failures
     );
 }
+
+#[test]
+fn a_corrupt_image_is_refused_and_the_kernel_boots_normally() {
+    let run = run(&["--append", "hibernate-corrupt-image"]);
+    assert_eq!(run.status, 0, "{}", run.log);
+    assert!(
+        run.log.contains("bad checksum in page run 0 at 0x")
+            && run.log.contains("booting normally"),
+        "the corrupt image was not refused with a clear message:\n{}",
+        run.log
+    );
+    assert!(
+        !run.log.contains("PM: hibernation: handing over to image")
+            && !run.log.contains("PM: hibernation: exit"),
+        "the boot kernel jumped into a corrupt image:\n{}",
+        run.log
+    );
+    assert!(
+        run.log
+            .contains("the corrupted image was refused, the kernel booted normally"),
+        "{}",
+        run.log
+    );
+}

@@ -599,6 +599,17 @@ fn check_runs(header: &Header, table: &[SavedRange]) -> Result<(), ImageError> {
     Ok(())
 }
 
+/// Flips one byte of the image's first page on the disk (the debug switch
+/// `hibernate-corrupt-image`): the boot kernel must refuse the image.
+pub fn corrupt(disk: &mut dyn BlockDevice, header: &Header) -> Result<(), ImageError> {
+    let lba = IMAGE_LBA + (HEADER_BYTES / SECTOR_SIZE) as u64 + header.table_sectors();
+    let mut sector = vec![0; SECTOR_SIZE];
+    disk.read(lba, &mut sector)?;
+    sector[0] ^= 0x5a;
+    disk.write(lba, &sector)?;
+    Ok(())
+}
+
 /// Marks the image as resumed, so that it is never resumed again.
 pub fn invalidate(disk: &mut dyn BlockDevice) -> Result<(), ImageError> {
     let mut block = vec![0; HEADER_BYTES];

@@ -85,6 +85,9 @@ struct Options {
     cold: bool,
     /// The boot kernel skips its save hook (to prove the checker).
     no_teardown: bool,
+    /// The image kernel corrupts the image it wrote (to prove the boot
+    /// kernel refuses it); the kernel that refused it then powers off.
+    corrupt: bool,
 }
 
 impl Options {
@@ -100,6 +103,7 @@ impl Options {
             cycles: value("cycles=").unwrap_or(1),
             cold: kernel.platform.has_arg("hibernate-cold"),
             no_teardown: kernel.platform.has_arg("hibernate-no-teardown"),
+            corrupt: kernel.platform.has_arg("hibernate-corrupt-image"),
         }
     }
 }
@@ -117,6 +121,8 @@ struct Hibernation {
     options: Options,
     edu: Option<EduRoute>,
     failures: u32,
+    /// Why an image on the disk was refused at boot, if one was.
+    refused: Option<ImageError>,
     /// MSIs raised (edu) or commands issued (NVMe) in checks, and handled.
     triggered: u64,
     handled: u64,
@@ -136,6 +142,7 @@ pub fn run(kernel: Kernel) -> ! {
         options,
         edu: None,
         failures: 0,
+        refused: None,
         triggered: 0,
         handled: 0,
     };
@@ -144,9 +151,13 @@ pub fn run(kernel: Kernel) -> ! {
         Ok(header) => {
             let error = hibernation.hand_over(&header);
             warn!("PM: hibernation: image not resumed: {error}; booting normally");
+            hibernation.refused = Some(error);
         }
         Err(ImageError::NoImage) => info!("PM: hibernation: no image on the disk: fresh boot"),
-        Err(error) => warn!("PM: hibernation: {error}; booting normally"),
+        Err(error) => {
+            warn!("PM: hibernation: {error}; booting normally");
+            hibernation.refused = Some(error);
+        }
     }
     hibernation.image_kernel()
 }
@@ -434,6 +445,11 @@ impl Hibernation {
             self.kernel.layout.lpi_tables.start
         );
         self.check_msis("boot");
+        if self.options.corrupt && self.refused.is_some() {
+            info!("PM: hibernation: the corrupted image was refused, the kernel booted normally");
+            info!("PM: hibernation: result: ok");
+            power::exit(self.failures.min(255));
+        }
         let cycles = self.options.cycles;
         for cycle in 1..=cycles {
             let before = Sample::take(&self);
@@ -606,6 +622,12 @@ impl Hibernation {
             None => Err(ImageError::NoImage),
         };
         written?;
+        if self.options.corrupt
+            && let Some(disk) = self.disk()
+        {
+            image::corrupt(disk, &header)?;
+            warn!("PM: hibernate-corrupt-image: flipped a byte of the image's first page");
+        }
 
         // Leave nothing mapped across the reset either.
         if let Some(nvme) = self.kernel.nvme.as_mut() {
