@@ -74,8 +74,13 @@ fn run(args: &[&str]) -> Run {
     let trace_path = scratch("hibernate-trace.log");
     let log_file = std::fs::File::create(&log_path).expect("creating the log file");
     let start = Instant::now();
+    // A disk of this test process's own, so that other QEMU runs on the
+    // shared qemu/out/disk.img (which QEMU locks) cannot collide with it.
+    let disk = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hibernate-disk-{}.img", std::process::id()));
     let mut child = Command::new(repo().join("qemu/run"))
         .args(["--trace", trace_path.to_str().expect("path")])
+        .args(["--disk", disk.to_str().expect("path")])
         .args(args)
         .stdin(Stdio::null())
         .stdout(log_file.try_clone().expect("log file"))
@@ -94,6 +99,7 @@ fn run(args: &[&str]) -> Run {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
+    let _ = std::fs::remove_file(&disk);
     Run {
         status: status.code().unwrap_or(-1),
         log: std::fs::read_to_string(&log_path).expect("reading the log"),

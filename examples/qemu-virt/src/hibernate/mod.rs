@@ -629,8 +629,10 @@ impl Hibernation {
             warn!("PM: hibernate-corrupt-image: flipped a byte of the image's first page");
         }
 
-        // Leave nothing mapped across the reset either.
+        // Persist the image, then leave nothing mapped across the reset
+        // either.
         if let Some(nvme) = self.kernel.nvme.as_mut() {
+            nvme.flush()?;
             let _ = nvme.suspend();
         }
         let _ = self.kernel.its.its.save();
@@ -681,8 +683,8 @@ impl Hibernation {
         }
         self.resume_devices();
         cpu::enable_irqs();
-        let invalidated = match self.disk() {
-            Some(disk) => image::invalidate(disk),
+        let invalidated = match self.kernel.nvme.as_mut() {
+            Some(nvme) => image::invalidate(nvme).and_then(|()| Ok(nvme.flush()?)),
             None => Err(ImageError::NoImage),
         };
         if let Err(error) = invalidated {
