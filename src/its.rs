@@ -327,6 +327,12 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         self.queue.stats()
     }
 
+    /// How commands reach the ITS from now on ([`ItsConfig::batching`] at
+    /// probe). For benchmarks that compare both ways on one ITS.
+    pub fn set_batching(&mut self, batching: Batching) {
+        self.batching = batching;
+    }
+
     /// Number of LPI INTIDs allocated to events now.
     pub fn allocated_lpis(&self) -> u32 {
         self.lpis.allocated()

@@ -473,3 +473,23 @@ fn restore_holds_its_command_list_in_one_exact_allocation() {
     );
     assert!(model.violations().is_empty());
 }
+
+#[test]
+fn batching_can_be_switched_between_operations() {
+    // One driver, both ways in turn: what the benchmark does on a target
+    // with a single ITS, so that the two modes are timed side by side.
+    let (model, mut its) = mapped(16, 8, its_config(Batching::Batched));
+    let batched = round(&model, &mut its);
+    its.set_batching(Batching::OneAtATime);
+    let one_at_a_time = round(&model, &mut its);
+    its.set_batching(Batching::Batched);
+    let again = round(&model, &mut its);
+    assert_eq!(batched.restore.doorbells, 1);
+    assert_eq!(
+        one_at_a_time.restore.doorbells,
+        one_at_a_time.restore.commands
+    );
+    assert_eq!(one_at_a_time.restore.commands, batched.restore.commands);
+    assert_eq!(again.restore, batched.restore);
+    assert_eq!(again.save, batched.save);
+}
