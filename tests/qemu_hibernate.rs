@@ -58,8 +58,14 @@ fn scratch(name: &str) -> PathBuf {
     path
 }
 
-/// Runs `qemu/run --trace FILE` with `args`.
+/// Runs `qemu/run --trace FILE` with `args` on a fresh disk.
 fn run(args: &[&str]) -> Run {
+    run_all(&[args]).pop().expect("one run")
+}
+
+/// Runs `qemu/run --trace FILE` once per entry of `runs`, in order, on one
+/// fresh disk of this test process's own.
+fn run_all(runs: &[&[&str]]) -> Vec<Run> {
     let _one_at_a_time = QEMU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let installer = Command::new(repo().join("qemu/install-qemu"))
         .stdin(Stdio::null())
@@ -70,14 +76,19 @@ fn run(args: &[&str]) -> Run {
         "qemu-system-aarch64 is not installed, so the QEMU tests cannot run:\n{}",
         String::from_utf8_lossy(&installer.stderr)
     );
+    // A disk of this test process's own, so that other QEMU runs on the
+    // shared qemu/out/disk.img (which QEMU locks) cannot collide with it.
+    let disk = scratch("hibernate-disk.img");
+    let results = runs.iter().map(|args| run_one(args, &disk)).collect();
+    let _ = std::fs::remove_file(&disk);
+    results
+}
+
+fn run_one(args: &[&str], disk: &std::path::Path) -> Run {
     let log_path = scratch("hibernate-serial.log");
     let trace_path = scratch("hibernate-trace.log");
     let log_file = std::fs::File::create(&log_path).expect("creating the log file");
     let start = Instant::now();
-    // A disk of this test process's own, so that other QEMU runs on the
-    // shared qemu/out/disk.img (which QEMU locks) cannot collide with it.
-    let disk = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("hibernate-disk-{}.img", std::process::id()));
     let mut child = Command::new(repo().join("qemu/run"))
         .args(["--trace", trace_path.to_str().expect("path")])
         .args(["--disk", disk.to_str().expect("path")])
@@ -99,7 +110,6 @@ fn run(args: &[&str]) -> Run {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let _ = std::fs::remove_file(&disk);
     Run {
         status: status.code().unwrap_or(-1),
         log: std::fs::read_to_string(&log_path).expect("reading the log"),
@@ -713,4 +723,30 @@ fn a_corrupt_image_is_refused_and_the_kernel_boots_normally() {
         "{}",
         run.log
     );
+}
+
+#[test]
+fn a_resumed_image_is_never_resumed_again() {
+    let runs = run_all(&[&["--cold"], &["--cold", "--keep-image"]]);
+    let (first, second) = (&runs[0], &runs[1]);
+    assert_eq!(first.status, 0, "{}", first.log);
+    assert!(first.log.contains("PM: hibernation: exit"), "{}", first.log);
+    // The second run boots on the disk the first left: its image was
+    // invalidated by the kernel that resumed it.
+    let entry = second
+        .log
+        .find("PM: hibernation: entry")
+        .unwrap_or(second.log.len());
+    let before_entry = &second.log[..entry];
+    assert!(
+        before_entry.contains("the image on the disk was resumed already; booting normally"),
+        "the boot did not refuse the used image:\n{}",
+        second.log
+    );
+    assert!(
+        !before_entry.contains("handing over to image"),
+        "a used image was resumed again:\n{}",
+        second.log
+    );
+    assert_eq!(second.status, 0, "{}", second.log);
 }

@@ -273,6 +273,7 @@ impl Hibernation {
         }
         log_its_view("image kernel's ITS (from the image)", &header.its);
         log_its_view("boot kernel's ITS", &own.its);
+        self.log_its_tables("boot kernel");
         for device in &own.its.devices {
             let theirs = header
                 .its
@@ -410,6 +411,28 @@ impl Hibernation {
         );
     }
 
+    /// Logs where the ITS's tables are, from its registers: GITS_BASER0
+    /// (Device table on QEMU), GITS_BASER1 (Collection table) and
+    /// GITS_CBASER (command queue), address bits [47:12].
+    fn log_its_tables(&self, who: &str) {
+        let Some(node) = self.kernel.platform.its.first() else {
+            return;
+        };
+        let base = node.frames.start as usize;
+        // SAFETY: reading the ITS's BASER and CBASER registers (its control
+        // frame is mapped as Device memory for ever) has no side effect; the
+        // driver owns them but a read cannot disturb it.
+        let [baser0, baser1, cbaser] =
+            [0x100, 0x108, 0x80].map(|offset| unsafe { mmio::read64(base + offset) });
+        let address = |value: u64| value & 0x0000_ffff_ffff_f000;
+        info!(
+            "PM: {who}: ITS Device table at {:#x}, Collection table at {:#x}, command queue at {:#x}",
+            address(baser0),
+            address(baser1),
+            address(cbaser)
+        );
+    }
+
     /// A CPU write of `event` to GITS_TRANSLATER (DeviceID 0 on QEMU).
     fn translater_write(&self, event: u32) {
         // SAFETY: GITS_TRANSLATER in the ITS's translation frame, mapped as
@@ -444,6 +467,7 @@ impl Hibernation {
             self.kernel.layout.skew,
             self.kernel.layout.lpi_tables.start
         );
+        self.log_its_tables("image kernel");
         self.check_msis("boot");
         if self.options.corrupt && self.refused.is_some() {
             info!("PM: hibernation: the corrupted image was refused, the kernel booted normally");
@@ -453,6 +477,7 @@ impl Hibernation {
         let cycles = self.options.cycles;
         for cycle in 1..=cycles {
             let before = Sample::take(&self);
+            let (triggered, handled) = (self.triggered, self.handled);
             let start = cpu::now();
             match self.hibernate() {
                 Ok(()) => {}
@@ -465,7 +490,7 @@ impl Hibernation {
             let after = Sample::take(&self);
             let elapsed = cpu::now().saturating_sub(start);
             info!(
-                "PM: cycle {cycle}/{cycles} done in {} ms: ITS memory before {} after {} bytes (ITTs {} -> {}, tables {} -> {}), heap in use {} -> {} bytes, MSIs triggered {} handled {}",
+                "PM: cycle {cycle}/{cycles} done in {} ms: ITS memory before {} after {} bytes (ITTs {} -> {}, tables {} -> {}), heap in use {} -> {} bytes, MSIs triggered {} handled {} (total {} / {})",
                 elapsed.as_millis(),
                 before.its_total(),
                 after.its_total(),
@@ -475,6 +500,8 @@ impl Hibernation {
                 after.tables(),
                 before.heap,
                 after.heap,
+                self.triggered - triggered,
+                self.handled - handled,
                 self.triggered,
                 self.handled
             );
