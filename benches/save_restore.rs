@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use workload::{
     COLLECTIONS, DEVICES, EVENTS, Floor, FloorPlan, Geometry, Measurement, MemoryPoint, Mode, Op,
-    QUEUE_BYTES, Report, TableBytes,
+    QUEUE_BYTES, Report, Samples, TableBytes,
 };
 
 #[global_allocator]
@@ -87,21 +87,6 @@ fn assert_no_violations(model: &ItsModel, what: &str) {
         violations.is_empty(),
         "{what}: the model saw spec violations: {violations:?}"
     );
-}
-
-/// Median time and counts of one operation in one mode, as the rounds come.
-#[derive(Default)]
-struct Samples {
-    counts: Option<workload::Counts>,
-    times: Vec<u64>,
-}
-
-impl Samples {
-    fn push(&mut self, (counts, ns): (workload::Counts, u64)) {
-        let first = *self.counts.get_or_insert(counts);
-        assert_eq!(first, counts, "every round does the same");
-        self.times.push(ns);
-    }
 }
 
 /// Every point, the three modes side by side: a model and a driver each for
@@ -185,13 +170,14 @@ fn bench(runs: usize, report: &mut Report) {
             plan.release(&mut floor_memory);
             for (op, by_mode) in Op::ALL.into_iter().zip(&mut samples) {
                 for (mode, sample) in Mode::ALL.into_iter().zip(by_mode) {
+                    let (counts, median_ns) = sample.result();
                     report.measurements.push(Measurement {
                         devices,
                         events,
                         op,
                         mode,
-                        counts: sample.counts.unwrap_or_default(),
-                        median_ns: workload::median(&mut sample.times),
+                        counts,
+                        median_ns,
                     });
                 }
             }

@@ -160,6 +160,32 @@ impl Measurement {
     }
 }
 
+/// The counts and times of one operation in one mode, round by round.
+#[derive(Clone, Debug, Default)]
+pub struct Samples {
+    /// What a round did (every round does the same).
+    pub counts: Option<Counts>,
+    /// Nanoseconds per round.
+    pub times: Vec<u64>,
+}
+
+impl Samples {
+    /// Adds a round's counts and time.
+    ///
+    /// # Panics
+    /// If its counts differ from the first round's.
+    pub fn push(&mut self, (counts, ns): (Counts, u64)) {
+        let first = *self.counts.get_or_insert(counts);
+        assert_eq!(first, counts, "every round does the same");
+        self.times.push(ns);
+    }
+
+    /// The counts and the median time.
+    pub fn result(&mut self) -> (Counts, u64) {
+        (self.counts.unwrap_or_default(), median(&mut self.times))
+    }
+}
+
 /// The median of some samples (the upper one of an even count).
 pub fn median(samples: &mut [u64]) -> u64 {
     samples.sort_unstable();

@@ -6,9 +6,10 @@
 //! with fake DeviceIDs from 0x100 (the ITS takes MAPD for any DeviceID below
 //! 2^Devbits, no device is needed), four collections on this CPU, save and
 //! restore timed with CNTVCT_EL0 for the batched driver, the
-//! one-command-at-a-time baseline and the raw floor. Each mode gets a driver
-//! of its own, probed afresh (the kernel's own ITS service is saved first,
-//! so nothing of it stays in the ITS). The table ends with
+//! one-command-at-a-time baseline and the raw floor. The batched and
+//! baseline rounds alternate on one driver, probed afresh (the kernel's own
+//! ITS service is saved first, so nothing of it stays in the ITS); the
+//! floor runs last, on the queue of a second driver that maps nothing. The table ends with
 //! `ratio baseline/batched at 1024x32: X.XX`; before it come the same
 //! figures as CSV lines prefixed `csv: `, which `qemu/run --bench` collects.
 //!
@@ -29,7 +30,7 @@ use gicv3_its::{Batching, GitsMmio, ItsConfig, RdBase};
 use log::LevelFilter;
 use workload::{
     DEVICES, EVENTS, Floor, FloorPlan, Geometry, Measurement, MemoryPoint, Mode, Op, QUEUE_BYTES,
-    Report, TableBytes,
+    Report, Samples, TableBytes,
 };
 
 /// Runs per point unless `bench-runs=N` says otherwise.
@@ -122,43 +123,54 @@ fn bench(mut kernel: Kernel) -> Result<Report, String> {
         .map_err(|e| format!("saving the kernel's ITS: {e}"))?;
     let mut report = Report::default();
 
-    for (mode, batching) in [
-        (Mode::Batched, Batching::Batched),
-        (Mode::Baseline, Batching::OneAtATime),
-    ] {
-        let mut service = service(&kernel, batching)?;
-        let its = &mut service.its;
-        // The registry's own estimate with the collections only.
-        let base = its.memory_use().registry;
-        for events in EVENTS {
-            let mut have = 0;
-            for devices in DEVICES {
-                let before = its.memory_use().registry;
-                workload::map_devices(its, have, devices, events)
-                    .map_err(|e| format!("mapping {devices}x{events}: {e}"))?;
-                let after_devices = its.memory_use().registry;
-                workload::map_events(its, have, devices, events)
-                    .map_err(|e| format!("mapping {devices}x{events}: {e}"))?;
-                let memory = its.memory_use();
-                let added = f64::from(devices - have);
-                have = devices;
-                if mode == Mode::Batched {
-                    report.memory.push(MemoryPoint {
-                        devices,
-                        events,
-                        driver: TableBytes::of(memory),
-                        // Filled in below, once the floor has read the
-                        // ITS's geometry.
-                        minimum: TableBytes::default(),
-                        registry: memory.registry - base,
-                        registry_per_device: (after_devices - before) as f64 / added,
-                        registry_per_event: (memory.registry - after_devices) as f64
-                            / (added * f64::from(events)),
-                        registry_measured: false,
-                    });
+    // One driver for both modes, switched round by round (batched,
+    // baseline, batched, ...), so that whatever else the host does falls
+    // on both alike.
+    let mut driver = service(&kernel, Batching::Batched)?;
+    let its = &mut driver.its;
+    // The registry's own estimate with the collections only.
+    let base = its.memory_use().registry;
+    for events in EVENTS {
+        let mut have = 0;
+        for devices in DEVICES {
+            let before = its.memory_use().registry;
+            workload::map_devices(its, have, devices, events)
+                .map_err(|e| format!("mapping {devices}x{events}: {e}"))?;
+            let after_devices = its.memory_use().registry;
+            workload::map_events(its, have, devices, events)
+                .map_err(|e| format!("mapping {devices}x{events}: {e}"))?;
+            let memory = its.memory_use();
+            let added = f64::from(devices - have);
+            have = devices;
+            report.memory.push(MemoryPoint {
+                devices,
+                events,
+                driver: TableBytes::of(memory),
+                // Filled in below, once the floor has read the ITS's
+                // geometry.
+                minimum: TableBytes::default(),
+                registry: memory.registry - base,
+                registry_per_device: (after_devices - before) as f64 / added,
+                registry_per_event: (memory.registry - after_devices) as f64
+                    / (added * f64::from(events)),
+                registry_measured: false,
+            });
+            let mut samples: [[Samples; 2]; 2] = Default::default();
+            for _ in 0..runs {
+                for (index, batching) in [Batching::Batched, Batching::OneAtATime]
+                    .into_iter()
+                    .enumerate()
+                {
+                    its.set_batching(batching);
+                    let [save, restore] = workload::time_driver(its, 1, &now_ns)
+                        .map_err(|e| format!("{batching:?} {devices}x{events}: {e}"))?;
+                    samples[0][index].push(save);
+                    samples[1][index].push(restore);
                 }
-                let [save, restore] = workload::time_driver(its, runs, &now_ns)
-                    .map_err(|e| format!("{} {devices}x{events}: {e}", mode.name()))?;
+            }
+            let [mut save, mut restore] = samples;
+            for (index, mode) in [Mode::Batched, Mode::Baseline].into_iter().enumerate() {
+                let (save, restore) = (save[index].result(), restore[index].result());
                 push(&mut report, devices, events, mode, save, restore);
                 say!(
                     "bench: {} {devices}x{events}: save {} us, restore {} us",
@@ -167,10 +179,11 @@ fn bench(mut kernel: Kernel) -> Result<Report, String> {
                     restore.1 / 1000
                 );
             }
-            workload::unmap_devices(its).map_err(|e| format!("unmapping: {e}"))?;
         }
-        its.save().map_err(|e| format!("save: {e}"))?;
+        workload::unmap_devices(its).map_err(|e| format!("unmapping: {e}"))?;
     }
+    its.save().map_err(|e| format!("save: {e}"))?;
+    drop(driver);
 
     // The floor: a driver programs the tables and enables LPIs, maps
     // nothing, and is dropped; the floor then drives the queue itself.
