@@ -4,7 +4,7 @@
 //!
 //! `hibernate_save_context` saves the callee-saved registers, SP, LR and
 //! the EL1 system registers that describe the kernel's world (TCR, MAIR,
-//! TTBR0, SCTLR, VBAR, DAIF, CPACR), then calls a function on the current
+//! TTBR0, SCTLR, VBAR, DAIF, CPACR, CNTKCTL), then calls a function on the current
 //! stack to take the snapshot, and returns its result (0 or an error code).
 //! The resumed kernel "returns" from the same call a second time, with 1:
 //! `hibernate_copy_and_resume` (in the boot kernel) copies the image into
@@ -47,9 +47,11 @@ pub struct CpuContext {
     vbar: u64,
     daif: u64,
     cpacr: u64,
+    /// The counter's event stream (the NVMe driver's bounded `wfe`).
+    cntkctl: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<CpuContext>() == 224);
+const _: () = assert!(core::mem::size_of::<CpuContext>() == 232);
 
 /// The image kernel's context. In .bss, so in the image; the boot kernel
 /// (same binary) finds it at the same address once the image is in place.
@@ -64,6 +66,7 @@ pub static mut SAVED_CONTEXT: CpuContext = CpuContext {
     vbar: 0,
     daif: 0,
     cpacr: 0,
+    cntkctl: 0,
 };
 
 /// A level-1 table mapping the initially mapped 1 GiB of RAM as Normal
@@ -288,7 +291,8 @@ extern "C" fn take_snapshot(job: usize) -> u64 {
 }
 
 // Context layout offsets: x19..x30 at 0..96, sp at 96, d8..d15 at 104..168,
-// then tcr 168, mair 176, ttbr0 184, sctlr 192, vbar 200, daif 208, cpacr 216.
+// then tcr 168, mair 176, ttbr0 184, sctlr 192, vbar 200, daif 208, cpacr 216,
+// cntkctl 224.
 core::arch::global_asm!(
     ".section .text.hibernate, \"ax\"",
     ".global hibernate_save_context",
@@ -319,6 +323,8 @@ core::arch::global_asm!(
     "str x9, [x0, #208]",
     "mrs x9, cpacr_el1",
     "str x9, [x0, #216]",
+    "mrs x9, cntkctl_el1",
+    "str x9, [x0, #224]",
     // Take the snapshot on this stack; x19 (saved above) keeps the context.
     "mov x19, x0",
     "mov x0, x2",
@@ -381,6 +387,8 @@ core::arch::global_asm!(
     "isb",
     "ldr x9, [x0, #200]",
     "msr vbar_el1, x9",
+    "ldr x9, [x0, #224]",
+    "msr cntkctl_el1, x9",
     "ldp x19, x20, [x0, #0]",
     "ldp x21, x22, [x0, #16]",
     "ldp x23, x24, [x0, #32]",
