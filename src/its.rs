@@ -440,21 +440,20 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         commands: &[ItsCommand],
         syncs: &[RdBase],
     ) -> Result<(), ItsError> {
+        let mut queued = Submitter {
+            queue: &mut self.queue,
+            frame: &self.frame,
+            memory: &mut self.memory,
+            poll_budget: self.poll_budget,
+            batching: self.batching,
+        };
         let syncs = syncs.iter().map(|&rdbase| ItsCommand::Sync { rdbase });
-        let one_at_a_time = self.batching == Batching::OneAtATime;
         let result = commands
             .iter()
             .copied()
             .chain(syncs)
-            .try_for_each(|command| {
-                self.queue
-                    .push(&self.frame, &self.memory, command, self.poll_budget)?;
-                if one_at_a_time {
-                    self.queue.publish_and_wait(&self.frame, self.poll_budget)?;
-                }
-                Ok(())
-            })
-            .and_then(|()| self.queue.publish_and_wait(&self.frame, self.poll_budget));
+            .try_for_each(|command| queued.submit(command))
+            .and_then(|()| queued.finish());
         if result.is_err() {
             self.state = ItsState::NeedsRecovery;
         }
@@ -863,6 +862,39 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             EventMapping::new(mapping.intid(), mapping.icid(), config),
         );
         result
+    }
+}
+
+/// Feeds commands to the queue in the configured batching mode: with
+/// [`Batching::Batched`] the ring is only published when full and by
+/// `finish`; with [`Batching::OneAtATime`] every command is published and
+/// waited for.
+pub(crate) struct Submitter<'a, F: GitsFrame, M: DmaMemory> {
+    pub(crate) queue: &'a mut CommandQueue,
+    pub(crate) frame: &'a F,
+    pub(crate) memory: &'a mut M,
+    pub(crate) poll_budget: u32,
+    pub(crate) batching: Batching,
+}
+
+impl<F: GitsFrame, M: DmaMemory> Submitter<'_, F, M> {
+    pub(crate) fn submit(&mut self, command: ItsCommand) -> Result<(), ItsError> {
+        self.queue
+            .push(self.frame, &*self.memory, command, self.poll_budget)?;
+        if self.batching == Batching::OneAtATime {
+            self.queue.publish_and_wait(self.frame, self.poll_budget)?;
+        }
+        Ok(())
+    }
+
+    /// Publishes what is left and waits until the ITS has consumed it all.
+    pub(crate) fn finish(&mut self) -> Result<(), ItsError> {
+        self.queue.publish_and_wait(self.frame, self.poll_budget)
+    }
+
+    /// The platform memory, for allocations between commands.
+    pub(crate) fn memory_mut(&mut self) -> &mut M {
+        self.memory
     }
 }
 

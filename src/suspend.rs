@@ -17,7 +17,7 @@
 
 use crate::command::{ItsCommand, RdBase};
 use crate::error::ItsError;
-use crate::its::{Its, ItsState, disable_and_quiesce};
+use crate::its::{Its, ItsState, Submitter, disable_and_quiesce};
 use crate::memory::DmaMemory;
 use crate::registers::{GitsFrame, GitsRegister};
 use alloc::vec::Vec;
@@ -227,73 +227,89 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// the queue allows. Devices whose commands were consumed become live;
     /// the first failure stops the replay.
     fn replay(&mut self) -> Result<(), ItsError> {
-        let pending: Vec<u32> = self.unreplayed_devices().collect();
-        // The whole list in one allocation of its exact size: grown by
-        // doubling it would take up to twice as much (1.5 MiB instead of
-        // 0.8 MiB at 1024 devices x 32 events), in one block, on a resume
-        // path whose heap may have no block that large.
-        let mapped_events: usize = pending
+        let mapc: Vec<ItsCommand> = self
+            .registry
+            .collections
             .iter()
-            .filter_map(|device_id| self.registry.devices.get(device_id))
-            .map(|record| record.events().count())
-            .sum();
-        let mut commands =
-            Vec::with_capacity(2 * self.registry.collections.len() + pending.len() + mapped_events);
-        for (&icid, record) in &self.registry.collections {
-            commands.push(ItsCommand::Mapc {
-                icid,
-                rdbase: self.rdbase(record.processor_number)?,
-                valid: true,
-            });
-        }
-        let mut replayed = Vec::with_capacity(pending.len());
+            .map(|(&icid, record)| {
+                Ok(ItsCommand::Mapc {
+                    icid,
+                    rdbase: self.rdbase(record.processor_number)?,
+                    valid: true,
+                })
+            })
+            .collect::<Result<_, ItsError>>()?;
+        let invall: Vec<ItsCommand> = self
+            .registry
+            .collections
+            .keys()
+            .map(|&icid| ItsCommand::Invall { icid })
+            .collect();
+        let syncs: Vec<ItsCommand> = self
+            .sync_targets()
+            .into_iter()
+            .map(|rdbase| ItsCommand::Sync { rdbase })
+            .collect();
+
+        // Commands go to the ring as they are generated: no list of them is
+        // built, so a resume needs no large allocation. The registry is only
+        // read here; `live` is set once the ITS has consumed everything.
+        let mut queued = Submitter {
+            queue: &mut self.queue,
+            frame: &self.frame,
+            memory: &mut self.memory,
+            poll_budget: self.poll_budget,
+            batching: self.batching,
+        };
         let mut failure = None;
-        for device_id in pending {
-            if let Err(error) = self.device_table.ensure_entry(&mut self.memory, device_id) {
-                failure = Some(error);
-                break;
+        let mut stopped_at = None;
+        let result = (|| {
+            for command in &mapc {
+                queued.submit(*command)?;
             }
-            let Some(record) = self.registry.devices.get(&device_id) else {
-                continue;
-            };
-            log::info!(
-                "its: MAPD dev {device_id:#x} valid 1 itt {:#x} (restore)",
-                record.itt.phys()
-            );
-            commands.push(ItsCommand::Mapd {
-                device_id,
-                size: record.size,
-                itt_address: record.itt.phys(),
-                valid: true,
-            });
-            commands.extend(
-                record
-                    .events()
-                    .map(|(event_id, mapping)| ItsCommand::Mapti {
+            for (&device_id, record) in self.registry.devices.iter().filter(|(_, r)| !r.live) {
+                if let Err(error) = self
+                    .device_table
+                    .ensure_entry(queued.memory_mut(), device_id)
+                {
+                    failure = Some(error);
+                    stopped_at = Some(device_id);
+                    break;
+                }
+                log::info!(
+                    "its: MAPD dev {device_id:#x} valid 1 itt {:#x} (restore)",
+                    record.itt.phys()
+                );
+                queued.submit(ItsCommand::Mapd {
+                    device_id,
+                    size: record.size,
+                    itt_address: record.itt.phys(),
+                    valid: true,
+                })?;
+                for (event_id, mapping) in record.events() {
+                    queued.submit(ItsCommand::Mapti {
                         device_id,
                         event_id,
                         intid: mapping.intid(),
                         icid: mapping.icid(),
-                    }),
-            );
-            replayed.push(device_id);
+                    })?;
+                }
+            }
+            for command in invall.iter().chain(&syncs) {
+                queued.submit(*command)?;
+            }
+            queued.finish()
+        })();
+        if let Err(error) = result {
+            self.state = ItsState::NeedsRecovery;
+            return Err(error);
         }
-        commands.extend(
-            self.registry
-                .collections
-                .keys()
-                .map(|&icid| ItsCommand::Invall { icid }),
-        );
-        let syncs = self.sync_targets();
-        self.execute(&commands, &syncs)?;
-        for device_id in replayed {
-            if let Some(record) = self.registry.devices.get_mut(&device_id) {
+        // Everything before the device that could not be replayed is live.
+        for (device_id, record) in self.registry.devices.iter_mut() {
+            if stopped_at.is_none_or(|stop| *device_id < stop) {
                 record.live = true;
             }
         }
-        match failure {
-            Some(error) => Err(error),
-            None => Ok(()),
-        }
+        failure.map_or(Ok(()), Err)
     }
 }
