@@ -720,3 +720,113 @@ fn collection_event_counts_follow_map_move_and_unmap() {
     assert!(!model.valid_collections().contains_key(&2));
     assert_no_violations(&model);
 }
+
+#[test]
+fn probe_map_save_restore_on_every_model_configuration() {
+    let base = ModelConfig::default;
+    let configurations: Vec<(&str, ModelConfig)> = vec![
+        ("qemu-like", base()),
+        (
+            "asynchronous",
+            ModelConfig {
+                consumption: Consumption::Asynchronous {
+                    commands_per_creadr_read: 2,
+                },
+                ..base()
+            },
+        ),
+        (
+            "slow quiescence and RWP",
+            ModelConfig {
+                quiescence: Quiescence::AfterReads(7),
+                rwp_reads: 5,
+                ..base()
+            },
+        ),
+        (
+            "sticky EnableLPIs",
+            ModelConfig {
+                sticky_enable_lpis: true,
+                ..base()
+            },
+        ),
+        (
+            "non-shareable",
+            ModelConfig {
+                shareable: false,
+                ..base()
+            },
+        ),
+        (
+            "PTA=1",
+            ModelConfig {
+                pta: true,
+                ..base()
+            },
+        ),
+        ("HCC=2 with a table", ModelConfig { hcc: 2, ..base() }),
+        (
+            "CIL=0",
+            ModelConfig {
+                cid_bits: None,
+                ..base()
+            },
+        ),
+        (
+            "Devbits 20",
+            ModelConfig {
+                devbits: 20,
+                ..base()
+            },
+        ),
+        (
+            "Devbits 32",
+            ModelConfig {
+                devbits: 32,
+                ..base()
+            },
+        ),
+        (
+            "4K pages only",
+            ModelConfig {
+                page_sizes: PageSizes {
+                    size_4k: true,
+                    size_16k: false,
+                    size_64k: false,
+                },
+                devbits: 20,
+                ..base()
+            },
+        ),
+        (
+            "16-byte ITT entries",
+            ModelConfig {
+                itt_entry_size: 16,
+                ..base()
+            },
+        ),
+    ];
+    for (name, config) in configurations {
+        let (model, mut its) = setup(config);
+        for device_id in [0x0, 0x10, 0xfff0] {
+            its.map_device(device_id, 3).unwrap();
+            for event in 0..3 {
+                its.map_event(device_id, event, (event % 4) as u16).unwrap();
+            }
+        }
+        let before = model.mappings();
+        assert_eq!(before.len(), 9, "{name}");
+        its.save().unwrap();
+        assert!(model.mappings().is_empty(), "{name}");
+        assert!(model.valid_collections().is_empty(), "{name}");
+        its.restore().unwrap();
+        assert_eq!(model.mappings(), before, "{name}");
+        let lpi = its.registry().event(0xfff0, 2).unwrap().intid();
+        assert_eq!(
+            model.send_msi(0xfff0, 2).map(|t| t.intid),
+            Ok(lpi),
+            "{name}"
+        );
+        assert_no_violations(&model);
+    }
+}
