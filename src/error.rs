@@ -35,6 +35,13 @@ pub enum ItsError {
         /// Bytes it would need.
         bytes: usize,
     },
+    /// Memory the platform gave cannot be described to the GIC: a table above
+    /// 2^48 with 4 or 16 KiB pages, or an LPI region that is not 64 KiB
+    /// aligned (GICR_PENDBASER holds address bits \[51:16\] only).
+    UnencodableAddress {
+        /// The physical address.
+        phys: u64,
+    },
     /// The DeviceID is beyond GITS_TYPER.Devbits or the device table.
     DeviceIdOutOfRange {
         /// The DeviceID asked for.
@@ -197,6 +204,9 @@ impl fmt::Display for ItsError {
             Self::NoDeviceTable => write!(f, "no GITS_BASERn describes a device table"),
             Self::TableTooLarge { table_type, bytes } => {
                 write!(f, "table of type {table_type} would need {bytes} bytes")
+            }
+            Self::UnencodableAddress { phys } => {
+                write!(f, "the GIC cannot be given memory at {phys:#x}")
             }
             Self::DeviceIdOutOfRange { device_id, max } => {
                 write!(f, "DeviceID {device_id:#x} is beyond the largest, {max:#x}")

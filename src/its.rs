@@ -14,7 +14,6 @@ use crate::registers::{GITS_CTLR, GITS_TYPER, GicrLpiFrame, GitsFrame, GitsRegis
 use crate::registry::{DeviceRecord, EventMapping, Registry};
 use crate::tables::{self, ItsTable, TableRequest};
 use alloc::collections::BTreeMap;
-use alloc::vec;
 use alloc::vec::Vec;
 use tock_registers::LocalRegisterCopy;
 
@@ -189,77 +188,73 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// An ITS left enabled (by firmware or a previous kernel) is disabled and
     /// waited for until quiescent first: GITS_CBASER and GITS_BASERn are only
     /// written while Enabled = 0 and Quiescent = 1 (12.19.2, 12.19.1).
-    pub fn probe(frame: F, mut memory: M, config: ItsConfig) -> Result<Self, ItsError> {
+    pub fn probe(frame: F, mut memory: M, mut config: ItsConfig) -> Result<Self, ItsError> {
         let typer = frame.read(GitsRegister::Typer);
         let features = ItsFeatures::read(typer, frame.read(GitsRegister::Iidr) as u32);
         if !LocalRegisterCopy::<u64, GITS_TYPER::Register>::new(typer).is_set(GITS_TYPER::Physical)
         {
             return Err(ItsError::NoPhysicalLpis);
         }
+        // Check what the caller gave before touching the hardware.
+        let lpi_id_bits = config.lpi_id_bits.clamp(14, MAX_LPI_ID_BITS);
+        if let Some(region) = &config.lpi_tables {
+            let needed = LpiTables::region_bytes(lpi_id_bits, 1);
+            if region.size() < needed {
+                return Err(ItsError::LpiRegionTooSmall {
+                    size: region.size(),
+                    needed,
+                });
+            }
+            if !region.phys().is_multiple_of(65536) {
+                return Err(ItsError::UnencodableAddress {
+                    phys: region.phys(),
+                });
+            }
+        }
         disable_and_quiesce(&frame, config.poll_budget)?;
+        // Whatever a previous owner left Valid (tables of any type, a
+        // queue) stops being the ITS's before anything is allocated.
+        tables::invalidate_all(&frame);
 
-        let (device_baser, device_entry) =
-            tables::find_baser(&frame, tables::DEVICES).ok_or(ItsError::NoDeviceTable)?;
-        let device_table = ItsTable::create(
+        // Allocate everything first, then describe it to the ITS: a failure
+        // part-way gives the memory back with no register pointing at it.
+        let mut allocated = Allocation::default();
+        let lpi_region = config.lpi_tables.take();
+        if let Err(error) = allocated.fill(
             &frame,
             &mut memory,
-            device_baser,
-            device_entry,
-            TableRequest {
-                table_type: tables::DEVICES,
-                id_bits: config.device_id_bits.min(features.device_id_bits),
-                max_flat_bytes: config.max_flat_device_table_bytes,
-                attributes: config.attributes,
-            },
-        )?;
-        let collection_table = match tables::find_baser(&frame, tables::COLLECTIONS) {
-            Some((index, entry)) => Some(ItsTable::create(
-                &frame,
-                &mut memory,
-                index,
-                entry,
-                TableRequest {
-                    table_type: tables::COLLECTIONS,
-                    id_bits: u32::from(config.collections.max(1))
-                        .next_power_of_two()
-                        .ilog2(),
-                    max_flat_bytes: usize::MAX,
-                    attributes: config.attributes,
-                },
-            )?),
-            None => None,
+            &config,
+            lpi_region,
+            &features,
+            lpi_id_bits,
+        ) {
+            allocated.give_back(&mut memory);
+            return Err(error);
+        }
+        let (mut device_table, mut collection_table, ring, mut lpi_tables) = match allocated {
+            Allocation {
+                device_table: Some(device_table),
+                collection_table,
+                ring: Some(ring),
+                lpi_tables: Some(lpi_tables),
+            } => (device_table, collection_table, ring, lpi_tables),
+            // `fill` succeeded, so this cannot happen; give back, not panic.
+            partial => {
+                partial.give_back(&mut memory);
+                return Err(ItsError::NoDeviceTable);
+            }
         };
+        device_table.program(&frame, &memory, config.attributes);
+        if let Some(table) = &mut collection_table {
+            table.program(&frame, &memory, config.attributes);
+        }
         let collection_limit = collection_table
             .as_ref()
             .map_or(0, |table| table.capacity as u32)
             .max(u32::from(features.hcc))
             .min(1 << features.collection_id_bits);
-
-        // GITS_CBASER.Size counts 4 KiB pages, at most 256 of them.
-        let queue_bytes = config
-            .queue_bytes
-            .clamp(4096, 1 << 20)
-            .next_multiple_of(4096);
-        let ring = memory
-            .allocate_zeroed(queue_bytes, 65536)
-            .ok_or(ItsError::OutOfMemory { size: queue_bytes })?;
         let mut queue = CommandQueue::new(ring, config.attributes);
         queue.program(&frame, &memory, config.attributes);
-
-        let lpi_id_bits = config.lpi_id_bits.clamp(14, MAX_LPI_ID_BITS);
-        let mut lpi_tables = match config.lpi_tables {
-            Some(region) => {
-                let needed = LpiTables::region_bytes(lpi_id_bits, 1);
-                if region.size() < needed {
-                    return Err(ItsError::LpiRegionTooSmall {
-                        size: region.size(),
-                        needed,
-                    });
-                }
-                LpiTables::place(region, lpi_id_bits)
-            }
-            None => LpiTables::allocate(&mut memory, lpi_id_bits, config.redistributors)?,
-        };
         lpi_tables.reset_configs(&memory);
 
         let device_limit = device_table.capacity;
@@ -526,30 +521,46 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         Ok(())
     }
 
-    /// Retargets collection `icid` to another redistributor, for example when
-    /// its CPU goes offline: MAPC to the new one, then MOVALL so that LPIs
-    /// already pending on the old one follow (5.3.12).
-    pub fn move_collection(&mut self, icid: u16, processor_number: u16) -> Result<(), ItsError> {
+    /// Moves every collection of one redistributor to another, for example
+    /// when its CPU goes offline: MAPC to the new one for each, then one
+    /// MOVALL so that LPIs already pending on the old one follow (5.3.12;
+    /// MOVALL moves all of a redistributor's pending LPIs, which is why this
+    /// moves all of its collections together).
+    pub fn move_collections(&mut self, from: u16, to: u16) -> Result<(), ItsError> {
         self.check_active()?;
-        let from = self.rdbase_of_collection(icid)?;
-        let to = self.rdbase(processor_number)?;
-        self.execute(
-            &[
-                ItsCommand::Mapc {
-                    icid,
-                    rdbase: to,
-                    valid: true,
-                },
-                ItsCommand::Movall { from, to },
-            ],
-            &[to],
-        )?;
-        log::info!(
-            "its: MAPC icid {icid} valid 1 rdbase {:#x} (moved)",
-            to.field()
-        );
-        if let Some(record) = self.registry.collections.get_mut(&icid) {
-            record.processor_number = processor_number;
+        let from_rdbase = self.rdbase(from)?;
+        let to_rdbase = self.rdbase(to)?;
+        if from == to {
+            return Ok(());
+        }
+        let moving: Vec<u16> = self
+            .registry
+            .collections
+            .iter()
+            .filter(|(_, record)| record.processor_number == from)
+            .map(|(&icid, _)| icid)
+            .collect();
+        let mut commands: Vec<ItsCommand> = moving
+            .iter()
+            .map(|&icid| ItsCommand::Mapc {
+                icid,
+                rdbase: to_rdbase,
+                valid: true,
+            })
+            .collect();
+        commands.push(ItsCommand::Movall {
+            from: from_rdbase,
+            to: to_rdbase,
+        });
+        self.execute(&commands, &[from_rdbase, to_rdbase])?;
+        for icid in moving {
+            log::info!(
+                "its: MAPC icid {icid} valid 1 rdbase {:#x} (moved)",
+                to_rdbase.field()
+            );
+            if let Some(record) = self.registry.collections.get_mut(&icid) {
+                record.processor_number = to;
+            }
         }
         Ok(())
     }
@@ -601,6 +612,15 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         let bytes = self.itt_bytes(events)?;
         self.device_table
             .ensure_entry(&mut self.memory, device_id)?;
+        // The registry's slots before the hardware changes: after MAPD there
+        // must be nothing left that can fail.
+        let mut slots = Vec::new();
+        slots
+            .try_reserve_exact(events as usize)
+            .map_err(|_| ItsError::OutOfMemory {
+                size: events as usize * core::mem::size_of::<Option<EventMapping>>(),
+            })?;
+        slots.resize(events as usize, None);
         let itt = self
             .memory
             .allocate_zeroed(bytes, ITT_ALIGN)
@@ -628,15 +648,15 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             DeviceRecord {
                 itt,
                 size: (bits - 1) as u8,
-                events: vec![None; events as usize],
+                events: slots,
                 live: true,
             },
         );
         Ok(())
     }
 
-    /// Unmaps a device (MAPD V=0, which drops all its events at once), then
-    /// frees its ITT and its LPIs.
+    /// Unmaps a device (DISCARD per event, then MAPD V=0), then frees its
+    /// ITT and its LPIs.
     pub fn unmap_device(&mut self, device_id: u32) -> Result<(), ItsError> {
         self.check_active()?;
         let record = self
@@ -644,16 +664,25 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             .devices
             .get(&device_id)
             .ok_or(ItsError::DeviceNotMapped { device_id })?;
-        let command = ItsCommand::Mapd {
+        // DISCARD each event first: MAPD V=0 drops the translations but not
+        // the LPIs' pending state (5.3.5, 5.3.9), and the LPIs are about to
+        // be freed for reuse. Then SYNC every redistributor they went to, so
+        // nothing through the old ITT is still in flight.
+        let mut commands: Vec<ItsCommand> = record
+            .events()
+            .map(|(event_id, _)| ItsCommand::Discard {
+                device_id,
+                event_id,
+            })
+            .collect();
+        commands.push(ItsCommand::Mapd {
             device_id,
             size: record.size,
             itt_address: record.itt.phys(),
             valid: false,
-        };
-        // SYNC every redistributor the device's LPIs went to, so that no
-        // translation through the old ITT is still in flight.
+        });
         let targets = self.event_targets(record);
-        self.execute(&[command], &targets)?;
+        self.execute(&commands, &targets)?;
         log::info!("its: MAPD dev {device_id:#x} valid 0");
         if let Some(record) = self.registry.remove_device(device_id) {
             for (_, mapping) in record.events() {
@@ -862,6 +891,89 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             EventMapping::new(mapping.intid(), mapping.icid(), config),
         );
         result
+    }
+}
+
+/// What `probe` allocates, gathered so a failure can give it all back.
+#[derive(Default)]
+struct Allocation {
+    device_table: Option<ItsTable>,
+    collection_table: Option<ItsTable>,
+    ring: Option<DmaRegion>,
+    lpi_tables: Option<LpiTables>,
+}
+
+impl Allocation {
+    fn fill<F: GitsFrame, M: DmaMemory>(
+        &mut self,
+        frame: &F,
+        memory: &mut M,
+        config: &ItsConfig,
+        lpi_region: Option<DmaRegion>,
+        features: &ItsFeatures,
+        lpi_id_bits: u32,
+    ) -> Result<(), ItsError> {
+        let (index, entry) =
+            tables::find_baser(frame, tables::DEVICES).ok_or(ItsError::NoDeviceTable)?;
+        self.device_table = Some(ItsTable::create(
+            frame,
+            memory,
+            index,
+            entry,
+            TableRequest {
+                table_type: tables::DEVICES,
+                id_bits: config.device_id_bits.min(features.device_id_bits),
+                max_flat_bytes: config.max_flat_device_table_bytes,
+                attributes: config.attributes,
+            },
+        )?);
+        if let Some((index, entry)) = tables::find_baser(frame, tables::COLLECTIONS) {
+            self.collection_table = Some(ItsTable::create(
+                frame,
+                memory,
+                index,
+                entry,
+                TableRequest {
+                    table_type: tables::COLLECTIONS,
+                    id_bits: u32::from(config.collections.max(1))
+                        .next_power_of_two()
+                        .ilog2(),
+                    max_flat_bytes: usize::MAX,
+                    attributes: config.attributes,
+                },
+            )?);
+        }
+        // GITS_CBASER.Size counts 4 KiB pages, at most 256 of them.
+        let queue_bytes = config
+            .queue_bytes
+            .clamp(4096, 1 << 20)
+            .next_multiple_of(4096);
+        self.ring = Some(
+            memory
+                .allocate_zeroed(queue_bytes, 65536)
+                .ok_or(ItsError::OutOfMemory { size: queue_bytes })?,
+        );
+        self.lpi_tables = Some(match lpi_region {
+            Some(region) => LpiTables::place(region, lpi_id_bits),
+            None => LpiTables::allocate(memory, lpi_id_bits, config.redistributors)?,
+        });
+        Ok(())
+    }
+
+    /// Gives back what this driver allocated (not the caller's LPI region).
+    fn give_back<M: DmaMemory>(self, memory: &mut M) {
+        for table in [self.device_table, self.collection_table]
+            .into_iter()
+            .flatten()
+        {
+            table.release(memory);
+        }
+        if let Some(ring) = self.ring {
+            memory.deallocate(ring);
+        }
+        if let Some(lpi_tables) = self.lpi_tables.filter(LpiTables::is_owned) {
+            memory.deallocate(lpi_tables.into_region());
+        }
     }
 }
 

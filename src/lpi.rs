@@ -179,6 +179,9 @@ pub struct LpiTables {
     id_bits: u32,
     max_redistributors: usize,
     attributes: MemoryAttributes,
+    /// Allocated by the driver (given back with it), rather than the
+    /// caller's reserved region.
+    owned: bool,
 }
 
 impl LpiTables {
@@ -214,7 +217,10 @@ impl LpiTables {
         let region = memory
             .allocate_zeroed(size, PENDING_ALIGN)
             .ok_or(ItsError::OutOfMemory { size })?;
-        Ok(Self::place(region, id_bits))
+        Ok(Self {
+            owned: true,
+            ..Self::place(region, id_bits)
+        })
     }
 
     /// Lays the tables out in `region` (64 KiB aligned): the property table
@@ -230,7 +236,13 @@ impl LpiTables {
             id_bits,
             max_redistributors,
             attributes: MemoryAttributes::InnerShareableWriteBack,
+            owned: false,
         }
+    }
+
+    /// Whether the driver allocated the region (rather than the caller).
+    pub fn is_owned(&self) -> bool {
+        self.owned
     }
 
     /// The interrupt ID bits the tables cover.
@@ -318,6 +330,11 @@ impl LpiTables {
             let propbaser = frame.read(GicrRegister::Propbaser);
             let pendbaser = frame.read(GicrRegister::Pendbaser);
             if self.is_ours(propbaser, pendbaser, slot) {
+                // Keep the attributes the tables were programmed with, so
+                // that configuration writes are cleaned when they must be.
+                if (propbaser >> 10) & 0b11 == 0 || (pendbaser >> 10) & 0b11 == 0 {
+                    self.attributes = MemoryAttributes::NonCacheable;
+                }
                 return Ok(info(true));
             }
             return Err(ItsError::LpiTablesLocked {
@@ -331,9 +348,16 @@ impl LpiTables {
         let offset = self.pending_offset(slot);
         let pending = Self::pending_bytes(self.id_bits);
         self.region.fill(offset, pending, 0);
-        self.attributes =
-            program_with_fallback(frame, GicrRegister::Propbaser, |a| self.propbaser(a));
-        program_with_fallback(frame, GicrRegister::Pendbaser, |a| self.pendbaser(slot, a));
+        let property = program_with_fallback(frame, GicrRegister::Propbaser, |a| self.propbaser(a));
+        let pending =
+            program_with_fallback(frame, GicrRegister::Pendbaser, |a| self.pendbaser(slot, a));
+        // One region, one cleaning policy: clean if either table is not
+        // snooped.
+        self.attributes = if property.needs_cache_clean() || pending.needs_cache_clean() {
+            MemoryAttributes::NonCacheable
+        } else {
+            property
+        };
         let size = self.region.size();
         self.region.clean(memory, self.attributes, 0, size);
 

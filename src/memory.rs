@@ -46,17 +46,25 @@ impl DmaRegion {
         self.size
     }
 
+    /// Whether a `u64` at `offset` is inside the region and 8-byte aligned
+    /// in memory.
+    fn u64_in_bounds(&self, offset: usize) -> bool {
+        offset.checked_add(8).is_some_and(|end| end <= self.size)
+            && (self.virt.as_ptr() as usize)
+                .wrapping_add(offset)
+                .is_multiple_of(8)
+    }
+
     /// Writes the little-endian `u64` at byte `offset`, which must be 8-byte
     /// aligned and inside the region. Returns `false` (and writes nothing)
     /// otherwise.
     pub(crate) fn write_u64(&mut self, offset: usize, value: u64) -> bool {
-        if !offset.is_multiple_of(8) || offset.checked_add(8).is_none_or(|end| end > self.size) {
+        if !self.u64_in_bounds(offset) {
             return false;
         }
-        // SAFETY: the range is inside the region (checked above), which
-        // `new`'s caller promised is valid and ours; the alignment is checked
-        // against the region's base, which every allocator here aligns to at
-        // least 256 bytes. A volatile write because the GIC reads it.
+        // SAFETY: the range is inside the region and aligned (checked
+        // above), and `new`'s caller promised the region is valid and ours.
+        // A volatile write because the GIC reads it.
         unsafe {
             self.virt
                 .as_ptr()
@@ -69,7 +77,7 @@ impl DmaRegion {
 
     /// Reads the little-endian `u64` at byte `offset` (8-byte aligned, inside).
     pub(crate) fn read_u64(&self, offset: usize) -> Option<u64> {
-        if !offset.is_multiple_of(8) || offset.checked_add(8).is_none_or(|end| end > self.size) {
+        if !self.u64_in_bounds(offset) {
             return None;
         }
         // SAFETY: as for `write_u64`.
@@ -140,8 +148,9 @@ pub unsafe trait DmaMemory {
     fn deallocate(&mut self, region: DmaRegion);
 
     /// Cleans the data cache for `len` bytes at `virt` to the Point of
-    /// Coherency, so that a non-coherent GIC reads what the CPU wrote.
-    /// Called only when the GIC refused a shareable, cacheable attribute.
+    /// Coherency, so that a non-coherent GIC reads what the CPU wrote. The
+    /// clean must have completed when this returns (end with `dsb`). Called
+    /// only when the GIC refused a shareable, cacheable attribute.
     fn clean_to_poc(&self, virt: NonNull<u8>, len: usize);
 }
 

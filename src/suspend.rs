@@ -40,33 +40,19 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         if self.state == ItsState::Saved {
             return Ok(());
         }
-        if self.state != ItsState::NeedsRecovery {
-            let mut commands = Vec::new();
-            for (&device_id, record) in self.registry.devices.iter().filter(|(_, r)| r.live) {
-                log::info!("its: MAPD dev {device_id:#x} valid 0 (save)");
-                commands.push(ItsCommand::Mapd {
-                    device_id,
-                    size: record.size,
-                    itt_address: record.itt.phys(),
-                    valid: false,
-                });
-            }
-            for (&icid, record) in &self.registry.collections {
-                if let Ok(rdbase) = self.rdbase(record.processor_number) {
-                    log::info!("its: MAPC icid {icid} valid 0 (save)");
-                    commands.push(ItsCommand::Mapc {
-                        icid,
-                        rdbase,
-                        valid: false,
-                    });
-                }
-            }
-            let syncs = self.sync_targets();
-            if let Err(error) = self.execute(&commands, &syncs) {
-                log::warn!("its: teardown not consumed ({error}); clearing the tables instead");
-            }
+        // After a failed command the ITS's queue is not trusted: go straight
+        // to disabling it, which (with Valid = 0 below) drops everything.
+        if self.state != ItsState::NeedsRecovery
+            && let Err(error) = self.tear_down()
+        {
+            log::warn!("its: teardown not consumed ({error}); disabling the ITS anyway");
         }
-        disable_and_quiesce(&self.frame, self.poll_budget)?;
+        if let Err(error) = disable_and_quiesce(&self.frame, self.poll_budget) {
+            // What the ITS holds is unknown now; the registry still knows
+            // everything, for `recover` or another `save`.
+            self.state = ItsState::NeedsRecovery;
+            return Err(error);
+        }
         self.invalidate_tables();
         self.clear_tables();
         for record in self.registry.devices.values_mut() {
@@ -130,6 +116,9 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// for an unmap, still is) and can be retried.
     pub fn recover(&mut self) -> Result<(), ItsError> {
         disable_and_quiesce(&self.frame, self.poll_budget)?;
+        // Valid = 0 before any memory is given back: the ITS (or KVM, which
+        // keeps devices until then) must no longer refer to it.
+        self.invalidate_tables();
         self.clear_tables();
         for record in self.registry.devices.values_mut() {
             record.live = false;
@@ -152,6 +141,49 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             .iter()
             .filter(|(_, record)| !record.live)
             .map(|(id, _)| *id)
+    }
+
+    /// Streams MAPD V=0 for every live device and MAPC V=0 for every
+    /// collection, then a SYNC per redistributor, and waits once.
+    fn tear_down(&mut self) -> Result<(), ItsError> {
+        let syncs = self.sync_targets();
+        let collections: Vec<ItsCommand> = self
+            .registry
+            .collections
+            .iter()
+            .filter_map(|(&icid, record)| {
+                let rdbase = self.rdbase(record.processor_number).ok()?;
+                log::info!("its: MAPC icid {icid} valid 0 (save)");
+                Some(ItsCommand::Mapc {
+                    icid,
+                    rdbase,
+                    valid: false,
+                })
+            })
+            .collect();
+        let mut queued = Submitter {
+            queue: &mut self.queue,
+            frame: &self.frame,
+            memory: &mut self.memory,
+            poll_budget: self.poll_budget,
+            batching: self.batching,
+        };
+        for (&device_id, record) in self.registry.devices.iter().filter(|(_, r)| r.live) {
+            log::info!("its: MAPD dev {device_id:#x} valid 0 (save)");
+            queued.submit(ItsCommand::Mapd {
+                device_id,
+                size: record.size,
+                itt_address: record.itt.phys(),
+                valid: false,
+            })?;
+        }
+        for command in collections {
+            queued.submit(command)?;
+        }
+        for rdbase in syncs {
+            queued.submit(ItsCommand::Sync { rdbase })?;
+        }
+        queued.finish()
     }
 
     /// One SYNC target per redistributor that has a collection.
@@ -311,5 +343,27 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             }
         }
         failure.map_or(Ok(()), Err)
+    }
+}
+
+impl<F: GitsFrame, M: DmaMemory> Drop for Its<F, M> {
+    /// Dropping the driver runs [`Its::save`], so the ITS is left disabled,
+    /// holding no mapping and referring to none of the driver's memory; then
+    /// the ITTs are given back. The tables and the queue stay allocated (the
+    /// memory provider goes with the driver anyway), and the LPI tables
+    /// always do: a redistributor whose EnableLPIs cannot be cleared still
+    /// points at them. If the ITS does not become quiescent nothing is given
+    /// back.
+    fn drop(&mut self) {
+        if let Err(error) = self.save() {
+            log::warn!("its: dropped without a clean save ({error}); its memory is kept");
+            return;
+        }
+        for (_, record) in core::mem::take(&mut self.registry.devices) {
+            self.memory.deallocate(record.itt);
+        }
+        for itt in self.quarantine.drain(..) {
+            self.memory.deallocate(itt);
+        }
     }
 }

@@ -81,9 +81,10 @@ pub const DEVICES: u64 = TYPE_DEVICES;
 pub const COLLECTIONS: u64 = TYPE_COLLECTIONS;
 
 impl ItsTable {
-    /// Negotiates page size, indirection and attributes for the table in
-    /// GITS_BASER<`baser_index`>, allocates it zeroed and programs the
-    /// register. The caller guarantees the ITS is disabled and quiescent.
+    /// Negotiates page size and indirection for the table in
+    /// GITS_BASER<`baser_index`> and allocates it zeroed;
+    /// [`ItsTable::program`] then describes it to the ITS. The caller
+    /// guarantees the ITS is disabled and quiescent.
     pub fn create<F: GitsFrame, M: DmaMemory>(
         frame: &F,
         memory: &mut M,
@@ -106,7 +107,7 @@ impl ItsTable {
             let max_level1 = (MAX_PAGES * page_size / LEVEL1_ENTRY_SIZE) as u64;
             let level1_entries = level1_entries.min(max_level1);
             (
-                level1_entries * ids_per_page,
+                (level1_entries * ids_per_page).min(wanted_ids),
                 (level1_entries as usize * LEVEL1_ENTRY_SIZE).next_multiple_of(page_size),
             )
         } else {
@@ -117,7 +118,13 @@ impl ItsTable {
         let region = memory
             .allocate_zeroed(bytes, page_size)
             .ok_or(ItsError::OutOfMemory { size: bytes })?;
-        let mut table = Self {
+        if page_size != 65536 && region.phys() >> 48 != 0 {
+            // Only 64 KiB pages can encode address bits [51:48].
+            let phys = region.phys();
+            memory.deallocate(region);
+            return Err(ItsError::UnencodableAddress { phys });
+        }
+        Ok(Self {
             baser_index,
             entry_size,
             page_size,
@@ -126,9 +133,7 @@ impl ItsTable {
             capacity,
             memory: region,
             level2: BTreeMap::new(),
-        };
-        table.program(frame, memory, request.attributes);
-        Ok(table)
+        })
     }
 
     /// The GITS_BASERn value describing this table with `attributes`.
@@ -258,6 +263,24 @@ impl ItsTable {
     pub fn release<M: DmaMemory>(mut self, memory: &mut M) {
         self.clear(memory);
         memory.deallocate(self.memory);
+    }
+}
+
+/// Writes Valid = 0 to GITS_CBASER and to every implemented GITS_BASERn,
+/// so that nothing a previous owner programmed is the ITS's any more (and
+/// KVM drops whatever devices and collections it held). The caller
+/// guarantees the ITS is disabled and quiescent.
+pub fn invalidate_all<F: GitsFrame>(frame: &F) {
+    let valid = GITS_BASER::Valid::SET.value;
+    frame.write(
+        GitsRegister::Cbaser,
+        frame.read(GitsRegister::Cbaser) & !valid,
+    );
+    for index in 0..BASER_COUNT {
+        let baser = read_baser(frame, index);
+        if baser.read(GITS_BASER::Type) != 0 {
+            frame.write(GitsRegister::Baser(index), baser.get() & !valid);
+        }
     }
 }
 

@@ -279,7 +279,7 @@ fn map_event_translates_and_delivers_the_lpi() {
 }
 
 #[test]
-fn move_event_and_move_collection_retarget_pending_lpis() {
+fn move_event_and_move_collections_retarget_pending_lpis() {
     let (model, mut its) = setup(ModelConfig::default());
     its.map_device(0x10, 2).unwrap();
     let lpi = its.map_event(0x10, 0, 0).unwrap();
@@ -288,8 +288,15 @@ fn move_event_and_move_collection_retarget_pending_lpis() {
     assert_eq!(model.translate(0x10, 0).unwrap().processor, 2);
     assert_eq!(model.pending(2), vec![lpi], "pending state moves with MOVI");
     assert!(model.pending(0).is_empty());
-    // CPU 2 goes offline: its collection moves to CPU 3 with what is pending.
-    its.move_collection(2, 3).unwrap();
+    // CPU 2 goes offline: its collections move to CPU 3 with what is pending.
+    its.move_collections(2, 3).unwrap();
+    assert_eq!(
+        its.registry()
+            .collections()
+            .find(|(icid, _)| *icid == 2)
+            .map(|(_, r)| r.processor_number),
+        Some(3)
+    );
     assert_eq!(model.translate(0x10, 0).unwrap().processor, 3);
     assert_eq!(model.pending(3), vec![lpi]);
     assert_model_matches_registry(&model, &its);
@@ -829,4 +836,144 @@ fn probe_map_save_restore_on_every_model_configuration() {
         );
         assert_no_violations(&model);
     }
+}
+
+#[test]
+fn unmap_device_discards_pending_lpis_before_they_are_reused() {
+    let (model, mut its) = setup(ModelConfig::default());
+    its.map_device(0x10, 2).unwrap();
+    let lpi = its.map_event(0x10, 0, 0).unwrap();
+    its.send_int(0x10, 0).unwrap();
+    assert_eq!(model.pending(0), vec![lpi]);
+    its.unmap_device(0x10).unwrap();
+    // DISCARD cleared the pending state (5.3.5); MAPD V=0 alone would not.
+    assert!(model.pending(0).is_empty());
+    let log = model.command_log();
+    let discard = log
+        .iter()
+        .position(|c| {
+            matches!(
+                c,
+                ItsCommand::Discard {
+                    device_id: 0x10,
+                    event_id: 0
+                }
+            )
+        })
+        .expect("DISCARD sent");
+    let mapd = log
+        .iter()
+        .rposition(|c| {
+            matches!(
+                c,
+                ItsCommand::Mapd {
+                    device_id: 0x10,
+                    valid: false,
+                    ..
+                }
+            )
+        })
+        .expect("MAPD V=0 sent");
+    assert!(discard < mapd);
+    assert_no_violations(&model);
+}
+
+#[test]
+fn save_sends_one_mapd_v0_per_device_with_its_recorded_itt_and_mapc_v0() {
+    let (model, mut its) = setup(ModelConfig::default());
+    populate(&mut its, 3, 2);
+    let expected_mapd: Vec<ItsCommand> = its
+        .registry()
+        .devices()
+        .map(|(device_id, record)| ItsCommand::Mapd {
+            device_id,
+            size: 0,
+            itt_address: record.itt_address(),
+            valid: false,
+        })
+        .collect();
+    let before = model.command_log().len();
+    its.save().unwrap();
+    let teardown = &model.command_log()[before..];
+    let mapd: Vec<ItsCommand> = teardown
+        .iter()
+        .filter(|c| matches!(c, ItsCommand::Mapd { .. }))
+        .copied()
+        .collect();
+    assert_eq!(mapd, expected_mapd, "what the ITS consumed");
+    let mapc_v0 = teardown
+        .iter()
+        .filter(|c| matches!(c, ItsCommand::Mapc { valid: false, .. }))
+        .count();
+    assert_eq!(mapc_v0, 4);
+}
+
+#[test]
+fn dropping_the_driver_leaves_the_its_holding_nothing() {
+    let (model, mut its) = setup(ModelConfig::default());
+    populate(&mut its, 2, 2);
+    let itts = its.memory_use().itts;
+    let allocated = model.stats().bytes_allocated;
+    drop(its);
+    assert!(model.mappings().is_empty());
+    assert!(model.valid_device_ids().is_empty());
+    assert!(model.valid_collections().is_empty());
+    assert_eq!(
+        model.stats().bytes_allocated,
+        allocated - itts,
+        "ITTs given back"
+    );
+    assert_no_violations(&model);
+}
+
+#[test]
+fn a_failed_probe_gives_back_its_memory_and_leaves_nothing_valid() {
+    let model = ItsModel::new(ModelConfig::default());
+    for fail_after in 0..3 {
+        model.fail_allocations_after(fail_after);
+        let before = model.stats().bytes_allocated;
+        assert!(matches!(
+            gicv3_its::Its::probe(model.gits(), model.memory(), ItsConfig::default()),
+            Err(ItsError::OutOfMemory { .. })
+        ));
+        assert_eq!(
+            model.stats().bytes_allocated,
+            before,
+            "after {fail_after} allocations"
+        );
+        for index in 0..8 {
+            let baser = gicv3_its::GitsFrame::read(
+                &model.gits(),
+                gicv3_its::registers::GitsRegister::Baser(index),
+            );
+            assert_eq!(baser >> 63, 0, "BASER{index} left Valid");
+        }
+    }
+    model.fail_allocations(false);
+    assert_no_violations(&model);
+}
+
+#[test]
+fn a_misaligned_lpi_region_is_refused() {
+    let model = ItsModel::new(ModelConfig::default());
+    let mut memory = model.memory();
+    let region = gicv3_its::DmaMemory::allocate_zeroed(&mut memory, 4 << 20, 65536).unwrap();
+    // SAFETY: a sub-range of a live model allocation, used only here.
+    let shifted = unsafe {
+        gicv3_its::DmaRegion::new(
+            std::ptr::NonNull::new(region.virt().as_ptr().add(4096)).unwrap(),
+            region.phys() + 4096,
+            (4 << 20) - 4096,
+        )
+    };
+    let config = ItsConfig {
+        lpi_tables: Some(shifted),
+        ..ItsConfig::default()
+    };
+    assert_eq!(
+        gicv3_its::Its::probe(model.gits(), model.memory(), config).err(),
+        Some(ItsError::UnencodableAddress {
+            phys: region.phys() + 4096
+        })
+    );
 }

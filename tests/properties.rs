@@ -34,9 +34,9 @@ enum Op {
         event: u32,
         icid: u16,
     },
-    MoveCollection {
-        icid: u16,
-        cpu: u16,
+    MoveCollections {
+        from: u16,
+        to: u16,
     },
     Save,
     Restore,
@@ -65,7 +65,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (device.clone(), 0u32..10).prop_map(|(device, event)| Op::UnmapEvent { device, event }),
         2 => (device, 0u32..10, 0u16..4)
             .prop_map(|(device, event, icid)| Op::MoveEvent { device, event, icid }),
-        1 => (0u16..4, 0u16..4).prop_map(|(icid, cpu)| Op::MoveCollection { icid, cpu }),
+        1 => (0u16..4, 0u16..4).prop_map(|(from, to)| Op::MoveCollections { from, to }),
         2 => Just(Op::Save),
         2 => Just(Op::Restore),
         1 => Just(Op::ResetWhileSaved),
@@ -140,7 +140,7 @@ proptest! {
                 Op::MapEvent { device, event, icid } => its.map_event(device, event, icid).map(|_| ()),
                 Op::UnmapEvent { device, event } => its.unmap_event(device, event),
                 Op::MoveEvent { device, event, icid } => its.move_event(device, event, icid),
-                Op::MoveCollection { icid, cpu } => its.move_collection(icid, cpu),
+                Op::MoveCollections { from, to } => its.move_collections(from, to),
                 Op::Save => its.save(),
                 Op::Restore => its.restore(),
                 Op::ResetWhileSaved => {
