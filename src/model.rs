@@ -1070,8 +1070,12 @@ impl State {
     /// What the GIC still uses in `phys..phys + len`, if anything.
     fn in_use(&self, phys: u64, len: u64) -> Option<&'static str> {
         let overlaps = |start: u64, size: u64| start < phys + len && phys < start + size;
-        if !self.quiescent() {
+        // Memory a Valid base register describes belongs to the ITS (and,
+        // under KVM, may be written when the VM's state is saved), enabled or
+        // not.
+        {
             if GITS_CBASER::Valid.is_set(self.cbaser)
+                && !self.quiescent()
                 && overlaps(self.queue_base(), self.queue_bytes() as u64)
             {
                 return Some("command queue");
@@ -1089,11 +1093,10 @@ impl State {
                 }
             }
         }
-        if self.enabled
-            && self
-                .itts
-                .values()
-                .any(|&(itt, size)| overlaps(itt, size as u64))
+        if self
+            .itts
+            .values()
+            .any(|&(itt, size)| overlaps(itt, size as u64))
         {
             return Some("ITT of a mapped device");
         }
@@ -1202,7 +1205,16 @@ impl State {
                 self.stalled &= self.injected_stall;
                 self.process_if_synchronous();
             }
-            GitsRegister::Baser(n) if n < 8 => self.baser[n] = self.baser_value(n, value),
+            GitsRegister::Baser(n) if n < 8 => {
+                self.baser[n] = self.baser_value(n, value);
+                // Like KVM's emulated ITS: mapped devices (and collections)
+                // live on, whether the ITS is enabled or not, until their
+                // table is written with Valid = 0.
+                let r = LocalRegisterCopy::<u64, GITS_BASER::Register>::new(self.baser[n]);
+                if !r.is_set(GITS_BASER::Valid) && r.matches_all(GITS_BASER::Type::Devices) {
+                    self.itts.clear();
+                }
+            }
             GitsRegister::Iidr
             | GitsRegister::Typer
             | GitsRegister::Creadr
