@@ -5,9 +5,13 @@
 //! commands and table writes, while the serial log goes elsewhere. So that
 //! a checker can split the trace into the kernel's phases, the kernel reads
 //! one of the ITS's identification registers (GITS_PIDR4..7, 0xFFD0..0xFFDC,
-//! and GITS_PIDR0, 0xFFE0), which the driver never reads, right where it
-//! prints the phase's line: the offset names the phase. A read has no
-//! effect on the ITS.
+//! and GITS_PIDR0..2, 0xFFE0..0xFFE8), which the driver never reads, right
+//! where it prints the phase's line: the offset names the phase. A read has
+//! no effect on the ITS.
+//!
+//! One cycle marks, in this order: `Entry` (image kernel), `Boot` (the
+//! boot kernel starts), `Handover`, `Jump`, `Exit`, `ForeignProbe`,
+//! `ChecksDone` (the resumed kernel); the very first boot marks `Boot` too.
 
 use crate::mmio::read32;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -32,6 +36,10 @@ pub enum Phase {
     /// The resumed kernel's MSI checks are done: every MSI between
     /// [`Phase::Exit`] and here was raised by a check.
     ChecksDone = 0xffe4,
+    /// The boot kernel's last ITS-visible step: its teardown is done (or
+    /// skipped by `hibernate-no-teardown`), IRQs are masked, and it is about
+    /// to copy the image into place and jump to the resume entry.
+    Jump = 0xffe8,
 }
 
 /// The ITS frame base, once known.

@@ -18,19 +18,24 @@
 //!   with its heap (and so its ITS tables and ITTs) at a different offset,
 //!   maps a device of its own (DeviceID 0) that the image kernel never
 //!   knew, loads and checks the image, prints
-//!   `PM: hibernation: handing over to image`, quiesces its devices, runs
-//!   its own save hook and releases its redistributor, then copies the
-//!   image into place and jumps into it (see [`snapshot`]).
-//! - **Resumed kernel** (the image kernel again): re-initialises the GIC and
-//!   its redistributor, runs [`gicv3_its::Its::restore`] (replaying its
-//!   registry), re-programs its devices' MSIs and resumes NVMe, invalidates
+//!   `PM: hibernation: handing over to image`, quiesces its devices, masks
+//!   IRQs, runs its own save hook and releases its redistributor, then
+//!   copies the image into place and jumps into it (see [`snapshot`]). If
+//!   its save hook fails it does not jump (the seed's bug): it says so and
+//!   powers off with status [`EXIT_HANDOVER_FAILED`], the image untouched.
+//! - **Resumed kernel** (the image kernel again): with IRQs still masked,
+//!   re-initialises the GIC and its redistributor and runs
+//!   [`gicv3_its::Its::restore`] (replaying its registry), then unmasks
+//!   IRQs, re-programs its devices' MSIs and resumes NVMe, invalidates
 //!   the image, prints `PM: hibernation: exit`, then checks that DeviceID 0
 //!   is not translated and that edu and NVMe MSIs arrive once per trigger
 //!   on the same LPIs. Then the next cycle, or power off.
 //!
 //! Each phase is also marked in the ITS trace ([`marker`]) for the host
 //! checker (`tests/qemu_hibernate.rs`). `hibernate-no-teardown` makes the
-//! boot kernel skip its save hook, to show that the checker catches it.
+//! boot kernel skip its save hook, to show that the checker catches it;
+//! `hibernate-fail-boot-save` makes it treat its save hook as failed, to
+//! show that it then refuses to jump.
 
 pub mod image;
 pub mod layout;
@@ -61,6 +66,9 @@ pub const EXIT_HIBERNATED: u32 = 75;
 /// GITS_TRANSLATER arrives as DeviceID 0 on QEMU, so the kernel can raise
 /// its MSIs itself.
 pub const FOREIGN_DEVICE: u32 = 0;
+/// Semihosting exit status of a boot kernel whose ITS save hook failed: it
+/// refuses to jump into the image (see [`Hibernation::hand_over`]).
+pub const EXIT_HANDOVER_FAILED: u32 = 76;
 /// edu MSIs raised per check.
 const EDU_TRIGGERS: u32 = 3;
 /// How long an MSI may take to arrive.
@@ -88,6 +96,9 @@ struct Options {
     /// The image kernel corrupts the image it wrote (to prove the boot
     /// kernel refuses it); the kernel that refused it then powers off.
     corrupt: bool,
+    /// The boot kernel treats its ITS save hook as failed (to prove that it
+    /// then does not jump).
+    fail_boot_save: bool,
 }
 
 impl Options {
@@ -104,6 +115,7 @@ impl Options {
             cold: kernel.platform.has_arg("hibernate-cold"),
             no_teardown: kernel.platform.has_arg("hibernate-no-teardown"),
             corrupt: kernel.platform.has_arg("hibernate-corrupt-image"),
+            fail_boot_save: kernel.platform.has_arg("hibernate-fail-boot-save"),
         }
     }
 }
@@ -315,13 +327,35 @@ impl Hibernation {
         info!("PM: hibernation: handing over to image");
         mark(Phase::Handover);
         self.quiesce_devices();
+        // No interrupt is taken from here to the resumed kernel's GIC and
+        // ITS re-initialisation (the image's saved DAIF has IRQs masked too).
+        let masked = IrqGuard::new();
         if self.options.no_teardown {
             warn!(
                 "PM: hibernate-no-teardown: the boot kernel leaves its ITS mappings in place (the bug)"
             );
         } else {
-            if let Err(error) = self.kernel.its.its.save() {
-                error!("PM: boot kernel ITS save failed: {error}; jumping anyway");
+            let saved = if self.options.fail_boot_save {
+                Err(String::from(
+                    "simulated by hibernate-fail-boot-save (the save hook was not run)",
+                ))
+            } else {
+                self.kernel
+                    .its
+                    .its
+                    .save()
+                    .map_err(|error| format!("{error}"))
+            };
+            if let Err(error) = saved {
+                // The seed's bug is jumping anyway: the ITS may still hold
+                // this kernel's mappings, whose ITTs the image overwrites.
+                // Nothing was copied yet, so stop here, with the image left
+                // on the disk untouched for a later boot.
+                drop(masked);
+                error!(
+                    "PM: hibernation: FAILED: the boot kernel's ITS save failed: {error}; NOT jumping into the image (its ITS may still map memory the image overwrites); powering off with status {EXIT_HANDOVER_FAILED}"
+                );
+                power::exit(EXIT_HANDOVER_FAILED);
             }
             let gicr = &self.kernel.its.gicr;
             match self.kernel.its.its.release_redistributor(gicr) {
@@ -336,7 +370,9 @@ impl Hibernation {
             "PM: hibernation: copying {} pages into place and jumping to {:#x}",
             header.pages, header.resume_entry
         );
-        let _masked = IrqGuard::new();
+        mark(Phase::Jump);
+        // The guard is never dropped: the jump does not return.
+        core::mem::forget(masked);
         // SAFETY: the image is from this binary (text checksum, entry and
         // context checked), complete and checksummed; `ops` and the staged
         // pages are in scratch, which no destination overlaps (checked in
@@ -605,16 +641,16 @@ impl Hibernation {
             ranges: 0,
             pages: 0,
         };
-        let result = {
-            let _masked = IrqGuard::new();
-            // SAFETY: IRQs are masked and only this CPU runs (the cycle
-            // refuses to start with more); the job's table and data are
-            // scratch, which neither region overlaps.
-            unsafe { snapshot::save_context_and_snapshot(&mut job) }
-        };
+        let masked = IrqGuard::new();
+        // SAFETY: IRQs are masked and only this CPU runs (the cycle refuses
+        // to start with more); the job's table and data are scratch, which
+        // neither region overlaps.
+        let result = unsafe { snapshot::save_context_and_snapshot(&mut job) };
         if result == RESUMED {
-            return self.resumed();
+            // IRQs stay masked until the GIC and the ITS are re-initialised.
+            return self.resumed(masked);
         }
+        drop(masked);
         if result != SNAPSHOT_TAKEN {
             self.restore_after_snapshot();
             return Err(ImageError::Snapshot(result));
@@ -689,8 +725,9 @@ impl Hibernation {
         }
     }
 
-    /// The resumed kernel's first steps: GIC, ITS, devices, image.
-    fn resumed(&mut self) -> Result<(), ImageError> {
+    /// The resumed kernel's first steps: GIC, ITS, devices, image. IRQs are
+    /// masked (`masked`) until the GIC and the ITS are re-initialised.
+    fn resumed(&mut self, masked: IrqGuard) -> Result<(), ImageError> {
         let platform = &self.kernel.platform;
         // SAFETY: as in `bring_up`: the DTB's GICD and GICR, mapped as Device
         // memory; the reset (or the boot kernel) left them re-initialisable.
@@ -708,8 +745,11 @@ impl Hibernation {
         if let Err(error) = self.kernel.its.its.restore() {
             self.fail(format!("ITS restore: {error}"));
         }
-        self.resume_devices();
+        // The GIC and ITS are this kernel's again: take interrupts (NVMe's
+        // resume waits for its completion interrupts).
+        drop(masked);
         cpu::enable_irqs();
+        self.resume_devices();
         let invalidated = match self.kernel.nvme.as_mut() {
             Some(nvme) => image::invalidate(nvme).and_then(|()| Ok(nvme.flush()?)),
             None => Err(ImageError::NoImage),
