@@ -1,31 +1,45 @@
 //! The hibernation cycle judged by the ITS's own trace.
 //!
 //! Each test runs the example kernel's boot -> hibernate -> restore cycle
-//! through `qemu/run --trace` (QEMU's `-trace 'gicv3_its*' -d guest_errors`)
-//! and replays the trace: every Device, Interrupt and Collection Table write
-//! the ITS made, every MSI it received, and the kernel's phase markers (the
-//! kernel reads an ITS identification register where it prints each phase
-//! line, see examples/qemu-virt/src/hibernate/marker.rs), so the trace
-//! splits into the kernel's phases without relying on timing. It fails
-//! unless:
+//! through `qemu/run --trace` (QEMU's `-trace 'gicv3_its*' -trace
+//! 'gicv3_icc*' -d guest_errors`) and replays the trace: every Device,
+//! Interrupt and Collection Table write the ITS made, every GITS_CTLR write,
+//! every MSI it received and the ITE it translated it with, every interrupt
+//! the CPU acknowledged, and the kernel's phase markers (the kernel reads an
+//! ITS identification register where it prints each phase line, see
+//! examples/qemu-virt/src/hibernate/marker.rs), so the trace splits into the
+//! kernel's phases without relying on timing. Each cycle must mark `entry`,
+//! `boot`, `handing over`, `jump`, `exit`, `foreign probe` and `checks done`
+//! exactly once, in that order, and the trace must end after a complete
+//! cycle. It fails unless:
 //!
-//! 1. in the boot kernel, every DeviceID mapped V=1 is unmapped V=0 and
-//!    every ICID mapped is unmapped, before the ITS is disabled for the jump;
-//! 2. after resume, the ITS holds exactly the image kernel's mappings before
-//!    hibernation (DeviceID -> ITT address, (DeviceID, EventID) -> INTID and
-//!    ICID, ICID -> RDbase), at the ITT addresses the image header recorded;
-//! 3. after resume, no ITE is written into an ITT that is not the resumed
-//!    kernel's;
-//! 4. QEMU logs no ITS guest error except the expected ones for the resumed
-//!    kernel's probes of devices only the boot kernel mapped (DeviceID 0, and
-//!    in `--cold` runs an extra edu), which must not be translated, and every
-//!    MSI the resumed kernel's checks raised was translated and handled
-//!    exactly once.
+//! 1. in the boot kernel, between `handing over` and `jump`, every DeviceID
+//!    mapped V=1 is unmapped V=0 and every ICID mapped is unmapped before the
+//!    ITS is disabled, and the ITS is disabled at the jump;
+//! 2. at `exit`, the ITS holds exactly the image kernel's mappings at `entry`
+//!    (DeviceID -> ITT address, (DeviceID, EventID) -> INTID and ICID, ICID
+//!    -> RDbase; an ITT counts only what was written into it since its
+//!    MAPD), at the ITT addresses the image header recorded;
+//! 3. from the jump on (the restore included), no ITE is written into, and
+//!    no DeviceID mapped to, an ITT that is not the resumed kernel's;
+//! 4. QEMU logs no guest error, no ITS error event (bad register access,
+//!    table read fault, unknown command) and no trace event the checker does
+//!    not know, except the expected "invalid dte" of each probe of a device
+//!    only the boot kernel mapped (DeviceID 0, and in `--cold` runs an extra
+//!    edu); no MSI anywhere in the trace is translated from a DeviceID the
+//!    table writes leave unmapped, or to another LPI than they map; and
+//!    between `exit` and `checks done` every MSI the checks raised (the
+//!    kernel's check lines are required) was translated to its LPI,
+//!    acknowledged by the CPU (ICC_IAR1) and handled by the kernel exactly
+//!    once.
 //!
-//! The same checker must fail when the boot kernel skips its save hook.
+//! The checker must fail when the boot kernel skips its save hook (a QEMU
+//! run), and on deliberately broken copies of a saved real run
+//! (`tests/fixtures/`, unit tests at the end of this file).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -96,6 +110,8 @@ fn run_one(args: &[&str], disk: &std::path::Path) -> Run {
         .stdin(Stdio::null())
         .stdout(log_file.try_clone().expect("log file"))
         .stderr(log_file)
+        // Its own process group, so that a timeout can end QEMU with it.
+        .process_group(0)
         .spawn()
         .expect("starting qemu/run");
     let status = loop {
@@ -103,7 +119,11 @@ fn run_one(args: &[&str], disk: &std::path::Path) -> Run {
             break status;
         }
         if start.elapsed() > RUN_LIMIT {
-            let _ = child.kill();
+            // The whole group: the runner, `timeout` and QEMU, which
+            // killing the runner alone would leave running.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
             let _ = child.wait();
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
             panic!("qemu/run {args:?} took more than {RUN_LIMIT:?}; log:\n{log}");
@@ -137,6 +157,7 @@ enum Phase {
     Boot,
     Entry,
     Handover,
+    Jump,
     Exit,
     ForeignProbe,
     ChecksDone,
@@ -151,8 +172,62 @@ impl Phase {
             0xffdc => Self::Exit,
             0xffe0 => Self::ForeignProbe,
             0xffe4 => Self::ChecksDone,
+            0xffe8 => Self::Jump,
             _ => return None,
         })
+    }
+}
+
+/// Where the trace is in the cycle, from the markers seen so far. One cycle
+/// marks `Entry`, `Boot`, `Handover`, `Jump`, `Exit`, `ForeignProbe`,
+/// `ChecksDone`, in that order and once each; the first boot marks `Boot`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Nothing yet: the first kernel's `Boot` comes next.
+    Start,
+    /// A kernel that found no image (or a resumed kernel done with its
+    /// checks): `Entry` comes next.
+    ImageKernel,
+    /// The image kernel hibernated: the boot kernel's `Boot` comes next.
+    Hibernated,
+    /// The boot kernel runs: `Handover` comes next.
+    BootKernel,
+    /// The boot kernel tears down: `Jump` comes next.
+    HandingOver,
+    /// The resumed kernel restores: `Exit` comes next.
+    Jumped,
+    /// `ForeignProbe` comes next.
+    Resumed,
+    /// `ChecksDone` comes next.
+    Probing,
+}
+
+impl Stage {
+    /// The marker this stage waits for.
+    fn expects(self) -> Phase {
+        match self {
+            Self::Start | Self::Hibernated => Phase::Boot,
+            Self::ImageKernel => Phase::Entry,
+            Self::BootKernel => Phase::Handover,
+            Self::HandingOver => Phase::Jump,
+            Self::Jumped => Phase::Exit,
+            Self::Resumed => Phase::ForeignProbe,
+            Self::Probing => Phase::ChecksDone,
+        }
+    }
+
+    /// The stage after `phase` (whether or not it was the expected one).
+    fn after(self, phase: Phase) -> Self {
+        match phase {
+            Phase::Boot if self == Self::Hibernated => Self::BootKernel,
+            Phase::Boot => Self::ImageKernel,
+            Phase::Entry => Self::Hibernated,
+            Phase::Handover => Self::HandingOver,
+            Phase::Jump => Self::Jumped,
+            Phase::Exit => Self::Resumed,
+            Phase::ForeignProbe => Self::Probing,
+            Phase::ChecksDone => Self::ImageKernel,
+        }
     }
 }
 
@@ -183,16 +258,65 @@ enum Event {
         requester: u64,
         event: u64,
     },
-    /// The ITE read while translating the last MSI: its INTID.
-    Translated(u64),
+    /// The ITE the ITS read while translating the last MSI: an LPI was
+    /// raised if it is valid.
+    Translated {
+        valid: bool,
+        intid: u64,
+    },
+    /// The CPU acknowledged an interrupt (ICC_IAR1 read, not spurious).
+    Acknowledged(u64),
+    /// A QEMU guest-error line, an ITS error event (bad register access,
+    /// table read fault, unknown command) or a trace event this checker does
+    /// not know.
     GuestError(String),
 }
 
+/// ITS trace events that report normal operation and that the checker does
+/// not need (commands are judged by the table writes they cause).
+const ITS_EVENTS_IGNORED: &[&str] = &[
+    "gicv3_its_cmd_clear",
+    "gicv3_its_cmd_discard",
+    "gicv3_its_cmd_int",
+    "gicv3_its_cmd_inv",
+    "gicv3_its_cmd_invall",
+    "gicv3_its_cmd_mapc",
+    "gicv3_its_cmd_mapd",
+    "gicv3_its_cmd_mapi",
+    "gicv3_its_cmd_mapti",
+    "gicv3_its_cmd_movall",
+    "gicv3_its_cmd_movi",
+    "gicv3_its_cmd_sync",
+    "gicv3_its_cte_read",
+    "gicv3_its_dte_read",
+    "gicv3_its_process_command",
+];
+
+/// ITS trace events that only an error causes.
+const ITS_ERROR_EVENTS: &[&str] = &[
+    "gicv3_its_badread",
+    "gicv3_its_badwrite",
+    "gicv3_its_cmd_unknown",
+    "gicv3_its_cte_read_fault",
+    "gicv3_its_dte_read_fault",
+    "gicv3_its_ite_read_fault",
+    "gicv3_its_vte_read_fault",
+];
+
 fn parse(trace: &str) -> Vec<Event> {
     let mut events = Vec::new();
+    // Set by a TRANSLATER write until its ITE read: QEMU translates inside
+    // the write, so the lines follow each other.
     let mut translating = false;
     for line in trace.lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
         let name = line.split_whitespace().next().unwrap_or("");
+        if name != "gicv3_its_dte_read" && name != "gicv3_its_ite_read" {
+            translating = name == "gicv3_its_translation_write";
+        }
+        let error = || Some(Event::GuestError(line.to_string()));
         let event = match name {
             "gicv3_its_read" => field(line, "offset")
                 .and_then(Phase::from_offset)
@@ -200,6 +324,7 @@ fn parse(trace: &str) -> Vec<Event> {
             "gicv3_its_write" if field(line, "offset") == Some(0) => {
                 field(line, "data").map(Event::Ctlr)
             }
+            "gicv3_its_write" => None,
             "gicv3_its_dte_write" => Some(Event::Dte {
                 device: field(line, "DeviceID").expect("DeviceID"),
                 valid: field(line, "valid") == Some(1),
@@ -217,24 +342,33 @@ fn parse(trace: &str) -> Vec<Event> {
                 valid: field(line, "valid") == Some(1),
                 rdbase: field(line, "RDBase").expect("RDBase"),
             }),
-            "gicv3_its_translation_write" => {
-                translating = true;
-                Some(Event::Translation {
-                    requester: field(line, "requester_id").expect("requester_id"),
-                    event: field(line, "data").expect("data"),
-                })
-            }
+            "gicv3_its_translation_write" => Some(Event::Translation {
+                requester: field(line, "requester_id").expect("requester_id"),
+                event: field(line, "data").expect("data"),
+            }),
             "gicv3_its_ite_read" if translating => {
                 translating = false;
-                field(line, "intid").map(Event::Translated)
+                Some(Event::Translated {
+                    valid: field(line, "valid") == Some(1),
+                    intid: field(line, "intid").expect("intid"),
+                })
             }
-            "gicv3_its_process_command" => {
-                translating = false;
-                None
+            "gicv3_its_ite_read" => None,
+            "gicv3_icc_iar1_read" => field(line, "value")
+                .filter(|intid| !(1020..=1023).contains(intid))
+                .map(Event::Acknowledged),
+            // The CPU interface's other register accesses.
+            _ if name.starts_with("gicv3_icc_") && !name.ends_with(':') => None,
+            _ if ITS_EVENTS_IGNORED.contains(&name) => None,
+            _ if ITS_ERROR_EVENTS.contains(&name) => {
+                Some(Event::GuestError(format!("ITS error event: {line}")))
             }
-            _ if name.starts_with("gicv3_") => None,
-            _ if line.trim().is_empty() => None,
-            _ => Some(Event::GuestError(line.to_string())),
+            // Guest-error lines (`gicv3_its_write: invalid guest write ...`,
+            // `do_process_its_cmd: ...`).
+            _ if name.ends_with(':') || !name.starts_with("gicv3_") => error(),
+            _ => Some(Event::GuestError(format!(
+                "trace event unknown to the checker: {line}"
+            ))),
         };
         events.extend(event);
     }
@@ -250,6 +384,8 @@ struct ItsState {
     ites: BTreeMap<(u64, u64), (u64, u64)>,
     /// ICID -> RDbase.
     collections: BTreeMap<u64, u64>,
+    /// GITS_CTLR.Enabled as last written.
+    enabled: bool,
 }
 
 /// The mappings as a device sees them.
@@ -264,8 +400,13 @@ struct Mappings {
 impl ItsState {
     fn apply(&mut self, event: &Event) {
         match *event {
+            Event::Ctlr(value) => self.enabled = value & 1 != 0,
             Event::Dte { device, valid, itt } => {
                 if valid {
+                    // A newly mapped ITT holds only what is written into it
+                    // after the MAPD (the driver hands the ITS zeroed ITTs):
+                    // a restore must write every event again.
+                    self.ites.retain(|&(base, _), _| base != itt);
                     self.devices.insert(device, itt);
                 } else {
                     self.devices.remove(&device);
@@ -299,6 +440,12 @@ impl ItsState {
         }
     }
 
+    /// The LPI an MSI of (`device`, `event`) raises, if any.
+    fn translate(&self, device: u64, event: u64) -> Option<u64> {
+        let itt = self.devices.get(&device)?;
+        self.ites.get(&(*itt, event)).map(|&(intid, _)| intid)
+    }
+
     fn mappings(&self) -> Mappings {
         let mut events = BTreeMap::new();
         for (&device, &itt) in &self.devices {
@@ -323,56 +470,84 @@ struct ResumeLog {
     image_itts: BTreeMap<u64, u64>,
     /// DeviceID -> ITT address of the boot kernel.
     boot_itts: BTreeMap<u64, u64>,
-    /// (edu raised, edu handled).
-    edu: Option<(u64, u64)>,
+    /// (edu LPI, MSIs raised, handled).
+    edu: Option<(u64, u64, u64)>,
     /// NVMe interrupts handled per vector in the check.
     nvme: Option<Vec<u64>>,
 }
 
-/// Splits the serial log into resumes (one per `PM: hibernation: exit`).
+/// Splits the serial log into resumes (one per `PM: hibernation: exit`): the
+/// boot kernel's ITS lines before it, the resumed kernel's checks after.
 fn resumes(log: &str) -> Vec<ResumeLog> {
-    let mut resumes = Vec::new();
-    let mut current = ResumeLog::default();
-    let mut resumed = false;
+    let mut resumes: Vec<ResumeLog> = Vec::new();
+    let mut next = ResumeLog::default();
     for line in log.lines() {
+        let line = line.trim_end();
         if line.starts_with("PM: image kernel's ITS (from the image): DeviceID") {
-            current.image_itts.insert(
+            next.image_itts.insert(
                 field(line, "DeviceID").unwrap(),
                 field(line, "ITT").unwrap(),
             );
         } else if line.starts_with("PM: boot kernel's ITS: DeviceID") {
-            current.boot_itts.insert(
+            next.boot_itts.insert(
                 field(line, "DeviceID").unwrap(),
                 field(line, "ITT").unwrap(),
             );
         } else if line == "PM: hibernation: exit" {
-            resumed = true;
-        } else if resumed && line.starts_with("PM: check (resumed): edu LPI") {
+            resumes.push(std::mem::take(&mut next));
+        } else if line.starts_with("PM: check (resumed): edu LPI")
+            && let Some(current) = resumes.last_mut()
+        {
             // "... edu LPI 8194: 3 MSIs raised, 3 handled"
             let numbers: Vec<u64> = line
                 .split(|c: char| !c.is_ascii_digit())
                 .filter_map(|token| token.parse().ok())
                 .collect();
-            if let [.., raised, handled] = numbers[..] {
-                current.edu = Some((raised, handled));
+            if let [lpi, raised, handled] = numbers[..] {
+                current.edu = Some((lpi, raised, handled));
             }
-        } else if resumed && line.starts_with("PM: check (resumed): nvme LPIs") {
-            let handled = line
+        } else if line.starts_with("PM: check (resumed): nvme LPIs")
+            && let Some(current) = resumes.last_mut()
+        {
+            current.nvme = line
                 .split("interrupts handled [")
                 .nth(1)
                 .and_then(|rest| rest.split(']').next())
                 .map(|list| list.split(", ").filter_map(|n| n.parse().ok()).collect());
-            current.nvme = handled;
-            resumes.push(std::mem::take(&mut current));
-            resumed = false;
         }
     }
     resumes
 }
 
+/// What differs between the image kernel's mappings and the ITS's, one
+/// `what key: image kernel X, ITS Y` per entry (`None` for no entry).
+fn differences(image: &Mappings, held: &Mappings) -> String {
+    fn diff<K: Ord + Copy + std::fmt::Debug, V: PartialEq + std::fmt::Debug>(
+        what: &str,
+        image: &BTreeMap<K, V>,
+        held: &BTreeMap<K, V>,
+        out: &mut Vec<String>,
+    ) {
+        let keys: BTreeSet<K> = image.keys().chain(held.keys()).copied().collect();
+        for key in keys {
+            let (a, b) = (image.get(&key), held.get(&key));
+            if a != b {
+                out.push(format!("{what} {key:x?}: image kernel {a:x?}, ITS {b:x?}"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    diff("DeviceID", &image.devices, &held.devices, &mut out);
+    diff("(DeviceID, EventID)", &image.events, &held.events, &mut out);
+    diff("ICID", &image.collections, &held.collections, &mut out);
+    out.join("; ")
+}
+
 /// The checker's findings for a run.
 #[derive(Debug, Default)]
 struct Report {
+    /// Complete cycles (`Entry` .. `ChecksDone`) in the trace.
+    cycles: usize,
     resumes: usize,
     /// DeviceIDs whose probe MSI the ITS rejected after a resume.
     rejected: BTreeSet<u64>,
@@ -381,228 +556,336 @@ struct Report {
     summary: String,
 }
 
-/// Replays the trace against the four rules.
+/// The edu's and NVMe's DeviceIDs (requester IDs 00:01.0 and 00:02.0 with
+/// `-nic none`).
+const EDU_DEVICE: u64 = 0x8;
+const NVME_DEVICE: u64 = 0x10;
+
+/// Replays the trace against the four rules and the marker sequence.
 fn check(trace: &str, log: &str) -> Report {
     let events = parse(trace);
     let logged = resumes(log);
     let mut report = Report::default();
 
+    if !events.iter().any(|e| matches!(e, Event::Acknowledged(_))) {
+        report.failures.push(
+            "rule 4: the trace has no acknowledged interrupt (no `gicv3_icc` events: was it taken with qemu/run --trace?)".into(),
+        );
+    }
+
     let mut state = ItsState::default();
-    // Set at each boot; true once the boot kernel's window is closed.
-    let mut boot_kernel = false;
-    let mut handover_seen = false;
-    let mut window_checked = false;
+    let mut stage = Stage::Start;
+    // The image kernel's mappings at `Entry`.
     let mut image: Option<Mappings> = None;
-    let mut after_exit = false;
-    let mut in_checks = false;
-    let mut foreign_probe = false;
+    // Between `Handover` and `Jump`: whether the ITS was disabled, and
+    // whether the stale mappings were reported already.
+    let mut disabled_for_jump = false;
+    let mut stale_reported = false;
+    // From `Jump` to the next `Entry`: the resumed kernel's ITTs.
+    let mut resumed_itts: Option<BTreeSet<u64>> = None;
     let mut last_translation: Option<(u64, u64)> = None;
+    // Between `Exit` and `ChecksDone`: (DeviceID, EventID) -> INTIDs
+    // translated, and INTID -> acknowledgements.
     let mut translated: BTreeMap<(u64, u64), Vec<u64>> = BTreeMap::new();
+    let mut acknowledged: BTreeMap<u64, u64> = BTreeMap::new();
     let mut probes_rejected: BTreeSet<u64> = BTreeSet::new();
 
-    let close_boot_window = |state: &ItsState, report: &mut Report, why: &str| {
+    let stale = |state: &ItsState, report: &mut Report, when: &str| {
         for (device, itt) in &state.devices {
             report.failures.push(format!(
-                "rule 1: the boot kernel left DeviceID {device:#x} mapped (ITT {itt:#x}) when the ITS was disabled ({why}): a stale mapping"
+                "rule 1: the boot kernel left DeviceID {device:#x} mapped (ITT {itt:#x}) {when}: a stale mapping"
             ));
         }
         for (icid, rdbase) in &state.collections {
             report.failures.push(format!(
-                "rule 1: the boot kernel left ICID {icid} mapped (RDbase {rdbase:#x}) when the ITS was disabled ({why}): a stale mapping"
+                "rule 1: the boot kernel left ICID {icid} mapped (RDbase {rdbase:#x}) {when}: a stale mapping"
             ));
         }
     };
 
     for event in &events {
+        let index = report.resumes;
         match event {
-            Event::Marker(Phase::Boot) => {
-                // A reset: the ITS starts from the new kernel's empty tables.
-                state = ItsState::default();
-                boot_kernel = true;
-                handover_seen = false;
-                window_checked = false;
-                after_exit = false;
-                in_checks = false;
-            }
-            Event::Marker(Phase::Entry) => {
-                image = Some(state.mappings());
-                after_exit = false;
-                in_checks = false;
-            }
-            Event::Marker(Phase::Handover) => {
-                if !boot_kernel {
-                    report
-                        .failures
-                        .push("a handover outside a boot kernel".into());
-                }
-                handover_seen = true;
-            }
-            Event::Ctlr(value) if handover_seen && !window_checked && value & 1 == 0 => {
-                close_boot_window(&state, &mut report, "for the jump");
-                window_checked = true;
-            }
-            Event::Marker(Phase::Exit) => {
-                if handover_seen && !window_checked {
-                    close_boot_window(&state, &mut report, "never, before the image resumed");
-                    window_checked = true;
-                }
-                boot_kernel = false;
-                report.resumes += 1;
-                let index = report.resumes;
-                let held = state.mappings();
-                match &image {
-                    None => report.failures.push(format!("resume {index}: no image kernel state"),
-                    ),
-                    Some(expected) if *expected != held => report.failures.push(format!(
-                            "rule 2: resume {index}: the ITS holds {held:x?}, the image kernel held {expected:x?}"
-                        ),
-                    ),
-                    Some(_) => {}
-                }
-                if let Some(resume) = logged.get(index - 1)
-                    && resume.image_itts != held.devices
-                {
+            Event::Marker(phase) => {
+                if *phase != stage.expects() {
                     report.failures.push(format!(
-                        "rule 2: resume {index}: ITTs {:x?} differ from the image header's {:x?}",
-                        held.devices, resume.image_itts
+                        "markers: {phase:?} where {:?} was expected (after {} complete cycles)",
+                        stage.expects(),
+                        report.cycles
                     ));
                 }
-                after_exit = true;
-                in_checks = true;
-                translated.clear();
-            }
-            Event::Marker(Phase::ForeignProbe) => foreign_probe = true,
-            Event::Marker(Phase::ChecksDone) => {
-                in_checks = false;
-                foreign_probe = false;
-                if !probes_rejected.contains(&FOREIGN_DEVICE) {
-                    report.failures.push(format!(
-                            "resume {}: the ITS did not reject the probe of DeviceID {FOREIGN_DEVICE:#x}",
-                            report.resumes
-                        ),
-                    );
-                }
-                report.rejected.extend(probes_rejected.iter().copied());
-                probes_rejected.clear();
-                let index = report.resumes;
-                let count = |requester: u64, event: u64| {
-                    translated.get(&(requester, event)).map_or(0, Vec::len) as u64
-                };
-                let expected = image.clone().unwrap_or_default();
-                for ((requester, ev), intids) in &translated {
-                    let mapped = expected.events.get(&(*requester, *ev)).map(|t| t.0);
-                    if intids.iter().any(|&intid| Some(intid) != mapped) {
-                        report.failures.push(format!(
-                                "rule 4: resume {index}: MSIs of DeviceID {requester:#x} EventID {ev} went to {intids:?}, not LPI {mapped:?}"
-                            ),
+                stage = stage.after(*phase);
+                match phase {
+                    Phase::Boot => {
+                        // A reset: the ITS starts from the new kernel's
+                        // empty tables, disabled.
+                        state = ItsState::default();
+                        resumed_itts = None;
+                    }
+                    Phase::Entry => {
+                        image = Some(state.mappings());
+                        resumed_itts = None;
+                    }
+                    Phase::Handover => {
+                        disabled_for_jump = false;
+                        stale_reported = false;
+                    }
+                    Phase::Jump => {
+                        if !disabled_for_jump || state.enabled {
+                            report.failures.push(
+                                "rule 1: the ITS was not disabled between `handing over` and the jump"
+                                    .into(),
+                            );
+                        }
+                        if !stale_reported {
+                            stale(&state, &mut report, "at the jump");
+                        }
+                        resumed_itts = Some(
+                            image
+                                .as_ref()
+                                .map(|m| m.devices.values().copied().collect())
+                                .unwrap_or_default(),
                         );
                     }
-                }
-                match logged.get(index - 1) {
-                    Some(resume) => {
-                        if let Some((raised, handled)) = resume.edu {
-                            let seen = count(0x8, 0);
-                            if raised != handled || seen != handled {
+                    Phase::Exit => {
+                        report.resumes += 1;
+                        let index = report.resumes;
+                        let held = state.mappings();
+                        match &image {
+                            None => report.failures.push(format!(
+                                "rule 2: resume {index}: no image kernel state (no `entry` marker)"
+                            )),
+                            Some(expected) if *expected != held => report.failures.push(format!(
+                                "rule 2: resume {index}: the ITS's mappings differ from the image kernel's: {}",
+                                differences(expected, &held)
+                            )),
+                            Some(_) => {}
+                        }
+                        match logged.get(index - 1) {
+                            Some(resume) if resume.image_itts != held.devices => {
                                 report.failures.push(format!(
-                                        "rule 4: resume {index}: edu raised {raised}, the ITS translated {seen}, the kernel handled {handled}"
-                                    ),
-                                );
+                                    "rule 2: resume {index}: ITTs {:x?} differ from the image header's {:x?}",
+                                    held.devices, resume.image_itts
+                                ))
                             }
+                            Some(_) => {}
+                            None => report.failures.push(format!(
+                                "rule 2: resume {index}: no `PM: hibernation: exit` for it in the log"
+                            )),
                         }
-                        match &resume.nvme {
-                            Some(handled) => {
-                                for (vector, &h) in handled.iter().enumerate() {
-                                    let seen = count(0x10, vector as u64);
-                                    if seen != h {
-                                        report.failures.push(format!(
-                                                "rule 4: resume {index}: NVMe vector {vector}: the ITS translated {seen} MSIs, the kernel handled {h}"
-                                            ),
-                                        );
-                                    }
-                                }
-                                if handled.get(1) != Some(&2) {
-                                    report.failures.push(format!(
-                                            "rule 4: resume {index}: 2 NVMe I/O commands, {handled:?} interrupts handled"
-                                        ),
-                                    );
-                                }
-                            }
-                            None => report
-                                .failures
-                                .push(format!("resume {index}: no NVMe check in the log")),
-                        }
-                        let _ = writeln!(
-                            report.summary,
-                            "resume {index}: image ITTs {:x?}, boot kernel ITTs {:x?}, edu {:?}, nvme {:?}, MSIs translated {:?}",
-                            resume.image_itts,
-                            resume.boot_itts,
-                            resume.edu,
-                            resume.nvme,
-                            translated
-                                .iter()
-                                .map(|(k, v)| (*k, v.len()))
-                                .collect::<Vec<_>>()
-                        );
+                        translated.clear();
+                        acknowledged.clear();
+                        probes_rejected.clear();
                     }
-                    None => report
-                        .failures
-                        .push(format!("resume {index}: no checks in the log")),
+                    Phase::ForeignProbe => {}
+                    Phase::ChecksDone => {
+                        report.cycles += 1;
+                        count_checks(
+                            &mut report,
+                            logged.get(index.wrapping_sub(1)),
+                            image.as_ref(),
+                            &translated,
+                            &acknowledged,
+                            &probes_rejected,
+                        );
+                        report.rejected.extend(probes_rejected.iter().copied());
+                    }
                 }
             }
-            Event::Ite { itt, .. } if after_exit => {
-                let ours: BTreeSet<u64> = image
-                    .as_ref()
-                    .map(|m| m.devices.values().copied().collect())
-                    .unwrap_or_default();
-                let index = report.resumes;
-                if !ours.contains(itt) {
-                    report.failures.push(format!(
-                            "rule 3: resume {}: an ITE was written into ITT {itt:#x}, not one of the resumed kernel's {ours:x?}",
-                            index
-                        ),
-                    );
-                }
+            Event::Ctlr(value)
+                if stage == Stage::HandingOver && value & 1 == 0 && !disabled_for_jump =>
+            {
+                disabled_for_jump = true;
+                stale(
+                    &state,
+                    &mut report,
+                    "when the ITS was disabled for the jump",
+                );
+                stale_reported = true;
+            }
+            Event::Ite { itt, .. }
+            | Event::Dte {
+                itt, valid: true, ..
+            } if resumed_itts
+                .as_ref()
+                .is_some_and(|ours| !ours.contains(itt)) =>
+            {
+                let what = match event {
+                    Event::Ite { .. } => "an ITE was written into",
+                    _ => "a DeviceID was mapped to",
+                };
+                report.failures.push(format!(
+                    "rule 3: after the jump of cycle {}: {what} ITT {itt:#x}, not one of the resumed kernel's {:x?}",
+                    report.cycles + 1,
+                    resumed_itts.as_ref().unwrap()
+                ));
             }
             Event::Translation { requester, event } => {
                 last_translation = Some((*requester, *event));
             }
-            Event::Translated(intid) => {
-                let index = report.resumes;
-                if let Some((requester, ev)) = last_translation.take() {
-                    let known = image
-                        .as_ref()
-                        .is_some_and(|m| m.devices.contains_key(&requester));
-                    if after_exit && !known {
-                        report.failures.push(format!(
-                                "resume {index}: an MSI from DeviceID {requester:#x}, not the resumed kernel's device, was translated to LPI {intid}"
-                            ),
-                        );
+            Event::Translated { valid, intid } => {
+                if let Some((requester, ev)) = last_translation.take()
+                    && *valid
+                {
+                    match state.translate(requester, ev) {
+                        None if !state.devices.contains_key(&requester) => {
+                            report.failures.push(format!(
+                                "rule 4: an MSI from DeviceID {requester:#x}, unmapped by every Device Table write so far, was translated to LPI {intid} ({stage:?}, cycle {})",
+                                report.cycles + 1
+                            ))
+                        }
+                        Some(mapped) if mapped == *intid => {}
+                        mapped => report.failures.push(format!(
+                            "rule 4: an MSI from DeviceID {requester:#x} EventID {ev} was translated to LPI {intid}, the table writes map it to {mapped:?} ({stage:?}, cycle {})",
+                            report.cycles + 1
+                        )),
                     }
-                    if in_checks {
+                    if matches!(stage, Stage::Resumed | Stage::Probing) {
                         translated.entry((requester, ev)).or_default().push(*intid);
                     }
                 }
             }
+            Event::Acknowledged(intid) => {
+                if matches!(stage, Stage::Resumed | Stage::Probing) {
+                    *acknowledged.entry(*intid).or_default() += 1;
+                }
+            }
             Event::GuestError(line) => {
                 // Expected only for a probe's MSI from a device the ITS does
-                // not map.
-                let expected = foreign_probe
-                    && in_checks
-                    && last_translation.is_some_and(|(r, _)| !state.devices.contains_key(&r))
-                    && line.contains("invalid dte");
+                // not map: "do_process_its_cmd: invalid command attributes:
+                // invalid dte for N".
+                let rejected = line
+                    .strip_prefix(
+                        "do_process_its_cmd: invalid command attributes: invalid dte for ",
+                    )
+                    .and_then(|n| n.trim().parse::<u64>().ok());
+                let expected = stage == Stage::Probing
+                    && rejected.is_some()
+                    && last_translation.is_some_and(|(r, _)| {
+                        Some(r) == rejected && !state.devices.contains_key(&r)
+                    });
                 if expected {
-                    probes_rejected.insert(last_translation.map_or(0, |(r, _)| r));
+                    probes_rejected.insert(rejected.unwrap_or_default());
                 } else {
-                    report
-                        .failures
-                        .push(format!("rule 4: ITS guest error: {line}"));
+                    report.failures.push(format!(
+                        "rule 4: ITS guest error ({stage:?}, cycle {}): {line}",
+                        report.cycles + 1
+                    ));
                 }
             }
             _ => {}
         }
         state.apply(event);
     }
+    if stage != Stage::ImageKernel {
+        report.failures.push(format!(
+            "markers: the trace ends before {:?} (after {} complete cycles)",
+            stage.expects(),
+            report.cycles
+        ));
+    }
     report
+}
+
+/// Rule 4 at `ChecksDone`: the probes were rejected, and every MSI the
+/// checks raised was translated to its LPI, acknowledged by the CPU and
+/// handled by the kernel exactly once.
+fn count_checks(
+    report: &mut Report,
+    resume: Option<&ResumeLog>,
+    image: Option<&Mappings>,
+    translated: &BTreeMap<(u64, u64), Vec<u64>>,
+    acknowledged: &BTreeMap<u64, u64>,
+    probes_rejected: &BTreeSet<u64>,
+) {
+    let index = report.resumes;
+    let mut fail = |message: String| report.failures.push(message);
+    if !probes_rejected.contains(&FOREIGN_DEVICE) {
+        fail(format!(
+            "rule 4: resume {index}: the ITS did not reject the probe of DeviceID {FOREIGN_DEVICE:#x}"
+        ));
+    }
+    let count = |requester: u64, event: u64| -> u64 {
+        translated.get(&(requester, event)).map_or(0, Vec::len) as u64
+    };
+    let expected = image.cloned().unwrap_or_default();
+    for ((requester, ev), intids) in translated {
+        let mapped = expected.events.get(&(*requester, *ev)).map(|t| t.0);
+        if intids.iter().any(|&intid| Some(intid) != mapped) {
+            fail(format!(
+                "rule 4: resume {index}: MSIs of DeviceID {requester:#x} EventID {ev} went to {intids:?}, not LPI {mapped:?}"
+            ));
+        }
+    }
+    // The GIC's side: each LPI translated was acknowledged once.
+    let mut per_lpi: BTreeMap<u64, u64> = BTreeMap::new();
+    for intids in translated.values() {
+        for &intid in intids {
+            *per_lpi.entry(intid).or_default() += 1;
+        }
+    }
+    for &intid in acknowledged.keys().filter(|&&intid| intid >= 8192) {
+        per_lpi.entry(intid).or_insert(0);
+    }
+    for (&intid, &seen) in &per_lpi {
+        let acks = acknowledged.get(&intid).copied().unwrap_or(0);
+        if acks != seen {
+            fail(format!(
+                "rule 4: resume {index}: LPI {intid}: the ITS translated {seen} MSIs, the CPU acknowledged {acks} (ICC_IAR1)"
+            ));
+        }
+    }
+    let Some(resume) = resume else {
+        fail(format!("rule 4: resume {index}: no checks in the log"));
+        return;
+    };
+    match resume.edu {
+        Some((lpi, raised, handled)) => {
+            let seen = count(EDU_DEVICE, 0);
+            let acks = acknowledged.get(&lpi).copied().unwrap_or(0);
+            if raised == 0 || raised != handled || seen != handled || acks != handled {
+                fail(format!(
+                    "rule 4: resume {index}: edu raised {raised}, the ITS translated {seen}, the CPU acknowledged LPI {lpi} {acks} times, the kernel handled {handled}"
+                ));
+            }
+        }
+        None => fail(format!(
+            "rule 4: resume {index}: no `PM: check (resumed): edu LPI` line in the log"
+        )),
+    }
+    match &resume.nvme {
+        Some(handled) => {
+            for (vector, &h) in handled.iter().enumerate() {
+                let seen = count(NVME_DEVICE, vector as u64);
+                if seen != h {
+                    fail(format!(
+                        "rule 4: resume {index}: NVMe vector {vector}: the ITS translated {seen} MSIs, the kernel handled {h}"
+                    ));
+                }
+            }
+            if handled.get(1) != Some(&2) {
+                fail(format!(
+                    "rule 4: resume {index}: 2 NVMe I/O commands, {handled:?} interrupts handled"
+                ));
+            }
+        }
+        None => fail(format!(
+            "rule 4: resume {index}: no `PM: check (resumed): nvme LPIs` line in the log"
+        )),
+    }
+    let _ = writeln!(
+        report.summary,
+        "resume {index}: image ITTs {:x?}, boot kernel ITTs {:x?}, edu {:?}, nvme {:?}, MSIs translated {:?}, LPIs acknowledged {:?}",
+        resume.image_itts,
+        resume.boot_itts,
+        resume.edu,
+        resume.nvme,
+        translated
+            .iter()
+            .map(|(k, v)| (*k, v.len()))
+            .collect::<Vec<_>>(),
+        acknowledged
+    );
 }
 
 /// Runs `cycles` cycles and checks the run, the log and the trace.
@@ -638,6 +921,7 @@ fn cycle_passes_the_checker(mode: &[&str], cycles: usize) -> Report {
         run.log
     );
     assert_eq!(report.resumes, cycles, "resumes in the trace");
+    assert_eq!(report.cycles, cycles, "complete cycles in the trace");
     // The seed's situation: the boot kernel's ITTs are not the image's.
     for resume in resumes(&run.log) {
         for (device, itt) in &resume.boot_itts {
@@ -682,7 +966,7 @@ fn without_the_boot_kernel_teardown_the_checker_reports_stale_mappings() {
     let stale: Vec<&String> = report
         .failures
         .iter()
-        .filter(|f| f.starts_with("rule 1:") && f.contains("stale mapping"))
+        .filter(|f| f.starts_with("rule 1:") && f.contains("at the jump: a stale mapping"))
         .collect();
     assert!(
         stale.iter().any(|f| f.contains("DeviceID 0x0 ")),
@@ -699,6 +983,40 @@ fn without_the_boot_kernel_teardown_the_checker_reports_stale_mappings() {
         "the checker did not report the boot kernel's collection:\n{:#?}",
         report.failures
     );
+    // The disable it must see is the boot kernel's, before the jump, not
+    // the resumed kernel's.
+    assert_reported(&report, &["rule 1: the ITS was not disabled"]);
+}
+
+#[test]
+fn a_boot_kernel_whose_its_save_fails_does_not_jump() {
+    let run = run(&["--append", "hibernate-fail-boot-save"]);
+    // The boot kernel's exit status for "save failed, not jumping".
+    assert_eq!(run.status, 76, "{}", run.log);
+    assert!(
+        run.log
+            .contains("the boot kernel's ITS save failed: simulated by hibernate-fail-boot-save")
+            && run.log.contains("NOT jumping into the image"),
+        "the failed save was not reported:\n{}",
+        run.log
+    );
+    assert!(
+        !run.log.contains("PM: hibernation: copying") && !run.log.contains("PM: hibernation: exit"),
+        "the boot kernel jumped after a failed save:\n{}",
+        run.log
+    );
+    // The ITS's side: a handover, and no jump after it.
+    let markers: Vec<Event> = parse(&run.trace)
+        .into_iter()
+        .filter(|e| matches!(e, Event::Marker(_)))
+        .collect();
+    assert_eq!(
+        markers,
+        [Phase::Boot, Phase::Entry, Phase::Boot, Phase::Handover].map(Event::Marker),
+        "markers in the trace"
+    );
+    let report = check(&run.trace, &run.log);
+    assert_reported(&report, &["markers: the trace ends before Jump"]);
 }
 
 #[test]
@@ -749,4 +1067,347 @@ fn a_resumed_image_is_never_resumed_again() {
         second.log
     );
     assert_eq!(second.status, 0, "{}", second.log);
+}
+
+// ---- the checker itself, on a saved real run ------------------------------
+//
+// `tests/fixtures/hibernate-one-cycle.{trace,log}` are the trace and serial
+// log of one real cycle (`qemu/run --cycles 1 --trace FILE`). Each test below
+// breaks one thing in them and expects `check` to say so; the saved run
+// itself must pass. Regenerate them with
+// `qemu/run --cycles 1 --disk /tmp/d.img --trace T > L 2>&1` after changing
+// what the kernel prints or marks.
+
+const FIXTURE_TRACE: &str = include_str!("fixtures/hibernate-one-cycle.trace");
+const FIXTURE_LOG: &str = include_str!("fixtures/hibernate-one-cycle.log");
+
+fn fixture_lines() -> Vec<String> {
+    FIXTURE_TRACE.lines().map(String::from).collect()
+}
+
+/// The line index of the `nth` (from 0) read of marker register `offset`.
+fn marker(lines: &[String], offset: u64, nth: usize) -> usize {
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("gicv3_its_read ") && field(l, "offset") == Some(offset))
+        .nth(nth)
+        .unwrap_or_else(|| panic!("no marker {offset:#x} #{nth} in the fixture"))
+        .0
+}
+
+const BOOT: u64 = 0xffd0;
+const ENTRY: u64 = 0xffd4;
+const HANDOVER: u64 = 0xffd8;
+const EXIT: u64 = 0xffdc;
+const FOREIGN_PROBE: u64 = 0xffe0;
+const CHECKS_DONE: u64 = 0xffe4;
+const JUMP: u64 = 0xffe8;
+
+/// The first line in `from..to` that starts with `prefix` and contains
+/// every one of `parts`.
+fn find(lines: &[String], range: std::ops::Range<usize>, prefix: &str, parts: &[&str]) -> usize {
+    range
+        .clone()
+        .find(|&i| lines[i].starts_with(prefix) && parts.iter().all(|p| lines[i].contains(p)))
+        .unwrap_or_else(|| panic!("no {prefix:?} with {parts:?} in lines {range:?}"))
+}
+
+fn check_lines(lines: &[String], log: &str) -> Report {
+    check(&lines.join("\n"), log)
+}
+
+/// Asserts that `report` has a failure containing every one of `parts`.
+fn assert_reported(report: &Report, parts: &[&str]) {
+    assert!(
+        report
+            .failures
+            .iter()
+            .any(|f| parts.iter().all(|p| f.contains(p))),
+        "no failure with {parts:?}; the checker reported:\n{:#?}",
+        report.failures
+    );
+}
+
+#[test]
+fn the_saved_real_cycle_passes_the_checker() {
+    let report = check(FIXTURE_TRACE, FIXTURE_LOG);
+    assert!(report.failures.is_empty(), "{:#?}", report.failures);
+    assert_eq!((report.cycles, report.resumes), (1, 1));
+    assert!(report.rejected.contains(&FOREIGN_DEVICE));
+}
+
+#[test]
+fn rule1_a_dropped_boot_kernel_unmap_is_a_stale_mapping() {
+    let lines = fixture_lines();
+    let window = marker(&lines, HANDOVER, 0)..marker(&lines, JUMP, 0);
+    for (prefix, parts, reported) in [
+        (
+            "gicv3_its_dte_write ",
+            &["DeviceID 0x10:", "valid 0"][..],
+            &["rule 1:", "DeviceID 0x10 ", "stale mapping"][..],
+        ),
+        (
+            "gicv3_its_dte_write ",
+            &["DeviceID 0x0:", "valid 0"][..],
+            &["rule 1:", "DeviceID 0x0 ", "stale mapping"][..],
+        ),
+        (
+            "gicv3_its_cte_write ",
+            &["ICID 0x0:", "valid 0"][..],
+            &["rule 1:", "ICID 0 ", "stale mapping"][..],
+        ),
+    ] {
+        let mut edited = lines.clone();
+        edited.remove(find(&lines, window.clone(), prefix, parts));
+        assert_reported(&check_lines(&edited, FIXTURE_LOG), reported);
+    }
+}
+
+#[test]
+fn rule1_the_its_must_be_disabled_before_the_jump() {
+    let mut lines = fixture_lines();
+    let window = marker(&lines, HANDOVER, 0)..marker(&lines, JUMP, 0);
+    let disable = find(
+        &lines,
+        window,
+        "gicv3_its_write ",
+        &["offset 0x0 ", "data 0x80000000 "],
+    );
+    lines.remove(disable);
+    assert_reported(
+        &check_lines(&lines, FIXTURE_LOG),
+        &[
+            "rule 1:",
+            "not disabled between `handing over` and the jump",
+        ],
+    );
+}
+
+#[test]
+fn rule1_a_boot_kernel_that_skips_its_teardown_is_caught_at_the_jump() {
+    let lines = fixture_lines();
+    let (handover, jump) = (marker(&lines, HANDOVER, 0), marker(&lines, JUMP, 0));
+    // What `--no-teardown` does: no MAPD/MAPC V=0, no disable.
+    let edited: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| {
+            !(handover < *i
+                && *i < jump
+                && (l.starts_with("gicv3_its_dte_write ")
+                    || l.starts_with("gicv3_its_cte_write ")
+                    || (l.starts_with("gicv3_its_write ") && field(l, "offset") == Some(0))))
+        })
+        .map(|(_, l)| l.clone())
+        .collect();
+    let report = check_lines(&edited, FIXTURE_LOG);
+    for device in [
+        "DeviceID 0x0 ",
+        "DeviceID 0x8 ",
+        "DeviceID 0x10 ",
+        "ICID 0 ",
+    ] {
+        assert_reported(
+            &report,
+            &["rule 1:", device, "at the jump: a stale mapping"],
+        );
+    }
+    assert_reported(&report, &["rule 1:", "not disabled"]);
+}
+
+#[test]
+fn rule2_a_changed_replayed_intid_or_itt_is_caught() {
+    let lines = fixture_lines();
+    let restore = marker(&lines, JUMP, 0)..marker(&lines, EXIT, 0);
+
+    let mut edited = lines.clone();
+    let ite = find(
+        &lines,
+        restore.clone(),
+        "gicv3_its_ite_write ",
+        &["EventID 0x1:", "intid 0x2001 "],
+    );
+    edited[ite] = edited[ite].replace("intid 0x2001 ", "intid 0x2005 ");
+    let report = check_lines(&edited, FIXTURE_LOG);
+    assert_reported(
+        &report,
+        &[
+            "rule 2: resume 1: the ITS's mappings differ",
+            "(DeviceID, EventID) (10, 1): image kernel Some((2001, 0)), ITS Some((2005, 0))",
+        ],
+    );
+
+    let mut edited = lines.clone();
+    let dte = find(
+        &lines,
+        restore,
+        "gicv3_its_dte_write ",
+        &["DeviceID 0x8:", "valid 1"],
+    );
+    let itt = field(&lines[dte], "ITTaddr").unwrap();
+    edited[dte] = edited[dte].replace(
+        &format!("ITTaddr {itt:#x}"),
+        &format!("ITTaddr {:#x}", itt + 1),
+    );
+    let report = check_lines(&edited, FIXTURE_LOG);
+    assert_reported(
+        &report,
+        &["rule 2: resume 1: ITTs", "differ from the image header's"],
+    );
+    assert_reported(&report, &["rule 3:", "a DeviceID was mapped to ITT"]);
+}
+
+#[test]
+fn rule3_an_ite_written_into_the_boot_kernels_itt_after_the_jump_is_caught() {
+    let lines = fixture_lines();
+    let boot_itt = resumes(FIXTURE_LOG)[0].boot_itts[&EDU_DEVICE];
+    let ite = format!(
+        "gicv3_its_ite_write GICv3 ITS: Interrupt Table write for ITTaddr {boot_itt:#x} EventID 0x0: valid 1 inttype 1 intid 0x2002 ICID 0x0 vPEID 0x0 doorbell 0x3ff"
+    );
+    // During the restore (before `exit`: what the old window missed) and
+    // during the checks.
+    for at in [marker(&lines, JUMP, 0) + 1, marker(&lines, EXIT, 0) + 1] {
+        let mut edited = lines.clone();
+        edited.insert(at, ite.clone());
+        assert_reported(
+            &check_lines(&edited, FIXTURE_LOG),
+            &[
+                "rule 3: after the jump of cycle 1: an ITE was written into ITT",
+                &format!("{boot_itt:#x}"),
+            ],
+        );
+    }
+}
+
+#[test]
+fn rule4_a_dropped_translation_or_acknowledgement_is_caught() {
+    let lines = fixture_lines();
+    let checks = marker(&lines, FOREIGN_PROBE, 0)..marker(&lines, CHECKS_DONE, 0);
+
+    let mut edited = lines.clone();
+    let msi = find(
+        &lines,
+        checks.clone(),
+        "gicv3_its_translation_write ",
+        &["requester_id 0x8"],
+    );
+    edited.remove(msi);
+    assert_reported(
+        &check_lines(&edited, FIXTURE_LOG),
+        &["rule 4: resume 1: edu raised 3, the ITS translated 2"],
+    );
+
+    let mut edited = lines.clone();
+    let ack = find(&lines, checks, "gicv3_icc_iar1_read ", &["value 0x2002"]);
+    edited.remove(ack);
+    let report = check_lines(&edited, FIXTURE_LOG);
+    assert_reported(
+        &report,
+        &["rule 4: resume 1: LPI 8194: the ITS translated 3 MSIs, the CPU acknowledged 2"],
+    );
+}
+
+#[test]
+fn rule4_a_translation_from_an_unmapped_device_is_caught_anywhere() {
+    let lines = fixture_lines();
+    let msi = [
+        "gicv3_its_translation_write GICv3 ITS TRANSLATER write: offset 0x40 data 0x0 size 4 requester_id 0x30",
+        "gicv3_its_dte_read GICv3 ITS: Device Table read for DeviceID 0x30: valid 1 size 0x0 ITTaddr 0x43f007",
+        "gicv3_its_ite_read GICv3 ITS: Interrupt Table read for ITTaddr 0x43f00700 EventID 0x0: valid 1 inttype 1 intid 0x2000 ICID 0x0 vPEID 0x0 doorbell 0x3ff",
+    ];
+    // In the image kernel, in the boot kernel after its teardown, and in the
+    // resumed kernel's checks.
+    for at in [
+        marker(&lines, ENTRY, 0),
+        marker(&lines, JUMP, 0),
+        marker(&lines, CHECKS_DONE, 0),
+    ] {
+        let mut edited = lines.clone();
+        for (k, line) in msi.iter().enumerate() {
+            edited.insert(at + k, line.to_string());
+        }
+        assert_reported(
+            &check_lines(&edited, FIXTURE_LOG),
+            &["rule 4: an MSI from DeviceID 0x30, unmapped", "LPI 8192"],
+        );
+    }
+}
+
+#[test]
+fn rule4_guest_errors_and_its_error_events_are_caught() {
+    let lines = fixture_lines();
+    for bad in [
+        "gicv3_its_write: invalid guest write at offset 0000000000000008 size 8",
+        "gicv3_its_read: invalid guest read at offset 0000000000000098 size 4",
+        "gicv3_its_badread GICv3 ITS read: offset 0x98 size 4: error",
+        "gicv3_its_badwrite GICv3 ITS write: offset 0x98 data 0x1 size 4: error",
+        "gicv3_its_ite_read_fault GICv3 ITS: Interrupt Table read for ITTaddr 0x43f00700 EventID 0x0: faulted",
+        "gicv3_its_dte_read_fault GICv3 ITS: Device Table read for DeviceID 0x8: faulted",
+        "gicv3_its_cmd_unknown GICv3 ITS: unknown command 0x3f",
+        "gicv3_its_vte_write GICv3 ITS: vPE Table write for vPEID 0x0: valid 1 VPTsize 0x0 VPTaddr 0x0 RDbase 0x0",
+        "its_cmdq_full: something QEMU never printed before",
+    ] {
+        let mut edited = lines.clone();
+        edited.insert(marker(&lines, EXIT, 0) + 1, bad.to_string());
+        assert_reported(
+            &check_lines(&edited, FIXTURE_LOG),
+            &["rule 4: ITS guest error", bad],
+        );
+    }
+}
+
+#[test]
+fn rule4_missing_check_lines_in_the_log_are_failures() {
+    for (dropped, reported) in [
+        (
+            "PM: check (resumed): edu LPI",
+            "no `PM: check (resumed): edu LPI` line",
+        ),
+        (
+            "PM: check (resumed): nvme LPIs",
+            "no `PM: check (resumed): nvme LPIs` line",
+        ),
+        ("PM: hibernation: exit", "no `PM: hibernation: exit` for it"),
+    ] {
+        let log: String = FIXTURE_LOG
+            .lines()
+            .filter(|l| !l.starts_with(dropped))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_reported(&check(FIXTURE_TRACE, &log), &[reported]);
+    }
+}
+
+#[test]
+fn a_missing_or_repeated_marker_is_a_failure() {
+    let lines = fixture_lines();
+    for (offset, nth) in [
+        (BOOT, 0),
+        (ENTRY, 0),
+        (BOOT, 1),
+        (HANDOVER, 0),
+        (JUMP, 0),
+        (EXIT, 0),
+        (FOREIGN_PROBE, 0),
+        (CHECKS_DONE, 0),
+    ] {
+        let mut edited = lines.clone();
+        let at = marker(&lines, offset, nth);
+        edited.remove(at);
+        let report = check_lines(&edited, FIXTURE_LOG);
+        assert_reported(&report, &["markers:"]);
+        let mut edited = lines.clone();
+        edited.insert(at, lines[at].clone());
+        let report = check_lines(&edited, FIXTURE_LOG);
+        assert_reported(&report, &["markers:"]);
+    }
+    // A resume without a handover (and without its jump).
+    let mut edited = lines.clone();
+    edited.remove(marker(&lines, JUMP, 0));
+    edited.remove(marker(&lines, HANDOVER, 0));
+    assert_reported(
+        &check_lines(&edited, FIXTURE_LOG),
+        &["markers: Exit where Handover was expected"],
+    );
 }
