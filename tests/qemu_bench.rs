@@ -26,11 +26,18 @@ fn the_bench_mode_prints_the_table_and_writes_the_csv() {
     );
     let csv = repo().join("target/bench/save_restore_qemu.csv");
     let _ = std::fs::remove_file(&csv);
+    // A disk of this test's own: QEMU locks its disk, so a concurrent run
+    // of another test binary on the shared qemu/out/disk.img cannot collide.
+    let disk = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bench-disk.img-{}", std::process::id()));
+    let _ = std::fs::remove_file(&disk);
     let output = Command::new(repo().join("qemu/run"))
         .args(["--bench", "--append", "bench-runs=1", "--timeout", "300"])
+        .args(["--disk", disk.to_str().expect("path")])
         .stdin(Stdio::null())
         .output()
         .expect("starting qemu/run");
+    let _ = std::fs::remove_file(&disk);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

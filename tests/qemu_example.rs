@@ -10,6 +10,7 @@
 //! silently.
 
 use std::collections::HashMap;
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -62,13 +63,19 @@ fn run(args: &[&str]) -> Run {
     let _one_at_a_time = QEMU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     require_qemu();
     let log_path = scratch("serial.log");
+    // A disk of this test process's own: QEMU locks its disk, so a run of
+    // another test binary on the shared qemu/out/disk.img cannot collide.
+    let disk = scratch("example-disk.img");
     let log_file = std::fs::File::create(&log_path).expect("creating the log file");
     let mut child = Command::new(repo().join("qemu/run"))
         .args(["--timeout", QEMU_TIMEOUT_SECS])
+        .args(["--disk", disk.to_str().expect("path")])
         .args(args)
         .stdin(Stdio::null())
         .stdout(log_file.try_clone().expect("log file"))
         .stderr(log_file)
+        // Its own process group, so that a timeout can end QEMU with it.
+        .process_group(0)
         .spawn()
         .expect("starting qemu/run");
     let start = Instant::now();
@@ -77,7 +84,11 @@ fn run(args: &[&str]) -> Run {
             break status;
         }
         if start.elapsed() > RUN_LIMIT {
-            let _ = child.kill();
+            // The whole group: the runner, `timeout` and QEMU, which
+            // killing the runner alone would leave running.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
             let _ = child.wait();
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
             panic!("qemu/run {args:?} took more than {RUN_LIMIT:?}; log:\n{log}");
@@ -85,6 +96,7 @@ fn run(args: &[&str]) -> Run {
         std::thread::sleep(Duration::from_millis(100));
     };
     let log = std::fs::read_to_string(&log_path).expect("reading the log");
+    let _ = std::fs::remove_file(&disk);
     Run {
         // Killed by a signal: report it as a failure status.
         status: status.code().unwrap_or(-1),
