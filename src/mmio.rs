@@ -18,13 +18,14 @@
 
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
-use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::{RegisterLongName, UIntLike};
 
 /// A memory-mapped register of width `T` with the bitfields of `R`.
 ///
 /// Instances only exist inside `#[repr(C)]` register blocks that the caller
-/// placed over device memory (see [`crate::registers::GitsMmio::new`]).
+/// placed over device memory (see [`crate::registers::GitsMmio::new`]); they
+/// are only ever reached through raw pointers ([`MmioRegister::load`],
+/// [`MmioRegister::store`]).
 #[repr(transparent)]
 pub struct MmioRegister<T: UIntLike, R: RegisterLongName = ()> {
     value: UnsafeCell<T>,
@@ -103,26 +104,33 @@ macro_rules! register_width {
 register_width!(u32, "w");
 register_width!(u64, "x");
 
-impl<T: RegisterWidth, R: RegisterLongName> Readable for MmioRegister<T, R> {
-    type T = T;
-    type R = R;
-
+impl<T: RegisterWidth, R: RegisterLongName> MmioRegister<T, R> {
+    /// Reads the register at `register` with one load of its width.
+    ///
+    /// The driver passes pointers, never references, to MMIO: a reference
+    /// would tell the compiler the memory is dereferenceable, and it may then
+    /// read it when the program does not, which on a device register can
+    /// have side effects.
+    ///
+    /// # Safety
+    /// `register` must point at this register inside a register block that
+    /// is mapped as Device memory (or a fake block in memory) and valid.
     #[inline]
-    fn get(&self) -> T {
-        // SAFETY: a `MmioRegister` only exists inside a register block whose
-        // creator promised it is valid device memory (or a fake block in
-        // memory); `UnsafeCell::get` yields an aligned pointer to it.
-        unsafe { T::load(self.value.get()) }
+    pub unsafe fn load(register: *const Self) -> T {
+        // SAFETY: `MmioRegister` is `repr(transparent)` over
+        // `UnsafeCell<T>`, itself over `T`, so the cast keeps the address and
+        // the type; validity and alignment are the caller's promise.
+        unsafe { T::load(register.cast::<T>()) }
     }
-}
 
-impl<T: RegisterWidth, R: RegisterLongName> Writeable for MmioRegister<T, R> {
-    type T = T;
-    type R = R;
-
+    /// Writes `value` to the register at `register` with one store of its
+    /// width, after `dsb st`.
+    ///
+    /// # Safety
+    /// As for [`MmioRegister::load`].
     #[inline]
-    fn set(&self, value: T) {
-        // SAFETY: as for `get`.
-        unsafe { T::store(self.value.get(), value) }
+    pub unsafe fn store(register: *mut Self, value: T) {
+        // SAFETY: as for `load`.
+        unsafe { T::store(register.cast::<T>(), value) }
     }
 }

@@ -9,7 +9,6 @@
 
 use crate::mmio::MmioRegister;
 use core::ptr::NonNull;
-use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_structs;
 
 /// Bitfields of the GITS_* and GICR_* registers, with the spec's field names.
@@ -218,6 +217,9 @@ register_structs! {
     }
 }
 
+/// Number of GITS_BASERn registers.
+const BASER_REGISTERS: usize = 8;
+
 /// A register of the ITS frame, named as in the spec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GitsRegister {
@@ -303,45 +305,56 @@ impl GitsMmio {
         }
     }
 
-    fn block(&self) -> &GitsRegisterBlock {
-        // SAFETY: `new`'s caller promised the block is mapped, valid and ours
-        // for our lifetime.
-        unsafe { self.registers.as_ref() }
-    }
-
     /// Writes `data` to GITS_TRANSLATER as a CPU store would (requester ID is
     /// whatever the interconnect gives a CPU access; 0 on QEMU).
     pub fn write_translater(&self, data: u32) {
-        self.block().translater.set(data);
+        let r = self.registers.as_ptr();
+        // SAFETY: `new`'s caller promised the block is mapped, valid and
+        // ours; `&raw mut` computes the register's address without forming a
+        // reference to MMIO.
+        unsafe { MmioRegister::store(&raw mut (*r).translater, data) }
     }
 }
 
 impl GitsFrame for GitsMmio {
     fn read(&self, register: GitsRegister) -> u64 {
-        let r = self.block();
-        match register {
-            GitsRegister::Ctlr => r.ctlr.get().into(),
-            GitsRegister::Iidr => r.iidr.get().into(),
-            GitsRegister::Typer => r.typer.get(),
-            GitsRegister::Cbaser => r.cbaser.get(),
-            GitsRegister::Cwriter => r.cwriter.get(),
-            GitsRegister::Creadr => r.creadr.get(),
-            GitsRegister::Baser(n) => r.baser.get(n).map_or(0, |b| b.get()),
+        let r = self.registers.as_ptr();
+        // SAFETY: `new`'s caller promised the block is mapped, valid and
+        // ours; every pointer is to a register inside it (BASER index checked
+        // against the array), formed with `&raw` and no reference.
+        unsafe {
+            match register {
+                GitsRegister::Ctlr => MmioRegister::load(&raw const (*r).ctlr).into(),
+                GitsRegister::Iidr => MmioRegister::load(&raw const (*r).iidr).into(),
+                GitsRegister::Typer => MmioRegister::load(&raw const (*r).typer),
+                GitsRegister::Cbaser => MmioRegister::load(&raw const (*r).cbaser),
+                GitsRegister::Cwriter => MmioRegister::load(&raw const (*r).cwriter),
+                GitsRegister::Creadr => MmioRegister::load(&raw const (*r).creadr),
+                GitsRegister::Baser(n) if n < BASER_REGISTERS => {
+                    MmioRegister::load(&raw const (*r).baser[n])
+                }
+                GitsRegister::Baser(_) => 0,
+            }
         }
     }
 
     fn write(&self, register: GitsRegister, value: u64) {
-        let r = self.block();
-        match register {
-            GitsRegister::Ctlr => r.ctlr.set(value as u32),
-            // Read-only registers: writes are ignored, as by the hardware.
-            GitsRegister::Iidr | GitsRegister::Typer | GitsRegister::Creadr => {}
-            GitsRegister::Cbaser => r.cbaser.set(value),
-            GitsRegister::Cwriter => r.cwriter.set(value),
-            GitsRegister::Baser(n) => {
-                if let Some(b) = r.baser.get(n) {
-                    b.set(value)
+        let r = self.registers.as_ptr();
+        // SAFETY: as for `read`.
+        unsafe {
+            match register {
+                GitsRegister::Ctlr => MmioRegister::store(&raw mut (*r).ctlr, value as u32),
+                GitsRegister::Cbaser => MmioRegister::store(&raw mut (*r).cbaser, value),
+                GitsRegister::Cwriter => MmioRegister::store(&raw mut (*r).cwriter, value),
+                GitsRegister::Baser(n) if n < BASER_REGISTERS => {
+                    MmioRegister::store(&raw mut (*r).baser[n], value)
                 }
+                // Read-only or absent registers: writes are ignored, as by
+                // the hardware.
+                GitsRegister::Iidr
+                | GitsRegister::Typer
+                | GitsRegister::Creadr
+                | GitsRegister::Baser(_) => {}
             }
         }
     }
@@ -369,39 +382,108 @@ impl GicrMmio {
             registers: rd_base.cast(),
         }
     }
-
-    fn block(&self) -> &GicrLpiRegisterBlock {
-        // SAFETY: `new`'s caller promised the frame is mapped and valid.
-        unsafe { self.registers.as_ref() }
-    }
 }
 
 impl GicrLpiFrame for GicrMmio {
     fn read(&self, register: GicrRegister) -> u64 {
-        let r = self.block();
-        match register {
-            GicrRegister::Ctlr => r.ctlr.get().into(),
-            GicrRegister::Iidr => r.iidr.get().into(),
-            GicrRegister::Typer => r.typer.get(),
-            GicrRegister::Waker => r.waker.get().into(),
-            GicrRegister::Propbaser => r.propbaser.get(),
-            GicrRegister::Pendbaser => r.pendbaser.get(),
-            // Write-only registers read as zero.
-            GicrRegister::Invlpir | GicrRegister::Invallr => 0,
-            GicrRegister::Syncr => r.syncr.get().into(),
+        let r = self.registers.as_ptr();
+        // SAFETY: `new`'s caller promised the frame is mapped and valid;
+        // every pointer is to a register inside it, formed with `&raw` and no
+        // reference.
+        unsafe {
+            match register {
+                GicrRegister::Ctlr => MmioRegister::load(&raw const (*r).ctlr).into(),
+                GicrRegister::Iidr => MmioRegister::load(&raw const (*r).iidr).into(),
+                GicrRegister::Typer => MmioRegister::load(&raw const (*r).typer),
+                GicrRegister::Waker => MmioRegister::load(&raw const (*r).waker).into(),
+                GicrRegister::Propbaser => MmioRegister::load(&raw const (*r).propbaser),
+                GicrRegister::Pendbaser => MmioRegister::load(&raw const (*r).pendbaser),
+                GicrRegister::Syncr => MmioRegister::load(&raw const (*r).syncr).into(),
+                // Write-only registers read as zero.
+                GicrRegister::Invlpir | GicrRegister::Invallr => 0,
+            }
         }
     }
 
     fn write(&self, register: GicrRegister, value: u64) {
-        let r = self.block();
-        match register {
-            GicrRegister::Ctlr => r.ctlr.set(value as u32),
-            GicrRegister::Waker => r.waker.set(value as u32),
-            GicrRegister::Propbaser => r.propbaser.set(value),
-            GicrRegister::Pendbaser => r.pendbaser.set(value),
-            GicrRegister::Invlpir => r.invlpir.set(value),
-            GicrRegister::Invallr => r.invallr.set(value),
-            GicrRegister::Iidr | GicrRegister::Typer | GicrRegister::Syncr => {}
+        let r = self.registers.as_ptr();
+        // SAFETY: as for `read`.
+        unsafe {
+            match register {
+                GicrRegister::Ctlr => MmioRegister::store(&raw mut (*r).ctlr, value as u32),
+                GicrRegister::Waker => MmioRegister::store(&raw mut (*r).waker, value as u32),
+                GicrRegister::Propbaser => MmioRegister::store(&raw mut (*r).propbaser, value),
+                GicrRegister::Pendbaser => MmioRegister::store(&raw mut (*r).pendbaser, value),
+                GicrRegister::Invlpir => MmioRegister::store(&raw mut (*r).invlpir, value),
+                GicrRegister::Invallr => MmioRegister::store(&raw mut (*r).invallr, value),
+                GicrRegister::Iidr | GicrRegister::Typer | GicrRegister::Syncr => {}
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::boxed::Box;
+    use std::vec;
+
+    /// A fake ITS frame in memory: each access must land at the spec's offset.
+    #[test]
+    fn gits_registers_are_at_their_spec_offsets() {
+        let mut frame = vec![0u64; 0x20000 / 8].into_boxed_slice();
+        let base = NonNull::new(frame.as_mut_ptr().cast::<u8>()).unwrap();
+        // SAFETY: a 128 KiB, 8-byte aligned buffer that only `gits` uses
+        // while it lives.
+        let gits = unsafe { GitsMmio::new(base) };
+        gits.write(GitsRegister::Ctlr, 0x8000_0001);
+        gits.write(GitsRegister::Cbaser, 0x1111);
+        gits.write(GitsRegister::Cwriter, 0x2220);
+        gits.write(GitsRegister::Baser(0), 0x3333);
+        gits.write(GitsRegister::Baser(7), 0x4444);
+        gits.write(GitsRegister::Baser(8), 0x5555); // no such register: ignored
+        gits.write_translater(0x66);
+        drop(gits);
+        let at = |offset: usize| frame[offset / 8];
+        assert_eq!(at(0x0) as u32, 0x8000_0001);
+        assert_eq!(at(0x80), 0x1111);
+        assert_eq!(at(0x88), 0x2220);
+        assert_eq!(at(0x100), 0x3333);
+        assert_eq!(at(0x138), 0x4444);
+        assert_eq!(at(0x140), 0);
+        assert_eq!(at(0x10040) as u32, 0x66);
+        frame[0x8 / 8] = 0x1f_0001_efb1;
+        frame[0x90 / 8] = 0x40;
+        // SAFETY: as above.
+        let gits = unsafe { GitsMmio::new(base) };
+        assert_eq!(gits.read(GitsRegister::Typer), 0x1f_0001_efb1);
+        assert_eq!(gits.read(GitsRegister::Creadr), 0x40);
+        assert_eq!(gits.read(GitsRegister::Baser(9)), 0);
+    }
+
+    #[test]
+    fn gicr_lpi_registers_are_at_their_spec_offsets() {
+        let mut frame: Box<[u64]> = vec![0u64; 0x10000 / 8].into_boxed_slice();
+        let base = NonNull::new(frame.as_mut_ptr().cast::<u8>()).unwrap();
+        // SAFETY: a 64 KiB, 8-byte aligned buffer that only `gicr` uses.
+        let gicr = unsafe { GicrMmio::new(base) };
+        gicr.write(GicrRegister::Ctlr, 1);
+        gicr.write(GicrRegister::Propbaser, 0x70);
+        gicr.write(GicrRegister::Pendbaser, 0x78);
+        gicr.write(GicrRegister::Invlpir, 0xa0);
+        gicr.write(GicrRegister::Invallr, 0xb0);
+        drop(gicr);
+        for offset in [0x70, 0x78, 0xa0, 0xb0] {
+            assert_eq!(frame[offset / 8], offset as u64);
+        }
+        assert_eq!(frame[0] as u32, 1);
+        frame[0x8 / 8] = 0x0000_0001_0000_0111; // Processor_Number 1, PLPIS
+        frame[0xc0 / 8] = 1; // SYNCR.Busy
+        frame[0x10 / 8] = 0x4_0000_0000; // WAKER (0x14) = 4
+        // SAFETY: as above.
+        let gicr = unsafe { GicrMmio::new(base) };
+        assert_eq!(gicr.read(GicrRegister::Typer), 0x0000_0001_0000_0111);
+        assert_eq!(gicr.read(GicrRegister::Syncr), 1);
+        assert_eq!(gicr.read(GicrRegister::Waker), 4);
     }
 }
