@@ -443,7 +443,6 @@ mod tests {
         gits.write(GitsRegister::Baser(7), 0x4444);
         gits.write(GitsRegister::Baser(8), 0x5555); // no such register: ignored
         gits.write_translater(0x66);
-        drop(gits);
         let at = |offset: usize| frame[offset / 8];
         assert_eq!(at(0x0) as u32, 0x8000_0001);
         assert_eq!(at(0x80), 0x1111);
@@ -454,6 +453,8 @@ mod tests {
         assert_eq!(at(0x10040) as u32, 0x66);
         frame[0x8 / 8] = 0x1f_0001_efb1;
         frame[0x90 / 8] = 0x40;
+        // A fresh pointer: the writes above went through `frame`.
+        let base = NonNull::new(frame.as_mut_ptr().cast::<u8>()).unwrap();
         // SAFETY: as above.
         let gits = unsafe { GitsMmio::new(base) };
         assert_eq!(gits.read(GitsRegister::Typer), 0x1f_0001_efb1);
@@ -472,7 +473,6 @@ mod tests {
         gicr.write(GicrRegister::Pendbaser, 0x78);
         gicr.write(GicrRegister::Invlpir, 0xa0);
         gicr.write(GicrRegister::Invallr, 0xb0);
-        drop(gicr);
         for offset in [0x70, 0x78, 0xa0, 0xb0] {
             assert_eq!(frame[offset / 8], offset as u64);
         }
@@ -480,6 +480,7 @@ mod tests {
         frame[0x8 / 8] = 0x0000_0001_0000_0111; // Processor_Number 1, PLPIS
         frame[0xc0 / 8] = 1; // SYNCR.Busy
         frame[0x10 / 8] = 0x4_0000_0000; // WAKER (0x14) = 4
+        let base = NonNull::new(frame.as_mut_ptr().cast::<u8>()).unwrap();
         // SAFETY: as above.
         let gicr = unsafe { GicrMmio::new(base) };
         assert_eq!(gicr.read(GicrRegister::Typer), 0x0000_0001_0000_0111);
