@@ -6,45 +6,35 @@
 //! QEMU must be installed (`qemu/install-qemu`, which `qemu/run` calls);
 //! without it this test fails with the command to run.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+mod qemu_support;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use qemu_support::{repo, require_qemu, run_runner, scratch};
+use std::time::Duration;
 
 #[test]
 fn the_bench_mode_prints_the_table_and_writes_the_csv() {
-    let installer = Command::new(repo().join("qemu/install-qemu"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("running qemu/install-qemu");
-    assert!(
-        installer.status.success(),
-        "qemu-system-aarch64 is not installed, so the QEMU benchmark cannot run:\n{}",
-        String::from_utf8_lossy(&installer.stderr)
-    );
+    require_qemu();
     let csv = repo().join("target/bench/save_restore_qemu.csv");
     let _ = std::fs::remove_file(&csv);
-    // A disk of this test's own: QEMU locks its disk, so a concurrent run
-    // of another test binary on the shared qemu/out/disk.img cannot collide.
-    let disk = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("bench-disk.img-{}", std::process::id()));
-    let _ = std::fs::remove_file(&disk);
-    let output = Command::new(repo().join("qemu/run"))
-        .args(["--bench", "--append", "bench-runs=1", "--timeout", "300"])
-        .args(["--disk", disk.to_str().expect("path")])
-        .stdin(Stdio::null())
-        .output()
-        .expect("starting qemu/run");
-    let _ = std::fs::remove_file(&disk);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "qemu/run --bench failed ({}):\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
+    // A disk of this test's own: QEMU locks its disk.
+    let disk = scratch("bench-disk.img");
+    let log_path = scratch("bench.log");
+    let status = run_runner(
+        &[
+            "--bench",
+            "--append",
+            "bench-runs=1",
+            "--timeout",
+            "300",
+            "--disk",
+            disk.to_str().expect("path"),
+        ],
+        &log_path,
+        Duration::from_secs(600),
     );
+    let _ = std::fs::remove_file(&disk);
+    let stdout = std::fs::read_to_string(&log_path).expect("reading the log");
+    assert!(status == 0, "qemu/run --bench failed ({status}):\n{stdout}");
     let last = stdout.lines().rev().find(|line| !line.trim().is_empty());
     let ratio = last
         .and_then(|line| {

@@ -9,16 +9,11 @@
 //! without it these tests fail with the command to run, they never pass
 //! silently.
 
-use std::collections::HashMap;
-use std::os::unix::process::CommandExt as _;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+mod qemu_support;
 
-/// One QEMU at a time: the runs share the Image and the NVMe disk (which
-/// QEMU locks), and CI has two cores.
-static QEMU: Mutex<()> = Mutex::new(());
+use qemu_support::{field, one_at_a_time, require_qemu, run_runner, scratch};
+use std::collections::HashMap;
+use std::time::Duration;
 
 /// Limit for one run, build included. The runner's own QEMU timeout is
 /// shorter, so a hung guest ends as a runner failure first.
@@ -33,75 +28,24 @@ struct Run {
     log: String,
 }
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let path =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
-}
-
-/// Fails the test, with the command to run, if QEMU is missing and cannot
-/// be installed here.
-fn require_qemu() {
-    let installer = Command::new(repo().join("qemu/install-qemu"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("running qemu/install-qemu");
-    assert!(
-        installer.status.success(),
-        "qemu-system-aarch64 is not installed, so the QEMU tests cannot run:\n{}",
-        String::from_utf8_lossy(&installer.stderr)
-    );
-}
-
-/// Runs `qemu/run` with `args`, waiting at most [`RUN_LIMIT`].
+/// Runs `qemu/run` with `args` on a disk of this test process's own (QEMU
+/// locks its disk), waiting at most [`RUN_LIMIT`].
 fn run(args: &[&str]) -> Run {
-    let _one_at_a_time = QEMU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _one = one_at_a_time();
     require_qemu();
     let log_path = scratch("serial.log");
-    // A disk of this test process's own: QEMU locks its disk, so a run of
-    // another test binary on the shared qemu/out/disk.img cannot collide.
     let disk = scratch("example-disk.img");
-    let log_file = std::fs::File::create(&log_path).expect("creating the log file");
-    let mut child = Command::new(repo().join("qemu/run"))
-        .args(["--timeout", QEMU_TIMEOUT_SECS])
-        .args(["--disk", disk.to_str().expect("path")])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone().expect("log file"))
-        .stderr(log_file)
-        // Its own process group, so that a timeout can end QEMU with it.
-        .process_group(0)
-        .spawn()
-        .expect("starting qemu/run");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for qemu/run") {
-            break status;
-        }
-        if start.elapsed() > RUN_LIMIT {
-            // The whole group: the runner, `timeout` and QEMU, which
-            // killing the runner alone would leave running.
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .status();
-            let _ = child.wait();
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            panic!("qemu/run {args:?} took more than {RUN_LIMIT:?}; log:\n{log}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let mut all = vec![
+        "--timeout",
+        QEMU_TIMEOUT_SECS,
+        "--disk",
+        disk.to_str().expect("path"),
+    ];
+    all.extend_from_slice(args);
+    let status = run_runner(&all, &log_path, RUN_LIMIT);
     let log = std::fs::read_to_string(&log_path).expect("reading the log");
     let _ = std::fs::remove_file(&disk);
-    Run {
-        // Killed by a signal: report it as a failure status.
-        status: status.code().unwrap_or(-1),
-        log,
-    }
+    Run { status, log }
 }
 
 /// A device's MSI route as the kernel logged it.
@@ -130,19 +74,6 @@ impl LoggedRoute {
             device_id: number("DeviceID"),
             lpis: lpi_keys.iter().map(|key| number(key)).collect(),
         }
-    }
-}
-
-/// The value after `key` in `line`, as a number (hex with 0x, else decimal).
-fn field(line: &str, key: &str) -> Option<u64> {
-    let rest = &line[line.find(key)? + key.len()..];
-    let token = rest
-        .trim_start()
-        .split(|c: char| c.is_whitespace() || c == ':' || c == ',')
-        .next()?;
-    match token.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => token.parse().ok(),
     }
 }
 

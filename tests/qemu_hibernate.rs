@@ -37,16 +37,13 @@
 //! run), and on deliberately broken copies of a saved real run
 //! (`tests/fixtures/`, unit tests at the end of this file).
 
+mod qemu_support;
+
+use qemu_support::{field, one_at_a_time, require_qemu, run_runner, scratch};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::os::unix::process::CommandExt as _;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// One QEMU at a time: the runs share the Image and the NVMe disk.
-static QEMU: Mutex<()> = Mutex::new(());
 /// Limit for one `qemu/run`, build included.
 const RUN_LIMIT: Duration = Duration::from_secs(600);
 /// Cycles per run (the issue asks for at least 5).
@@ -61,37 +58,16 @@ struct Run {
     elapsed: Duration,
 }
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let path =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
-}
-
 /// Runs `qemu/run --trace FILE` with `args` on a fresh disk.
 fn run(args: &[&str]) -> Run {
     run_all(&[args]).pop().expect("one run")
 }
 
 /// Runs `qemu/run --trace FILE` once per entry of `runs`, in order, on one
-/// fresh disk of this test process's own.
+/// fresh disk of this test process's own (QEMU locks its disk).
 fn run_all(runs: &[&[&str]]) -> Vec<Run> {
-    let _one_at_a_time = QEMU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let installer = Command::new(repo().join("qemu/install-qemu"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("running qemu/install-qemu");
-    assert!(
-        installer.status.success(),
-        "qemu-system-aarch64 is not installed, so the QEMU tests cannot run:\n{}",
-        String::from_utf8_lossy(&installer.stderr)
-    );
-    // A disk of this test process's own, so that other QEMU runs on the
-    // shared qemu/out/disk.img (which QEMU locks) cannot collide with it.
+    let _one = one_at_a_time();
+    require_qemu();
     let disk = scratch("hibernate-disk.img");
     let results = runs.iter().map(|args| run_one(args, &disk)).collect();
     let _ = std::fs::remove_file(&disk);
@@ -101,53 +77,20 @@ fn run_all(runs: &[&[&str]]) -> Vec<Run> {
 fn run_one(args: &[&str], disk: &std::path::Path) -> Run {
     let log_path = scratch("hibernate-serial.log");
     let trace_path = scratch("hibernate-trace.log");
-    let log_file = std::fs::File::create(&log_path).expect("creating the log file");
     let start = Instant::now();
-    let mut child = Command::new(repo().join("qemu/run"))
-        .args(["--trace", trace_path.to_str().expect("path")])
-        .args(["--disk", disk.to_str().expect("path")])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone().expect("log file"))
-        .stderr(log_file)
-        // Its own process group, so that a timeout can end QEMU with it.
-        .process_group(0)
-        .spawn()
-        .expect("starting qemu/run");
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for qemu/run") {
-            break status;
-        }
-        if start.elapsed() > RUN_LIMIT {
-            // The whole group: the runner, `timeout` and QEMU, which
-            // killing the runner alone would leave running.
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .status();
-            let _ = child.wait();
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            panic!("qemu/run {args:?} took more than {RUN_LIMIT:?}; log:\n{log}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let mut all = vec![
+        "--trace",
+        trace_path.to_str().expect("path"),
+        "--disk",
+        disk.to_str().expect("path"),
+    ];
+    all.extend_from_slice(args);
+    let status = run_runner(&all, &log_path, RUN_LIMIT);
     Run {
-        status: status.code().unwrap_or(-1),
+        status,
         log: std::fs::read_to_string(&log_path).expect("reading the log"),
         trace: std::fs::read_to_string(&trace_path).unwrap_or_default(),
         elapsed: start.elapsed(),
-    }
-}
-
-/// The value after `key` in `line` (hex with 0x, else decimal).
-fn field(line: &str, key: &str) -> Option<u64> {
-    let rest = &line[line.find(key)? + key.len()..];
-    let token = rest
-        .trim_start()
-        .split(|c: char| c.is_whitespace() || c == ':' || c == ',' || c == ')')
-        .next()?;
-    match token.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => token.parse().ok(),
     }
 }
 
