@@ -57,6 +57,7 @@ fn its_config(batching: Batching) -> ItsConfig {
         queue_bytes: QUEUE_BYTES,
         lpi_id_bits: 16,
         batching,
+        max_flat_device_table_bytes: workload::FLAT_DEVICE_TABLE_BYTES,
         ..ItsConfig::default()
     }
 }

@@ -31,7 +31,9 @@ pub struct ItsConfig {
     pub poll_budget: u32,
     /// Bytes of command queue: a multiple of 4 KiB, at most 1 MiB.
     pub queue_bytes: usize,
-    /// Largest flat Device table before a two-level one is used.
+    /// Largest flat Device table before a two-level one is used (default one
+    /// 64 KiB page). Level-2 pages are allocated when a device in their range
+    /// is mapped, given back by `save` and allocated again by `restore`.
     pub max_flat_device_table_bytes: usize,
     /// DeviceID bits to support, at most GITS_TYPER.Devbits + 1. PCI needs 16.
     pub device_id_bits: u32,
@@ -72,7 +74,9 @@ impl Default for ItsConfig {
         Self {
             poll_budget: 1_000_000,
             queue_bytes: CommandQueue::DEFAULT_BYTES,
-            max_flat_device_table_bytes: 1 << 20,
+            // One 64 KiB page: beyond that a two-level table costs less
+            // (a level-1 page plus a page per 8192 DeviceIDs in use).
+            max_flat_device_table_bytes: 64 * 1024,
             device_id_bits: 32,
             collections: 64,
             lpi_id_bits: 16,

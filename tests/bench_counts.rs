@@ -18,7 +18,7 @@ use gicv3_its::model::{ItsModel, ModelConfig, ModelGits, ModelMemory, PageSizes}
 use gicv3_its::{Batching, Its, ItsConfig, QueueStats};
 use heap::{CountingAllocator, Uncounted};
 use std::collections::BTreeMap;
-use workload::{COLLECTIONS, Counts, Geometry, TableBytes};
+use workload::{COLLECTIONS, Counts, FLAT_DEVICE_TABLE_BYTES, Geometry, TableBytes};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
@@ -43,6 +43,9 @@ fn its_config(batching: Batching) -> ItsConfig {
     ItsConfig {
         redistributors: REDISTRIBUTORS as usize,
         batching,
+        // A flat Device table, as the floor writes its commands against the
+        // tables the driver left, and save gives level-2 pages back.
+        max_flat_device_table_bytes: FLAT_DEVICE_TABLE_BYTES,
         ..ItsConfig::default()
     }
 }

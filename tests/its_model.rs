@@ -12,15 +12,31 @@ use support::*;
 // ---------------------------------------------------------------- probe
 
 #[test]
-fn probe_on_qemu_like_its_uses_flat_64k_tables() {
-    let (model, its) = setup(ModelConfig::default());
+fn probe_on_qemu_like_its_uses_a_two_level_device_table() {
+    let (model, mut its) = setup(ModelConfig::default());
     let features = its.features();
     assert_eq!(features.typer, 0x1f_0001_efb1);
     assert_eq!(features.device_id_bits, 16);
     assert_eq!(features.itt_entry_size, 12);
     assert!(!features.pta);
     assert_eq!(its.max_device_id(), 0xffff);
-    // 2^16 DTEs of 8 bytes: 512 KiB flat, under the 1 MiB default bound.
+    // 2^16 DTEs of 8 bytes would be 512 KiB flat, over the one-page default
+    // bound: a 64 KiB level-1 page, and level-2 pages as devices come.
+    assert_eq!(its.memory_use().device_table, 64 * 1024);
+    its.map_device(0x10, 1).unwrap();
+    assert_eq!(its.memory_use().device_table, 128 * 1024);
+    assert_no_violations(&model);
+}
+
+#[test]
+fn a_larger_flat_bound_keeps_the_device_table_flat() {
+    let config = ItsConfig {
+        max_flat_device_table_bytes: 1 << 20,
+        ..ItsConfig::default()
+    };
+    let (model, mut its) = setup_with(ModelConfig::default(), config);
+    assert_eq!(its.memory_use().device_table, 512 * 1024);
+    its.map_device(0xffff, 1).unwrap();
     assert_eq!(its.memory_use().device_table, 512 * 1024);
     assert_no_violations(&model);
 }
@@ -77,7 +93,11 @@ fn without_indirect_support_the_flat_table_caps_device_ids() {
         indirect: false,
         ..ModelConfig::default()
     };
-    let (model, mut its) = setup(config);
+    let its_config = ItsConfig {
+        max_flat_device_table_bytes: 1 << 20,
+        ..ItsConfig::default()
+    };
+    let (model, mut its) = setup_with(config, its_config);
     // 1 MiB flat bound / 8-byte DTEs = 2^17 devices.
     assert_eq!(its.max_device_id(), (1 << 17) - 1);
     assert_eq!(
@@ -306,6 +326,7 @@ fn move_event_and_move_collections_retarget_pending_lpis() {
 #[test]
 fn unmap_frees_itts_lpis_and_table_state() {
     let (model, mut its) = setup(ModelConfig::default());
+    its.map_device(0x1f, 1).unwrap(); // the level-2 page for 0x20 too
     let before = model.stats().bytes_allocated;
     its.map_device(0x20, 32).unwrap();
     let lpis: Vec<u32> = (0..32)
@@ -315,7 +336,7 @@ fn unmap_frees_itts_lpis_and_table_state() {
     assert_eq!(model.translate(0x20, 5), None);
     assert!(model.translate(0x20, 6).is_some());
     its.unmap_device(0x20).unwrap();
-    assert!(model.valid_device_ids().is_empty());
+    assert_eq!(model.valid_device_ids(), vec![0x1f]);
     assert_eq!(model.stats().bytes_allocated, before, "ITT given back");
     // Every LPI is free again, and disabled in the property table: an MSI
     // to a fresh mapping of the same LPI number is not delivered early.
@@ -912,7 +933,9 @@ fn save_sends_one_mapd_v0_per_device_with_its_recorded_itt_and_mapc_v0() {
 fn dropping_the_driver_leaves_the_its_holding_nothing() {
     let (model, mut its) = setup(ModelConfig::default());
     populate(&mut its, 2, 2);
-    let itts = its.memory_use().itts;
+    let use_ = its.memory_use();
+    // Save gives back the level-2 page; the drop then the ITTs.
+    let freed = use_.itts + (use_.device_table - 65536);
     let allocated = model.stats().bytes_allocated;
     drop(its);
     assert!(model.mappings().is_empty());
@@ -920,8 +943,8 @@ fn dropping_the_driver_leaves_the_its_holding_nothing() {
     assert!(model.valid_collections().is_empty());
     assert_eq!(
         model.stats().bytes_allocated,
-        allocated - itts,
-        "ITTs given back"
+        allocated - freed,
+        "ITTs and level-2 pages given back"
     );
     assert_no_violations(&model);
 }

@@ -45,6 +45,10 @@ pub const COLLECTIONS: u16 = 4;
 /// Command queue bytes of the driver and of the floor: the driver's default,
 /// 2048 slots.
 pub const QUEUE_BYTES: usize = CommandQueue::DEFAULT_BYTES;
+/// The benchmark keeps the Device table flat (the driver's default bound is
+/// one page, beyond which it goes two-level): the floor writes its commands
+/// against the tables the driver left, and `save` gives level-2 pages back.
+pub const FLAT_DEVICE_TABLE_BYTES: usize = 1 << 20;
 /// The first LPI INTID.
 const FIRST_LPI: u32 = 8192;
 

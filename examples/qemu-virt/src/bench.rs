@@ -95,6 +95,9 @@ fn its_config(kernel: &Kernel, batching: Batching) -> ItsConfig {
         queue_bytes: QUEUE_BYTES,
         poll_budget: POLL_BUDGET,
         batching,
+        // A flat Device table, as the floor writes its commands against the
+        // tables the driver left, and save gives level-2 pages back.
+        max_flat_device_table_bytes: 1 << 20,
         ..ItsConfig::default()
     }
 }
