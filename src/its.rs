@@ -439,13 +439,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         commands: &[ItsCommand],
         syncs: &[RdBase],
     ) -> Result<(), ItsError> {
-        let mut queued = Submitter {
-            queue: &mut self.queue,
-            frame: &self.frame,
-            memory: &mut self.memory,
-            poll_budget: self.poll_budget,
-            batching: self.batching,
-        };
+        let mut queued = submitter!(self);
         let syncs = syncs.iter().map(|&rdbase| ItsCommand::Sync { rdbase });
         let result = commands
             .iter()
@@ -980,6 +974,22 @@ impl Allocation {
         }
     }
 }
+
+/// A [`Submitter`] over a driver's queue. A macro rather than a method so
+/// that it borrows only the fields it needs, leaving the registry and the
+/// tables usable while commands are generated from them.
+macro_rules! submitter {
+    ($its:expr) => {
+        $crate::its::Submitter {
+            queue: &mut $its.queue,
+            frame: &$its.frame,
+            memory: &mut $its.memory,
+            poll_budget: $its.poll_budget,
+            batching: $its.batching,
+        }
+    };
+}
+pub(crate) use submitter;
 
 /// Feeds commands to the queue in the configured batching mode: with
 /// [`Batching::Batched`] the ring is only published when full and by

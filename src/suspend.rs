@@ -17,7 +17,7 @@
 
 use crate::command::{ItsCommand, RdBase};
 use crate::error::ItsError;
-use crate::its::{Its, ItsState, Submitter, disable_and_quiesce};
+use crate::its::{Its, ItsState, disable_and_quiesce, submitter};
 use crate::memory::DmaMemory;
 use crate::registers::{GitsFrame, GitsRegister};
 use alloc::vec::Vec;
@@ -161,13 +161,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 })
             })
             .collect();
-        let mut queued = Submitter {
-            queue: &mut self.queue,
-            frame: &self.frame,
-            memory: &mut self.memory,
-            poll_budget: self.poll_budget,
-            batching: self.batching,
-        };
+        let mut queued = submitter!(self);
         for (&device_id, record) in self.registry.devices.iter().filter(|(_, r)| r.live) {
             log::info!("its: MAPD dev {device_id:#x} valid 0 (save)");
             queued.submit(ItsCommand::Mapd {
@@ -286,13 +280,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         // Commands go to the ring as they are generated: no list of them is
         // built, so a resume needs no large allocation. The registry is only
         // read here; `live` is set once the ITS has consumed everything.
-        let mut queued = Submitter {
-            queue: &mut self.queue,
-            frame: &self.frame,
-            memory: &mut self.memory,
-            poll_budget: self.poll_budget,
-            batching: self.batching,
-        };
+        let mut queued = submitter!(self);
         let mut failure = None;
         let mut stopped_at = None;
         let result = (|| {
