@@ -38,6 +38,12 @@ enum Op {
         from: u16,
         to: u16,
     },
+    ConfigureEvent {
+        device: u32,
+        event: u32,
+        priority: u8,
+        enabled: bool,
+    },
     Save,
     Restore,
     /// Power cycle while saved: registers reset, memory kept.
@@ -66,6 +72,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (device, 0u32..10, 0u16..4)
             .prop_map(|(device, event, icid)| Op::MoveEvent { device, event, icid }),
         1 => (0u16..4, 0u16..4).prop_map(|(from, to)| Op::MoveCollections { from, to }),
+        2 => (prop::sample::select(DEVICES.to_vec()), 0u32..10, any::<u8>(), any::<bool>())
+            .prop_map(|(device, event, priority, enabled)| Op::ConfigureEvent { device, event, priority, enabled }),
         2 => Just(Op::Save),
         2 => Just(Op::Restore),
         1 => Just(Op::ResetWhileSaved),
@@ -95,7 +103,10 @@ fn model_config() -> impl Strategy<Value = ModelConfig> {
 
 fn check(model: &gicv3_its::model::ItsModel, its: &ModelIts) {
     match its.state() {
-        ItsState::Active | ItsState::Restoring => assert_model_matches_registry(model, its),
+        ItsState::Active | ItsState::Restoring => {
+            assert_model_matches_registry(model, its);
+            assert_msis_follow_the_lpi_configuration(model, its);
+        }
         ItsState::Saved => {
             assert!(model.valid_device_ids().is_empty());
             assert!(model.valid_collections().is_empty());
@@ -104,6 +115,34 @@ fn check(model: &gicv3_its::model::ItsModel, its: &ModelIts) {
         ItsState::NeedsRecovery => {}
     }
     assert_no_violations(model);
+}
+
+/// An MSI to every live event is delivered exactly when the registry says
+/// its LPI is enabled: the property table and the redistributors' cached
+/// configuration (INV, INVALL after a restore) agree with the registry.
+fn assert_msis_follow_the_lpi_configuration(model: &gicv3_its::model::ItsModel, its: &ModelIts) {
+    use gicv3_its::model::MsiError;
+    for (device_id, record) in its.registry().devices().filter(|(_, r)| r.is_live()) {
+        for (event_id, mapping) in record.events() {
+            let result = model.send_msi(device_id, event_id);
+            if mapping.config().enabled() {
+                assert_eq!(
+                    result.map(|t| t.intid),
+                    Ok(mapping.intid()),
+                    "MSI ({device_id:#x}, {event_id})"
+                );
+            } else {
+                assert_eq!(
+                    result.map(|t| t.intid),
+                    Err(MsiError::LpiDisabled(mapping.intid())),
+                    "MSI ({device_id:#x}, {event_id}) to a disabled LPI"
+                );
+            }
+        }
+    }
+    for processor in 0..model.config().redistributors.len() {
+        model.take_pending(processor);
+    }
 }
 
 /// Errors a random operation may legitimately get; anything else fails.
@@ -141,6 +180,9 @@ proptest! {
                 Op::UnmapEvent { device, event } => its.unmap_event(device, event),
                 Op::MoveEvent { device, event, icid } => its.move_event(device, event, icid),
                 Op::MoveCollections { from, to } => its.move_collections(from, to),
+                Op::ConfigureEvent { device, event, priority, enabled } => {
+                    its.configure_event(device, event, priority, enabled)
+                }
                 Op::Save => its.save(),
                 Op::Restore => its.restore(),
                 Op::ResetWhileSaved => {
