@@ -93,7 +93,13 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                         found_iidr,
                     });
                 }
-                self.reinitialise()?;
+                // The ITS may have been reset or used by another kernel
+                // since `save`: force it off, and Valid = 0 drops whatever it
+                // holds (another kernel's mappings, a stalled queue) before
+                // our tables go in.
+                disable_and_quiesce(&self.frame, self.poll_budget)?;
+                self.invalidate_tables();
+                self.reinitialise();
                 self.state = ItsState::Restoring;
             }
             ItsState::Restoring => {}
@@ -126,8 +132,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         for itt in self.quarantine.drain(..) {
             self.memory.deallocate(itt);
         }
+        self.reinitialise();
         self.state = ItsState::Restoring;
-        self.reinitialise()?;
         self.replay()?;
         self.state = ItsState::Active;
         log::info!("its: recovered");
@@ -214,15 +220,12 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         }
     }
 
-    /// With the ITS disabled: force quiescence, invalidate and reprogram the queue (zeroed,
-    /// CWRITER = 0) and the BASERs, zero every ITT so no stale entry can be
-    /// revived by MAPD, rewrite the LPI configuration of every mapped event,
-    /// and enable the ITS.
-    fn reinitialise(&mut self) -> Result<(), ItsError> {
-        disable_and_quiesce(&self.frame, self.poll_budget)?;
-        // Valid = 0 first: whatever the ITS held before (another kernel's
-        // mappings, a stalled queue) is dropped before our tables go in.
-        self.invalidate_tables();
+    /// Reprograms the queue (zeroed, CWRITER = 0) and the BASERs, zeroes
+    /// every ITT so no stale entry can be revived by MAPD, rewrites the LPI
+    /// configuration of every mapped event, and enables the ITS. The caller
+    /// has disabled the ITS, waited for quiescence and invalidated the
+    /// tables.
+    fn reinitialise(&mut self) {
         self.queue
             .program(&self.frame, &self.memory, self.attributes);
         self.device_table
@@ -245,7 +248,6 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 .set_config(&self.memory, mapping.intid(), mapping.config());
         }
         self.enable();
-        Ok(())
     }
 
     /// Replays every collection and every device not yet live, then INVALL
