@@ -516,6 +516,18 @@ impl ItsModel {
         self.state().mappings()
     }
 
+    /// The devices the ITS still holds the way KVM does, with their ITT
+    /// addresses: mapped by MAPD, and kept (enabled or not) until MAPD V=0
+    /// or until the Device BASER is written with Valid = 0. These are the
+    /// ITTs a hypervisor would write into when it saves the VM's ITS state.
+    pub fn held_itts(&self) -> BTreeMap<u32, u64> {
+        self.state()
+            .itts
+            .iter()
+            .map(|(&device_id, &(itt, _))| (device_id, itt))
+            .collect()
+    }
+
     /// DeviceIDs with a valid DTE, ascending.
     pub fn valid_device_ids(&self) -> Vec<u32> {
         self.state()

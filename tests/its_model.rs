@@ -491,6 +491,7 @@ fn save_leaves_no_valid_dte_or_cte_and_restore_replays_exactly() {
 
     its.save().unwrap();
     assert_eq!(its.state(), ItsState::Saved);
+    assert!(model.held_itts().is_empty(), "no device held after save");
     assert!(
         model.valid_device_ids().is_empty(),
         "no valid DTE after save"
@@ -633,9 +634,19 @@ fn restore_replaces_mappings_a_boot_kernel_left_behind() {
     boot.map_event(0x18, 0, 0).unwrap();
     std::mem::forget(boot); // jumps into the image without saving
 
+    // As KVM would, the ITS still holds the boot kernel's devices, and
+    // would save state into their ITTs.
+    assert!(model.held_itts().contains_key(&0x18));
     init_redistributors(&model, &mut image);
     image.restore().unwrap();
     assert_eq!(model.mappings(), expected);
+    // Restore dropped them (Device BASER Valid = 0) before replaying: only
+    // the image kernel's device is held, at its own ITT.
+    let held: Vec<(u32, u64)> = model.held_itts().into_iter().collect();
+    assert_eq!(
+        held,
+        vec![(0x10, image.registry().device(0x10).unwrap().itt_address())]
+    );
     assert_eq!(model.valid_device_ids(), vec![0x10]);
     assert!(
         model.send_msi(0x18, 0).is_err(),
