@@ -17,8 +17,6 @@ pub enum WaitFor {
     Quiescent,
     /// GICR_CTLR.RWP to clear after changing EnableLPIs.
     RedistributorWrite,
-    /// GICR_SYNCR.Busy to clear.
-    RedistributorSync,
 }
 
 /// An error from the ITS driver.
@@ -28,13 +26,6 @@ pub enum ItsError {
     NoPhysicalLpis,
     /// No GITS_BASERn describes a Device table.
     NoDeviceTable,
-    /// A table could not be sized within the architectural limits.
-    TableTooLarge {
-        /// The table type (GITS_BASERn.Type).
-        table_type: u8,
-        /// Bytes it would need.
-        bytes: usize,
-    },
     /// Memory the platform gave cannot be described to the GIC: a table above
     /// 2^48 with 4 or 16 KiB pages, or an LPI region that is not 64 KiB
     /// aligned (GICR_PENDBASER holds address bits \[51:16\] only).
@@ -202,9 +193,6 @@ impl fmt::Display for ItsError {
         match *self {
             Self::NoPhysicalLpis => write!(f, "the ITS does not support physical LPIs"),
             Self::NoDeviceTable => write!(f, "no GITS_BASERn describes a device table"),
-            Self::TableTooLarge { table_type, bytes } => {
-                write!(f, "table of type {table_type} would need {bytes} bytes")
-            }
             Self::UnencodableAddress { phys } => {
                 write!(f, "the GIC cannot be given memory at {phys:#x}")
             }

@@ -222,32 +222,20 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
         // Allocate everything first, then describe it to the ITS: a failure
         // part-way gives the memory back with no register pointing at it.
-        let mut allocated = Allocation::default();
         let lpi_region = config.lpi_tables.take();
-        if let Err(error) = allocated.fill(
+        let Allocation {
+            mut device_table,
+            mut collection_table,
+            ring,
+            mut lpi_tables,
+        } = Allocation::new(
             &frame,
             &mut memory,
             &config,
             lpi_region,
             &features,
             lpi_id_bits,
-        ) {
-            allocated.give_back(&mut memory);
-            return Err(error);
-        }
-        let (mut device_table, mut collection_table, ring, mut lpi_tables) = match allocated {
-            Allocation {
-                device_table: Some(device_table),
-                collection_table,
-                ring: Some(ring),
-                lpi_tables: Some(lpi_tables),
-            } => (device_table, collection_table, ring, lpi_tables),
-            // `fill` succeeded, so this cannot happen; give back, not panic.
-            partial => {
-                partial.give_back(&mut memory);
-                return Err(ItsError::NoDeviceTable);
-            }
-        };
+        )?;
         device_table.program(&frame, &memory, config.attributes);
         if let Some(table) = &mut collection_table {
             table.program(&frame, &memory, config.attributes);
@@ -892,28 +880,29 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     }
 }
 
-/// What `probe` allocates, gathered so a failure can give it all back.
-#[derive(Default)]
+/// What `probe` allocates before it programs any register.
 struct Allocation {
-    device_table: Option<ItsTable>,
+    device_table: ItsTable,
     collection_table: Option<ItsTable>,
-    ring: Option<DmaRegion>,
-    lpi_tables: Option<LpiTables>,
+    ring: DmaRegion,
+    lpi_tables: LpiTables,
 }
 
 impl Allocation {
-    fn fill<F: GitsFrame, M: DmaMemory>(
-        &mut self,
+    /// Allocates the tables, the queue and (unless the caller gave a region)
+    /// the LPI tables. On failure, what was allocated so far is given back:
+    /// nothing has been described to the hardware yet.
+    fn new<F: GitsFrame, M: DmaMemory>(
         frame: &F,
         memory: &mut M,
         config: &ItsConfig,
         lpi_region: Option<DmaRegion>,
         features: &ItsFeatures,
         lpi_id_bits: u32,
-    ) -> Result<(), ItsError> {
+    ) -> Result<Self, ItsError> {
         let (index, entry) =
             tables::find_baser(frame, tables::DEVICES).ok_or(ItsError::NoDeviceTable)?;
-        self.device_table = Some(ItsTable::create(
+        let device_table = ItsTable::create(
             frame,
             memory,
             index,
@@ -924,54 +913,57 @@ impl Allocation {
                 max_flat_bytes: config.max_flat_device_table_bytes,
                 attributes: config.attributes,
             },
-        )?);
+        )?;
+        let give_back = |memory: &mut M, device_table: ItsTable, collections: Option<ItsTable>| {
+            device_table.release(memory);
+            if let Some(table) = collections {
+                table.release(memory);
+            }
+        };
+        let mut collection_table = None;
         if let Some((index, entry)) = tables::find_baser(frame, tables::COLLECTIONS) {
-            self.collection_table = Some(ItsTable::create(
-                frame,
-                memory,
-                index,
-                entry,
-                TableRequest {
-                    table_type: tables::COLLECTIONS,
-                    id_bits: u32::from(config.collections.max(1))
-                        .next_power_of_two()
-                        .ilog2(),
-                    max_flat_bytes: usize::MAX,
-                    attributes: config.attributes,
-                },
-            )?);
+            let request = TableRequest {
+                table_type: tables::COLLECTIONS,
+                id_bits: u32::from(config.collections.max(1))
+                    .next_power_of_two()
+                    .ilog2(),
+                max_flat_bytes: usize::MAX,
+                attributes: config.attributes,
+            };
+            match ItsTable::create(frame, memory, index, entry, request) {
+                Ok(table) => collection_table = Some(table),
+                Err(error) => {
+                    give_back(memory, device_table, None);
+                    return Err(error);
+                }
+            }
         }
         // GITS_CBASER.Size counts 4 KiB pages, at most 256 of them.
         let queue_bytes = config
             .queue_bytes
             .clamp(4096, 1 << 20)
             .next_multiple_of(4096);
-        self.ring = Some(
-            memory
-                .allocate_zeroed(queue_bytes, 65536)
-                .ok_or(ItsError::OutOfMemory { size: queue_bytes })?,
-        );
-        self.lpi_tables = Some(match lpi_region {
+        let Some(ring) = memory.allocate_zeroed(queue_bytes, 65536) else {
+            give_back(memory, device_table, collection_table);
+            return Err(ItsError::OutOfMemory { size: queue_bytes });
+        };
+        let lpi_tables = match lpi_region {
             Some(region) => LpiTables::place(region, lpi_id_bits),
-            None => LpiTables::allocate(memory, lpi_id_bits, config.redistributors)?,
-        });
-        Ok(())
-    }
-
-    /// Gives back what this driver allocated (not the caller's LPI region).
-    fn give_back<M: DmaMemory>(self, memory: &mut M) {
-        for table in [self.device_table, self.collection_table]
-            .into_iter()
-            .flatten()
-        {
-            table.release(memory);
-        }
-        if let Some(ring) = self.ring {
-            memory.deallocate(ring);
-        }
-        if let Some(lpi_tables) = self.lpi_tables.filter(LpiTables::is_owned) {
-            memory.deallocate(lpi_tables.into_region());
-        }
+            None => match LpiTables::allocate(memory, lpi_id_bits, config.redistributors) {
+                Ok(lpi_tables) => lpi_tables,
+                Err(error) => {
+                    memory.deallocate(ring);
+                    give_back(memory, device_table, collection_table);
+                    return Err(error);
+                }
+            },
+        };
+        Ok(Self {
+            device_table,
+            collection_table,
+            ring,
+            lpi_tables,
+        })
     }
 }
 

@@ -179,9 +179,6 @@ pub struct LpiTables {
     id_bits: u32,
     max_redistributors: usize,
     attributes: MemoryAttributes,
-    /// Allocated by the driver (given back with it), rather than the
-    /// caller's reserved region.
-    owned: bool,
 }
 
 impl LpiTables {
@@ -217,10 +214,7 @@ impl LpiTables {
         let region = memory
             .allocate_zeroed(size, PENDING_ALIGN)
             .ok_or(ItsError::OutOfMemory { size })?;
-        Ok(Self {
-            owned: true,
-            ..Self::place(region, id_bits)
-        })
+        Ok(Self::place(region, id_bits))
     }
 
     /// Lays the tables out in `region` (64 KiB aligned): the property table
@@ -236,13 +230,7 @@ impl LpiTables {
             id_bits,
             max_redistributors,
             attributes: MemoryAttributes::InnerShareableWriteBack,
-            owned: false,
         }
-    }
-
-    /// Whether the driver allocated the region (rather than the caller).
-    pub fn is_owned(&self) -> bool {
-        self.owned
     }
 
     /// The interrupt ID bits the tables cover.

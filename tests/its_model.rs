@@ -963,7 +963,8 @@ fn dropping_the_driver_leaves_the_its_holding_nothing() {
 #[test]
 fn a_failed_probe_gives_back_its_memory_and_leaves_nothing_valid() {
     let model = ItsModel::new(ModelConfig::default());
-    for fail_after in 0..3 {
+    // Allocations: Device table, Collection table, queue, LPI tables.
+    for fail_after in 0..4 {
         model.fail_allocations_after(fail_after);
         let before = model.stats().bytes_allocated;
         assert!(matches!(
