@@ -10,7 +10,7 @@ use crate::error::{ItsError, WaitFor};
 use crate::lpi::{DEFAULT_PRIORITY, LpiAllocator, LpiConfig, LpiTables, RedistributorInfo};
 use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
 use crate::queue::{CommandQueue, QueueStats};
-use crate::registers::{GITS_CTLR, GITS_TYPER, GicrLpiFrame, GitsFrame, GitsRegister};
+use crate::registers::{GITS_CTLR, GITS_IIDR, GITS_TYPER, GicrFrame, GitsFrame};
 use crate::registry::{DeviceRecord, EventMapping, Registry};
 use crate::tables::{self, ItsTable, TableRequest};
 use alloc::collections::BTreeMap;
@@ -193,10 +193,9 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// waited for until quiescent first: GITS_CBASER and GITS_BASERn are only
     /// written while Enabled = 0 and Quiescent = 1 (12.19.2, 12.19.1).
     pub fn probe(frame: F, mut memory: M, mut config: ItsConfig) -> Result<Self, ItsError> {
-        let typer = frame.read(GitsRegister::Typer);
-        let features = ItsFeatures::read(typer, frame.read(GitsRegister::Iidr) as u32);
-        if !LocalRegisterCopy::<u64, GITS_TYPER::Register>::new(typer).is_set(GITS_TYPER::Physical)
-        {
+        let typer = frame.read(GITS_TYPER).get();
+        let features = ItsFeatures::read(typer, frame.read(GITS_IIDR).get());
+        if !frame.read(GITS_TYPER).is_set(GITS_TYPER::Physical) {
             return Err(ItsError::NoPhysicalLpis);
         }
         // Check what the caller gave before touching the hardware.
@@ -287,11 +286,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     }
 
     pub(crate) fn enable(&self) {
-        let ctlr = self.frame.read(GitsRegister::Ctlr);
-        self.frame.write(
-            GitsRegister::Ctlr,
-            ctlr | u64::from(GITS_CTLR::Enabled::SET.value),
-        );
+        self.frame.modify(GITS_CTLR, GITS_CTLR::Enabled::SET);
     }
 
     /// What the ITS supports.
@@ -357,7 +352,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// [`LpiTables::enable_redistributor`] for what happens when EnableLPIs
     /// was already set). Call once per CPU at boot, and again after a resume
     /// before [`Its::restore`]. Returns its processor number.
-    pub fn init_redistributor<G: GicrLpiFrame>(
+    pub fn init_redistributor<G: GicrFrame>(
         &mut self,
         gicr: &G,
         rd_base: u64,
@@ -384,7 +379,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// after [`Its::save`]. Returns `false` when this GIC does not allow
     /// EnableLPIs to be cleared; the next kernel must then be given the same
     /// LPI table region ([`ItsConfig::lpi_tables`]) to adopt them.
-    pub fn release_redistributor<G: GicrLpiFrame>(&mut self, gicr: &G) -> Result<bool, ItsError> {
+    pub fn release_redistributor<G: GicrFrame>(&mut self, gicr: &G) -> Result<bool, ItsError> {
         LpiTables::disable_redistributor(gicr, self.poll_budget)
     }
 
@@ -1023,18 +1018,13 @@ pub(crate) fn disable_and_quiesce<F: GitsFrame>(
     frame: &F,
     poll_budget: u32,
 ) -> Result<(), ItsError> {
-    let read = || {
-        LocalRegisterCopy::<u32, GITS_CTLR::Register>::new(frame.read(GitsRegister::Ctlr) as u32)
-    };
-    let ctlr = read();
+    let mut ctlr = frame.read(GITS_CTLR);
     if ctlr.is_set(GITS_CTLR::Enabled) {
-        frame.write(
-            GitsRegister::Ctlr,
-            u64::from(ctlr.get() & !GITS_CTLR::Enabled::SET.value),
-        );
+        ctlr.modify(GITS_CTLR::Enabled::CLEAR);
+        frame.write(GITS_CTLR, ctlr);
     }
     for _ in 0..poll_budget {
-        let ctlr = read();
+        let ctlr = frame.read(GITS_CTLR);
         if ctlr.is_set(GITS_CTLR::Quiescent) && !ctlr.is_set(GITS_CTLR::Enabled) {
             return Ok(());
         }

@@ -79,4 +79,7 @@ pub use error::{ItsError, WaitFor};
 pub use its::{Batching, Its, ItsConfig, ItsFeatures, ItsState, MemoryUse};
 pub use memory::{DmaMemory, DmaRegion, MemoryAttributes};
 pub use queue::QueueStats;
-pub use registers::{GicrLpiFrame, GicrMmio, GitsFrame, GitsMmio};
+pub use registers::{GicrFrame, GicrMmio, GitsFrame, GitsMmio};
+/// The register-description crate the descriptors are built on, for
+/// callers that describe registers of their own ([`registers::Register`]).
+pub use tock_registers;

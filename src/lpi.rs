@@ -13,11 +13,11 @@
 use crate::error::{ItsError, WaitFor};
 use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
 use crate::registers::{
-    GICR_CTLR, GICR_PENDBASER, GICR_PROPBASER, GICR_TYPER, GicrLpiFrame, GicrRegister,
+    GICR_CTLR, GICR_PENDBASER, GICR_PROPBASER, GICR_TYPER, Gicr, GicrFrame, ReadWrite, Register,
 };
 use alloc::vec;
 use alloc::vec::Vec;
-use tock_registers::LocalRegisterCopy;
+use tock_registers::{LocalRegisterCopy, RegisterLongName};
 
 /// The first LPI INTID.
 pub const FIRST_LPI: u32 = 8192;
@@ -290,15 +290,14 @@ impl LpiTables {
     /// its tables are adopted if they are exactly these tables, and refused
     /// with [`ItsError::LpiTablesLocked`] otherwise. PROPBASER and PENDBASER
     /// are never written while EnableLPIs = 1.
-    pub fn enable_redistributor<G: GicrLpiFrame, M: DmaMemory>(
+    pub fn enable_redistributor<G: GicrFrame, M: DmaMemory>(
         &mut self,
         frame: &G,
         memory: &M,
         rd_base: u64,
         poll_budget: u32,
     ) -> Result<RedistributorInfo, ItsError> {
-        let typer =
-            LocalRegisterCopy::<u64, GICR_TYPER::Register>::new(frame.read(GicrRegister::Typer));
+        let typer = frame.read(GICR_TYPER);
         let processor_number = typer.read(GICR_TYPER::Processor_Number) as u16;
         if !typer.is_set(GICR_TYPER::PLPIS) {
             return Err(ItsError::RedistributorWithoutLpis { processor_number });
@@ -315,8 +314,8 @@ impl LpiTables {
 
         if lpis_enabled(frame) && !disable_lpis(frame, poll_budget)? {
             // EnableLPIs is stuck: adopt the tables only if they are ours.
-            let propbaser = frame.read(GicrRegister::Propbaser);
-            let pendbaser = frame.read(GicrRegister::Pendbaser);
+            let propbaser = frame.read(GICR_PROPBASER).get();
+            let pendbaser = frame.read(GICR_PENDBASER).get();
             if self.is_ours(propbaser, pendbaser, slot) {
                 // Keep the attributes the tables were programmed with, so
                 // that configuration writes are cleaned when they must be.
@@ -336,9 +335,8 @@ impl LpiTables {
         let offset = self.pending_offset(slot);
         let pending = Self::pending_bytes(self.id_bits);
         self.region.fill(offset, pending, 0);
-        let property = program_with_fallback(frame, GicrRegister::Propbaser, |a| self.propbaser(a));
-        let pending =
-            program_with_fallback(frame, GicrRegister::Pendbaser, |a| self.pendbaser(slot, a));
+        let property = program_with_fallback(frame, GICR_PROPBASER, |a| self.propbaser(a));
+        let pending = program_with_fallback(frame, GICR_PENDBASER, |a| self.pendbaser(slot, a));
         // One region, one cleaning policy: clean if either table is not
         // snooped.
         self.attributes = if property.needs_cache_clean() || pending.needs_cache_clean() {
@@ -349,10 +347,7 @@ impl LpiTables {
         let size = self.region.size();
         self.region.clean(memory, self.attributes, 0, size);
 
-        frame.write(
-            GicrRegister::Ctlr,
-            frame.read(GicrRegister::Ctlr) | GICR_CTLR::EnableLPIs::SET.value as u64,
-        );
+        frame.modify(GICR_CTLR, GICR_CTLR::EnableLPIs::SET);
         wait_rwp(frame, poll_budget)?;
         Ok(info(false))
     }
@@ -371,7 +366,7 @@ impl LpiTables {
     /// Turns a redistributor's LPIs off, if it allows that, so that a next
     /// kernel can point it at its own tables. Returns whether EnableLPIs is
     /// now 0.
-    pub fn disable_redistributor<G: GicrLpiFrame>(
+    pub fn disable_redistributor<G: GicrFrame>(
         frame: &G,
         poll_budget: u32,
     ) -> Result<bool, ItsError> {
@@ -387,28 +382,20 @@ impl LpiTables {
     }
 }
 
-fn lpis_enabled<G: GicrLpiFrame>(frame: &G) -> bool {
-    LocalRegisterCopy::<u32, GICR_CTLR::Register>::new(frame.read(GicrRegister::Ctlr) as u32)
-        .is_set(GICR_CTLR::EnableLPIs)
+fn lpis_enabled<G: GicrFrame>(frame: &G) -> bool {
+    frame.read(GICR_CTLR).is_set(GICR_CTLR::EnableLPIs)
 }
 
 /// Clears EnableLPIs and waits for RWP; `false` when the bit stuck.
-fn disable_lpis<G: GicrLpiFrame>(frame: &G, poll_budget: u32) -> Result<bool, ItsError> {
-    let ctlr = frame.read(GicrRegister::Ctlr);
-    frame.write(
-        GicrRegister::Ctlr,
-        ctlr & !(GICR_CTLR::EnableLPIs::SET.value as u64),
-    );
+fn disable_lpis<G: GicrFrame>(frame: &G, poll_budget: u32) -> Result<bool, ItsError> {
+    frame.modify(GICR_CTLR, GICR_CTLR::EnableLPIs::CLEAR);
     wait_rwp(frame, poll_budget)?;
     Ok(!lpis_enabled(frame))
 }
 
-fn wait_rwp<G: GicrLpiFrame>(frame: &G, poll_budget: u32) -> Result<(), ItsError> {
+fn wait_rwp<G: GicrFrame>(frame: &G, poll_budget: u32) -> Result<(), ItsError> {
     for _ in 0..poll_budget {
-        let ctlr = LocalRegisterCopy::<u32, GICR_CTLR::Register>::new(
-            frame.read(GicrRegister::Ctlr) as u32,
-        );
-        if !ctlr.is_set(GICR_CTLR::RWP) {
+        if !frame.read(GICR_CTLR).is_set(GICR_CTLR::RWP) {
             return Ok(());
         }
         core::hint::spin_loop();
@@ -422,16 +409,19 @@ fn wait_rwp<G: GicrLpiFrame>(frame: &G, poll_budget: u32) -> Result<(), ItsError
 /// Writes a base register with shareable, cacheable attributes; if the
 /// Shareability field reads back 0, rewrites it non-cacheable (the CPU then
 /// cleans what it writes). Returns the attributes in force.
-fn program_with_fallback<G: GicrLpiFrame>(
+fn program_with_fallback<G: GicrFrame, F: RegisterLongName>(
     frame: &G,
-    register: GicrRegister,
+    register: Register<Gicr, u64, F, ReadWrite>,
     value: impl Fn(MemoryAttributes) -> u64,
 ) -> MemoryAttributes {
     let wanted = MemoryAttributes::InnerShareableWriteBack;
-    frame.write(register, value(wanted));
+    frame.write(register, LocalRegisterCopy::new(value(wanted)));
     // Shareability is bits [11:10] in both PROPBASER and PENDBASER.
-    if (frame.read(register) >> 10) & 0b11 == 0 {
-        frame.write(register, value(MemoryAttributes::NonCacheable));
+    if (frame.read(register).get() >> 10) & 0b11 == 0 {
+        frame.write(
+            register,
+            LocalRegisterCopy::new(value(MemoryAttributes::NonCacheable)),
+        );
         MemoryAttributes::NonCacheable
     } else {
         wanted

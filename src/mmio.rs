@@ -8,38 +8,65 @@
 //! guarantee; the compiler may pick a post-index or pair instruction, which
 //! KVM cannot decode. On other architectures (host tests) the accessors fall
 //! back to `read_volatile`/`write_volatile`, which is fine for memory-backed
-//! fake register blocks.
+//! fake register frames.
 //!
 //! Every store is preceded by `dsb st`: the GIC reads the command queue and
 //! its tables from memory, and a register write (GITS_CWRITER, GITS_BASERn,
 //! GICR_PROPBASER) is how software tells it to; the barrier orders the memory
 //! writes before the register write, as Device-nGnRE stores are not otherwise
-//! ordered after Normal-memory stores.
+//! ordered after Normal-memory stores. The same holds for any device that
+//! reads memory a doorbell write announces, which is why the example kernel
+//! uses this layer for its own devices too.
 
-use core::cell::UnsafeCell;
+use crate::registers::{FrameKind, ReadAccess, RegisterFrame, WriteAccess};
 use core::marker::PhantomData;
-use tock_registers::{RegisterLongName, UIntLike};
+use core::ptr::NonNull;
+use tock_registers::UIntLike;
 
-/// A memory-mapped register of width `T` with the bitfields of `R`.
-///
-/// Instances only exist inside `#[repr(C)]` register blocks that the caller
-/// placed over device memory (see [`crate::registers::GitsMmio::new`]); they
-/// are only ever reached through raw pointers ([`MmioRegister::load`],
-/// [`MmioRegister::store`]).
-#[repr(transparent)]
-pub struct MmioRegister<T: UIntLike, R: RegisterLongName = ()> {
-    value: UnsafeCell<T>,
-    _register: PhantomData<R>,
+/// How wide a register is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Width {
+    /// 8 bits.
+    U8,
+    /// 16 bits.
+    U16,
+    /// 32 bits.
+    U32,
+    /// 64 bits.
+    U64,
+}
+
+impl Width {
+    /// Bytes of a register of this width.
+    pub const fn bytes(self) -> usize {
+        match self {
+            Self::U8 => 1,
+            Self::U16 => 2,
+            Self::U32 => 4,
+            Self::U64 => 8,
+        }
+    }
 }
 
 /// A register width the accessor layer can load and store in one instruction.
 pub trait RegisterWidth: UIntLike {
+    /// The width as a value.
+    const WIDTH: Width;
+
+    /// Zero-extends to 64 bits.
+    fn to_u64(self) -> u64;
+
+    /// Truncates from 64 bits.
+    fn from_u64(value: u64) -> Self;
+
     /// Loads `Self` from `address` with one instruction of its width.
     ///
     /// # Safety
     /// `address` must be valid for a volatile read of `Self` and aligned.
     unsafe fn load(address: *const Self) -> Self;
-    /// Stores `value` to `address` with one instruction of its width.
+
+    /// Stores `value` to `address` with one instruction of its width, after
+    /// `dsb st`.
     ///
     /// # Safety
     /// `address` must be valid for a volatile write of `Self` and aligned.
@@ -47,8 +74,18 @@ pub trait RegisterWidth: UIntLike {
 }
 
 macro_rules! register_width {
-    ($ty:ty, $reg:literal) => {
+    ($ty:ty, $width:ident, $load:literal, $store:literal) => {
         impl RegisterWidth for $ty {
+            const WIDTH: Width = Width::$width;
+
+            fn to_u64(self) -> u64 {
+                self.into()
+            }
+
+            fn from_u64(value: u64) -> Self {
+                value as $ty
+            }
+
             #[inline(always)]
             unsafe fn load(address: *const Self) -> Self {
                 #[cfg(target_arch = "aarch64")]
@@ -56,10 +93,10 @@ macro_rules! register_width {
                     let value: $ty;
                     // SAFETY: the caller guarantees `address` is valid and
                     // aligned for this width. The instruction is a single
-                    // `ldr` with no writeback, as a hypervisor can emulate.
+                    // load with no writeback, as a hypervisor can emulate.
                     unsafe {
                         core::arch::asm!(
-                            concat!("ldr {value:", $reg, "}, [{address}]"),
+                            $load,
                             address = in(reg) address,
                             value = out(reg) value,
                             options(nostack, readonly, preserves_flags),
@@ -79,13 +116,13 @@ macro_rules! register_width {
                 #[cfg(target_arch = "aarch64")]
                 // SAFETY: the caller guarantees `address` is valid and aligned
                 // for this width. `dsb st` first, so that every earlier CPU
-                // store to memory the GIC reads (commands, tables) is visible
-                // before the register write that tells the GIC to read it;
-                // then a single `str` with no writeback.
+                // store to memory the device reads (commands, tables) is
+                // visible before the register write that tells it to read
+                // it; then a single store with no writeback.
                 unsafe {
                     core::arch::asm!(
                         "dsb st",
-                        concat!("str {value:", $reg, "}, [{address}]"),
+                        $store,
                         address = in(reg) address,
                         value = in(reg) value,
                         options(nostack, preserves_flags),
@@ -101,36 +138,109 @@ macro_rules! register_width {
     };
 }
 
-register_width!(u32, "w");
-register_width!(u64, "x");
+register_width!(
+    u8,
+    U8,
+    "ldrb {value:w}, [{address}]",
+    "strb {value:w}, [{address}]"
+);
+register_width!(
+    u16,
+    U16,
+    "ldrh {value:w}, [{address}]",
+    "strh {value:w}, [{address}]"
+);
+register_width!(
+    u32,
+    U32,
+    "ldr {value:w}, [{address}]",
+    "str {value:w}, [{address}]"
+);
+register_width!(
+    u64,
+    U64,
+    "ldr {value:x}, [{address}]",
+    "str {value:x}, [{address}]"
+);
 
-impl<T: RegisterWidth, R: RegisterLongName> MmioRegister<T, R> {
-    /// Reads the register at `register` with one load of its width.
-    ///
-    /// The driver passes pointers, never references, to MMIO: a reference
-    /// would tell the compiler the memory is dereferenceable, and it may then
-    /// read it when the program does not, which on a device register can
-    /// have side effects.
+/// A register frame of kind `K` reached through MMIO: the hardware
+/// implementation of [`RegisterFrame`].
+///
+/// It holds a raw pointer, never a reference: a reference would tell the
+/// compiler the memory is dereferenceable, and it could then read it when
+/// the program does not, which on a device register can have side effects.
+pub struct MmioFrame<K: FrameKind> {
+    base: NonNull<u8>,
+    _kind: PhantomData<K>,
+}
+
+// SAFETY: the frame is device memory that `new`'s caller promised is valid
+// while the value lives; MMIO accesses are valid from any CPU.
+unsafe impl<K: FrameKind> Send for MmioFrame<K> {}
+
+impl<K: FrameKind> MmioFrame<K> {
+    /// Wraps the frame of kind `K` at `base`.
     ///
     /// # Safety
-    /// `register` must point at this register inside a register block that
-    /// is mapped as Device memory (or a fake block in memory) and valid.
-    #[inline]
-    pub unsafe fn load(register: *const Self) -> T {
-        // SAFETY: `MmioRegister` is `repr(transparent)` over
-        // `UnsafeCell<T>`, itself over `T`, so the cast keeps the address and
-        // the type; validity and alignment are the caller's promise.
-        unsafe { T::load(register.cast::<T>()) }
+    /// `base` must be the virtual address of a `K` frame ([`FrameKind::SIZE`]
+    /// bytes), mapped as Device memory and valid for as long as the returned
+    /// value lives. Other `MmioFrame`s may reach the same frame (a GIC
+    /// driver and the ITS driver share a redistributor's RD_base frame), but
+    /// whoever programs a register owns it: see the documentation of the
+    /// driver that takes the frame.
+    pub const unsafe fn new(base: NonNull<u8>) -> Self {
+        Self {
+            base,
+            _kind: PhantomData,
+        }
     }
 
-    /// Writes `value` to the register at `register` with one store of its
-    /// width, after `dsb st`.
-    ///
-    /// # Safety
-    /// As for [`MmioRegister::load`].
-    #[inline]
-    pub unsafe fn store(register: *mut Self, value: T) {
-        // SAFETY: as for `load`.
-        unsafe { T::store(register.cast::<T>(), value) }
+    /// The frame's base address.
+    pub fn base(&self) -> NonNull<u8> {
+        self.base
+    }
+
+    fn address(&self, offset: usize) -> *mut u8 {
+        self.base.as_ptr().wrapping_add(offset)
+    }
+}
+
+impl<K: FrameKind> core::fmt::Debug for MmioFrame<K> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "MmioFrame<{}>({:p})", K::NAME, self.base)
+    }
+}
+
+impl<K: FrameKind> RegisterFrame for MmioFrame<K> {
+    type Kind = K;
+
+    fn load(&self, access: ReadAccess<K>) -> u64 {
+        let address = self.address(access.offset());
+        // SAFETY: `new`'s caller promised a mapped, valid frame of
+        // `K::SIZE` bytes; a `ReadAccess` only comes from a register
+        // descriptor, whose constructor checked that the register lies
+        // inside the frame and is aligned to its width.
+        unsafe {
+            match access.width() {
+                Width::U8 => u8::load(address).into(),
+                Width::U16 => u16::load(address.cast()).into(),
+                Width::U32 => u32::load(address.cast()).into(),
+                Width::U64 => u64::load(address.cast()),
+            }
+        }
+    }
+
+    fn store(&self, access: WriteAccess<K>, value: u64) {
+        let address = self.address(access.offset());
+        // SAFETY: as for `load`; the value is truncated to the register's
+        // width.
+        unsafe {
+            match access.width() {
+                Width::U8 => u8::store(address, value as u8),
+                Width::U16 => u16::store(address.cast(), value as u16),
+                Width::U32 => u32::store(address.cast(), value as u32),
+                Width::U64 => u64::store(address.cast(), value),
+            }
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! host tests (feature `model`).
 //!
 //! Host tests drive the real driver against an [`ItsModel`] through the same
-//! traits it uses on hardware ([`GitsFrame`], [`GicrLpiFrame`], [`DmaMemory`])
+//! traits it uses on hardware ([`RegisterFrame`], [`DmaMemory`])
 //! and then check what the model's tables in memory hold ([`ItsModel::mappings`],
 //! [`ItsModel::translate`]) and which architectural rules the driver broke
 //! ([`ItsModel::violations`]). It is written from Arm IHI 0069 (GICv3/v4
@@ -46,8 +46,9 @@
 use crate::command::{COMMAND_SIZE, ItsCommand, RdBase};
 use crate::memory::{DmaMemory, DmaRegion};
 use crate::registers::{
-    GICR_CTLR, GICR_PENDBASER, GICR_PROPBASER, GICR_TYPER, GITS_BASER, GITS_CBASER, GITS_CREADR,
-    GITS_CTLR, GITS_CWRITER, GITS_TYPER, GicrLpiFrame, GicrRegister, GitsFrame, GitsRegister,
+    GICR_CTLR, GICR_IIDR, GICR_INVALLR, GICR_INVLPIR, GICR_PENDBASER, GICR_PROPBASER, GICR_SYNCR,
+    GICR_TYPER, GICR_WAKER, GITS_BASER, GITS_CBASER, GITS_CREADR, GITS_CTLR, GITS_CWRITER,
+    GITS_IIDR, GITS_TRANSLATER, GITS_TYPER, Gicr, Gits, ReadAccess, RegisterFrame, WriteAccess,
 };
 use core::ptr::{NonNull, copy_nonoverlapping, write_bytes};
 use std::alloc::{Layout, alloc_zeroed, dealloc, handle_alloc_error};
@@ -402,6 +403,94 @@ pub fn command_name(command: &ItsCommand) -> &'static str {
 }
 
 // ---------------------------------------------------------------------------
+// The registers the model implements
+
+/// An ITS register, decoded from the offset of an access (the offsets are
+/// the crate's register descriptors').
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GitsRegister {
+    /// GITS_CTLR.
+    Ctlr,
+    /// GITS_IIDR.
+    Iidr,
+    /// GITS_TYPER.
+    Typer,
+    /// GITS_CBASER.
+    Cbaser,
+    /// GITS_CWRITER.
+    Cwriter,
+    /// GITS_CREADR.
+    Creadr,
+    /// GITS_BASERn.
+    Baser(usize),
+    /// GITS_TRANSLATER.
+    Translater,
+    /// An offset the model does not implement (RAZ/WI).
+    Other(usize),
+}
+
+impl GitsRegister {
+    /// The register at `offset` of the ITS frame.
+    pub fn at(offset: usize) -> Self {
+        let baser = GITS_BASER[0].offset()..=GITS_BASER[7].offset();
+        match offset {
+            o if o == GITS_CTLR.offset() => Self::Ctlr,
+            o if o == GITS_IIDR.offset() => Self::Iidr,
+            o if o == GITS_TYPER.offset() => Self::Typer,
+            o if o == GITS_CBASER.offset() => Self::Cbaser,
+            o if o == GITS_CWRITER.offset() => Self::Cwriter,
+            o if o == GITS_CREADR.offset() => Self::Creadr,
+            o if baser.contains(&o) => Self::Baser((o - baser.start()) / 8),
+            o if o == GITS_TRANSLATER.offset() => Self::Translater,
+            o => Self::Other(o),
+        }
+    }
+}
+
+/// A redistributor register, decoded from the offset of an access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GicrRegister {
+    /// GICR_CTLR.
+    Ctlr,
+    /// GICR_IIDR.
+    Iidr,
+    /// GICR_TYPER.
+    Typer,
+    /// GICR_WAKER.
+    Waker,
+    /// GICR_PROPBASER.
+    Propbaser,
+    /// GICR_PENDBASER.
+    Pendbaser,
+    /// GICR_INVLPIR.
+    Invlpir,
+    /// GICR_INVALLR.
+    Invallr,
+    /// GICR_SYNCR.
+    Syncr,
+    /// An offset the model does not implement (RAZ/WI).
+    Other(usize),
+}
+
+impl GicrRegister {
+    /// The register at `offset` of an RD_base frame.
+    pub fn at(offset: usize) -> Self {
+        match offset {
+            o if o == GICR_CTLR.offset() => Self::Ctlr,
+            o if o == GICR_IIDR.offset() => Self::Iidr,
+            o if o == GICR_TYPER.offset() => Self::Typer,
+            o if o == GICR_WAKER.offset() => Self::Waker,
+            o if o == GICR_PROPBASER.offset() => Self::Propbaser,
+            o if o == GICR_PENDBASER.offset() => Self::Pendbaser,
+            o if o == GICR_INVLPIR.offset() => Self::Invlpir,
+            o if o == GICR_INVALLR.offset() => Self::Invallr,
+            o if o == GICR_SYNCR.offset() => Self::Syncr,
+            o => Self::Other(o),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
 // The model and its handles
 
 /// A software ITS with its redistributors and memory. Clones share the model.
@@ -614,23 +703,53 @@ impl ItsModel {
     }
 }
 
-impl GitsFrame for ModelGits {
-    fn read(&self, register: GitsRegister) -> u64 {
+impl ModelGits {
+    /// Reads a register as a raw value, bypassing the descriptors' access
+    /// rights: for tests that act as a driver at the bit level.
+    pub fn read_register(&self, register: GitsRegister) -> u64 {
         lock(&self.state).gits_read(register)
     }
 
-    fn write(&self, register: GitsRegister, value: u64) {
+    /// Writes a register with a raw value, read-only ones included (the
+    /// model ignores such writes, as hardware does).
+    pub fn write_register(&self, register: GitsRegister, value: u64) {
         lock(&self.state).gits_write(register, value)
     }
 }
 
-impl GicrLpiFrame for ModelGicr {
-    fn read(&self, register: GicrRegister) -> u64 {
+impl ModelGicr {
+    /// Reads a register as a raw value: for tests at the bit level.
+    pub fn read_register(&self, register: GicrRegister) -> u64 {
         lock(&self.state).gicr_read(self.index, register)
     }
 
-    fn write(&self, register: GicrRegister, value: u64) {
+    /// Writes a register with a raw value: for tests at the bit level.
+    pub fn write_register(&self, register: GicrRegister, value: u64) {
         lock(&self.state).gicr_write(self.index, register, value)
+    }
+}
+
+impl RegisterFrame for ModelGits {
+    type Kind = Gits;
+
+    fn load(&self, access: ReadAccess<Gits>) -> u64 {
+        lock(&self.state).gits_read(GitsRegister::at(access.offset()))
+    }
+
+    fn store(&self, access: WriteAccess<Gits>, value: u64) {
+        lock(&self.state).gits_write(GitsRegister::at(access.offset()), value)
+    }
+}
+
+impl RegisterFrame for ModelGicr {
+    type Kind = Gicr;
+
+    fn load(&self, access: ReadAccess<Gicr>) -> u64 {
+        lock(&self.state).gicr_read(self.index, GicrRegister::at(access.offset()))
+    }
+
+    fn store(&self, access: WriteAccess<Gicr>, value: u64) {
+        lock(&self.state).gicr_write(self.index, GicrRegister::at(access.offset()), value)
     }
 }
 
@@ -1178,6 +1297,7 @@ impl State {
                 .value
             }
             GitsRegister::Baser(n) => self.baser.get(n).copied().unwrap_or(0),
+            GitsRegister::Translater | GitsRegister::Other(_) => 0,
         }
     }
 
@@ -1230,7 +1350,9 @@ impl State {
             GitsRegister::Iidr
             | GitsRegister::Typer
             | GitsRegister::Creadr
-            | GitsRegister::Baser(_) => {}
+            | GitsRegister::Baser(_)
+            | GitsRegister::Translater
+            | GitsRegister::Other(_) => {}
         }
     }
 
@@ -1752,7 +1874,10 @@ impl State {
             GicrRegister::Waker => rd.waker,
             GicrRegister::Propbaser => rd.propbaser,
             GicrRegister::Pendbaser => rd.pendbaser,
-            GicrRegister::Invlpir | GicrRegister::Invallr | GicrRegister::Syncr => 0,
+            GicrRegister::Invlpir
+            | GicrRegister::Invallr
+            | GicrRegister::Syncr
+            | GicrRegister::Other(_) => 0,
         }
     }
 
@@ -1785,7 +1910,10 @@ impl State {
                 rd.cache.remove(&(value as u32));
             }
             GicrRegister::Invallr => rd.cache.clear(),
-            GicrRegister::Iidr | GicrRegister::Typer | GicrRegister::Syncr => {}
+            GicrRegister::Iidr
+            | GicrRegister::Typer
+            | GicrRegister::Syncr
+            | GicrRegister::Other(_) => {}
         }
     }
 
@@ -1962,11 +2090,11 @@ mod tests {
             };
             rig.clean(&rig.prop);
             rig.gits
-                .write(G::Cbaser, VALID | rig.queue.phys() | INNER_SHAREABLE);
-            rig.gits.write(G::Cwriter, 0);
+                .write_register(G::Cbaser, VALID | rig.queue.phys() | INNER_SHAREABLE);
+            rig.gits.write_register(G::Cwriter, 0);
             if config.collection_table {
                 let table = rig.alloc(0x1_0000, 0x1_0000);
-                rig.gits.write(
+                rig.gits.write_register(
                     G::Baser(1),
                     VALID | table.phys() | PAGE_64K | INNER_SHAREABLE,
                 );
@@ -1974,9 +2102,9 @@ mod tests {
             for i in 0..config.redistributors.len() {
                 let pend = rig.alloc(8192, 0x1_0000);
                 let gicr = rig.model.gicr(i);
-                gicr.write(R::Propbaser, rig.prop.phys() | 15 | INNER_SHAREABLE);
-                gicr.write(R::Pendbaser, pend.phys() | INNER_SHAREABLE | PTZ);
-                gicr.write(R::Ctlr, 1);
+                gicr.write_register(R::Propbaser, rig.prop.phys() | 15 | INNER_SHAREABLE);
+                gicr.write_register(R::Pendbaser, pend.phys() | INNER_SHAREABLE | PTZ);
+                gicr.write_register(R::Ctlr, 1);
             }
             rig
         }
@@ -1985,11 +2113,11 @@ mod tests {
         fn new(config: ModelConfig) -> Self {
             let mut rig = Self::bare(config);
             let table = rig.alloc(8 << 16, 0x1_0000);
-            rig.gits.write(
+            rig.gits.write_register(
                 G::Baser(0),
                 VALID | table.phys() | PAGE_64K | 7 | INNER_SHAREABLE,
             );
-            rig.gits.write(G::Ctlr, 1);
+            rig.gits.write_register(G::Ctlr, 1);
             rig
         }
 
@@ -2012,11 +2140,11 @@ mod tests {
                 self.cwriter = (self.cwriter + COMMAND_SIZE) % self.queue.size();
             }
             self.clean(&self.queue);
-            self.gits.write(G::Cwriter, self.cwriter as u64);
+            self.gits.write_register(G::Cwriter, self.cwriter as u64);
         }
 
         fn creadr(&self) -> u64 {
-            self.gits.read(G::Creadr)
+            self.gits.read_register(G::Creadr)
         }
 
         fn set_lpi(&mut self, intid: u32, property: u8) {
@@ -2085,18 +2213,21 @@ mod tests {
     fn default_registers_are_like_qemu() {
         let model = ItsModel::new(ModelConfig::default());
         let gits = model.gits();
-        assert_eq!(gits.read(G::Typer), 0x1f_0001_efb1);
-        let (baser0, baser1) = (gits.read(G::Baser(0)), gits.read(G::Baser(1)));
+        assert_eq!(gits.read_register(G::Typer), 0x1f_0001_efb1);
+        let (baser0, baser1) = (
+            gits.read_register(G::Baser(0)),
+            gits.read_register(G::Baser(1)),
+        );
         assert_eq!(
             (baser0 >> 56 & 7, baser0 >> 48 & 0x1f, baser0 >> 8 & 3),
             (1, 7, 2)
         );
-        assert_eq!((baser1 >> 56 & 7, gits.read(G::Baser(2))), (4, 0));
-        assert_eq!(gits.read(G::Ctlr), 1 << 31);
-        assert_eq!(model.gicr(3).read(R::Ctlr), 0b10);
-        let typer = model.gicr(3).read(R::Typer);
+        assert_eq!((baser1 >> 56 & 7, gits.read_register(G::Baser(2))), (4, 0));
+        assert_eq!(gits.read_register(G::Ctlr), 1 << 31);
+        assert_eq!(model.gicr(3).read_register(R::Ctlr), 0b10);
+        let typer = model.gicr(3).read_register(R::Typer);
         assert_eq!((typer >> 8 & 0xffff, typer >> 4 & 1, typer & 1), (3, 1, 1));
-        assert_eq!(model.gicr(0).read(R::Typer) >> 4 & 1, 0);
+        assert_eq!(model.gicr(0).read_register(R::Typer) >> 4 & 1, 0);
 
         let only_4k = PageSizes {
             size_4k: true,
@@ -2108,11 +2239,11 @@ mod tests {
             indirect: false,
             ..Default::default()
         });
-        model.gits().write(
+        model.gits().write_register(
             G::Baser(0),
             VALID | 1 << 62 | PAGE_64K | 0x1f << 48 | INNER_SHAREABLE,
         );
-        let baser0 = model.gits().read(G::Baser(0));
+        let baser0 = model.gits().read_register(G::Baser(0));
         assert_eq!(
             (baser0 >> 8 & 3, baser0 >> 62 & 1, baser0 >> 48 & 0x1f),
             (0, 0, 7)
@@ -2214,11 +2345,11 @@ mod tests {
         ];
         assert_eq!(command_errors(&rig.model), expected);
 
-        rig.gits.write(G::Cbaser, 0);
-        rig.gits.write(G::Baser(0), 0);
-        rig.gits.write(G::Cwriter, 0x10);
-        rig.gits.write(G::Cwriter, 4096);
-        rig.model.gicr(0).write(R::Propbaser, 0);
+        rig.gits.write_register(G::Cbaser, 0);
+        rig.gits.write_register(G::Baser(0), 0);
+        rig.gits.write_register(G::Cwriter, 0x10);
+        rig.gits.write_register(G::Cwriter, 4096);
+        rig.model.gicr(0).write_register(R::Propbaser, 0);
         let phys = itt.phys();
         rig.mem.deallocate(itt);
         assert_eq!(
@@ -2232,7 +2363,7 @@ mod tests {
                 Violation::DeallocatedInUse(phys, "ITT of a mapped device"),
             ]
         );
-        assert_eq!(rig.gits.read(G::Cbaser) & VALID, VALID);
+        assert_eq!(rig.gits.read_register(G::Cbaser) & VALID, VALID);
     }
 
     #[test]
@@ -2243,15 +2374,18 @@ mod tests {
         });
         // One 4K level-1 page: 512 entries, each a 4K page of 512 DTEs.
         let mut level1 = rig.alloc(4096, 4096);
-        rig.gits.write(
+        rig.gits.write_register(
             G::Baser(0),
             VALID | 1 << 62 | level1.phys() | INNER_SHAREABLE,
         );
-        assert_eq!(rig.gits.read(G::Baser(0)) & (1 << 62 | 3 << 8), 1 << 62);
+        assert_eq!(
+            rig.gits.read_register(G::Baser(0)) & (1 << 62 | 3 << 8),
+            1 << 62
+        );
         let level2 = rig.alloc(4096, 4096);
         assert!(level1.write_u64(9 * 8, L1_VALID | level2.phys()));
         rig.clean(&level1);
-        rig.gits.write(G::Ctlr, 1);
+        rig.gits.write_register(G::Ctlr, 1);
         rig.map(0x1234, 0, RdBase::processor_number(0));
         let unmap = |device_id| unmapd(device_id);
         rig.submit(&[unmap(0x10), unmap(512 * 512), unmap(u32::MAX)]);
@@ -2275,15 +2409,15 @@ mod tests {
         };
         rig.submit(&[sync, sync, sync]);
         assert_eq!(rig.creadr(), 32 | 1);
-        rig.gits.write(G::Cwriter, 96 | 1);
+        rig.gits.write_register(G::Cwriter, 96 | 1);
         assert_eq!(rig.creadr(), 32 | 1);
-        rig.gits.write(G::Ctlr, 0);
-        let cbaser = rig.gits.read(G::Cbaser);
-        rig.gits.write(G::Cbaser, cbaser);
-        assert_eq!((rig.creadr(), rig.gits.read(G::Cwriter)), (0, 96));
-        rig.gits.write(G::Cwriter, 0);
+        rig.gits.write_register(G::Ctlr, 0);
+        let cbaser = rig.gits.read_register(G::Cbaser);
+        rig.gits.write_register(G::Cbaser, cbaser);
+        assert_eq!((rig.creadr(), rig.gits.read_register(G::Cwriter)), (0, 96));
+        rig.gits.write_register(G::Cwriter, 0);
         rig.cwriter = 0;
-        rig.gits.write(G::Ctlr, 1);
+        rig.gits.write_register(G::Ctlr, 1);
         rig.submit(&[sync]);
         assert_eq!(rig.creadr(), 32);
         assert_eq!(
@@ -2304,7 +2438,7 @@ mod tests {
             what: "ITT",
         };
         assert_eq!(rig.model.take_violations(), [Violation::Memory(fault)]);
-        rig.gits.write(G::Cwriter, 32);
+        rig.gits.write_register(G::Cwriter, 32);
         assert_eq!((rig.creadr(), rig.model.take_violations().len()), (1, 1));
         assert!(rig.model.valid_device_ids().is_empty());
     }
@@ -2345,16 +2479,16 @@ mod tests {
             shareable: false,
             ..Default::default()
         });
-        assert_eq!(rig.gits.read(G::Cbaser) & 3 << 10, 0);
-        assert_eq!(rig.gits.read(G::Baser(1)) & 3 << 10, 0);
-        assert_eq!(rig.model.gicr(0).read(R::Propbaser) & 3 << 10, 0);
+        assert_eq!(rig.gits.read_register(G::Cbaser) & 3 << 10, 0);
+        assert_eq!(rig.gits.read_register(G::Baser(1)) & 3 << 10, 0);
+        assert_eq!(rig.model.gicr(0).read_register(R::Propbaser) & 3 << 10, 0);
         // A command written but not cleaned: the GIC reads poison.
         let mapc = mapc(0, RdBase::processor_number(0));
         for (i, word) in mapc.encode().into_iter().enumerate() {
             assert!(rig.queue.write_u64(i * 8, word));
         }
         rig.cwriter = 32;
-        rig.gits.write(G::Cwriter, 32);
+        rig.gits.write_register(G::Cwriter, 32);
         assert_eq!(command_errors(&rig.model), [CommandError::Undecodable]);
         // An ITT zeroed by the CPU but not cleaned: its ITEs look valid.
         let itt = rig.mem.allocate_zeroed(256, 256).unwrap();
@@ -2375,10 +2509,10 @@ mod tests {
             ..Default::default()
         });
         let gicr = rig.model.gicr(0);
-        assert_eq!(gicr.read(R::Ctlr), 1);
-        gicr.write(R::Ctlr, 0);
-        gicr.write(R::Pendbaser, 0);
-        assert_eq!(gicr.read(R::Ctlr), 1);
+        assert_eq!(gicr.read_register(R::Ctlr), 1);
+        gicr.write_register(R::Ctlr, 0);
+        gicr.write_register(R::Pendbaser, 0);
+        assert_eq!(gicr.read_register(R::Ctlr), 1);
         assert_eq!(
             rig.model.take_violations(),
             [Violation::WriteWhileLpisEnabled(0, R::Pendbaser)]
@@ -2395,14 +2529,14 @@ mod tests {
             event_id: 0,
         }]);
         let gicr = rig.model.gicr(0);
-        gicr.write(R::Ctlr, 0);
-        let ctlr: Vec<u64> = (0..3).map(|_| gicr.read(R::Ctlr)).collect();
+        gicr.write_register(R::Ctlr, 0);
+        let ctlr: Vec<u64> = (0..3).map(|_| gicr.read_register(R::Ctlr)).collect();
         assert_eq!(ctlr, [0b1010, 0b1010, 0b10]);
         assert_eq!(rig.model.pending(0), []);
         assert_eq!(rig.model.send_msi(1, 0), Err(MsiError::LpisDisabled(0)));
         // The pending state went to the table; PTZ = 0 brings it back.
-        gicr.write(R::Pendbaser, gicr.read(R::Pendbaser));
-        gicr.write(R::Ctlr, 1);
+        gicr.write_register(R::Pendbaser, gicr.read_register(R::Pendbaser));
+        gicr.write_register(R::Ctlr, 1);
         assert_eq!(rig.model.pending(0), [LPI]);
         assert_eq!(rig.model.violations(), []);
     }
@@ -2425,9 +2559,9 @@ mod tests {
             (vec![], vec![LPI])
         );
         rig.set_lpi(LPI, 0xa1);
-        rig.model.gicr(0).write(R::Invlpir, LPI.into());
+        rig.model.gicr(0).write_register(R::Invlpir, LPI.into());
         assert_eq!(rig.model.take_pending(0), [LPI]);
-        rig.gits.write(G::Ctlr, 0);
+        rig.gits.write_register(G::Ctlr, 0);
         assert_eq!(rig.model.send_msi(1, 0), Err(MsiError::ItsDisabled));
     }
 
@@ -2473,13 +2607,13 @@ mod tests {
             quiescence: Quiescence::AfterReads(2),
             ..Default::default()
         });
-        assert_eq!(rig.gits.read(G::Ctlr), 1);
-        rig.gits.write(G::Ctlr, 0);
-        let cbaser = rig.gits.read(G::Cbaser);
-        rig.gits.write(G::Cbaser, cbaser);
-        let reads: Vec<u64> = (0..3).map(|_| rig.gits.read(G::Ctlr)).collect();
+        assert_eq!(rig.gits.read_register(G::Ctlr), 1);
+        rig.gits.write_register(G::Ctlr, 0);
+        let cbaser = rig.gits.read_register(G::Cbaser);
+        rig.gits.write_register(G::Cbaser, cbaser);
+        let reads: Vec<u64> = (0..3).map(|_| rig.gits.read_register(G::Ctlr)).collect();
         assert_eq!(reads, [0, 0, 1 << 31]);
-        rig.gits.write(G::Cbaser, cbaser);
+        rig.gits.write_register(G::Cbaser, cbaser);
         assert_eq!(
             rig.model.take_violations(),
             [Violation::WriteWhileEnabled(G::Cbaser)]
@@ -2489,9 +2623,9 @@ mod tests {
             quiescence: Quiescence::Never,
             ..Default::default()
         });
-        model.gits().write(G::Ctlr, 1);
-        model.gits().write(G::Ctlr, 0);
-        assert!((0..100).all(|_| model.gits().read(G::Ctlr) == 0));
+        model.gits().write_register(G::Ctlr, 1);
+        model.gits().write_register(G::Ctlr, 0);
+        assert!((0..100).all(|_| model.gits().read_register(G::Ctlr) == 0));
     }
 
     #[test]
@@ -2535,7 +2669,7 @@ mod tests {
             ..Default::default()
         };
         let mut rig = Rig::new(config);
-        assert_eq!(rig.gits.read(G::Baser(1)), 0);
+        assert_eq!(rig.gits.read_register(G::Baser(1)), 0);
         let mapc = |icid| mapc(icid, RdBase::processor_number(1));
         rig.submit(&[mapc(2), mapc(5), mapc(16)]);
         assert_eq!(rig.model.valid_collections(), BTreeMap::from([(2, 1)]));
@@ -2546,6 +2680,6 @@ mod tests {
         assert_eq!(command_errors(&rig.model), errors);
         rig.model.reset();
         assert!(rig.model.valid_collections().is_empty());
-        assert_eq!(rig.gits.read(G::Ctlr), 1 << 31);
+        assert_eq!(rig.gits.read_register(G::Ctlr), 1 << 31);
     }
 }

@@ -11,7 +11,7 @@
 use crate::command::{COMMAND_SIZE, ItsCommand};
 use crate::error::{ItsError, WaitFor};
 use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
-use crate::registers::{GITS_CBASER, GITS_CREADR, GITS_CWRITER, GitsFrame, GitsRegister};
+use crate::registers::{GITS_CBASER, GITS_CREADR, GITS_CWRITER, GitsFrame};
 use tock_registers::LocalRegisterCopy;
 
 /// Deterministic counts of what the queue made the hardware do.
@@ -80,14 +80,17 @@ impl CommandQueue {
     }
 
     /// The GITS_CBASER value that describes this ring.
-    pub fn cbaser(&self, attributes: MemoryAttributes) -> u64 {
+    pub fn cbaser(
+        &self,
+        attributes: MemoryAttributes,
+    ) -> LocalRegisterCopy<u64, GITS_CBASER::Register> {
         let pages = (self.ring.size() / 4096) as u64;
         let value = GITS_CBASER::Valid::SET
             + GITS_CBASER::Size.val(pages - 1)
             + GITS_CBASER::Physical_Address.val(self.ring.phys() >> 12)
             + GITS_CBASER::Shareability.val(attributes.shareability())
             + GITS_CBASER::InnerCache.val(attributes.inner_cache());
-        value.value
+        LocalRegisterCopy::new(value.value)
     }
 
     /// Programs GITS_CBASER with an empty, zeroed ring and GITS_CWRITER = 0.
@@ -106,18 +109,17 @@ impl CommandQueue {
     ) -> MemoryAttributes {
         let size = self.ring.size();
         self.ring.fill(0, size, 0);
-        frame.write(GitsRegister::Cbaser, self.cbaser(wanted));
-        let found =
-            LocalRegisterCopy::<u64, GITS_CBASER::Register>::new(frame.read(GitsRegister::Cbaser));
+        frame.write(GITS_CBASER, self.cbaser(wanted));
+        let found = frame.read(GITS_CBASER);
         self.attributes = if found.read(GITS_CBASER::Shareability) == 0 {
             let fallback = MemoryAttributes::NonCacheable;
-            frame.write(GitsRegister::Cbaser, self.cbaser(fallback));
+            frame.write(GITS_CBASER, self.cbaser(fallback));
             fallback
         } else {
             wanted
         };
         self.ring.clean(memory, self.attributes, 0, size);
-        frame.write(GitsRegister::Cwriter, 0);
+        frame.write(GITS_CWRITER, LocalRegisterCopy::new(0));
         self.write = 0;
         self.published = 0;
         self.read = 0;
@@ -127,8 +129,9 @@ impl CommandQueue {
     /// Writes GITS_CBASER with Valid = 0, so the ITS no longer refers to the
     /// ring. The caller guarantees the ITS is disabled and quiescent.
     pub fn invalidate<F: GitsFrame>(&self, frame: &F) {
-        let value = self.cbaser(self.attributes) & !GITS_CBASER::Valid::SET.value;
-        frame.write(GitsRegister::Cbaser, value);
+        let mut value = self.cbaser(self.attributes);
+        value.modify(GITS_CBASER::Valid::CLEAR);
+        frame.write(GITS_CBASER, value);
     }
 
     fn next(&self, offset: usize) -> usize {
@@ -166,11 +169,9 @@ impl CommandQueue {
     /// skipped when nothing is new.
     pub fn publish<F: GitsFrame>(&mut self, frame: &F) {
         if self.published != self.write {
-            frame.write(
-                GitsRegister::Cwriter,
-                GITS_CWRITER::Offset
-                    .val((self.write / COMMAND_SIZE) as u64)
-                    .value,
+            frame.write_fields(
+                GITS_CWRITER,
+                GITS_CWRITER::Offset.val((self.write / COMMAND_SIZE) as u64),
             );
             self.published = self.write;
             self.stats.doorbells += 1;
@@ -207,9 +208,7 @@ impl CommandQueue {
             if polls == poll_budget {
                 return Err(ItsError::Timeout { waiting_for, polls });
             }
-            let creadr = LocalRegisterCopy::<u64, GITS_CREADR::Register>::new(
-                frame.read(GitsRegister::Creadr),
-            );
+            let creadr = frame.read(GITS_CREADR);
             polls += 1;
             self.stats.polls += 1;
             self.read =

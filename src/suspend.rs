@@ -19,7 +19,7 @@ use crate::command::{ItsCommand, RdBase};
 use crate::error::ItsError;
 use crate::its::{Its, ItsState, disable_and_quiesce, submitter};
 use crate::memory::DmaMemory;
-use crate::registers::{GitsFrame, GitsRegister};
+use crate::registers::{GITS_IIDR, GITS_TYPER, GitsFrame};
 use alloc::vec::Vec;
 
 impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
@@ -83,8 +83,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             ItsState::Active | ItsState::NeedsRecovery => return Err(ItsError::NotSaved),
             ItsState::Saved => {
                 let (saved_typer, saved_iidr) = self.saved_identity.ok_or(ItsError::NotSaved)?;
-                let found_typer = self.frame.read(GitsRegister::Typer);
-                let found_iidr = self.frame.read(GitsRegister::Iidr) as u32;
+                let found_typer = self.frame.read(GITS_TYPER).get();
+                let found_iidr = self.frame.read(GITS_IIDR).get();
                 if (found_typer, found_iidr) != (saved_typer, saved_iidr) {
                     return Err(ItsError::HardwareMismatch {
                         saved_typer,

@@ -6,7 +6,7 @@
 
 use crate::error::ItsError;
 use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
-use crate::registers::{GITS_BASER, GitsFrame, GitsRegister};
+use crate::registers::{GITS_BASER, GITS_CBASER, GitsFrame};
 use alloc::collections::BTreeMap;
 use tock_registers::LocalRegisterCopy;
 
@@ -68,12 +68,12 @@ pub fn find_baser<F: GitsFrame>(frame: &F, table_type: u64) -> Option<(usize, us
     })
 }
 
-fn read_baser<F: GitsFrame>(
-    frame: &F,
-    index: usize,
-) -> LocalRegisterCopy<u64, GITS_BASER::Register> {
-    LocalRegisterCopy::new(frame.read(GitsRegister::Baser(index)))
+fn read_baser<F: GitsFrame>(frame: &F, index: usize) -> Baser {
+    frame.read(GITS_BASER[index])
 }
+
+/// A GITS_BASERn value.
+type Baser = LocalRegisterCopy<u64, GITS_BASER::Register>;
 
 /// The Device table type.
 pub const DEVICES: u64 = TYPE_DEVICES;
@@ -137,7 +137,7 @@ impl ItsTable {
     }
 
     /// The GITS_BASERn value describing this table with `attributes`.
-    pub fn baser(&self, attributes: MemoryAttributes) -> u64 {
+    pub fn baser(&self, attributes: MemoryAttributes) -> Baser {
         let phys = self.memory.phys();
         let address_field = if self.page_size == 65536 {
             // With 64 KiB pages, bits [15:12] of the field hold PA[51:48].
@@ -150,14 +150,16 @@ impl ItsTable {
             .find(|(size, _)| *size == self.page_size)
             .map_or(0, |(_, field)| *field);
         let pages = (self.memory.size() / self.page_size) as u64;
-        (GITS_BASER::Valid::SET
-            + GITS_BASER::Indirect.val(self.indirect as u64)
-            + GITS_BASER::Page_Size.val(page_size_field)
-            + GITS_BASER::Size.val(pages - 1)
-            + GITS_BASER::Physical_Address.val(address_field)
-            + GITS_BASER::Shareability.val(attributes.shareability())
-            + GITS_BASER::InnerCache.val(attributes.inner_cache()))
-        .value
+        Baser::new(
+            (GITS_BASER::Valid::SET
+                + GITS_BASER::Indirect.val(self.indirect as u64)
+                + GITS_BASER::Page_Size.val(page_size_field)
+                + GITS_BASER::Size.val(pages - 1)
+                + GITS_BASER::Physical_Address.val(address_field)
+                + GITS_BASER::Shareability.val(attributes.shareability())
+                + GITS_BASER::InnerCache.val(attributes.inner_cache()))
+            .value,
+        )
     }
 
     /// Writes GITS_BASERn, falling back to non-cacheable memory when the ITS
@@ -169,7 +171,7 @@ impl ItsTable {
         memory: &M,
         wanted: MemoryAttributes,
     ) {
-        let register = GitsRegister::Baser(self.baser_index);
+        let register = GITS_BASER[self.baser_index];
         frame.write(register, self.baser(wanted));
         self.attributes = if read_baser(frame, self.baser_index).read(GITS_BASER::Shareability) == 0
         {
@@ -186,8 +188,9 @@ impl ItsTable {
     /// collection) it still holds. The caller guarantees the ITS is disabled
     /// and quiescent.
     pub fn invalidate<F: GitsFrame>(&self, frame: &F) {
-        let value = self.baser(self.attributes) & !GITS_BASER::Valid::SET.value;
-        frame.write(GitsRegister::Baser(self.baser_index), value);
+        let mut value = self.baser(self.attributes);
+        value.modify(GITS_BASER::Valid::CLEAR);
+        frame.write(GITS_BASER[self.baser_index], value);
     }
 
     fn clean_all<M: DmaMemory>(&self, memory: &M) {
@@ -271,15 +274,12 @@ impl ItsTable {
 /// KVM drops whatever devices and collections it held). The caller
 /// guarantees the ITS is disabled and quiescent.
 pub fn invalidate_all<F: GitsFrame>(frame: &F) {
-    let valid = GITS_BASER::Valid::SET.value;
-    frame.write(
-        GitsRegister::Cbaser,
-        frame.read(GitsRegister::Cbaser) & !valid,
-    );
-    for index in 0..BASER_COUNT {
-        let baser = read_baser(frame, index);
+    frame.modify(GITS_CBASER, GITS_CBASER::Valid::CLEAR);
+    for register in GITS_BASER {
+        let mut baser = frame.read(register);
         if baser.read(GITS_BASER::Type) != 0 {
-            frame.write(GitsRegister::Baser(index), baser.get() & !valid);
+            baser.modify(GITS_BASER::Valid::CLEAR);
+            frame.write(register, baser);
         }
     }
 }
@@ -287,9 +287,9 @@ pub fn invalidate_all<F: GitsFrame>(frame: &F) {
 /// Finds the largest page size the ITS accepts for GITS_BASERn: write it,
 /// read it back (an unsupported size reads back as something else).
 fn negotiate_page_size<F: GitsFrame>(frame: &F, index: usize) -> usize {
-    let register = GitsRegister::Baser(index);
+    let register = GITS_BASER[index];
     for (size, field) in PAGE_SIZES {
-        frame.write(register, GITS_BASER::Page_Size.val(field).value);
+        frame.write_fields(register, GITS_BASER::Page_Size.val(field));
         if read_baser(frame, index).read(GITS_BASER::Page_Size) == field {
             return size;
         }
@@ -308,10 +308,9 @@ fn try_indirect<F: GitsFrame>(frame: &F, index: usize, page_size: usize) -> bool
         .iter()
         .find(|(size, _)| *size == page_size)
         .map_or(0, |(_, field)| *field);
-    let register = GitsRegister::Baser(index);
-    frame.write(
-        register,
-        (GITS_BASER::Indirect::SET + GITS_BASER::Page_Size.val(field)).value,
+    frame.write_fields(
+        GITS_BASER[index],
+        GITS_BASER::Indirect::SET + GITS_BASER::Page_Size.val(field),
     );
     read_baser(frame, index).is_set(GITS_BASER::Indirect)
 }

@@ -6,6 +6,7 @@
 mod support;
 
 use gicv3_its::model::{Consumption, ItsModel, ModelConfig, PageSizes, Quiescence};
+use gicv3_its::registers::{GITS_BASER, RegisterFrame};
 use gicv3_its::{ItsCommand, ItsConfig, ItsError, ItsState, WaitFor};
 use support::*;
 
@@ -976,12 +977,9 @@ fn a_failed_probe_gives_back_its_memory_and_leaves_nothing_valid() {
             before,
             "after {fail_after} allocations"
         );
-        for index in 0..8 {
-            let baser = gicv3_its::GitsFrame::read(
-                &model.gits(),
-                gicv3_its::registers::GitsRegister::Baser(index),
-            );
-            assert_eq!(baser >> 63, 0, "BASER{index} left Valid");
+        for register in GITS_BASER {
+            let baser = model.gits().read(register);
+            assert!(!baser.is_set(GITS_BASER::Valid), "{register:?} left Valid");
         }
     }
     model.fail_allocations(false);

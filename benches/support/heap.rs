@@ -11,8 +11,8 @@
 
 #![allow(dead_code)]
 
-use gicv3_its::registers::{GicrRegister, GitsRegister};
-use gicv3_its::{DmaMemory, DmaRegion, GicrLpiFrame, GitsFrame};
+use gicv3_its::registers::{ReadAccess, RegisterFrame, WriteAccess};
+use gicv3_its::{DmaMemory, DmaRegion};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::ptr::NonNull;
@@ -108,23 +108,15 @@ pub fn uncounted<T>(f: impl FnOnce() -> T) -> T {
 #[derive(Clone, Debug)]
 pub struct Uncounted<T>(pub T);
 
-impl<T: GitsFrame> GitsFrame for Uncounted<T> {
-    fn read(&self, register: GitsRegister) -> u64 {
-        uncounted(|| self.0.read(register))
+impl<T: RegisterFrame> RegisterFrame for Uncounted<T> {
+    type Kind = T::Kind;
+
+    fn load(&self, access: ReadAccess<T::Kind>) -> u64 {
+        uncounted(|| self.0.load(access))
     }
 
-    fn write(&self, register: GitsRegister, value: u64) {
-        uncounted(|| self.0.write(register, value))
-    }
-}
-
-impl<T: GicrLpiFrame> GicrLpiFrame for Uncounted<T> {
-    fn read(&self, register: GicrRegister) -> u64 {
-        uncounted(|| self.0.read(register))
-    }
-
-    fn write(&self, register: GicrRegister, value: u64) {
-        uncounted(|| self.0.write(register, value))
+    fn store(&self, access: WriteAccess<T::Kind>, value: u64) {
+        uncounted(|| self.0.store(access, value))
     }
 }
 

@@ -24,8 +24,9 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 use gicv3_its::command::COMMAND_SIZE;
 use gicv3_its::queue::CommandQueue;
-use gicv3_its::registers::GitsRegister;
+use gicv3_its::registers::{GITS_BASER, GITS_CBASER, GITS_CREADR, GITS_CTLR, GITS_CWRITER};
 use gicv3_its::tables::{self, find_baser};
+use gicv3_its::tock_registers::LocalRegisterCopy;
 use gicv3_its::{
     DmaMemory, DmaRegion, GitsFrame, Its, ItsCommand, ItsError, ItsFeatures, MemoryAttributes,
     MemoryUse, QueueStats, RdBase,
@@ -321,11 +322,14 @@ impl<F: GitsFrame> Floor<F> {
         bytes: usize,
         poll_budget: u32,
     ) -> Result<Self, FloorError> {
-        let ctlr = frame.read(GitsRegister::Ctlr);
-        frame.write(GitsRegister::Ctlr, ctlr & !CTLR_ENABLED);
+        let ctlr = frame.read(GITS_CTLR).get();
+        frame.write(
+            GITS_CTLR,
+            LocalRegisterCopy::new(ctlr & !CTLR_ENABLED as u32),
+        );
         let quiescent = (0..poll_budget).any(|_| {
-            let ctlr = frame.read(GitsRegister::Ctlr);
-            ctlr & CTLR_QUIESCENT != 0 && ctlr & CTLR_ENABLED == 0
+            let ctlr = frame.read(GITS_CTLR).get();
+            u64::from(ctlr) & CTLR_QUIESCENT != 0 && u64::from(ctlr) & CTLR_ENABLED == 0
         });
         if !quiescent {
             return Err(FloorError::NotQuiescent);
@@ -337,22 +341,22 @@ impl<F: GitsFrame> Floor<F> {
         // driver describe their rings alike.
         let queue = CommandQueue::new(ring, MemoryAttributes::InnerShareableWriteBack);
         frame.write(
-            GitsRegister::Cbaser,
+            GITS_CBASER,
             queue.cbaser(MemoryAttributes::InnerShareableWriteBack),
         );
-        let needs_clean = frame.read(GitsRegister::Cbaser) & CBASER_SHAREABILITY == 0;
+        let needs_clean = frame.read(GITS_CBASER).get() & CBASER_SHAREABILITY == 0;
         if needs_clean {
-            frame.write(
-                GitsRegister::Cbaser,
-                queue.cbaser(MemoryAttributes::NonCacheable),
-            );
+            frame.write(GITS_CBASER, queue.cbaser(MemoryAttributes::NonCacheable));
         }
         let ring = queue.into_ring();
         if needs_clean {
             memory.clean_to_poc(ring.virt(), ring.size());
         }
-        frame.write(GitsRegister::Cwriter, 0);
-        frame.write(GitsRegister::Ctlr, ctlr | CTLR_ENABLED);
+        frame.write(GITS_CWRITER, LocalRegisterCopy::new(0));
+        frame.write(
+            GITS_CTLR,
+            LocalRegisterCopy::new(ctlr | CTLR_ENABLED as u32),
+        );
         Ok(Self {
             frame,
             ring,
@@ -395,13 +399,14 @@ impl<F: GitsFrame> Floor<F> {
                 self.clean(memory, start, self.write);
             }
             // GITS_CWRITER.Offset is bits [19:5]: the byte offset itself.
-            self.frame.write(GitsRegister::Cwriter, self.write as u64);
+            self.frame
+                .write(GITS_CWRITER, LocalRegisterCopy::new(self.write as u64));
             counts.commands += batch.len() as u64;
             counts.doorbells += 1;
             counts.completion_waits += 1;
             let mut caught_up = false;
             for _ in 0..self.poll_budget {
-                let creadr = self.frame.read(GitsRegister::Creadr);
+                let creadr = self.frame.read(GITS_CREADR).get();
                 counts.polls += 1;
                 if creadr & CREADR_STALLED != 0 {
                     return Err(FloorError::Stalled);
@@ -616,7 +621,7 @@ impl Geometry {
     /// Reads the page size and entry sizes from GITS_BASERn after probe.
     pub fn read<F: GitsFrame>(frame: &F, features: ItsFeatures) -> Self {
         // GITS_BASERn.Page_Size is bits [9:8]: 4 KiB, 16 KiB, 64 KiB (12.19.1).
-        let page = |index| match (frame.read(GitsRegister::Baser(index)) >> 8) & 0b11 {
+        let page = |index: usize| match (frame.read(GITS_BASER[index]).get() >> 8) & 0b11 {
             0 => 4096,
             1 => 16384,
             _ => 65536,
