@@ -42,6 +42,8 @@ pub mod layout;
 pub mod marker;
 pub mod snapshot;
 
+mod options;
+
 use crate::block::BlockDevice;
 use crate::cpu::{self, IrqGuard};
 use crate::edu::Edu;
@@ -57,6 +59,7 @@ use image::{Header, ImageError, ItsView};
 use layout::Layout;
 use log::{error, info, warn};
 use marker::{Phase, mark};
+use options::Options;
 use snapshot::{CopyOp, RESUMED, SNAPSHOT_TAKEN, SavedRange, SnapshotJob};
 
 /// Semihosting exit status that tells `qemu/run --cold` the kernel wrote an
@@ -82,42 +85,6 @@ const PAGE: usize = 4096;
 unsafe extern "C" {
     static image_start: u8;
     static rodata_end: u8;
-}
-
-/// What the command line asks for.
-#[derive(Clone, Copy, Debug)]
-struct Options {
-    /// Hibernate cycles before powering off.
-    cycles: u32,
-    /// Power off after writing the image instead of resetting.
-    cold: bool,
-    /// The boot kernel skips its save hook (to prove the checker).
-    no_teardown: bool,
-    /// The image kernel corrupts the image it wrote (to prove the boot
-    /// kernel refuses it); the kernel that refused it then powers off.
-    corrupt: bool,
-    /// The boot kernel treats its ITS save hook as failed (to prove that it
-    /// then does not jump).
-    fail_boot_save: bool,
-}
-
-impl Options {
-    fn from_args(kernel: &Kernel) -> Self {
-        let value = |key: &str| {
-            kernel
-                .platform
-                .bootargs
-                .split_whitespace()
-                .find_map(|arg| arg.strip_prefix(key)?.parse().ok())
-        };
-        Self {
-            cycles: value("cycles=").unwrap_or(1),
-            cold: kernel.platform.has_arg("hibernate-cold"),
-            no_teardown: kernel.platform.has_arg("hibernate-no-teardown"),
-            corrupt: kernel.platform.has_arg("hibernate-corrupt-image"),
-            fail_boot_save: kernel.platform.has_arg("hibernate-fail-boot-save"),
-        }
-    }
 }
 
 /// An edu device and its route.
