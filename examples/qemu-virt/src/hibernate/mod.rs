@@ -43,6 +43,7 @@ pub mod marker;
 pub mod snapshot;
 
 mod options;
+mod soak;
 
 use crate::block::BlockDevice;
 use crate::cpu::{self, IrqGuard};
@@ -54,7 +55,6 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use alloc::{format, vec};
 use core::time::Duration;
-use gicv3_its::MemoryUse;
 use image::{Header, ImageError, ItsView};
 use layout::Layout;
 use log::{error, info, warn};
@@ -479,9 +479,7 @@ impl Hibernation {
         }
         let cycles = self.options.cycles;
         for cycle in 1..=cycles {
-            let before = Sample::take(&self);
-            let (triggered, handled) = (self.triggered, self.handled);
-            let start = cpu::now();
+            let begun = self.cycle_start();
             match self.hibernate() {
                 Ok(()) => {}
                 Err(error) => {
@@ -490,30 +488,7 @@ impl Hibernation {
                 }
             }
             self.resume_checks();
-            let after = Sample::take(&self);
-            let elapsed = cpu::now().saturating_sub(start);
-            info!(
-                "PM: cycle {cycle}/{cycles} done in {} ms: ITS memory before {} after {} bytes (ITTs {} -> {}, tables {} -> {}), heap in use {} -> {} bytes, MSIs triggered {} handled {} (total {} / {})",
-                elapsed.as_millis(),
-                before.its_total(),
-                after.its_total(),
-                before.its.itts,
-                after.its.itts,
-                before.tables(),
-                after.tables(),
-                before.heap,
-                after.heap,
-                self.triggered - triggered,
-                self.handled - handled,
-                self.triggered,
-                self.handled
-            );
-            if before.its != after.its || before.heap != after.heap {
-                self.fail(format!(
-                    "cycle {cycle}: memory changed: {:?} -> {:?}",
-                    before, after
-                ));
-            }
+            self.cycle_done(cycle, cycles, begun);
         }
         info!(
             "PM: hibernation: {cycles} cycles, {} failures, MSIs triggered {} handled {}",
@@ -832,30 +807,6 @@ impl Hibernation {
 }
 
 fn count_only(_intid: u32, _context: usize) {}
-
-/// Memory use before and after a cycle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Sample {
-    its: MemoryUse,
-    heap: usize,
-}
-
-impl Sample {
-    fn take(hibernation: &Hibernation) -> Self {
-        Self {
-            its: hibernation.kernel.its.its.memory_use(),
-            heap: crate::heap::usage().0,
-        }
-    }
-
-    fn tables(&self) -> usize {
-        self.its.device_table + self.its.collection_table + self.its.queue + self.its.lpi_tables
-    }
-
-    fn its_total(&self) -> usize {
-        self.tables() + self.its.itts + self.its.registry
-    }
-}
 
 /// The boot kernel's copy plan: for each region the image restores, zero
 /// what no run covers and copy the runs from the staged data. Placed in
