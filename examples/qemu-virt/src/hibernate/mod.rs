@@ -31,6 +31,11 @@
 //!   is not translated and that edu and NVMe MSIs arrive once per trigger
 //!   on the same LPIs. Then the next cycle, or power off.
 //!
+//! Each part has its file: `image_kernel.rs`, `boot_kernel.rs` and
+//! `resumed_kernel.rs`; the MSI checks are in `checks.rs`, the command-line
+//! switches in `options.rs` and the per-cycle figures in `soak.rs`. This
+//! file holds what they share and [`run`], which picks the part to play.
+//!
 //! Each phase is also marked in the ITS trace ([`marker`]) for the host
 //! checker (`tests/qemu_hibernate.rs`). `hibernate-no-teardown` makes the
 //! boot kernel skip its save hook, to show that the checker catches it;
