@@ -28,9 +28,10 @@
 //! is also what a kernel restored from an image must do before its first
 //! transfer (the controller it finds is not the one its memory describes).
 
+mod registers;
+
 use crate::block::{BlockDevice, BlockError, SECTOR_SIZE};
 use crate::heap::KernelDma;
-use crate::mmio::{read32, write32};
 use crate::msi::{ItsService, MsiError, MsiRoute};
 use crate::pci::{Bdf, Function};
 use crate::platform::PciHost;
@@ -44,6 +45,11 @@ use core::fmt;
 use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 use gicv3_its::{DmaMemory, DmaRegion};
+use registers::{
+    CAP_CSS_NVM, CC_EN, CC_IOCQES, CC_IOSQES, CC_NVM_4K_RR, CC_SHN_NORMAL, CSTS_CFS, CSTS_RDY,
+    CSTS_SHST_COMPLETE, CSTS_SHST_MASK, REG_ACQ, REG_AQA, REG_ASQ, REG_CAP, REG_CC, REG_CSTS,
+    REG_DOORBELLS, REG_VS, Registers,
+};
 
 /// PCI class code of an NVMe controller: mass storage, non-volatile memory,
 /// NVM Express.
@@ -66,31 +72,6 @@ pub const STATUS_IRQS_MASKED: u16 = 0xff03;
 
 /// NVMe's status for an LBA range past the namespace (generic, SC 0x80).
 pub const STATUS_LBA_OUT_OF_RANGE: u16 = 0x080;
-
-// Controller registers (NVMe Base 2.0, 3.1.4).
-const REG_CAP: usize = 0x00;
-const REG_VS: usize = 0x08;
-const REG_CC: usize = 0x14;
-const REG_CSTS: usize = 0x1c;
-const REG_AQA: usize = 0x24;
-const REG_ASQ: usize = 0x28;
-const REG_ACQ: usize = 0x30;
-const REG_DOORBELLS: usize = 0x1000;
-
-const CC_EN: u32 = 1 << 0;
-/// CSS = 000b (NVM command set), MPS = 0 (4 KiB pages), AMS = round robin.
-const CC_NVM_4K_RR: u32 = 0;
-const CC_SHN_NORMAL: u32 = 0b01 << 14;
-/// I/O submission queue entries of 2^6 = 64 bytes.
-const CC_IOSQES: u32 = 6 << 16;
-/// I/O completion queue entries of 2^4 = 16 bytes.
-const CC_IOCQES: u32 = 4 << 20;
-const CSTS_RDY: u32 = 1 << 0;
-const CSTS_CFS: u32 = 1 << 1;
-const CSTS_SHST_MASK: u32 = 0b11 << 2;
-const CSTS_SHST_COMPLETE: u32 = 0b10 << 2;
-/// CAP.CSS bit 0 (CAP bit 37): the NVM command set.
-const CAP_CSS_NVM: u64 = 1 << 37;
 
 // Admin commands (5.x) and NVM commands (NVM Command Set 3.x).
 const ADMIN_DELETE_IO_SQ: u8 = 0x00;
@@ -809,39 +790,6 @@ fn enable_event_stream() {
             + CNTKCTL_EL1::EVNTIS::CntVct0_15
             + CNTKCTL_EL1::EVNTI.val(bit),
     );
-}
-
-/// The controller's registers in BAR0.
-#[derive(Clone, Copy)]
-struct Registers {
-    base: usize,
-}
-
-impl Registers {
-    fn read32(self, offset: usize) -> u32 {
-        // SAFETY: `base` is BAR0 of the NVMe controller, assigned by the PCI
-        // enumerator and mapped as Device memory; `new` checked that it
-        // holds the registers and the doorbells the driver uses (offsets
-        // are the constants above and the four doorbells), which only this
-        // driver touches.
-        unsafe { read32(self.base + offset) }
-    }
-
-    fn write32(self, offset: usize, value: u32) {
-        // SAFETY: as for `read32`.
-        unsafe { write32(self.base + offset, value) }
-    }
-
-    /// A 64-bit register as two 32-bit accesses, low half first (allowed
-    /// by NVMe Base 3.1.2).
-    fn read64(self, offset: usize) -> u64 {
-        u64::from(self.read32(offset)) | u64::from(self.read32(offset + 4)) << 32
-    }
-
-    fn write64(self, offset: usize, value: u64) {
-        self.write32(offset, value as u32);
-        self.write32(offset + 4, (value >> 32) as u32);
-    }
 }
 
 /// One submission and completion queue pair and where the driver is in it.
