@@ -28,10 +28,10 @@
 //! is also what a kernel restored from an image must do before its first
 //! transfer (the controller it finds is not the one its memory describes).
 
+mod dma;
 mod registers;
 
 use crate::block::{BlockDevice, BlockError, SECTOR_SIZE};
-use crate::heap::KernelDma;
 use crate::msi::{ItsService, MsiError, MsiRoute};
 use crate::pci::{Bdf, Function};
 use crate::platform::PciHost;
@@ -44,7 +44,7 @@ use alloc::vec;
 use core::fmt;
 use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
-use gicv3_its::{DmaMemory, DmaRegion};
+use dma::{ADMIN_CQ, ADMIN_SQ, BOUNCE, DmaBlock, IO_CQ, IO_SQ, MAX_TRANSFER, PAGE, PRP_LIST};
 use registers::{
     CAP_CSS_NVM, CC_EN, CC_IOCQES, CC_IOSQES, CC_NVM_4K_RR, CC_SHN_NORMAL, CSTS_CFS, CSTS_RDY,
     CSTS_SHST_COMPLETE, CSTS_SHST_MASK, REG_ACQ, REG_AQA, REG_ASQ, REG_CAP, REG_CC, REG_CSTS,
@@ -91,23 +91,12 @@ const QUEUE_CONTIGUOUS: u32 = 1 << 0;
 /// Create I/O CQ CDW11: interrupts enabled.
 const QUEUE_INTERRUPTS: u32 = 1 << 1;
 
-const PAGE: usize = 4096;
 const SQ_ENTRY: usize = 64;
 const CQ_ENTRY: usize = 16;
 const ADMIN_DEPTH: u16 = 32;
 const IO_DEPTH: u16 = 64;
 const IO_QUEUE_ID: u16 = 1;
-/// Largest transfer per command: the bounce buffer.
-const MAX_TRANSFER: usize = 128 * 1024;
 
-// The driver's DMA block, page by page.
-const ADMIN_SQ: usize = 0;
-const ADMIN_CQ: usize = PAGE;
-const IO_SQ: usize = 2 * PAGE;
-const IO_CQ: usize = 3 * PAGE;
-const PRP_LIST: usize = 4 * PAGE;
-const BOUNCE: usize = 5 * PAGE;
-const DMA_SIZE: usize = BOUNCE + MAX_TRANSFER;
 const _: () =
     assert!(ADMIN_DEPTH as usize * SQ_ENTRY <= PAGE && IO_DEPTH as usize * SQ_ENTRY <= PAGE);
 
@@ -927,115 +916,6 @@ struct Completion {
     id: u16,
     /// `SCT << 8 | SC`; 0 is success.
     status: u16,
-}
-
-/// The driver's DMA memory: one zeroed, page-aligned block from the
-/// kernel's DMA allocator, laid out by the `ADMIN_SQ`..`BOUNCE` offsets.
-/// Accessed only through raw pointers (the controller writes it too).
-struct DmaBlock {
-    allocator: KernelDma,
-    region: Option<DmaRegion>,
-    base: usize,
-    phys: u64,
-}
-
-impl DmaBlock {
-    fn allocate() -> Result<Self, NvmeError> {
-        let mut allocator = KernelDma::default();
-        let region = allocator
-            .allocate_zeroed(DMA_SIZE, PAGE)
-            .ok_or(NvmeError::NoMemory)?;
-        Ok(Self {
-            base: region.virt().as_ptr() as usize,
-            phys: region.phys(),
-            region: Some(region),
-            allocator,
-        })
-    }
-
-    /// The controller's address of byte `offset`.
-    fn phys(&self, offset: usize) -> u64 {
-        self.phys + offset as u64
-    }
-
-    /// Whether `len` bytes at `offset` are inside the block.
-    fn contains(&self, offset: usize, len: usize) -> bool {
-        self.region.is_some() && offset.checked_add(len).is_some_and(|end| end <= DMA_SIZE)
-    }
-
-    fn read_u32(&self, offset: usize) -> u32 {
-        if !self.contains(offset, 4) || !offset.is_multiple_of(4) {
-            return 0;
-        }
-        // SAFETY: inside the live block (checked), aligned; volatile because
-        // the controller writes it.
-        u32::from_le(unsafe { ((self.base + offset) as *const u32).read_volatile() })
-    }
-
-    fn write_u32(&self, offset: usize, value: u32) {
-        if self.contains(offset, 4) && offset.is_multiple_of(4) {
-            // SAFETY: as for `read_u32`; the block is ours, no reference to
-            // it exists.
-            unsafe { ((self.base + offset) as *mut u32).write_volatile(value.to_le()) }
-        }
-    }
-
-    fn write_u64(&self, offset: usize, value: u64) {
-        self.write_u32(offset, value as u32);
-        self.write_u32(offset + 4, (value >> 32) as u32);
-    }
-
-    fn zero(&self, offset: usize, len: usize) {
-        if self.contains(offset, len) {
-            // SAFETY: inside the live block (checked).
-            unsafe { core::ptr::write_bytes((self.base + offset) as *mut u8, 0, len) }
-        }
-    }
-
-    /// Copies `data` to `offset` (the controller reads it after the
-    /// doorbell's barrier).
-    fn copy_in(&self, offset: usize, data: &[u8]) {
-        if self.contains(offset, data.len()) {
-            // SAFETY: inside the live block (checked), which `data` (a Rust
-            // slice) cannot overlap: the block is owned by the driver.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    data.as_ptr(),
-                    (self.base + offset) as *mut u8,
-                    data.len(),
-                );
-            }
-        }
-    }
-
-    /// Copies from `offset` to `data`, after a completion said the
-    /// controller wrote it.
-    fn copy_out(&self, offset: usize, data: &mut [u8]) {
-        if self.contains(offset, data.len()) {
-            barrier::dmb(barrier::OSHLD);
-            // SAFETY: as for `copy_in`.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    (self.base + offset) as *const u8,
-                    data.as_mut_ptr(),
-                    data.len(),
-                );
-            }
-        }
-    }
-
-    /// Never gives the block back (the controller may still use it).
-    fn leak(&mut self) {
-        self.region = None;
-    }
-}
-
-impl Drop for DmaBlock {
-    fn drop(&mut self) {
-        if let Some(region) = self.region.take() {
-            self.allocator.deallocate(region);
-        }
-    }
 }
 
 fn le_u32(bytes: &[u8], offset: usize) -> u32 {
