@@ -16,7 +16,8 @@
 //! takes one command per 128 KiB (less if the controller's MDTS is lower).
 //!
 //! All the driver's DMA memory (queues, PRP list, bounce buffer) is one
-//! page-aligned block from the kernel's DMA allocator ([`KernelDma`]);
+//! page-aligned block from the kernel's DMA allocator
+//! ([`KernelDma`](crate::heap::KernelDma));
 //! RAM is identity mapped, so the address the controller uses is the one
 //! the CPU uses. QEMU's `virt` PCIe host bridge is `dma-coherent`, so the
 //! driver does no cache maintenance; a non-coherent platform would need
@@ -27,6 +28,11 @@
 //! saved; [`Nvme::resume`] resets and re-initialises it from scratch, which
 //! is also what a kernel restored from an image must do before its first
 //! transfer (the controller it finds is not the one its memory describes).
+//!
+//! This file holds the driver's interface and its I/O path; `registers.rs`
+//! the controller's registers, `admin.rs` its bring-up and shutdown,
+//! `queue.rs` the queue pairs and a command's round trip, `interrupt.rs`
+//! the completion interrupt and the wait for it, `dma.rs` the DMA block.
 
 mod admin;
 mod dma;
