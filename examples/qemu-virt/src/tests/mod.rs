@@ -4,6 +4,9 @@
 //!
 //! The verdict is the number of failed tests, which `main` passes to
 //! semihosting SYS_EXIT, so QEMU's exit status is 0 only if all passed.
+//!
+//! This file is the harness (what the tests share, their order, the
+//! verdict); the ITS tests are in `its.rs`, the NVMe tests in `nvme.rs`.
 
 use crate::edu::Edu;
 use crate::msi::MsiRoute;
