@@ -1,0 +1,166 @@
+//! The image kernel: a boot that found no image. It checks its MSIs, then
+//! for each cycle hibernates: quiesces NVMe, saves its ITS (everything
+//! unmapped), snapshots its memory, restores the ITS to write the image to
+//! the disk, tears the ITS down again and resets (or powers off for
+//! `--cold`). The snapshot returns a second time in the resumed kernel,
+//! which runs the cycle's checks and goes on with the next cycle.
+
+use super::image::{self, ImageError, ItsView};
+use super::marker::{Phase, mark};
+use super::snapshot::{self, RESUMED, SNAPSHOT_TAKEN, SavedRange, SnapshotJob};
+use super::{EXIT_HIBERNATED, Hibernation, PAGE, own_header, scratch};
+use crate::cpu::IrqGuard;
+use crate::power;
+use alloc::format;
+use alloc::vec::Vec;
+use log::{error, info, warn};
+
+impl Hibernation {
+    pub(super) fn image_kernel(mut self) -> ! {
+        info!(
+            "PM: image kernel: heap at {:#x}..{:#x} (allocation offset {} MiB), LPI tables at {:#x}",
+            self.kernel.layout.arena.start,
+            self.kernel.layout.arena.end,
+            self.kernel.layout.skew,
+            self.kernel.layout.lpi_tables.start
+        );
+        self.log_its_tables("image kernel");
+        self.check_msis("boot");
+        if self.options.corrupt && self.refused.is_some() {
+            info!("PM: hibernation: the corrupted image was refused, the kernel booted normally");
+            info!("PM: hibernation: result: ok");
+            power::exit(self.failures.min(255));
+        }
+        let cycles = self.options.cycles;
+        for cycle in 1..=cycles {
+            let begun = self.cycle_start();
+            match self.hibernate() {
+                Ok(()) => {}
+                Err(error) => {
+                    self.fail(format!("cycle {cycle}: {error}"));
+                    break;
+                }
+            }
+            self.resume_checks();
+            self.cycle_done(cycle, cycles, begun);
+        }
+        info!(
+            "PM: hibernation: {cycles} cycles, {} failures, MSIs triggered {} handled {}",
+            self.failures, self.triggered, self.handled
+        );
+        if self.failures == 0 {
+            info!("PM: hibernation: result: ok");
+        }
+        power::exit(self.failures.min(255))
+    }
+
+    /// One hibernation: returns in the resumed kernel.
+    fn hibernate(&mut self) -> Result<(), ImageError> {
+        let layout = self.kernel.layout.clone();
+        if let Some(nvme) = self.kernel.nvme.as_mut()
+            && let Err(error) = nvme.suspend()
+        {
+            warn!("PM: nvme suspend: {error}");
+        }
+        info!("PM: hibernation: entry");
+        mark(Phase::Entry);
+        if let Err(error) = self.kernel.its.its.save() {
+            self.fail(format!("ITS save: {error}"));
+        }
+        // SAFETY: scratch is used by nothing else; the snapshot writes it
+        // through raw pointers only while this slice is not used.
+        let scratch = unsafe { scratch(&layout) };
+        let table_area = scratch.as_mut_ptr();
+        let data = layout.scratch.start + image::TABLE_BYTES_MAX..layout.scratch.end;
+        let mut job = SnapshotJob {
+            regions: [layout.kernel_writable.clone(), layout.arena.clone()],
+            table: table_area.cast::<SavedRange>(),
+            max_ranges: image::MAX_RANGES,
+            data: data.clone(),
+            ranges: 0,
+            pages: 0,
+        };
+        let masked = IrqGuard::new();
+        // SAFETY: IRQs are masked and only this CPU runs (the cycle refuses
+        // to start with more); the job's table and data are scratch, which
+        // neither region overlaps.
+        let result = unsafe { snapshot::save_context_and_snapshot(&mut job) };
+        if result == RESUMED {
+            // IRQs stay masked until the GIC and the ITS are re-initialised.
+            return self.resumed(masked);
+        }
+        drop(masked);
+        if result != SNAPSHOT_TAKEN {
+            self.restore_after_snapshot();
+            return Err(ImageError::Snapshot(result));
+        }
+        info!(
+            "PM: hibernation: image created ({} pages in {} runs)",
+            job.pages, job.ranges
+        );
+        self.restore_after_snapshot();
+
+        // SAFETY: the snapshot wrote `ranges` entries at the start of
+        // scratch and `pages` pages from `data.start`; nothing else writes
+        // scratch now.
+        let (table, pages) = unsafe {
+            (
+                core::slice::from_raw_parts(job.table, job.ranges),
+                core::slice::from_raw_parts(data.start as *const u8, job.pages * PAGE),
+            )
+        };
+        let mut raw = Vec::with_capacity(table.len() * snapshot::SAVED_RANGE_BYTES);
+        for range in table {
+            raw.extend_from_slice(&range.start.to_le_bytes());
+            raw.extend_from_slice(&range.pages.to_le_bytes());
+            raw.extend_from_slice(&range.checksum.to_le_bytes());
+        }
+        let mut header = own_header(&layout, ItsView::of(&self.kernel.its.its));
+        header.ranges = job.ranges as u64;
+        header.pages = job.pages as u64;
+        header.table_checksum = snapshot::checksum(&raw);
+        let written = match self.disk() {
+            Some(disk) => image::write(disk, &header, table, pages),
+            None => Err(ImageError::NoImage),
+        };
+        written?;
+        if self.options.corrupt
+            && let Some(disk) = self.disk()
+        {
+            image::corrupt(disk, &header)?;
+            warn!("PM: hibernate-corrupt-image: flipped a byte of the image's first page");
+        }
+
+        // Persist the image, then leave nothing mapped across the reset
+        // either.
+        if let Some(nvme) = self.kernel.nvme.as_mut() {
+            nvme.flush()?;
+            let _ = nvme.suspend();
+        }
+        let _ = self.kernel.its.its.save();
+        let _ = self
+            .kernel
+            .its
+            .its
+            .release_redistributor(&self.kernel.its.gicr);
+        layout.write_ticket();
+        if self.options.cold {
+            info!("PM: hibernation: image written, powering off");
+            power::exit(EXIT_HIBERNATED);
+        }
+        info!("PM: hibernation: image written, rebooting");
+        power::system_reset()
+    }
+
+    /// After the snapshot (image kernel): the ITS and NVMe back for writing.
+    fn restore_after_snapshot(&mut self) {
+        if let Err(error) = self.kernel.its.its.restore() {
+            self.fail(format!("ITS restore after the snapshot: {error}"));
+        }
+        if let Some(nvme) = self.kernel.nvme.as_mut()
+            && let Err(error) = nvme.resume()
+        {
+            error!("PM: nvme resume: {error}");
+        }
+    }
+}

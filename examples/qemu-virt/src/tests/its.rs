@@ -1,0 +1,423 @@
+//! The ITS tests: initialisation, an edu's MSI delivered once per trigger,
+//! INT, CLEAR, DISCARD and MOVI (to another collection and another CPU),
+//! typed errors, an unmapped device's MSI not translated, and save/restore
+//! keeping the edu's LPI.
+
+use super::{Bench, Outcome, SYNTHETIC_DEVICE, SYNTHETIC_EVENTS, count_only, wait_for_count};
+use crate::edu::Edu;
+use crate::msi::{ICID, MsiRoute};
+use crate::pci::Function;
+use crate::{cpu, irq, smp};
+use alloc::format;
+use alloc::string::String;
+use core::ptr::NonNull;
+use gicv3_its::{GicrMmio, ItsError, ItsState};
+use log::info;
+
+/// A second collection on the same CPU, for MOVI.
+const SECOND_ICID: u16 = 1;
+/// A collection on a second CPU, for MOVI across redistributors.
+const OTHER_CPU_ICID: u16 = 2;
+/// edu MSIs raised by the delivery test.
+const EDU_TRIGGERS: u32 = 5;
+
+pub(super) fn its_init(bench: &mut Bench) -> Outcome {
+    let its = &bench.kernel.its;
+    ensure!(
+        its.its.state() == ItsState::Active,
+        "state {:?}",
+        its.its.state()
+    );
+    let features = its.its.features();
+    ensure!(
+        features.device_id_bits >= 16,
+        "only {} DeviceID bits",
+        features.device_id_bits
+    );
+    ensure!(
+        its.its.max_device_id() >= 0xffff,
+        "max DeviceID {:#x}",
+        its.its.max_device_id()
+    );
+    let collections: alloc::vec::Vec<_> = its.its.registry().collections().collect();
+    ensure!(
+        collections.len() == 1 && collections[0].0 == ICID,
+        "collections {collections:?}"
+    );
+    let its_base = bench
+        .kernel
+        .platform
+        .its
+        .first()
+        .map(|node| node.frames.start);
+    ensure!(
+        its_base.map(|base| base + 0x1_0040) == Some(its.doorbell()),
+        "doorbell {:#x}, ITS at {its_base:x?}",
+        its.doorbell()
+    );
+    Ok(())
+}
+
+fn first_edu(functions: &[Function]) -> Option<(&Function, Edu)> {
+    functions
+        .iter()
+        .find_map(|function| Some((function, Edu::new(function)?)))
+}
+
+pub(super) fn edu_msi_delivered_once_per_trigger(bench: &mut Bench) -> Outcome {
+    let host = bench.host.as_ref().ok_or("no PCI host bridge")?;
+    let (function, edu) =
+        first_edu(&bench.kernel.functions).ok_or("no edu device (-device edu)")?;
+    let (_, alive) = edu.identify();
+    ensure!(alive, "edu liveness check failed");
+    let route = bench
+        .kernel
+        .its
+        .route(host, function, 1)
+        .map_err(|e| format!("routing the edu MSI: {e}"))?;
+    let expected_device_id = bench
+        .kernel
+        .its
+        .device_id(host, function)
+        .map_err(|e| format!("{e}"))?;
+    ensure!(
+        route.device_id == expected_device_id,
+        "DeviceID {:#x}",
+        route.device_id
+    );
+    let lpi = route.lpis[0];
+    irq::register(lpi, crate::demo::edu_interrupt, edu.context()).map_err(|_| "IRQ table full")?;
+    info!(
+        "test: edu {} requester ID {:#x} DeviceID {:#x} EventID 0 LPI {lpi}",
+        function.bdf,
+        function.bdf.requester_id(),
+        route.device_id
+    );
+    for n in 1..=EDU_TRIGGERS {
+        edu.raise(1);
+        wait_for_count(lpi, n)?;
+    }
+    bench.edu = Some((edu, route));
+    Ok(())
+}
+
+pub(super) fn int_raises_lpi_once(bench: &mut Bench) -> Outcome {
+    let its = &mut bench.kernel.its.its;
+    its.map_device(SYNTHETIC_DEVICE, SYNTHETIC_EVENTS)
+        .map_err(|e| format!("MAPD: {e}"))?;
+    for event in 0..SYNTHETIC_EVENTS {
+        let lpi = its
+            .map_event(SYNTHETIC_DEVICE, event, ICID)
+            .map_err(|e| format!("MAPTI event {event}: {e}"))?;
+        irq::register(lpi, count_only, 0).map_err(|_| "IRQ table full")?;
+        bench.synthetic_lpis[event as usize] = lpi;
+    }
+    let lpi = bench.synthetic_lpis[0];
+    its.send_int(SYNTHETIC_DEVICE, 0)
+        .map_err(|e| format!("INT: {e}"))?;
+    wait_for_count(lpi, 1)?;
+    its.send_int(SYNTHETIC_DEVICE, 0)
+        .map_err(|e| format!("INT: {e}"))?;
+    wait_for_count(lpi, 2)
+}
+
+pub(super) fn clear_removes_pending_lpi(bench: &mut Bench) -> Outcome {
+    let its = &mut bench.kernel.its.its;
+    let lpi = bench.synthetic_lpis[1];
+    {
+        // With IRQs masked the LPI stays pending at the redistributor.
+        let _masked = cpu::IrqGuard::new();
+        its.send_int(SYNTHETIC_DEVICE, 1)
+            .map_err(|e| format!("INT: {e}"))?;
+        its.clear(SYNTHETIC_DEVICE, 1)
+            .map_err(|e| format!("CLEAR: {e}"))?;
+    }
+    wait_for_count(lpi, 0)?;
+    // The event still works afterwards.
+    its.send_int(SYNTHETIC_DEVICE, 1)
+        .map_err(|e| format!("INT: {e}"))?;
+    wait_for_count(lpi, 1)
+}
+
+pub(super) fn discard_removes_mapping_and_pending_lpi(bench: &mut Bench) -> Outcome {
+    let its = &mut bench.kernel.its.its;
+    let lpi = bench.synthetic_lpis[2];
+    {
+        let _masked = cpu::IrqGuard::new();
+        its.send_int(SYNTHETIC_DEVICE, 2)
+            .map_err(|e| format!("INT: {e}"))?;
+        its.unmap_event(SYNTHETIC_DEVICE, 2)
+            .map_err(|e| format!("DISCARD: {e}"))?;
+    }
+    wait_for_count(lpi, 0)?;
+    let error = its.send_int(SYNTHETIC_DEVICE, 2);
+    ensure!(
+        error
+            == Err(ItsError::EventNotMapped {
+                device_id: SYNTHETIC_DEVICE,
+                event_id: 2
+            }),
+        "INT after DISCARD: {error:?}"
+    );
+    // The event can be mapped again; its LPI may differ.
+    let lpi = its
+        .map_event(SYNTHETIC_DEVICE, 2, ICID)
+        .map_err(|e| format!("MAPTI again: {e}"))?;
+    irq::register(lpi, count_only, 0).map_err(|_| "IRQ table full")?;
+    bench.synthetic_lpis[2] = lpi;
+    its.send_int(SYNTHETIC_DEVICE, 2)
+        .map_err(|e| format!("INT: {e}"))?;
+    wait_for_count(lpi, 1)
+}
+
+pub(super) fn movi_moves_pending_lpi(bench: &mut Bench) -> Outcome {
+    let processor = bench.kernel.its.processor_number;
+    let its = &mut bench.kernel.its.its;
+    let lpi = bench.synthetic_lpis[3];
+    its.map_collection(SECOND_ICID, processor)
+        .map_err(|e| format!("MAPC: {e}"))?;
+    {
+        // Pending in collection ICID, then moved: it must arrive once, from
+        // the new collection.
+        let _masked = cpu::IrqGuard::new();
+        its.send_int(SYNTHETIC_DEVICE, 3)
+            .map_err(|e| format!("INT: {e}"))?;
+        its.move_event(SYNTHETIC_DEVICE, 3, SECOND_ICID)
+            .map_err(|e| format!("MOVI: {e}"))?;
+    }
+    wait_for_count(lpi, 1)?;
+    let mapping = its.registry().event(SYNTHETIC_DEVICE, 3);
+    ensure!(
+        mapping.is_some_and(|m| m.icid() == SECOND_ICID && m.intid() == lpi),
+        "registry after MOVI: {mapping:?}"
+    );
+    its.send_int(SYNTHETIC_DEVICE, 3)
+        .map_err(|e| format!("INT: {e}"))?;
+    wait_for_count(lpi, 2)?;
+    // A collection with events in it cannot be unmapped; move back first.
+    its.move_event(SYNTHETIC_DEVICE, 3, ICID)
+        .map_err(|e| format!("MOVI back: {e}"))?;
+    its.unmap_collection(SECOND_ICID)
+        .map_err(|e| format!("MAPC V=0: {e}"))
+}
+
+pub(super) fn movi_to_another_cpu(bench: &mut Bench) -> Outcome {
+    let ours = cpu::affinity();
+    let Some(&mpidr) = bench
+        .kernel
+        .platform
+        .cpus
+        .iter()
+        .find(|&&mpidr| cpu::affinity_of(mpidr) != ours)
+    else {
+        info!("test: one CPU only, nothing to move to (qemu/run --smp 2 runs this)");
+        return Ok(());
+    };
+    let affinity =
+        smp::start_secondary(mpidr).map_err(|e| format!("starting CPU {mpidr:#x}: {e:?}"))?;
+    let rd_base = bench
+        .kernel
+        .gic
+        .wake_redistributor(affinity)
+        .map_err(|e| format!("{e}"))?;
+    let frame = NonNull::new(rd_base as *mut u8).ok_or("RD_base 0")?;
+    // SAFETY: the second CPU's RD_base frame, found by the GIC module in the
+    // DTB's redistributor regions and mapped as Device memory for ever; the
+    // GIC module only uses GICR_WAKER and GICR_TYPER there.
+    let gicr = unsafe { GicrMmio::new(frame) };
+    let its = &mut bench.kernel.its.its;
+    let processor = its
+        .init_redistributor(&gicr, rd_base)
+        .map_err(|e| format!("LPIs on CPU {affinity:#x}: {e}"))?;
+    its.map_collection(OTHER_CPU_ICID, processor)
+        .map_err(|e| format!("MAPC: {e}"))?;
+    let lpi = bench.synthetic_lpis[3];
+    let before = irq::count(lpi);
+    {
+        // Pending at this CPU's redistributor, which cannot take it (IRQs
+        // masked), then moved: the other CPU must take it.
+        let _masked = cpu::IrqGuard::new();
+        its.send_int(SYNTHETIC_DEVICE, 3)
+            .map_err(|e| format!("INT: {e}"))?;
+        its.move_event(SYNTHETIC_DEVICE, 3, OTHER_CPU_ICID)
+            .map_err(|e| format!("MOVI: {e}"))?;
+    }
+    wait_for_count(lpi, before + 1)?;
+    let taken_by = irq::last_cpu(lpi);
+    ensure!(
+        taken_by == Some(affinity),
+        "moved LPI taken by CPU {taken_by:x?}, expected {affinity:#x}"
+    );
+    // Back to this CPU.
+    its.move_event(SYNTHETIC_DEVICE, 3, ICID)
+        .map_err(|e| format!("MOVI back: {e}"))?;
+    its.send_int(SYNTHETIC_DEVICE, 3)
+        .map_err(|e| format!("INT: {e}"))?;
+    wait_for_count(lpi, before + 2)?;
+    let taken_by = irq::last_cpu(lpi);
+    ensure!(
+        taken_by == Some(ours),
+        "LPI moved back taken by CPU {taken_by:x?}, expected {ours:#x}"
+    );
+    its.unmap_collection(OTHER_CPU_ICID)
+        .map_err(|e| format!("MAPC V=0: {e}"))
+}
+
+pub(super) fn errors_are_typed(bench: &mut Bench) -> Outcome {
+    let its = &mut bench.kernel.its.its;
+    let max = its.max_device_id();
+    let too_big = max.wrapping_add(1);
+    if too_big != 0 {
+        let result = its.map_device(too_big, 1);
+        ensure!(
+            result
+                == Err(ItsError::DeviceIdOutOfRange {
+                    device_id: too_big,
+                    max
+                }),
+            "MAPD beyond the device table: {result:?}"
+        );
+    }
+    let result = its.map_device(SYNTHETIC_DEVICE, 1);
+    ensure!(
+        result
+            == Err(ItsError::DeviceAlreadyMapped {
+                device_id: SYNTHETIC_DEVICE
+            }),
+        "MAPD twice: {result:?}"
+    );
+    let result = its.map_device(SYNTHETIC_DEVICE + 1, 0);
+    ensure!(
+        matches!(
+            result,
+            Err(ItsError::EventCountOutOfRange { requested: 0, .. })
+        ),
+        "MAPD with no events: {result:?}"
+    );
+    let result = its.map_event(SYNTHETIC_DEVICE, SYNTHETIC_EVENTS, ICID);
+    ensure!(
+        result
+            == Err(ItsError::EventIdOutOfRange {
+                device_id: SYNTHETIC_DEVICE,
+                event_id: SYNTHETIC_EVENTS,
+                events: SYNTHETIC_EVENTS
+            }),
+        "MAPTI beyond the ITT: {result:?}"
+    );
+    let result = its.map_event(SYNTHETIC_DEVICE + 1, 0, ICID);
+    ensure!(
+        result
+            == Err(ItsError::DeviceNotMapped {
+                device_id: SYNTHETIC_DEVICE + 1
+            }),
+        "MAPTI on an unmapped device: {result:?}"
+    );
+    let result = its.map_event(SYNTHETIC_DEVICE, 0, ICID);
+    ensure!(
+        result
+            == Err(ItsError::EventAlreadyMapped {
+                device_id: SYNTHETIC_DEVICE,
+                event_id: 0
+            }),
+        "MAPTI twice: {result:?}"
+    );
+    let result = its.map_event(SYNTHETIC_DEVICE, 0, SECOND_ICID);
+    ensure!(
+        result.is_err(),
+        "MAPTI into an unmapped collection succeeded: {result:?}"
+    );
+    let result = its.map_collection(u16::MAX, 0);
+    ensure!(
+        matches!(
+            result,
+            Err(ItsError::CollectionOutOfRange { icid: u16::MAX, .. })
+        ),
+        "MAPC beyond the collections: {result:?}"
+    );
+    // None of that changed what the ITS holds.
+    ensure!(its.state() == ItsState::Active, "state {:?}", its.state());
+    its.send_int(SYNTHETIC_DEVICE, 0)
+        .map_err(|e| format!("INT: {e}"))?;
+    wait_for_count(bench.synthetic_lpis[0], 3)
+}
+
+fn edu_bench(bench: &Bench) -> Result<(Edu, MsiRoute), String> {
+    bench
+        .edu
+        .clone()
+        .ok_or_else(|| "the edu delivery test did not route the edu".into())
+}
+
+pub(super) fn unmapped_device_msi_not_translated(bench: &mut Bench) -> Outcome {
+    let (edu, route) = edu_bench(bench)?;
+    let lpi = route.lpis[0];
+    let before = irq::count(lpi);
+    let its = &mut bench.kernel.its.its;
+    its.map_device(SYNTHETIC_DEVICE + 1, 1)
+        .map_err(|e| format!("MAPD: {e}"))?;
+    its.unmap_device(SYNTHETIC_DEVICE + 1)
+        .map_err(|e| format!("MAPD V=0: {e}"))?;
+    // The edu's own mapping: unmapped, its MSI must go nowhere.
+    its.unmap_device(route.device_id)
+        .map_err(|e| format!("MAPD V=0 edu: {e}"))?;
+    edu.raise(1);
+    wait_for_count(lpi, before)?;
+    // Map it again on the same EventID: the ITS allocates an LPI afresh.
+    its.map_device(route.device_id, 1)
+        .map_err(|e| format!("MAPD edu again: {e}"))?;
+    let new_lpi = its
+        .map_event(route.device_id, 0, ICID)
+        .map_err(|e| format!("MAPTI edu again: {e}"))?;
+    irq::register(new_lpi, crate::demo::edu_interrupt, edu.context())
+        .map_err(|_| "IRQ table full")?;
+    // The edu still holds its status bit from the lost MSI; acknowledge it,
+    // then raise a fresh one.
+    edu.acknowledge();
+    edu.raise(1);
+    wait_for_count(new_lpi, 1)?;
+    bench.edu = Some((
+        edu,
+        MsiRoute {
+            device_id: route.device_id,
+            lpis: alloc::vec![new_lpi],
+        },
+    ));
+    Ok(())
+}
+
+pub(super) fn save_restore_keeps_edu_lpi(bench: &mut Bench) -> Outcome {
+    let (edu, route) = edu_bench(bench)?;
+    let lpi = route.lpis[0];
+    let before = irq::count(lpi);
+    let its = &mut bench.kernel.its.its;
+    its.save().map_err(|e| format!("save: {e}"))?;
+    ensure!(
+        its.state() == ItsState::Saved,
+        "state after save {:?}",
+        its.state()
+    );
+    let result = its.map_device(SYNTHETIC_DEVICE + 2, 1);
+    ensure!(
+        result == Err(ItsError::Saved),
+        "MAPD while saved: {result:?}"
+    );
+    // The ITS is disabled: the MSI is dropped.
+    edu.raise(1);
+    wait_for_count(lpi, before)?;
+    edu.acknowledge();
+    its.restore().map_err(|e| format!("restore: {e}"))?;
+    ensure!(
+        its.state() == ItsState::Active,
+        "state after restore {:?}",
+        its.state()
+    );
+    ensure!(
+        its.registry().event(route.device_id, 0).map(|m| m.intid()) == Some(lpi),
+        "edu's LPI changed across save/restore"
+    );
+    edu.raise(1);
+    wait_for_count(lpi, before + 1)?;
+    its.send_int(SYNTHETIC_DEVICE, 0)
+        .map_err(|e| format!("INT: {e}"))?;
+    wait_for_count(bench.synthetic_lpis[0], 4)
+}

@@ -1,0 +1,160 @@
+//! On-target tests, run with `test` on the kernel command line. Each test
+//! drives the real (emulated) ITS through the driver and judges by what the
+//! CPU receives: which LPIs are taken, and how often.
+//!
+//! The verdict is the number of failed tests, which `main` passes to
+//! semihosting SYS_EXIT, so QEMU's exit status is 0 only if all passed.
+//!
+//! This file is the harness (what the tests share, their order, the
+//! verdict); the ITS tests are in `its.rs`, the NVMe tests in `nvme.rs`.
+
+use crate::edu::Edu;
+use crate::msi::MsiRoute;
+use crate::platform::PciHost;
+use crate::{Kernel, cpu, irq};
+use alloc::format;
+use alloc::string::String;
+use core::time::Duration;
+use log::{error, info};
+
+/// A DeviceID no PCI function uses (msi-map covers 0..0x10000 on virt, the
+/// example's devices sit on bus 0): the INT/CLEAR/DISCARD/MOVI tests map it
+/// with no device behind it and raise its events with INT.
+const SYNTHETIC_DEVICE: u32 = 0xff00;
+/// Events of the synthetic device.
+const SYNTHETIC_EVENTS: u32 = 4;
+/// How long an interrupt may take to arrive.
+const DELIVERY: Duration = Duration::from_millis(500);
+/// How long to watch for an interrupt that must not arrive (or arrive twice).
+const QUIET: Duration = Duration::from_millis(20);
+
+type Outcome = Result<(), String>;
+
+/// Fails the test with a message unless `$condition` holds.
+macro_rules! ensure {
+    ($condition:expr, $($message:tt)+) => {
+        if !$condition {
+            return Err(format!($($message)+));
+        }
+    };
+}
+
+// Below `ensure!`, which they use: a macro is visible only after its
+// definition.
+mod its;
+mod nvme;
+
+use its::{
+    clear_removes_pending_lpi, discard_removes_mapping_and_pending_lpi,
+    edu_msi_delivered_once_per_trigger, errors_are_typed, int_raises_lpi_once, its_init,
+    movi_moves_pending_lpi, movi_to_another_cpu, save_restore_keeps_edu_lpi,
+    unmapped_device_msi_not_translated,
+};
+use nvme::{
+    nvme_errors_are_typed, nvme_lost_interrupt_times_out_and_resume_recovers,
+    nvme_msix_table_points_at_the_its, nvme_quiesced_across_its_save_restore,
+    nvme_write_read_back_by_lpis,
+};
+
+/// What the tests share: the kernel, and the edu device once routed.
+struct Bench {
+    kernel: Kernel,
+    host: Option<PciHost>,
+    edu: Option<(Edu, MsiRoute)>,
+    synthetic_lpis: [u32; SYNTHETIC_EVENTS as usize],
+}
+
+/// A test: its name and its body.
+type Test = (&'static str, fn(&mut Bench) -> Outcome);
+
+const TESTS: &[Test] = &[
+    ("its_init", its_init),
+    (
+        "edu_msi_delivered_once_per_trigger",
+        edu_msi_delivered_once_per_trigger,
+    ),
+    ("int_raises_lpi_once", int_raises_lpi_once),
+    ("clear_removes_pending_lpi", clear_removes_pending_lpi),
+    (
+        "discard_removes_mapping_and_pending_lpi",
+        discard_removes_mapping_and_pending_lpi,
+    ),
+    ("movi_moves_pending_lpi", movi_moves_pending_lpi),
+    ("movi_to_another_cpu", movi_to_another_cpu),
+    ("errors_are_typed", errors_are_typed),
+    (
+        "unmapped_device_msi_not_translated",
+        unmapped_device_msi_not_translated,
+    ),
+    (
+        "nvme_msix_table_points_at_the_its",
+        nvme_msix_table_points_at_the_its,
+    ),
+    ("nvme_write_read_back_by_lpis", nvme_write_read_back_by_lpis),
+    ("nvme_errors_are_typed", nvme_errors_are_typed),
+    (
+        "nvme_lost_interrupt_times_out_and_resume_recovers",
+        nvme_lost_interrupt_times_out_and_resume_recovers,
+    ),
+    ("save_restore_keeps_edu_lpi", save_restore_keeps_edu_lpi),
+    (
+        "nvme_quiesced_across_its_save_restore",
+        nvme_quiesced_across_its_save_restore,
+    ),
+];
+
+/// Runs every test; returns the number that failed.
+pub fn run(kernel: Kernel) -> usize {
+    let host = kernel.platform.pci.clone();
+    let mut bench = Bench {
+        kernel,
+        host,
+        edu: None,
+        synthetic_lpis: [0; SYNTHETIC_EVENTS as usize],
+    };
+    let mut failed = 0;
+    for (name, test) in TESTS {
+        info!("test {name} ...");
+        match test(&mut bench) {
+            Ok(()) => info!("test {name} ... ok"),
+            Err(message) => {
+                failed += 1;
+                error!("test {name} ... FAILED: {message}");
+            }
+        }
+    }
+    if let Some(nvme) = &bench.kernel.nvme {
+        // For the host test, which matches these with the ITS trace.
+        let [admin, io] = nvme.interrupts();
+        info!(
+            "test: nvme {} admin LPIs handled {admin}, I/O LPIs handled {io}",
+            nvme.bdf()
+        );
+    }
+    let (unhandled, last) = irq::unhandled();
+    if unhandled != 0 {
+        failed += 1;
+        error!("{unhandled} interrupts had no handler (last INTID {last})");
+    }
+    info!(
+        "test result: {}. {} passed; {failed} failed",
+        if failed == 0 { "ok" } else { "FAILED" },
+        TESTS.len().saturating_sub(failed)
+    );
+    failed
+}
+
+/// Counts an interrupt and does nothing else (for INT-raised LPIs).
+fn count_only(_intid: u32, _context: usize) {}
+
+fn wait_for_count(lpi: u32, count: u32) -> Outcome {
+    cpu::wait_until(DELIVERY, || irq::count(lpi) >= count);
+    // Then make sure nothing more arrives.
+    cpu::wait_until(QUIET, || irq::count(lpi) > count);
+    let seen = irq::count(lpi);
+    ensure!(
+        seen == count,
+        "LPI {lpi}: handled {seen} times, expected {count}"
+    );
+    Ok(())
+}
