@@ -23,7 +23,7 @@ mod heap;
 mod workload;
 
 use gicv3_its::model::{ItsModel, ModelConfig, ModelGits, ModelMemory};
-use gicv3_its::{Batching, Its, ItsConfig};
+use gicv3_its::{Batching, Its, ItsConfig, ProcessorNumber};
 use heap::{CountingAllocator, Uncounted};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -113,7 +113,7 @@ fn bench(runs: usize, report: &mut Report) {
         .expect("floor queue");
         report.slots = floor.slots();
         for its in [&mut batched, &mut baseline] {
-            workload::map_collections(its, |icid| icid % REDISTRIBUTORS as u16)
+            workload::map_collections(its, |icid| ProcessorNumber(icid.0 % REDISTRIBUTORS as u16))
                 .expect("collections");
         }
         let geometry = Geometry::read(&models[0].gits(), batched.features());
@@ -150,7 +150,7 @@ fn bench(runs: usize, report: &mut Report) {
                 devices,
                 events,
                 floor.slots() - 1,
-                |icid| models[2].rdbase(usize::from(icid) % REDISTRIBUTORS),
+                |icid| models[2].rdbase(usize::from(icid.0) % REDISTRIBUTORS),
             )
             .expect("floor plan");
 

@@ -9,6 +9,8 @@
 //!   bits \[51:8\]: ITT_addr (MAPD); bit 63: V (MAPD, MAPC).
 //! - DW3 bits \[51:16\]: the second RDbase (MOVALL target).
 
+use crate::id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
+
 /// One command slot: 32 bytes.
 pub const COMMAND_SIZE: usize = 32;
 
@@ -18,8 +20,8 @@ pub struct RdBase(u64);
 
 impl RdBase {
     /// PTA = 0: the redistributor's processor number (GICR_TYPER.Processor_Number).
-    pub const fn processor_number(number: u16) -> Self {
-        Self(number as u64)
+    pub const fn processor_number(number: ProcessorNumber) -> Self {
+        Self(number.0 as u64)
     }
 
     /// PTA = 1: the physical address of the redistributor's RD_base frame,
@@ -51,7 +53,7 @@ pub enum ItsCommand {
     /// (256-byte aligned), or unmap it when `valid` is false (5.3.9).
     Mapd {
         /// The device.
-        device_id: u32,
+        device_id: DeviceId,
         /// EventID bits minus one.
         size: u8,
         /// Physical address of the ITT.
@@ -62,7 +64,7 @@ pub enum ItsCommand {
     /// Map a collection to a redistributor, or unmap it (5.3.8).
     Mapc {
         /// The collection.
-        icid: u16,
+        icid: CollectionId,
         /// The redistributor.
         rdbase: RdBase,
         /// Map (true) or unmap (false).
@@ -71,34 +73,34 @@ pub enum ItsCommand {
     /// Map an event to an LPI in a collection (5.3.11).
     Mapti {
         /// The device.
-        device_id: u32,
+        device_id: DeviceId,
         /// The event.
-        event_id: u32,
+        event_id: EventId,
         /// The LPI's INTID (8192 or more).
-        intid: u32,
+        intid: IntId,
         /// The collection.
-        icid: u16,
+        icid: CollectionId,
     },
     /// Map an event to the LPI with INTID equal to its EventID (5.3.10).
     Mapi {
         /// The device.
-        device_id: u32,
+        device_id: DeviceId,
         /// The event, which is also the INTID.
-        event_id: u32,
+        event_id: EventId,
         /// The collection.
-        icid: u16,
+        icid: CollectionId,
     },
     /// Reload the configuration of an event's LPI (5.3.6).
     Inv {
         /// The device.
-        device_id: u32,
+        device_id: DeviceId,
         /// The event.
-        event_id: u32,
+        event_id: EventId,
     },
     /// Reload the configuration of every LPI of a collection (5.3.7).
     Invall {
         /// The collection.
-        icid: u16,
+        icid: CollectionId,
     },
     /// Wait until every earlier effect on a redistributor is visible (5.3.23).
     Sync {
@@ -108,18 +110,18 @@ pub enum ItsCommand {
     /// Unmap an event and clear its pending state (5.3.5).
     Discard {
         /// The device.
-        device_id: u32,
+        device_id: DeviceId,
         /// The event.
-        event_id: u32,
+        event_id: EventId,
     },
     /// Move an event to another collection (5.3.13).
     Movi {
         /// The device.
-        device_id: u32,
+        device_id: DeviceId,
         /// The event.
-        event_id: u32,
+        event_id: EventId,
         /// The new collection.
-        icid: u16,
+        icid: CollectionId,
     },
     /// Move every pending LPI from one redistributor to another (5.3.12).
     Movall {
@@ -131,16 +133,16 @@ pub enum ItsCommand {
     /// Make an event's LPI pending, as if the device had sent it (5.3.4).
     Int {
         /// The device.
-        device_id: u32,
+        device_id: DeviceId,
         /// The event.
-        event_id: u32,
+        event_id: EventId,
     },
     /// Clear an event's pending LPI (5.3.3).
     Clear {
         /// The device.
-        device_id: u32,
+        device_id: DeviceId,
         /// The event.
-        event_id: u32,
+        event_id: EventId,
     },
 }
 
@@ -163,8 +165,8 @@ mod opcode {
 const VALID: u64 = 1 << 63;
 
 /// DW0 with a command number and a DeviceID.
-const fn dw0(opcode: u8, device_id: u32) -> u64 {
-    opcode as u64 | (device_id as u64) << 32
+const fn dw0(opcode: u8, device_id: DeviceId) -> u64 {
+    opcode as u64 | (device_id.0 as u64) << 32
 }
 
 impl ItsCommand {
@@ -189,7 +191,7 @@ impl ItsCommand {
             } => [
                 opcode::MAPC as u64,
                 0,
-                icid as u64 | rdbase.0 << 16 | if valid { VALID } else { 0 },
+                icid.0 as u64 | rdbase.0 << 16 | if valid { VALID } else { 0 },
                 0,
             ],
             Self::Mapti {
@@ -199,8 +201,8 @@ impl ItsCommand {
                 icid,
             } => [
                 dw0(opcode::MAPTI, device_id),
-                event_id as u64 | (intid as u64) << 32,
-                icid as u64,
+                event_id.0 as u64 | (intid.0 as u64) << 32,
+                icid.0 as u64,
                 0,
             ],
             Self::Mapi {
@@ -209,48 +211,48 @@ impl ItsCommand {
                 icid,
             } => [
                 dw0(opcode::MAPI, device_id),
-                event_id as u64,
-                icid as u64,
+                event_id.0 as u64,
+                icid.0 as u64,
                 0,
             ],
             Self::Inv {
                 device_id,
                 event_id,
-            } => [dw0(opcode::INV, device_id), event_id as u64, 0, 0],
-            Self::Invall { icid } => [opcode::INVALL as u64, 0, icid as u64, 0],
+            } => [dw0(opcode::INV, device_id), event_id.0 as u64, 0, 0],
+            Self::Invall { icid } => [opcode::INVALL as u64, 0, icid.0 as u64, 0],
             Self::Sync { rdbase } => [opcode::SYNC as u64, 0, rdbase.0 << 16, 0],
             Self::Discard {
                 device_id,
                 event_id,
-            } => [dw0(opcode::DISCARD, device_id), event_id as u64, 0, 0],
+            } => [dw0(opcode::DISCARD, device_id), event_id.0 as u64, 0, 0],
             Self::Movi {
                 device_id,
                 event_id,
                 icid,
             } => [
                 dw0(opcode::MOVI, device_id),
-                event_id as u64,
-                icid as u64,
+                event_id.0 as u64,
+                icid.0 as u64,
                 0,
             ],
             Self::Movall { from, to } => [opcode::MOVALL as u64, 0, from.0 << 16, to.0 << 16],
             Self::Int {
                 device_id,
                 event_id,
-            } => [dw0(opcode::INT, device_id), event_id as u64, 0, 0],
+            } => [dw0(opcode::INT, device_id), event_id.0 as u64, 0, 0],
             Self::Clear {
                 device_id,
                 event_id,
-            } => [dw0(opcode::CLEAR, device_id), event_id as u64, 0, 0],
+            } => [dw0(opcode::CLEAR, device_id), event_id.0 as u64, 0, 0],
         }
     }
 
     /// Decodes four doublewords, or `None` for a command number this crate
     /// does not send (virtual commands, reserved numbers).
     pub const fn decode(words: [u64; 4]) -> Option<Self> {
-        let device_id = (words[0] >> 32) as u32;
-        let event_id = words[1] as u32;
-        let icid = words[2] as u16;
+        let device_id = DeviceId((words[0] >> 32) as u32);
+        let event_id = EventId(words[1] as u32);
+        let icid = CollectionId(words[2] as u16);
         let rdbase = RdBase::from_field(words[2] >> 16);
         Some(match words[0] as u8 {
             opcode::MAPD => Self::Mapd {
@@ -267,7 +269,7 @@ impl ItsCommand {
             opcode::MAPTI => Self::Mapti {
                 device_id,
                 event_id,
-                intid: (words[1] >> 32) as u32,
+                intid: IntId((words[1] >> 32) as u32),
                 icid,
             },
             opcode::MAPI => Self::Mapi {

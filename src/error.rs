@@ -4,6 +4,7 @@
 //! bookkeeping when the hardware fails it).
 
 use crate::command::ItsCommand;
+use crate::id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 use core::fmt;
 
 /// What a bounded wait was waiting for when it gave up.
@@ -36,9 +37,9 @@ pub enum ItsError {
     /// The DeviceID is beyond GITS_TYPER.Devbits or the device table.
     DeviceIdOutOfRange {
         /// The DeviceID asked for.
-        device_id: u32,
+        device_id: DeviceId,
         /// The largest DeviceID that can be mapped.
-        max: u32,
+        max: DeviceId,
     },
     /// More events than GITS_TYPER.ID_bits allows, or zero.
     EventCountOutOfRange {
@@ -50,75 +51,75 @@ pub enum ItsError {
     /// The EventID is beyond what the device was mapped with.
     EventIdOutOfRange {
         /// The device.
-        device_id: u32,
+        device_id: DeviceId,
         /// The EventID asked for.
-        event_id: u32,
+        event_id: EventId,
         /// Number of events the device was mapped with.
         events: u32,
     },
     /// The device is already mapped.
     DeviceAlreadyMapped {
         /// The device.
-        device_id: u32,
+        device_id: DeviceId,
     },
     /// The device is not mapped.
     DeviceNotMapped {
         /// The device.
-        device_id: u32,
+        device_id: DeviceId,
     },
     /// The event is already mapped.
     EventAlreadyMapped {
         /// The device.
-        device_id: u32,
+        device_id: DeviceId,
         /// The event.
-        event_id: u32,
+        event_id: EventId,
     },
     /// The event is not mapped.
     EventNotMapped {
         /// The device.
-        device_id: u32,
+        device_id: DeviceId,
         /// The event.
-        event_id: u32,
+        event_id: EventId,
     },
     /// The collection ID is beyond what the ITS supports.
     CollectionOutOfRange {
         /// The collection asked for.
-        icid: u16,
+        icid: CollectionId,
         /// The largest collection ID.
-        max: u16,
+        max: CollectionId,
     },
     /// The collection is already mapped.
     CollectionAlreadyMapped {
         /// The collection.
-        icid: u16,
+        icid: CollectionId,
     },
     /// The collection is not mapped.
     CollectionNotMapped {
         /// The collection.
-        icid: u16,
+        icid: CollectionId,
     },
     /// The collection still has events routed to it.
     CollectionInUse {
         /// The collection.
-        icid: u16,
+        icid: CollectionId,
         /// Number of events that still target it.
         events: usize,
     },
     /// No redistributor with this processor number was initialised.
     UnknownRedistributor {
         /// The processor number (GICR_TYPER.Processor_Number).
-        processor_number: u16,
+        processor_number: ProcessorNumber,
     },
     /// The redistributor does not support physical LPIs (GICR_TYPER.PLPIS = 0).
     RedistributorWithoutLpis {
         /// The processor number.
-        processor_number: u16,
+        processor_number: ProcessorNumber,
     },
     /// The redistributor had EnableLPIs set, it cannot be cleared, and its
     /// tables are not the ones the caller declared reserved.
     LpiTablesLocked {
         /// The processor number.
-        processor_number: u16,
+        processor_number: ProcessorNumber,
         /// GICR_PROPBASER as found.
         propbaser: u64,
         /// GICR_PENDBASER as found.
@@ -140,12 +141,12 @@ pub enum ItsError {
     /// The INTID is not an LPI of the configured range.
     LpiOutOfRange {
         /// The INTID.
-        intid: u32,
+        intid: IntId,
     },
     /// The LPI is already allocated.
     LpiInUse {
         /// The INTID.
-        intid: u32,
+        intid: IntId,
     },
     /// The platform could not provide table memory.
     OutOfMemory {
@@ -197,7 +198,7 @@ impl fmt::Display for ItsError {
                 write!(f, "the GIC cannot be given memory at {phys:#x}")
             }
             Self::DeviceIdOutOfRange { device_id, max } => {
-                write!(f, "DeviceID {device_id:#x} is beyond the largest, {max:#x}")
+                write!(f, "DeviceID {device_id} is beyond the largest, {max}")
             }
             Self::EventCountOutOfRange { requested, max } => {
                 write!(
@@ -211,23 +212,23 @@ impl fmt::Display for ItsError {
                 events,
             } => write!(
                 f,
-                "EventID {event_id} of device {device_id:#x} is beyond its {events} events"
+                "EventID {event_id} of device {device_id} is beyond its {events} events"
             ),
             Self::DeviceAlreadyMapped { device_id } => {
-                write!(f, "device {device_id:#x} is already mapped")
+                write!(f, "device {device_id} is already mapped")
             }
-            Self::DeviceNotMapped { device_id } => write!(f, "device {device_id:#x} is not mapped"),
+            Self::DeviceNotMapped { device_id } => write!(f, "device {device_id} is not mapped"),
             Self::EventAlreadyMapped {
                 device_id,
                 event_id,
             } => write!(
                 f,
-                "event {event_id} of device {device_id:#x} is already mapped"
+                "event {event_id} of device {device_id} is already mapped"
             ),
             Self::EventNotMapped {
                 device_id,
                 event_id,
-            } => write!(f, "event {event_id} of device {device_id:#x} is not mapped"),
+            } => write!(f, "event {event_id} of device {device_id} is not mapped"),
             Self::CollectionOutOfRange { icid, max } => {
                 write!(f, "collection {icid} is beyond the largest, {max}")
             }

@@ -7,6 +7,7 @@
 
 use crate::command::{ItsCommand, RdBase};
 use crate::error::{ItsError, WaitFor};
+use crate::id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 use crate::lpi::{DEFAULT_PRIORITY, LpiAllocator, LpiConfig, LpiTables, RedistributorInfo};
 use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
 use crate::queue::{CommandQueue, QueueStats};
@@ -175,7 +176,7 @@ pub struct Its<F: GitsFrame, M: DmaMemory> {
     pub(crate) collection_limit: u32,
     pub(crate) lpi_tables: LpiTables,
     pub(crate) lpis: LpiAllocator,
-    pub(crate) redistributors: BTreeMap<u16, RedistributorInfo>,
+    pub(crate) redistributors: BTreeMap<ProcessorNumber, RedistributorInfo>,
     pub(crate) registry: Registry,
     pub(crate) state: ItsState,
     /// ITTs the ITS may still reference after a failed command: given back
@@ -321,8 +322,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     }
 
     /// The largest DeviceID that can be mapped.
-    pub fn max_device_id(&self) -> u32 {
-        (self.device_limit - 1).min(u64::from(u32::MAX)) as u32
+    pub fn max_device_id(&self) -> DeviceId {
+        DeviceId((self.device_limit - 1).min(u64::from(u32::MAX)) as u32)
     }
 
     /// The largest number of events a device can be mapped with.
@@ -356,7 +357,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         &mut self,
         gicr: &G,
         rd_base: u64,
-    ) -> Result<u16, ItsError> {
+    ) -> Result<ProcessorNumber, ItsError> {
         let info =
             self.lpi_tables
                 .enable_redistributor(gicr, &self.memory, rd_base, self.poll_budget)?;
@@ -384,7 +385,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     }
 
     /// The RDbase for a processor, in the form GITS_TYPER.PTA asks for.
-    pub(crate) fn rdbase(&self, processor_number: u16) -> Result<RdBase, ItsError> {
+    pub(crate) fn rdbase(&self, processor_number: ProcessorNumber) -> Result<RdBase, ItsError> {
         let info = self
             .redistributors
             .get(&processor_number)
@@ -396,7 +397,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         })
     }
 
-    fn rdbase_of_collection(&self, icid: u16) -> Result<RdBase, ItsError> {
+    fn rdbase_of_collection(&self, icid: CollectionId) -> Result<RdBase, ItsError> {
         let record = self
             .registry
             .collections
@@ -438,7 +439,11 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
     /// Maps collection `icid` to the redistributor of `processor_number`
     /// (MAPC V=1, 5.3.8).
-    pub fn map_collection(&mut self, icid: u16, processor_number: u16) -> Result<(), ItsError> {
+    pub fn map_collection(
+        &mut self,
+        icid: CollectionId,
+        processor_number: ProcessorNumber,
+    ) -> Result<(), ItsError> {
         self.check_active()?;
         self.check_icid(icid)?;
         if self.registry.collections.contains_key(&icid) {
@@ -464,18 +469,18 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         Ok(())
     }
 
-    fn check_icid(&self, icid: u16) -> Result<(), ItsError> {
-        if u32::from(icid) >= self.collection_limit {
+    fn check_icid(&self, icid: CollectionId) -> Result<(), ItsError> {
+        if u32::from(icid.0) >= self.collection_limit {
             return Err(ItsError::CollectionOutOfRange {
                 icid,
-                max: self.collection_limit.saturating_sub(1) as u16,
+                max: CollectionId(self.collection_limit.saturating_sub(1) as u16),
             });
         }
         Ok(())
     }
 
     /// Unmaps a collection that no event targets any more (MAPC V=0).
-    pub fn unmap_collection(&mut self, icid: u16) -> Result<(), ItsError> {
+    pub fn unmap_collection(&mut self, icid: CollectionId) -> Result<(), ItsError> {
         self.check_active()?;
         let record = *self
             .registry
@@ -507,14 +512,18 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// MOVALL so that LPIs already pending on the old one follow (5.3.12;
     /// MOVALL moves all of a redistributor's pending LPIs, which is why this
     /// moves all of its collections together).
-    pub fn move_collections(&mut self, from: u16, to: u16) -> Result<(), ItsError> {
+    pub fn move_collections(
+        &mut self,
+        from: ProcessorNumber,
+        to: ProcessorNumber,
+    ) -> Result<(), ItsError> {
         self.check_active()?;
         let from_rdbase = self.rdbase(from)?;
         let to_rdbase = self.rdbase(to)?;
         if from == to {
             return Ok(());
         }
-        let moving: Vec<u16> = self
+        let moving: Vec<CollectionId> = self
             .registry
             .collections
             .iter()
@@ -578,9 +587,9 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
     /// Maps a device with room for `events` events: allocates its ITT
     /// (zeroed, 256-byte aligned) and sends MAPD V=1 (5.3.9).
-    pub fn map_device(&mut self, device_id: u32, events: u32) -> Result<(), ItsError> {
+    pub fn map_device(&mut self, device_id: DeviceId, events: u32) -> Result<(), ItsError> {
         self.check_active()?;
-        if u64::from(device_id) >= self.device_limit {
+        if u64::from(device_id.0) >= self.device_limit {
             return Err(ItsError::DeviceIdOutOfRange {
                 device_id,
                 max: self.max_device_id(),
@@ -638,7 +647,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
     /// Unmaps a device (DISCARD per event, then MAPD V=0), then frees its
     /// ITT and its LPIs.
-    pub fn unmap_device(&mut self, device_id: u32) -> Result<(), ItsError> {
+    pub fn unmap_device(&mut self, device_id: DeviceId) -> Result<(), ItsError> {
         self.check_active()?;
         let record = self
             .registry
@@ -695,7 +704,11 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         );
     }
 
-    fn check_event(&self, device_id: u32, event_id: u32) -> Result<Option<EventMapping>, ItsError> {
+    fn check_event(
+        &self,
+        device_id: DeviceId,
+        event_id: EventId,
+    ) -> Result<Option<EventMapping>, ItsError> {
         let record = self
             .registry
             .devices
@@ -703,7 +716,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             .ok_or(ItsError::DeviceNotMapped { device_id })?;
         record
             .events
-            .get(event_id as usize)
+            .get(event_id.0 as usize)
             .copied()
             .ok_or(ItsError::EventIdOutOfRange {
                 device_id,
@@ -712,7 +725,11 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             })
     }
 
-    fn mapped_event(&self, device_id: u32, event_id: u32) -> Result<EventMapping, ItsError> {
+    fn mapped_event(
+        &self,
+        device_id: DeviceId,
+        event_id: EventId,
+    ) -> Result<EventMapping, ItsError> {
         self.check_event(device_id, event_id)?
             .ok_or(ItsError::EventNotMapped {
                 device_id,
@@ -724,7 +741,12 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// the default priority, in collection `icid` (MAPTI, then INV so the
     /// redistributor loads the LPI's configuration, 5.3.11, 5.3.6). Returns
     /// the LPI's INTID.
-    pub fn map_event(&mut self, device_id: u32, event_id: u32, icid: u16) -> Result<u32, ItsError> {
+    pub fn map_event(
+        &mut self,
+        device_id: DeviceId,
+        event_id: EventId,
+        icid: CollectionId,
+    ) -> Result<IntId, ItsError> {
         self.check_active()?;
         if self.check_event(device_id, event_id)?.is_some() {
             return Err(ItsError::EventAlreadyMapped {
@@ -765,7 +787,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
     /// Unmaps one event (DISCARD, which also clears its pending state,
     /// 5.3.5) and frees its LPI.
-    pub fn unmap_event(&mut self, device_id: u32, event_id: u32) -> Result<(), ItsError> {
+    pub fn unmap_event(&mut self, device_id: DeviceId, event_id: EventId) -> Result<(), ItsError> {
         self.check_active()?;
         let mapping = self.mapped_event(device_id, event_id)?;
         let rdbase = self.rdbase_of_collection(mapping.icid())?;
@@ -784,7 +806,12 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
     /// Moves an event to collection `icid` (MOVI, 5.3.13); a pending LPI
     /// moves with it.
-    pub fn move_event(&mut self, device_id: u32, event_id: u32, icid: u16) -> Result<(), ItsError> {
+    pub fn move_event(
+        &mut self,
+        device_id: DeviceId,
+        event_id: EventId,
+        icid: CollectionId,
+    ) -> Result<(), ItsError> {
         self.check_active()?;
         let mapping = self.mapped_event(device_id, event_id)?;
         let to = self.rdbase_of_collection(icid)?;
@@ -809,7 +836,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
     /// Makes an event's LPI pending as if the device had signalled it (INT,
     /// 5.3.4).
-    pub fn send_int(&mut self, device_id: u32, event_id: u32) -> Result<(), ItsError> {
+    pub fn send_int(&mut self, device_id: DeviceId, event_id: EventId) -> Result<(), ItsError> {
         self.event_command(
             device_id,
             event_id,
@@ -821,7 +848,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     }
 
     /// Clears an event's pending LPI (CLEAR, 5.3.3).
-    pub fn clear(&mut self, device_id: u32, event_id: u32) -> Result<(), ItsError> {
+    pub fn clear(&mut self, device_id: DeviceId, event_id: EventId) -> Result<(), ItsError> {
         self.event_command(
             device_id,
             event_id,
@@ -834,8 +861,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
     fn event_command(
         &mut self,
-        device_id: u32,
-        event_id: u32,
+        device_id: DeviceId,
+        event_id: EventId,
         command: ItsCommand,
     ) -> Result<(), ItsError> {
         self.check_active()?;
@@ -848,8 +875,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// makes the redistributor reload it (INV, 5.3.6).
     pub fn configure_event(
         &mut self,
-        device_id: u32,
-        event_id: u32,
+        device_id: DeviceId,
+        event_id: EventId,
         priority: u8,
         enabled: bool,
     ) -> Result<(), ItsError> {

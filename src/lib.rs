@@ -21,7 +21,9 @@
 //!
 //! ```no_run
 //! use core::ptr::NonNull;
-//! use gicv3_its::{DmaMemory, GicrMmio, GitsMmio, Its, ItsConfig, ItsError};
+//! use gicv3_its::{
+//!     CollectionId, DeviceId, DmaMemory, EventId, GicrMmio, GitsMmio, Its, ItsConfig, ItsError,
+//! };
 //!
 //! fn bring_up<M: DmaMemory>(memory: M) -> Result<(), ItsError> {
 //!     // SAFETY: on QEMU virt the ITS frame is at 0x0808_0000 and the first
@@ -35,9 +37,9 @@
 //!     };
 //!     let mut its = Its::probe(gits, memory, ItsConfig::default())?;
 //!     let cpu = its.init_redistributor(&gicr, 0x080a_0000)?;
-//!     its.map_collection(0, cpu)?;
-//!     its.map_device(0x10, 4)?; // PCI 00:02.0, four MSI vectors
-//!     let lpi = its.map_event(0x10, 0, 0)?; // the device writes EventID 0
+//!     its.map_collection(CollectionId(0), cpu)?;
+//!     its.map_device(DeviceId(0x10), 4)?; // PCI 00:02.0, four MSI vectors
+//!     let lpi = its.map_event(DeviceId(0x10), EventId(0), CollectionId(0))?; // EventID 0
 //!     let _ = lpi; // ... program the device's MSI with GITS_TRANSLATER and EventID 0
 //!
 //!     its.save()?; // before hibernating or handing over: the ITS maps nothing
@@ -62,6 +64,7 @@ extern crate std;
 
 pub mod command;
 pub mod error;
+pub mod id;
 pub mod its;
 pub mod lpi;
 pub mod memory;
@@ -76,6 +79,7 @@ pub mod tables;
 
 pub use command::{ItsCommand, RdBase};
 pub use error::{ItsError, WaitFor};
+pub use id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 pub use its::{Batching, Its, ItsConfig, ItsFeatures, ItsState, MemoryUse};
 pub use memory::{DmaMemory, DmaRegion, MemoryAttributes};
 pub use queue::QueueStats;

@@ -11,6 +11,7 @@
 //! adopted when its registers already point at exactly those tables.
 
 use crate::error::{ItsError, WaitFor};
+use crate::id::{IntId, ProcessorNumber};
 use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
 use crate::registers::{
     GICR_CTLR, GICR_PENDBASER, GICR_PROPBASER, GICR_TYPER, Gicr, GicrFrame, ReadWrite, Register,
@@ -79,8 +80,9 @@ impl LpiAllocator {
         self.count
     }
 
-    fn index(&self, intid: u32) -> Result<u32, ItsError> {
+    fn index(&self, intid: IntId) -> Result<u32, ItsError> {
         intid
+            .0
             .checked_sub(FIRST_LPI)
             .filter(|index| *index < self.count)
             .ok_or(ItsError::LpiOutOfRange { intid })
@@ -100,12 +102,12 @@ impl LpiAllocator {
     }
 
     /// Whether `intid` is allocated.
-    pub fn is_allocated(&self, intid: u32) -> bool {
+    pub fn is_allocated(&self, intid: IntId) -> bool {
         self.index(intid).is_ok_and(|index| self.is_used(index))
     }
 
     /// Allocates `count` consecutive LPIs and returns the first INTID.
-    pub fn allocate(&mut self, count: u32) -> Result<u32, ItsError> {
+    pub fn allocate(&mut self, count: u32) -> Result<IntId, ItsError> {
         let exhausted = ItsError::LpiSpaceExhausted { requested: count };
         if count == 0 || count > self.count {
             return Err(exhausted);
@@ -134,11 +136,11 @@ impl LpiAllocator {
             self.set(index, true);
         }
         self.hint = (start + count) % self.count;
-        Ok(FIRST_LPI + start)
+        Ok(IntId(FIRST_LPI + start))
     }
 
     /// Marks a specific LPI allocated (for MAPI, where INTID = EventID).
-    pub fn reserve(&mut self, intid: u32) -> Result<(), ItsError> {
+    pub fn reserve(&mut self, intid: IntId) -> Result<(), ItsError> {
         let index = self.index(intid)?;
         if self.is_used(index) {
             return Err(ItsError::LpiInUse { intid });
@@ -148,7 +150,7 @@ impl LpiAllocator {
     }
 
     /// Frees one LPI. Freeing a free LPI is a no-op.
-    pub fn free(&mut self, intid: u32) {
+    pub fn free(&mut self, intid: IntId) {
         if let Ok(index) = self.index(intid) {
             self.set(index, false);
         }
@@ -164,7 +166,7 @@ impl LpiAllocator {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RedistributorInfo {
     /// GICR_TYPER.Processor_Number.
-    pub processor_number: u16,
+    pub processor_number: ProcessorNumber,
     /// Physical address of its RD_base frame.
     pub rd_base: u64,
     /// Whether its tables were adopted as found (EnableLPIs could not be
@@ -245,16 +247,16 @@ impl LpiTables {
 
     /// Writes the configuration byte of `intid` and cleans it when needed.
     /// The redistributors see it after an INV, INVALL or GICR_INVLPIR.
-    pub fn set_config<M: DmaMemory>(&mut self, memory: &M, intid: u32, config: LpiConfig) {
-        let offset = (intid - FIRST_LPI) as usize;
+    pub fn set_config<M: DmaMemory>(&mut self, memory: &M, intid: IntId, config: LpiConfig) {
+        let offset = (intid.0 - FIRST_LPI) as usize;
         if self.region.write_u8(offset, config.byte()) {
             self.region.clean(memory, self.attributes, offset, 1);
         }
     }
 
     /// The configuration byte of `intid`.
-    pub fn config(&self, intid: u32) -> Option<LpiConfig> {
-        let offset = intid.checked_sub(FIRST_LPI)? as usize;
+    pub fn config(&self, intid: IntId) -> Option<LpiConfig> {
+        let offset = intid.0.checked_sub(FIRST_LPI)? as usize;
         self.region.read_u8(offset).map(LpiConfig)
     }
 
@@ -298,11 +300,11 @@ impl LpiTables {
         poll_budget: u32,
     ) -> Result<RedistributorInfo, ItsError> {
         let typer = frame.read(GICR_TYPER);
-        let processor_number = typer.read(GICR_TYPER::Processor_Number) as u16;
+        let processor_number = ProcessorNumber(typer.read(GICR_TYPER::Processor_Number) as u16);
         if !typer.is_set(GICR_TYPER::PLPIS) {
             return Err(ItsError::RedistributorWithoutLpis { processor_number });
         }
-        let slot = usize::from(processor_number);
+        let slot = usize::from(processor_number.0);
         if slot >= self.max_redistributors {
             return Err(ItsError::UnknownRedistributor { processor_number });
         }
@@ -447,41 +449,41 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..8192 {
             let intid = lpis.allocate(1).unwrap();
-            assert!((FIRST_LPI..16384).contains(&intid));
+            assert!((FIRST_LPI..16384).contains(&intid.0));
             assert!(seen.insert(intid), "LPI {intid} handed out twice");
         }
         assert_eq!(
             lpis.allocate(1),
             Err(ItsError::LpiSpaceExhausted { requested: 1 })
         );
-        lpis.free(9000);
-        assert_eq!(lpis.allocate(1), Ok(9000));
+        lpis.free(IntId(9000));
+        assert_eq!(lpis.allocate(1), Ok(IntId(9000)));
     }
 
     #[test]
     fn ranges_are_contiguous_and_skip_used_lpis() {
         let mut lpis = LpiAllocator::new(14);
-        lpis.reserve(FIRST_LPI + 2).unwrap();
+        lpis.reserve(IntId(FIRST_LPI + 2)).unwrap();
         let first = lpis.allocate(4).unwrap();
-        assert!(first > FIRST_LPI + 2);
-        for intid in first..first + 4 {
-            assert!(lpis.is_allocated(intid));
+        assert!(first.0 > FIRST_LPI + 2);
+        for intid in first.0..first.0 + 4 {
+            assert!(lpis.is_allocated(IntId(intid)));
         }
         assert_eq!(
             lpis.reserve(first),
             Err(ItsError::LpiInUse { intid: first })
         );
         assert_eq!(
-            lpis.reserve(100),
-            Err(ItsError::LpiOutOfRange { intid: 100 })
+            lpis.reserve(IntId(100)),
+            Err(ItsError::LpiOutOfRange { intid: IntId(100) })
         );
         assert_eq!(lpis.allocated(), 5);
         // Wraps around to find room before the hint once the end is full.
         let mut small = LpiAllocator::new(14);
         let a = small.allocate(8000).unwrap();
         small.allocate(192).unwrap();
-        for intid in a..a + 50 {
-            small.free(intid);
+        for intid in a.0..a.0 + 50 {
+            small.free(IntId(intid));
         }
         assert_eq!(small.allocate(50), Ok(a));
         assert_eq!(

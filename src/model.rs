@@ -44,6 +44,7 @@
 //! when EnableLPIs is set with GICR_PENDBASER.PTZ = 0.
 
 use crate::command::{COMMAND_SIZE, ItsCommand, RdBase};
+use crate::id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 use crate::memory::{DmaMemory, DmaRegion};
 use crate::registers::{
     GICR_CTLR, GICR_IIDR, GICR_INVALLR, GICR_INVLPIR, GICR_PENDBASER, GICR_PROPBASER, GICR_SYNCR,
@@ -251,9 +252,9 @@ impl Default for ModelConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Translation {
     /// The LPI.
-    pub intid: u32,
+    pub intid: IntId,
     /// The collection of the ITE.
-    pub icid: u16,
+    pub icid: CollectionId,
     /// The target redistributor (index into [`ModelConfig::redistributors`]).
     pub processor: usize,
 }
@@ -357,10 +358,10 @@ pub enum MsiError {
     /// This redistributor has EnableLPIs = 0: the LPI was dropped.
     LpisDisabled(usize),
     /// This INTID is beyond GICR_PROPBASER.IDbits: dropped.
-    LpiOutOfRange(u32),
+    LpiOutOfRange(IntId),
     /// This LPI is disabled in its (cached) configuration. It was made
     /// pending and is delivered once enabled and invalidated.
-    LpiDisabled(u32),
+    LpiDisabled(IntId),
 }
 
 /// Counters of what the driver did to the model.
@@ -588,70 +589,91 @@ impl ItsModel {
         if state.config.pta {
             RdBase::physical_address(state.config.redistributors[processor])
         } else {
-            RdBase::processor_number(processor as u16)
+            RdBase::processor_number(ProcessorNumber(processor as u16))
         }
     }
 
     /// Walks the Device table, the ITT and the collection in memory (the GIC's
     /// view) as the driver programmed them. `None` if the event does not
     /// translate.
-    pub fn translate(&self, device_id: u32, event_id: u32) -> Option<Translation> {
-        self.state().translate(device_id, event_id).ok()
+    pub fn translate(&self, device_id: DeviceId, event_id: EventId) -> Option<Translation> {
+        self.state().translate(device_id.0, event_id.0).ok()
     }
 
     /// Every valid ITE reachable from a valid DTE: (DeviceID, EventID) to
     /// (INTID, ICID).
-    pub fn mappings(&self) -> BTreeMap<(u32, u32), (u32, u16)> {
-        self.state().mappings()
+    pub fn mappings(&self) -> BTreeMap<(DeviceId, EventId), (IntId, CollectionId)> {
+        self.state()
+            .mappings()
+            .into_iter()
+            .map(|((device, event), (intid, icid))| {
+                (
+                    (DeviceId(device), EventId(event)),
+                    (IntId(intid), CollectionId(icid)),
+                )
+            })
+            .collect()
     }
 
     /// The devices the ITS still holds the way KVM does, with their ITT
     /// addresses: mapped by MAPD, and kept (enabled or not) until MAPD V=0
     /// or until the Device BASER is written with Valid = 0. These are the
     /// ITTs a hypervisor would write into when it saves the VM's ITS state.
-    pub fn held_itts(&self) -> BTreeMap<u32, u64> {
+    pub fn held_itts(&self) -> BTreeMap<DeviceId, u64> {
         self.state()
             .itts
             .iter()
-            .map(|(&device_id, &(itt, _))| (device_id, itt))
+            .map(|(&device_id, &(itt, _))| (DeviceId(device_id), itt))
             .collect()
     }
 
     /// DeviceIDs with a valid DTE, ascending.
-    pub fn valid_device_ids(&self) -> Vec<u32> {
+    pub fn valid_device_ids(&self) -> Vec<DeviceId> {
         self.state()
             .valid_devices()
             .into_iter()
-            .map(|(id, _)| id)
+            .map(|(id, _)| DeviceId(id))
             .collect()
     }
 
     /// Mapped collections: ICID to redistributor index. CTEs that name no
     /// redistributor (which MAPC never writes) are left out.
-    pub fn valid_collections(&self) -> BTreeMap<u16, usize> {
-        self.state().valid_collections()
+    pub fn valid_collections(&self) -> BTreeMap<CollectionId, usize> {
+        self.state()
+            .valid_collections()
+            .into_iter()
+            .map(|(icid, processor)| (CollectionId(icid), processor))
+            .collect()
     }
 
     /// A device writes `event_id` to GITS_TRANSLATER with `device_id`: the
     /// ITS translates it and makes the LPI pending on the target redistributor.
-    pub fn send_msi(&self, device_id: u32, event_id: u32) -> Result<Translation, MsiError> {
-        self.state().send_msi(device_id, event_id)
+    pub fn send_msi(
+        &self,
+        device_id: DeviceId,
+        event_id: EventId,
+    ) -> Result<Translation, MsiError> {
+        self.state().send_msi(device_id.0, event_id.0)
     }
 
     /// The LPIs pending on a redistributor, enabled or not, ascending.
-    pub fn pending(&self, processor: usize) -> Vec<u32> {
+    pub fn pending(&self, processor: usize) -> Vec<IntId> {
         self.state().rds[processor]
             .pending
             .iter()
-            .copied()
+            .map(|&intid| IntId(intid))
             .collect()
     }
 
     /// Acknowledges every pending LPI of a redistributor that is enabled in
     /// its cached configuration, and returns them, ascending (priority is not
     /// modelled).
-    pub fn take_pending(&self, processor: usize) -> Vec<u32> {
-        self.state().take_pending(processor)
+    pub fn take_pending(&self, processor: usize) -> Vec<IntId> {
+        self.state()
+            .take_pending(processor)
+            .into_iter()
+            .map(IntId)
+            .collect()
     }
 
     /// The counters.
@@ -1560,8 +1582,8 @@ impl State {
         let (_, ite) = self.mapped_event(device_id, event_id)?;
         let processor = self.target(ite.icid)?;
         Ok(Translation {
-            intid: ite.intid,
-            icid: ite.icid,
+            intid: IntId(ite.intid),
+            icid: CollectionId(ite.icid),
             processor,
         })
     }
@@ -1691,14 +1713,14 @@ impl State {
             } => ItsCommand::Mapti {
                 device_id,
                 event_id,
-                intid: event_id,
+                intid: IntId(event_id.0),
                 icid,
             },
             other => other,
         };
         match command {
             ItsCommand::Mapd {
-                device_id,
+                device_id: DeviceId(device_id),
                 size,
                 itt_address,
                 valid,
@@ -1728,7 +1750,7 @@ impl State {
                     .write_entry(address, raw, TABLE_ENTRY_SIZE, "device table entry")?;
             }
             ItsCommand::Mapc {
-                icid,
+                icid: CollectionId(icid),
                 rdbase,
                 valid,
             } => {
@@ -1755,10 +1777,10 @@ impl State {
                 }
             }
             ItsCommand::Mapti {
-                device_id,
-                event_id,
-                intid,
-                icid,
+                device_id: DeviceId(device_id),
+                event_id: EventId(event_id),
+                intid: IntId(intid),
+                icid: CollectionId(icid),
             } => {
                 let (address, old) = self.event(device_id, event_id)?;
                 if intid < FIRST_LPI
@@ -1779,14 +1801,16 @@ impl State {
                     .write_entry(address, ite.encode(), itt_entry, "ITT entry")?;
             }
             ItsCommand::Inv {
-                device_id,
-                event_id,
+                device_id: DeviceId(device_id),
+                event_id: EventId(event_id),
             } => {
                 let (_, ite) = self.mapped_event(device_id, event_id)?;
                 let processor = self.target(ite.icid)?;
                 self.rds[processor].cache.remove(&ite.intid);
             }
-            ItsCommand::Invall { icid } => {
+            ItsCommand::Invall {
+                icid: CollectionId(icid),
+            } => {
                 let processor = self.target(icid)?;
                 self.rds[processor].cache.clear();
             }
@@ -1794,8 +1818,8 @@ impl State {
                 self.resolve_rdbase(rdbase.field())?;
             }
             ItsCommand::Discard {
-                device_id,
-                event_id,
+                device_id: DeviceId(device_id),
+                event_id: EventId(event_id),
             } => {
                 let (address, ite) = self.mapped_event(device_id, event_id)?;
                 let processor = self.target(ite.icid)?;
@@ -1803,9 +1827,9 @@ impl State {
                 self.rds[processor].pending.remove(&ite.intid);
             }
             ItsCommand::Movi {
-                device_id,
-                event_id,
-                icid,
+                device_id: DeviceId(device_id),
+                event_id: EventId(event_id),
+                icid: CollectionId(icid),
             } => {
                 let (address, ite) = self.mapped_event(device_id, event_id)?;
                 let (from, to) = (self.target(ite.icid)?, self.target(icid)?);
@@ -1829,8 +1853,8 @@ impl State {
                 self.rds[to].pending.extend(moved);
             }
             ItsCommand::Int {
-                device_id,
-                event_id,
+                device_id: DeviceId(device_id),
+                event_id: EventId(event_id),
             } => {
                 let (_, ite) = self.mapped_event(device_id, event_id)?;
                 let processor = self.target(ite.icid)?;
@@ -1838,8 +1862,8 @@ impl State {
                 let _ = self.make_pending(processor, ite.intid);
             }
             ItsCommand::Clear {
-                device_id,
-                event_id,
+                device_id: DeviceId(device_id),
+                event_id: EventId(event_id),
             } => {
                 let (_, ite) = self.mapped_event(device_id, event_id)?;
                 let processor = self.target(ite.icid)?;
@@ -2004,12 +2028,12 @@ impl State {
             return Err(MsiError::LpisDisabled(processor));
         }
         if u64::from(intid) >= rd.lpi_limit(self.config.lpi_id_bits) {
-            return Err(MsiError::LpiOutOfRange(intid));
+            return Err(MsiError::LpiOutOfRange(IntId(intid)));
         }
         rd.pending.insert(intid);
         match self.lpi_property(processor, intid) {
             Ok(byte) if byte & 1 != 0 => Ok(()),
-            Ok(_) => Err(MsiError::LpiDisabled(intid)),
+            Ok(_) => Err(MsiError::LpiDisabled(IntId(intid))),
             Err(fault) => {
                 self.violations.push(Violation::Memory(fault));
                 Err(MsiError::Memory(fault))
@@ -2028,7 +2052,7 @@ impl State {
                 Fault::Command(error) => MsiError::Untranslatable(error),
                 Fault::Memory(fault) => MsiError::Memory(fault),
             })?;
-        self.make_pending(translation.processor, translation.intid)?;
+        self.make_pending(translation.processor, translation.intid.0)?;
         Ok(translation)
     }
 
@@ -2057,6 +2081,7 @@ mod tests {
     use GitsRegister as G;
 
     const LPI: u32 = 8200;
+    const LPI_ID: IntId = IntId(LPI);
     const VALID: u64 = 1 << 63;
     const INNER_SHAREABLE: u64 = 1 << 10;
     const PAGE_64K: u64 = 2 << 8;
@@ -2166,7 +2191,7 @@ mod tests {
 
     fn mapd(device_id: u32, size: u8, itt_address: u64) -> ItsCommand {
         C::Mapd {
-            device_id,
+            device_id: DeviceId(device_id),
             size,
             itt_address,
             valid: true,
@@ -2175,7 +2200,7 @@ mod tests {
 
     fn unmapd(device_id: u32) -> ItsCommand {
         C::Mapd {
-            device_id,
+            device_id: DeviceId(device_id),
             size: 0,
             itt_address: 0,
             valid: false,
@@ -2184,7 +2209,7 @@ mod tests {
 
     fn mapc(icid: u16, rdbase: RdBase) -> ItsCommand {
         C::Mapc {
-            icid,
+            icid: CollectionId(icid),
             rdbase,
             valid: true,
         }
@@ -2192,10 +2217,10 @@ mod tests {
 
     fn mapti(device_id: u32, event_id: u32, intid: u32, icid: u16) -> ItsCommand {
         C::Mapti {
-            device_id,
-            event_id,
-            intid,
-            icid,
+            device_id: DeviceId(device_id),
+            event_id: EventId(event_id),
+            intid: IntId(intid),
+            icid: CollectionId(icid),
         }
     }
 
@@ -2259,36 +2284,45 @@ mod tests {
         rig.map(5, 3, rd2);
         rig.submit(&[C::Sync { rdbase: rd2 }]);
         let translation = Translation {
-            intid: LPI,
-            icid: 3,
+            intid: LPI_ID,
+            icid: CollectionId(3),
             processor: 2,
         };
-        assert_eq!(rig.model.translate(5, 0), Some(translation));
-        assert_eq!(rig.model.translate(5, 1), None);
-        assert_eq!(rig.model.mappings(), BTreeMap::from([((5, 0), (LPI, 3))]));
-        assert_eq!(rig.model.valid_device_ids(), [5]);
-        assert_eq!(rig.model.valid_collections(), BTreeMap::from([(3, 2)]));
-        assert_eq!(rig.model.send_msi(5, 0), Ok(translation));
         assert_eq!(
-            rig.model.send_msi(5, 1),
+            rig.model.translate(DeviceId(5), EventId(0)),
+            Some(translation)
+        );
+        assert_eq!(rig.model.translate(DeviceId(5), EventId(1)), None);
+        assert_eq!(
+            rig.model.mappings(),
+            BTreeMap::from([((DeviceId(5), EventId(0)), (LPI_ID, CollectionId(3)))])
+        );
+        assert_eq!(rig.model.valid_device_ids(), [DeviceId(5)]);
+        assert_eq!(
+            rig.model.valid_collections(),
+            BTreeMap::from([(CollectionId(3), 2)])
+        );
+        assert_eq!(rig.model.send_msi(DeviceId(5), EventId(0)), Ok(translation));
+        assert_eq!(
+            rig.model.send_msi(DeviceId(5), EventId(1)),
             Err(MsiError::Untranslatable(CommandError::EventNotMapped(5, 1)))
         );
-        assert_eq!(rig.model.take_pending(2), [LPI]);
+        assert_eq!(rig.model.take_pending(2), [LPI_ID]);
         assert_eq!(rig.model.take_pending(2), []);
 
         rig.submit(&[
             C::Int {
-                device_id: 5,
-                event_id: 0,
+                device_id: DeviceId(5),
+                event_id: EventId(0),
             },
             C::Discard {
-                device_id: 5,
-                event_id: 0,
+                device_id: DeviceId(5),
+                event_id: EventId(0),
             },
             unmapd(5),
         ]);
         assert_eq!(rig.model.pending(2), []);
-        assert_eq!(rig.model.translate(5, 0), None);
+        assert_eq!(rig.model.translate(DeviceId(5), EventId(0)), None);
         assert!(rig.model.valid_device_ids().is_empty() && rig.model.mappings().is_empty());
         assert_eq!(rig.model.violations(), []);
         let stats = rig.model.stats();
@@ -2317,18 +2351,18 @@ mod tests {
             mapti(2, LPI),
             mapti(0, 100),
             C::Mapi {
-                device_id: 1,
-                event_id: 1,
-                icid: 0,
+                device_id: DeviceId(1),
+                event_id: EventId(1),
+                icid: CollectionId(0),
             },
             C::Int {
-                device_id: 1,
-                event_id: 1,
+                device_id: DeviceId(1),
+                event_id: EventId(1),
             },
             mapti(0, LPI),
             C::Int {
-                device_id: 1,
-                event_id: 0,
+                device_id: DeviceId(1),
+                event_id: EventId(0),
             },
             unmapd(1 << 16),
         ]);
@@ -2386,11 +2420,16 @@ mod tests {
         assert!(level1.write_u64(9 * 8, L1_VALID | level2.phys()));
         rig.clean(&level1);
         rig.gits.write_register(G::Ctlr, 1);
-        rig.map(0x1234, 0, RdBase::processor_number(0));
+        rig.map(0x1234, 0, RdBase::processor_number(ProcessorNumber(0)));
         let unmap = |device_id| unmapd(device_id);
         rig.submit(&[unmap(0x10), unmap(512 * 512), unmap(u32::MAX)]);
-        assert_eq!(rig.model.translate(0x1234, 0).map(|t| t.intid), Some(LPI));
-        assert_eq!(rig.model.valid_device_ids(), [0x1234]);
+        assert_eq!(
+            rig.model
+                .translate(DeviceId(0x1234), EventId(0))
+                .map(|t| t.intid),
+            Some(LPI_ID)
+        );
+        assert_eq!(rig.model.valid_device_ids(), [DeviceId(0x1234)]);
         let missing = |id| CommandError::NoTableEntry(TableKind::Devices, id);
         assert_eq!(
             command_errors(&rig.model),
@@ -2405,7 +2444,7 @@ mod tests {
             ..Default::default()
         });
         let sync = C::Sync {
-            rdbase: RdBase::processor_number(0),
+            rdbase: RdBase::processor_number(ProcessorNumber(0)),
         };
         rig.submit(&[sync, sync, sync]);
         assert_eq!(rig.creadr(), 32 | 1);
@@ -2454,7 +2493,7 @@ mod tests {
         });
         rig.submit(
             &[C::Sync {
-                rdbase: RdBase::processor_number(0),
+                rdbase: RdBase::processor_number(ProcessorNumber(0)),
             }; 5],
         );
         let reads: Vec<u64> = (0..4).map(|_| rig.creadr()).collect();
@@ -2468,7 +2507,7 @@ mod tests {
             ..Default::default()
         });
         rig.submit(&[C::Sync {
-            rdbase: RdBase::processor_number(0),
+            rdbase: RdBase::processor_number(ProcessorNumber(0)),
         }]);
         assert_eq!((rig.creadr(), rig.creadr()), (0, 0));
     }
@@ -2483,7 +2522,7 @@ mod tests {
         assert_eq!(rig.gits.read_register(G::Baser(1)) & 3 << 10, 0);
         assert_eq!(rig.model.gicr(0).read_register(R::Propbaser) & 3 << 10, 0);
         // A command written but not cleaned: the GIC reads poison.
-        let mapc = mapc(0, RdBase::processor_number(0));
+        let mapc = mapc(0, RdBase::processor_number(ProcessorNumber(0)));
         for (i, word) in mapc.encode().into_iter().enumerate() {
             assert!(rig.queue.write_u64(i * 8, word));
         }
@@ -2523,46 +2562,55 @@ mod tests {
             ..Default::default()
         });
         rig.set_lpi(LPI, 0xa0);
-        rig.map(1, 0, RdBase::processor_number(0));
+        rig.map(1, 0, RdBase::processor_number(ProcessorNumber(0)));
         rig.submit(&[C::Int {
-            device_id: 1,
-            event_id: 0,
+            device_id: DeviceId(1),
+            event_id: EventId(0),
         }]);
         let gicr = rig.model.gicr(0);
         gicr.write_register(R::Ctlr, 0);
         let ctlr: Vec<u64> = (0..3).map(|_| gicr.read_register(R::Ctlr)).collect();
         assert_eq!(ctlr, [0b1010, 0b1010, 0b10]);
         assert_eq!(rig.model.pending(0), []);
-        assert_eq!(rig.model.send_msi(1, 0), Err(MsiError::LpisDisabled(0)));
+        assert_eq!(
+            rig.model.send_msi(DeviceId(1), EventId(0)),
+            Err(MsiError::LpisDisabled(0))
+        );
         // The pending state went to the table; PTZ = 0 brings it back.
         gicr.write_register(R::Pendbaser, gicr.read_register(R::Pendbaser));
         gicr.write_register(R::Ctlr, 1);
-        assert_eq!(rig.model.pending(0), [LPI]);
+        assert_eq!(rig.model.pending(0), [LPI_ID]);
         assert_eq!(rig.model.violations(), []);
     }
 
     #[test]
     fn lpi_configuration_is_cached_until_invalidated() {
         let mut rig = Rig::new(ModelConfig::default());
-        rig.map(1, 0, RdBase::processor_number(0));
+        rig.map(1, 0, RdBase::processor_number(ProcessorNumber(0)));
         rig.set_lpi(LPI, 0xa1);
-        assert!(rig.model.send_msi(1, 0).is_ok());
+        assert!(rig.model.send_msi(DeviceId(1), EventId(0)).is_ok());
         rig.set_lpi(LPI, 0xa0);
-        assert!(rig.model.send_msi(1, 0).is_ok());
+        assert!(rig.model.send_msi(DeviceId(1), EventId(0)).is_ok());
         rig.submit(&[C::Inv {
-            device_id: 1,
-            event_id: 0,
+            device_id: DeviceId(1),
+            event_id: EventId(0),
         }]);
-        assert_eq!(rig.model.send_msi(1, 0), Err(MsiError::LpiDisabled(LPI)));
+        assert_eq!(
+            rig.model.send_msi(DeviceId(1), EventId(0)),
+            Err(MsiError::LpiDisabled(LPI_ID))
+        );
         assert_eq!(
             (rig.model.take_pending(0), rig.model.pending(0)),
-            (vec![], vec![LPI])
+            (vec![], vec![LPI_ID])
         );
         rig.set_lpi(LPI, 0xa1);
         rig.model.gicr(0).write_register(R::Invlpir, LPI.into());
-        assert_eq!(rig.model.take_pending(0), [LPI]);
+        assert_eq!(rig.model.take_pending(0), [LPI_ID]);
         rig.gits.write_register(G::Ctlr, 0);
-        assert_eq!(rig.model.send_msi(1, 0), Err(MsiError::ItsDisabled));
+        assert_eq!(
+            rig.model.send_msi(DeviceId(1), EventId(0)),
+            Err(MsiError::ItsDisabled)
+        );
     }
 
     #[test]
@@ -2578,26 +2626,31 @@ mod tests {
         rig.submit(&[
             mapc(1, rd1),
             C::Int {
-                device_id: 1,
-                event_id: 0,
+                device_id: DeviceId(1),
+                event_id: EventId(0),
             },
         ]);
-        assert_eq!(rig.model.pending(0), [LPI]);
+        assert_eq!(rig.model.pending(0), [LPI_ID]);
         rig.submit(&[C::Movi {
-            device_id: 1,
-            event_id: 0,
-            icid: 1,
+            device_id: DeviceId(1),
+            event_id: EventId(0),
+            icid: CollectionId(1),
         }]);
         assert_eq!(
             (rig.model.pending(0), rig.model.pending(1)),
-            (vec![], vec![LPI])
+            (vec![], vec![LPI_ID])
         );
-        assert_eq!(rig.model.translate(1, 0).map(|t| t.processor), Some(1));
+        assert_eq!(
+            rig.model
+                .translate(DeviceId(1), EventId(0))
+                .map(|t| t.processor),
+            Some(1)
+        );
         rig.submit(&[
             C::Movall { from: rd1, to: rd0 },
-            mapc(2, RdBase::processor_number(1)),
+            mapc(2, RdBase::processor_number(ProcessorNumber(1))),
         ]);
-        assert_eq!(rig.model.pending(0), [LPI]);
+        assert_eq!(rig.model.pending(0), [LPI_ID]);
         assert_eq!(command_errors(&rig.model), [CommandError::BadRdbase(1)]);
     }
 
@@ -2670,9 +2723,12 @@ mod tests {
         };
         let mut rig = Rig::new(config);
         assert_eq!(rig.gits.read_register(G::Baser(1)), 0);
-        let mapc = |icid| mapc(icid, RdBase::processor_number(1));
+        let mapc = |icid| mapc(icid, RdBase::processor_number(ProcessorNumber(1)));
         rig.submit(&[mapc(2), mapc(5), mapc(16)]);
-        assert_eq!(rig.model.valid_collections(), BTreeMap::from([(2, 1)]));
+        assert_eq!(
+            rig.model.valid_collections(),
+            BTreeMap::from([(CollectionId(2), 1)])
+        );
         let errors = [
             CommandError::NoTableEntry(TableKind::Collections, 5),
             CommandError::CollectionOutOfRange(16),

@@ -6,6 +6,7 @@
 //! Events are stored per device in a vector indexed by EventID, so lookups
 //! are O(log devices) and memory is 8 bytes per event slot.
 
+use crate::id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 use crate::lpi::LpiConfig;
 use crate::memory::DmaRegion;
 use alloc::collections::BTreeMap;
@@ -18,28 +19,28 @@ pub struct EventMapping {
     /// The LPI's INTID (8192 or more, hence non-zero).
     intid: NonZeroU32,
     /// The collection the LPI is delivered through.
-    icid: u16,
+    icid: CollectionId,
     /// The LPI's configuration byte, restored into the property table.
     config: LpiConfig,
 }
 
 impl EventMapping {
     /// An event routed to LPI `intid` (at least 8192) in collection `icid`.
-    pub fn new(intid: u32, icid: u16, config: LpiConfig) -> Option<Self> {
+    pub fn new(intid: IntId, icid: CollectionId, config: LpiConfig) -> Option<Self> {
         Some(Self {
-            intid: NonZeroU32::new(intid)?,
+            intid: NonZeroU32::new(intid.0)?,
             icid,
             config,
         })
     }
 
     /// The LPI.
-    pub fn intid(&self) -> u32 {
-        self.intid.get()
+    pub fn intid(&self) -> IntId {
+        IntId(self.intid.get())
     }
 
     /// The collection.
-    pub fn icid(&self) -> u16 {
+    pub fn icid(&self) -> CollectionId {
         self.icid
     }
 
@@ -80,11 +81,11 @@ impl DeviceRecord {
     }
 
     /// The mapped events, as (EventID, mapping).
-    pub fn events(&self) -> impl Iterator<Item = (u32, EventMapping)> + '_ {
+    pub fn events(&self) -> impl Iterator<Item = (EventId, EventMapping)> + '_ {
         self.events
             .iter()
             .enumerate()
-            .filter_map(|(event_id, mapping)| Some((event_id as u32, (*mapping)?)))
+            .filter_map(|(event_id, mapping)| Some((EventId(event_id as u32), (*mapping)?)))
     }
 
     /// Whether the ITS holds this device's mapping now.
@@ -97,7 +98,7 @@ impl DeviceRecord {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CollectionRecord {
     /// The redistributor's processor number.
-    pub processor_number: u16,
+    pub processor_number: ProcessorNumber,
     /// Events currently routed to the collection.
     pub events: usize,
 }
@@ -105,37 +106,37 @@ pub struct CollectionRecord {
 /// Everything the driver has mapped.
 #[derive(Debug, Default)]
 pub struct Registry {
-    pub(crate) devices: BTreeMap<u32, DeviceRecord>,
-    pub(crate) collections: BTreeMap<u16, CollectionRecord>,
+    pub(crate) devices: BTreeMap<DeviceId, DeviceRecord>,
+    pub(crate) collections: BTreeMap<CollectionId, CollectionRecord>,
 }
 
 impl Registry {
     /// The record of a device.
-    pub fn device(&self, device_id: u32) -> Option<&DeviceRecord> {
+    pub fn device(&self, device_id: DeviceId) -> Option<&DeviceRecord> {
         self.devices.get(&device_id)
     }
 
     /// Every device, in DeviceID order.
-    pub fn devices(&self) -> impl Iterator<Item = (u32, &DeviceRecord)> {
+    pub fn devices(&self) -> impl Iterator<Item = (DeviceId, &DeviceRecord)> {
         self.devices.iter().map(|(id, record)| (*id, record))
     }
 
     /// Every collection, in ICID order.
-    pub fn collections(&self) -> impl Iterator<Item = (u16, CollectionRecord)> + '_ {
+    pub fn collections(&self) -> impl Iterator<Item = (CollectionId, CollectionRecord)> + '_ {
         self.collections.iter().map(|(id, record)| (*id, *record))
     }
 
     /// The mapping of one event.
-    pub fn event(&self, device_id: u32, event_id: u32) -> Option<EventMapping> {
+    pub fn event(&self, device_id: DeviceId, event_id: EventId) -> Option<EventMapping> {
         *self
             .devices
             .get(&device_id)?
             .events
-            .get(event_id as usize)?
+            .get(event_id.0 as usize)?
     }
 
     /// Every event mapping as ((DeviceID, EventID), mapping).
-    pub fn mappings(&self) -> impl Iterator<Item = ((u32, u32), EventMapping)> + '_ {
+    pub fn mappings(&self) -> impl Iterator<Item = ((DeviceId, EventId), EventMapping)> + '_ {
         self.devices.iter().flat_map(|(device_id, record)| {
             record
                 .events()
@@ -147,14 +148,14 @@ impl Registry {
     /// device, keeping every collection's event count in step.
     pub(crate) fn set_event(
         &mut self,
-        device_id: u32,
-        event_id: u32,
+        device_id: DeviceId,
+        event_id: EventId,
         mapping: Option<EventMapping>,
     ) {
         let Some(slot) = self
             .devices
             .get_mut(&device_id)
-            .and_then(|record| record.events.get_mut(event_id as usize))
+            .and_then(|record| record.events.get_mut(event_id.0 as usize))
         else {
             return;
         };
@@ -164,7 +165,7 @@ impl Registry {
     }
 
     /// Removes a device, and its events from their collections' counts.
-    pub(crate) fn remove_device(&mut self, device_id: u32) -> Option<DeviceRecord> {
+    pub(crate) fn remove_device(&mut self, device_id: DeviceId) -> Option<DeviceRecord> {
         let record = self.devices.remove(&device_id)?;
         for (_, mapping) in record.events() {
             self.count_event(Some(mapping), -1);
@@ -186,8 +187,8 @@ impl Registry {
     /// Bytes of heap the registry itself uses, approximately: one map node per
     /// device and collection plus the event vectors.
     pub fn heap_bytes(&self) -> usize {
-        let per_device = core::mem::size_of::<(u32, DeviceRecord)>();
-        let per_collection = core::mem::size_of::<(u16, CollectionRecord)>();
+        let per_device = core::mem::size_of::<(DeviceId, DeviceRecord)>();
+        let per_collection = core::mem::size_of::<(CollectionId, CollectionRecord)>();
         let events: usize = self
             .devices
             .values()

@@ -17,6 +17,7 @@
 
 use crate::command::{ItsCommand, RdBase};
 use crate::error::ItsError;
+use crate::id::DeviceId;
 use crate::its::{Its, ItsState, disable_and_quiesce, submitter};
 use crate::memory::DmaMemory;
 use crate::registers::{GITS_IIDR, GITS_TYPER, GitsFrame};
@@ -141,7 +142,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     }
 
     /// DeviceIDs that a partial restore has not replayed yet.
-    pub fn unreplayed_devices(&self) -> impl Iterator<Item = u32> + '_ {
+    pub fn unreplayed_devices(&self) -> impl Iterator<Item = DeviceId> + '_ {
         self.registry
             .devices
             .iter()

@@ -4,6 +4,7 @@
 mod support;
 
 use gicv3_its::model::{ItsModel, ModelConfig};
+use gicv3_its::{CollectionId, DeviceId, EventId, ProcessorNumber};
 use gicv3_its::{ItsConfig, ItsError};
 use support::*;
 
@@ -16,7 +17,7 @@ fn rejects(
     f: impl FnOnce(&mut ModelIts) -> Result<(), ItsError>,
 ) {
     let registry_before = registry_view(its);
-    let devices_before: Vec<u32> = its.registry().devices().map(|(id, _)| id).collect();
+    let devices_before: Vec<DeviceId> = its.registry().devices().map(|(id, _)| id).collect();
     let model_before = model.mappings();
     let commands_before = model.command_log().len();
     let lpis_before = its.allocated_lpis();
@@ -47,8 +48,9 @@ fn rejects(
 
 fn populated() -> (ItsModel, ModelIts) {
     let (model, mut its) = setup(ModelConfig::default());
-    its.map_device(0x10, 4).unwrap();
-    its.map_event(0x10, 0, 0).unwrap();
+    its.map_device(DeviceId(0x10), 4).unwrap();
+    its.map_event(DeviceId(0x10), EventId(0), CollectionId(0))
+        .unwrap();
     (model, its)
 }
 
@@ -59,19 +61,19 @@ fn device_id_beyond_devbits() {
         &model,
         &mut its,
         ItsError::DeviceIdOutOfRange {
-            device_id: 0x1_0000,
-            max: 0xffff,
+            device_id: DeviceId(0x1_0000),
+            max: DeviceId(0xffff),
         },
-        |its| its.map_device(0x1_0000, 1),
+        |its| its.map_device(DeviceId(0x1_0000), 1),
     );
     rejects(
         &model,
         &mut its,
         ItsError::DeviceIdOutOfRange {
-            device_id: u32::MAX,
-            max: 0xffff,
+            device_id: DeviceId(u32::MAX),
+            max: DeviceId(0xffff),
         },
-        |its| its.map_device(u32::MAX, 1),
+        |its| its.map_device(DeviceId(u32::MAX), 1),
     );
 }
 
@@ -87,10 +89,10 @@ fn device_id_beyond_a_capped_table() {
         &model,
         &mut its,
         ItsError::DeviceIdOutOfRange {
-            device_id: 256,
-            max: 255,
+            device_id: DeviceId(256),
+            max: DeviceId(255),
         },
-        |its| its.map_device(256, 1),
+        |its| its.map_device(DeviceId(256), 1),
     );
 }
 
@@ -105,7 +107,7 @@ fn too_many_or_zero_events() {
             requested: 65537,
             max: 65536,
         },
-        |its| its.map_device(0x20, 65537),
+        |its| its.map_device(DeviceId(0x20), 65537),
     );
     rejects(
         &model,
@@ -114,7 +116,7 @@ fn too_many_or_zero_events() {
             requested: 0,
             max: 65536,
         },
-        |its| its.map_device(0x20, 0),
+        |its| its.map_device(DeviceId(0x20), 0),
     );
 }
 
@@ -122,15 +124,20 @@ fn too_many_or_zero_events() {
 fn event_id_beyond_the_itt() {
     let (model, mut its) = populated();
     let expected = ItsError::EventIdOutOfRange {
-        device_id: 0x10,
-        event_id: 4,
+        device_id: DeviceId(0x10),
+        event_id: EventId(4),
         events: 4,
     };
     rejects(&model, &mut its, expected, |its| {
-        its.map_event(0x10, 4, 0).map(|_| ())
+        its.map_event(DeviceId(0x10), EventId(4), CollectionId(0))
+            .map(|_| ())
     });
-    rejects(&model, &mut its, expected, |its| its.unmap_event(0x10, 4));
-    rejects(&model, &mut its, expected, |its| its.send_int(0x10, 4));
+    rejects(&model, &mut its, expected, |its| {
+        its.unmap_event(DeviceId(0x10), EventId(4))
+    });
+    rejects(&model, &mut its, expected, |its| {
+        its.send_int(DeviceId(0x10), EventId(4))
+    });
 }
 
 #[test]
@@ -142,17 +149,22 @@ fn lpi_space_exhausted() {
     };
     let mut its = gicv3_its::Its::probe(model.gits(), model.memory(), config).unwrap();
     init_redistributors(&model, &mut its);
-    its.map_collection(0, 0).unwrap();
-    its.map_device(1, 8192).unwrap();
+    its.map_collection(CollectionId(0), ProcessorNumber(0))
+        .unwrap();
+    its.map_device(DeviceId(1), 8192).unwrap();
     for event in 0..8192 {
-        its.map_event(1, event, 0).unwrap();
+        its.map_event(DeviceId(1), EventId(event), CollectionId(0))
+            .unwrap();
     }
-    its.map_device(2, 1).unwrap();
+    its.map_device(DeviceId(2), 1).unwrap();
     rejects(
         &model,
         &mut its,
         ItsError::LpiSpaceExhausted { requested: 1 },
-        |its| its.map_event(2, 0, 0).map(|_| ()),
+        |its| {
+            its.map_event(DeviceId(2), EventId(0), CollectionId(0))
+                .map(|_| ())
+        },
     );
 }
 
@@ -162,23 +174,30 @@ fn mapped_twice() {
     rejects(
         &model,
         &mut its,
-        ItsError::DeviceAlreadyMapped { device_id: 0x10 },
-        |its| its.map_device(0x10, 2),
+        ItsError::DeviceAlreadyMapped {
+            device_id: DeviceId(0x10),
+        },
+        |its| its.map_device(DeviceId(0x10), 2),
     );
     rejects(
         &model,
         &mut its,
         ItsError::EventAlreadyMapped {
-            device_id: 0x10,
-            event_id: 0,
+            device_id: DeviceId(0x10),
+            event_id: EventId(0),
         },
-        |its| its.map_event(0x10, 0, 1).map(|_| ()),
+        |its| {
+            its.map_event(DeviceId(0x10), EventId(0), CollectionId(1))
+                .map(|_| ())
+        },
     );
     rejects(
         &model,
         &mut its,
-        ItsError::CollectionAlreadyMapped { icid: 0 },
-        |its| its.map_collection(0, 1),
+        ItsError::CollectionAlreadyMapped {
+            icid: CollectionId(0),
+        },
+        |its| its.map_collection(CollectionId(0), ProcessorNumber(1)),
     );
 }
 
@@ -188,35 +207,44 @@ fn unmapping_what_is_not_mapped() {
     rejects(
         &model,
         &mut its,
-        ItsError::DeviceNotMapped { device_id: 0x11 },
-        |its| its.unmap_device(0x11),
+        ItsError::DeviceNotMapped {
+            device_id: DeviceId(0x11),
+        },
+        |its| its.unmap_device(DeviceId(0x11)),
     );
     rejects(
         &model,
         &mut its,
         ItsError::EventNotMapped {
-            device_id: 0x10,
-            event_id: 1,
+            device_id: DeviceId(0x10),
+            event_id: EventId(1),
         },
-        |its| its.unmap_event(0x10, 1),
+        |its| its.unmap_event(DeviceId(0x10), EventId(1)),
     );
     rejects(
         &model,
         &mut its,
-        ItsError::DeviceNotMapped { device_id: 0x11 },
-        |its| its.unmap_event(0x11, 0),
+        ItsError::DeviceNotMapped {
+            device_id: DeviceId(0x11),
+        },
+        |its| its.unmap_event(DeviceId(0x11), EventId(0)),
     );
     rejects(
         &model,
         &mut its,
-        ItsError::CollectionNotMapped { icid: 9 },
-        |its| its.unmap_collection(9),
+        ItsError::CollectionNotMapped {
+            icid: CollectionId(9),
+        },
+        |its| its.unmap_collection(CollectionId(9)),
     );
     rejects(
         &model,
         &mut its,
-        ItsError::CollectionInUse { icid: 0, events: 1 },
-        |its| its.unmap_collection(0),
+        ItsError::CollectionInUse {
+            icid: CollectionId(0),
+            events: 1,
+        },
+        |its| its.unmap_collection(CollectionId(0)),
     );
 }
 
@@ -227,21 +255,29 @@ fn collection_for_a_cpu_that_does_not_exist() {
         &model,
         &mut its,
         ItsError::UnknownRedistributor {
-            processor_number: 7,
+            processor_number: ProcessorNumber(7),
         },
-        |its| its.map_collection(7, 7),
+        |its| its.map_collection(CollectionId(7), ProcessorNumber(7)),
     );
     rejects(
         &model,
         &mut its,
-        ItsError::CollectionOutOfRange { icid: 64, max: 63 },
-        |its| its.map_collection(64, 0),
+        ItsError::CollectionOutOfRange {
+            icid: CollectionId(64),
+            max: CollectionId(63),
+        },
+        |its| its.map_collection(CollectionId(64), ProcessorNumber(0)),
     );
     rejects(
         &model,
         &mut its,
-        ItsError::CollectionNotMapped { icid: 5 },
-        |its| its.map_event(0x10, 1, 5).map(|_| ()),
+        ItsError::CollectionNotMapped {
+            icid: CollectionId(5),
+        },
+        |its| {
+            its.map_event(DeviceId(0x10), EventId(1), CollectionId(5))
+                .map(|_| ())
+        },
     );
 }
 
@@ -250,13 +286,16 @@ fn anything_while_saved() {
     let (model, mut its) = populated();
     its.save().unwrap();
     for call in [
-        |its: &mut ModelIts| its.map_device(0x20, 1),
-        |its: &mut ModelIts| its.unmap_device(0x10),
-        |its: &mut ModelIts| its.map_event(0x10, 1, 0).map(|_| ()),
-        |its: &mut ModelIts| its.unmap_event(0x10, 0),
-        |its: &mut ModelIts| its.move_event(0x10, 0, 1),
-        |its: &mut ModelIts| its.map_collection(5, 1),
-        |its: &mut ModelIts| its.send_int(0x10, 0),
+        |its: &mut ModelIts| its.map_device(DeviceId(0x20), 1),
+        |its: &mut ModelIts| its.unmap_device(DeviceId(0x10)),
+        |its: &mut ModelIts| {
+            its.map_event(DeviceId(0x10), EventId(1), CollectionId(0))
+                .map(|_| ())
+        },
+        |its: &mut ModelIts| its.unmap_event(DeviceId(0x10), EventId(0)),
+        |its: &mut ModelIts| its.move_event(DeviceId(0x10), EventId(0), CollectionId(1)),
+        |its: &mut ModelIts| its.map_collection(CollectionId(5), ProcessorNumber(1)),
+        |its: &mut ModelIts| its.send_int(DeviceId(0x10), EventId(0)),
     ] {
         rejects(&model, &mut its, ItsError::Saved, call);
     }
@@ -276,7 +315,7 @@ fn allocation_failure_when_mapping() {
         &model,
         &mut its,
         ItsError::OutOfMemory { size: 256 },
-        |its| its.map_device(0x20, 2),
+        |its| its.map_device(DeviceId(0x20), 2),
     );
 }
 
@@ -309,10 +348,13 @@ fn out_of_range_configuration_values_are_clamped_not_trusted() {
     };
     let mut its = gicv3_its::Its::probe(model.gits(), model.memory(), config).unwrap();
     init_redistributors(&model, &mut its);
-    its.map_collection(0, 0).unwrap();
-    its.map_device(1, 1).unwrap();
-    let lpi = its.map_event(1, 0, 0).unwrap();
-    assert_eq!(model.send_msi(1, 0).unwrap().intid, lpi);
+    its.map_collection(CollectionId(0), ProcessorNumber(0))
+        .unwrap();
+    its.map_device(DeviceId(1), 1).unwrap();
+    let lpi = its
+        .map_event(DeviceId(1), EventId(0), CollectionId(0))
+        .unwrap();
+    assert_eq!(model.send_msi(DeviceId(1), EventId(0)).unwrap().intid, lpi);
     assert_eq!(its.memory_use().queue, 4096);
     assert_no_violations(&model);
 }
@@ -327,8 +369,8 @@ fn the_largest_event_count_is_checked_without_overflow() {
         gicv3_its::Its::probe(model.gits(), model.memory(), ItsConfig::default()).unwrap();
     // 2^32 events would need a 48 GiB ITT: refused as memory, not a panic.
     assert!(matches!(
-        its.map_device(1, u32::MAX),
+        its.map_device(DeviceId(1), u32::MAX),
         Err(ItsError::OutOfMemory { .. })
     ));
-    assert!(its.registry().device(1).is_none());
+    assert!(its.registry().device(DeviceId(1)).is_none());
 }

@@ -15,7 +15,7 @@ mod heap;
 mod workload;
 
 use gicv3_its::model::{ItsModel, ModelConfig, ModelGits, ModelMemory, PageSizes};
-use gicv3_its::{Batching, Its, ItsConfig, QueueStats};
+use gicv3_its::{Batching, Its, ItsConfig, ProcessorNumber, QueueStats};
 use heap::{CountingAllocator, Uncounted};
 use std::collections::BTreeMap;
 use workload::{COLLECTIONS, Counts, FLAT_DEVICE_TABLE_BYTES, Geometry, TableBytes};
@@ -58,7 +58,10 @@ fn probe(model: &ItsModel, config: ItsConfig) -> BenchIts {
         its.init_redistributor(&Uncounted(model.gicr(index)), rd_base)
             .expect("init redistributor");
     }
-    workload::map_collections(&mut its, |icid| icid % REDISTRIBUTORS as u16).expect("collections");
+    workload::map_collections(&mut its, |icid| {
+        ProcessorNumber(icid.0 % REDISTRIBUTORS as u16)
+    })
+    .expect("collections");
     its
 }
 
@@ -425,7 +428,7 @@ fn the_floor_sends_the_drivers_commands_in_full_queue_batches() {
         devices,
         events,
         floor.slots() - 1,
-        |icid| floor_model.rdbase(usize::from(icid) % REDISTRIBUTORS as usize),
+        |icid| floor_model.rdbase(usize::from(icid.0) % REDISTRIBUTORS as usize),
     )
     .expect("plan");
     let before = floor_model.stats().commands;

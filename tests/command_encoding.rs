@@ -32,7 +32,7 @@
 //! compares all 256 bits, so a stray bit anywhere fails it.
 
 use gicv3_its::command::COMMAND_SIZE;
-use gicv3_its::{ItsCommand, RdBase};
+use gicv3_its::{CollectionId, DeviceId, EventId, IntId, ItsCommand, ProcessorNumber, RdBase};
 use proptest::prelude::*;
 
 /// Asserts that `cmd` encodes to exactly `expected`, that the hand-written
@@ -96,8 +96,11 @@ fn command_slot_is_32_bytes() {
 #[test]
 fn rdbase_field_values() {
     // PTA = 0: the field is the processor number itself.
-    assert_eq!(RdBase::processor_number(3).field(), 0x3);
-    assert_eq!(RdBase::processor_number(0xFFFF).field(), 0xFFFF);
+    assert_eq!(RdBase::processor_number(ProcessorNumber(3)).field(), 0x3);
+    assert_eq!(
+        RdBase::processor_number(ProcessorNumber(0xFFFF)).field(),
+        0xFFFF
+    );
     // PTA = 1: the field is address bits [51:16] (36 bits).
     assert_eq!(
         RdBase::physical_address(0x0008_0000_2F10_0000).field(),
@@ -123,7 +126,7 @@ fn mapd_typical() {
     // DW2[63]=V 1.
     check(
         ItsCommand::Mapd {
-            device_id: 0x1234,
+            device_id: DeviceId(0x1234),
             size: 15,
             itt_address: 0x0000_0000_8765_4300,
             valid: true,
@@ -144,7 +147,7 @@ fn mapd_maximum_fields() {
     // DW2[63]=V 1; DW2[62:52] and DW2[7:0] RES0.
     check(
         ItsCommand::Mapd {
-            device_id: 0xFFFF_FFFF,
+            device_id: DeviceId(0xFFFF_FFFF),
             size: 31,
             itt_address: 0x000F_FFFF_FFFF_FF00,
             valid: true,
@@ -164,7 +167,7 @@ fn mapd_itt_address_bit_51() {
     // DW1[4:0]=Size 0.
     check(
         ItsCommand::Mapd {
-            device_id: 0x1,
+            device_id: DeviceId(0x1),
             size: 0,
             itt_address: 0x0008_0000_0000_0000,
             valid: true,
@@ -184,7 +187,7 @@ fn mapd_unmap() {
     // unmap: only DW0[7:0]=0x08 and DW0[63:32]=DeviceID 0x1234 are set.
     check(
         ItsCommand::Mapd {
-            device_id: 0x1234,
+            device_id: DeviceId(0x1234),
             size: 0,
             itt_address: 0,
             valid: false,
@@ -204,7 +207,7 @@ fn mapd_reserved_bits_stay_zero() {
     // reach DW2 (DW2[7:0] and DW2[62:52] are RES0, DW2[63] is V).
     check_encode_only(
         ItsCommand::Mapd {
-            device_id: 0xFFFF_FFFF,
+            device_id: DeviceId(0xFFFF_FFFF),
             size: 31,
             itt_address: 0xFFFF_FFFF_FFFF_FFFF,
             valid: true,
@@ -219,7 +222,7 @@ fn mapd_reserved_bits_stay_zero() {
     // Low byte only: DW2[7:0] stays zero, DW2[51:8]=0x8765_43.
     check_encode_only(
         ItsCommand::Mapd {
-            device_id: 0x1234,
+            device_id: DeviceId(0x1234),
             size: 15,
             itt_address: 0x0000_0000_8765_43FF,
             valid: true,
@@ -235,7 +238,7 @@ fn mapd_reserved_bits_stay_zero() {
     // mistaken for V: with V=0, DW2 carries just ITT_addr bit 8.
     check_encode_only(
         ItsCommand::Mapd {
-            device_id: 0x1234,
+            device_id: DeviceId(0x1234),
             size: 15,
             itt_address: 0xFFF0_0000_0000_0100,
             valid: false,
@@ -250,7 +253,7 @@ fn mapd_reserved_bits_stay_zero() {
     // Size is DW1[4:0]: a value wider than 5 bits must not set DW1[7:5].
     check_encode_only(
         ItsCommand::Mapd {
-            device_id: 0x1234,
+            device_id: DeviceId(0x1234),
             size: 0xFF,
             itt_address: 0x0000_0000_8765_4300,
             valid: true,
@@ -267,7 +270,7 @@ fn mapd_reserved_bits_stay_zero() {
 #[test]
 fn mapd_byte_layout() {
     let cmd = ItsCommand::Mapd {
-        device_id: 0x1234,
+        device_id: DeviceId(0x1234),
         size: 15,
         itt_address: 0x0000_0000_8765_4300,
         valid: true,
@@ -287,7 +290,7 @@ fn mapd_byte_layout() {
     assert_eq!(le_bytes(cmd.encode()), expected);
 
     let max = ItsCommand::Mapd {
-        device_id: 0xFFFF_FFFF,
+        device_id: DeviceId(0xFFFF_FFFF),
         size: 31,
         itt_address: 0x000F_FFFF_FFFF_FF00,
         valid: true,
@@ -314,8 +317,8 @@ fn mapc_typical_processor_number() {
     // DW2[51:16]=RDbase processor number 3 (PTA=0), DW2[63]=V 1.
     check(
         ItsCommand::Mapc {
-            icid: 5,
-            rdbase: RdBase::processor_number(3),
+            icid: CollectionId(5),
+            rdbase: RdBase::processor_number(ProcessorNumber(3)),
             valid: true,
         },
         [
@@ -333,8 +336,8 @@ fn mapc_maximum_processor_number_and_icid() {
     // DW2[51:32]=0, DW2[63]=V 1.
     check(
         ItsCommand::Mapc {
-            icid: 0xFFFF,
-            rdbase: RdBase::processor_number(0xFFFF),
+            icid: CollectionId(0xFFFF),
+            rdbase: RdBase::processor_number(ProcessorNumber(0xFFFF)),
             valid: true,
         },
         [
@@ -352,7 +355,7 @@ fn mapc_physical_address_bit_51() {
     // (bit 51 set), DW2[15:0]=ICID 1, DW2[63]=V 1.
     check(
         ItsCommand::Mapc {
-            icid: 1,
+            icid: CollectionId(1),
             rdbase: RdBase::physical_address(0x0008_0000_2F10_0000),
             valid: true,
         },
@@ -371,7 +374,7 @@ fn mapc_maximum_physical_address() {
     // DW2[62:52] RES0.
     check(
         ItsCommand::Mapc {
-            icid: 0xFFFF,
+            icid: CollectionId(0xFFFF),
             rdbase: RdBase::physical_address(0x000F_FFFF_FFFF_0000),
             valid: true,
         },
@@ -389,8 +392,8 @@ fn mapc_unmap() {
     // V=0 (DW2[63]=0), DW2[15:0]=ICID 5, RDbase 0.
     check(
         ItsCommand::Mapc {
-            icid: 5,
-            rdbase: RdBase::processor_number(0),
+            icid: CollectionId(5),
+            rdbase: RdBase::processor_number(ProcessorNumber(0)),
             valid: false,
         },
         [
@@ -408,7 +411,7 @@ fn mapc_reserved_bits_stay_zero() {
     // RES0 and nothing leaks into ICID DW2[15:0] (ICID 0 here).
     check_encode_only(
         ItsCommand::Mapc {
-            icid: 0,
+            icid: CollectionId(0),
             rdbase: RdBase::physical_address(0xFFFF_FFFF_FFFF_FFFF),
             valid: true,
         },
@@ -422,7 +425,7 @@ fn mapc_reserved_bits_stay_zero() {
     // Same with V=0: address bit 63 must not become V.
     check_encode_only(
         ItsCommand::Mapc {
-            icid: 0,
+            icid: CollectionId(0),
             rdbase: RdBase::physical_address(0xFFFF_FFFF_FFFF_FFFF),
             valid: false,
         },
@@ -444,10 +447,10 @@ fn mapti_typical() {
     // DW2[15:0]=ICID 0x0A0B.
     check(
         ItsCommand::Mapti {
-            device_id: 0x0001_0203,
-            event_id: 0x0405_0607,
-            intid: 0x2001,
-            icid: 0x0A0B,
+            device_id: DeviceId(0x0001_0203),
+            event_id: EventId(0x0405_0607),
+            intid: IntId(0x2001),
+            icid: CollectionId(0x0A0B),
         },
         [
             0x0001_0203_0000_000A,
@@ -465,10 +468,10 @@ fn mapti_maximum_fields() {
     // DW2[63:16] and DW3 RES0.
     check(
         ItsCommand::Mapti {
-            device_id: 0xFFFF_FFFF,
-            event_id: 0xFFFF_FFFF,
-            intid: 0xFFFF_FFFF,
-            icid: 0xFFFF,
+            device_id: DeviceId(0xFFFF_FFFF),
+            event_id: EventId(0xFFFF_FFFF),
+            intid: IntId(0xFFFF_FFFF),
+            icid: CollectionId(0xFFFF),
         },
         [
             0xFFFF_FFFF_0000_000A,
@@ -482,10 +485,10 @@ fn mapti_maximum_fields() {
 #[test]
 fn mapti_byte_layout() {
     let cmd = ItsCommand::Mapti {
-        device_id: 0x0001_0203,
-        event_id: 0x0405_0607,
-        intid: 0x2001,
-        icid: 0x0A0B,
+        device_id: DeviceId(0x0001_0203),
+        event_id: EventId(0x0405_0607),
+        intid: IntId(0x2001),
+        icid: CollectionId(0x0A0B),
     };
     #[rustfmt::skip]
     let expected: [u8; 32] = [
@@ -501,10 +504,10 @@ fn mapti_byte_layout() {
     assert_eq!(le_bytes(cmd.encode()), expected);
 
     let max = ItsCommand::Mapti {
-        device_id: 0xFFFF_FFFF,
-        event_id: 0xFFFF_FFFF,
-        intid: 0xFFFF_FFFF,
-        icid: 0xFFFF,
+        device_id: DeviceId(0xFFFF_FFFF),
+        event_id: EventId(0xFFFF_FFFF),
+        intid: IntId(0xFFFF_FFFF),
+        icid: CollectionId(0xFFFF),
     };
     #[rustfmt::skip]
     let expected_max: [u8; 32] = [
@@ -525,9 +528,9 @@ fn mapi_typical() {
     // DW1[63:32] RES0 (MAPI has no pINTID field).
     check(
         ItsCommand::Mapi {
-            device_id: 0x1234,
-            event_id: 0x2000,
-            icid: 5,
+            device_id: DeviceId(0x1234),
+            event_id: EventId(0x2000),
+            icid: CollectionId(5),
         },
         [
             0x0000_1234_0000_000B,
@@ -544,9 +547,9 @@ fn mapi_maximum_fields() {
     // DW2[15:0]=ICID 0xFFFF.
     check(
         ItsCommand::Mapi {
-            device_id: 0xFFFF_FFFF,
-            event_id: 0xFFFF_FFFF,
-            icid: 0xFFFF,
+            device_id: DeviceId(0xFFFF_FFFF),
+            event_id: EventId(0xFFFF_FFFF),
+            icid: CollectionId(0xFFFF),
         },
         [
             0xFFFF_FFFF_0000_000B,
@@ -564,8 +567,8 @@ fn inv_typical() {
     // DW0[7:0]=0x0C INV, DW0[63:32]=DeviceID 0x1234, DW1[31:0]=EventID 0x42.
     check(
         ItsCommand::Inv {
-            device_id: 0x1234,
-            event_id: 0x42,
+            device_id: DeviceId(0x1234),
+            event_id: EventId(0x42),
         },
         [
             0x0000_1234_0000_000C,
@@ -581,8 +584,8 @@ fn inv_maximum_fields() {
     // DW0[63:32]=0xFFFF_FFFF, DW1[31:0]=0xFFFF_FFFF, DW1[63:32] RES0.
     check(
         ItsCommand::Inv {
-            device_id: 0xFFFF_FFFF,
-            event_id: 0xFFFF_FFFF,
+            device_id: DeviceId(0xFFFF_FFFF),
+            event_id: EventId(0xFFFF_FFFF),
         },
         [
             0xFFFF_FFFF_0000_000C,
@@ -599,7 +602,9 @@ fn inv_maximum_fields() {
 fn invall_typical() {
     // DW0[7:0]=0x0D INVALL, DW2[15:0]=ICID 5; DW0[63:8] RES0.
     check(
-        ItsCommand::Invall { icid: 5 },
+        ItsCommand::Invall {
+            icid: CollectionId(5),
+        },
         [
             0x0000_0000_0000_000D,
             0x0000_0000_0000_0000,
@@ -613,7 +618,9 @@ fn invall_typical() {
 fn invall_maximum_icid() {
     // DW2[15:0]=ICID 0xFFFF, DW2[63:16] RES0.
     check(
-        ItsCommand::Invall { icid: 0xFFFF },
+        ItsCommand::Invall {
+            icid: CollectionId(0xFFFF),
+        },
         [
             0x0000_0000_0000_000D,
             0x0000_0000_0000_0000,
@@ -631,7 +638,7 @@ fn sync_typical_processor_number() {
     // DW2[15:0] RES0.
     check(
         ItsCommand::Sync {
-            rdbase: RdBase::processor_number(3),
+            rdbase: RdBase::processor_number(ProcessorNumber(3)),
         },
         [
             0x0000_0000_0000_0005,
@@ -647,7 +654,7 @@ fn sync_maximum_processor_number() {
     // DW2[31:16]=processor number 0xFFFF (PTA=0), rest RES0.
     check(
         ItsCommand::Sync {
-            rdbase: RdBase::processor_number(0xFFFF),
+            rdbase: RdBase::processor_number(ProcessorNumber(0xFFFF)),
         },
         [
             0x0000_0000_0000_0005,
@@ -706,8 +713,8 @@ fn discard_typical() {
     // DW1[31:0]=EventID 0x42.
     check(
         ItsCommand::Discard {
-            device_id: 0x1234,
-            event_id: 0x42,
+            device_id: DeviceId(0x1234),
+            event_id: EventId(0x42),
         },
         [
             0x0000_1234_0000_000F,
@@ -723,8 +730,8 @@ fn discard_maximum_fields() {
     // DW0[63:32]=0xFFFF_FFFF, DW1[31:0]=0xFFFF_FFFF.
     check(
         ItsCommand::Discard {
-            device_id: 0xFFFF_FFFF,
-            event_id: 0xFFFF_FFFF,
+            device_id: DeviceId(0xFFFF_FFFF),
+            event_id: EventId(0xFFFF_FFFF),
         },
         [
             0xFFFF_FFFF_0000_000F,
@@ -743,9 +750,9 @@ fn movi_typical() {
     // DW1[31:0]=EventID 0x42, DW2[15:0]=ICID 7.
     check(
         ItsCommand::Movi {
-            device_id: 0x1234,
-            event_id: 0x42,
-            icid: 7,
+            device_id: DeviceId(0x1234),
+            event_id: EventId(0x42),
+            icid: CollectionId(7),
         },
         [
             0x0000_1234_0000_0001,
@@ -761,9 +768,9 @@ fn movi_maximum_fields() {
     // DW0[63:32]=0xFFFF_FFFF, DW1[31:0]=0xFFFF_FFFF, DW2[15:0]=0xFFFF.
     check(
         ItsCommand::Movi {
-            device_id: 0xFFFF_FFFF,
-            event_id: 0xFFFF_FFFF,
-            icid: 0xFFFF,
+            device_id: DeviceId(0xFFFF_FFFF),
+            event_id: EventId(0xFFFF_FFFF),
+            icid: CollectionId(0xFFFF),
         },
         [
             0xFFFF_FFFF_0000_0001,
@@ -782,8 +789,8 @@ fn movall_typical_processor_numbers() {
     // DW3[51:16]=RDbase2 processor 2 (PTA=0).
     check(
         ItsCommand::Movall {
-            from: RdBase::processor_number(1),
-            to: RdBase::processor_number(2),
+            from: RdBase::processor_number(ProcessorNumber(1)),
+            to: RdBase::processor_number(ProcessorNumber(2)),
         },
         [
             0x0000_0000_0000_000E,
@@ -799,8 +806,8 @@ fn movall_maximum_processor_numbers() {
     // DW2[31:16]=0xFFFF, DW3[31:16]=0xFFFE (PTA=0); DW2/DW3[15:0] RES0.
     check(
         ItsCommand::Movall {
-            from: RdBase::processor_number(0xFFFF),
-            to: RdBase::processor_number(0xFFFE),
+            from: RdBase::processor_number(ProcessorNumber(0xFFFF)),
+            to: RdBase::processor_number(ProcessorNumber(0xFFFE)),
         },
         [
             0x0000_0000_0000_000E,
@@ -850,8 +857,8 @@ fn int_typical() {
     // DW0[7:0]=0x03 INT, DW0[63:32]=DeviceID 0x1234, DW1[31:0]=EventID 0x42.
     check(
         ItsCommand::Int {
-            device_id: 0x1234,
-            event_id: 0x42,
+            device_id: DeviceId(0x1234),
+            event_id: EventId(0x42),
         },
         [
             0x0000_1234_0000_0003,
@@ -867,8 +874,8 @@ fn int_maximum_fields() {
     // DW0[63:32]=0xFFFF_FFFF, DW1[31:0]=0xFFFF_FFFF.
     check(
         ItsCommand::Int {
-            device_id: 0xFFFF_FFFF,
-            event_id: 0xFFFF_FFFF,
+            device_id: DeviceId(0xFFFF_FFFF),
+            event_id: EventId(0xFFFF_FFFF),
         },
         [
             0xFFFF_FFFF_0000_0003,
@@ -887,8 +894,8 @@ fn clear_typical() {
     // DW1[31:0]=EventID 0x42.
     check(
         ItsCommand::Clear {
-            device_id: 0x1234,
-            event_id: 0x42,
+            device_id: DeviceId(0x1234),
+            event_id: EventId(0x42),
         },
         [
             0x0000_1234_0000_0004,
@@ -904,8 +911,8 @@ fn clear_maximum_fields() {
     // DW0[63:32]=0xFFFF_FFFF, DW1[31:0]=0xFFFF_FFFF.
     check(
         ItsCommand::Clear {
-            device_id: 0xFFFF_FFFF,
-            event_id: 0xFFFF_FFFF,
+            device_id: DeviceId(0xFFFF_FFFF),
+            event_id: EventId(0xFFFF_FFFF),
         },
         [
             0xFFFF_FFFF_0000_0004,
@@ -938,7 +945,7 @@ fn decode_rejects_numbers_this_crate_does_not_send() {
 
 fn rdbase() -> impl Strategy<Value = RdBase> {
     prop_oneof![
-        any::<u16>().prop_map(RdBase::processor_number),
+        any::<u16>().prop_map(|n| RdBase::processor_number(ProcessorNumber(n))),
         // 64 KiB aligned addresses below 2^52.
         (0u64..(1 << 36)).prop_map(|frame| RdBase::physical_address(frame << 16)),
     ]
@@ -948,69 +955,71 @@ fn command() -> impl Strategy<Value = ItsCommand> {
     prop_oneof![
         (any::<u32>(), 0u8..=31, 0u64..(1 << 44)).prop_map(|(device_id, size, itt)| {
             ItsCommand::Mapd {
-                device_id,
+                device_id: DeviceId(device_id),
                 size,
                 itt_address: itt << 8,
                 valid: true,
             }
         }),
         any::<u32>().prop_map(|device_id| ItsCommand::Mapd {
-            device_id,
+            device_id: DeviceId(device_id),
             size: 0,
             itt_address: 0,
             valid: false,
         }),
         (any::<u16>(), rdbase(), any::<bool>()).prop_map(|(icid, rdbase, valid)| {
             ItsCommand::Mapc {
-                icid,
+                icid: CollectionId(icid),
                 rdbase: if valid {
                     rdbase
                 } else {
-                    RdBase::processor_number(0)
+                    RdBase::processor_number(ProcessorNumber(0))
                 },
                 valid,
             }
         }),
         (any::<u32>(), any::<u32>(), any::<u32>(), any::<u16>()).prop_map(
             |(device_id, event_id, intid, icid)| ItsCommand::Mapti {
-                device_id,
-                event_id,
-                intid,
-                icid,
+                device_id: DeviceId(device_id),
+                event_id: EventId(event_id),
+                intid: IntId(intid),
+                icid: CollectionId(icid),
             }
         ),
         (any::<u32>(), any::<u32>(), any::<u16>()).prop_map(|(device_id, event_id, icid)| {
             ItsCommand::Mapi {
-                device_id,
-                event_id,
-                icid,
+                device_id: DeviceId(device_id),
+                event_id: EventId(event_id),
+                icid: CollectionId(icid),
             }
         }),
         (any::<u32>(), any::<u32>()).prop_map(|(device_id, event_id)| ItsCommand::Inv {
-            device_id,
-            event_id
+            device_id: DeviceId(device_id),
+            event_id: EventId(event_id),
         }),
-        any::<u16>().prop_map(|icid| ItsCommand::Invall { icid }),
+        any::<u16>().prop_map(|icid| ItsCommand::Invall {
+            icid: CollectionId(icid),
+        }),
         rdbase().prop_map(|rdbase| ItsCommand::Sync { rdbase }),
         (any::<u32>(), any::<u32>()).prop_map(|(device_id, event_id)| ItsCommand::Discard {
-            device_id,
-            event_id
+            device_id: DeviceId(device_id),
+            event_id: EventId(event_id),
         }),
         (any::<u32>(), any::<u32>(), any::<u16>()).prop_map(|(device_id, event_id, icid)| {
             ItsCommand::Movi {
-                device_id,
-                event_id,
-                icid,
+                device_id: DeviceId(device_id),
+                event_id: EventId(event_id),
+                icid: CollectionId(icid),
             }
         }),
         (rdbase(), rdbase()).prop_map(|(from, to)| ItsCommand::Movall { from, to }),
         (any::<u32>(), any::<u32>()).prop_map(|(device_id, event_id)| ItsCommand::Int {
-            device_id,
-            event_id
+            device_id: DeviceId(device_id),
+            event_id: EventId(event_id),
         }),
         (any::<u32>(), any::<u32>()).prop_map(|(device_id, event_id)| ItsCommand::Clear {
-            device_id,
-            event_id
+            device_id: DeviceId(device_id),
+            event_id: EventId(event_id),
         }),
     ]
 }

@@ -7,6 +7,7 @@ mod support;
 
 use gicv3_its::model::{Consumption, ItsModel, ModelConfig, PageSizes, Quiescence};
 use gicv3_its::registers::{GITS_BASER, RegisterFrame};
+use gicv3_its::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 use gicv3_its::{ItsCommand, ItsConfig, ItsError, ItsState, WaitFor};
 use support::*;
 
@@ -20,11 +21,11 @@ fn probe_on_qemu_like_its_uses_a_two_level_device_table() {
     assert_eq!(features.device_id_bits, 16);
     assert_eq!(features.itt_entry_size, 12);
     assert!(!features.pta);
-    assert_eq!(its.max_device_id(), 0xffff);
+    assert_eq!(its.max_device_id(), DeviceId(0xffff));
     // 2^16 DTEs of 8 bytes would be 512 KiB flat, over the one-page default
     // bound: a 64 KiB level-1 page, and level-2 pages as devices come.
     assert_eq!(its.memory_use().device_table, 64 * 1024);
-    its.map_device(0x10, 1).unwrap();
+    its.map_device(DeviceId(0x10), 1).unwrap();
     assert_eq!(its.memory_use().device_table, 128 * 1024);
     assert_no_violations(&model);
 }
@@ -37,7 +38,7 @@ fn a_larger_flat_bound_keeps_the_device_table_flat() {
     };
     let (model, mut its) = setup_with(ModelConfig::default(), config);
     assert_eq!(its.memory_use().device_table, 512 * 1024);
-    its.map_device(0xffff, 1).unwrap();
+    its.map_device(DeviceId(0xffff), 1).unwrap();
     assert_eq!(its.memory_use().device_table, 512 * 1024);
     assert_no_violations(&model);
 }
@@ -51,11 +52,11 @@ fn probe_sizes_device_table_from_devbits() {
         };
         let (model, mut its) = setup(config);
         let max = its.max_device_id();
-        assert_eq!(u64::from(max), (1u64 << devbits) - 1, "devbits {devbits}");
+        assert_eq!(u64::from(max.0), (1u64 << devbits) - 1, "devbits {devbits}");
         // The largest DeviceID maps and translates.
         its.map_device(max, 2).unwrap();
-        let lpi = its.map_event(max, 1, 0).unwrap();
-        assert_eq!(model.translate(max, 1).map(|t| t.intid), Some(lpi));
+        let lpi = its.map_event(max, EventId(1), CollectionId(0)).unwrap();
+        assert_eq!(model.translate(max, EventId(1)).map(|t| t.intid), Some(lpi));
         if devbits > 16 {
             // Two-level: the level-1 table plus one 64 KiB level-2 page.
             let use_ = its.memory_use();
@@ -74,16 +75,19 @@ fn two_level_table_allocates_level2_pages_on_demand() {
     };
     let (model, mut its) = setup(config);
     let before = its.memory_use().device_table;
-    its.map_device(0x1, 1).unwrap();
+    its.map_device(DeviceId(0x1), 1).unwrap();
     let one_page = its.memory_use().device_table - before;
     assert_eq!(one_page, 65536);
     // Same level-2 page (8192 DTEs of 8 bytes per 64 KiB page).
-    its.map_device(0x2, 1).unwrap();
+    its.map_device(DeviceId(0x2), 1).unwrap();
     assert_eq!(its.memory_use().device_table - before, one_page);
     // Another page.
-    its.map_device(0x8_0000, 1).unwrap();
+    its.map_device(DeviceId(0x8_0000), 1).unwrap();
     assert_eq!(its.memory_use().device_table - before, 2 * one_page);
-    assert_eq!(model.valid_device_ids(), vec![0x1, 0x2, 0x8_0000]);
+    assert_eq!(
+        model.valid_device_ids(),
+        vec![DeviceId(0x1), DeviceId(0x2), DeviceId(0x8_0000)]
+    );
     assert_no_violations(&model);
 }
 
@@ -100,12 +104,12 @@ fn without_indirect_support_the_flat_table_caps_device_ids() {
     };
     let (model, mut its) = setup_with(config, its_config);
     // 1 MiB flat bound / 8-byte DTEs = 2^17 devices.
-    assert_eq!(its.max_device_id(), (1 << 17) - 1);
+    assert_eq!(its.max_device_id(), DeviceId((1 << 17) - 1));
     assert_eq!(
-        its.map_device(1 << 17, 1),
+        its.map_device(DeviceId(1 << 17), 1),
         Err(ItsError::DeviceIdOutOfRange {
-            device_id: 1 << 17,
-            max: (1 << 17) - 1
+            device_id: DeviceId(1 << 17),
+            max: DeviceId((1 << 17) - 1)
         })
     );
     assert_no_violations(&model);
@@ -139,8 +143,9 @@ fn page_size_negotiation_falls_back_to_what_the_its_accepts() {
         let (model, mut its) = setup(config);
         // 256 DTEs of 8 bytes: 2 KiB, rounded up to one page.
         assert_eq!(its.memory_use().device_table, expected_table);
-        its.map_device(7, 4).unwrap();
-        its.map_event(7, 3, 1).unwrap();
+        its.map_device(DeviceId(7), 4).unwrap();
+        its.map_event(DeviceId(7), EventId(3), CollectionId(1))
+            .unwrap();
         assert_model_matches_registry(&model, &its);
         assert_no_violations(&model);
     }
@@ -154,19 +159,28 @@ fn pta_1_addresses_redistributors_by_physical_address() {
     };
     let (model, mut its) = setup(config);
     assert!(its.features().pta);
-    its.map_device(0x10, 2).unwrap();
-    its.map_event(0x10, 0, 3).unwrap();
-    let t = model.translate(0x10, 0).unwrap();
+    its.map_device(DeviceId(0x10), 2).unwrap();
+    its.map_event(DeviceId(0x10), EventId(0), CollectionId(3))
+        .unwrap();
+    let t = model.translate(DeviceId(0x10), EventId(0)).unwrap();
     assert_eq!(t.processor, 3);
     let mapc = model
         .command_log()
         .into_iter()
-        .find(|c| matches!(c, ItsCommand::Mapc { icid: 3, .. }))
+        .find(|c| {
+            matches!(
+                c,
+                ItsCommand::Mapc {
+                    icid: CollectionId(3),
+                    ..
+                }
+            )
+        })
         .unwrap();
     assert_eq!(
         mapc,
         ItsCommand::Mapc {
-            icid: 3,
+            icid: CollectionId(3),
             rdbase: model.rdbase(3),
             valid: true
         }
@@ -183,12 +197,19 @@ fn hardware_collections_work_without_a_collection_table() {
         ..ModelConfig::default()
     };
     let (model, mut its) = setup(config);
-    its.map_device(1, 1).unwrap();
-    its.map_event(1, 0, 2).unwrap();
-    assert_eq!(model.translate(1, 0).unwrap().processor, 2);
+    its.map_device(DeviceId(1), 1).unwrap();
+    its.map_event(DeviceId(1), EventId(0), CollectionId(2))
+        .unwrap();
     assert_eq!(
-        its.map_collection(4, 0),
-        Err(ItsError::CollectionOutOfRange { icid: 4, max: 3 })
+        model.translate(DeviceId(1), EventId(0)).unwrap().processor,
+        2
+    );
+    assert_eq!(
+        its.map_collection(CollectionId(4), ProcessorNumber(0)),
+        Err(ItsError::CollectionOutOfRange {
+            icid: CollectionId(4),
+            max: CollectionId(3)
+        })
     );
     assert_no_violations(&model);
 }
@@ -205,20 +226,26 @@ fn non_coherent_gic_gets_cleaned_memory() {
     };
     let (model, mut its) = setup(config);
     for device in 0..4 {
-        its.map_device(device * 0x1_0000, 8).unwrap();
+        its.map_device(DeviceId(device * 0x1_0000), 8).unwrap();
         for event in 0..8 {
-            its.map_event(device * 0x1_0000, event, (event % 4) as u16)
-                .unwrap();
+            its.map_event(
+                DeviceId(device * 0x1_0000),
+                EventId(event),
+                CollectionId((event % 4) as u16),
+            )
+            .unwrap();
         }
     }
     its.save().unwrap();
     assert!(model.mappings().is_empty());
     its.restore().unwrap();
     assert_model_matches_registry(&model, &its);
-    let msi = model.send_msi(0x3_0000, 5).unwrap();
+    let msi = model.send_msi(DeviceId(0x3_0000), EventId(5)).unwrap();
     assert_eq!(
         Some(msi.intid),
-        its.registry().event(0x3_0000, 5).map(|m| m.intid())
+        its.registry()
+            .event(DeviceId(0x3_0000), EventId(5))
+            .map(|m| m.intid())
     );
     assert_no_violations(&model);
 }
@@ -232,9 +259,13 @@ fn an_enabled_its_left_by_a_previous_kernel_is_disabled_before_reprogramming() {
     let mut first =
         gicv3_its::Its::probe(model.gits(), model.memory(), ItsConfig::default()).unwrap();
     init_redistributors(&model, &mut first);
-    first.map_collection(0, 0).unwrap();
-    first.map_device(0x10, 1).unwrap();
-    first.map_event(0x10, 0, 0).unwrap();
+    first
+        .map_collection(CollectionId(0), ProcessorNumber(0))
+        .unwrap();
+    first.map_device(DeviceId(0x10), 1).unwrap();
+    first
+        .map_event(DeviceId(0x10), EventId(0), CollectionId(0))
+        .unwrap();
     // A second kernel probes without the first having saved: the ITS is
     // enabled with a mapping. Probe must disable it and wait for quiescence
     // before touching CBASER/BASERn (the model records a violation if not),
@@ -278,23 +309,27 @@ fn an_its_that_never_quiesces_is_a_timeout() {
 #[test]
 fn map_event_translates_and_delivers_the_lpi() {
     let (model, mut its) = setup(ModelConfig::default());
-    its.map_device(0x10, 4).unwrap();
-    let lpi = its.map_event(0x10, 2, 1).unwrap();
-    assert!(lpi >= 8192);
-    let t = model.send_msi(0x10, 2).unwrap();
-    assert_eq!((t.intid, t.icid, t.processor), (lpi, 1, 1));
+    its.map_device(DeviceId(0x10), 4).unwrap();
+    let lpi = its
+        .map_event(DeviceId(0x10), EventId(2), CollectionId(1))
+        .unwrap();
+    assert!(lpi.is_lpi());
+    let t = model.send_msi(DeviceId(0x10), EventId(2)).unwrap();
+    assert_eq!((t.intid, t.icid, t.processor), (lpi, CollectionId(1), 1));
     assert_eq!(model.take_pending(1), vec![lpi]);
     // INT and CLEAR.
-    its.send_int(0x10, 2).unwrap();
+    its.send_int(DeviceId(0x10), EventId(2)).unwrap();
     assert_eq!(model.pending(1), vec![lpi]);
-    its.clear(0x10, 2).unwrap();
+    its.clear(DeviceId(0x10), EventId(2)).unwrap();
     assert!(model.pending(1).is_empty());
     // Disable through the property table + INV: the LPI is not delivered.
-    its.configure_event(0x10, 2, 0x40, false).unwrap();
-    assert!(model.send_msi(0x10, 2).is_err());
+    its.configure_event(DeviceId(0x10), EventId(2), 0x40, false)
+        .unwrap();
+    assert!(model.send_msi(DeviceId(0x10), EventId(2)).is_err());
     assert!(model.take_pending(1).is_empty());
-    its.configure_event(0x10, 2, 0x40, true).unwrap();
-    model.send_msi(0x10, 2).unwrap();
+    its.configure_event(DeviceId(0x10), EventId(2), 0x40, true)
+        .unwrap();
+    model.send_msi(DeviceId(0x10), EventId(2)).unwrap();
     assert_eq!(model.take_pending(1), vec![lpi]);
     assert_no_violations(&model);
 }
@@ -302,23 +337,39 @@ fn map_event_translates_and_delivers_the_lpi() {
 #[test]
 fn move_event_and_move_collections_retarget_pending_lpis() {
     let (model, mut its) = setup(ModelConfig::default());
-    its.map_device(0x10, 2).unwrap();
-    let lpi = its.map_event(0x10, 0, 0).unwrap();
-    its.send_int(0x10, 0).unwrap();
-    its.move_event(0x10, 0, 2).unwrap();
-    assert_eq!(model.translate(0x10, 0).unwrap().processor, 2);
+    its.map_device(DeviceId(0x10), 2).unwrap();
+    let lpi = its
+        .map_event(DeviceId(0x10), EventId(0), CollectionId(0))
+        .unwrap();
+    its.send_int(DeviceId(0x10), EventId(0)).unwrap();
+    its.move_event(DeviceId(0x10), EventId(0), CollectionId(2))
+        .unwrap();
+    assert_eq!(
+        model
+            .translate(DeviceId(0x10), EventId(0))
+            .unwrap()
+            .processor,
+        2
+    );
     assert_eq!(model.pending(2), vec![lpi], "pending state moves with MOVI");
     assert!(model.pending(0).is_empty());
     // CPU 2 goes offline: its collections move to CPU 3 with what is pending.
-    its.move_collections(2, 3).unwrap();
+    its.move_collections(ProcessorNumber(2), ProcessorNumber(3))
+        .unwrap();
     assert_eq!(
         its.registry()
             .collections()
-            .find(|(icid, _)| *icid == 2)
+            .find(|(icid, _)| *icid == CollectionId(2))
             .map(|(_, r)| r.processor_number),
-        Some(3)
+        Some(ProcessorNumber(3))
     );
-    assert_eq!(model.translate(0x10, 0).unwrap().processor, 3);
+    assert_eq!(
+        model
+            .translate(DeviceId(0x10), EventId(0))
+            .unwrap()
+            .processor,
+        3
+    );
     assert_eq!(model.pending(3), vec![lpi]);
     assert_model_matches_registry(&model, &its);
     assert_no_violations(&model);
@@ -327,17 +378,20 @@ fn move_event_and_move_collections_retarget_pending_lpis() {
 #[test]
 fn unmap_frees_itts_lpis_and_table_state() {
     let (model, mut its) = setup(ModelConfig::default());
-    its.map_device(0x1f, 1).unwrap(); // the level-2 page for 0x20 too
+    its.map_device(DeviceId(0x1f), 1).unwrap(); // the level-2 page for 0x20 too
     let before = model.stats().bytes_allocated;
-    its.map_device(0x20, 32).unwrap();
-    let lpis: Vec<u32> = (0..32)
-        .map(|e| its.map_event(0x20, e, 0).unwrap())
+    its.map_device(DeviceId(0x20), 32).unwrap();
+    let lpis: Vec<IntId> = (0..32)
+        .map(|e| {
+            its.map_event(DeviceId(0x20), EventId(e), CollectionId(0))
+                .unwrap()
+        })
         .collect();
-    its.unmap_event(0x20, 5).unwrap();
-    assert_eq!(model.translate(0x20, 5), None);
-    assert!(model.translate(0x20, 6).is_some());
-    its.unmap_device(0x20).unwrap();
-    assert_eq!(model.valid_device_ids(), vec![0x1f]);
+    its.unmap_event(DeviceId(0x20), EventId(5)).unwrap();
+    assert_eq!(model.translate(DeviceId(0x20), EventId(5)), None);
+    assert!(model.translate(DeviceId(0x20), EventId(6)).is_some());
+    its.unmap_device(DeviceId(0x20)).unwrap();
+    assert_eq!(model.valid_device_ids(), vec![DeviceId(0x1f)]);
     assert_eq!(model.stats().bytes_allocated, before, "ITT given back");
     // Every LPI is free again, and disabled in the property table: an MSI
     // to a fresh mapping of the same LPI number is not delivered early.
@@ -355,9 +409,10 @@ fn queue_wraps_around_and_batches_doorbells() {
         ..ItsConfig::default()
     };
     let (model, mut its) = setup_with(ModelConfig::default(), its_config);
-    its.map_device(1, 512).unwrap();
+    its.map_device(DeviceId(1), 512).unwrap();
     for event in 0..300 {
-        its.map_event(1, event, 0).unwrap(); // MAPTI + INV + SYNC: 3 slots each
+        its.map_event(DeviceId(1), EventId(event), CollectionId(0))
+            .unwrap(); // MAPTI + INV + SYNC: 3 slots each
     }
     assert!(
         its.queue_stats().commands > 128 * 2,
@@ -393,9 +448,10 @@ fn a_full_queue_waits_for_the_its_instead_of_overwriting() {
             commands_per_creadr_read: 1,
         }
     });
-    its.map_device(1, 256).unwrap();
+    its.map_device(DeviceId(1), 256).unwrap();
     for event in 0..200 {
-        its.map_event(1, event, 1).unwrap();
+        its.map_event(DeviceId(1), EventId(event), CollectionId(1))
+            .unwrap();
     }
     its.save().unwrap();
     its.restore().unwrap();
@@ -410,20 +466,24 @@ fn an_its_that_stops_consuming_is_a_timeout_then_recovered() {
         ..ItsConfig::default()
     };
     let (model, mut its) = setup_with(ModelConfig::default(), its_config);
-    its.map_device(1, 4).unwrap();
-    its.map_event(1, 0, 0).unwrap();
+    its.map_device(DeviceId(1), 4).unwrap();
+    its.map_event(DeviceId(1), EventId(0), CollectionId(0))
+        .unwrap();
     model.reconfigure(|c| c.consumption = Consumption::Never);
     assert_eq!(
-        its.map_event(1, 1, 0),
+        its.map_event(DeviceId(1), EventId(1), CollectionId(0)),
         Err(ItsError::Timeout {
             waiting_for: WaitFor::CommandCompletion,
             polls: 1000
         })
     );
     assert_eq!(its.state(), ItsState::NeedsRecovery);
-    assert_eq!(its.map_event(1, 2, 0), Err(ItsError::NeedsRecovery));
     assert_eq!(
-        its.registry().event(1, 1),
+        its.map_event(DeviceId(1), EventId(2), CollectionId(0)),
+        Err(ItsError::NeedsRecovery)
+    );
+    assert_eq!(
+        its.registry().event(DeviceId(1), EventId(1)),
         None,
         "failed mapping not recorded"
     );
@@ -431,8 +491,13 @@ fn an_its_that_stops_consuming_is_a_timeout_then_recovered() {
     its.recover().unwrap();
     assert_eq!(its.state(), ItsState::Active);
     assert_model_matches_registry(&model, &its);
-    assert_eq!(model.translate(1, 1), None, "the half-done MAPTI is gone");
-    its.map_event(1, 1, 0).unwrap();
+    assert_eq!(
+        model.translate(DeviceId(1), EventId(1)),
+        None,
+        "the half-done MAPTI is gone"
+    );
+    its.map_event(DeviceId(1), EventId(1), CollectionId(0))
+        .unwrap();
     assert_model_matches_registry(&model, &its);
     assert_no_violations(&model);
 }
@@ -440,20 +505,21 @@ fn an_its_that_stops_consuming_is_a_timeout_then_recovered() {
 #[test]
 fn a_stalled_command_is_reported_with_the_command_and_recovered() {
     let (model, mut its) = setup(ModelConfig::default());
-    its.map_device(0x30, 8).unwrap();
+    its.map_device(DeviceId(0x30), 8).unwrap();
     for event in 0..4 {
-        its.map_event(0x30, event, 0).unwrap();
+        its.map_event(DeviceId(0x30), EventId(event), CollectionId(0))
+            .unwrap();
     }
     let processed = model.command_log().len() as u64;
     // The next command (the MAPD of device 0x31) stalls.
     model.reconfigure(|c| c.stall_on_command = Some(processed + 1));
-    let error = its.map_device(0x31, 2).unwrap_err();
+    let error = its.map_device(DeviceId(0x31), 2).unwrap_err();
     match error {
         ItsError::CommandStalled { command, .. } => assert!(
             matches!(
                 command,
                 Some(ItsCommand::Mapd {
-                    device_id: 0x31,
+                    device_id: DeviceId(0x31),
                     valid: true,
                     ..
                 })
@@ -462,11 +528,11 @@ fn a_stalled_command_is_reported_with_the_command_and_recovered() {
         ),
         other => panic!("expected a stall, got {other:?}"),
     }
-    assert!(its.registry().device(0x31).is_none());
+    assert!(its.registry().device(DeviceId(0x31)).is_none());
     model.reconfigure(|c| c.stall_on_command = None);
     its.recover().unwrap();
     assert_model_matches_registry(&model, &its);
-    its.map_device(0x31, 2).unwrap();
+    its.map_device(DeviceId(0x31), 2).unwrap();
     assert_model_matches_registry(&model, &its);
     assert_no_violations(&model);
 }
@@ -476,9 +542,14 @@ fn a_stalled_command_is_reported_with_the_command_and_recovered() {
 fn populate(its: &mut ModelIts, devices: u32, events: u32) {
     for d in 0..devices {
         let device_id = 0x100 + d * 8;
-        its.map_device(device_id, events).unwrap();
+        its.map_device(DeviceId(device_id), events).unwrap();
         for e in 0..events {
-            its.map_event(device_id, e, ((d + e) % 4) as u16).unwrap();
+            its.map_event(
+                DeviceId(device_id),
+                EventId(e),
+                CollectionId(((d + e) % 4) as u16),
+            )
+            .unwrap();
         }
     }
 }
@@ -502,7 +573,10 @@ fn save_leaves_no_valid_dte_or_cte_and_restore_replays_exactly() {
         "no valid CTE after save"
     );
     assert!(model.mappings().is_empty());
-    assert!(model.send_msi(0x100, 0).is_err(), "nothing translates");
+    assert!(
+        model.send_msi(DeviceId(0x100), EventId(0)).is_err(),
+        "nothing translates"
+    );
     its.save().unwrap(); // idempotent
 
     its.restore().unwrap();
@@ -551,8 +625,15 @@ fn restore_after_a_system_reset() {
     init_redistributors(&model, &mut its);
     its.restore().unwrap();
     assert_eq!(model.mappings(), before);
-    let lpi = its.registry().event(0x108, 2).unwrap().intid();
-    assert_eq!(model.send_msi(0x108, 2).unwrap().intid, lpi);
+    let lpi = its
+        .registry()
+        .event(DeviceId(0x108), EventId(2))
+        .unwrap()
+        .intid();
+    assert_eq!(
+        model.send_msi(DeviceId(0x108), EventId(2)).unwrap().intid,
+        lpi
+    );
     assert_no_violations(&model);
 }
 
@@ -587,8 +668,9 @@ fn allocation_failure_mid_restore_is_resumable() {
     };
     let (model, mut its) = setup(config);
     for device_id in [0x1, 0x2_0000, 0x4_0000] {
-        its.map_device(device_id, 2).unwrap();
-        its.map_event(device_id, 1, 0).unwrap();
+        its.map_device(DeviceId(device_id), 2).unwrap();
+        its.map_event(DeviceId(device_id), EventId(1), CollectionId(0))
+            .unwrap();
     }
     let before = model.mappings();
     its.save().unwrap();
@@ -597,12 +679,12 @@ fn allocation_failure_mid_restore_is_resumable() {
     assert_eq!(its.state(), ItsState::Restoring);
     assert_eq!(
         its.unreplayed_devices().collect::<Vec<_>>(),
-        vec![0x2_0000, 0x4_0000]
+        vec![DeviceId(0x2_0000), DeviceId(0x4_0000)]
     );
     // What was replayed is live and consistent; the rest translates nothing.
     assert_model_matches_registry(&model, &its);
-    assert_eq!(model.valid_device_ids(), vec![0x1]);
-    assert_eq!(its.map_device(0x9, 1), Err(ItsError::Saved));
+    assert_eq!(model.valid_device_ids(), vec![DeviceId(0x1)]);
+    assert_eq!(its.map_device(DeviceId(0x9), 1), Err(ItsError::Saved));
     model.fail_allocations(false);
     its.restore().unwrap();
     assert_eq!(model.mappings(), before);
@@ -619,9 +701,13 @@ fn restore_replaces_mappings_a_boot_kernel_left_behind() {
     let mut image =
         gicv3_its::Its::probe(model.gits(), model.memory(), ItsConfig::default()).unwrap();
     init_redistributors(&model, &mut image);
-    image.map_collection(0, 0).unwrap();
-    image.map_device(0x10, 2).unwrap();
-    image.map_event(0x10, 0, 0).unwrap();
+    image
+        .map_collection(CollectionId(0), ProcessorNumber(0))
+        .unwrap();
+    image.map_device(DeviceId(0x10), 2).unwrap();
+    image
+        .map_event(DeviceId(0x10), EventId(0), CollectionId(0))
+        .unwrap();
     let expected = model.mappings();
     image.save().unwrap();
 
@@ -629,31 +715,44 @@ fn restore_replaces_mappings_a_boot_kernel_left_behind() {
     let mut boot =
         gicv3_its::Its::probe(model.gits(), model.memory(), ItsConfig::default()).unwrap();
     init_redistributors(&model, &mut boot);
-    boot.map_collection(0, 0).unwrap();
-    boot.map_device(0x10, 8).unwrap();
-    boot.map_device(0x18, 1).unwrap(); // a device the image never knew
-    boot.map_event(0x18, 0, 0).unwrap();
+    boot.map_collection(CollectionId(0), ProcessorNumber(0))
+        .unwrap();
+    boot.map_device(DeviceId(0x10), 8).unwrap();
+    boot.map_device(DeviceId(0x18), 1).unwrap(); // a device the image never knew
+    boot.map_event(DeviceId(0x18), EventId(0), CollectionId(0))
+        .unwrap();
     std::mem::forget(boot); // jumps into the image without saving
 
     // As KVM would, the ITS still holds the boot kernel's devices, and
     // would save state into their ITTs.
-    assert!(model.held_itts().contains_key(&0x18));
+    assert!(model.held_itts().contains_key(&DeviceId(0x18)));
     init_redistributors(&model, &mut image);
     image.restore().unwrap();
     assert_eq!(model.mappings(), expected);
     // Restore dropped them (Device BASER Valid = 0) before replaying: only
     // the image kernel's device is held, at its own ITT.
-    let held: Vec<(u32, u64)> = model.held_itts().into_iter().collect();
+    let held: Vec<(DeviceId, u64)> = model.held_itts().into_iter().collect();
     assert_eq!(
         held,
-        vec![(0x10, image.registry().device(0x10).unwrap().itt_address())]
+        vec![(
+            DeviceId(0x10),
+            image
+                .registry()
+                .device(DeviceId(0x10))
+                .unwrap()
+                .itt_address()
+        )]
     );
-    assert_eq!(model.valid_device_ids(), vec![0x10]);
+    assert_eq!(model.valid_device_ids(), vec![DeviceId(0x10)]);
     assert!(
-        model.send_msi(0x18, 0).is_err(),
+        model.send_msi(DeviceId(0x18), EventId(0)).is_err(),
         "the foreign device translates nothing"
     );
-    let itt = image.registry().device(0x10).unwrap().itt_address();
+    let itt = image
+        .registry()
+        .device(DeviceId(0x10))
+        .unwrap()
+        .itt_address();
     let mapd = model
         .command_log()
         .into_iter()
@@ -662,7 +761,7 @@ fn restore_replaces_mappings_a_boot_kernel_left_behind() {
             matches!(
                 c,
                 ItsCommand::Mapd {
-                    device_id: 0x10,
+                    device_id: DeviceId(0x10),
                     valid: true,
                     ..
                 }
@@ -713,10 +812,16 @@ fn sticky_enable_lpis_adopts_agreed_tables_and_refuses_others() {
     let mut next = gicv3_its::Its::probe(model.gits(), model.memory(), next_config).unwrap();
     next.init_redistributor(&model.gicr(0), 0x080a_0000)
         .unwrap();
-    next.map_collection(0, 0).unwrap();
-    next.map_device(0x10, 1).unwrap();
-    let lpi = next.map_event(0x10, 0, 0).unwrap();
-    assert_eq!(model.send_msi(0x10, 0).unwrap().intid, lpi);
+    next.map_collection(CollectionId(0), ProcessorNumber(0))
+        .unwrap();
+    next.map_device(DeviceId(0x10), 1).unwrap();
+    let lpi = next
+        .map_event(DeviceId(0x10), EventId(0), CollectionId(0))
+        .unwrap();
+    assert_eq!(
+        model.send_msi(DeviceId(0x10), EventId(0)).unwrap().intid,
+        lpi
+    );
     assert_eq!(model.take_pending(0), vec![lpi]);
     next.save().unwrap();
     std::mem::forget(next);
@@ -740,24 +845,33 @@ fn sticky_enable_lpis_adopts_agreed_tables_and_refuses_others() {
 #[test]
 fn collection_event_counts_follow_map_move_and_unmap() {
     let (model, mut its) = setup(ModelConfig::default());
-    its.map_device(0x10, 4).unwrap();
-    its.map_event(0x10, 0, 1).unwrap();
-    its.map_event(0x10, 1, 1).unwrap();
-    its.move_event(0x10, 0, 2).unwrap();
+    its.map_device(DeviceId(0x10), 4).unwrap();
+    its.map_event(DeviceId(0x10), EventId(0), CollectionId(1))
+        .unwrap();
+    its.map_event(DeviceId(0x10), EventId(1), CollectionId(1))
+        .unwrap();
+    its.move_event(DeviceId(0x10), EventId(0), CollectionId(2))
+        .unwrap();
     assert_eq!(
-        its.unmap_collection(1),
-        Err(ItsError::CollectionInUse { icid: 1, events: 1 })
+        its.unmap_collection(CollectionId(1)),
+        Err(ItsError::CollectionInUse {
+            icid: CollectionId(1),
+            events: 1
+        })
     );
-    its.unmap_event(0x10, 1).unwrap();
-    its.unmap_collection(1).unwrap();
+    its.unmap_event(DeviceId(0x10), EventId(1)).unwrap();
+    its.unmap_collection(CollectionId(1)).unwrap();
     assert_eq!(
-        its.unmap_collection(2),
-        Err(ItsError::CollectionInUse { icid: 2, events: 1 })
+        its.unmap_collection(CollectionId(2)),
+        Err(ItsError::CollectionInUse {
+            icid: CollectionId(2),
+            events: 1
+        })
     );
-    its.unmap_device(0x10).unwrap();
-    its.unmap_collection(2).unwrap();
-    assert!(!model.valid_collections().contains_key(&1));
-    assert!(!model.valid_collections().contains_key(&2));
+    its.unmap_device(DeviceId(0x10)).unwrap();
+    its.unmap_collection(CollectionId(2)).unwrap();
+    assert!(!model.valid_collections().contains_key(&CollectionId(1)));
+    assert!(!model.valid_collections().contains_key(&CollectionId(2)));
     assert_no_violations(&model);
 }
 
@@ -849,9 +963,14 @@ fn probe_map_save_restore_on_every_model_configuration() {
     for (name, config) in configurations {
         let (model, mut its) = setup(config);
         for device_id in [0x0, 0x10, 0xfff0] {
-            its.map_device(device_id, 3).unwrap();
+            its.map_device(DeviceId(device_id), 3).unwrap();
             for event in 0..3 {
-                its.map_event(device_id, event, (event % 4) as u16).unwrap();
+                its.map_event(
+                    DeviceId(device_id),
+                    EventId(event),
+                    CollectionId((event % 4) as u16),
+                )
+                .unwrap();
             }
         }
         let before = model.mappings();
@@ -861,9 +980,15 @@ fn probe_map_save_restore_on_every_model_configuration() {
         assert!(model.valid_collections().is_empty(), "{name}");
         its.restore().unwrap();
         assert_eq!(model.mappings(), before, "{name}");
-        let lpi = its.registry().event(0xfff0, 2).unwrap().intid();
+        let lpi = its
+            .registry()
+            .event(DeviceId(0xfff0), EventId(2))
+            .unwrap()
+            .intid();
         assert_eq!(
-            model.send_msi(0xfff0, 2).map(|t| t.intid),
+            model
+                .send_msi(DeviceId(0xfff0), EventId(2))
+                .map(|t| t.intid),
             Ok(lpi),
             "{name}"
         );
@@ -874,11 +999,13 @@ fn probe_map_save_restore_on_every_model_configuration() {
 #[test]
 fn unmap_device_discards_pending_lpis_before_they_are_reused() {
     let (model, mut its) = setup(ModelConfig::default());
-    its.map_device(0x10, 2).unwrap();
-    let lpi = its.map_event(0x10, 0, 0).unwrap();
-    its.send_int(0x10, 0).unwrap();
+    its.map_device(DeviceId(0x10), 2).unwrap();
+    let lpi = its
+        .map_event(DeviceId(0x10), EventId(0), CollectionId(0))
+        .unwrap();
+    its.send_int(DeviceId(0x10), EventId(0)).unwrap();
     assert_eq!(model.pending(0), vec![lpi]);
-    its.unmap_device(0x10).unwrap();
+    its.unmap_device(DeviceId(0x10)).unwrap();
     // DISCARD cleared the pending state (5.3.5); MAPD V=0 alone would not.
     assert!(model.pending(0).is_empty());
     let log = model.command_log();
@@ -888,8 +1015,8 @@ fn unmap_device_discards_pending_lpis_before_they_are_reused() {
             matches!(
                 c,
                 ItsCommand::Discard {
-                    device_id: 0x10,
-                    event_id: 0
+                    device_id: DeviceId(0x10),
+                    event_id: EventId(0)
                 }
             )
         })
@@ -900,7 +1027,7 @@ fn unmap_device_discards_pending_lpis_before_they_are_reused() {
             matches!(
                 c,
                 ItsCommand::Mapd {
-                    device_id: 0x10,
+                    device_id: DeviceId(0x10),
                     valid: false,
                     ..
                 }

@@ -7,6 +7,7 @@
 mod support;
 
 use gicv3_its::model::{Consumption, ModelConfig};
+use gicv3_its::{CollectionId, DeviceId, EventId, ProcessorNumber};
 use gicv3_its::{ItsConfig, ItsError, ItsState};
 use proptest::prelude::*;
 use support::*;
@@ -174,14 +175,14 @@ proptest! {
         let (model, mut its) = setup_with(config, its_config);
         for op in ops {
             let result = match op {
-                Op::MapDevice { device, events } => its.map_device(device, events),
-                Op::UnmapDevice { device } => its.unmap_device(device),
-                Op::MapEvent { device, event, icid } => its.map_event(device, event, icid).map(|_| ()),
-                Op::UnmapEvent { device, event } => its.unmap_event(device, event),
-                Op::MoveEvent { device, event, icid } => its.move_event(device, event, icid),
-                Op::MoveCollections { from, to } => its.move_collections(from, to),
+                Op::MapDevice { device, events } => its.map_device(DeviceId(device), events),
+                Op::UnmapDevice { device } => its.unmap_device(DeviceId(device)),
+                Op::MapEvent { device, event, icid } => its.map_event(DeviceId(device), EventId(event), CollectionId(icid)).map(|_| ()),
+                Op::UnmapEvent { device, event } => its.unmap_event(DeviceId(device), EventId(event)),
+                Op::MoveEvent { device, event, icid } => its.move_event(DeviceId(device), EventId(event), CollectionId(icid)),
+                Op::MoveCollections { from, to } => its.move_collections(ProcessorNumber(from), ProcessorNumber(to)),
                 Op::ConfigureEvent { device, event, priority, enabled } => {
-                    its.configure_event(device, event, priority, enabled)
+                    its.configure_event(DeviceId(device), EventId(event), priority, enabled)
                 }
                 Op::Save => its.save(),
                 Op::Restore => its.restore(),

@@ -28,8 +28,8 @@ use gicv3_its::registers::{GITS_BASER, GITS_CBASER, GITS_CREADR, GITS_CTLR, GITS
 use gicv3_its::tables::{self, find_baser};
 use gicv3_its::tock_registers::LocalRegisterCopy;
 use gicv3_its::{
-    DmaMemory, DmaRegion, GitsFrame, Its, ItsCommand, ItsError, ItsFeatures, MemoryAttributes,
-    MemoryUse, QueueStats, RdBase,
+    CollectionId, DeviceId, DmaMemory, DmaRegion, EventId, GitsFrame, IntId, Its, ItsCommand,
+    ItsError, ItsFeatures, MemoryAttributes, MemoryUse, ProcessorNumber, QueueStats, RdBase,
 };
 
 /// Devices per point.
@@ -54,8 +54,8 @@ pub const FLAT_DEVICE_TABLE_BYTES: usize = 1 << 20;
 const FIRST_LPI: u32 = 8192;
 
 /// The collection of event `event` of the `index`-th device: spread evenly.
-pub fn icid(index: u32, event: u32) -> u16 {
-    ((index + event) % u32::from(COLLECTIONS)) as u16
+pub fn icid(index: u32, event: u32) -> CollectionId {
+    CollectionId(((index + event) % u32::from(COLLECTIONS)) as u16)
 }
 
 /// MAPD's Size field for `events` events, as the driver computes it: EventID
@@ -203,9 +203,9 @@ pub fn median(samples: &mut [u64]) -> u64 {
 /// not mapped yet.
 pub fn map_collections<F: GitsFrame, M: DmaMemory>(
     its: &mut Its<F, M>,
-    processor: impl Fn(u16) -> u16,
+    processor: impl Fn(CollectionId) -> ProcessorNumber,
 ) -> Result<(), ItsError> {
-    for icid in 0..COLLECTIONS {
+    for icid in (0..COLLECTIONS).map(CollectionId) {
         if !its.registry().collections().any(|(id, _)| id == icid) {
             its.map_collection(icid, processor(icid))?;
         }
@@ -221,7 +221,7 @@ pub fn map_devices<F: GitsFrame, M: DmaMemory>(
     to: u32,
     events: u32,
 ) -> Result<(), ItsError> {
-    (from..to).try_for_each(|index| its.map_device(FIRST_DEVICE_ID + index, events))
+    (from..to).try_for_each(|index| its.map_device(DeviceId(FIRST_DEVICE_ID + index), events))
 }
 
 /// Maps every event of devices `from..to` to an LPI in collection
@@ -234,7 +234,11 @@ pub fn map_events<F: GitsFrame, M: DmaMemory>(
 ) -> Result<(), ItsError> {
     for index in from..to {
         for event in 0..events {
-            its.map_event(FIRST_DEVICE_ID + index, event, icid(index, event))?;
+            its.map_event(
+                DeviceId(FIRST_DEVICE_ID + index),
+                EventId(event),
+                icid(index, event),
+            )?;
         }
     }
     Ok(())
@@ -242,7 +246,7 @@ pub fn map_events<F: GitsFrame, M: DmaMemory>(
 
 /// Unmaps every device (their LPIs and ITTs are given back).
 pub fn unmap_devices<F: GitsFrame, M: DmaMemory>(its: &mut Its<F, M>) -> Result<(), ItsError> {
-    let ids: Vec<u32> = its.registry().devices().map(|(id, _)| id).collect();
+    let ids: Vec<DeviceId> = its.registry().devices().map(|(id, _)| id).collect();
     ids.into_iter().try_for_each(|id| its.unmap_device(id))
 }
 
@@ -490,7 +494,7 @@ impl FloorPlan {
         devices: u32,
         events: u32,
         batch: usize,
-        rdbase: impl Fn(u16) -> RdBase,
+        rdbase: impl Fn(CollectionId) -> RdBase,
     ) -> Result<Self, FloorError> {
         let mut itts = Vec::with_capacity(devices as usize);
         for _ in 0..devices {
@@ -502,7 +506,7 @@ impl FloorPlan {
                 }
             }
         }
-        let rdbases: Vec<RdBase> = (0..COLLECTIONS).map(&rdbase).collect();
+        let rdbases: Vec<RdBase> = (0..COLLECTIONS).map(CollectionId).map(&rdbase).collect();
         let mut syncs = rdbases.clone();
         syncs.sort_unstable();
         syncs.dedup();
@@ -512,13 +516,13 @@ impl FloorPlan {
                 .iter()
                 .zip(0..)
                 .map(move |(&rdbase, icid)| ItsCommand::Mapc {
-                    icid,
+                    icid: CollectionId(icid),
                     rdbase,
                     valid,
                 })
         };
         let mapd = |index: u32, valid| ItsCommand::Mapd {
-            device_id: FIRST_DEVICE_ID + index,
+            device_id: DeviceId(FIRST_DEVICE_ID + index),
             size,
             itt_address: itts[index as usize].phys(),
             valid,
@@ -531,14 +535,16 @@ impl FloorPlan {
             restore.push(mapd(index, true));
             for event in 0..events {
                 restore.push(ItsCommand::Mapti {
-                    device_id: FIRST_DEVICE_ID + index,
-                    event_id: event,
-                    intid: FIRST_LPI + index * events + event,
+                    device_id: DeviceId(FIRST_DEVICE_ID + index),
+                    event_id: EventId(event),
+                    intid: IntId(FIRST_LPI + index * events + event),
                     icid: icid(index, event),
                 });
             }
         }
-        (0..COLLECTIONS).for_each(|icid| restore.push(ItsCommand::Invall { icid }));
+        (0..COLLECTIONS)
+            .map(CollectionId)
+            .for_each(|icid| restore.push(ItsCommand::Invall { icid }));
         sync.clone().for_each(|command| restore.push(command));
         let mut save = Batches::new(batch);
         (0..devices).for_each(|index| save.push(mapd(index, false)));

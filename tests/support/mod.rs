@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use gicv3_its::model::{ItsModel, ModelConfig, ModelGits, ModelMemory, Translation};
-use gicv3_its::{Its, ItsConfig};
+use gicv3_its::{CollectionId, DeviceId, EventId, IntId, Its, ItsConfig, ProcessorNumber};
 use std::collections::BTreeMap;
 
 pub type ModelIts = Its<ModelGits, ModelMemory>;
@@ -20,7 +20,8 @@ pub fn setup_with(config: ModelConfig, its_config: ItsConfig) -> (ItsModel, Mode
     let mut its = Its::probe(model.gits(), model.memory(), its_config).expect("probe");
     init_redistributors(&model, &mut its);
     for cpu in 0..model.config().redistributors.len() as u16 {
-        its.map_collection(cpu, cpu).expect("map collection");
+        its.map_collection(CollectionId(cpu), ProcessorNumber(cpu))
+            .expect("map collection");
     }
     assert_no_violations(&model);
     (model, its)
@@ -31,12 +32,13 @@ pub fn init_redistributors(model: &ItsModel, its: &mut ModelIts) {
         let cpu = its
             .init_redistributor(&model.gicr(index), *rd_base)
             .expect("init redistributor");
-        assert_eq!(usize::from(cpu), index);
+        assert_eq!(usize::from(cpu.0), index);
     }
 }
 
-/// What the registry says every live event translates to.
-pub fn registry_view(its: &ModelIts) -> BTreeMap<(u32, u32), (u32, u16)> {
+/// What the registry says every live event translates to: (DeviceID,
+/// EventID) to (INTID, ICID).
+pub fn registry_view(its: &ModelIts) -> BTreeMap<(DeviceId, EventId), (IntId, CollectionId)> {
     its.registry()
         .devices()
         .filter(|(_, record)| record.is_live())
@@ -62,7 +64,7 @@ pub fn assert_model_matches_registry(model: &ItsModel, its: &ModelIts) {
             .registry()
             .collections()
             .find(|(id, _)| *id == icid)
-            .map(|(_, record)| usize::from(record.processor_number))
+            .map(|(_, record)| usize::from(record.processor_number.0))
             .expect("collection recorded");
         assert_eq!(
             model.translate(device_id, event_id),
@@ -74,7 +76,7 @@ pub fn assert_model_matches_registry(model: &ItsModel, its: &ModelIts) {
             "translation of ({device_id:#x}, {event_id})"
         );
     }
-    let live_devices: Vec<u32> = its
+    let live_devices: Vec<DeviceId> = its
         .registry()
         .devices()
         .filter(|(_, r)| r.is_live())

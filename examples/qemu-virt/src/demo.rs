@@ -4,6 +4,7 @@
 use crate::edu::Edu;
 use crate::{Kernel, cpu, irq};
 use core::time::Duration;
+use gicv3_its::IntId;
 use log::{info, warn};
 
 /// MSIs raised per device.
@@ -59,7 +60,7 @@ pub fn run(mut kernel: Kernel) {
 
 /// The edu's IRQ handler: acknowledge at the device, so the next raise sends
 /// a new MSI.
-pub fn edu_interrupt(intid: u32, context: usize) {
+pub fn edu_interrupt(intid: IntId, context: usize) {
     let status = Edu::from_context(context).acknowledge();
     info!("irq: LPI {intid} taken (edu interrupt status {status:#x})");
 }

@@ -6,9 +6,10 @@
 
 use crate::gic::{SPURIOUS, cpu_interface};
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use gicv3_its::IntId;
 
 /// An interrupt handler and the context it gets.
-pub type Handler = fn(intid: u32, context: usize);
+pub type Handler = fn(intid: IntId, context: usize);
 
 const SLOTS: usize = 32;
 const FREE: u32 = u32::MAX;
@@ -42,7 +43,7 @@ static LAST_UNHANDLED: AtomicU32 = AtomicU32::new(0);
 pub struct TableFull;
 
 /// Calls `handler(intid, context)` for every `intid` taken, and counts them.
-pub fn register(intid: u32, handler: Handler, context: usize) -> Result<(), TableFull> {
+pub fn register(intid: IntId, handler: Handler, context: usize) -> Result<(), TableFull> {
     unregister(intid);
     let slot = SLOTS_TABLE
         .iter()
@@ -56,27 +57,27 @@ pub fn register(intid: u32, handler: Handler, context: usize) -> Result<(), Tabl
     slot.context.store(context, Ordering::Relaxed);
     slot.count.store(0, Ordering::Relaxed);
     // Publish last: the IRQ path matches on `intid`.
-    slot.intid.store(intid, Ordering::Release);
+    slot.intid.store(intid.0, Ordering::Release);
     Ok(())
 }
 
 /// Removes the handler of `intid`, if any.
-pub fn unregister(intid: u32) {
+pub fn unregister(intid: IntId) {
     for slot in SLOTS_TABLE.iter() {
-        if slot.intid.load(Ordering::Acquire) == intid {
+        if slot.intid.load(Ordering::Acquire) == intid.0 {
             slot.intid.store(FREE, Ordering::Release);
         }
     }
 }
 
 /// How many times `intid` was handled since it was registered.
-pub fn count(intid: u32) -> u32 {
-    find(intid).map_or(0, |slot| slot.count.load(Ordering::Acquire))
+pub fn count(intid: IntId) -> u32 {
+    find(intid.0).map_or(0, |slot| slot.count.load(Ordering::Acquire))
 }
 
 /// The affinity of the CPU that last handled `intid`.
-pub fn last_cpu(intid: u32) -> Option<u32> {
-    find(intid).map(|slot| slot.cpu.load(Ordering::Acquire))
+pub fn last_cpu(intid: IntId) -> Option<u32> {
+    find(intid.0).map(|slot| slot.cpu.load(Ordering::Acquire))
 }
 
 /// Interrupts taken that had no handler, and the last such INTID.
@@ -107,7 +108,7 @@ pub fn handle_pending() {
                 // SAFETY: `handler` was stored from a `Handler` in `register`
                 // before `intid` was published with Release ordering.
                 let handler: Handler = unsafe { core::mem::transmute::<usize, Handler>(handler) };
-                handler(intid, context);
+                handler(IntId(intid), context);
                 slot.cpu.store(crate::cpu::affinity(), Ordering::Release);
                 slot.count.fetch_add(1, Ordering::AcqRel);
             }

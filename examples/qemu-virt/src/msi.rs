@@ -11,12 +11,15 @@ use crate::platform::{PciHost, Platform};
 use alloc::vec::Vec;
 use core::fmt;
 use core::ptr::NonNull;
-use gicv3_its::{GicrMmio, GitsMmio, Its, ItsConfig, ItsError};
+use gicv3_its::{
+    CollectionId, DeviceId, EventId, GicrMmio, GitsMmio, IntId, Its, ItsConfig, ItsError,
+    ProcessorNumber,
+};
 
 /// GITS_TRANSLATER's offset in the ITS frames: the MSI doorbell.
 pub const TRANSLATER_OFFSET: u64 = 0x1_0040;
 /// The one collection: this CPU.
-pub const ICID: u16 = 0;
+pub const ICID: CollectionId = CollectionId(0);
 
 /// The ITS as this kernel uses it.
 pub type KernelIts = Its<GitsMmio, KernelDma>;
@@ -75,9 +78,9 @@ impl fmt::Display for MsiError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MsiRoute {
     /// The ITS DeviceID (from `msi-map`).
-    pub device_id: u32,
+    pub device_id: DeviceId,
     /// The LPI INTID of EventID `i` at index `i`.
-    pub lpis: Vec<u32>,
+    pub lpis: Vec<IntId>,
 }
 
 /// The ITS, the redistributor LPI frame it drives, and the doorbell address.
@@ -87,7 +90,7 @@ pub struct ItsService {
     /// This CPU's redistributor LPI registers.
     pub gicr: GicrMmio,
     /// This CPU's processor number (the collection's target).
-    pub processor_number: u16,
+    pub processor_number: ProcessorNumber,
     doorbell: u64,
     phandle: Option<u32>,
 }
@@ -124,11 +127,11 @@ impl ItsService {
     }
 
     /// The DeviceID of `function` at this ITS, from `msi-map`.
-    pub fn device_id(&self, host: &PciHost, function: &Function) -> Result<u32, MsiError> {
+    pub fn device_id(&self, host: &PciHost, function: &Function) -> Result<DeviceId, MsiError> {
         let requester_id = function.bdf.requester_id();
         match host.device_id(requester_id) {
             Some((controller, device_id)) if controller.is_none() || controller == self.phandle => {
-                Ok(device_id)
+                Ok(DeviceId(device_id))
             }
             _ => Err(MsiError::NotMapped { requester_id }),
         }
@@ -162,7 +165,7 @@ impl ItsService {
         self.its.map_device(device_id, vectors)?;
         let mut lpis = Vec::new();
         for event_id in 0..vectors {
-            match self.its.map_event(device_id, event_id, ICID) {
+            match self.its.map_event(device_id, EventId(event_id), ICID) {
                 Ok(lpi) => lpis.push(lpi),
                 Err(error) => {
                     let _ = self.its.unmap_device(device_id);

@@ -17,6 +17,7 @@ use crate::{irq, power};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
+use gicv3_its::{EventId, IntId};
 use log::{error, info, warn};
 
 impl Hibernation {
@@ -174,7 +175,7 @@ impl Hibernation {
         let lpi = match its
             .its
             .map_device(FOREIGN_DEVICE, 1)
-            .and_then(|()| its.its.map_event(FOREIGN_DEVICE, 0, ICID))
+            .and_then(|()| its.its.map_event(FOREIGN_DEVICE, EventId(0), ICID))
         {
             Ok(lpi) => lpi,
             Err(error) => {
@@ -215,7 +216,7 @@ impl Hibernation {
     }
 }
 
-fn count_only(_intid: u32, _context: usize) {}
+fn count_only(_intid: IntId, _context: usize) {}
 
 fn log_its_view(who: &str, view: &ItsView) {
     for device in &view.devices {

@@ -12,6 +12,7 @@ use crate::{cpu, irq};
 use alloc::vec::Vec;
 use alloc::{format, vec};
 use core::time::Duration;
+use gicv3_its::IntId;
 use log::info;
 
 /// edu MSIs raised per check.
@@ -120,7 +121,11 @@ impl Hibernation {
             let Some(msi) = function.msi() else {
                 continue;
             };
-            let device_id = self.kernel.its.device_id(&host, function).unwrap_or(0);
+            let device_id = self
+                .kernel
+                .its
+                .device_id(&host, function)
+                .unwrap_or_default();
             msi.enable(doorbell, 0, 1);
             edu.raise(1);
             cpu::wait_until(QUIET, || false);
@@ -143,7 +148,7 @@ impl Hibernation {
         }
     }
 
-    fn handled_lpis(&self) -> impl Iterator<Item = u32> + '_ {
+    fn handled_lpis(&self) -> impl Iterator<Item = IntId> + '_ {
         let nvme = self
             .kernel
             .nvme

@@ -155,19 +155,19 @@ impl ItsView {
                 .registry()
                 .devices()
                 .map(|(device_id, record)| DeviceView {
-                    device_id,
+                    device_id: device_id.0,
                     itt: record.itt_address(),
                     itt_bytes: record.itt_bytes() as u32,
                     events: record
                         .events()
-                        .map(|(event, mapping)| (event, mapping.intid(), mapping.icid()))
+                        .map(|(event, mapping)| (event.0, mapping.intid().0, mapping.icid().0))
                         .collect(),
                 })
                 .collect(),
             collections: its
                 .registry()
                 .collections()
-                .map(|(icid, record)| (icid, record.processor_number))
+                .map(|(icid, record)| (icid.0, record.processor_number.0))
                 .collect(),
         }
     }

@@ -60,6 +60,7 @@ use crate::msi::MsiRoute;
 use crate::{Kernel, irq, mmio};
 use alloc::string::String;
 use core::time::Duration;
+use gicv3_its::{DeviceId, IntId};
 use image::{Header, ImageError, ItsView};
 use layout::Layout;
 use log::{error, info, warn};
@@ -71,7 +72,7 @@ pub const EXIT_HIBERNATED: u32 = 75;
 /// The DeviceID the boot kernel maps for itself: a CPU write to
 /// GITS_TRANSLATER arrives as DeviceID 0 on QEMU, so the kernel can raise
 /// its MSIs itself.
-pub const FOREIGN_DEVICE: u32 = 0;
+pub const FOREIGN_DEVICE: DeviceId = DeviceId(0);
 /// Semihosting exit status of a boot kernel whose ITS save hook failed: it
 /// refuses to jump into the image (see [`Hibernation::hand_over`]).
 pub const EXIT_HANDOVER_FAILED: u32 = 76;
@@ -88,7 +89,7 @@ unsafe extern "C" {
 struct EduRoute {
     edu: Edu,
     index: usize,
-    lpi: u32,
+    lpi: IntId,
 }
 
 /// The kernel, its layout, and what the cycle keeps track of.

@@ -8,6 +8,7 @@ use crate::cpu;
 use aarch64_cpu::registers::{CNTFRQ_EL0, CNTKCTL_EL1, ReadWriteable, Readable};
 use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
+use gicv3_its::IntId;
 
 /// Interrupts handled per MSI-X vector. Leaked, so that the IRQ handler's
 /// context stays valid whatever happens to the driver.
@@ -18,7 +19,7 @@ pub(super) struct Signals {
 
 /// The IRQ handler of both completion LPIs: counts the interrupt for the
 /// waiting driver and wakes it. `context` is the vector's counter.
-pub(super) fn completion_interrupt(_intid: u32, context: usize) {
+pub(super) fn completion_interrupt(_intid: IntId, context: usize) {
     // SAFETY: `context` is the address of an `AtomicU32` in a `Signals` that
     // `Nvme::new` leaked, so it is valid for ever, and only used atomically.
     let counter = unsafe { &*(context as *const AtomicU32) };

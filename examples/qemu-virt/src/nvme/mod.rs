@@ -51,6 +51,7 @@ use core::fmt;
 use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 use dma::{ADMIN_CQ, ADMIN_SQ, BOUNCE, DmaBlock, IO_CQ, IO_SQ, MAX_TRANSFER, PAGE, PRP_LIST};
+use gicv3_its::IntId;
 use interrupt::{Signals, completion_interrupt};
 use queue::{ADMIN_DEPTH, Command, IO_DEPTH, IO_QUEUE_ID, Queue};
 use registers::{CAP_CSS_NVM, REG_CAP, REG_DOORBELLS, REG_VS, Registers};
@@ -319,7 +320,7 @@ impl Nvme {
     }
 
     /// The LPIs of the admin and the I/O completion queue.
-    pub fn lpis(&self) -> [u32; VECTORS] {
+    pub fn lpis(&self) -> [IntId; VECTORS] {
         [self.route.lpis[0], self.route.lpis[1]]
     }
 

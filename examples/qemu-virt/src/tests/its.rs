@@ -4,6 +4,10 @@
 //! keeping the edu's LPI.
 
 use super::{Bench, Outcome, SYNTHETIC_DEVICE, SYNTHETIC_EVENTS, count_only, wait_for_count};
+
+/// Two more synthetic DeviceIDs, next to [`SYNTHETIC_DEVICE`].
+const SYNTHETIC_DEVICE_2: DeviceId = DeviceId(SYNTHETIC_DEVICE.0 + 1);
+const SYNTHETIC_DEVICE_3: DeviceId = DeviceId(SYNTHETIC_DEVICE.0 + 2);
 use crate::edu::Edu;
 use crate::msi::{ICID, MsiRoute};
 use crate::pci::Function;
@@ -11,13 +15,13 @@ use crate::{cpu, irq, smp};
 use alloc::format;
 use alloc::string::String;
 use core::ptr::NonNull;
-use gicv3_its::{GicrMmio, ItsError, ItsState};
+use gicv3_its::{CollectionId, DeviceId, EventId, GicrMmio, ItsError, ItsState, ProcessorNumber};
 use log::info;
 
 /// A second collection on the same CPU, for MOVI.
-const SECOND_ICID: u16 = 1;
+const SECOND_ICID: CollectionId = CollectionId(1);
 /// A collection on a second CPU, for MOVI across redistributors.
-const OTHER_CPU_ICID: u16 = 2;
+const OTHER_CPU_ICID: CollectionId = CollectionId(2);
 /// edu MSIs raised by the delivery test.
 const EDU_TRIGGERS: u32 = 5;
 
@@ -35,7 +39,7 @@ pub(super) fn its_init(bench: &mut Bench) -> Outcome {
         features.device_id_bits
     );
     ensure!(
-        its.its.max_device_id() >= 0xffff,
+        its.its.max_device_id() >= DeviceId(0xffff),
         "max DeviceID {:#x}",
         its.its.max_device_id()
     );
@@ -107,16 +111,16 @@ pub(super) fn int_raises_lpi_once(bench: &mut Bench) -> Outcome {
         .map_err(|e| format!("MAPD: {e}"))?;
     for event in 0..SYNTHETIC_EVENTS {
         let lpi = its
-            .map_event(SYNTHETIC_DEVICE, event, ICID)
+            .map_event(SYNTHETIC_DEVICE, EventId(event), ICID)
             .map_err(|e| format!("MAPTI event {event}: {e}"))?;
         irq::register(lpi, count_only, 0).map_err(|_| "IRQ table full")?;
         bench.synthetic_lpis[event as usize] = lpi;
     }
     let lpi = bench.synthetic_lpis[0];
-    its.send_int(SYNTHETIC_DEVICE, 0)
+    its.send_int(SYNTHETIC_DEVICE, EventId(0))
         .map_err(|e| format!("INT: {e}"))?;
     wait_for_count(lpi, 1)?;
-    its.send_int(SYNTHETIC_DEVICE, 0)
+    its.send_int(SYNTHETIC_DEVICE, EventId(0))
         .map_err(|e| format!("INT: {e}"))?;
     wait_for_count(lpi, 2)
 }
@@ -127,14 +131,14 @@ pub(super) fn clear_removes_pending_lpi(bench: &mut Bench) -> Outcome {
     {
         // With IRQs masked the LPI stays pending at the redistributor.
         let _masked = cpu::IrqGuard::new();
-        its.send_int(SYNTHETIC_DEVICE, 1)
+        its.send_int(SYNTHETIC_DEVICE, EventId(1))
             .map_err(|e| format!("INT: {e}"))?;
-        its.clear(SYNTHETIC_DEVICE, 1)
+        its.clear(SYNTHETIC_DEVICE, EventId(1))
             .map_err(|e| format!("CLEAR: {e}"))?;
     }
     wait_for_count(lpi, 0)?;
     // The event still works afterwards.
-    its.send_int(SYNTHETIC_DEVICE, 1)
+    its.send_int(SYNTHETIC_DEVICE, EventId(1))
         .map_err(|e| format!("INT: {e}"))?;
     wait_for_count(lpi, 1)
 }
@@ -144,28 +148,28 @@ pub(super) fn discard_removes_mapping_and_pending_lpi(bench: &mut Bench) -> Outc
     let lpi = bench.synthetic_lpis[2];
     {
         let _masked = cpu::IrqGuard::new();
-        its.send_int(SYNTHETIC_DEVICE, 2)
+        its.send_int(SYNTHETIC_DEVICE, EventId(2))
             .map_err(|e| format!("INT: {e}"))?;
-        its.unmap_event(SYNTHETIC_DEVICE, 2)
+        its.unmap_event(SYNTHETIC_DEVICE, EventId(2))
             .map_err(|e| format!("DISCARD: {e}"))?;
     }
     wait_for_count(lpi, 0)?;
-    let error = its.send_int(SYNTHETIC_DEVICE, 2);
+    let error = its.send_int(SYNTHETIC_DEVICE, EventId(2));
     ensure!(
         error
             == Err(ItsError::EventNotMapped {
                 device_id: SYNTHETIC_DEVICE,
-                event_id: 2
+                event_id: EventId(2)
             }),
         "INT after DISCARD: {error:?}"
     );
     // The event can be mapped again; its LPI may differ.
     let lpi = its
-        .map_event(SYNTHETIC_DEVICE, 2, ICID)
+        .map_event(SYNTHETIC_DEVICE, EventId(2), ICID)
         .map_err(|e| format!("MAPTI again: {e}"))?;
     irq::register(lpi, count_only, 0).map_err(|_| "IRQ table full")?;
     bench.synthetic_lpis[2] = lpi;
-    its.send_int(SYNTHETIC_DEVICE, 2)
+    its.send_int(SYNTHETIC_DEVICE, EventId(2))
         .map_err(|e| format!("INT: {e}"))?;
     wait_for_count(lpi, 1)
 }
@@ -180,22 +184,22 @@ pub(super) fn movi_moves_pending_lpi(bench: &mut Bench) -> Outcome {
         // Pending in collection ICID, then moved: it must arrive once, from
         // the new collection.
         let _masked = cpu::IrqGuard::new();
-        its.send_int(SYNTHETIC_DEVICE, 3)
+        its.send_int(SYNTHETIC_DEVICE, EventId(3))
             .map_err(|e| format!("INT: {e}"))?;
-        its.move_event(SYNTHETIC_DEVICE, 3, SECOND_ICID)
+        its.move_event(SYNTHETIC_DEVICE, EventId(3), SECOND_ICID)
             .map_err(|e| format!("MOVI: {e}"))?;
     }
     wait_for_count(lpi, 1)?;
-    let mapping = its.registry().event(SYNTHETIC_DEVICE, 3);
+    let mapping = its.registry().event(SYNTHETIC_DEVICE, EventId(3));
     ensure!(
         mapping.is_some_and(|m| m.icid() == SECOND_ICID && m.intid() == lpi),
         "registry after MOVI: {mapping:?}"
     );
-    its.send_int(SYNTHETIC_DEVICE, 3)
+    its.send_int(SYNTHETIC_DEVICE, EventId(3))
         .map_err(|e| format!("INT: {e}"))?;
     wait_for_count(lpi, 2)?;
     // A collection with events in it cannot be unmapped; move back first.
-    its.move_event(SYNTHETIC_DEVICE, 3, ICID)
+    its.move_event(SYNTHETIC_DEVICE, EventId(3), ICID)
         .map_err(|e| format!("MOVI back: {e}"))?;
     its.unmap_collection(SECOND_ICID)
         .map_err(|e| format!("MAPC V=0: {e}"))
@@ -237,9 +241,9 @@ pub(super) fn movi_to_another_cpu(bench: &mut Bench) -> Outcome {
         // Pending at this CPU's redistributor, which cannot take it (IRQs
         // masked), then moved: the other CPU must take it.
         let _masked = cpu::IrqGuard::new();
-        its.send_int(SYNTHETIC_DEVICE, 3)
+        its.send_int(SYNTHETIC_DEVICE, EventId(3))
             .map_err(|e| format!("INT: {e}"))?;
-        its.move_event(SYNTHETIC_DEVICE, 3, OTHER_CPU_ICID)
+        its.move_event(SYNTHETIC_DEVICE, EventId(3), OTHER_CPU_ICID)
             .map_err(|e| format!("MOVI: {e}"))?;
     }
     wait_for_count(lpi, before + 1)?;
@@ -249,9 +253,9 @@ pub(super) fn movi_to_another_cpu(bench: &mut Bench) -> Outcome {
         "moved LPI taken by CPU {taken_by:x?}, expected {affinity:#x}"
     );
     // Back to this CPU.
-    its.move_event(SYNTHETIC_DEVICE, 3, ICID)
+    its.move_event(SYNTHETIC_DEVICE, EventId(3), ICID)
         .map_err(|e| format!("MOVI back: {e}"))?;
-    its.send_int(SYNTHETIC_DEVICE, 3)
+    its.send_int(SYNTHETIC_DEVICE, EventId(3))
         .map_err(|e| format!("INT: {e}"))?;
     wait_for_count(lpi, before + 2)?;
     let taken_by = irq::last_cpu(lpi);
@@ -266,8 +270,8 @@ pub(super) fn movi_to_another_cpu(bench: &mut Bench) -> Outcome {
 pub(super) fn errors_are_typed(bench: &mut Bench) -> Outcome {
     let its = &mut bench.kernel.its.its;
     let max = its.max_device_id();
-    let too_big = max.wrapping_add(1);
-    if too_big != 0 {
+    let too_big = DeviceId(max.0.wrapping_add(1));
+    if too_big != DeviceId(0) {
         let result = its.map_device(too_big, 1);
         ensure!(
             result
@@ -286,7 +290,7 @@ pub(super) fn errors_are_typed(bench: &mut Bench) -> Outcome {
             }),
         "MAPD twice: {result:?}"
     );
-    let result = its.map_device(SYNTHETIC_DEVICE + 1, 0);
+    let result = its.map_device(SYNTHETIC_DEVICE_2, 0);
     ensure!(
         matches!(
             result,
@@ -294,49 +298,52 @@ pub(super) fn errors_are_typed(bench: &mut Bench) -> Outcome {
         ),
         "MAPD with no events: {result:?}"
     );
-    let result = its.map_event(SYNTHETIC_DEVICE, SYNTHETIC_EVENTS, ICID);
+    let result = its.map_event(SYNTHETIC_DEVICE, EventId(SYNTHETIC_EVENTS), ICID);
     ensure!(
         result
             == Err(ItsError::EventIdOutOfRange {
                 device_id: SYNTHETIC_DEVICE,
-                event_id: SYNTHETIC_EVENTS,
+                event_id: EventId(SYNTHETIC_EVENTS),
                 events: SYNTHETIC_EVENTS
             }),
         "MAPTI beyond the ITT: {result:?}"
     );
-    let result = its.map_event(SYNTHETIC_DEVICE + 1, 0, ICID);
+    let result = its.map_event(SYNTHETIC_DEVICE_2, EventId(0), ICID);
     ensure!(
         result
             == Err(ItsError::DeviceNotMapped {
-                device_id: SYNTHETIC_DEVICE + 1
+                device_id: SYNTHETIC_DEVICE_2
             }),
         "MAPTI on an unmapped device: {result:?}"
     );
-    let result = its.map_event(SYNTHETIC_DEVICE, 0, ICID);
+    let result = its.map_event(SYNTHETIC_DEVICE, EventId(0), ICID);
     ensure!(
         result
             == Err(ItsError::EventAlreadyMapped {
                 device_id: SYNTHETIC_DEVICE,
-                event_id: 0
+                event_id: EventId(0)
             }),
         "MAPTI twice: {result:?}"
     );
-    let result = its.map_event(SYNTHETIC_DEVICE, 0, SECOND_ICID);
+    let result = its.map_event(SYNTHETIC_DEVICE, EventId(0), SECOND_ICID);
     ensure!(
         result.is_err(),
         "MAPTI into an unmapped collection succeeded: {result:?}"
     );
-    let result = its.map_collection(u16::MAX, 0);
+    let result = its.map_collection(CollectionId(u16::MAX), ProcessorNumber(0));
     ensure!(
         matches!(
             result,
-            Err(ItsError::CollectionOutOfRange { icid: u16::MAX, .. })
+            Err(ItsError::CollectionOutOfRange {
+                icid: CollectionId(u16::MAX),
+                ..
+            })
         ),
         "MAPC beyond the collections: {result:?}"
     );
     // None of that changed what the ITS holds.
     ensure!(its.state() == ItsState::Active, "state {:?}", its.state());
-    its.send_int(SYNTHETIC_DEVICE, 0)
+    its.send_int(SYNTHETIC_DEVICE, EventId(0))
         .map_err(|e| format!("INT: {e}"))?;
     wait_for_count(bench.synthetic_lpis[0], 3)
 }
@@ -353,9 +360,9 @@ pub(super) fn unmapped_device_msi_not_translated(bench: &mut Bench) -> Outcome {
     let lpi = route.lpis[0];
     let before = irq::count(lpi);
     let its = &mut bench.kernel.its.its;
-    its.map_device(SYNTHETIC_DEVICE + 1, 1)
+    its.map_device(SYNTHETIC_DEVICE_2, 1)
         .map_err(|e| format!("MAPD: {e}"))?;
-    its.unmap_device(SYNTHETIC_DEVICE + 1)
+    its.unmap_device(SYNTHETIC_DEVICE_2)
         .map_err(|e| format!("MAPD V=0: {e}"))?;
     // The edu's own mapping: unmapped, its MSI must go nowhere.
     its.unmap_device(route.device_id)
@@ -366,7 +373,7 @@ pub(super) fn unmapped_device_msi_not_translated(bench: &mut Bench) -> Outcome {
     its.map_device(route.device_id, 1)
         .map_err(|e| format!("MAPD edu again: {e}"))?;
     let new_lpi = its
-        .map_event(route.device_id, 0, ICID)
+        .map_event(route.device_id, EventId(0), ICID)
         .map_err(|e| format!("MAPTI edu again: {e}"))?;
     irq::register(new_lpi, crate::demo::edu_interrupt, edu.context())
         .map_err(|_| "IRQ table full")?;
@@ -396,7 +403,7 @@ pub(super) fn save_restore_keeps_edu_lpi(bench: &mut Bench) -> Outcome {
         "state after save {:?}",
         its.state()
     );
-    let result = its.map_device(SYNTHETIC_DEVICE + 2, 1);
+    let result = its.map_device(SYNTHETIC_DEVICE_3, 1);
     ensure!(
         result == Err(ItsError::Saved),
         "MAPD while saved: {result:?}"
@@ -412,12 +419,15 @@ pub(super) fn save_restore_keeps_edu_lpi(bench: &mut Bench) -> Outcome {
         its.state()
     );
     ensure!(
-        its.registry().event(route.device_id, 0).map(|m| m.intid()) == Some(lpi),
+        its.registry()
+            .event(route.device_id, EventId(0))
+            .map(|m| m.intid())
+            == Some(lpi),
         "edu's LPI changed across save/restore"
     );
     edu.raise(1);
     wait_for_count(lpi, before + 1)?;
-    its.send_int(SYNTHETIC_DEVICE, 0)
+    its.send_int(SYNTHETIC_DEVICE, EventId(0))
         .map_err(|e| format!("INT: {e}"))?;
     wait_for_count(bench.synthetic_lpis[0], 4)
 }

@@ -15,12 +15,13 @@ use crate::{Kernel, cpu, irq};
 use alloc::format;
 use alloc::string::String;
 use core::time::Duration;
+use gicv3_its::{DeviceId, IntId};
 use log::{error, info};
 
 /// A DeviceID no PCI function uses (msi-map covers 0..0x10000 on virt, the
 /// example's devices sit on bus 0): the INT/CLEAR/DISCARD/MOVI tests map it
 /// with no device behind it and raise its events with INT.
-const SYNTHETIC_DEVICE: u32 = 0xff00;
+const SYNTHETIC_DEVICE: DeviceId = DeviceId(0xff00);
 /// Events of the synthetic device.
 const SYNTHETIC_EVENTS: u32 = 4;
 /// How long an interrupt may take to arrive.
@@ -61,7 +62,7 @@ struct Bench {
     kernel: Kernel,
     host: Option<PciHost>,
     edu: Option<(Edu, MsiRoute)>,
-    synthetic_lpis: [u32; SYNTHETIC_EVENTS as usize],
+    synthetic_lpis: [IntId; SYNTHETIC_EVENTS as usize],
 }
 
 /// A test: its name and its body.
@@ -110,7 +111,7 @@ pub fn run(kernel: Kernel) -> usize {
         kernel,
         host,
         edu: None,
-        synthetic_lpis: [0; SYNTHETIC_EVENTS as usize],
+        synthetic_lpis: [IntId(0); SYNTHETIC_EVENTS as usize],
     };
     let mut failed = 0;
     for (name, test) in TESTS {
@@ -145,9 +146,9 @@ pub fn run(kernel: Kernel) -> usize {
 }
 
 /// Counts an interrupt and does nothing else (for INT-raised LPIs).
-fn count_only(_intid: u32, _context: usize) {}
+fn count_only(_intid: IntId, _context: usize) {}
 
-fn wait_for_count(lpi: u32, count: u32) -> Outcome {
+fn wait_for_count(lpi: IntId, count: u32) -> Outcome {
     cpu::wait_until(DELIVERY, || irq::count(lpi) >= count);
     // Then make sure nothing more arrives.
     cpu::wait_until(QUIET, || irq::count(lpi) > count);

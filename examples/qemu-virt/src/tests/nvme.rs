@@ -11,6 +11,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
+use gicv3_its::EventId;
 use log::info;
 
 /// The NVMe controller the kernel brought up.
@@ -61,7 +62,7 @@ pub(super) fn nvme_msix_table_points_at_the_its(bench: &mut Bench) -> Outcome {
             .its
             .its
             .registry()
-            .event(route.device_id, u32::from(vector));
+            .event(route.device_id, EventId(u32::from(vector)));
         ensure!(
             mapping.map(|m| m.intid()) == Some(route.lpis[usize::from(vector)]),
             "registry for EventID {vector}: {mapping:?}"
@@ -307,7 +308,7 @@ pub(super) fn nvme_quiesced_across_its_save_restore(bench: &mut Bench) -> Outcom
         "an NVMe interrupt arrived while quiesced"
     );
     for (event, lpi) in [admin_lpi, io_lpi].into_iter().enumerate() {
-        let mapping = its.registry().event(device_id, event as u32);
+        let mapping = its.registry().event(device_id, EventId(event as u32));
         ensure!(
             mapping.map(|m| m.intid()) == Some(lpi),
             "EventID {event} after ITS restore: {mapping:?}, expected LPI {lpi}"
