@@ -23,7 +23,7 @@ mod heap;
 mod workload;
 
 use gicv3_its::model::{ItsModel, ModelConfig, ModelGits, ModelMemory};
-use gicv3_its::{Batching, Its, ItsConfig, ProcessorNumber};
+use gicv3_its::{Batching, Its, ItsConfig, LpiDomain, LpiDomainConfig, ProcessorNumber};
 use heap::{CountingAllocator, Uncounted};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -53,9 +53,7 @@ fn model_config() -> ModelConfig {
 
 fn its_config(batching: Batching) -> ItsConfig {
     ItsConfig {
-        redistributors: REDISTRIBUTORS,
         queue_bytes: QUEUE_BYTES,
-        lpi_id_bits: 16,
         batching,
         max_flat_device_table_bytes: workload::FLAT_DEVICE_TABLE_BYTES,
         ..ItsConfig::default()
@@ -64,17 +62,24 @@ fn its_config(batching: Batching) -> ItsConfig {
 
 /// A probed driver on a fresh model with every redistributor set up.
 fn probe(model: &ItsModel, batching: Batching) -> BenchIts {
-    let mut its = Its::probe(
-        Uncounted(model.gits()),
-        Uncounted(model.memory()),
-        its_config(batching),
-    )
-    .expect("probe");
+    let lpis = LpiDomainConfig {
+        id_bits: 16,
+        redistributors: REDISTRIBUTORS,
+        ..LpiDomainConfig::default()
+    };
+    let domain = LpiDomain::new(Uncounted(model.memory()), lpis).expect("LPI domain");
     for (index, &rd_base) in model.config().redistributors.iter().enumerate() {
-        its.init_redistributor(&Uncounted(model.gicr(index)), rd_base)
+        domain
+            .init_redistributor(&Uncounted(model.gicr(index)), rd_base)
             .expect("init redistributor");
     }
-    its
+    Its::probe(
+        Uncounted(model.gits()),
+        Uncounted(model.memory()),
+        &domain,
+        its_config(batching),
+    )
+    .expect("probe")
 }
 
 fn now_ns() -> u64 {

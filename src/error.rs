@@ -110,6 +110,25 @@ pub enum ItsError {
         /// The processor number (GICR_TYPER.Processor_Number).
         processor_number: ProcessorNumber,
     },
+    /// The redistributor was initialised, but its LPIs are not enabled now
+    /// ([`crate::LpiDomain::save`] ran, or it was released): a collection
+    /// must not be mapped onto it, nor SYNCed with it.
+    RedistributorNotReady {
+        /// The processor number.
+        processor_number: ProcessorNumber,
+    },
+    /// The LPI table region has no pending table for this redistributor.
+    NoPendingTable {
+        /// The processor number.
+        processor_number: ProcessorNumber,
+        /// Pending tables the region holds (for processor numbers below).
+        tables: usize,
+    },
+    /// An ITS of the LPI domain still holds live mappings; save it first.
+    ItsStillActive {
+        /// How many ITSes are not saved.
+        active: usize,
+    },
     /// The redistributor does not support physical LPIs (GICR_TYPER.PLPIS = 0).
     RedistributorWithoutLpis {
         /// The processor number.
@@ -243,6 +262,20 @@ impl fmt::Display for ItsError {
                 f,
                 "no redistributor with processor number {processor_number} was initialised"
             ),
+            Self::RedistributorNotReady { processor_number } => write!(
+                f,
+                "redistributor {processor_number} does not have its LPIs enabled now"
+            ),
+            Self::NoPendingTable {
+                processor_number,
+                tables,
+            } => write!(
+                f,
+                "no pending table for redistributor {processor_number}: the LPI region has {tables}"
+            ),
+            Self::ItsStillActive { active } => {
+                write!(f, "{active} ITSes of the LPI domain are not saved")
+            }
             Self::RedistributorWithoutLpis { processor_number } => write!(
                 f,
                 "redistributor {processor_number} does not support physical LPIs"

@@ -8,19 +8,14 @@
 use crate::command::{ItsCommand, RdBase};
 use crate::error::{ItsError, WaitFor};
 use crate::id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
-use crate::lpi::{DEFAULT_PRIORITY, LpiAllocator, LpiConfig, LpiTables, RedistributorInfo};
+use crate::lpi::{DEFAULT_PRIORITY, ItsSlot, LpiConfig, LpiDomain};
 use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
 use crate::queue::{CommandQueue, QueueStats};
-use crate::registers::{GITS_CTLR, GITS_IIDR, GITS_TYPER, GicrFrame, GitsFrame};
+use crate::registers::{GITS_CTLR, GITS_IIDR, GITS_TYPER, GitsFrame};
 use crate::registry::{DeviceRecord, EventMapping, Registry};
 use crate::tables::{self, ItsTable, TableRequest};
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use tock_registers::LocalRegisterCopy;
-
-/// Largest LPI INTID width the driver supports: 16M LPIs, a 16 MiB property
-/// table. (The architecture allows 32 bits; nobody needs 4 GiB of tables.)
-pub const MAX_LPI_ID_BITS: u32 = 24;
 
 /// ITT base addresses are 256-byte aligned (MAPD's ITT_addr is bits \[51:8\]).
 const ITT_ALIGN: usize = 256;
@@ -40,17 +35,6 @@ pub struct ItsConfig {
     pub device_id_bits: u32,
     /// Collections to provide table memory for (one per CPU is typical).
     pub collections: u16,
-    /// LPI INTID bits: at least 14, at most GICD_TYPER.IDbits + 1 (which
-    /// the caller reads: the driver does not own the distributor), and at
-    /// most [`MAX_LPI_ID_BITS`]. Values outside 14..=24 are clamped.
-    pub lpi_id_bits: u32,
-    /// Redistributors to provide pending tables for.
-    pub redistributors: usize,
-    /// Memory for the LPI property and pending tables that every kernel
-    /// booted on this machine agrees on (see [`LpiTables::place`]); `None`
-    /// allocates it. Needed where EnableLPIs cannot be cleared and one kernel
-    /// hands over to another.
-    pub lpi_tables: Option<DmaRegion>,
     /// Memory attributes to ask for first.
     pub attributes: MemoryAttributes,
     /// How commands reach the ITS. [`Batching::OneAtATime`] exists as the
@@ -80,9 +64,6 @@ impl Default for ItsConfig {
             max_flat_device_table_bytes: 64 * 1024,
             device_id_bits: 32,
             collections: 64,
-            lpi_id_bits: 16,
-            redistributors: 8,
-            lpi_tables: None,
             attributes: MemoryAttributes::InnerShareableWriteBack,
             batching: Batching::Batched,
         }
@@ -154,7 +135,8 @@ pub struct MemoryUse {
     pub itts: usize,
     /// Command queue.
     pub queue: usize,
-    /// LPI property and pending tables.
+    /// LPI property and pending tables (the domain's, shared by every ITS
+    /// of the domain).
     pub lpi_tables: usize,
     /// The registry's own heap use (approximate).
     pub registry: usize,
@@ -174,9 +156,10 @@ pub struct Its<F: GitsFrame, M: DmaMemory> {
     /// Largest DeviceID + 1 and ICID + 1 that can be mapped.
     pub(crate) device_limit: u64,
     pub(crate) collection_limit: u32,
-    pub(crate) lpi_tables: LpiTables,
-    pub(crate) lpis: LpiAllocator,
-    pub(crate) redistributors: BTreeMap<ProcessorNumber, RedistributorInfo>,
+    /// The LPIs this ITS maps events to, shared with the other ITSes.
+    pub(crate) domain: LpiDomain<M>,
+    /// How the domain knows this ITS.
+    pub(crate) slot: ItsSlot,
     pub(crate) registry: Registry,
     pub(crate) state: ItsState,
     /// ITTs the ITS may still reference after a failed command: given back
@@ -188,32 +171,22 @@ pub struct Its<F: GitsFrame, M: DmaMemory> {
 
 impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// Probes the ITS behind `frame`, allocates its tables and command queue
-    /// from `memory`, and enables it.
+    /// from `memory`, and enables it. Its events are mapped to LPIs of
+    /// `domain`, which other ITSes may share.
     ///
     /// An ITS left enabled (by firmware or a previous kernel) is disabled and
     /// waited for until quiescent first: GITS_CBASER and GITS_BASERn are only
     /// written while Enabled = 0 and Quiescent = 1 (12.19.2, 12.19.1).
-    pub fn probe(frame: F, mut memory: M, mut config: ItsConfig) -> Result<Self, ItsError> {
+    pub fn probe(
+        frame: F,
+        mut memory: M,
+        domain: &LpiDomain<M>,
+        config: ItsConfig,
+    ) -> Result<Self, ItsError> {
         let typer = frame.read(GITS_TYPER).get();
         let features = ItsFeatures::read(typer, frame.read(GITS_IIDR).get());
         if !frame.read(GITS_TYPER).is_set(GITS_TYPER::Physical) {
             return Err(ItsError::NoPhysicalLpis);
-        }
-        // Check what the caller gave before touching the hardware.
-        let lpi_id_bits = config.lpi_id_bits.clamp(14, MAX_LPI_ID_BITS);
-        if let Some(region) = &config.lpi_tables {
-            let needed = LpiTables::region_bytes(lpi_id_bits, 1);
-            if region.size() < needed {
-                return Err(ItsError::LpiRegionTooSmall {
-                    size: region.size(),
-                    needed,
-                });
-            }
-            if !region.phys().is_multiple_of(65536) {
-                return Err(ItsError::UnencodableAddress {
-                    phys: region.phys(),
-                });
-            }
         }
         disable_and_quiesce(&frame, config.poll_budget)?;
         // Whatever a previous owner left Valid (tables of any type, a
@@ -222,20 +195,11 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
         // Allocate everything first, then describe it to the ITS: a failure
         // part-way gives the memory back with no register pointing at it.
-        let lpi_region = config.lpi_tables.take();
         let Allocation {
             mut device_table,
             mut collection_table,
             ring,
-            mut lpi_tables,
-        } = Allocation::new(
-            &frame,
-            &mut memory,
-            &config,
-            lpi_region,
-            &features,
-            lpi_id_bits,
-        )?;
+        } = Allocation::new(&frame, &mut memory, &config, &features)?;
         device_table.program(&frame, &memory, config.attributes);
         if let Some(table) = &mut collection_table {
             table.program(&frame, &memory, config.attributes);
@@ -247,7 +211,6 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             .min(1 << features.collection_id_bits);
         let mut queue = CommandQueue::new(ring, config.attributes);
         queue.program(&frame, &memory, config.attributes);
-        lpi_tables.reset_configs(&memory);
 
         let device_limit = device_table.capacity;
         let its = Self {
@@ -262,9 +225,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             collection_table,
             device_limit,
             collection_limit,
-            lpis: LpiAllocator::new(lpi_id_bits),
-            lpi_tables,
-            redistributors: BTreeMap::new(),
+            slot: domain.attach(),
+            domain: domain.clone(),
             registry: Registry::default(),
             state: ItsState::Active,
             quarantine: Vec::new(),
@@ -281,7 +243,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 "flat"
             },
             its.collection_limit,
-            lpi_id_bits,
+            its.domain.id_bits(),
         );
         Ok(its)
     }
@@ -318,7 +280,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
     /// Number of LPI INTIDs allocated to events now.
     pub fn allocated_lpis(&self) -> u32 {
-        self.lpis.allocated()
+        self.registry.mappings().count() as u32
     }
 
     /// The largest DeviceID that can be mapped.
@@ -339,9 +301,14 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             collection_table: self.collection_table.as_ref().map_or(0, ItsTable::bytes),
             itts: self.registry.itt_bytes(),
             queue: self.queue.ring().size(),
-            lpi_tables: self.lpi_tables.bytes(),
+            lpi_tables: self.domain.table_bytes(),
             registry: self.registry.heap_bytes(),
         }
+    }
+
+    /// The LPI domain this ITS maps events into.
+    pub fn domain(&self) -> &LpiDomain<M> {
+        &self.domain
     }
 
     /// The platform memory (for inspection by the caller).
@@ -349,52 +316,32 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         &self.memory
     }
 
-    /// Points a redistributor at the LPI tables and enables its LPIs (see
-    /// [`LpiTables::enable_redistributor`] for what happens when EnableLPIs
-    /// was already set). Call once per CPU at boot, and again after a resume
-    /// before [`Its::restore`]. Returns its processor number.
-    pub fn init_redistributor<G: GicrFrame>(
-        &mut self,
-        gicr: &G,
-        rd_base: u64,
-    ) -> Result<ProcessorNumber, ItsError> {
-        let info =
-            self.lpi_tables
-                .enable_redistributor(gicr, &self.memory, rd_base, self.poll_budget)?;
-        log::info!(
-            "its: redistributor {} at {:#x}: LPIs enabled{}",
-            info.processor_number,
-            rd_base,
-            if info.adopted {
-                " (tables adopted as found)"
-            } else {
-                ""
-            }
-        );
-        self.redistributors.insert(info.processor_number, info);
-        Ok(info.processor_number)
-    }
-
-    /// Turns a redistributor's LPIs off (EnableLPIs = 0, waiting for RWP) so
-    /// that a next kernel can program its own tables: part of a handover,
-    /// after [`Its::save`]. Returns `false` when this GIC does not allow
-    /// EnableLPIs to be cleared; the next kernel must then be given the same
-    /// LPI table region ([`ItsConfig::lpi_tables`]) to adopt them.
-    pub fn release_redistributor<G: GicrFrame>(&mut self, gicr: &G) -> Result<bool, ItsError> {
-        LpiTables::disable_redistributor(gicr, self.poll_budget)
-    }
-
     /// The RDbase for a processor, in the form GITS_TYPER.PTA asks for.
+    /// Any redistributor the domain has initialised, ready or not: for
+    /// commands that only name it (MAPC V=0).
     pub(crate) fn rdbase(&self, processor_number: ProcessorNumber) -> Result<RdBase, ItsError> {
-        let info = self
-            .redistributors
-            .get(&processor_number)
-            .ok_or(ItsError::UnknownRedistributor { processor_number })?;
-        Ok(if self.features.pta {
-            RdBase::physical_address(info.rd_base)
+        let (rd_base, _) = self.domain.target(processor_number)?;
+        Ok(self.encode_rdbase(processor_number, rd_base))
+    }
+
+    /// A redistributor whose LPIs are enabled now: for MAPC V=1 and for
+    /// SYNC, which must not target one that is not (5.3.8, 5.3.23).
+    pub(crate) fn ready_rdbase(
+        &self,
+        processor_number: ProcessorNumber,
+    ) -> Result<RdBase, ItsError> {
+        match self.domain.target(processor_number)? {
+            (rd_base, true) => Ok(self.encode_rdbase(processor_number, rd_base)),
+            (_, false) => Err(ItsError::RedistributorNotReady { processor_number }),
+        }
+    }
+
+    fn encode_rdbase(&self, processor_number: ProcessorNumber, rd_base: u64) -> RdBase {
+        if self.features.pta {
+            RdBase::physical_address(rd_base)
         } else {
             RdBase::processor_number(processor_number)
-        })
+        }
     }
 
     fn rdbase_of_collection(&self, icid: CollectionId) -> Result<RdBase, ItsError> {
@@ -403,7 +350,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             .collections
             .get(&icid)
             .ok_or(ItsError::CollectionNotMapped { icid })?;
-        self.rdbase(record.processor_number)
+        self.ready_rdbase(record.processor_number)
     }
 
     fn check_active(&self) -> Result<(), ItsError> {
@@ -449,7 +396,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         if self.registry.collections.contains_key(&icid) {
             return Err(ItsError::CollectionAlreadyMapped { icid });
         }
-        let rdbase = self.rdbase(processor_number)?;
+        let rdbase = self.ready_rdbase(processor_number)?;
         self.execute(
             &[ItsCommand::Mapc {
                 icid,
@@ -493,7 +440,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 events: record.events,
             });
         }
-        let rdbase = self.rdbase(record.processor_number)?;
+        let rdbase = self.ready_rdbase(record.processor_number)?;
         self.execute(
             &[ItsCommand::Mapc {
                 icid,
@@ -518,8 +465,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         to: ProcessorNumber,
     ) -> Result<(), ItsError> {
         self.check_active()?;
-        let from_rdbase = self.rdbase(from)?;
-        let to_rdbase = self.rdbase(to)?;
+        let from_rdbase = self.ready_rdbase(from)?;
+        let to_rdbase = self.ready_rdbase(to)?;
         if from == to {
             return Ok(());
         }
@@ -696,12 +643,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// Frees an unmapped event's LPI and disables it in the property table
     /// (the registry has already dropped the mapping).
     fn forget_event(&mut self, mapping: EventMapping) {
-        self.lpis.free(mapping.intid());
-        self.lpi_tables.set_config(
-            &self.memory,
-            mapping.intid(),
-            LpiConfig::new(DEFAULT_PRIORITY, false),
-        );
+        self.domain.free(mapping.intid());
     }
 
     fn check_event(
@@ -747,6 +689,30 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         event_id: EventId,
         icid: CollectionId,
     ) -> Result<IntId, ItsError> {
+        self.map_event_with(device_id, event_id, icid, None)
+    }
+
+    /// Like [`Its::map_event`], to the LPI the caller chooses: for kernels
+    /// that number their interrupts themselves. Fails with
+    /// [`ItsError::LpiInUse`] if any ITS of the domain already maps it.
+    pub fn map_event_to_lpi(
+        &mut self,
+        device_id: DeviceId,
+        event_id: EventId,
+        icid: CollectionId,
+        intid: IntId,
+    ) -> Result<(), ItsError> {
+        self.map_event_with(device_id, event_id, icid, Some(intid))
+            .map(|_| ())
+    }
+
+    fn map_event_with(
+        &mut self,
+        device_id: DeviceId,
+        event_id: EventId,
+        icid: CollectionId,
+        chosen: Option<IntId>,
+    ) -> Result<IntId, ItsError> {
         self.check_active()?;
         if self.check_event(device_id, event_id)?.is_some() {
             return Err(ItsError::EventAlreadyMapped {
@@ -755,9 +721,11 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             });
         }
         let rdbase = self.rdbase_of_collection(icid)?;
-        let intid = self.lpis.allocate(1)?;
         let config = LpiConfig::new(DEFAULT_PRIORITY, true);
-        self.lpi_tables.set_config(&self.memory, intid, config);
+        let intid = match chosen {
+            Some(intid) => self.domain.reserve(intid, config).map(|()| intid)?,
+            None => self.domain.allocate(config)?,
+        };
         let commands = [
             ItsCommand::Mapti {
                 device_id,
@@ -771,12 +739,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             },
         ];
         if let Err(error) = self.execute(&commands, &[rdbase]) {
-            self.lpis.free(intid);
-            self.lpi_tables.set_config(
-                &self.memory,
-                intid,
-                LpiConfig::new(DEFAULT_PRIORITY, false),
-            );
+            self.domain.free(intid);
             return Err(error);
         }
         log::info!("its: MAPTI dev {device_id:#x} event {event_id} -> LPI {intid} icid {icid}");
@@ -884,8 +847,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         let mapping = self.mapped_event(device_id, event_id)?;
         let rdbase = self.rdbase_of_collection(mapping.icid())?;
         let config = LpiConfig::new(priority, enabled);
-        self.lpi_tables
-            .set_config(&self.memory, mapping.intid(), config);
+        self.domain.set_config(mapping.intid(), config);
         let result = self.execute(
             &[ItsCommand::Inv {
                 device_id,
@@ -907,20 +869,16 @@ struct Allocation {
     device_table: ItsTable,
     collection_table: Option<ItsTable>,
     ring: DmaRegion,
-    lpi_tables: LpiTables,
 }
 
 impl Allocation {
-    /// Allocates the tables, the queue and (unless the caller gave a region)
-    /// the LPI tables. On failure, what was allocated so far is given back:
-    /// nothing has been described to the hardware yet.
+    /// Allocates the tables and the queue. On failure, what was allocated so
+    /// far is given back: nothing has been described to the hardware yet.
     fn new<F: GitsFrame, M: DmaMemory>(
         frame: &F,
         memory: &mut M,
         config: &ItsConfig,
-        lpi_region: Option<DmaRegion>,
         features: &ItsFeatures,
-        lpi_id_bits: u32,
     ) -> Result<Self, ItsError> {
         let (index, entry) =
             tables::find_baser(frame, tables::DEVICES).ok_or(ItsError::NoDeviceTable)?;
@@ -969,22 +927,10 @@ impl Allocation {
             give_back(memory, device_table, collection_table);
             return Err(ItsError::OutOfMemory { size: queue_bytes });
         };
-        let lpi_tables = match lpi_region {
-            Some(region) => LpiTables::place(region, lpi_id_bits),
-            None => match LpiTables::allocate(memory, lpi_id_bits, config.redistributors) {
-                Ok(lpi_tables) => lpi_tables,
-                Err(error) => {
-                    memory.deallocate(ring);
-                    give_back(memory, device_table, collection_table);
-                    return Err(error);
-                }
-            },
-        };
         Ok(Self {
             device_table,
             collection_table,
             ring,
-            lpi_tables,
         })
     }
 }

@@ -23,9 +23,10 @@
 //! use core::ptr::NonNull;
 //! use gicv3_its::{
 //!     CollectionId, DeviceId, DmaMemory, EventId, GicrMmio, GitsMmio, Its, ItsConfig, ItsError,
+//!     LpiDomain, LpiDomainConfig,
 //! };
 //!
-//! fn bring_up<M: DmaMemory>(memory: M) -> Result<(), ItsError> {
+//! fn bring_up<M: DmaMemory + Clone>(memory: M) -> Result<(), ItsError> {
 //!     // SAFETY: on QEMU virt the ITS frame is at 0x0808_0000 and the first
 //!     // redistributor at 0x080a_0000, identity-mapped as Device memory and
 //!     // used by nothing else.
@@ -35,16 +36,19 @@
 //!             GicrMmio::new(NonNull::new(0x080a_0000 as *mut u8).unwrap()),
 //!         )
 //!     };
-//!     let mut its = Its::probe(gits, memory, ItsConfig::default())?;
-//!     let cpu = its.init_redistributor(&gicr, 0x080a_0000)?;
+//!     // The LPIs, shared by every ITS of the machine; one redistributor per CPU.
+//!     let lpis = LpiDomain::new(memory.clone(), LpiDomainConfig::default())?;
+//!     let cpu = lpis.init_redistributor(&gicr, 0x080a_0000)?;
+//!     let mut its = Its::probe(gits, memory, &lpis, ItsConfig::default())?;
 //!     its.map_collection(CollectionId(0), cpu)?;
 //!     its.map_device(DeviceId(0x10), 4)?; // PCI 00:02.0, four MSI vectors
 //!     let lpi = its.map_event(DeviceId(0x10), EventId(0), CollectionId(0))?; // EventID 0
 //!     let _ = lpi; // ... program the device's MSI with GITS_TRANSLATER and EventID 0
 //!
 //!     its.save()?; // before hibernating or handing over: the ITS maps nothing
+//!     lpis.save()?; // every ITS saved: no redistributor counts as ready now
 //!     // ... snapshot, power cycle, resume ...
-//!     its.init_redistributor(&gicr, 0x080a_0000)?;
+//!     lpis.init_redistributor(&gicr, 0x080a_0000)?;
 //!     its.restore()?; // every collection, device and event replayed
 //!     Ok(())
 //! }
@@ -81,6 +85,7 @@ pub use command::{ItsCommand, RdBase};
 pub use error::{ItsError, WaitFor};
 pub use id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 pub use its::{Batching, Its, ItsConfig, ItsFeatures, ItsState, MemoryUse};
+pub use lpi::{LpiConfig, LpiDomain, LpiDomainConfig, RedistributorInfo, RegionRefused};
 pub use memory::{DmaMemory, DmaRegion, MemoryAttributes};
 pub use queue::QueueStats;
 pub use registers::{GicrFrame, GicrMmio, GitsFrame, GitsMmio};

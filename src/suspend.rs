@@ -61,6 +61,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         }
         self.saved_identity = Some((self.features.typer, self.features.iidr));
         self.state = ItsState::Saved;
+        self.domain.set_active(self.slot, false);
         log::info!(
             "its: saved: {} devices and {} collections unmapped, ITS disabled",
             self.registry.devices.len(),
@@ -78,7 +79,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// table page), the devices already replayed stay live, the state is
     /// [`ItsState::Restoring`], [`Its::unreplayed_devices`] lists the rest,
     /// and calling `restore` again continues. Redistributors must have been
-    /// set up again ([`Its::init_redistributor`]) first if they were reset.
+    /// set up again ([`crate::LpiDomain::init_redistributor`]) first if they were reset.
     pub fn restore(&mut self) -> Result<(), ItsError> {
         match self.state {
             ItsState::Active | ItsState::NeedsRecovery => return Err(ItsError::NotSaved),
@@ -100,6 +101,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 // our tables go in.
                 disable_and_quiesce(&self.frame, self.poll_budget)?;
                 self.invalidate_tables();
+                self.domain.set_active(self.slot, true);
                 self.reinitialise();
                 self.state = ItsState::Restoring;
             }
@@ -193,7 +195,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             .registry
             .collections
             .values()
-            .filter_map(|record| self.rdbase(record.processor_number).ok())
+            .filter_map(|record| self.ready_rdbase(record.processor_number).ok())
             .collect();
         targets.sort_unstable();
         targets.dedup();
@@ -243,11 +245,11 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         // The property table may have been rewritten by another kernel (it
         // can live outside the hibernation image): put back every mapped
         // LPI's configuration; INVALL in `replay` makes it take effect.
-        self.lpi_tables.reset_configs(&self.memory);
-        for (_, mapping) in self.registry.mappings() {
-            self.lpi_tables
-                .set_config(&self.memory, mapping.intid(), mapping.config());
-        }
+        self.domain.restore_configs(
+            self.registry
+                .mappings()
+                .map(|(_, mapping)| (mapping.intid(), mapping.config())),
+        );
         self.enable();
     }
 
@@ -263,7 +265,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             .map(|(&icid, record)| {
                 Ok(ItsCommand::Mapc {
                     icid,
-                    rdbase: self.rdbase(record.processor_number)?,
+                    rdbase: self.ready_rdbase(record.processor_number)?,
                     valid: true,
                 })
             })
@@ -350,7 +352,12 @@ impl<F: GitsFrame, M: DmaMemory> Drop for Its<F, M> {
             log::warn!("its: dropped without a clean save ({error}); its memory is kept");
             return;
         }
-        for (_, record) in core::mem::take(&mut self.registry.devices) {
+        let registry = core::mem::take(&mut self.registry);
+        self.domain.detach(
+            self.slot,
+            registry.mappings().map(|(_, mapping)| mapping.intid()),
+        );
+        for (_, record) in registry.devices {
             self.memory.deallocate(record.itt);
         }
         for itt in self.quarantine.drain(..) {

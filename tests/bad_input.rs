@@ -4,7 +4,7 @@
 mod support;
 
 use gicv3_its::model::{ItsModel, ModelConfig};
-use gicv3_its::{CollectionId, DeviceId, EventId, ProcessorNumber};
+use gicv3_its::{CollectionId, DeviceId, EventId, LpiDomain, LpiDomainConfig, ProcessorNumber};
 use gicv3_its::{ItsConfig, ItsError};
 use support::*;
 
@@ -84,7 +84,7 @@ fn device_id_beyond_a_capped_table() {
         device_id_bits: 8,
         ..ItsConfig::default()
     };
-    let mut its = gicv3_its::Its::probe(model.gits(), model.memory(), config).unwrap();
+    let mut its = probe(&model, config);
     rejects(
         &model,
         &mut its,
@@ -143,12 +143,15 @@ fn event_id_beyond_the_itt() {
 #[test]
 fn lpi_space_exhausted() {
     let model = ItsModel::new(ModelConfig::default());
-    let config = ItsConfig {
-        lpi_id_bits: 14, // 8192 LPIs
-        ..ItsConfig::default()
-    };
-    let mut its = gicv3_its::Its::probe(model.gits(), model.memory(), config).unwrap();
-    init_redistributors(&model, &mut its);
+    let domain = new_domain(
+        &model,
+        LpiDomainConfig {
+            id_bits: 14, // 8192 LPIs
+            ..LpiDomainConfig::default()
+        },
+    );
+    let mut its =
+        gicv3_its::Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap();
     its.map_collection(CollectionId(0), ProcessorNumber(0))
         .unwrap();
     its.map_device(DeviceId(1), 8192).unwrap();
@@ -324,17 +327,20 @@ fn lpi_region_too_small() {
     let model = ItsModel::new(ModelConfig::default());
     let mut memory = model.memory();
     let region = gicv3_its::DmaMemory::allocate_zeroed(&mut memory, 65536, 65536).unwrap();
-    let config = ItsConfig {
-        lpi_tables: Some(region),
-        ..ItsConfig::default()
+    let phys = region.phys();
+    let config = LpiDomainConfig::default();
+    let Err(refused) = LpiDomain::with_region(memory, region, config) else {
+        panic!("a 64 KiB region holds no property table and pending table at 16 bits");
     };
     assert_eq!(
-        gicv3_its::Its::probe(model.gits(), model.memory(), config).err(),
-        Some(ItsError::LpiRegionTooSmall {
+        refused.error,
+        ItsError::LpiRegionTooSmall {
             size: 65536,
-            needed: gicv3_its::lpi::LpiTables::region_bytes(16, 1),
-        })
+            needed: config.region_bytes(1),
+        }
     );
+    // The region comes back to the caller, untouched.
+    assert_eq!(refused.region.phys(), phys);
 }
 
 #[test]
@@ -342,12 +348,18 @@ fn out_of_range_configuration_values_are_clamped_not_trusted() {
     let model = ItsModel::new(ModelConfig::default());
     let config = ItsConfig {
         queue_bytes: 0,
-        lpi_id_bits: 2,
         collections: 0,
         ..ItsConfig::default()
     };
-    let mut its = gicv3_its::Its::probe(model.gits(), model.memory(), config).unwrap();
-    init_redistributors(&model, &mut its);
+    let domain = new_domain(
+        &model,
+        LpiDomainConfig {
+            id_bits: 2,
+            ..LpiDomainConfig::default()
+        },
+    );
+    assert_eq!(domain.id_bits(), 14);
+    let mut its = gicv3_its::Its::probe(model.gits(), model.memory(), &domain, config).unwrap();
     its.map_collection(CollectionId(0), ProcessorNumber(0))
         .unwrap();
     its.map_device(DeviceId(1), 1).unwrap();
@@ -365,8 +377,7 @@ fn the_largest_event_count_is_checked_without_overflow() {
         event_id_bits: 32,
         ..ModelConfig::default()
     });
-    let mut its =
-        gicv3_its::Its::probe(model.gits(), model.memory(), ItsConfig::default()).unwrap();
+    let mut its = probe(&model, ItsConfig::default());
     // 2^32 events would need a 48 GiB ITT: refused as memory, not a panic.
     assert!(matches!(
         its.map_device(DeviceId(1), u32::MAX),

@@ -15,7 +15,9 @@ mod heap;
 mod workload;
 
 use gicv3_its::model::{ItsModel, ModelConfig, ModelGits, ModelMemory, PageSizes};
-use gicv3_its::{Batching, Its, ItsConfig, ProcessorNumber, QueueStats};
+use gicv3_its::{
+    Batching, Its, ItsConfig, LpiDomain, LpiDomainConfig, ProcessorNumber, QueueStats,
+};
 use heap::{CountingAllocator, Uncounted};
 use std::collections::BTreeMap;
 use workload::{COLLECTIONS, Counts, FLAT_DEVICE_TABLE_BYTES, Geometry, TableBytes};
@@ -41,7 +43,6 @@ fn model_config() -> ModelConfig {
 
 fn its_config(batching: Batching) -> ItsConfig {
     ItsConfig {
-        redistributors: REDISTRIBUTORS as usize,
         batching,
         // A flat Device table, as the floor writes its commands against the
         // tables the driver left, and save gives level-2 pages back.
@@ -50,14 +51,33 @@ fn its_config(batching: Batching) -> ItsConfig {
     }
 }
 
+/// LPI tables for the model's redistributors, at 16 LPI bits.
+fn domain_config() -> LpiDomainConfig {
+    LpiDomainConfig {
+        redistributors: REDISTRIBUTORS as usize,
+        ..LpiDomainConfig::default()
+    }
+}
+
 /// A driver on `model` with its redistributors and collections set up.
 fn probe(model: &ItsModel, config: ItsConfig) -> BenchIts {
-    let mut its =
-        Its::probe(Uncounted(model.gits()), Uncounted(model.memory()), config).expect("probe");
+    probe_with(model, config, domain_config())
+}
+
+fn probe_with(model: &ItsModel, config: ItsConfig, domain_config: LpiDomainConfig) -> BenchIts {
+    let domain = LpiDomain::new(Uncounted(model.memory()), domain_config).expect("LPI domain");
     for (index, &rd_base) in model.config().redistributors.iter().enumerate() {
-        its.init_redistributor(&Uncounted(model.gicr(index)), rd_base)
+        domain
+            .init_redistributor(&Uncounted(model.gicr(index)), rd_base)
             .expect("init redistributor");
     }
+    let mut its = Its::probe(
+        Uncounted(model.gits()),
+        Uncounted(model.memory()),
+        &domain,
+        config,
+    )
+    .expect("probe");
     workload::map_collections(&mut its, |icid| {
         ProcessorNumber(icid.0 % REDISTRIBUTORS as u16)
     })
@@ -67,8 +87,17 @@ fn probe(model: &ItsModel, config: ItsConfig) -> BenchIts {
 
 /// A model and a driver with `devices` x `events` mapped.
 fn mapped(devices: u32, events: u32, config: ItsConfig) -> (ItsModel, BenchIts) {
+    mapped_with(devices, events, config, domain_config())
+}
+
+fn mapped_with(
+    devices: u32,
+    events: u32,
+    config: ItsConfig,
+    domain_config: LpiDomainConfig,
+) -> (ItsModel, BenchIts) {
     let model = ItsModel::new(model_config());
-    let mut its = probe(&model, config);
+    let mut its = probe_with(&model, config, domain_config);
     workload::map_devices(&mut its, 0, devices, events).expect("map devices");
     workload::map_events(&mut its, 0, devices, events).expect("map events");
     (model, its)
@@ -342,10 +371,13 @@ fn table_memory_is_the_architectural_minimum() {
             .max(14);
         let config = ItsConfig {
             device_id_bits: 13,
-            lpi_id_bits,
             ..its_config(Batching::Batched)
         };
-        let (model, its) = mapped(devices, events, config);
+        let lpis = LpiDomainConfig {
+            id_bits: lpi_id_bits,
+            ..domain_config()
+        };
+        let (model, its) = mapped_with(devices, events, config, lpis);
         let geometry = Geometry::read(&model.gits(), its.features());
         assert_eq!(geometry.page_size, 65536);
         let driver = TableBytes::of(its.memory_use());

@@ -8,7 +8,7 @@ mod support;
 use gicv3_its::model::{Consumption, ItsModel, ModelConfig, PageSizes, Quiescence};
 use gicv3_its::registers::{GITS_BASER, RegisterFrame};
 use gicv3_its::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
-use gicv3_its::{ItsCommand, ItsConfig, ItsError, ItsState, WaitFor};
+use gicv3_its::{ItsCommand, ItsConfig, ItsError, ItsState, LpiDomain, LpiDomainConfig, WaitFor};
 use support::*;
 
 // ---------------------------------------------------------------- probe
@@ -256,9 +256,7 @@ fn an_enabled_its_left_by_a_previous_kernel_is_disabled_before_reprogramming() {
         quiescence: Quiescence::AfterReads(5),
         ..ModelConfig::default()
     });
-    let mut first =
-        gicv3_its::Its::probe(model.gits(), model.memory(), ItsConfig::default()).unwrap();
-    init_redistributors(&model, &mut first);
+    let mut first = probe(&model, ItsConfig::default());
     first
         .map_collection(CollectionId(0), ProcessorNumber(0))
         .unwrap();
@@ -270,7 +268,7 @@ fn an_enabled_its_left_by_a_previous_kernel_is_disabled_before_reprogramming() {
     // enabled with a mapping. Probe must disable it and wait for quiescence
     // before touching CBASER/BASERn (the model records a violation if not),
     // and BASERn Valid = 0 drops what the old tables held.
-    let second = gicv3_its::Its::probe(model.gits(), model.memory(), ItsConfig::default()).unwrap();
+    let second = probe(&model, ItsConfig::default());
     assert!(model.mappings().is_empty());
     assert_eq!(second.state(), ItsState::Active);
     assert_no_violations(&model);
@@ -280,16 +278,14 @@ fn an_enabled_its_left_by_a_previous_kernel_is_disabled_before_reprogramming() {
 #[test]
 fn an_its_that_never_quiesces_is_a_timeout() {
     let model = ItsModel::new(ModelConfig::default());
-    let mut its =
-        gicv3_its::Its::probe(model.gits(), model.memory(), ItsConfig::default()).unwrap();
-    init_redistributors(&model, &mut its);
+    let mut its = probe(&model, ItsConfig::default());
     model.reconfigure(|c| c.quiescence = Quiescence::Never);
     let small = ItsConfig {
         poll_budget: 100,
         ..ItsConfig::default()
     };
     assert_eq!(
-        gicv3_its::Its::probe(model.gits(), model.memory(), small).err(),
+        gicv3_its::Its::probe(model.gits(), model.memory(), its.domain(), small).err(),
         Some(ItsError::Timeout {
             waiting_for: WaitFor::Quiescent,
             polls: 100
@@ -622,7 +618,7 @@ fn restore_after_a_system_reset() {
     let before = model.mappings();
     its.save().unwrap();
     model.reset(); // power cycle: registers reset, memory kept
-    init_redistributors(&model, &mut its);
+    init_redistributors(&model, its.domain());
     its.restore().unwrap();
     assert_eq!(model.mappings(), before);
     let lpi = its
@@ -698,9 +694,7 @@ fn restore_replaces_mappings_a_boot_kernel_left_behind() {
     // resumes and restores. Afterwards only the image kernel's mappings
     // exist, at the ITT addresses its registry recorded.
     let model = ItsModel::new(ModelConfig::default());
-    let mut image =
-        gicv3_its::Its::probe(model.gits(), model.memory(), ItsConfig::default()).unwrap();
-    init_redistributors(&model, &mut image);
+    let mut image = probe(&model, ItsConfig::default());
     image
         .map_collection(CollectionId(0), ProcessorNumber(0))
         .unwrap();
@@ -712,9 +706,7 @@ fn restore_replaces_mappings_a_boot_kernel_left_behind() {
     image.save().unwrap();
 
     model.reset();
-    let mut boot =
-        gicv3_its::Its::probe(model.gits(), model.memory(), ItsConfig::default()).unwrap();
-    init_redistributors(&model, &mut boot);
+    let mut boot = probe(&model, ItsConfig::default());
     boot.map_collection(CollectionId(0), ProcessorNumber(0))
         .unwrap();
     boot.map_device(DeviceId(0x10), 8).unwrap();
@@ -726,7 +718,7 @@ fn restore_replaces_mappings_a_boot_kernel_left_behind() {
     // As KVM would, the ITS still holds the boot kernel's devices, and
     // would save state into their ITTs.
     assert!(model.held_itts().contains_key(&DeviceId(0x18)));
-    init_redistributors(&model, &mut image);
+    init_redistributors(&model, image.domain());
     image.restore().unwrap();
     assert_eq!(model.mappings(), expected);
     // Restore dropped them (Device BASER Valid = 0) before replaying: only
@@ -781,37 +773,52 @@ fn sticky_enable_lpis_adopts_agreed_tables_and_refuses_others() {
         ..ModelConfig::default()
     };
     let model = ItsModel::new(config);
-    let region_bytes = gicv3_its::lpi::LpiTables::region_bytes(16, 1);
+    let domain_config = LpiDomainConfig::default();
+    let region_bytes = domain_config.region_bytes(1);
     let mut memory = model.memory();
     let agreed = gicv3_its::DmaMemory::allocate_zeroed(&mut memory, region_bytes, 65536).unwrap();
     let (agreed_virt, agreed_phys) = (agreed.virt(), agreed.phys());
-    let first_config = ItsConfig {
-        lpi_tables: Some(agreed),
-        ..ItsConfig::default()
-    };
-    let mut first = gicv3_its::Its::probe(model.gits(), model.memory(), first_config).unwrap();
-    first
+    let first_domain = LpiDomain::with_region(model.memory(), agreed, domain_config).unwrap();
+    first_domain
         .init_redistributor(&model.gicr(0), 0x080a_0000)
         .unwrap();
+    let mut first = gicv3_its::Its::probe(
+        model.gits(),
+        model.memory(),
+        &first_domain,
+        ItsConfig::default(),
+    )
+    .unwrap();
+    // The domain refuses to release a redistributor under a live ITS.
+    assert_eq!(
+        first_domain.release_redistributor(&model.gicr(0)),
+        Err(ItsError::ItsStillActive { active: 1 })
+    );
     first.save().unwrap();
     assert!(
-        !first.release_redistributor(&model.gicr(0)).unwrap(),
+        !first_domain.release_redistributor(&model.gicr(0)).unwrap(),
         "sticky"
     );
 
     std::mem::forget(first);
+    std::mem::forget(first_domain);
 
     // The same region, as the next kernel is told: adopted, and LPIs work.
     // SAFETY: `agreed_virt` is the model memory the first driver used; that
     // driver is forgotten, so nothing else writes it.
     let same = unsafe { gicv3_its::DmaRegion::new(agreed_virt, agreed_phys, region_bytes) };
-    let next_config = ItsConfig {
-        lpi_tables: Some(same),
-        ..ItsConfig::default()
-    };
-    let mut next = gicv3_its::Its::probe(model.gits(), model.memory(), next_config).unwrap();
-    next.init_redistributor(&model.gicr(0), 0x080a_0000)
+    let next_domain = LpiDomain::with_region(model.memory(), same, domain_config).unwrap();
+    next_domain
+        .init_redistributor(&model.gicr(0), 0x080a_0000)
         .unwrap();
+    assert!(next_domain.redistributors()[0].adopted);
+    let mut next = gicv3_its::Its::probe(
+        model.gits(),
+        model.memory(),
+        &next_domain,
+        ItsConfig::default(),
+    )
+    .unwrap();
     next.map_collection(CollectionId(0), ProcessorNumber(0))
         .unwrap();
     next.map_device(DeviceId(0x10), 1).unwrap();
@@ -827,8 +834,7 @@ fn sticky_enable_lpis_adopts_agreed_tables_and_refuses_others() {
     std::mem::forget(next);
 
     // A kernel with other tables is refused, with what it found.
-    let mut other =
-        gicv3_its::Its::probe(model.gits(), model.memory(), ItsConfig::default()).unwrap();
+    let other = LpiDomain::new(model.memory(), domain_config).unwrap();
     match other.init_redistributor(&model.gicr(0), 0x080a_0000) {
         Err(ItsError::LpiTablesLocked { propbaser, .. }) => {
             assert_eq!(propbaser & 0x000f_ffff_ffff_f000, agreed_phys)
@@ -1091,12 +1097,13 @@ fn dropping_the_driver_leaves_the_its_holding_nothing() {
 #[test]
 fn a_failed_probe_gives_back_its_memory_and_leaves_nothing_valid() {
     let model = ItsModel::new(ModelConfig::default());
-    // Allocations: Device table, Collection table, queue, LPI tables.
-    for fail_after in 0..4 {
+    let domain = new_domain(&model, LpiDomainConfig::default());
+    // Allocations: Device table, Collection table, queue.
+    for fail_after in 0..3 {
         model.fail_allocations_after(fail_after);
         let before = model.stats().bytes_allocated;
         assert!(matches!(
-            gicv3_its::Its::probe(model.gits(), model.memory(), ItsConfig::default()),
+            gicv3_its::Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default()),
             Err(ItsError::OutOfMemory { .. })
         ));
         assert_eq!(
@@ -1109,6 +1116,12 @@ fn a_failed_probe_gives_back_its_memory_and_leaves_nothing_valid() {
             assert!(!baser.is_set(GITS_BASER::Valid), "{register:?} left Valid");
         }
     }
+    // The LPI domain's own allocation.
+    model.fail_allocations_after(0);
+    assert!(matches!(
+        LpiDomain::new(model.memory(), LpiDomainConfig::default()),
+        Err(ItsError::OutOfMemory { .. })
+    ));
     model.fail_allocations(false);
     assert_no_violations(&model);
 }
@@ -1126,14 +1139,13 @@ fn a_misaligned_lpi_region_is_refused() {
             (4 << 20) - 4096,
         )
     };
-    let config = ItsConfig {
-        lpi_tables: Some(shifted),
-        ..ItsConfig::default()
-    };
+    let refused = LpiDomain::with_region(memory, shifted, LpiDomainConfig::default())
+        .err()
+        .unwrap();
     assert_eq!(
-        gicv3_its::Its::probe(model.gits(), model.memory(), config).err(),
-        Some(ItsError::UnencodableAddress {
+        refused.error,
+        ItsError::UnencodableAddress {
             phys: region.phys() + 4096
-        })
+        }
     );
 }

@@ -189,7 +189,7 @@ proptest! {
                 Op::ResetWhileSaved => {
                     if its.state() == ItsState::Saved {
                         model.reset();
-                        init_redistributors(&model, &mut its);
+                        init_redistributors(&model, its.domain());
                     }
                     Ok(())
                 }

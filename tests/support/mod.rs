@@ -4,10 +4,14 @@
 #![allow(dead_code)]
 
 use gicv3_its::model::{ItsModel, ModelConfig, ModelGits, ModelMemory, Translation};
-use gicv3_its::{CollectionId, DeviceId, EventId, IntId, Its, ItsConfig, ProcessorNumber};
+use gicv3_its::{
+    CollectionId, DeviceId, EventId, IntId, Its, ItsConfig, LpiDomain, LpiDomainConfig,
+    ProcessorNumber,
+};
 use std::collections::BTreeMap;
 
 pub type ModelIts = Its<ModelGits, ModelMemory>;
+pub type ModelDomain = LpiDomain<ModelMemory>;
 
 /// A model, a probed driver with every redistributor initialised, and one
 /// collection per CPU (ICID = processor number).
@@ -16,9 +20,17 @@ pub fn setup(config: ModelConfig) -> (ItsModel, ModelIts) {
 }
 
 pub fn setup_with(config: ModelConfig, its_config: ItsConfig) -> (ItsModel, ModelIts) {
+    setup_full(config, its_config, LpiDomainConfig::default())
+}
+
+pub fn setup_full(
+    config: ModelConfig,
+    its_config: ItsConfig,
+    domain_config: LpiDomainConfig,
+) -> (ItsModel, ModelIts) {
     let model = ItsModel::new(config);
-    let mut its = Its::probe(model.gits(), model.memory(), its_config).expect("probe");
-    init_redistributors(&model, &mut its);
+    let domain = new_domain(&model, domain_config);
+    let mut its = Its::probe(model.gits(), model.memory(), &domain, its_config).expect("probe");
     for cpu in 0..model.config().redistributors.len() as u16 {
         its.map_collection(CollectionId(cpu), ProcessorNumber(cpu))
             .expect("map collection");
@@ -27,9 +39,23 @@ pub fn setup_with(config: ModelConfig, its_config: ItsConfig) -> (ItsModel, Mode
     (model, its)
 }
 
-pub fn init_redistributors(model: &ItsModel, its: &mut ModelIts) {
+/// An LPI domain on the model's memory with every redistributor
+/// initialised.
+pub fn new_domain(model: &ItsModel, config: LpiDomainConfig) -> ModelDomain {
+    let domain = LpiDomain::new(model.memory(), config).expect("LPI domain");
+    init_redistributors(model, &domain);
+    domain
+}
+
+/// A driver probed on the model with a domain of its own.
+pub fn probe(model: &ItsModel, config: ItsConfig) -> ModelIts {
+    let domain = new_domain(model, LpiDomainConfig::default());
+    Its::probe(model.gits(), model.memory(), &domain, config).expect("probe")
+}
+
+pub fn init_redistributors(model: &ItsModel, domain: &ModelDomain) {
     for (index, rd_base) in model.config().redistributors.iter().enumerate() {
-        let cpu = its
+        let cpu = domain
             .init_redistributor(&model.gicr(index), *rd_base)
             .expect("init redistributor");
         assert_eq!(usize::from(cpu.0), index);

@@ -88,10 +88,8 @@ fn runs(kernel: &Kernel) -> usize {
         .max(1)
 }
 
-fn its_config(kernel: &Kernel, batching: Batching) -> ItsConfig {
+fn its_config(batching: Batching) -> ItsConfig {
     ItsConfig {
-        lpi_id_bits: kernel.gic.lpi_id_bits().min(16),
-        redistributors: 1,
         queue_bytes: QUEUE_BYTES,
         poll_budget: POLL_BUDGET,
         batching,
@@ -104,8 +102,10 @@ fn its_config(kernel: &Kernel, batching: Batching) -> ItsConfig {
 
 /// A fresh driver with the benchmark's four collections on this CPU.
 fn service(kernel: &Kernel, batching: Batching) -> Result<ItsService, String> {
-    let mut service = ItsService::init(&kernel.platform, &kernel.gic, its_config(kernel, batching))
-        .map_err(|e| format!("probe: {e}"))?;
+    let lpis = kernel.its.lpis.clone();
+    let mut service =
+        ItsService::with_domain(&kernel.platform, &kernel.gic, lpis, its_config(batching))
+            .map_err(|e| format!("probe: {e}"))?;
     let processor = service.processor_number;
     workload::map_collections(&mut service.its, |_| processor)
         .map_err(|e| format!("collections: {e}"))?;

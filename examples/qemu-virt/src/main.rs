@@ -44,7 +44,7 @@ use alloc::vec::Vec;
 use core::ops::Range;
 use core::panic::PanicInfo;
 use core::ptr::NonNull;
-use gicv3_its::ItsConfig;
+use gicv3_its::{ItsConfig, LpiDomainConfig};
 use log::{LevelFilter, error, info};
 
 /// Exit status when the platform could not be brought up.
@@ -171,17 +171,18 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
     );
     cpu::enable_irqs();
 
-    let config = ItsConfig {
-        lpi_id_bits: gic.lpi_id_bits().min(16),
-        // SAFETY: called once per boot; the Its keeps the region for ever.
-        lpi_tables: Some(unsafe { layout.lpi_region() }),
-        ..ItsConfig::default()
+    let lpis = LpiDomainConfig {
+        id_bits: gic.lpi_id_bits().min(16),
+        ..LpiDomainConfig::default()
     };
+    // SAFETY: called once per boot; the LPI domain keeps the region for ever.
+    let lpi_region = unsafe { layout.lpi_region() };
     if let Some(node) = platform.its.first() {
         hibernate::marker::set_its_base(node.frames.start);
     }
     hibernate::marker::mark(hibernate::marker::Phase::Boot);
-    let mut its = ItsService::init(&platform, &gic, config).map_err(|e| format!("ITS: {e}"))?;
+    let mut its = ItsService::init(&platform, &gic, lpis, lpi_region, ItsConfig::default())
+        .map_err(|e| format!("ITS: {e}"))?;
     let functions = match &platform.pci {
         Some(host) => pci::enumerate(host),
         None => Vec::new(),

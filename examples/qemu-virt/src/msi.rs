@@ -12,8 +12,8 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::ptr::NonNull;
 use gicv3_its::{
-    CollectionId, DeviceId, EventId, GicrMmio, GitsMmio, IntId, Its, ItsConfig, ItsError,
-    ProcessorNumber,
+    CollectionId, DeviceId, DmaRegion, EventId, GicrMmio, GitsMmio, IntId, Its, ItsConfig,
+    ItsError, LpiDomain, LpiDomainConfig, ProcessorNumber,
 };
 
 /// GITS_TRANSLATER's offset in the ITS frames: the MSI doorbell.
@@ -83,10 +83,13 @@ pub struct MsiRoute {
     pub lpis: Vec<IntId>,
 }
 
-/// The ITS, the redistributor LPI frame it drives, and the doorbell address.
+/// The ITS, the LPI domain, the redistributor LPI frame, and the doorbell
+/// address.
 pub struct ItsService {
     /// The driver.
     pub its: KernelIts,
+    /// The LPIs: property and pending tables, redistributors.
+    pub lpis: LpiDomain<KernelDma>,
     /// This CPU's redistributor LPI registers.
     pub gicr: GicrMmio,
     /// This CPU's processor number (the collection's target).
@@ -96,24 +99,44 @@ pub struct ItsService {
 }
 
 impl ItsService {
-    /// Probes the first ITS in the DTB, enables LPIs on this CPU's
-    /// redistributor and maps collection [`ICID`] to it.
-    pub fn init(platform: &Platform, gic: &Gic, config: ItsConfig) -> Result<Self, MsiError> {
+    /// Places the LPI tables in `lpi_region`, enables LPIs on this CPU's
+    /// redistributor, probes the first ITS in the DTB and maps collection
+    /// [`ICID`] to this CPU.
+    pub fn init(
+        platform: &Platform,
+        gic: &Gic,
+        lpis: LpiDomainConfig,
+        lpi_region: DmaRegion,
+        config: ItsConfig,
+    ) -> Result<Self, MsiError> {
+        let lpis = LpiDomain::with_region(KernelDma::default(), lpi_region, lpis)
+            .map_err(|refused| refused.error)?;
+        Self::with_domain(platform, gic, lpis, config)
+    }
+
+    /// Like [`ItsService::init`], with LPIs of a domain that exists already.
+    pub fn with_domain(
+        platform: &Platform,
+        gic: &Gic,
+        lpis: LpiDomain<KernelDma>,
+        config: ItsConfig,
+    ) -> Result<Self, MsiError> {
         let node = platform.its.first().ok_or(MsiError::NoIts)?;
         let base = NonNull::new(node.frames.start as *mut u8).ok_or(MsiError::NoIts)?;
         // SAFETY: the ITS frames come from the DTB and are identity mapped as
-        // Device memory for ever (paging.rs); nothing else in the kernel
-        // touches them.
+        // Device memory for ever (paging.rs); the previous driver of this ITS,
+        // if any, saved it and is not used while this one lives.
         let frame = unsafe { GitsMmio::new(base) };
-        let mut its = Its::probe(frame, KernelDma::default(), config)?;
         let rd_base = NonNull::new(gic.rd_base() as *mut u8).ok_or(MsiError::NoIts)?;
         // SAFETY: RD_base of this CPU's redistributor, mapped as Device memory
         // for ever; `gic` only uses GICR_WAKER and GICR_TYPER there.
         let gicr = unsafe { GicrMmio::new(rd_base) };
-        let processor_number = its.init_redistributor(&gicr, gic.rd_base())?;
+        let processor_number = lpis.init_redistributor(&gicr, gic.rd_base())?;
+        let mut its = Its::probe(frame, KernelDma::default(), &lpis, config)?;
         its.map_collection(ICID, processor_number)?;
         Ok(Self {
             its,
+            lpis,
             gicr,
             processor_number,
             doorbell: node.frames.start + TRANSLATER_OFFSET,

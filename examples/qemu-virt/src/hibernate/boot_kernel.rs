@@ -108,8 +108,12 @@ impl Hibernation {
                 );
                 power::exit(EXIT_HANDOVER_FAILED);
             }
-            let gicr = &self.kernel.its.gicr;
-            match self.kernel.its.its.release_redistributor(gicr) {
+            let its = &self.kernel.its;
+            let released = its
+                .lpis
+                .save()
+                .and_then(|()| its.lpis.release_redistributor(&its.gicr));
+            match released {
                 Ok(true) => info!("PM: boot kernel: redistributor LPIs disabled"),
                 Ok(false) => info!(
                     "PM: boot kernel: EnableLPIs cannot be cleared; the image kernel adopts the shared LPI tables"

@@ -67,6 +67,9 @@ impl Hibernation {
         if let Err(error) = self.kernel.its.its.save() {
             self.fail(format!("ITS save: {error}"));
         }
+        if let Err(error) = self.kernel.its.lpis.save() {
+            self.fail(format!("LPI domain save: {error}"));
+        }
         // SAFETY: scratch is used by nothing else; the snapshot writes it
         // through raw pointers only while this slice is not used.
         let scratch = unsafe { scratch(&layout) };
@@ -137,12 +140,12 @@ impl Hibernation {
             nvme.flush()?;
             let _ = nvme.suspend();
         }
-        let _ = self.kernel.its.its.save();
-        let _ = self
-            .kernel
-            .its
-            .its
-            .release_redistributor(&self.kernel.its.gicr);
+        let its = &mut self.kernel.its;
+        let _ = its.its.save();
+        let _ = its
+            .lpis
+            .save()
+            .and_then(|()| its.lpis.release_redistributor(&its.gicr));
         layout.write_ticket();
         if self.options.cold {
             info!("PM: hibernation: image written, powering off");
@@ -154,6 +157,15 @@ impl Hibernation {
 
     /// After the snapshot (image kernel): the ITS and NVMe back for writing.
     fn restore_after_snapshot(&mut self) {
+        let its = &mut self.kernel.its;
+        // The redistributor still runs on the domain's tables: this only
+        // marks it ready again.
+        if let Err(error) = its
+            .lpis
+            .init_redistributor(&its.gicr, self.kernel.gic.rd_base())
+        {
+            self.fail(format!("init_redistributor after the snapshot: {error}"));
+        }
         if let Err(error) = self.kernel.its.its.restore() {
             self.fail(format!("ITS restore after the snapshot: {error}"));
         }

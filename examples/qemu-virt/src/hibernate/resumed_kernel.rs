@@ -25,7 +25,7 @@ impl Hibernation {
         }
         let its = &mut self.kernel.its;
         if let Err(error) = its
-            .its
+            .lpis
             .init_redistributor(&its.gicr, self.kernel.gic.rd_base())
         {
             self.fail(format!("init_redistributor: {error}"));

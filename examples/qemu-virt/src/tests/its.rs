@@ -229,10 +229,13 @@ pub(super) fn movi_to_another_cpu(bench: &mut Bench) -> Outcome {
     // DTB's redistributor regions and mapped as Device memory for ever; the
     // GIC module only uses GICR_WAKER and GICR_TYPER there.
     let gicr = unsafe { GicrMmio::new(frame) };
-    let its = &mut bench.kernel.its.its;
-    let processor = its
+    let processor = bench
+        .kernel
+        .its
+        .lpis
         .init_redistributor(&gicr, rd_base)
         .map_err(|e| format!("LPIs on CPU {affinity:#x}: {e}"))?;
+    let its = &mut bench.kernel.its.its;
     its.map_collection(OTHER_CPU_ICID, processor)
         .map_err(|e| format!("MAPC: {e}"))?;
     let lpi = bench.synthetic_lpis[3];

@@ -1,0 +1,434 @@
+//! LPIs (Arm IHI 0069 5.1): one domain of INTIDs, one property table and
+//! one pending table per redistributor, shared by every ITS on the machine.
+//!
+//! An [`LpiDomain`] is a handle: clone it for each [`crate::Its`] that maps
+//! events to its LPIs. The domain hands out each INTID once, whichever ITS
+//! asks; it initialises each redistributor once (a second
+//! [`LpiDomain::init_redistributor`] of a redistributor already running on
+//! the domain's tables changes nothing); and it knows which redistributors
+//! are ready to receive LPIs, so that an ITS never maps a collection onto
+//! one that is not.
+//!
+//! The order across a save and a restore:
+//!
+//! 1. [`crate::Its::save`] on every ITS, then [`LpiDomain::save`]: from then
+//!    on no redistributor counts as ready;
+//! 2. before a handover to another kernel,
+//!    [`LpiDomain::release_redistributor`] for each redistributor;
+//! 3. after resume, [`LpiDomain::init_redistributor`] for each CPU's
+//!    redistributor, then [`crate::Its::restore`] on every ITS.
+
+mod allocator;
+mod redistributor;
+mod tables;
+
+pub use redistributor::RedistributorInfo;
+pub use tables::{DEFAULT_PRIORITY, LpiConfig};
+
+use crate::error::ItsError;
+use crate::id::{IntId, ProcessorNumber};
+use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
+use crate::registers::GicrFrame;
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use allocator::LpiAllocator;
+use spin::{Mutex, MutexGuard};
+use tables::{LpiTables, PENDING_ALIGN};
+
+/// The first LPI INTID.
+pub const FIRST_LPI: u32 = 8192;
+/// Largest LPI INTID width the domain supports: 16M LPIs, a 16 MiB property
+/// table. (The architecture allows 32 bits; nobody needs 4 GiB of tables.)
+pub const MAX_LPI_ID_BITS: u32 = 24;
+/// Smallest LPI INTID width: INTIDs 8192 to 16383.
+pub const MIN_LPI_ID_BITS: u32 = 14;
+
+/// Choices the caller makes when creating an [`LpiDomain`].
+#[derive(Clone, Copy, Debug)]
+pub struct LpiDomainConfig {
+    /// LPI INTID bits: at least 14, at most GICD_TYPER.IDbits + 1 (which
+    /// the caller reads: the driver does not own the distributor), and at
+    /// most [`MAX_LPI_ID_BITS`]. Values outside 14..=24 are clamped.
+    pub id_bits: u32,
+    /// Redistributors to provide pending tables for, when the domain
+    /// allocates its own region ([`LpiDomain::new`]); with a given region
+    /// ([`LpiDomain::with_region`]) as many as fit.
+    pub redistributors: usize,
+    /// Memory attributes to ask for first.
+    pub attributes: MemoryAttributes,
+    /// Register polls before a wait gives up with [`ItsError::Timeout`].
+    pub poll_budget: u32,
+}
+
+impl Default for LpiDomainConfig {
+    fn default() -> Self {
+        Self {
+            id_bits: 16,
+            redistributors: 8,
+            attributes: MemoryAttributes::InnerShareableWriteBack,
+            poll_budget: 1_000_000,
+        }
+    }
+}
+
+impl LpiDomainConfig {
+    /// The ID bits in force, clamped to 14..=24.
+    pub fn clamped_id_bits(&self) -> u32 {
+        self.id_bits.clamp(MIN_LPI_ID_BITS, MAX_LPI_ID_BITS)
+    }
+
+    /// Bytes of a region for the property table and `redistributors`
+    /// pending tables (each 64 KiB aligned), as [`LpiDomain::with_region`]
+    /// needs it.
+    pub fn region_bytes(&self, redistributors: usize) -> usize {
+        LpiTables::region_bytes(self.clamped_id_bits(), redistributors)
+    }
+}
+
+/// A region [`LpiDomain::with_region`] refused, given back with the reason.
+#[derive(Debug)]
+pub struct RegionRefused<M> {
+    /// Why.
+    pub error: ItsError,
+    /// The region, untouched.
+    pub region: DmaRegion,
+    /// The memory provider.
+    pub memory: M,
+}
+
+/// The LPIs of a machine: INTIDs, the property table, the pending tables
+/// and the redistributors. Cloning gives another handle to the same domain.
+///
+/// The tables are never given back, not even when the last handle goes: a
+/// redistributor whose EnableLPIs cannot be cleared may still point at
+/// them, and the domain holds no frame to ask.
+pub struct LpiDomain<M: DmaMemory> {
+    shared: Arc<Mutex<Domain<M>>>,
+}
+
+impl<M: DmaMemory> Clone for LpiDomain<M> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<M: DmaMemory> core::fmt::Debug for LpiDomain<M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let domain = self.lock();
+        f.debug_struct("LpiDomain")
+            .field("id_bits", &domain.tables.id_bits())
+            .field("allocated", &domain.allocator.allocated())
+            .field("redistributors", &domain.redistributors)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An ITS attached to a domain, as the domain knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ItsSlot(u32);
+
+struct Domain<M> {
+    memory: M,
+    allocator: LpiAllocator,
+    tables: LpiTables,
+    redistributors: BTreeMap<ProcessorNumber, RedistributorInfo>,
+    poll_budget: u32,
+    /// Attached ITSes, and whether each holds live mappings (not saved).
+    its: BTreeMap<u32, bool>,
+    next_its: u32,
+}
+
+impl<M: DmaMemory> LpiDomain<M> {
+    /// Allocates the property table and `config.redistributors` pending
+    /// tables from `memory`.
+    pub fn new(mut memory: M, config: LpiDomainConfig) -> Result<Self, ItsError> {
+        let size = config.region_bytes(config.redistributors.max(1));
+        let region = memory
+            .allocate_zeroed(size, PENDING_ALIGN)
+            .ok_or(ItsError::OutOfMemory { size })?;
+        Self::with_region(memory, region, config).map_err(|refused| refused.error)
+    }
+
+    /// Places the tables in `region`, memory that every kernel booted on
+    /// this machine agrees on. Needed where EnableLPIs cannot be cleared and
+    /// one kernel hands over to another: the layout is computed from the
+    /// region alone, so a kernel that finds LPIs already enabled adopts the
+    /// tables if they are exactly its own, and otherwise refuses with
+    /// [`ItsError::LpiTablesLocked`]. The region must be 64 KiB aligned and
+    /// hold the property table and at least one pending table.
+    pub fn with_region(
+        memory: M,
+        region: DmaRegion,
+        config: LpiDomainConfig,
+    ) -> Result<Self, RegionRefused<M>> {
+        let id_bits = config.clamped_id_bits();
+        let needed = LpiTables::region_bytes(id_bits, 1);
+        let error = if region.size() < needed {
+            Some(ItsError::LpiRegionTooSmall {
+                size: region.size(),
+                needed,
+            })
+        } else if !region.phys().is_multiple_of(PENDING_ALIGN as u64) {
+            Some(ItsError::UnencodableAddress {
+                phys: region.phys(),
+            })
+        } else {
+            None
+        };
+        if let Some(error) = error {
+            return Err(RegionRefused {
+                error,
+                region,
+                memory,
+            });
+        }
+        let mut tables = LpiTables::place(region, id_bits, config.attributes);
+        tables.fill_configs(
+            &memory,
+            IntId(FIRST_LPI),
+            (1 << id_bits) - FIRST_LPI,
+            LpiConfig::DISABLED,
+        );
+        Ok(Self {
+            shared: Arc::new(Mutex::new(Domain {
+                memory,
+                allocator: LpiAllocator::new(id_bits),
+                tables,
+                redistributors: BTreeMap::new(),
+                poll_budget: config.poll_budget,
+                its: BTreeMap::new(),
+                next_its: 0,
+            })),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Domain<M>> {
+        self.shared.lock()
+    }
+
+    /// Points the redistributor behind `gicr` (its RD_base frame, at
+    /// physical address `rd_base`) at the domain's tables and enables its
+    /// LPIs. Call it once per CPU at boot, and again after a resume or a
+    /// [`LpiDomain::save`]. Returns its processor number.
+    ///
+    /// A redistributor already running on the domain's tables is left as it
+    /// is (its pending LPIs too), so calling this twice, or from a second
+    /// driver, is harmless.
+    pub fn init_redistributor<G: GicrFrame>(
+        &self,
+        gicr: &G,
+        rd_base: u64,
+    ) -> Result<ProcessorNumber, ItsError> {
+        let processor_number = redistributor::identify(gicr)?;
+        let domain = &mut *self.lock();
+        let slot = usize::from(processor_number.0);
+        if slot >= domain.tables.max_redistributors() {
+            return Err(ItsError::NoPendingTable {
+                processor_number,
+                tables: domain.tables.max_redistributors(),
+            });
+        }
+        let known = domain.redistributors.get(&processor_number).copied();
+        let adopted = match known {
+            Some(info) if redistributor::runs_on(gicr, &domain.tables, slot) => info.adopted,
+            _ => redistributor::enable(
+                gicr,
+                &mut domain.tables,
+                &domain.memory,
+                slot,
+                processor_number,
+                domain.poll_budget,
+            )?,
+        };
+        log::info!(
+            "its: redistributor {processor_number} at {rd_base:#x}: LPIs enabled{}",
+            if adopted {
+                " (tables adopted as found)"
+            } else {
+                ""
+            }
+        );
+        domain.redistributors.insert(
+            processor_number,
+            RedistributorInfo {
+                processor_number,
+                rd_base,
+                adopted,
+                ready: true,
+            },
+        );
+        Ok(processor_number)
+    }
+
+    /// Turns a redistributor's LPIs off (EnableLPIs = 0, waiting for RWP) so
+    /// that a next kernel can program its own tables: part of a handover,
+    /// after every ITS's [`crate::Its::save`]. Returns `false` when this GIC
+    /// does not allow EnableLPIs to be cleared; the next kernel must then be
+    /// given the same LPI table region ([`LpiDomain::with_region`]) to
+    /// adopt them.
+    pub fn release_redistributor<G: GicrFrame>(&self, gicr: &G) -> Result<bool, ItsError> {
+        let processor_number = redistributor::identify(gicr)?;
+        let domain = &mut *self.lock();
+        domain.check_all_saved()?;
+        let released = redistributor::disable(gicr, domain.poll_budget)?;
+        if let Some(info) = domain.redistributors.get_mut(&processor_number) {
+            info.ready = false;
+        }
+        Ok(released)
+    }
+
+    /// Records that the machine is about to lose the redistributors' state
+    /// (a snapshot, a power cycle, a handover): from now on no redistributor
+    /// counts as ready until [`LpiDomain::init_redistributor`] runs for it
+    /// again. Every ITS of the domain must have been saved first.
+    pub fn save(&self) -> Result<(), ItsError> {
+        let domain = &mut *self.lock();
+        domain.check_all_saved()?;
+        for info in domain.redistributors.values_mut() {
+            info.ready = false;
+        }
+        Ok(())
+    }
+
+    /// Every redistributor the domain has initialised, by processor number.
+    pub fn redistributors(&self) -> Vec<RedistributorInfo> {
+        self.lock().redistributors.values().copied().collect()
+    }
+
+    /// The redistributor with processor number `processor_number`, if the
+    /// domain has initialised it.
+    pub fn redistributor(&self, processor_number: ProcessorNumber) -> Option<RedistributorInfo> {
+        self.lock().redistributors.get(&processor_number).copied()
+    }
+
+    /// Number of LPIs allocated to events now, across every ITS.
+    pub fn allocated_lpis(&self) -> u32 {
+        self.lock().allocator.allocated()
+    }
+
+    /// The LPI INTID bits the tables cover.
+    pub fn id_bits(&self) -> u32 {
+        self.lock().tables.id_bits()
+    }
+
+    /// Bytes of the property and pending tables.
+    pub fn table_bytes(&self) -> usize {
+        self.lock().tables.region().size()
+    }
+
+    /// The configuration byte of an LPI, as the property table holds it.
+    pub fn config(&self, intid: IntId) -> Option<LpiConfig> {
+        self.lock().tables.config(intid)
+    }
+
+    // --- For the ITSes of the domain ---------------------------------------
+
+    /// Registers an ITS; it starts active.
+    pub(crate) fn attach(&self) -> ItsSlot {
+        let domain = &mut *self.lock();
+        let slot = domain.next_its;
+        domain.next_its += 1;
+        domain.its.insert(slot, true);
+        ItsSlot(slot)
+    }
+
+    /// Forgets an ITS and frees `lpis`, the LPIs it still held.
+    pub(crate) fn detach(&self, its: ItsSlot, lpis: impl Iterator<Item = IntId>) {
+        let domain = &mut *self.lock();
+        domain.its.remove(&its.0);
+        for intid in lpis {
+            domain.free(intid);
+        }
+    }
+
+    /// Records whether an ITS holds live mappings.
+    pub(crate) fn set_active(&self, its: ItsSlot, active: bool) {
+        if let Some(state) = self.lock().its.get_mut(&its.0) {
+            *state = active;
+        }
+    }
+
+    /// Allocates an LPI and writes its configuration.
+    pub(crate) fn allocate(&self, config: LpiConfig) -> Result<IntId, ItsError> {
+        let domain = &mut *self.lock();
+        let intid = domain.allocator.allocate(1)?;
+        domain.tables.set_config(&domain.memory, intid, config);
+        Ok(intid)
+    }
+
+    /// Allocates the LPI `intid`, if it is free, and writes its
+    /// configuration.
+    pub(crate) fn reserve(&self, intid: IntId, config: LpiConfig) -> Result<(), ItsError> {
+        let domain = &mut *self.lock();
+        domain.allocator.reserve(intid)?;
+        domain.tables.set_config(&domain.memory, intid, config);
+        Ok(())
+    }
+
+    /// Frees an LPI and disables it in the property table.
+    pub(crate) fn free(&self, intid: IntId) {
+        self.lock().free(intid);
+    }
+
+    /// Writes an LPI's configuration byte.
+    pub(crate) fn set_config(&self, intid: IntId, config: LpiConfig) {
+        let domain = &mut *self.lock();
+        domain.tables.set_config(&domain.memory, intid, config);
+    }
+
+    /// Rewrites the property table after it may have been changed by
+    /// someone else (another kernel, across a resume): every free LPI
+    /// disabled, and each of `configs`. LPIs that another ITS of the domain
+    /// holds are left to that ITS's own restore.
+    pub(crate) fn restore_configs(&self, configs: impl Iterator<Item = (IntId, LpiConfig)>) {
+        let domain = &mut *self.lock();
+        let Domain {
+            allocator,
+            tables,
+            memory,
+            ..
+        } = domain;
+        allocator.for_each_free_run(|first, count| {
+            tables.fill_configs(memory, first, count, LpiConfig::DISABLED)
+        });
+        for (intid, config) in configs {
+            tables.set_config(memory, intid, config);
+        }
+    }
+
+    /// The physical address of a redistributor's RD_base frame, and
+    /// whether it is ready for LPIs.
+    pub(crate) fn target(
+        &self,
+        processor_number: ProcessorNumber,
+    ) -> Result<(u64, bool), ItsError> {
+        self.lock()
+            .redistributors
+            .get(&processor_number)
+            .map(|info| (info.rd_base, info.ready))
+            .ok_or(ItsError::UnknownRedistributor { processor_number })
+    }
+}
+
+impl<M> Domain<M> {
+    fn check_all_saved(&self) -> Result<(), ItsError> {
+        let active = self.its.values().filter(|active| **active).count();
+        if active > 0 {
+            return Err(ItsError::ItsStillActive { active });
+        }
+        Ok(())
+    }
+}
+
+impl<M: DmaMemory> Domain<M> {
+    fn free(&mut self, intid: IntId) {
+        if self.allocator.is_allocated(intid) {
+            self.allocator.free(intid);
+            self.tables
+                .set_config(&self.memory, intid, LpiConfig::DISABLED);
+        }
+    }
+}

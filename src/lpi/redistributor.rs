@@ -1,0 +1,157 @@
+//! The redistributor's side of LPIs: pointing GICR_PROPBASER and
+//! GICR_PENDBASER at the tables and setting GICR_CTLR.EnableLPIs, or
+//! adopting tables another kernel left when EnableLPIs cannot be cleared
+//! (Arm IHI 0069 5.1, 12.11.2).
+//!
+//! GICR_PROPBASER and GICR_PENDBASER may only be written while
+//! EnableLPIs = 0, and on some GICs EnableLPIs cannot be cleared once set
+//! (GICR_CTLR.CES = 0); every EnableLPIs change is complete when
+//! GICR_CTLR.RWP reads 0.
+
+use super::tables::LpiTables;
+use crate::error::{ItsError, WaitFor};
+use crate::id::ProcessorNumber;
+use crate::memory::{DmaMemory, MemoryAttributes};
+use crate::registers::{
+    GICR_CTLR, GICR_PENDBASER, GICR_PROPBASER, GICR_TYPER, Gicr, GicrFrame, ReadWrite, Register,
+};
+use tock_registers::{LocalRegisterCopy, RegisterLongName};
+
+/// A redistributor the domain has set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RedistributorInfo {
+    /// GICR_TYPER.Processor_Number.
+    pub processor_number: ProcessorNumber,
+    /// Physical address of its RD_base frame.
+    pub rd_base: u64,
+    /// Whether its tables were adopted as found (EnableLPIs could not be
+    /// cleared) rather than programmed.
+    pub adopted: bool,
+    /// Whether its LPIs are enabled with the domain's tables now, as far as
+    /// the domain knows: set by [`crate::LpiDomain::init_redistributor`],
+    /// cleared by [`crate::LpiDomain::save`] and
+    /// [`crate::LpiDomain::release_redistributor`].
+    pub ready: bool,
+}
+
+/// The processor number of the redistributor behind `frame`, if it supports
+/// physical LPIs.
+pub(crate) fn identify<G: GicrFrame>(frame: &G) -> Result<ProcessorNumber, ItsError> {
+    let typer = frame.read(GICR_TYPER);
+    let processor_number = ProcessorNumber(typer.read(GICR_TYPER::Processor_Number) as u16);
+    if !typer.is_set(GICR_TYPER::PLPIS) {
+        return Err(ItsError::RedistributorWithoutLpis { processor_number });
+    }
+    Ok(processor_number)
+}
+
+/// Whether the redistributor's LPIs are enabled with exactly these tables.
+pub(crate) fn runs_on<G: GicrFrame>(frame: &G, tables: &LpiTables, slot: usize) -> bool {
+    lpis_enabled(frame)
+        && tables.is_ours(frame.read(GICR_PROPBASER), frame.read(GICR_PENDBASER), slot)
+}
+
+/// Points the redistributor at `tables` (pending table `slot`) and enables
+/// its LPIs. Returns whether the tables were adopted as found.
+///
+/// A redistributor found with EnableLPIs = 1 is first turned off when it
+/// allows that; when EnableLPIs sticks, its tables are adopted if they are
+/// exactly these tables, and refused with [`ItsError::LpiTablesLocked`]
+/// otherwise. PROPBASER and PENDBASER are never written while
+/// EnableLPIs = 1.
+pub(crate) fn enable<G: GicrFrame, M: DmaMemory>(
+    frame: &G,
+    tables: &mut LpiTables,
+    memory: &M,
+    slot: usize,
+    processor_number: ProcessorNumber,
+    poll_budget: u32,
+) -> Result<bool, ItsError> {
+    if lpis_enabled(frame) && !disable(frame, poll_budget)? {
+        // EnableLPIs is stuck: adopt the tables only if they are ours.
+        let propbaser = frame.read(GICR_PROPBASER);
+        let pendbaser = frame.read(GICR_PENDBASER);
+        if tables.is_ours(propbaser, pendbaser, slot) {
+            // Keep the attributes the tables were programmed with, so that
+            // configuration writes are cleaned when they must be.
+            if propbaser.read(GICR_PROPBASER::Shareability) == 0
+                || pendbaser.read(GICR_PENDBASER::Shareability) == 0
+            {
+                tables.attributes = MemoryAttributes::NonCacheable;
+            }
+            return Ok(true);
+        }
+        return Err(ItsError::LpiTablesLocked {
+            processor_number,
+            propbaser: propbaser.get(),
+            pendbaser: pendbaser.get(),
+        });
+    }
+
+    // Zero the pending table (so PTZ is true) and program both tables.
+    tables.clear_pending(memory, slot);
+    let property = program_with_fallback(frame, GICR_PROPBASER, |a| tables.propbaser(a).get());
+    let pending = program_with_fallback(frame, GICR_PENDBASER, |a| tables.pendbaser(slot, a).get());
+    // One region, one cleaning policy: clean if either table is not
+    // snooped.
+    tables.attributes = if property.needs_cache_clean() || pending.needs_cache_clean() {
+        MemoryAttributes::NonCacheable
+    } else {
+        property
+    };
+    tables.clean_all(memory);
+
+    frame.modify(GICR_CTLR, GICR_CTLR::EnableLPIs::SET);
+    wait_rwp(frame, poll_budget)?;
+    Ok(false)
+}
+
+/// Turns the redistributor's LPIs off, if it allows that. Returns whether
+/// EnableLPIs is now 0.
+pub(crate) fn disable<G: GicrFrame>(frame: &G, poll_budget: u32) -> Result<bool, ItsError> {
+    if !lpis_enabled(frame) {
+        return Ok(true);
+    }
+    frame.modify(GICR_CTLR, GICR_CTLR::EnableLPIs::CLEAR);
+    wait_rwp(frame, poll_budget)?;
+    Ok(!lpis_enabled(frame))
+}
+
+fn lpis_enabled<G: GicrFrame>(frame: &G) -> bool {
+    frame.read(GICR_CTLR).is_set(GICR_CTLR::EnableLPIs)
+}
+
+fn wait_rwp<G: GicrFrame>(frame: &G, poll_budget: u32) -> Result<(), ItsError> {
+    for _ in 0..poll_budget {
+        if !frame.read(GICR_CTLR).is_set(GICR_CTLR::RWP) {
+            return Ok(());
+        }
+        core::hint::spin_loop();
+    }
+    Err(ItsError::Timeout {
+        waiting_for: WaitFor::RedistributorWrite,
+        polls: poll_budget,
+    })
+}
+
+/// Writes a base register with shareable, cacheable attributes; if the
+/// Shareability field reads back 0, rewrites it non-cacheable (the CPU then
+/// cleans what it writes). Returns the attributes in force.
+fn program_with_fallback<G: GicrFrame, F: RegisterLongName>(
+    frame: &G,
+    register: Register<Gicr, u64, F, ReadWrite>,
+    value: impl Fn(MemoryAttributes) -> u64,
+) -> MemoryAttributes {
+    let wanted = MemoryAttributes::InnerShareableWriteBack;
+    frame.write(register, LocalRegisterCopy::new(value(wanted)));
+    // Shareability is bits [11:10] in both PROPBASER and PENDBASER.
+    if (frame.read(register).get() >> 10) & 0b11 == 0 {
+        frame.write(
+            register,
+            LocalRegisterCopy::new(value(MemoryAttributes::NonCacheable)),
+        );
+        MemoryAttributes::NonCacheable
+    } else {
+        wanted
+    }
+}
