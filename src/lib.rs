@@ -78,7 +78,6 @@ pub mod model;
 pub mod queue;
 pub mod registers;
 pub mod registry;
-pub mod suspend;
 pub mod tables;
 
 pub use command::{ItsCommand, RdBase};

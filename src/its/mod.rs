@@ -3,7 +3,7 @@
 //! Every request flows one way: it is checked against the registry, encoded
 //! as commands, pushed to the queue, published with one doorbell and waited
 //! for; only when the ITS has consumed it does the registry record it. Save,
-//! restore and recovery live in [`crate::suspend`].
+//! restore and recovery live in `suspend.rs`.
 
 use crate::command::{ItsCommand, RdBase};
 use crate::error::{ItsError, WaitFor};
@@ -16,6 +16,8 @@ use crate::registry::{DeviceRecord, EventMapping, Registry};
 use crate::tables::{self, ItsTable, TableRequest};
 use alloc::vec::Vec;
 use tock_registers::LocalRegisterCopy;
+
+mod suspend;
 
 /// ITT base addresses are 256-byte aligned (MAPD's ITT_addr is bits \[51:8\]).
 const ITT_ALIGN: usize = 256;
