@@ -1,0 +1,131 @@
+//! Collections: mapping a collection to a redistributor (MAPC), unmapping
+//! it, and moving every collection of one redistributor to another (MAPC
+//! and MOVALL), Arm IHI 0069 5.3.8, 5.3.12.
+
+use super::Its;
+use crate::command::ItsCommand;
+use crate::error::ItsError;
+use crate::id::{CollectionId, ProcessorNumber};
+use crate::memory::DmaMemory;
+use crate::registers::GitsFrame;
+use alloc::vec::Vec;
+
+impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
+    /// Maps collection `icid` to the redistributor of `processor_number`
+    /// (MAPC V=1, 5.3.8).
+    pub fn map_collection(
+        &mut self,
+        icid: CollectionId,
+        processor_number: ProcessorNumber,
+    ) -> Result<(), ItsError> {
+        self.check_active()?;
+        self.check_icid(icid)?;
+        if self.registry.collections.contains_key(&icid) {
+            return Err(ItsError::CollectionAlreadyMapped { icid });
+        }
+        let rdbase = self.ready_rdbase(processor_number)?;
+        self.execute(
+            &[ItsCommand::Mapc {
+                icid,
+                rdbase,
+                valid: true,
+            }],
+            &[rdbase],
+        )?;
+        log::info!("its: MAPC icid {icid} valid 1 rdbase {:#x}", rdbase.field());
+        self.registry.collections.insert(
+            icid,
+            crate::registry::CollectionRecord {
+                processor_number,
+                events: 0,
+            },
+        );
+        Ok(())
+    }
+
+    fn check_icid(&self, icid: CollectionId) -> Result<(), ItsError> {
+        if u32::from(icid.0) >= self.collection_limit {
+            return Err(ItsError::CollectionOutOfRange {
+                icid,
+                max: CollectionId(self.collection_limit.saturating_sub(1) as u16),
+            });
+        }
+        Ok(())
+    }
+
+    /// Unmaps a collection that no event targets any more (MAPC V=0).
+    pub fn unmap_collection(&mut self, icid: CollectionId) -> Result<(), ItsError> {
+        self.check_active()?;
+        let record = *self
+            .registry
+            .collections
+            .get(&icid)
+            .ok_or(ItsError::CollectionNotMapped { icid })?;
+        if record.events > 0 {
+            return Err(ItsError::CollectionInUse {
+                icid,
+                events: record.events,
+            });
+        }
+        let rdbase = self.ready_rdbase(record.processor_number)?;
+        self.execute(
+            &[ItsCommand::Mapc {
+                icid,
+                rdbase,
+                valid: false,
+            }],
+            &[rdbase],
+        )?;
+        log::info!("its: MAPC icid {icid} valid 0");
+        self.registry.collections.remove(&icid);
+        Ok(())
+    }
+
+    /// Moves every collection of one redistributor to another, for example
+    /// when its CPU goes offline: MAPC to the new one for each, then one
+    /// MOVALL so that LPIs already pending on the old one follow (5.3.12;
+    /// MOVALL moves all of a redistributor's pending LPIs, which is why this
+    /// moves all of its collections together).
+    pub fn move_collections(
+        &mut self,
+        from: ProcessorNumber,
+        to: ProcessorNumber,
+    ) -> Result<(), ItsError> {
+        self.check_active()?;
+        let from_rdbase = self.ready_rdbase(from)?;
+        let to_rdbase = self.ready_rdbase(to)?;
+        if from == to {
+            return Ok(());
+        }
+        let moving: Vec<CollectionId> = self
+            .registry
+            .collections
+            .iter()
+            .filter(|(_, record)| record.processor_number == from)
+            .map(|(&icid, _)| icid)
+            .collect();
+        let mut commands: Vec<ItsCommand> = moving
+            .iter()
+            .map(|&icid| ItsCommand::Mapc {
+                icid,
+                rdbase: to_rdbase,
+                valid: true,
+            })
+            .collect();
+        commands.push(ItsCommand::Movall {
+            from: from_rdbase,
+            to: to_rdbase,
+        });
+        self.execute(&commands, &[from_rdbase, to_rdbase])?;
+        for icid in moving {
+            log::info!(
+                "its: MAPC icid {icid} valid 1 rdbase {:#x} (moved)",
+                to_rdbase.field()
+            );
+            if let Some(record) = self.registry.collections.get_mut(&icid) {
+                record.processor_number = to;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,130 @@
+//! What the caller chooses when probing an ITS ([`ItsConfig`]), what the
+//! ITS supports ([`ItsFeatures`], from GITS_TYPER and GITS_IIDR), and what
+//! the driver reports about itself ([`ItsState`], [`MemoryUse`]).
+
+use super::CommandQueue;
+use crate::memory::MemoryAttributes;
+use crate::registers::GITS_TYPER;
+use tock_registers::LocalRegisterCopy;
+
+/// Choices the caller makes when probing.
+#[derive(Debug)]
+pub struct ItsConfig {
+    /// Register polls before a wait gives up with [`ItsError::Timeout`](crate::ItsError::Timeout).
+    pub poll_budget: u32,
+    /// Bytes of command queue: a multiple of 4 KiB, at most 1 MiB.
+    pub queue_bytes: usize,
+    /// Largest flat Device table before a two-level one is used (default one
+    /// 64 KiB page). Level-2 pages are allocated when a device in their range
+    /// is mapped, given back by `save` and allocated again by `restore`.
+    pub max_flat_device_table_bytes: usize,
+    /// DeviceID bits to support, at most GITS_TYPER.Devbits + 1. PCI needs 16.
+    pub device_id_bits: u32,
+    /// Collections to provide table memory for (one per CPU is typical).
+    pub collections: u16,
+    /// Memory attributes to ask for first.
+    pub attributes: MemoryAttributes,
+    /// How commands reach the ITS. [`Batching::OneAtATime`] exists as the
+    /// benchmarks' baseline.
+    pub batching: Batching,
+}
+
+/// How the driver hands commands to the ITS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Batching {
+    /// Many commands per GITS_CWRITER write, one wait per operation (and
+    /// one for a whole save or restore).
+    #[default]
+    Batched,
+    /// One doorbell and one completion wait per command, the way a
+    /// single-command driver path works. Slower; for comparison.
+    OneAtATime,
+}
+
+impl Default for ItsConfig {
+    fn default() -> Self {
+        Self {
+            poll_budget: 1_000_000,
+            queue_bytes: CommandQueue::DEFAULT_BYTES,
+            // One 64 KiB page: beyond that a two-level table costs less
+            // (a level-1 page plus a page per 8192 DeviceIDs in use).
+            max_flat_device_table_bytes: 64 * 1024,
+            device_id_bits: 32,
+            collections: 64,
+            attributes: MemoryAttributes::InnerShareableWriteBack,
+            batching: Batching::Batched,
+        }
+    }
+}
+
+/// What the ITS supports, read from GITS_TYPER at probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItsFeatures {
+    /// GITS_TYPER as read.
+    pub typer: u64,
+    /// GITS_IIDR as read.
+    pub iidr: u32,
+    /// DeviceID bits the hardware supports (Devbits + 1).
+    pub device_id_bits: u32,
+    /// EventID bits the hardware supports (ID_bits + 1).
+    pub event_id_bits: u32,
+    /// Bytes per ITT entry (ITT_entry_size + 1).
+    pub itt_entry_size: usize,
+    /// RDbase is a physical address (PTA = 1) rather than a processor number.
+    pub pta: bool,
+    /// Collections held in the ITS without memory (HCC).
+    pub hcc: u16,
+    /// Collection ID bits (CIDbits + 1 when CIL = 1, else 16).
+    pub collection_id_bits: u32,
+}
+
+impl ItsFeatures {
+    pub(crate) fn read(typer: u64, iidr: u32) -> Self {
+        let t = LocalRegisterCopy::<u64, GITS_TYPER::Register>::new(typer);
+        Self {
+            typer,
+            iidr,
+            device_id_bits: t.read(GITS_TYPER::Devbits) as u32 + 1,
+            event_id_bits: t.read(GITS_TYPER::ID_bits) as u32 + 1,
+            itt_entry_size: t.read(GITS_TYPER::ITT_entry_size) as usize + 1,
+            pta: t.is_set(GITS_TYPER::PTA),
+            hcc: t.read(GITS_TYPER::HCC) as u16,
+            collection_id_bits: if t.is_set(GITS_TYPER::CIL) {
+                t.read(GITS_TYPER::CIDbits) as u32 + 1
+            } else {
+                16
+            },
+        }
+    }
+}
+
+/// Where the driver is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItsState {
+    /// Mappings are live; map and unmap work.
+    Active,
+    /// `save` ran: the ITS holds no mapping and is disabled.
+    Saved,
+    /// `restore` started but did not replay every device; call it again.
+    Restoring,
+    /// A command stalled or timed out; call [`Its::recover`](crate::Its::recover).
+    NeedsRecovery,
+}
+
+/// Memory use, for benchmarks and leak checks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryUse {
+    /// Device table (flat or level 1, plus level-2 pages).
+    pub device_table: usize,
+    /// Collection table.
+    pub collection_table: usize,
+    /// All ITTs.
+    pub itts: usize,
+    /// Command queue.
+    pub queue: usize,
+    /// LPI property and pending tables (the domain's, shared by every ITS
+    /// of the domain).
+    pub lpi_tables: usize,
+    /// The registry's own heap use (approximate).
+    pub registry: usize,
+}

@@ -1,0 +1,379 @@
+//! Devices and their events: an ITT per device (MAPD), an LPI per event
+//! (MAPTI, INV), and what can be done to a mapped event (DISCARD, MOVI,
+//! INT, CLEAR, a new configuration), Arm IHI 0069 5.3.
+
+use super::Its;
+use crate::command::{ItsCommand, RdBase};
+use crate::error::ItsError;
+use crate::id::{CollectionId, DeviceId, EventId, IntId};
+use crate::lpi::{DEFAULT_PRIORITY, LpiConfig};
+use crate::memory::{DmaMemory, MemoryAttributes};
+use crate::registers::GitsFrame;
+use crate::registry::{DeviceRecord, EventMapping};
+use alloc::vec::Vec;
+
+/// ITT base addresses are 256-byte aligned (MAPD's ITT_addr is bits \[51:8\]).
+const ITT_ALIGN: usize = 256;
+
+impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
+    /// EventID bits for `events` events: at least one, so an ITT has at least
+    /// two entries (MAPD Size + 1 bits, 5.3.9).
+    fn event_id_bits(&self, events: u32) -> Result<u32, ItsError> {
+        let max = self.max_events();
+        if events == 0 || events > max {
+            return Err(ItsError::EventCountOutOfRange {
+                requested: events,
+                max,
+            });
+        }
+        let bits = events.checked_next_power_of_two().map_or(32, u32::ilog2);
+        Ok(bits.max(1))
+    }
+
+    /// Bytes of the ITT for a device with `events` events.
+    pub fn itt_bytes(&self, events: u32) -> Result<usize, ItsError> {
+        let bits = self.event_id_bits(events)?;
+        Ok(((1usize << bits) * self.features.itt_entry_size).next_multiple_of(ITT_ALIGN))
+    }
+
+    fn itt_attributes(&self) -> MemoryAttributes {
+        // The ITS reads ITTs like its other tables; clean them if any table
+        // needed cleaning.
+        if self.device_table.attributes.needs_cache_clean() {
+            self.device_table.attributes
+        } else {
+            self.attributes
+        }
+    }
+
+    /// Maps a device with room for `events` events: allocates its ITT
+    /// (zeroed, 256-byte aligned) and sends MAPD V=1 (5.3.9).
+    pub fn map_device(&mut self, device_id: DeviceId, events: u32) -> Result<(), ItsError> {
+        self.check_active()?;
+        if u64::from(device_id.0) >= self.device_limit {
+            return Err(ItsError::DeviceIdOutOfRange {
+                device_id,
+                max: self.max_device_id(),
+            });
+        }
+        let bits = self.event_id_bits(events)?;
+        if self.registry.devices.contains_key(&device_id) {
+            return Err(ItsError::DeviceAlreadyMapped { device_id });
+        }
+        let bytes = self.itt_bytes(events)?;
+        self.device_table
+            .ensure_entry(&mut self.memory, device_id)?;
+        // The registry's slots before the hardware changes: after MAPD there
+        // must be nothing left that can fail.
+        let mut slots = Vec::new();
+        slots
+            .try_reserve_exact(events as usize)
+            .map_err(|_| ItsError::OutOfMemory {
+                size: events as usize * core::mem::size_of::<Option<EventMapping>>(),
+            })?;
+        slots.resize(events as usize, None);
+        let itt = self
+            .memory
+            .allocate_zeroed(bytes, ITT_ALIGN)
+            .ok_or(ItsError::OutOfMemory { size: bytes })?;
+        itt.clean(&self.memory, self.itt_attributes(), 0, bytes);
+        let command = ItsCommand::Mapd {
+            device_id,
+            size: (bits - 1) as u8,
+            itt_address: itt.phys(),
+            valid: true,
+        };
+        if let Err(error) = self.execute(&[command], &[]) {
+            // The ITS may or may not have taken the mapping: keep the ITT
+            // away from everyone until `recover` has cleared the tables.
+            self.quarantine.push(itt);
+            return Err(error);
+        }
+        log::info!(
+            "its: MAPD dev {device_id:#x} valid 1 itt {:#x} size {}",
+            itt.phys(),
+            bits - 1
+        );
+        self.registry.devices.insert(
+            device_id,
+            DeviceRecord {
+                itt,
+                size: (bits - 1) as u8,
+                events: slots,
+                live: true,
+            },
+        );
+        Ok(())
+    }
+
+    /// Unmaps a device (DISCARD per event, then MAPD V=0), then frees its
+    /// ITT and its LPIs.
+    pub fn unmap_device(&mut self, device_id: DeviceId) -> Result<(), ItsError> {
+        self.check_active()?;
+        let record = self
+            .registry
+            .devices
+            .get(&device_id)
+            .ok_or(ItsError::DeviceNotMapped { device_id })?;
+        // DISCARD each event first: MAPD V=0 drops the translations but not
+        // the LPIs' pending state (5.3.5, 5.3.9), and the LPIs are about to
+        // be freed for reuse. Then SYNC every redistributor they went to, so
+        // nothing through the old ITT is still in flight.
+        let mut commands: Vec<ItsCommand> = record
+            .events()
+            .map(|(event_id, _)| ItsCommand::Discard {
+                device_id,
+                event_id,
+            })
+            .collect();
+        commands.push(ItsCommand::Mapd {
+            device_id,
+            size: record.size,
+            itt_address: record.itt.phys(),
+            valid: false,
+        });
+        let targets = self.event_targets(record);
+        self.execute(&commands, &targets)?;
+        log::info!("its: MAPD dev {device_id:#x} valid 0");
+        if let Some(record) = self.registry.remove_device(device_id) {
+            for (_, mapping) in record.events() {
+                self.forget_event(mapping);
+            }
+            self.memory.deallocate(record.itt);
+        }
+        Ok(())
+    }
+
+    fn event_targets(&self, record: &DeviceRecord) -> Vec<RdBase> {
+        let mut targets: Vec<RdBase> = record
+            .events()
+            .filter_map(|(_, mapping)| self.rdbase_of_collection(mapping.icid()).ok())
+            .collect();
+        targets.sort_unstable();
+        targets.dedup();
+        targets
+    }
+
+    /// Frees an unmapped event's LPI and disables it in the property table
+    /// (the registry has already dropped the mapping).
+    fn forget_event(&mut self, mapping: EventMapping) {
+        self.domain.free(mapping.intid());
+    }
+
+    fn check_event(
+        &self,
+        device_id: DeviceId,
+        event_id: EventId,
+    ) -> Result<Option<EventMapping>, ItsError> {
+        let record = self
+            .registry
+            .devices
+            .get(&device_id)
+            .ok_or(ItsError::DeviceNotMapped { device_id })?;
+        record
+            .events
+            .get(event_id.0 as usize)
+            .copied()
+            .ok_or(ItsError::EventIdOutOfRange {
+                device_id,
+                event_id,
+                events: record.events.len() as u32,
+            })
+    }
+
+    fn mapped_event(
+        &self,
+        device_id: DeviceId,
+        event_id: EventId,
+    ) -> Result<EventMapping, ItsError> {
+        self.check_event(device_id, event_id)?
+            .ok_or(ItsError::EventNotMapped {
+                device_id,
+                event_id,
+            })
+    }
+
+    /// Maps an event of a mapped device to a newly allocated LPI, enabled at
+    /// the default priority, in collection `icid` (MAPTI, then INV so the
+    /// redistributor loads the LPI's configuration, 5.3.11, 5.3.6). Returns
+    /// the LPI's INTID.
+    pub fn map_event(
+        &mut self,
+        device_id: DeviceId,
+        event_id: EventId,
+        icid: CollectionId,
+    ) -> Result<IntId, ItsError> {
+        self.map_event_with(device_id, event_id, icid, None)
+    }
+
+    /// Like [`Its::map_event`], to the LPI the caller chooses: for kernels
+    /// that number their interrupts themselves. Fails with
+    /// [`ItsError::LpiInUse`] if any ITS of the domain already maps it.
+    pub fn map_event_to_lpi(
+        &mut self,
+        device_id: DeviceId,
+        event_id: EventId,
+        icid: CollectionId,
+        intid: IntId,
+    ) -> Result<(), ItsError> {
+        self.map_event_with(device_id, event_id, icid, Some(intid))
+            .map(|_| ())
+    }
+
+    fn map_event_with(
+        &mut self,
+        device_id: DeviceId,
+        event_id: EventId,
+        icid: CollectionId,
+        chosen: Option<IntId>,
+    ) -> Result<IntId, ItsError> {
+        self.check_active()?;
+        if self.check_event(device_id, event_id)?.is_some() {
+            return Err(ItsError::EventAlreadyMapped {
+                device_id,
+                event_id,
+            });
+        }
+        let rdbase = self.rdbase_of_collection(icid)?;
+        let config = LpiConfig::new(DEFAULT_PRIORITY, true);
+        let intid = match chosen {
+            Some(intid) => self.domain.reserve(intid, config).map(|()| intid)?,
+            None => self.domain.allocate(config)?,
+        };
+        let commands = [
+            ItsCommand::Mapti {
+                device_id,
+                event_id,
+                intid,
+                icid,
+            },
+            ItsCommand::Inv {
+                device_id,
+                event_id,
+            },
+        ];
+        if let Err(error) = self.execute(&commands, &[rdbase]) {
+            self.domain.free(intid);
+            return Err(error);
+        }
+        log::info!("its: MAPTI dev {device_id:#x} event {event_id} -> LPI {intid} icid {icid}");
+        self.registry
+            .set_event(device_id, event_id, EventMapping::new(intid, icid, config));
+        Ok(intid)
+    }
+
+    /// Unmaps one event (DISCARD, which also clears its pending state,
+    /// 5.3.5) and frees its LPI.
+    pub fn unmap_event(&mut self, device_id: DeviceId, event_id: EventId) -> Result<(), ItsError> {
+        self.check_active()?;
+        let mapping = self.mapped_event(device_id, event_id)?;
+        let rdbase = self.rdbase_of_collection(mapping.icid())?;
+        self.execute(
+            &[ItsCommand::Discard {
+                device_id,
+                event_id,
+            }],
+            &[rdbase],
+        )?;
+        log::debug!("its: DISCARD dev {device_id:#x} event {event_id}");
+        self.registry.set_event(device_id, event_id, None);
+        self.forget_event(mapping);
+        Ok(())
+    }
+
+    /// Moves an event to collection `icid` (MOVI, 5.3.13); a pending LPI
+    /// moves with it.
+    pub fn move_event(
+        &mut self,
+        device_id: DeviceId,
+        event_id: EventId,
+        icid: CollectionId,
+    ) -> Result<(), ItsError> {
+        self.check_active()?;
+        let mapping = self.mapped_event(device_id, event_id)?;
+        let to = self.rdbase_of_collection(icid)?;
+        let from = self.rdbase_of_collection(mapping.icid())?;
+        let syncs: &[RdBase] = if from == to { &[from] } else { &[from, to] };
+        self.execute(
+            &[ItsCommand::Movi {
+                device_id,
+                event_id,
+                icid,
+            }],
+            syncs,
+        )?;
+        log::debug!("its: MOVI dev {device_id:#x} event {event_id} -> icid {icid}");
+        self.registry.set_event(
+            device_id,
+            event_id,
+            EventMapping::new(mapping.intid(), icid, mapping.config()),
+        );
+        Ok(())
+    }
+
+    /// Makes an event's LPI pending as if the device had signalled it (INT,
+    /// 5.3.4).
+    pub fn send_int(&mut self, device_id: DeviceId, event_id: EventId) -> Result<(), ItsError> {
+        self.event_command(
+            device_id,
+            event_id,
+            ItsCommand::Int {
+                device_id,
+                event_id,
+            },
+        )
+    }
+
+    /// Clears an event's pending LPI (CLEAR, 5.3.3).
+    pub fn clear(&mut self, device_id: DeviceId, event_id: EventId) -> Result<(), ItsError> {
+        self.event_command(
+            device_id,
+            event_id,
+            ItsCommand::Clear {
+                device_id,
+                event_id,
+            },
+        )
+    }
+
+    fn event_command(
+        &mut self,
+        device_id: DeviceId,
+        event_id: EventId,
+        command: ItsCommand,
+    ) -> Result<(), ItsError> {
+        self.check_active()?;
+        let mapping = self.mapped_event(device_id, event_id)?;
+        let rdbase = self.rdbase_of_collection(mapping.icid())?;
+        self.execute(&[command], &[rdbase])
+    }
+
+    /// Sets an event's LPI priority and enable bit in the property table and
+    /// makes the redistributor reload it (INV, 5.3.6).
+    pub fn configure_event(
+        &mut self,
+        device_id: DeviceId,
+        event_id: EventId,
+        priority: u8,
+        enabled: bool,
+    ) -> Result<(), ItsError> {
+        self.check_active()?;
+        let mapping = self.mapped_event(device_id, event_id)?;
+        let rdbase = self.rdbase_of_collection(mapping.icid())?;
+        let config = LpiConfig::new(priority, enabled);
+        self.domain.set_config(mapping.intid(), config);
+        let result = self.execute(
+            &[ItsCommand::Inv {
+                device_id,
+                event_id,
+            }],
+            &[rdbase],
+        );
+        self.registry.set_event(
+            device_id,
+            event_id,
+            EventMapping::new(mapping.intid(), mapping.icid(), config),
+        );
+        result
+    }
+}

@@ -1,0 +1,190 @@
+//! Probing an ITS: whatever a previous owner left is disabled and
+//! invalidated, every table and the queue are allocated before any register
+//! describes them, then the ITS is enabled (Arm IHI 0069 12.19.1, 12.19.2,
+//! 12.19.6).
+
+use super::{Its, ItsConfig, ItsFeatures, ItsState};
+use crate::error::{ItsError, WaitFor};
+use crate::lpi::LpiDomain;
+use crate::memory::{DmaMemory, DmaRegion};
+use crate::queue::CommandQueue;
+use crate::registers::{GITS_CTLR, GITS_IIDR, GITS_TYPER, GitsFrame};
+use crate::registry::Registry;
+use crate::tables::{self, ItsTable, TableRequest};
+use alloc::vec::Vec;
+
+impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
+    /// Probes the ITS behind `frame`, allocates its tables and command queue
+    /// from `memory`, and enables it. Its events are mapped to LPIs of
+    /// `domain`, which other ITSes may share.
+    ///
+    /// An ITS left enabled (by firmware or a previous kernel) is disabled and
+    /// waited for until quiescent first: GITS_CBASER and GITS_BASERn are only
+    /// written while Enabled = 0 and Quiescent = 1 (12.19.2, 12.19.1).
+    pub fn probe(
+        frame: F,
+        mut memory: M,
+        domain: &LpiDomain<M>,
+        config: ItsConfig,
+    ) -> Result<Self, ItsError> {
+        let typer = frame.read(GITS_TYPER).get();
+        let features = ItsFeatures::read(typer, frame.read(GITS_IIDR).get());
+        if !frame.read(GITS_TYPER).is_set(GITS_TYPER::Physical) {
+            return Err(ItsError::NoPhysicalLpis);
+        }
+        disable_and_quiesce(&frame, config.poll_budget)?;
+        // Whatever a previous owner left Valid (tables of any type, a
+        // queue) stops being the ITS's before anything is allocated.
+        tables::invalidate_all(&frame);
+
+        // Allocate everything first, then describe it to the ITS: a failure
+        // part-way gives the memory back with no register pointing at it.
+        let Allocation {
+            mut device_table,
+            mut collection_table,
+            ring,
+        } = Allocation::new(&frame, &mut memory, &config, &features)?;
+        device_table.program(&frame, &memory, config.attributes);
+        if let Some(table) = &mut collection_table {
+            table.program(&frame, &memory, config.attributes);
+        }
+        let collection_limit = collection_table
+            .as_ref()
+            .map_or(0, |table| table.capacity as u32)
+            .max(u32::from(features.hcc))
+            .min(1 << features.collection_id_bits);
+        let mut queue = CommandQueue::new(ring, config.attributes);
+        queue.program(&frame, &memory, config.attributes);
+
+        let device_limit = device_table.capacity;
+        let its = Self {
+            frame,
+            memory,
+            features,
+            poll_budget: config.poll_budget,
+            attributes: config.attributes,
+            batching: config.batching,
+            queue,
+            device_table,
+            collection_table,
+            device_limit,
+            collection_limit,
+            slot: domain.attach(),
+            domain: domain.clone(),
+            registry: Registry::default(),
+            state: ItsState::Active,
+            quarantine: Vec::new(),
+            saved_identity: None,
+        };
+        its.enable();
+        log::info!(
+            "its: probed TYPER {:#x}, {} DeviceID bits ({} device table), {} collections, {}-bit LPIs",
+            typer,
+            its.device_limit.ilog2(),
+            if its.device_table.indirect {
+                "two-level"
+            } else {
+                "flat"
+            },
+            its.collection_limit,
+            its.domain.id_bits(),
+        );
+        Ok(its)
+    }
+}
+
+/// What `probe` allocates before it programs any register.
+struct Allocation {
+    device_table: ItsTable,
+    collection_table: Option<ItsTable>,
+    ring: DmaRegion,
+}
+
+impl Allocation {
+    /// Allocates the tables and the queue. On failure, what was allocated so
+    /// far is given back: nothing has been described to the hardware yet.
+    fn new<F: GitsFrame, M: DmaMemory>(
+        frame: &F,
+        memory: &mut M,
+        config: &ItsConfig,
+        features: &ItsFeatures,
+    ) -> Result<Self, ItsError> {
+        let (index, entry) =
+            tables::find_baser(frame, tables::DEVICES).ok_or(ItsError::NoDeviceTable)?;
+        let device_table = ItsTable::create(
+            frame,
+            memory,
+            index,
+            entry,
+            TableRequest {
+                table_type: tables::DEVICES,
+                id_bits: config.device_id_bits.min(features.device_id_bits),
+                max_flat_bytes: config.max_flat_device_table_bytes,
+                attributes: config.attributes,
+            },
+        )?;
+        let give_back = |memory: &mut M, device_table: ItsTable, collections: Option<ItsTable>| {
+            device_table.release(memory);
+            if let Some(table) = collections {
+                table.release(memory);
+            }
+        };
+        let mut collection_table = None;
+        if let Some((index, entry)) = tables::find_baser(frame, tables::COLLECTIONS) {
+            let request = TableRequest {
+                table_type: tables::COLLECTIONS,
+                id_bits: u32::from(config.collections.max(1))
+                    .next_power_of_two()
+                    .ilog2(),
+                max_flat_bytes: usize::MAX,
+                attributes: config.attributes,
+            };
+            match ItsTable::create(frame, memory, index, entry, request) {
+                Ok(table) => collection_table = Some(table),
+                Err(error) => {
+                    give_back(memory, device_table, None);
+                    return Err(error);
+                }
+            }
+        }
+        // GITS_CBASER.Size counts 4 KiB pages, at most 256 of them.
+        let queue_bytes = config
+            .queue_bytes
+            .clamp(4096, 1 << 20)
+            .next_multiple_of(4096);
+        let Some(ring) = memory.allocate_zeroed(queue_bytes, 65536) else {
+            give_back(memory, device_table, collection_table);
+            return Err(ItsError::OutOfMemory { size: queue_bytes });
+        };
+        Ok(Self {
+            device_table,
+            collection_table,
+            ring,
+        })
+    }
+}
+
+/// Clears GITS_CTLR.Enabled if set and waits, at most `poll_budget` reads,
+/// for GITS_CTLR.Quiescent (12.19.6): only then may CBASER and BASERn be
+/// written, and only then does the ITS hold no cached table state.
+pub(crate) fn disable_and_quiesce<F: GitsFrame>(
+    frame: &F,
+    poll_budget: u32,
+) -> Result<(), ItsError> {
+    let mut ctlr = frame.read(GITS_CTLR);
+    if ctlr.is_set(GITS_CTLR::Enabled) {
+        ctlr.modify(GITS_CTLR::Enabled::CLEAR);
+        frame.write(GITS_CTLR, ctlr);
+    }
+    for _ in 0..poll_budget {
+        let ctlr = frame.read(GITS_CTLR);
+        if ctlr.is_set(GITS_CTLR::Quiescent) && !ctlr.is_set(GITS_CTLR::Enabled) {
+            return Ok(());
+        }
+        core::hint::spin_loop();
+    }
+    Err(ItsError::Timeout {
+        waiting_for: WaitFor::Quiescent,
+        polls: poll_budget,
+    })
+}
