@@ -7,7 +7,7 @@
 //! every MSI it received and the ITE it translated it with, every interrupt
 //! the CPU acknowledged, and the kernel's phase markers (the kernel reads an
 //! ITS identification register where it prints each phase line, see
-//! examples/qemu-virt/src/hibernate/marker.rs), so the trace splits into the
+//! examples/qemu-virt/src/protocol.rs), so the trace splits into the
 //! kernel's phases without relying on timing. Each cycle must mark `entry`,
 //! `boot`, `handing over`, `jump`, `exit`, `foreign probe` and `checks done`
 //! exactly once, in that order, and the trace must end after a complete
@@ -39,6 +39,7 @@
 
 mod qemu_support;
 
+use qemu_support::protocol::Phase;
 use qemu_support::{field, one_at_a_time, require_qemu, run_runner, scratch};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -94,36 +95,9 @@ fn run_one(args: &[&str], disk: &std::path::Path) -> Run {
     }
 }
 
-/// The kernel's phase markers: reads of these ITS ID register offsets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    Boot,
-    Entry,
-    Handover,
-    Jump,
-    Exit,
-    ForeignProbe,
-    ChecksDone,
-}
-
-impl Phase {
-    fn from_offset(offset: u64) -> Option<Self> {
-        Some(match offset {
-            0xffd0 => Self::Boot,
-            0xffd4 => Self::Entry,
-            0xffd8 => Self::Handover,
-            0xffdc => Self::Exit,
-            0xffe0 => Self::ForeignProbe,
-            0xffe4 => Self::ChecksDone,
-            0xffe8 => Self::Jump,
-            _ => return None,
-        })
-    }
-}
-
 /// Where the trace is in the cycle, from the markers seen so far. One cycle
-/// marks `Entry`, `Boot`, `Handover`, `Jump`, `Exit`, `ForeignProbe`,
-/// `ChecksDone`, in that order and once each; the first boot marks `Boot`.
+/// marks the phases of [`Phase::CYCLE`] in that order and once each; the
+/// first boot marks `Boot` before it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
     /// Nothing yet: the first kernel's `Boot` comes next.
@@ -1028,24 +1002,17 @@ fn fixture_lines() -> Vec<String> {
     FIXTURE_TRACE.lines().map(String::from).collect()
 }
 
-/// The line index of the `nth` (from 0) read of marker register `offset`.
-fn marker(lines: &[String], offset: u64, nth: usize) -> usize {
+/// The line index of the `nth` (from 0) marker of `phase`.
+fn marker(lines: &[String], phase: Phase, nth: usize) -> usize {
+    let offset = phase.offset();
     lines
         .iter()
         .enumerate()
         .filter(|(_, l)| l.starts_with("gicv3_its_read ") && field(l, "offset") == Some(offset))
         .nth(nth)
-        .unwrap_or_else(|| panic!("no marker {offset:#x} #{nth} in the fixture"))
+        .unwrap_or_else(|| panic!("no marker {phase:?} ({offset:#x}) #{nth} in the fixture"))
         .0
 }
-
-const BOOT: u64 = 0xffd0;
-const ENTRY: u64 = 0xffd4;
-const HANDOVER: u64 = 0xffd8;
-const EXIT: u64 = 0xffdc;
-const FOREIGN_PROBE: u64 = 0xffe0;
-const CHECKS_DONE: u64 = 0xffe4;
-const JUMP: u64 = 0xffe8;
 
 /// The first line in `from..to` that starts with `prefix` and contains
 /// every one of `parts`.
@@ -1083,7 +1050,7 @@ fn the_saved_real_cycle_passes_the_checker() {
 #[test]
 fn rule1_a_dropped_boot_kernel_unmap_is_a_stale_mapping() {
     let lines = fixture_lines();
-    let window = marker(&lines, HANDOVER, 0)..marker(&lines, JUMP, 0);
+    let window = marker(&lines, Phase::Handover, 0)..marker(&lines, Phase::Jump, 0);
     for (prefix, parts, reported) in [
         (
             "gicv3_its_dte_write ",
@@ -1110,7 +1077,7 @@ fn rule1_a_dropped_boot_kernel_unmap_is_a_stale_mapping() {
 #[test]
 fn rule1_the_its_must_be_disabled_before_the_jump() {
     let mut lines = fixture_lines();
-    let window = marker(&lines, HANDOVER, 0)..marker(&lines, JUMP, 0);
+    let window = marker(&lines, Phase::Handover, 0)..marker(&lines, Phase::Jump, 0);
     let disable = find(
         &lines,
         window,
@@ -1130,7 +1097,10 @@ fn rule1_the_its_must_be_disabled_before_the_jump() {
 #[test]
 fn rule1_a_boot_kernel_that_skips_its_teardown_is_caught_at_the_jump() {
     let lines = fixture_lines();
-    let (handover, jump) = (marker(&lines, HANDOVER, 0), marker(&lines, JUMP, 0));
+    let (handover, jump) = (
+        marker(&lines, Phase::Handover, 0),
+        marker(&lines, Phase::Jump, 0),
+    );
     // What `--no-teardown` does: no MAPD/MAPC V=0, no disable.
     let edited: Vec<String> = lines
         .iter()
@@ -1162,7 +1132,7 @@ fn rule1_a_boot_kernel_that_skips_its_teardown_is_caught_at_the_jump() {
 #[test]
 fn rule2_a_changed_replayed_intid_or_itt_is_caught() {
     let lines = fixture_lines();
-    let restore = marker(&lines, JUMP, 0)..marker(&lines, EXIT, 0);
+    let restore = marker(&lines, Phase::Jump, 0)..marker(&lines, Phase::Exit, 0);
 
     let mut edited = lines.clone();
     let ite = find(
@@ -1210,7 +1180,10 @@ fn rule3_an_ite_written_into_the_boot_kernels_itt_after_the_jump_is_caught() {
     );
     // During the restore (before `exit`: what the old window missed) and
     // during the checks.
-    for at in [marker(&lines, JUMP, 0) + 1, marker(&lines, EXIT, 0) + 1] {
+    for at in [
+        marker(&lines, Phase::Jump, 0) + 1,
+        marker(&lines, Phase::Exit, 0) + 1,
+    ] {
         let mut edited = lines.clone();
         edited.insert(at, ite.clone());
         assert_reported(
@@ -1226,7 +1199,7 @@ fn rule3_an_ite_written_into_the_boot_kernels_itt_after_the_jump_is_caught() {
 #[test]
 fn rule4_a_dropped_translation_or_acknowledgement_is_caught() {
     let lines = fixture_lines();
-    let checks = marker(&lines, FOREIGN_PROBE, 0)..marker(&lines, CHECKS_DONE, 0);
+    let checks = marker(&lines, Phase::ForeignProbe, 0)..marker(&lines, Phase::ChecksDone, 0);
 
     let mut edited = lines.clone();
     let msi = find(
@@ -1262,9 +1235,9 @@ fn rule4_a_translation_from_an_unmapped_device_is_caught_anywhere() {
     // In the image kernel, in the boot kernel after its teardown, and in the
     // resumed kernel's checks.
     for at in [
-        marker(&lines, ENTRY, 0),
-        marker(&lines, JUMP, 0),
-        marker(&lines, CHECKS_DONE, 0),
+        marker(&lines, Phase::Entry, 0),
+        marker(&lines, Phase::Jump, 0),
+        marker(&lines, Phase::ChecksDone, 0),
     ] {
         let mut edited = lines.clone();
         for (k, line) in msi.iter().enumerate() {
@@ -1292,7 +1265,7 @@ fn rule4_guest_errors_and_its_error_events_are_caught() {
         "its_cmdq_full: something QEMU never printed before",
     ] {
         let mut edited = lines.clone();
-        edited.insert(marker(&lines, EXIT, 0) + 1, bad.to_string());
+        edited.insert(marker(&lines, Phase::Exit, 0) + 1, bad.to_string());
         assert_reported(
             &check_lines(&edited, FIXTURE_LOG),
             &["rule 4: ITS guest error", bad],
@@ -1325,18 +1298,18 @@ fn rule4_missing_check_lines_in_the_log_are_failures() {
 #[test]
 fn a_missing_or_repeated_marker_is_a_failure() {
     let lines = fixture_lines();
-    for (offset, nth) in [
-        (BOOT, 0),
-        (ENTRY, 0),
-        (BOOT, 1),
-        (HANDOVER, 0),
-        (JUMP, 0),
-        (EXIT, 0),
-        (FOREIGN_PROBE, 0),
-        (CHECKS_DONE, 0),
+    for (phase, nth) in [
+        (Phase::Boot, 0),
+        (Phase::Entry, 0),
+        (Phase::Boot, 1),
+        (Phase::Handover, 0),
+        (Phase::Jump, 0),
+        (Phase::Exit, 0),
+        (Phase::ForeignProbe, 0),
+        (Phase::ChecksDone, 0),
     ] {
         let mut edited = lines.clone();
-        let at = marker(&lines, offset, nth);
+        let at = marker(&lines, phase, nth);
         edited.remove(at);
         let report = check_lines(&edited, FIXTURE_LOG);
         assert_reported(&report, &["markers:"]);
@@ -1347,10 +1320,29 @@ fn a_missing_or_repeated_marker_is_a_failure() {
     }
     // A resume without a handover (and without its jump).
     let mut edited = lines.clone();
-    edited.remove(marker(&lines, JUMP, 0));
-    edited.remove(marker(&lines, HANDOVER, 0));
+    edited.remove(marker(&lines, Phase::Jump, 0));
+    edited.remove(marker(&lines, Phase::Handover, 0));
     assert_reported(
         &check_lines(&edited, FIXTURE_LOG),
         &["markers: Exit where Handover was expected"],
+    );
+}
+
+#[test]
+fn the_checker_expects_the_markers_in_the_order_the_kernel_marks_them() {
+    // The first boot, then three cycles, as `protocol.rs` defines them.
+    let cycles = Phase::CYCLE
+        .into_iter()
+        .cycle()
+        .take(3 * Phase::CYCLE.len());
+    let mut stage = Stage::Start;
+    for phase in std::iter::once(Phase::Boot).chain(cycles) {
+        assert_eq!(stage.expects(), phase, "in stage {stage:?}");
+        stage = stage.after(phase);
+    }
+    assert_eq!(
+        stage,
+        Stage::ImageKernel,
+        "a cycle ends where the next begins"
     );
 }

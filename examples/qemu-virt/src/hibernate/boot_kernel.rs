@@ -5,7 +5,7 @@
 
 use super::image::{self, Header, ImageError, ItsView};
 use super::layout::Layout;
-use super::marker::{Phase, mark};
+use super::marker::mark;
 use super::snapshot::{self, CopyOp, SavedRange};
 use super::{
     DELIVERY, EXIT_HANDOVER_FAILED, FOREIGN_DEVICE, Hibernation, PAGE, own_header, scratch,
@@ -13,6 +13,7 @@ use super::{
 use crate::cpu::{self, IrqGuard};
 use crate::edu::Edu;
 use crate::msi::{ICID, MsiRoute};
+use crate::protocol::Phase;
 use crate::{irq, power};
 use alloc::format;
 use alloc::string::String;

@@ -4,10 +4,11 @@
 //! an edu that only the boot kernel mapped is translated. Each resume's
 //! checks lie between the `ForeignProbe` and `ChecksDone` markers.
 
-use super::marker::{Phase, mark};
+use super::marker::mark;
 use super::{DELIVERY, FOREIGN_DEVICE, Hibernation};
 use crate::block::BlockDevice;
 use crate::edu::Edu;
+use crate::protocol::Phase;
 use crate::{cpu, irq};
 use alloc::vec::Vec;
 use alloc::{format, vec};

@@ -6,11 +6,12 @@
 //! which runs the cycle's checks and goes on with the next cycle.
 
 use super::image::{self, ImageError, ItsView};
-use super::marker::{Phase, mark};
+use super::marker::mark;
 use super::snapshot::{self, RESUMED, SNAPSHOT_TAKEN, SavedRange, SnapshotJob};
 use super::{EXIT_HIBERNATED, Hibernation, PAGE, own_header, scratch};
 use crate::cpu::IrqGuard;
 use crate::power;
+use crate::protocol::Phase;
 use alloc::format;
 use alloc::vec::Vec;
 use log::{error, info, warn};

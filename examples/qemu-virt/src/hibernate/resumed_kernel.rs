@@ -5,10 +5,11 @@
 
 use super::Hibernation;
 use super::image::{self, ImageError};
-use super::marker::{Phase, mark};
+use super::marker::mark;
 use crate::cpu::{self, IrqGuard};
 use crate::gic::Gic;
 use crate::pci;
+use crate::protocol::Phase;
 use alloc::format;
 use log::{error, info};
 
