@@ -164,3 +164,13 @@ pub const EXIT_HIBERNATED: u32 = 75;
 /// Semihosting exit status of a boot kernel whose ITS save hook failed: it
 /// refuses to jump into the image.
 pub const EXIT_HANDOVER_FAILED: u32 = 76;
+
+// ---- the on-target tests' serial log (`qemu/run --test`) -------------------
+
+/// The verdict when every on-target test passed:
+/// `{TEST_RESULT_OK} {passed} passed; 0 failed` (`qemu/run --kvm --test`,
+/// which has no semihosting exit status, looks for it too).
+pub const TEST_RESULT_OK: &str = "test result: ok.";
+/// The verdict otherwise: `{TEST_RESULT_FAILED} {passed} passed; {failed}
+/// failed`.
+pub const TEST_RESULT_FAILED: &str = "test result: FAILED.";
