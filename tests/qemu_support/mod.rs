@@ -1,6 +1,11 @@
 //! What the QEMU tests share: where things are, QEMU's presence, running
 //! `qemu/run` with a hard time limit that ends QEMU too, and what the
 //! kernel marks and prints for them ([`protocol`]).
+//!
+//! Beside this file, `trace.rs` (QEMU's ITS trace, parsed and replayed) and
+//! `hibernate_checker.rs` (the hibernation rules, with their unit tests on
+//! `tests/fixtures/`) are not modules of it: `tests/qemu_hibernate.rs`, their
+//! only user, includes them, so that the unit tests run once.
 
 #![allow(dead_code)]
 
