@@ -39,8 +39,8 @@
 //! file holds what they share and [`run`], which picks the part to play.
 //!
 //! Each phase is also marked in the ITS trace ([`marker`]) for the host
-//! checker (`tests/qemu_hibernate.rs`); the markers and the log lines it
-//! reads are defined once, for both, in [`crate::protocol`].
+//! checker (`tests/qemu_support/hibernate_checker.rs`); the markers and the
+//! log lines it reads are defined once, for both, in [`crate::protocol`].
 //! `hibernate-no-teardown` makes the boot kernel skip its save hook, to show
 //! that the checker catches it; `hibernate-fail-boot-save` makes it treat
 //! its save hook as failed, to show that it then refuses to jump.
