@@ -11,6 +11,7 @@
 
 mod qemu_support;
 
+use qemu_support::protocol::TEST_RESULT_OK;
 use qemu_support::{field, one_at_a_time, require_qemu, run_runner, scratch};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -192,7 +193,7 @@ fn on_target_tests_pass_and_device_msis_are_translated_to_the_mapped_lpis() {
         run.status, run.log
     );
     assert!(
-        run.log.contains("test result: ok."),
+        run.log.contains(TEST_RESULT_OK),
         "no passing summary:\n{}",
         run.log
     );

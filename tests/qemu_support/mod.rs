@@ -1,7 +1,18 @@
-//! What the QEMU tests share: where things are, QEMU's presence, and running
-//! `qemu/run` with a hard time limit that ends QEMU too.
+//! What the QEMU tests share: where things are, QEMU's presence, running
+//! `qemu/run` with a hard time limit that ends QEMU too, and what the
+//! kernel marks and prints for them ([`protocol`]).
+//!
+//! Beside this file, `trace.rs` (QEMU's ITS trace, parsed and replayed) and
+//! `hibernate_checker.rs` (the hibernation rules, with their unit tests on
+//! `tests/fixtures/`) are not modules of it: `tests/qemu_hibernate.rs`, their
+//! only user, includes them, so that the unit tests run once.
 
 #![allow(dead_code)]
+
+/// The example kernel's own definition of its phase markers and of the log
+/// lines the tests read.
+#[path = "../../examples/qemu-virt/src/protocol.rs"]
+pub mod protocol;
 
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};

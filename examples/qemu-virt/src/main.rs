@@ -30,6 +30,7 @@ mod paging;
 mod pci;
 mod platform;
 mod power;
+mod protocol;
 mod semihosting;
 mod smp;
 mod tests;
@@ -180,7 +181,7 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
     if let Some(node) = platform.its.first() {
         hibernate::marker::set_its_base(node.frames.start);
     }
-    hibernate::marker::mark(hibernate::marker::Phase::Boot);
+    hibernate::marker::mark(protocol::Phase::Boot);
     let mut its = ItsService::init(&platform, &gic, lpis, lpi_region, ItsConfig::default())
         .map_err(|e| format!("ITS: {e}"))?;
     let functions = match &platform.pci {

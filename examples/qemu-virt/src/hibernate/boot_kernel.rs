@@ -5,19 +5,20 @@
 
 use super::image::{self, Header, ImageError, ItsView};
 use super::layout::Layout;
-use super::marker::{Phase, mark};
+use super::marker::mark;
 use super::snapshot::{self, CopyOp, SavedRange};
-use super::{
-    DELIVERY, EXIT_HANDOVER_FAILED, FOREIGN_DEVICE, Hibernation, PAGE, own_header, scratch,
-};
+use super::{DELIVERY, Hibernation, PAGE, own_header, scratch};
 use crate::cpu::{self, IrqGuard};
 use crate::edu::Edu;
 use crate::msi::{ICID, MsiRoute};
+use crate::protocol::{
+    BOOT_ITS_LINE, EXIT_HANDOVER_FAILED, FOREIGN_DEVICE, HANDOVER_LINE, IMAGE_ITS_LINE, JUMP_LINE,
+    NO_TEARDOWN_LINE, NOT_JUMPING, Phase, SAVE_FAILED_LINE, SIMULATED_SAVE_FAILURE,
+};
 use crate::{irq, power};
 use alloc::format;
-use alloc::string::String;
 use alloc::vec::Vec;
-use gicv3_its::{EventId, IntId};
+use gicv3_its::{DeviceId, EventId, IntId};
 use log::{error, info, warn};
 
 impl Hibernation {
@@ -34,8 +35,8 @@ impl Hibernation {
         if let Err(error) = header.check_against(&layout, &own) {
             return error;
         }
-        log_its_view("image kernel's ITS (from the image)", &header.its);
-        log_its_view("boot kernel's ITS", &own.its);
+        log_its_view(IMAGE_ITS_LINE, &header.its);
+        log_its_view(BOOT_ITS_LINE, &own.its);
         self.log_its_tables("boot kernel");
         for device in &own.its.devices {
             let theirs = header
@@ -75,20 +76,18 @@ impl Hibernation {
         self.use_foreign_device();
         self.use_extra_edus();
 
-        info!("PM: hibernation: handing over to image");
+        info!("{HANDOVER_LINE}");
         mark(Phase::Handover);
         self.quiesce_devices();
         // No interrupt is taken from here to the resumed kernel's GIC and
         // ITS re-initialisation (the image's saved DAIF has IRQs masked too).
         let masked = IrqGuard::new();
         if self.options.no_teardown {
-            warn!(
-                "PM: hibernate-no-teardown: the boot kernel leaves its ITS mappings in place (the bug)"
-            );
+            warn!("{NO_TEARDOWN_LINE}");
         } else {
             let saved = if self.options.fail_boot_save {
-                Err(String::from(
-                    "simulated by hibernate-fail-boot-save (the save hook was not run)",
+                Err(format!(
+                    "{SIMULATED_SAVE_FAILURE} (the save hook was not run)"
                 ))
             } else {
                 self.kernel
@@ -104,7 +103,7 @@ impl Hibernation {
                 // on the disk untouched for a later boot.
                 drop(masked);
                 error!(
-                    "PM: hibernation: FAILED: the boot kernel's ITS save failed: {error}; NOT jumping into the image (its ITS may still map memory the image overwrites); powering off with status {EXIT_HANDOVER_FAILED}"
+                    "{SAVE_FAILED_LINE} {error}; {NOT_JUMPING} (its ITS may still map memory the image overwrites); powering off with status {EXIT_HANDOVER_FAILED}"
                 );
                 power::exit(EXIT_HANDOVER_FAILED);
             }
@@ -122,7 +121,7 @@ impl Hibernation {
             }
         }
         info!(
-            "PM: hibernation: copying {} pages into place and jumping to {:#x}",
+            "{JUMP_LINE} {} pages into place and jumping to {:#x}",
             header.pages, header.resume_entry
         );
         mark(Phase::Jump);
@@ -178,9 +177,11 @@ impl Hibernation {
         let its = &mut self.kernel.its;
         let lpi = match its
             .its
-            .map_device(FOREIGN_DEVICE, 1)
-            .and_then(|()| its.its.map_event(FOREIGN_DEVICE, EventId(0), ICID))
-        {
+            .map_device(DeviceId(FOREIGN_DEVICE), 1)
+            .and_then(|()| {
+                its.its
+                    .map_event(DeviceId(FOREIGN_DEVICE), EventId(0), ICID)
+            }) {
             Ok(lpi) => lpi,
             Err(error) => {
                 warn!("PM: boot kernel: DeviceID {FOREIGN_DEVICE:#x} not mapped: {error}");
@@ -222,10 +223,11 @@ impl Hibernation {
 
 fn count_only(_intid: IntId, _context: usize) {}
 
-fn log_its_view(who: &str, view: &ItsView) {
+/// Logs each device of `view` on a line that starts with `line`.
+fn log_its_view(line: &str, view: &ItsView) {
     for device in &view.devices {
         info!(
-            "PM: {who}: DeviceID {:#x} ITT {:#x} ({} bytes), events {:?}",
+            "{line} {:#x} ITT {:#x} ({} bytes), events {:?}",
             device.device_id, device.itt, device.itt_bytes, device.events
         );
     }

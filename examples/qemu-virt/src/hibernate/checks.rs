@@ -4,10 +4,11 @@
 //! an edu that only the boot kernel mapped is translated. Each resume's
 //! checks lie between the `ForeignProbe` and `ChecksDone` markers.
 
-use super::marker::{Phase, mark};
-use super::{DELIVERY, FOREIGN_DEVICE, Hibernation};
+use super::marker::mark;
+use super::{DELIVERY, Hibernation};
 use crate::block::BlockDevice;
 use crate::edu::Edu;
+use crate::protocol::{CheckPoint, FOREIGN_DEVICE, Phase};
 use crate::{cpu, irq};
 use alloc::vec::Vec;
 use alloc::{format, vec};
@@ -24,7 +25,8 @@ const CHECK_LBA: u64 = 64;
 
 impl Hibernation {
     /// Raises edu MSIs and does NVMe I/O; each must be handled exactly once.
-    pub(super) fn check_msis(&mut self, when: &str) {
+    pub(super) fn check_msis(&mut self, at: CheckPoint) {
+        let when = at.name();
         if let Some(route) = &self.edu {
             let (edu, lpi) = (route.edu, route.lpi);
             let start = irq::count(lpi);
@@ -37,7 +39,8 @@ impl Hibernation {
             self.triggered += u64::from(EDU_TRIGGERS);
             self.handled += u64::from(handled);
             info!(
-                "PM: check ({when}): edu LPI {lpi}: {EDU_TRIGGERS} MSIs raised, {handled} handled"
+                "{} {lpi}: {EDU_TRIGGERS} MSIs raised, {handled} handled",
+                at.edu_line()
             );
             if handled != EDU_TRIGGERS {
                 self.fail(format!(
@@ -68,7 +71,8 @@ impl Hibernation {
         self.triggered += 2;
         self.handled += u64::from(handled[1]);
         info!(
-            "PM: check ({when}): nvme LPIs {lpis:?}: 2 I/O commands, interrupts handled {handled:?}, data {}",
+            "{} {lpis:?}: 2 I/O commands, interrupts handled {handled:?}, data {}",
+            at.nvme_line(),
             match result {
                 Ok(()) if back == pattern => "read back ok",
                 Ok(()) => "MISMATCH",
@@ -100,7 +104,7 @@ impl Hibernation {
             ));
         }
         self.check_unknown_edus(unhandled_after, &counts_after);
-        self.check_msis("resumed");
+        self.check_msis(CheckPoint::Resumed);
         mark(Phase::ChecksDone);
     }
 

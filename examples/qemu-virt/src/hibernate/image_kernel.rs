@@ -6,11 +6,14 @@
 //! which runs the cycle's checks and goes on with the next cycle.
 
 use super::image::{self, ImageError, ItsView};
-use super::marker::{Phase, mark};
+use super::marker::mark;
 use super::snapshot::{self, RESUMED, SNAPSHOT_TAKEN, SavedRange, SnapshotJob};
-use super::{EXIT_HIBERNATED, Hibernation, PAGE, own_header, scratch};
+use super::{Hibernation, PAGE, own_header, scratch};
 use crate::cpu::IrqGuard;
 use crate::power;
+use crate::protocol::{
+    CORRUPT_IMAGE_REFUSED_LINE, CheckPoint, ENTRY_LINE, EXIT_HIBERNATED, Phase, RESULT_OK_LINE,
+};
 use alloc::format;
 use alloc::vec::Vec;
 use log::{error, info, warn};
@@ -25,10 +28,10 @@ impl Hibernation {
             self.kernel.layout.lpi_tables.start
         );
         self.log_its_tables("image kernel");
-        self.check_msis("boot");
+        self.check_msis(CheckPoint::Boot);
         if self.options.corrupt && self.refused.is_some() {
-            info!("PM: hibernation: the corrupted image was refused, the kernel booted normally");
-            info!("PM: hibernation: result: ok");
+            info!("{CORRUPT_IMAGE_REFUSED_LINE}");
+            info!("{RESULT_OK_LINE}");
             power::exit(self.failures.min(255));
         }
         let cycles = self.options.cycles;
@@ -49,7 +52,7 @@ impl Hibernation {
             self.failures, self.triggered, self.handled
         );
         if self.failures == 0 {
-            info!("PM: hibernation: result: ok");
+            info!("{RESULT_OK_LINE}");
         }
         power::exit(self.failures.min(255))
     }
@@ -62,7 +65,7 @@ impl Hibernation {
         {
             warn!("PM: nvme suspend: {error}");
         }
-        info!("PM: hibernation: entry");
+        info!("{ENTRY_LINE}");
         mark(Phase::Entry);
         if let Err(error) = self.kernel.its.its.save() {
             self.fail(format!("ITS save: {error}"));

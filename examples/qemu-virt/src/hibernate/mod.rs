@@ -22,7 +22,9 @@
 //!   IRQs, runs its own save hook and releases its redistributor, then
 //!   copies the image into place and jumps into it (see [`snapshot`]). If
 //!   its save hook fails it does not jump (the seed's bug): it says so and
-//!   powers off with status [`EXIT_HANDOVER_FAILED`], the image untouched.
+//!   powers off with status
+//!   [`EXIT_HANDOVER_FAILED`](crate::protocol::EXIT_HANDOVER_FAILED), the
+//!   image untouched.
 //! - **Resumed kernel** (the image kernel again): with IRQs still masked,
 //!   re-initialises the GIC and its redistributor and runs
 //!   [`gicv3_its::Its::restore`] (replaying its registry), then unmasks
@@ -37,10 +39,11 @@
 //! file holds what they share and [`run`], which picks the part to play.
 //!
 //! Each phase is also marked in the ITS trace ([`marker`]) for the host
-//! checker (`tests/qemu_hibernate.rs`). `hibernate-no-teardown` makes the
-//! boot kernel skip its save hook, to show that the checker catches it;
-//! `hibernate-fail-boot-save` makes it treat its save hook as failed, to
-//! show that it then refuses to jump.
+//! checker (`tests/qemu_support/hibernate_checker.rs`); the markers and the
+//! log lines it reads are defined once, for both, in [`crate::protocol`].
+//! `hibernate-no-teardown` makes the boot kernel skip its save hook, to show
+//! that the checker catches it; `hibernate-fail-boot-save` makes it treat
+//! its save hook as failed, to show that it then refuses to jump.
 
 pub mod image;
 pub mod layout;
@@ -60,22 +63,12 @@ use crate::msi::MsiRoute;
 use crate::{Kernel, irq, mmio};
 use alloc::string::String;
 use core::time::Duration;
-use gicv3_its::{DeviceId, IntId};
+use gicv3_its::IntId;
 use image::{Header, ImageError, ItsView};
 use layout::Layout;
 use log::{error, info, warn};
 use options::Options;
 
-/// Semihosting exit status that tells `qemu/run --cold` the kernel wrote an
-/// image and powered off: start the next QEMU process on the same disk.
-pub const EXIT_HIBERNATED: u32 = 75;
-/// The DeviceID the boot kernel maps for itself: a CPU write to
-/// GITS_TRANSLATER arrives as DeviceID 0 on QEMU, so the kernel can raise
-/// its MSIs itself.
-pub const FOREIGN_DEVICE: DeviceId = DeviceId(0);
-/// Semihosting exit status of a boot kernel whose ITS save hook failed: it
-/// refuses to jump into the image (see [`Hibernation::hand_over`]).
-pub const EXIT_HANDOVER_FAILED: u32 = 76;
 /// How long an MSI may take to arrive.
 const DELIVERY: Duration = Duration::from_millis(500);
 const PAGE: usize = 4096;

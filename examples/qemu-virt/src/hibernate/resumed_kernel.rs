@@ -5,10 +5,11 @@
 
 use super::Hibernation;
 use super::image::{self, ImageError};
-use super::marker::{Phase, mark};
+use super::marker::mark;
 use crate::cpu::{self, IrqGuard};
 use crate::gic::Gic;
 use crate::pci;
+use crate::protocol::{EXIT_LINE, Phase};
 use alloc::format;
 use log::{error, info};
 
@@ -45,7 +46,7 @@ impl Hibernation {
         if let Err(error) = invalidated {
             self.fail(format!("invalidating the image: {error}"));
         }
-        info!("PM: hibernation: exit");
+        info!("{EXIT_LINE}");
         mark(Phase::Exit);
         Ok(())
     }

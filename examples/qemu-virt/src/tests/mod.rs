@@ -11,6 +11,7 @@
 use crate::edu::Edu;
 use crate::msi::MsiRoute;
 use crate::platform::PciHost;
+use crate::protocol::{TEST_RESULT_FAILED, TEST_RESULT_OK};
 use crate::{Kernel, cpu, irq};
 use alloc::format;
 use alloc::string::String;
@@ -138,8 +139,12 @@ pub fn run(kernel: Kernel) -> usize {
         error!("{unhandled} interrupts had no handler (last INTID {last})");
     }
     info!(
-        "test result: {}. {} passed; {failed} failed",
-        if failed == 0 { "ok" } else { "FAILED" },
+        "{} {} passed; {failed} failed",
+        if failed == 0 {
+            TEST_RESULT_OK
+        } else {
+            TEST_RESULT_FAILED
+        },
         TESTS.len().saturating_sub(failed)
     );
     failed
