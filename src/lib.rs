@@ -12,12 +12,12 @@
 //! in a [`registry`], so that [`Its::save`] can unmap everything and
 //! [`Its::restore`] can replay it.
 //!
-//! Layers, each a module, data flowing one way:
-//! [`Its`] (requests) -> [`registry`] (what is mapped) -> [`command`] (the
-//! 32-byte encodings) -> [`queue`] (ring, doorbell, bounded waits) ->
-//! [`registers`] over [`mmio`] (one load or store per access). [`tables`] and
-//! [`lpi`] own the memory the GIC reads; [`memory::DmaMemory`] is how the
-//! platform provides it.
+//! Layers, data flowing one way: [`Its`] (requests) -> [`registry`] (what
+//! is mapped) -> [`command`] (the 32-byte encodings) -> the command queue
+//! (ring, doorbell, bounded waits) -> [`registers`] over [`mmio`] (one load
+//! or store per access). The ITS's own tables and the [`LpiDomain`]'s LPI
+//! tables are the memory the GIC reads; [`DmaMemory`] is how the platform
+//! provides it.
 //!
 //! ```no_run
 //! use core::ptr::NonNull;
@@ -75,10 +75,10 @@ pub mod memory;
 pub mod mmio;
 #[cfg(feature = "model")]
 pub mod model;
-pub mod queue;
+mod queue;
 pub mod registers;
 pub mod registry;
-pub mod tables;
+mod tables;
 
 pub use command::{ItsCommand, RdBase};
 pub use error::{ItsError, WaitFor};

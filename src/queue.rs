@@ -58,12 +58,6 @@ impl CommandQueue {
         }
     }
 
-    /// Number of command slots; one is always kept empty so that a full ring
-    /// is distinguishable from an empty one.
-    pub fn slots(&self) -> usize {
-        self.ring.size() / COMMAND_SIZE
-    }
-
     /// The counts so far.
     pub fn stats(&self) -> QueueStats {
         self.stats
@@ -72,11 +66,6 @@ impl CommandQueue {
     /// The ring's memory.
     pub fn ring(&self) -> &DmaRegion {
         &self.ring
-    }
-
-    /// Gives the ring's memory back (when the driver is torn down).
-    pub fn into_ring(self) -> DmaRegion {
-        self.ring
     }
 
     /// The GITS_CBASER value that describes this ring.

@@ -263,11 +263,6 @@ impl ItsTable {
         self.memory.size() + self.level2.len() * self.page_size
     }
 
-    /// Number of level-2 pages allocated.
-    pub fn level2_pages(&self) -> usize {
-        self.level2.len()
-    }
-
     /// Gives all memory back.
     pub fn release<M: DmaMemory>(mut self, memory: &mut M) {
         self.clear(memory);

@@ -23,13 +23,11 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 use gicv3_its::command::COMMAND_SIZE;
-use gicv3_its::queue::CommandQueue;
 use gicv3_its::registers::{GITS_BASER, GITS_CBASER, GITS_CREADR, GITS_CTLR, GITS_CWRITER};
-use gicv3_its::tables::{self, find_baser};
 use gicv3_its::tock_registers::LocalRegisterCopy;
 use gicv3_its::{
     CollectionId, DeviceId, DmaMemory, DmaRegion, EventId, GitsFrame, IntId, Its, ItsCommand,
-    ItsError, ItsFeatures, MemoryAttributes, MemoryUse, ProcessorNumber, QueueStats, RdBase,
+    ItsError, ItsFeatures, MemoryUse, ProcessorNumber, QueueStats, RdBase,
 };
 
 /// Devices per point.
@@ -45,7 +43,7 @@ pub const FIRST_DEVICE_ID: u32 = 0x100;
 pub const COLLECTIONS: u16 = 4;
 /// Command queue bytes of the driver and of the floor: the driver's default,
 /// 2048 slots.
-pub const QUEUE_BYTES: usize = CommandQueue::DEFAULT_BYTES;
+pub const QUEUE_BYTES: usize = 64 * 1024;
 /// The benchmark keeps the Device table flat (the driver's default bound is
 /// one page, beyond which it goes two-level): the floor writes its commands
 /// against the tables the driver left, and `save` gives level-2 pages back.
@@ -314,6 +312,18 @@ const CREADR_OFFSET: u64 = 0xf_ffe0;
 /// The Shareability field of GITS_CBASER, bits \[11:10\] (12.19.2).
 const CBASER_SHAREABILITY: u64 = 0b11 << 10;
 
+/// GITS_CBASER for a ring of `bytes` at `phys`: Valid, Size in 4 KiB pages
+/// minus one, and Inner Shareable write-back or non-shareable non-cacheable
+/// memory (12.19.2), written out here rather than taken from the driver.
+fn cbaser(phys: u64, bytes: usize, shareable: bool) -> u64 {
+    let (shareability, inner_cache) = if shareable {
+        (0b01, 0b111)
+    } else {
+        (0b00, 0b001)
+    };
+    1 << 63 | inner_cache << 59 | phys | shareability << 10 | (bytes as u64 / 4096 - 1)
+}
+
 impl<F: GitsFrame> Floor<F> {
     /// Takes over the command queue of the ITS behind `frame`, whose Device
     /// and Collection tables a driver has programmed (and whose driver is not
@@ -341,18 +351,18 @@ impl<F: GitsFrame> Floor<F> {
         let ring = memory
             .allocate_zeroed(bytes, 65536)
             .ok_or(FloorError::OutOfMemory)?;
-        // The driver's encoding of GITS_CBASER, so that the floor and the
-        // driver describe their rings alike.
-        let queue = CommandQueue::new(ring, MemoryAttributes::InnerShareableWriteBack);
+        let (phys, size) = (ring.phys(), ring.size());
         frame.write(
             GITS_CBASER,
-            queue.cbaser(MemoryAttributes::InnerShareableWriteBack),
+            LocalRegisterCopy::new(cbaser(phys, size, true)),
         );
         let needs_clean = frame.read(GITS_CBASER).get() & CBASER_SHAREABILITY == 0;
         if needs_clean {
-            frame.write(GITS_CBASER, queue.cbaser(MemoryAttributes::NonCacheable));
+            frame.write(
+                GITS_CBASER,
+                LocalRegisterCopy::new(cbaser(phys, size, false)),
+            );
         }
-        let ring = queue.into_ring();
         if needs_clean {
             memory.clean_to_poc(ring.virt(), ring.size());
         }
@@ -632,11 +642,20 @@ impl Geometry {
             1 => 16384,
             _ => 65536,
         };
-        let (dte_index, dte_size) = find_baser(frame, tables::DEVICES).unwrap_or((0, 8));
+        // GITS_BASERn.Type is bits [58:56] (1 Devices, 4 Collections) and
+        // Entry_Size bits [52:48], the entry's bytes minus one.
+        let find = |table_type: u64| {
+            (0..8).find_map(|index| {
+                let baser = frame.read(GITS_BASER[index]).get();
+                (baser >> 56 & 0b111 == table_type)
+                    .then_some((index, (baser >> 48 & 0x1f) as usize + 1))
+            })
+        };
+        let (dte_index, dte_size) = find(1).unwrap_or((0, 8));
         Self {
             page_size: page(dte_index),
             dte_size,
-            cte_size: find_baser(frame, tables::COLLECTIONS).map_or(0, |(_, size)| size),
+            cte_size: find(4).map_or(0, |(_, size)| size),
             itt_entry_size: features.itt_entry_size,
             hcc: features.hcc,
         }
