@@ -79,6 +79,7 @@ mod queue;
 pub mod registers;
 pub mod registry;
 mod tables;
+pub mod wait;
 
 pub use command::{ItsCommand, RdBase};
 pub use error::{ItsError, WaitFor};
@@ -91,3 +92,4 @@ pub use registers::{GicrFrame, GicrMmio, GitsFrame, GitsMmio};
 /// The register-description crate the descriptors are built on, for
 /// callers that describe registers of their own ([`registers::Register`]).
 pub use tock_registers;
+pub use wait::{Clock, WaitPolicy};

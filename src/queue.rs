@@ -12,6 +12,7 @@ use crate::command::{COMMAND_SIZE, ItsCommand};
 use crate::error::{ItsError, WaitFor};
 use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
 use crate::registers::{GITS_CBASER, GITS_CREADR, GITS_CWRITER, GitsFrame};
+use crate::wait::{Wait, WaitPolicy};
 use tock_registers::LocalRegisterCopy;
 
 /// Deterministic counts of what the queue made the hardware do.
@@ -128,18 +129,18 @@ impl CommandQueue {
     }
 
     /// Writes one command into the next slot without telling the ITS. When
-    /// the ring is full, publishes what is there and waits (at most
-    /// `poll_budget` polls) for the ITS to make room.
+    /// the ring is full, publishes what is there and waits (as `wait`
+    /// allows) for the ITS to make room.
     pub fn push<F: GitsFrame, M: DmaMemory>(
         &mut self,
         frame: &F,
         memory: &M,
         command: ItsCommand,
-        poll_budget: u32,
+        wait: WaitPolicy,
     ) -> Result<(), ItsError> {
         if self.next(self.write) == self.read {
             self.publish(frame);
-            self.wait_for(frame, poll_budget, WaitFor::QueueSpace, |queue| {
+            self.wait_for(frame, wait, WaitFor::QueueSpace, |queue| {
                 queue.next(queue.write) != queue.read
             })?;
         }
@@ -171,34 +172,34 @@ impl CommandQueue {
     pub fn publish_and_wait<F: GitsFrame>(
         &mut self,
         frame: &F,
-        poll_budget: u32,
+        wait: WaitPolicy,
     ) -> Result<(), ItsError> {
         self.publish(frame);
         self.stats.completion_waits += 1;
-        self.wait_for(frame, poll_budget, WaitFor::CommandCompletion, |queue| {
+        self.wait_for(frame, wait, WaitFor::CommandCompletion, |queue| {
             queue.read == queue.published
         })
     }
 
-    /// Polls GITS_CREADR until `done` holds, the ITS stalls, or the budget
-    /// runs out.
+    /// Polls GITS_CREADR until `done` holds, the ITS stalls, or the wait
+    /// is spent.
     fn wait_for<F: GitsFrame>(
         &mut self,
         frame: &F,
-        poll_budget: u32,
+        policy: WaitPolicy,
         waiting_for: WaitFor,
         done: impl Fn(&Self) -> bool,
     ) -> Result<(), ItsError> {
-        let mut polls = 0;
+        let mut wait = Wait::start(policy);
         loop {
             if done(self) {
                 return Ok(());
             }
-            if polls == poll_budget {
-                return Err(ItsError::Timeout { waiting_for, polls });
+            if wait.expired() {
+                return Err(wait.timeout(waiting_for));
             }
             let creadr = frame.read(GITS_CREADR);
-            polls += 1;
+            wait.count();
             self.stats.polls += 1;
             self.read =
                 (creadr.read(GITS_CREADR::Offset) as usize * COMMAND_SIZE) % self.ring.size();

@@ -8,7 +8,9 @@ mod support;
 use gicv3_its::model::{Consumption, ItsModel, ModelConfig, PageSizes, Quiescence};
 use gicv3_its::registers::{GITS_BASER, RegisterFrame};
 use gicv3_its::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
-use gicv3_its::{ItsCommand, ItsConfig, ItsError, ItsState, LpiDomain, LpiDomainConfig, WaitFor};
+use gicv3_its::{
+    ItsCommand, ItsConfig, ItsError, ItsState, LpiDomain, LpiDomainConfig, WaitFor, WaitPolicy,
+};
 use support::*;
 
 // ---------------------------------------------------------------- probe
@@ -281,7 +283,10 @@ fn an_its_that_never_quiesces_is_a_timeout() {
     let mut its = probe(&model, ItsConfig::default());
     model.reconfigure(|c| c.quiescence = Quiescence::Never);
     let small = ItsConfig {
-        poll_budget: 100,
+        wait: WaitPolicy {
+            poll_budget: 100,
+            ..WaitPolicy::default()
+        },
         ..ItsConfig::default()
     };
     assert_eq!(
@@ -458,7 +463,10 @@ fn a_full_queue_waits_for_the_its_instead_of_overwriting() {
 #[test]
 fn an_its_that_stops_consuming_is_a_timeout_then_recovered() {
     let its_config = ItsConfig {
-        poll_budget: 1000,
+        wait: WaitPolicy {
+            poll_budget: 1000,
+            ..WaitPolicy::default()
+        },
         ..ItsConfig::default()
     };
     let (model, mut its) = setup_with(ModelConfig::default(), its_config);

@@ -8,7 +8,7 @@ mod support;
 
 use gicv3_its::model::{Consumption, ModelConfig};
 use gicv3_its::{CollectionId, DeviceId, EventId, ProcessorNumber};
-use gicv3_its::{ItsConfig, ItsError, ItsState};
+use gicv3_its::{ItsConfig, ItsError, ItsState, WaitPolicy};
 use proptest::prelude::*;
 use support::*;
 
@@ -171,7 +171,10 @@ proptest! {
         config in model_config(),
         ops in prop::collection::vec(op(), 1..60),
     ) {
-        let its_config = ItsConfig { poll_budget: 10_000, ..ItsConfig::default() };
+        let its_config = ItsConfig {
+            wait: WaitPolicy { poll_budget: 10_000, ..WaitPolicy::default() },
+            ..ItsConfig::default()
+        };
         let (model, mut its) = setup_with(config, its_config);
         for op in ops {
             let result = match op {

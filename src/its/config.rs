@@ -5,13 +5,15 @@
 use super::CommandQueue;
 use crate::memory::MemoryAttributes;
 use crate::registers::GITS_TYPER;
+use crate::wait::WaitPolicy;
 use tock_registers::LocalRegisterCopy;
 
 /// Choices the caller makes when probing.
 #[derive(Debug)]
 pub struct ItsConfig {
-    /// Register polls before a wait gives up with [`ItsError::Timeout`](crate::ItsError::Timeout).
-    pub poll_budget: u32,
+    /// How long a wait for the ITS may take before it gives up with
+    /// [`ItsError::Timeout`](crate::ItsError::Timeout).
+    pub wait: WaitPolicy,
     /// Bytes of command queue: a multiple of 4 KiB, at most 1 MiB.
     pub queue_bytes: usize,
     /// Largest flat Device table before a two-level one is used (default one
@@ -44,7 +46,7 @@ pub enum Batching {
 impl Default for ItsConfig {
     fn default() -> Self {
         Self {
-            poll_budget: 1_000_000,
+            wait: WaitPolicy::default(),
             queue_bytes: CommandQueue::DEFAULT_BYTES,
             // One 64 KiB page: beyond that a two-level table costs less
             // (a level-1 page plus a page per 8192 DeviceIDs in use).

@@ -14,6 +14,7 @@ use crate::queue::{CommandQueue, QueueStats};
 use crate::registers::{GITS_CTLR, GitsFrame};
 use crate::registry::Registry;
 use crate::tables::ItsTable;
+use crate::wait::WaitPolicy;
 use alloc::vec::Vec;
 
 mod collections;
@@ -32,7 +33,8 @@ pub struct Its<F: GitsFrame, M: DmaMemory> {
     pub(crate) frame: F,
     pub(crate) memory: M,
     pub(crate) features: ItsFeatures,
-    pub(crate) poll_budget: u32,
+    /// How long waits for the hardware may take.
+    pub(crate) wait: WaitPolicy,
     pub(crate) attributes: MemoryAttributes,
     pub(crate) batching: Batching,
     pub(crate) queue: CommandQueue,

@@ -11,6 +11,7 @@ use crate::queue::CommandQueue;
 use crate::registers::{GITS_CTLR, GITS_IIDR, GITS_TYPER, GitsFrame};
 use crate::registry::Registry;
 use crate::tables::{self, ItsTable, TableRequest};
+use crate::wait::{Wait, WaitPolicy};
 use alloc::vec::Vec;
 
 impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
@@ -32,7 +33,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         if !frame.read(GITS_TYPER).is_set(GITS_TYPER::Physical) {
             return Err(ItsError::NoPhysicalLpis);
         }
-        disable_and_quiesce(&frame, config.poll_budget)?;
+        disable_and_quiesce(&frame, config.wait)?;
         // Whatever a previous owner left Valid (tables of any type, a
         // queue) stops being the ITS's before anything is allocated.
         tables::invalidate_all(&frame);
@@ -61,7 +62,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             frame,
             memory,
             features,
-            poll_budget: config.poll_budget,
+            wait: config.wait,
             attributes: config.attributes,
             batching: config.batching,
             queue,
@@ -164,27 +165,20 @@ impl Allocation {
     }
 }
 
-/// Clears GITS_CTLR.Enabled if set and waits, at most `poll_budget` reads,
-/// for GITS_CTLR.Quiescent (12.19.6): only then may CBASER and BASERn be
+/// Clears GITS_CTLR.Enabled if set and waits (as `wait` allows) for
+/// GITS_CTLR.Quiescent (12.19.6): only then may CBASER and BASERn be
 /// written, and only then does the ITS hold no cached table state.
 pub(crate) fn disable_and_quiesce<F: GitsFrame>(
     frame: &F,
-    poll_budget: u32,
+    wait: WaitPolicy,
 ) -> Result<(), ItsError> {
     let mut ctlr = frame.read(GITS_CTLR);
     if ctlr.is_set(GITS_CTLR::Enabled) {
         ctlr.modify(GITS_CTLR::Enabled::CLEAR);
         frame.write(GITS_CTLR, ctlr);
     }
-    for _ in 0..poll_budget {
+    Wait::until(wait, WaitFor::Quiescent, || {
         let ctlr = frame.read(GITS_CTLR);
-        if ctlr.is_set(GITS_CTLR::Quiescent) && !ctlr.is_set(GITS_CTLR::Enabled) {
-            return Ok(());
-        }
-        core::hint::spin_loop();
-    }
-    Err(ItsError::Timeout {
-        waiting_for: WaitFor::Quiescent,
-        polls: poll_budget,
+        Ok(ctlr.is_set(GITS_CTLR::Quiescent) && !ctlr.is_set(GITS_CTLR::Enabled))
     })
 }

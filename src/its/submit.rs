@@ -8,6 +8,7 @@ use crate::error::ItsError;
 use crate::memory::DmaMemory;
 use crate::queue::CommandQueue;
 use crate::registers::GitsFrame;
+use crate::wait::WaitPolicy;
 
 impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// Pushes `commands`, then one SYNC per redistributor in `syncs`,
@@ -43,7 +44,7 @@ macro_rules! submitter {
             queue: &mut $its.queue,
             frame: &$its.frame,
             memory: &mut $its.memory,
-            poll_budget: $its.poll_budget,
+            wait: $its.wait,
             batching: $its.batching,
         }
     };
@@ -58,23 +59,23 @@ pub(crate) struct Submitter<'a, F: GitsFrame, M: DmaMemory> {
     pub(crate) queue: &'a mut CommandQueue,
     pub(crate) frame: &'a F,
     pub(crate) memory: &'a mut M,
-    pub(crate) poll_budget: u32,
+    pub(crate) wait: WaitPolicy,
     pub(crate) batching: Batching,
 }
 
 impl<F: GitsFrame, M: DmaMemory> Submitter<'_, F, M> {
     pub(crate) fn submit(&mut self, command: ItsCommand) -> Result<(), ItsError> {
         self.queue
-            .push(self.frame, &*self.memory, command, self.poll_budget)?;
+            .push(self.frame, &*self.memory, command, self.wait)?;
         if self.batching == Batching::OneAtATime {
-            self.queue.publish_and_wait(self.frame, self.poll_budget)?;
+            self.queue.publish_and_wait(self.frame, self.wait)?;
         }
         Ok(())
     }
 
     /// Publishes what is left and waits until the ITS has consumed it all.
     pub(crate) fn finish(&mut self) -> Result<(), ItsError> {
-        self.queue.publish_and_wait(self.frame, self.poll_budget)
+        self.queue.publish_and_wait(self.frame, self.wait)
     }
 
     /// The platform memory, for allocations between commands.

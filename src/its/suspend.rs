@@ -48,7 +48,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         {
             log::warn!("its: teardown not consumed ({error}); disabling the ITS anyway");
         }
-        if let Err(error) = disable_and_quiesce(&self.frame, self.poll_budget) {
+        if let Err(error) = disable_and_quiesce(&self.frame, self.wait) {
             // What the ITS holds is unknown now; the registry still knows
             // everything, for `recover` or another `save`.
             self.state = ItsState::NeedsRecovery;
@@ -99,7 +99,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 // since `save`: force it off, and Valid = 0 drops whatever it
                 // holds (another kernel's mappings, a stalled queue) before
                 // our tables go in.
-                disable_and_quiesce(&self.frame, self.poll_budget)?;
+                disable_and_quiesce(&self.frame, self.wait)?;
                 self.invalidate_tables();
                 self.domain.set_active(self.slot, true);
                 self.reinitialise();
@@ -124,7 +124,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// registry says. The operation that failed is not in the registry (or,
     /// for an unmap, still is) and can be retried.
     pub fn recover(&mut self) -> Result<(), ItsError> {
-        disable_and_quiesce(&self.frame, self.poll_budget)?;
+        disable_and_quiesce(&self.frame, self.wait)?;
         // Valid = 0 before any memory is given back: the ITS (or KVM, which
         // keeps devices until then) must no longer refer to it.
         self.invalidate_tables();

@@ -29,6 +29,7 @@ use crate::error::ItsError;
 use crate::id::{IntId, ProcessorNumber};
 use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
 use crate::registers::GicrFrame;
+use crate::wait::WaitPolicy;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -57,8 +58,9 @@ pub struct LpiDomainConfig {
     pub redistributors: usize,
     /// Memory attributes to ask for first.
     pub attributes: MemoryAttributes,
-    /// Register polls before a wait gives up with [`ItsError::Timeout`].
-    pub poll_budget: u32,
+    /// How long a wait for a redistributor may take before it gives up with
+    /// [`ItsError::Timeout`].
+    pub wait: WaitPolicy,
 }
 
 impl Default for LpiDomainConfig {
@@ -67,7 +69,7 @@ impl Default for LpiDomainConfig {
             id_bits: 16,
             redistributors: 8,
             attributes: MemoryAttributes::InnerShareableWriteBack,
-            poll_budget: 1_000_000,
+            wait: WaitPolicy::default(),
         }
     }
 }
@@ -135,7 +137,7 @@ struct Domain<M> {
     allocator: LpiAllocator,
     tables: LpiTables,
     redistributors: BTreeMap<ProcessorNumber, RedistributorInfo>,
-    poll_budget: u32,
+    wait: WaitPolicy,
     /// Attached ITSes, and whether each holds live mappings (not saved).
     its: BTreeMap<u32, bool>,
     next_its: u32,
@@ -198,7 +200,7 @@ impl<M: DmaMemory> LpiDomain<M> {
                 allocator: LpiAllocator::new(id_bits),
                 tables,
                 redistributors: BTreeMap::new(),
-                poll_budget: config.poll_budget,
+                wait: config.wait,
                 its: BTreeMap::new(),
                 next_its: 0,
             })),
@@ -240,7 +242,7 @@ impl<M: DmaMemory> LpiDomain<M> {
                 &domain.memory,
                 slot,
                 processor_number,
-                domain.poll_budget,
+                domain.wait,
             )?,
         };
         log::info!(
@@ -273,7 +275,7 @@ impl<M: DmaMemory> LpiDomain<M> {
         let processor_number = redistributor::identify(gicr)?;
         let domain = &mut *self.lock();
         domain.check_all_saved()?;
-        let released = redistributor::disable(gicr, domain.poll_budget)?;
+        let released = redistributor::disable(gicr, domain.wait)?;
         if let Some(info) = domain.redistributors.get_mut(&processor_number) {
             info.ready = false;
         }

@@ -15,6 +15,7 @@ use crate::memory::{DmaMemory, MemoryAttributes};
 use crate::registers::{
     GICR_CTLR, GICR_PENDBASER, GICR_PROPBASER, GICR_TYPER, Gicr, GicrFrame, ReadWrite, Register,
 };
+use crate::wait::{Wait, WaitPolicy};
 use tock_registers::{LocalRegisterCopy, RegisterLongName};
 
 /// A redistributor the domain has set up.
@@ -65,9 +66,9 @@ pub(crate) fn enable<G: GicrFrame, M: DmaMemory>(
     memory: &M,
     slot: usize,
     processor_number: ProcessorNumber,
-    poll_budget: u32,
+    wait: WaitPolicy,
 ) -> Result<bool, ItsError> {
-    if lpis_enabled(frame) && !disable(frame, poll_budget)? {
+    if lpis_enabled(frame) && !disable(frame, wait)? {
         // EnableLPIs is stuck: adopt the tables only if they are ours.
         let propbaser = frame.read(GICR_PROPBASER);
         let pendbaser = frame.read(GICR_PENDBASER);
@@ -102,18 +103,18 @@ pub(crate) fn enable<G: GicrFrame, M: DmaMemory>(
     tables.clean_all(memory);
 
     frame.modify(GICR_CTLR, GICR_CTLR::EnableLPIs::SET);
-    wait_rwp(frame, poll_budget)?;
+    wait_rwp(frame, wait)?;
     Ok(false)
 }
 
 /// Turns the redistributor's LPIs off, if it allows that. Returns whether
 /// EnableLPIs is now 0.
-pub(crate) fn disable<G: GicrFrame>(frame: &G, poll_budget: u32) -> Result<bool, ItsError> {
+pub(crate) fn disable<G: GicrFrame>(frame: &G, wait: WaitPolicy) -> Result<bool, ItsError> {
     if !lpis_enabled(frame) {
         return Ok(true);
     }
     frame.modify(GICR_CTLR, GICR_CTLR::EnableLPIs::CLEAR);
-    wait_rwp(frame, poll_budget)?;
+    wait_rwp(frame, wait)?;
     Ok(!lpis_enabled(frame))
 }
 
@@ -121,16 +122,9 @@ fn lpis_enabled<G: GicrFrame>(frame: &G) -> bool {
     frame.read(GICR_CTLR).is_set(GICR_CTLR::EnableLPIs)
 }
 
-fn wait_rwp<G: GicrFrame>(frame: &G, poll_budget: u32) -> Result<(), ItsError> {
-    for _ in 0..poll_budget {
-        if !frame.read(GICR_CTLR).is_set(GICR_CTLR::RWP) {
-            return Ok(());
-        }
-        core::hint::spin_loop();
-    }
-    Err(ItsError::Timeout {
-        waiting_for: WaitFor::RedistributorWrite,
-        polls: poll_budget,
+fn wait_rwp<G: GicrFrame>(frame: &G, wait: WaitPolicy) -> Result<(), ItsError> {
+    Wait::until(wait, WaitFor::RedistributorWrite, || {
+        Ok(!frame.read(GICR_CTLR).is_set(GICR_CTLR::RWP))
     })
 }
 

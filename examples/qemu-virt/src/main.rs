@@ -45,7 +45,7 @@ use alloc::vec::Vec;
 use core::ops::Range;
 use core::panic::PanicInfo;
 use core::ptr::NonNull;
-use gicv3_its::{ItsConfig, LpiDomainConfig};
+use gicv3_its::{ItsConfig, LpiDomainConfig, WaitPolicy};
 use log::{LevelFilter, error, info};
 
 /// Exit status when the platform could not be brought up.
@@ -172,8 +172,15 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
     );
     cpu::enable_irqs();
 
+    // Waits for the GIC are bounded in time by the generic timer (one second
+    // each), not by a count of register reads.
+    let wait = WaitPolicy {
+        clock: Some(cpu::now),
+        ..WaitPolicy::default()
+    };
     let lpis = LpiDomainConfig {
         id_bits: gic.lpi_id_bits().min(16),
+        wait,
         ..LpiDomainConfig::default()
     };
     // SAFETY: called once per boot; the LPI domain keeps the region for ever.
@@ -182,7 +189,11 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
         hibernate::marker::set_its_base(node.frames.start);
     }
     hibernate::marker::mark(protocol::Phase::Boot);
-    let mut its = ItsService::init(&platform, &gic, lpis, lpi_region, ItsConfig::default())
+    let config = ItsConfig {
+        wait,
+        ..ItsConfig::default()
+    };
+    let mut its = ItsService::init(&platform, &gic, lpis, lpi_region, config)
         .map_err(|e| format!("ITS: {e}"))?;
     let functions = match &platform.pci {
         Some(host) => pci::enumerate(host),
