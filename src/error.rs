@@ -167,6 +167,19 @@ pub enum ItsError {
         /// The INTID.
         intid: IntId,
     },
+    /// A base register (GITS_CBASER, GITS_BASERn, GICR_PROPBASER,
+    /// GICR_PENDBASER) did not read back as written in a field other than
+    /// the memory attributes: the GIC cannot use the memory as described
+    /// (an address beyond what it can reach, a size or page size it does
+    /// not take).
+    RegisterRefused {
+        /// The register.
+        register: &'static str,
+        /// What was written.
+        wrote: u64,
+        /// What it read back.
+        read: u64,
+    },
     /// The platform could not provide table memory.
     OutOfMemory {
         /// Bytes asked for.
@@ -297,6 +310,11 @@ impl fmt::Display for ItsError {
             }
             Self::LpiOutOfRange { intid } => write!(f, "INTID {intid} is not a configured LPI"),
             Self::LpiInUse { intid } => write!(f, "LPI {intid} is already allocated"),
+            Self::RegisterRefused {
+                register,
+                wrote,
+                read,
+            } => write!(f, "{register} did not take {wrote:#x}: it reads {read:#x}"),
             Self::OutOfMemory { size } => {
                 write!(f, "could not allocate {size} bytes of GIC memory")
             }

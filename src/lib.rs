@@ -66,6 +66,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod base_register;
 pub mod command;
 pub mod error;
 pub mod id;

@@ -8,6 +8,7 @@
 //! full, `push` publishes and waits for room (backpressure), never
 //! overwriting a slot the ITS has not read.
 
+use crate::base_register;
 use crate::command::{COMMAND_SIZE, ItsCommand};
 use crate::error::{ItsError, WaitFor};
 use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
@@ -69,6 +70,11 @@ impl CommandQueue {
         &self.ring
     }
 
+    /// Gives the ring's memory back (when probe fails).
+    pub fn into_ring(self) -> DmaRegion {
+        self.ring
+    }
+
     /// The GITS_CBASER value that describes this ring.
     pub fn cbaser(
         &self,
@@ -89,31 +95,24 @@ impl CommandQueue {
     /// QEMU keeps it), so CWRITER is zeroed here too: otherwise the ITS would
     /// replay whatever stale commands lie between 0 and the old CWRITER.
     /// The caller guarantees GITS_CTLR.Enabled = 0 and Quiescent = 1.
-    /// Falls back to non-cacheable memory when the ITS refuses a shareable
-    /// queue. Returns the attributes in force.
+    /// The register is read back (see [`base_register`]): the queue stays
+    /// with `wanted` attributes if the ITS takes them and they are coherent,
+    /// else it becomes non-cacheable and every command is cleaned.
     pub fn program<F: GitsFrame, M: DmaMemory>(
         &mut self,
         frame: &F,
         memory: &M,
         wanted: MemoryAttributes,
-    ) -> MemoryAttributes {
+    ) -> Result<(), ItsError> {
         let size = self.ring.size();
         self.ring.fill(0, size, 0);
-        frame.write(GITS_CBASER, self.cbaser(wanted));
-        let found = frame.read(GITS_CBASER);
-        self.attributes = if found.read(GITS_CBASER::Shareability) == 0 {
-            let fallback = MemoryAttributes::NonCacheable;
-            frame.write(GITS_CBASER, self.cbaser(fallback));
-            fallback
-        } else {
-            wanted
-        };
+        self.attributes = base_register::program(frame, GITS_CBASER, wanted, |a| self.cbaser(a))?;
         self.ring.clean(memory, self.attributes, 0, size);
         frame.write(GITS_CWRITER, LocalRegisterCopy::new(0));
         self.write = 0;
         self.published = 0;
         self.read = 0;
-        self.attributes
+        Ok(())
     }
 
     /// Writes GITS_CBASER with Valid = 0, so the ITS no longer refers to the

@@ -4,6 +4,7 @@
 //! allocates, zeroes and describes them, and for a two-level Device table
 //! fills in the level-1 entries that point at level-2 pages.
 
+use crate::base_register;
 use crate::error::ItsError;
 use crate::id::DeviceId;
 use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
@@ -163,25 +164,20 @@ impl ItsTable {
         )
     }
 
-    /// Writes GITS_BASERn, falling back to non-cacheable memory when the ITS
-    /// refuses shareability, and cleans the table when that is needed. The
+    /// Writes GITS_BASERn and reads it back (see [`base_register`]): the
+    /// table stays with `wanted` attributes if the ITS takes them and they
+    /// are coherent, else it becomes non-cacheable and is cleaned. The
     /// caller guarantees the ITS is disabled and quiescent.
     pub fn program<F: GitsFrame, M: DmaMemory>(
         &mut self,
         frame: &F,
         memory: &M,
         wanted: MemoryAttributes,
-    ) {
+    ) -> Result<(), ItsError> {
         let register = GITS_BASER[self.baser_index];
-        frame.write(register, self.baser(wanted));
-        self.attributes = if read_baser(frame, self.baser_index).read(GITS_BASER::Shareability) == 0
-        {
-            frame.write(register, self.baser(MemoryAttributes::NonCacheable));
-            MemoryAttributes::NonCacheable
-        } else {
-            wanted
-        };
+        self.attributes = base_register::program(frame, register, wanted, |a| self.baser(a))?;
         self.clean_all(memory);
+        Ok(())
     }
 
     /// Writes GITS_BASERn with Valid = 0: the ITS may no longer use the

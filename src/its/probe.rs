@@ -45,17 +45,30 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             mut collection_table,
             ring,
         } = Allocation::new(&frame, &mut memory, &config, &features)?;
-        device_table.program(&frame, &memory, config.attributes);
-        if let Some(table) = &mut collection_table {
-            table.program(&frame, &memory, config.attributes);
+        let mut queue = CommandQueue::new(ring, config.attributes);
+        let programmed = device_table
+            .program(&frame, &memory, config.attributes)
+            .and_then(|()| match &mut collection_table {
+                Some(table) => table.program(&frame, &memory, config.attributes),
+                None => Ok(()),
+            })
+            .and_then(|()| queue.program(&frame, &memory, config.attributes));
+        if let Err(error) = programmed {
+            // The ITS refused a table: nothing may stay Valid before the
+            // memory goes back.
+            tables::invalidate_all(&frame);
+            device_table.release(&mut memory);
+            if let Some(table) = collection_table {
+                table.release(&mut memory);
+            }
+            memory.deallocate(queue.into_ring());
+            return Err(error);
         }
         let collection_limit = collection_table
             .as_ref()
             .map_or(0, |table| table.capacity as u32)
             .max(u32::from(features.hcc))
             .min(1 << features.collection_id_bits);
-        let mut queue = CommandQueue::new(ring, config.attributes);
-        queue.program(&frame, &memory, config.attributes);
 
         let device_limit = device_table.capacity;
         let its = Self {

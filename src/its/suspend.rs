@@ -101,8 +101,13 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 // our tables go in.
                 disable_and_quiesce(&self.frame, self.wait)?;
                 self.invalidate_tables();
+                if let Err(error) = self.reinitialise() {
+                    // Still saved: nothing is Valid, and restore may be
+                    // tried again.
+                    self.invalidate_tables();
+                    return Err(error);
+                }
                 self.domain.set_active(self.slot, true);
-                self.reinitialise();
                 self.state = ItsState::Restoring;
             }
             ItsState::Restoring => {}
@@ -135,7 +140,10 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         for itt in self.quarantine.drain(..) {
             self.memory.deallocate(itt);
         }
-        self.reinitialise();
+        if let Err(error) = self.reinitialise() {
+            self.invalidate_tables();
+            return Err(error);
+        }
         self.state = ItsState::Restoring;
         self.replay()?;
         self.state = ItsState::Active;
@@ -227,14 +235,15 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// every ITT so no stale entry can be revived by MAPD, rewrites the LPI
     /// configuration of every mapped event, and enables the ITS. The caller
     /// has disabled the ITS, waited for quiescence and invalidated the
-    /// tables.
-    fn reinitialise(&mut self) {
+    /// tables. Fails (leaving the ITS disabled) only if the ITS refuses a
+    /// table it took before.
+    fn reinitialise(&mut self) -> Result<(), ItsError> {
         self.queue
-            .program(&self.frame, &self.memory, self.attributes);
+            .program(&self.frame, &self.memory, self.attributes)?;
         self.device_table
-            .program(&self.frame, &self.memory, self.attributes);
+            .program(&self.frame, &self.memory, self.attributes)?;
         if let Some(table) = &mut self.collection_table {
-            table.program(&self.frame, &self.memory, self.attributes);
+            table.program(&self.frame, &self.memory, self.attributes)?;
         }
         let itt_attributes = self.device_table.attributes;
         for record in self.registry.devices.values_mut() {
@@ -251,6 +260,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 .map(|(_, mapping)| (mapping.intid(), mapping.config())),
         );
         self.enable();
+        Ok(())
     }
 
     /// Replays every collection and every device not yet live, then INVALL

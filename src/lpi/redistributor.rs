@@ -9,14 +9,12 @@
 //! GICR_CTLR.RWP reads 0.
 
 use super::tables::LpiTables;
+use crate::base_register;
 use crate::error::{ItsError, WaitFor};
 use crate::id::ProcessorNumber;
 use crate::memory::{DmaMemory, MemoryAttributes};
-use crate::registers::{
-    GICR_CTLR, GICR_PENDBASER, GICR_PROPBASER, GICR_TYPER, Gicr, GicrFrame, ReadWrite, Register,
-};
+use crate::registers::{GICR_CTLR, GICR_PENDBASER, GICR_PROPBASER, GICR_TYPER, GicrFrame};
 use crate::wait::{Wait, WaitPolicy};
-use tock_registers::{LocalRegisterCopy, RegisterLongName};
 
 /// A redistributor the domain has set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,34 +70,34 @@ pub(crate) fn enable<G: GicrFrame, M: DmaMemory>(
         // EnableLPIs is stuck: adopt the tables only if they are ours.
         let propbaser = frame.read(GICR_PROPBASER);
         let pendbaser = frame.read(GICR_PENDBASER);
-        if tables.is_ours(propbaser, pendbaser, slot) {
-            // Keep the attributes the tables were programmed with, so that
-            // configuration writes are cleaned when they must be.
-            if propbaser.read(GICR_PROPBASER::Shareability) == 0
-                || pendbaser.read(GICR_PENDBASER::Shareability) == 0
-            {
-                tables.attributes = MemoryAttributes::NonCacheable;
-            }
-            return Ok(true);
+        if !tables.is_ours(propbaser, pendbaser, slot) {
+            return Err(ItsError::LpiTablesLocked {
+                processor_number,
+                propbaser: propbaser.get(),
+                pendbaser: pendbaser.get(),
+            });
         }
-        return Err(ItsError::LpiTablesLocked {
-            processor_number,
-            propbaser: propbaser.get(),
-            pendbaser: pendbaser.get(),
-        });
+        // Whoever programmed the registers chose the attributes, and this
+        // kernel cannot change them now: clean every configuration write
+        // from here on, and clean the whole property table, which the
+        // domain rewrote without knowing (Linux does the same with tables
+        // a previous kernel left).
+        tables.attributes = MemoryAttributes::NonCacheable;
+        tables.clean_all(memory);
+        return Ok(true);
     }
 
-    // Zero the pending table (so PTZ is true) and program both tables.
+    // Zero the pending table (so PTZ is true) and program both tables with
+    // the attributes in force; once any redistributor needs cleaning, every
+    // write is cleaned, for all of them.
     tables.clear_pending(memory, slot);
-    let property = program_with_fallback(frame, GICR_PROPBASER, |a| tables.propbaser(a).get());
-    let pending = program_with_fallback(frame, GICR_PENDBASER, |a| tables.pendbaser(slot, a).get());
-    // One region, one cleaning policy: clean if either table is not
-    // snooped.
-    tables.attributes = if property.needs_cache_clean() || pending.needs_cache_clean() {
-        MemoryAttributes::NonCacheable
-    } else {
-        property
-    };
+    let wanted = tables.attributes;
+    let property = base_register::program(frame, GICR_PROPBASER, wanted, |a| tables.propbaser(a))?;
+    let pending =
+        base_register::program(frame, GICR_PENDBASER, wanted, |a| tables.pendbaser(slot, a))?;
+    if property.needs_cache_clean() || pending.needs_cache_clean() {
+        tables.attributes = MemoryAttributes::NonCacheable;
+    }
     tables.clean_all(memory);
 
     frame.modify(GICR_CTLR, GICR_CTLR::EnableLPIs::SET);
@@ -126,26 +124,4 @@ fn wait_rwp<G: GicrFrame>(frame: &G, wait: WaitPolicy) -> Result<(), ItsError> {
     Wait::until(wait, WaitFor::RedistributorWrite, || {
         Ok(!frame.read(GICR_CTLR).is_set(GICR_CTLR::RWP))
     })
-}
-
-/// Writes a base register with shareable, cacheable attributes; if the
-/// Shareability field reads back 0, rewrites it non-cacheable (the CPU then
-/// cleans what it writes). Returns the attributes in force.
-fn program_with_fallback<G: GicrFrame, F: RegisterLongName>(
-    frame: &G,
-    register: Register<Gicr, u64, F, ReadWrite>,
-    value: impl Fn(MemoryAttributes) -> u64,
-) -> MemoryAttributes {
-    let wanted = MemoryAttributes::InnerShareableWriteBack;
-    frame.write(register, LocalRegisterCopy::new(value(wanted)));
-    // Shareability is bits [11:10] in both PROPBASER and PENDBASER.
-    if (frame.read(register).get() >> 10) & 0b11 == 0 {
-        frame.write(
-            register,
-            LocalRegisterCopy::new(value(MemoryAttributes::NonCacheable)),
-        );
-        MemoryAttributes::NonCacheable
-    } else {
-        wanted
-    }
 }
