@@ -124,6 +124,13 @@ pub enum ItsError {
         /// Pending tables the region holds (for processor numbers below).
         tables: usize,
     },
+    /// The operation would move LPIs of other ITSes too (MOVALL moves a
+    /// redistributor's pending LPIs whichever ITS routed them), and this
+    /// ITS is not alone in its LPI domain.
+    SharedLpiDomain {
+        /// ITSes of the domain holding live mappings.
+        itses: usize,
+    },
     /// An ITS of the LPI domain still holds live mappings; save it first.
     ItsStillActive {
         /// How many ITSes are not saved.
@@ -285,6 +292,10 @@ impl fmt::Display for ItsError {
             } => write!(
                 f,
                 "no pending table for redistributor {processor_number}: the LPI region has {tables}"
+            ),
+            Self::SharedLpiDomain { itses } => write!(
+                f,
+                "{itses} ITSes share the LPI domain: MOVALL would move the others' LPIs too"
             ),
             Self::ItsStillActive { active } => {
                 write!(f, "{active} ITSes of the LPI domain are not saved")

@@ -5,7 +5,7 @@
 
 mod support;
 
-use gicv3_its::model::{Consumption, ItsModel, ModelConfig, PageSizes, Quiescence};
+use gicv3_its::model::{Consumption, ItsModel, ModelConfig, MsiError, PageSizes, Quiescence};
 use gicv3_its::registers::{GITS_BASER, RegisterFrame};
 use gicv3_its::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 use gicv3_its::{
@@ -772,6 +772,81 @@ fn restore_replaces_mappings_a_boot_kernel_left_behind() {
 }
 
 // ---------------------------------------------------------------- LPI tables
+
+/// A kernel that adopts the LPI tables a previous kernel left (EnableLPIs
+/// cannot be cleared) also inherits what the redistributors cached of them.
+fn adopted_after_a_previous_kernel_used_lpi_8192_on_cpu_1() -> (ItsModel, ModelIts) {
+    let config = ModelConfig {
+        sticky_enable_lpis: true,
+        redistributors: vec![0x080a_0000, 0x080c_0000],
+        ..ModelConfig::default()
+    };
+    let model = ItsModel::new(config);
+    let domain_config = LpiDomainConfig::default();
+    let bytes = domain_config.region_bytes(2);
+    let mut memory = model.memory();
+    let agreed = gicv3_its::DmaMemory::allocate_zeroed(&mut memory, bytes, 65536).unwrap();
+    let (virt, phys) = (agreed.virt(), agreed.phys());
+    let mut previous = probe_with_region(&model, agreed, domain_config);
+    previous
+        .map_collection(CollectionId(1), ProcessorNumber(1))
+        .unwrap();
+    previous.map_device(DeviceId(0x20), 1).unwrap();
+    let lpi = previous
+        .map_event(DeviceId(0x20), EventId(0), CollectionId(1))
+        .unwrap();
+    assert_eq!(lpi, IntId(8192));
+    // Delivered on CPU 1, whose redistributor now caches "enabled".
+    model.send_msi(DeviceId(0x20), EventId(0)).unwrap();
+    assert_eq!(model.take_pending(1), vec![lpi]);
+    std::mem::forget(previous); // handed over without a teardown
+
+    // SAFETY: the model memory the previous kernel used, which nothing
+    // writes any more (its driver is forgotten).
+    let same = unsafe { gicv3_its::DmaRegion::new(virt, phys, bytes) };
+    let its = probe_with_region(&model, same, domain_config);
+    assert!(its.domain().redistributors().iter().all(|r| r.adopted));
+    (model, its)
+}
+
+/// A driver with its own LPI domain in `region`, every redistributor
+/// initialised, and no collection mapped.
+fn probe_with_region(
+    model: &ItsModel,
+    region: gicv3_its::DmaRegion,
+    config: LpiDomainConfig,
+) -> ModelIts {
+    let domain = LpiDomain::with_region(model.memory(), region, config).unwrap();
+    init_redistributors(model, &domain);
+    gicv3_its::Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap()
+}
+
+#[test]
+fn mapping_a_collection_drops_what_its_redistributor_cached_before() {
+    let (model, mut its) = adopted_after_a_previous_kernel_used_lpi_8192_on_cpu_1();
+    its.map_collection(CollectionId(0), ProcessorNumber(0))
+        .unwrap();
+    its.map_collection(CollectionId(1), ProcessorNumber(1))
+        .unwrap();
+    its.map_device(DeviceId(0x10), 1).unwrap();
+    // The same LPI, on CPU 0 first, then disabled there (INV reaches CPU 0).
+    let lpi = its
+        .map_event(DeviceId(0x10), EventId(0), CollectionId(0))
+        .unwrap();
+    assert_eq!(lpi, IntId(8192));
+    its.configure_event(DeviceId(0x10), EventId(0), 0xa0, false)
+        .unwrap();
+    // Moved to CPU 1, whose redistributor cached 8192 as enabled for the
+    // previous kernel: the INVALL after MAPC dropped that, so the disabled
+    // LPI stays disabled.
+    its.move_event(DeviceId(0x10), EventId(0), CollectionId(1))
+        .unwrap();
+    assert_eq!(
+        model.send_msi(DeviceId(0x10), EventId(0)),
+        Err(MsiError::LpiDisabled(lpi))
+    );
+    assert_no_violations(&model);
+}
 
 #[test]
 fn sticky_enable_lpis_adopts_agreed_tables_and_refuses_others() {

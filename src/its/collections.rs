@@ -12,7 +12,8 @@ use alloc::vec::Vec;
 
 impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// Maps collection `icid` to the redistributor of `processor_number`
-    /// (MAPC V=1, 5.3.8).
+    /// (MAPC V=1, 5.3.8), then INVALL for it (5.3.7): the redistributor may
+    /// still cache LPI configuration from whoever used it before.
     pub fn map_collection(
         &mut self,
         icid: CollectionId,
@@ -25,11 +26,14 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         }
         let rdbase = self.ready_rdbase(processor_number)?;
         self.execute(
-            &[ItsCommand::Mapc {
-                icid,
-                rdbase,
-                valid: true,
-            }],
+            &[
+                ItsCommand::Mapc {
+                    icid,
+                    rdbase,
+                    valid: true,
+                },
+                ItsCommand::Invall { icid },
+            ],
             &[rdbase],
         )?;
         log::info!("its: MAPC icid {icid} valid 1 rdbase {:#x}", rdbase.field());
@@ -82,16 +86,26 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     }
 
     /// Moves every collection of one redistributor to another, for example
-    /// when its CPU goes offline: MAPC to the new one for each, then one
-    /// MOVALL so that LPIs already pending on the old one follow (5.3.12;
-    /// MOVALL moves all of a redistributor's pending LPIs, which is why this
-    /// moves all of its collections together).
+    /// when its CPU goes offline: MAPC to the new one and INVALL for each,
+    /// then one MOVALL so that LPIs already pending on the old one follow
+    /// (5.3.8, 5.3.7, 5.3.12).
+    ///
+    /// MOVALL moves *every* pending LPI of the old redistributor, whichever
+    /// ITS routed it there, which is why this moves all of this ITS's
+    /// collections together, and why it is refused with
+    /// [`ItsError::SharedLpiDomain`] when other ITSes of the LPI domain hold
+    /// live mappings: their collections on the old redistributor would stay
+    /// behind while their pending LPIs moved.
     pub fn move_collections(
         &mut self,
         from: ProcessorNumber,
         to: ProcessorNumber,
     ) -> Result<(), ItsError> {
         self.check_active()?;
+        let itses = self.domain.active();
+        if itses > 1 {
+            return Err(ItsError::SharedLpiDomain { itses });
+        }
         let from_rdbase = self.ready_rdbase(from)?;
         let to_rdbase = self.ready_rdbase(to)?;
         if from == to {
@@ -106,10 +120,15 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             .collect();
         let mut commands: Vec<ItsCommand> = moving
             .iter()
-            .map(|&icid| ItsCommand::Mapc {
-                icid,
-                rdbase: to_rdbase,
-                valid: true,
+            .flat_map(|&icid| {
+                [
+                    ItsCommand::Mapc {
+                        icid,
+                        rdbase: to_rdbase,
+                        valid: true,
+                    },
+                    ItsCommand::Invall { icid },
+                ]
             })
             .collect();
         commands.push(ItsCommand::Movall {

@@ -353,6 +353,11 @@ impl<M: DmaMemory> LpiDomain<M> {
         }
     }
 
+    /// How many ITSes of the domain hold live mappings (are not saved).
+    pub(crate) fn active(&self) -> usize {
+        self.lock().its.values().filter(|active| **active).count()
+    }
+
     /// Allocates an LPI and writes its configuration.
     pub(crate) fn allocate(&self, config: LpiConfig) -> Result<IntId, ItsError> {
         let domain = &mut *self.lock();
