@@ -18,6 +18,8 @@ pub enum WaitFor {
     Quiescent,
     /// GICR_CTLR.RWP to clear after changing EnableLPIs.
     RedistributorWrite,
+    /// GICR_PWRR.RDPD to read 0 after powering the redistributor up.
+    RedistributorPower,
 }
 
 /// An error from the ITS driver.

@@ -77,6 +77,7 @@ pub mod mmio;
 #[cfg(feature = "model")]
 pub mod model;
 mod queue;
+pub mod quirks;
 pub mod registers;
 pub mod registry;
 mod tables;
@@ -89,6 +90,7 @@ pub use its::{Batching, Its, ItsConfig, ItsFeatures, ItsState, MemoryUse};
 pub use lpi::{LpiConfig, LpiDomain, LpiDomainConfig, RedistributorInfo, RegionRefused};
 pub use memory::{DmaMemory, DmaRegion, MemoryAttributes};
 pub use queue::QueueStats;
+pub use quirks::{QuirkOverrides, Quirks};
 pub use registers::{GicrFrame, GicrMmio, GitsFrame, GitsMmio};
 /// The register-description crate the descriptors are built on, for
 /// callers that describe registers of their own ([`registers::Register`]).

@@ -2,7 +2,29 @@
 //! command queue. The platform provides it through [`DmaMemory`], so the crate
 //! works with any allocator and any virtual-to-physical mapping.
 
+use crate::error::ItsError;
+use crate::quirks::{self, Quirks};
 use core::ptr::NonNull;
+
+/// Allocates `size` zeroed bytes aligned to `align` that a GIC with
+/// `quirks` can reach; memory it cannot reach is given back and refused
+/// with [`ItsError::UnencodableAddress`].
+pub(crate) fn allocate_for_gic<M: DmaMemory + ?Sized>(
+    memory: &mut M,
+    size: usize,
+    align: usize,
+    quirks: Quirks,
+) -> Result<DmaRegion, ItsError> {
+    let region = memory
+        .allocate_zeroed(size, align)
+        .ok_or(ItsError::OutOfMemory { size })?;
+    if !quirks::reachable(quirks, region.phys(), region.size()) {
+        let phys = region.phys();
+        memory.deallocate(region);
+        return Err(ItsError::UnencodableAddress { phys });
+    }
+    Ok(region)
+}
 
 /// A block of zeroed, physically contiguous memory that the GIC may access.
 ///

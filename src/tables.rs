@@ -7,7 +7,8 @@
 use crate::base_register;
 use crate::error::ItsError;
 use crate::id::DeviceId;
-use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
+use crate::memory::{self, DmaMemory, DmaRegion, MemoryAttributes};
+use crate::quirks::Quirks;
 use crate::registers::{GITS_BASER, GITS_CBASER, GitsFrame};
 use alloc::collections::BTreeMap;
 use tock_registers::LocalRegisterCopy;
@@ -46,6 +47,8 @@ pub struct ItsTable {
     memory: DmaRegion,
     /// Level-2 pages by level-1 index (two-level tables only).
     level2: BTreeMap<usize, DmaRegion>,
+    /// The ITS's quirks, for where level-2 pages may lie.
+    quirks: Quirks,
 }
 
 /// What a table should be able to hold, and how large a flat one may be.
@@ -59,6 +62,8 @@ pub struct TableRequest {
     pub max_flat_bytes: usize,
     /// Memory attributes to try first.
     pub attributes: MemoryAttributes,
+    /// The ITS's quirks (where its memory may lie).
+    pub quirks: Quirks,
 }
 
 /// GITS_BASERn index and entry size of the first table of `table_type`.
@@ -117,9 +122,7 @@ impl ItsTable {
             let bytes = bytes.next_multiple_of(page_size);
             (((bytes / entry_size) as u64).min(wanted_ids), bytes)
         };
-        let region = memory
-            .allocate_zeroed(bytes, page_size)
-            .ok_or(ItsError::OutOfMemory { size: bytes })?;
+        let region = memory::allocate_for_gic(memory, bytes, page_size, request.quirks)?;
         if page_size != 65536 && region.phys() >> 48 != 0 {
             // Only 64 KiB pages can encode address bits [51:48].
             let phys = region.phys();
@@ -135,6 +138,7 @@ impl ItsTable {
             capacity,
             memory: region,
             level2: BTreeMap::new(),
+            quirks: request.quirks,
         })
     }
 
@@ -220,11 +224,7 @@ impl ItsTable {
         if self.level2.contains_key(&index) {
             return Ok(());
         }
-        let page = memory
-            .allocate_zeroed(self.page_size, self.page_size)
-            .ok_or(ItsError::OutOfMemory {
-                size: self.page_size,
-            })?;
+        let page = memory::allocate_for_gic(memory, self.page_size, self.page_size, self.quirks)?;
         page.clean(memory, self.attributes, 0, self.page_size);
         self.memory
             .write_u64(index * LEVEL1_ENTRY_SIZE, LEVEL1_VALID | page.phys());

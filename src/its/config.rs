@@ -4,6 +4,7 @@
 
 use super::CommandQueue;
 use crate::memory::MemoryAttributes;
+use crate::quirks::{ITS_ERRATA, QuirkOverrides, Quirks};
 use crate::registers::GITS_TYPER;
 use crate::wait::WaitPolicy;
 use tock_registers::LocalRegisterCopy;
@@ -26,6 +27,8 @@ pub struct ItsConfig {
     pub collections: u16,
     /// Memory attributes to ask for first.
     pub attributes: MemoryAttributes,
+    /// Quirks to apply or ignore beyond what GITS_IIDR says.
+    pub quirks: QuirkOverrides,
     /// How commands reach the ITS. [`Batching::OneAtATime`] exists as the
     /// benchmarks' baseline.
     pub batching: Batching,
@@ -54,6 +57,7 @@ impl Default for ItsConfig {
             device_id_bits: 32,
             collections: 64,
             attributes: MemoryAttributes::InnerShareableWriteBack,
+            quirks: QuirkOverrides::default(),
             batching: Batching::Batched,
         }
     }
@@ -78,17 +82,33 @@ pub struct ItsFeatures {
     pub hcc: u16,
     /// Collection ID bits (CIDbits + 1 when CIL = 1, else 16).
     pub collection_id_bits: u32,
+    /// The quirks in force: known for this GITS_IIDR
+    /// ([`crate::quirks::ITS_ERRATA`]) and as the caller overrode them.
+    /// `device_id_bits` and `itt_entry_size` above already account for
+    /// them.
+    pub quirks: Quirks,
 }
 
 impl ItsFeatures {
-    pub(crate) fn read(typer: u64, iidr: u32) -> Self {
+    /// What GITS_TYPER and GITS_IIDR say, corrected by the quirks in force.
+    pub(crate) fn read(typer: u64, iidr: u32, overrides: QuirkOverrides) -> Self {
         let t = LocalRegisterCopy::<u64, GITS_TYPER::Register>::new(typer);
+        let quirks = overrides.resolve(ITS_ERRATA, iidr);
+        let mut device_id_bits = t.read(GITS_TYPER::Devbits) as u32 + 1;
+        if quirks.contains(Quirks::DEVICE_ID_20_BITS) {
+            device_id_bits = device_id_bits.min(20);
+        }
+        let itt_entry_size = if quirks.contains(Quirks::ITT_ENTRY_16_BYTES) {
+            16
+        } else {
+            t.read(GITS_TYPER::ITT_entry_size) as usize + 1
+        };
         Self {
             typer,
             iidr,
-            device_id_bits: t.read(GITS_TYPER::Devbits) as u32 + 1,
+            device_id_bits,
             event_id_bits: t.read(GITS_TYPER::ID_bits) as u32 + 1,
-            itt_entry_size: t.read(GITS_TYPER::ITT_entry_size) as usize + 1,
+            itt_entry_size,
             pta: t.is_set(GITS_TYPER::PTA),
             hcc: t.read(GITS_TYPER::HCC) as u16,
             collection_id_bits: if t.is_set(GITS_TYPER::CIL) {
@@ -96,6 +116,17 @@ impl ItsFeatures {
             } else {
                 16
             },
+            quirks,
+        }
+    }
+
+    /// The attributes to ask for: non-shareable, non-cacheable when the
+    /// ITS is known not to be coherent, else what the caller wants.
+    pub(crate) fn attributes(&self, wanted: MemoryAttributes) -> MemoryAttributes {
+        if self.quirks.contains(Quirks::NON_COHERENT) {
+            MemoryAttributes::NonCacheable
+        } else {
+            wanted
         }
     }
 }

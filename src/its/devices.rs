@@ -7,7 +7,7 @@ use crate::command::{ItsCommand, RdBase};
 use crate::error::ItsError;
 use crate::id::{CollectionId, DeviceId, EventId, IntId};
 use crate::lpi::{DEFAULT_PRIORITY, LpiConfig};
-use crate::memory::{DmaMemory, MemoryAttributes};
+use crate::memory::{self, DmaMemory, MemoryAttributes};
 use crate::registers::GitsFrame;
 use crate::registry::{DeviceRecord, EventMapping};
 use alloc::vec::Vec;
@@ -72,10 +72,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 size: events as usize * core::mem::size_of::<Option<EventMapping>>(),
             })?;
         slots.resize(events as usize, None);
-        let itt = self
-            .memory
-            .allocate_zeroed(bytes, ITT_ALIGN)
-            .ok_or(ItsError::OutOfMemory { size: bytes })?;
+        let itt =
+            memory::allocate_for_gic(&mut self.memory, bytes, ITT_ALIGN, self.features.quirks)?;
         itt.clean(&self.memory, self.itt_attributes(), 0, bytes);
         let command = ItsCommand::Mapd {
             device_id,

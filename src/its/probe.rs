@@ -6,7 +6,7 @@
 use super::{Its, ItsConfig, ItsFeatures, ItsState};
 use crate::error::{ItsError, WaitFor};
 use crate::lpi::LpiDomain;
-use crate::memory::{DmaMemory, DmaRegion};
+use crate::memory::{self, DmaMemory, DmaRegion, MemoryAttributes};
 use crate::queue::CommandQueue;
 use crate::registers::{GITS_CTLR, GITS_IIDR, GITS_TYPER, GitsFrame};
 use crate::registry::Registry;
@@ -29,7 +29,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         config: ItsConfig,
     ) -> Result<Self, ItsError> {
         let typer = frame.read(GITS_TYPER).get();
-        let features = ItsFeatures::read(typer, frame.read(GITS_IIDR).get());
+        let features = ItsFeatures::read(typer, frame.read(GITS_IIDR).get(), config.quirks);
+        let attributes = features.attributes(config.attributes);
         if !frame.read(GITS_TYPER).is_set(GITS_TYPER::Physical) {
             return Err(ItsError::NoPhysicalLpis);
         }
@@ -44,15 +45,15 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             mut device_table,
             mut collection_table,
             ring,
-        } = Allocation::new(&frame, &mut memory, &config, &features)?;
-        let mut queue = CommandQueue::new(ring, config.attributes);
+        } = Allocation::new(&frame, &mut memory, &config, &features, attributes)?;
+        let mut queue = CommandQueue::new(ring, attributes);
         let programmed = device_table
-            .program(&frame, &memory, config.attributes)
+            .program(&frame, &memory, attributes)
             .and_then(|()| match &mut collection_table {
-                Some(table) => table.program(&frame, &memory, config.attributes),
+                Some(table) => table.program(&frame, &memory, attributes),
                 None => Ok(()),
             })
-            .and_then(|()| queue.program(&frame, &memory, config.attributes));
+            .and_then(|()| queue.program(&frame, &memory, attributes));
         if let Err(error) = programmed {
             // The ITS refused a table: nothing may stay Valid before the
             // memory goes back.
@@ -76,7 +77,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             memory,
             features,
             wait: config.wait,
-            attributes: config.attributes,
+            attributes,
             batching: config.batching,
             queue,
             device_table,
@@ -122,6 +123,7 @@ impl Allocation {
         memory: &mut M,
         config: &ItsConfig,
         features: &ItsFeatures,
+        attributes: MemoryAttributes,
     ) -> Result<Self, ItsError> {
         let (index, entry) =
             tables::find_baser(frame, tables::DEVICES).ok_or(ItsError::NoDeviceTable)?;
@@ -134,7 +136,8 @@ impl Allocation {
                 table_type: tables::DEVICES,
                 id_bits: config.device_id_bits.min(features.device_id_bits),
                 max_flat_bytes: config.max_flat_device_table_bytes,
-                attributes: config.attributes,
+                attributes,
+                quirks: features.quirks,
             },
         )?;
         let give_back = |memory: &mut M, device_table: ItsTable, collections: Option<ItsTable>| {
@@ -151,7 +154,8 @@ impl Allocation {
                     .next_power_of_two()
                     .ilog2(),
                 max_flat_bytes: usize::MAX,
-                attributes: config.attributes,
+                attributes,
+                quirks: features.quirks,
             };
             match ItsTable::create(frame, memory, index, entry, request) {
                 Ok(table) => collection_table = Some(table),
@@ -166,9 +170,13 @@ impl Allocation {
             .queue_bytes
             .clamp(4096, 1 << 20)
             .next_multiple_of(4096);
-        let Some(ring) = memory.allocate_zeroed(queue_bytes, 65536) else {
-            give_back(memory, device_table, collection_table);
-            return Err(ItsError::OutOfMemory { size: queue_bytes });
+        let ring = match memory::allocate_for_gic(&mut *memory, queue_bytes, 65536, features.quirks)
+        {
+            Ok(ring) => ring,
+            Err(error) => {
+                give_back(memory, device_table, collection_table);
+                return Err(error);
+            }
         };
         Ok(Self {
             device_table,

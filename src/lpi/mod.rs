@@ -28,6 +28,7 @@ pub use tables::{DEFAULT_PRIORITY, LpiConfig};
 use crate::error::ItsError;
 use crate::id::{IntId, ProcessorNumber};
 use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
+use crate::quirks::{self, QuirkOverrides, Quirks};
 use crate::registers::GicrFrame;
 use crate::wait::WaitPolicy;
 use alloc::collections::BTreeMap;
@@ -61,6 +62,8 @@ pub struct LpiDomainConfig {
     /// How long a wait for a redistributor may take before it gives up with
     /// [`ItsError::Timeout`].
     pub wait: WaitPolicy,
+    /// Quirks to apply or ignore beyond what each GICR_IIDR says.
+    pub quirks: QuirkOverrides,
 }
 
 impl Default for LpiDomainConfig {
@@ -70,6 +73,7 @@ impl Default for LpiDomainConfig {
             redistributors: 8,
             attributes: MemoryAttributes::InnerShareableWriteBack,
             wait: WaitPolicy::default(),
+            quirks: QuirkOverrides::default(),
         }
     }
 }
@@ -138,6 +142,7 @@ struct Domain<M> {
     tables: LpiTables,
     redistributors: BTreeMap<ProcessorNumber, RedistributorInfo>,
     wait: WaitPolicy,
+    quirks: QuirkOverrides,
     /// Attached ITSes, and whether each holds live mappings (not saved).
     its: BTreeMap<u32, bool>,
     next_its: u32,
@@ -187,7 +192,23 @@ impl<M: DmaMemory> LpiDomain<M> {
                 memory,
             });
         }
-        let mut tables = LpiTables::place(region, id_bits, config.attributes);
+        let forced = config.quirks.force;
+        let reachable = quirks::reachable(forced, region.phys(), region.size());
+        if !reachable {
+            return Err(RegionRefused {
+                error: ItsError::UnencodableAddress {
+                    phys: region.phys(),
+                },
+                region,
+                memory,
+            });
+        }
+        let attributes = if forced.contains(Quirks::NON_COHERENT) {
+            MemoryAttributes::NonCacheable
+        } else {
+            config.attributes
+        };
+        let mut tables = LpiTables::place(region, id_bits, attributes);
         tables.fill_configs(
             &memory,
             IntId(FIRST_LPI),
@@ -201,6 +222,7 @@ impl<M: DmaMemory> LpiDomain<M> {
                 tables,
                 redistributors: BTreeMap::new(),
                 wait: config.wait,
+                quirks: config.quirks,
                 its: BTreeMap::new(),
                 next_its: 0,
             })),
@@ -226,6 +248,26 @@ impl<M: DmaMemory> LpiDomain<M> {
     ) -> Result<ProcessorNumber, ItsError> {
         let processor_number = redistributor::identify(gicr)?;
         let domain = &mut *self.lock();
+        let quirks = redistributor::quirks(gicr, domain.quirks);
+        if !quirks::reachable(
+            quirks,
+            domain.tables.region().phys(),
+            domain.tables.region().size(),
+        ) {
+            return Err(ItsError::UnencodableAddress {
+                phys: domain.tables.region().phys(),
+            });
+        }
+        if quirks.contains(Quirks::REDISTRIBUTOR_POWER) {
+            redistributor::power_up(gicr, domain.wait)?;
+        }
+        if quirks.contains(Quirks::NON_COHERENT) && !domain.tables.attributes.needs_cache_clean() {
+            // From now on every write to the tables is cleaned, for every
+            // redistributor (they share the property table), and what was
+            // written before is cleaned now.
+            domain.tables.attributes = MemoryAttributes::NonCacheable;
+            domain.tables.clean_all(&domain.memory);
+        }
         let slot = usize::from(processor_number.0);
         if slot >= domain.tables.max_redistributors() {
             return Err(ItsError::NoPendingTable {

@@ -13,7 +13,10 @@ use crate::base_register;
 use crate::error::{ItsError, WaitFor};
 use crate::id::ProcessorNumber;
 use crate::memory::{DmaMemory, MemoryAttributes};
-use crate::registers::{GICR_CTLR, GICR_PENDBASER, GICR_PROPBASER, GICR_TYPER, GicrFrame};
+use crate::quirks::{QuirkOverrides, Quirks, REDISTRIBUTOR_ERRATA};
+use crate::registers::{
+    GICR_CTLR, GICR_IIDR, GICR_PENDBASER, GICR_PROPBASER, GICR_PWRR, GICR_TYPER, GicrFrame,
+};
 use crate::wait::{Wait, WaitPolicy};
 
 /// A redistributor the domain has set up.
@@ -42,6 +45,29 @@ pub(crate) fn identify<G: GicrFrame>(frame: &G) -> Result<ProcessorNumber, ItsEr
         return Err(ItsError::RedistributorWithoutLpis { processor_number });
     }
     Ok(processor_number)
+}
+
+/// The quirks of the redistributor behind `frame`, from its GICR_IIDR.
+pub(crate) fn quirks<G: GicrFrame>(frame: &G, overrides: QuirkOverrides) -> Quirks {
+    overrides.resolve(REDISTRIBUTOR_ERRATA, frame.read(GICR_IIDR).get())
+}
+
+/// Powers the redistributor up through GICR_PWRR (Arm GIC-600, GIC-600AE,
+/// GIC-700): until RDPD reads 0, wait for the group to reach its intended
+/// state (RDGPD = RDGPO), then write RDPD = 0 for this redistributor alone.
+/// GICR_PWRR is Secure, or Non-secure only with GICD_CTLR.DS = 1; where
+/// firmware owns it, it reads 0 here and nothing is done.
+pub(crate) fn power_up<G: GicrFrame>(frame: &G, wait: WaitPolicy) -> Result<(), ItsError> {
+    Wait::until(wait, WaitFor::RedistributorPower, || {
+        let pwrr = frame.read(GICR_PWRR);
+        if !pwrr.is_set(GICR_PWRR::RDPD) {
+            return Ok(true);
+        }
+        if pwrr.read(GICR_PWRR::RDGPD) == pwrr.read(GICR_PWRR::RDGPO) {
+            frame.write_fields(GICR_PWRR, GICR_PWRR::RDPD::CLEAR + GICR_PWRR::RDAG::CLEAR);
+        }
+        Ok(false)
+    })
 }
 
 /// Whether the redistributor's LPIs are enabled with exactly these tables.

@@ -48,6 +48,21 @@ mod fields {
             /// The interface to the PE is quiescent.
             ChildrenAsleep OFFSET(2) NUMBITS(1) []
         ],
+        /// GICR_PWRR, power of the redistributor on Arm's GIC-600, GIC-600AE
+        /// and GIC-700 (implementation defined; Secure, or Non-secure with
+        /// GICD_CTLR.DS = 1).
+        pub GICR_PWRR [
+            /// The redistributor may be powered down (1), or is powered up and
+            /// accessible (0).
+            RDPD OFFSET(0) NUMBITS(1) [],
+            /// Apply RDPD to every redistributor of the group (write-only).
+            RDAG OFFSET(1) NUMBITS(1) [],
+            /// The group's intended state: powered down (read-only).
+            RDGPD OFFSET(2) NUMBITS(1) [],
+            /// The group's actual state: powered off (read-only). The group has
+            /// reached its intended state when RDGPD = RDGPO.
+            RDGPO OFFSET(3) NUMBITS(1) []
+        ],
         /// GICR_SYNCR, completion of GICR_INVLPIR/INVALLR/CLRLPIR (12.11.42).
         pub GICR_SYNCR [
             /// An invalidation or clear is still in progress.
@@ -117,6 +132,9 @@ pub const GICR_TYPER: Register<Gicr, u64, GICR_TYPER::Register, ReadOnly> =
 /// GICR_WAKER (12.11.43).
 pub const GICR_WAKER: Register<Gicr, u32, GICR_WAKER::Register, ReadWrite> =
     Register::new(0x0014, "GICR_WAKER");
+/// GICR_PWRR (GIC-600/700 only, implementation defined).
+pub const GICR_PWRR: Register<Gicr, u32, GICR_PWRR::Register, ReadWrite> =
+    Register::new(0x0024, "GICR_PWRR");
 /// GICR_PROPBASER (12.11.33).
 pub const GICR_PROPBASER: Register<Gicr, u64, GICR_PROPBASER::Register, ReadWrite> =
     Register::new(0x0070, "GICR_PROPBASER");
