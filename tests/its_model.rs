@@ -641,6 +641,65 @@ fn restore_after_a_system_reset() {
     assert_no_violations(&model);
 }
 
+/// An LPI made pending (its MSI arrived) but not yet taken when the ITS is
+/// saved, on CPU 1.
+fn pending_at_save() -> (ItsModel, ModelIts, IntId) {
+    let (model, mut its) = setup(ModelConfig::default());
+    its.map_device(DeviceId(0x10), 1).unwrap();
+    let lpi = its
+        .map_event(DeviceId(0x10), EventId(0), CollectionId(1))
+        .unwrap();
+    model.send_msi(DeviceId(0x10), EventId(0)).unwrap();
+    assert_eq!(model.pending(1), vec![lpi]);
+    its.save().unwrap();
+    its.domain().save().unwrap();
+    (model, its, lpi)
+}
+
+#[test]
+fn pending_lpis_survive_an_in_memory_handover() {
+    let (model, mut its, lpi) = pending_at_save();
+    // No reset: the redistributors still run on the domain's tables, so
+    // initialising them changes nothing and the LPI stays pending.
+    init_redistributors(&model, its.domain());
+    its.restore().unwrap();
+    assert_eq!(model.take_pending(1), vec![lpi]);
+    assert_no_violations(&model);
+}
+
+#[test]
+fn pending_lpis_are_dropped_by_a_power_cycle() {
+    let (model, mut its, lpi) = pending_at_save();
+    model.reset();
+    init_redistributors(&model, its.domain());
+    its.restore().unwrap();
+    // The documented contract: gone, and the driver of the device checks it.
+    assert_eq!(model.pending(1), vec![]);
+    // The mapping itself is back.
+    assert_eq!(
+        model.send_msi(DeviceId(0x10), EventId(0)).unwrap().intid,
+        lpi
+    );
+    assert_no_violations(&model);
+}
+
+#[test]
+fn restore_waits_for_the_redistributors_after_the_domain_is_saved() {
+    let (model, mut its, _) = pending_at_save();
+    // The domain was saved: no redistributor counts as ready until it is
+    // initialised again, and a collection is never mapped onto one that
+    // is not.
+    assert_eq!(
+        its.restore(),
+        Err(ItsError::RedistributorNotReady {
+            processor_number: ProcessorNumber(0)
+        })
+    );
+    init_redistributors(&model, its.domain());
+    its.restore().unwrap();
+    assert_no_violations(&model);
+}
+
 #[test]
 fn restore_on_different_hardware_is_refused() {
     let (model, mut its) = setup(ModelConfig::default());

@@ -37,6 +37,23 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// disabled anyway and its tables are cleared, which also leaves it
     /// holding nothing; the error is returned only if it does not become
     /// quiescent.
+    ///
+    /// The devices must be quiet first: no MSI in flight and none raised
+    /// until [`Its::restore`] (stop them, or mask their MSI and MSI-X
+    /// vectors). An MSI that reaches a saved ITS is dropped; one to a
+    /// DeviceID it no longer maps is a translation error, which on an ITS
+    /// with GITS_TYPER.SEIS = 1 can raise a System Error.
+    ///
+    /// Pending state: save leaves an LPI that is pending in its
+    /// redistributor pending (no DISCARD), and restore maps the same LPI to
+    /// the same event. So it is still delivered after restore if the
+    /// redistributor kept its state, that is when it still runs on the
+    /// domain's tables ([`crate::LpiDomain::init_redistributor`] changed
+    /// nothing: an in-memory handover, a snapshot without a reset). After a
+    /// power cycle, or once a redistributor was released or reprogrammed,
+    /// its pending LPIs are gone (its pending table is zeroed when it is
+    /// programmed again): drivers must check their devices for work after a
+    /// restore, as they would after any resume.
     pub fn save(&mut self) -> Result<(), ItsError> {
         if self.state == ItsState::Saved {
             return Ok(());
