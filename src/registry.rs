@@ -6,9 +6,11 @@
 //! Events are stored per device in a vector indexed by EventID, so lookups
 //! are O(log devices) and memory is 8 bytes per event slot.
 
+use crate::error::ItsError;
 use crate::id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 use crate::lpi::LpiConfig;
 use crate::memory::DmaRegion;
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::num::NonZeroU32;
@@ -53,18 +55,23 @@ impl EventMapping {
 /// A mapped device: its ITT and its events.
 #[derive(Debug)]
 pub struct DeviceRecord {
-    /// The ITT the device was mapped with.
-    pub(crate) itt: DmaRegion,
-    /// MAPD's Size field: EventID bits minus one.
-    pub(crate) size: u8,
-    /// One slot per EventID the device may use.
-    pub(crate) events: Vec<Option<EventMapping>>,
+    /// The device.
+    pub(crate) device_id: DeviceId,
     /// Whether the ITS currently holds this device's mapping (false after
     /// `save`, until `restore` replays it).
     pub(crate) live: bool,
+    /// The ITT the device was mapped with.
+    pub(crate) itt: DmaRegion,
+    /// One slot per EventID the device may use.
+    pub(crate) events: Box<[Option<EventMapping>]>,
 }
 
 impl DeviceRecord {
+    /// The device.
+    pub fn device_id(&self) -> DeviceId {
+        self.device_id
+    }
+
     /// Physical address of the ITT.
     pub fn itt_address(&self) -> u64 {
         self.itt.phys()
@@ -78,6 +85,12 @@ impl DeviceRecord {
     /// Number of events the device was mapped with.
     pub fn event_count(&self) -> u32 {
         self.events.len() as u32
+    }
+
+    /// MAPD's Size field: EventID bits minus one, for at least two entries
+    /// (5.3.9).
+    pub(crate) fn mapd_size(&self) -> u8 {
+        mapd_size(self.events.len() as u32)
     }
 
     /// The mapped events, as (EventID, mapping).
@@ -94,6 +107,92 @@ impl DeviceRecord {
     }
 }
 
+/// MAPD's Size field for `events` events: EventID bits minus one, at least
+/// one bit so that an ITT has at least two entries (5.3.9).
+pub(crate) fn mapd_size(events: u32) -> u8 {
+    let bits = events.checked_next_power_of_two().map_or(32, u32::ilog2);
+    (bits.max(1) - 1) as u8
+}
+
+/// The mapped devices, sorted by DeviceID: a binary search finds one, a
+/// walk visits each once in order, and the heap holds each record once with
+/// at most a quarter spare.
+#[derive(Debug, Default)]
+pub(crate) struct Devices {
+    sorted: Vec<DeviceRecord>,
+}
+
+impl Devices {
+    fn position(&self, device_id: DeviceId) -> Result<usize, usize> {
+        self.sorted
+            .binary_search_by_key(&device_id, |record| record.device_id)
+    }
+
+    pub(crate) fn get(&self, device_id: DeviceId) -> Option<&DeviceRecord> {
+        Some(&self.sorted[self.position(device_id).ok()?])
+    }
+
+    pub(crate) fn get_mut(&mut self, device_id: DeviceId) -> Option<&mut DeviceRecord> {
+        let index = self.position(device_id).ok()?;
+        Some(&mut self.sorted[index])
+    }
+
+    pub(crate) fn contains(&self, device_id: DeviceId) -> bool {
+        self.position(device_id).is_ok()
+    }
+
+    /// Makes room for one more record, so that [`Devices::insert`] cannot
+    /// fail: growing by a quarter (at least one), not doubling.
+    pub(crate) fn reserve_one(&mut self) -> Result<(), ItsError> {
+        if self.sorted.len() < self.sorted.capacity() {
+            return Ok(());
+        }
+        let more = (self.sorted.len() / 4).max(1);
+        self.sorted
+            .try_reserve_exact(more)
+            .map_err(|_| ItsError::OutOfMemory {
+                size: more * core::mem::size_of::<DeviceRecord>(),
+            })
+    }
+
+    /// Inserts a device not mapped yet, after [`Devices::reserve_one`].
+    pub(crate) fn insert(&mut self, record: DeviceRecord) {
+        if let Err(index) = self.position(record.device_id) {
+            self.sorted.insert(index, record);
+        }
+    }
+
+    pub(crate) fn remove(&mut self, device_id: DeviceId) -> Option<DeviceRecord> {
+        let record = self.sorted.remove(self.position(device_id).ok()?);
+        if self.sorted.capacity() > 2 * self.sorted.len() {
+            self.sorted
+                .shrink_to(self.sorted.len() + self.sorted.len() / 4);
+        }
+        Some(record)
+    }
+
+    pub(crate) fn iter(&self) -> core::slice::Iter<'_, DeviceRecord> {
+        self.sorted.iter()
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> core::slice::IterMut<'_, DeviceRecord> {
+        self.sorted.iter_mut()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    /// Every record, the list left empty.
+    pub(crate) fn take(&mut self) -> Vec<DeviceRecord> {
+        core::mem::take(&mut self.sorted)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.sorted.capacity() * core::mem::size_of::<DeviceRecord>()
+    }
+}
+
 /// A mapped collection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CollectionRecord {
@@ -106,19 +205,19 @@ pub struct CollectionRecord {
 /// Everything the driver has mapped.
 #[derive(Debug, Default)]
 pub struct Registry {
-    pub(crate) devices: BTreeMap<DeviceId, DeviceRecord>,
+    pub(crate) devices: Devices,
     pub(crate) collections: BTreeMap<CollectionId, CollectionRecord>,
 }
 
 impl Registry {
     /// The record of a device.
     pub fn device(&self, device_id: DeviceId) -> Option<&DeviceRecord> {
-        self.devices.get(&device_id)
+        self.devices.get(device_id)
     }
 
     /// Every device, in DeviceID order.
     pub fn devices(&self) -> impl Iterator<Item = (DeviceId, &DeviceRecord)> {
-        self.devices.iter().map(|(id, record)| (*id, record))
+        self.devices.iter().map(|record| (record.device_id, record))
     }
 
     /// Every collection, in ICID order.
@@ -130,17 +229,17 @@ impl Registry {
     pub fn event(&self, device_id: DeviceId, event_id: EventId) -> Option<EventMapping> {
         *self
             .devices
-            .get(&device_id)?
+            .get(device_id)?
             .events
             .get(event_id.0 as usize)?
     }
 
     /// Every event mapping as ((DeviceID, EventID), mapping).
     pub fn mappings(&self) -> impl Iterator<Item = ((DeviceId, EventId), EventMapping)> + '_ {
-        self.devices.iter().flat_map(|(device_id, record)| {
+        self.devices.iter().flat_map(|record| {
             record
                 .events()
-                .map(move |(event_id, mapping)| ((*device_id, event_id), mapping))
+                .map(move |(event_id, mapping)| ((record.device_id, event_id), mapping))
         })
     }
 
@@ -154,7 +253,7 @@ impl Registry {
     ) {
         let Some(slot) = self
             .devices
-            .get_mut(&device_id)
+            .get_mut(device_id)
             .and_then(|record| record.events.get_mut(event_id.0 as usize))
         else {
             return;
@@ -166,7 +265,7 @@ impl Registry {
 
     /// Removes a device, and its events from their collections' counts.
     pub(crate) fn remove_device(&mut self, device_id: DeviceId) -> Option<DeviceRecord> {
-        let record = self.devices.remove(&device_id)?;
+        let record = self.devices.remove(device_id)?;
         for (_, mapping) in record.events() {
             self.count_event(Some(mapping), -1);
         }
@@ -181,19 +280,38 @@ impl Registry {
 
     /// Bytes of ITT memory held.
     pub fn itt_bytes(&self) -> usize {
-        self.devices.values().map(|record| record.itt.size()).sum()
+        self.devices.iter().map(|record| record.itt.size()).sum()
     }
 
-    /// Bytes of heap the registry itself uses, approximately: one map node per
-    /// device and collection plus the event vectors.
+    /// Bytes of heap the registry itself uses, approximately: the device
+    /// list, each device's event slots, and a map node per collection.
     pub fn heap_bytes(&self) -> usize {
-        let per_device = core::mem::size_of::<(DeviceId, DeviceRecord)>();
         let per_collection = core::mem::size_of::<(CollectionId, CollectionRecord)>();
         let events: usize = self
             .devices
-            .values()
-            .map(|record| record.events.capacity() * core::mem::size_of::<Option<EventMapping>>())
+            .iter()
+            .map(|record| core::mem::size_of_val::<[Option<EventMapping>]>(&record.events))
             .sum();
-        self.devices.len() * per_device + self.collections.len() * per_collection + events
+        self.devices.heap_bytes() + self.collections.len() * per_collection + events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_record_fits_the_budget() {
+        // 64 bytes per device with a quarter spare: at most 51 per record.
+        assert!(core::mem::size_of::<DeviceRecord>() <= 48);
+        assert_eq!(core::mem::size_of::<Option<EventMapping>>(), 8);
+    }
+
+    #[test]
+    fn mapd_size_is_event_id_bits_minus_one_with_two_entries_at_least() {
+        for (events, size) in [(1, 0), (2, 0), (3, 1), (4, 1), (5, 2), (32, 4), (33, 5)] {
+            assert_eq!(mapd_size(events), size, "{events} events");
+        }
+        assert_eq!(mapd_size(u32::MAX), 31);
     }
 }

@@ -9,7 +9,7 @@ use crate::id::{CollectionId, DeviceId, EventId, IntId};
 use crate::lpi::{DEFAULT_PRIORITY, LpiConfig};
 use crate::memory::{self, DmaMemory, MemoryAttributes};
 use crate::registers::GitsFrame;
-use crate::registry::{DeviceRecord, EventMapping};
+use crate::registry::{DeviceRecord, EventMapping, mapd_size};
 use alloc::vec::Vec;
 
 /// ITT base addresses are 256-byte aligned (MAPD's ITT_addr is bits \[51:8\]).
@@ -56,14 +56,14 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 max: self.max_device_id(),
             });
         }
-        let bits = self.event_id_bits(events)?;
-        if self.registry.devices.contains_key(&device_id) {
+        self.event_id_bits(events)?;
+        if self.registry.devices.contains(device_id) {
             return Err(ItsError::DeviceAlreadyMapped { device_id });
         }
         let bytes = self.itt_bytes(events)?;
         self.device_table
             .ensure_entry(&mut self.memory, device_id)?;
-        // The registry's slots before the hardware changes: after MAPD there
+        // The registry's room before the hardware changes: after MAPD there
         // must be nothing left that can fail.
         let mut slots = Vec::new();
         slots
@@ -72,12 +72,15 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 size: events as usize * core::mem::size_of::<Option<EventMapping>>(),
             })?;
         slots.resize(events as usize, None);
+        let slots = slots.into_boxed_slice();
+        self.registry.devices.reserve_one()?;
         let itt =
             memory::allocate_for_gic(&mut self.memory, bytes, ITT_ALIGN, self.features.quirks)?;
         itt.clean(&self.memory, self.itt_attributes(), 0, bytes);
+        let size = mapd_size(events);
         let command = ItsCommand::Mapd {
             device_id,
-            size: (bits - 1) as u8,
+            size,
             itt_address: itt.phys(),
             valid: true,
         };
@@ -88,19 +91,15 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             return Err(error);
         }
         log::info!(
-            "its: MAPD dev {device_id:#x} valid 1 itt {:#x} size {}",
+            "its: MAPD dev {device_id:#x} valid 1 itt {:#x} size {size}",
             itt.phys(),
-            bits - 1
         );
-        self.registry.devices.insert(
+        self.registry.devices.insert(DeviceRecord {
             device_id,
-            DeviceRecord {
-                itt,
-                size: (bits - 1) as u8,
-                events: slots,
-                live: true,
-            },
-        );
+            live: true,
+            itt,
+            events: slots,
+        });
         Ok(())
     }
 
@@ -111,7 +110,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         let record = self
             .registry
             .devices
-            .get(&device_id)
+            .get(device_id)
             .ok_or(ItsError::DeviceNotMapped { device_id })?;
         // DISCARD each event first: MAPD V=0 drops the translations but not
         // the LPIs' pending state (5.3.5, 5.3.9), and the LPIs are about to
@@ -126,7 +125,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             .collect();
         commands.push(ItsCommand::Mapd {
             device_id,
-            size: record.size,
+            size: record.mapd_size(),
             itt_address: record.itt.phys(),
             valid: false,
         });
@@ -166,7 +165,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         let record = self
             .registry
             .devices
-            .get(&device_id)
+            .get(device_id)
             .ok_or(ItsError::DeviceNotMapped { device_id })?;
         record
             .events

@@ -73,7 +73,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         }
         self.invalidate_tables();
         self.clear_tables();
-        for record in self.registry.devices.values_mut() {
+        for record in self.registry.devices.iter_mut() {
             record.live = false;
         }
         self.saved_identity = Some((self.features.typer, self.features.iidr));
@@ -151,7 +151,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         // keeps devices until then) must no longer refer to it.
         self.invalidate_tables();
         self.clear_tables();
-        for record in self.registry.devices.values_mut() {
+        for record in self.registry.devices.iter_mut() {
             record.live = false;
         }
         for itt in self.quarantine.drain(..) {
@@ -173,8 +173,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         self.registry
             .devices
             .iter()
-            .filter(|(_, record)| !record.live)
-            .map(|(id, _)| *id)
+            .filter(|record| !record.live)
+            .map(|record| record.device_id)
     }
 
     /// Streams MAPD V=0 for every live device and MAPC V=0 for every
@@ -196,11 +196,12 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             })
             .collect();
         let mut queued = submitter!(self);
-        for (&device_id, record) in self.registry.devices.iter().filter(|(_, r)| r.live) {
+        for record in self.registry.devices.iter().filter(|r| r.live) {
+            let device_id = record.device_id;
             log::info!("its: MAPD dev {device_id:#x} valid 0 (save)");
             queued.submit(ItsCommand::Mapd {
                 device_id,
-                size: record.size,
+                size: record.mapd_size(),
                 itt_address: record.itt.phys(),
                 valid: false,
             })?;
@@ -263,7 +264,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             table.program(&self.frame, &self.memory, self.attributes)?;
         }
         let itt_attributes = self.device_table.attributes;
-        for record in self.registry.devices.values_mut() {
+        for record in self.registry.devices.iter_mut() {
             let size = record.itt.size();
             record.itt.fill(0, size, 0);
             record.itt.clean(&self.memory, itt_attributes, 0, size);
@@ -319,7 +320,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             for command in &mapc {
                 queued.submit(*command)?;
             }
-            for (&device_id, record) in self.registry.devices.iter().filter(|(_, r)| !r.live) {
+            for record in self.registry.devices.iter().filter(|r| !r.live) {
+                let device_id = record.device_id;
                 if let Err(error) = self
                     .device_table
                     .ensure_entry(queued.memory_mut(), device_id)
@@ -334,7 +336,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 );
                 queued.submit(ItsCommand::Mapd {
                     device_id,
-                    size: record.size,
+                    size: record.mapd_size(),
                     itt_address: record.itt.phys(),
                     valid: true,
                 })?;
@@ -357,8 +359,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             return Err(error);
         }
         // Everything before the device that could not be replayed is live.
-        for (device_id, record) in self.registry.devices.iter_mut() {
-            if stopped_at.is_none_or(|stop| *device_id < stop) {
+        for record in self.registry.devices.iter_mut() {
+            if stopped_at.is_none_or(|stop| record.device_id < stop) {
                 record.live = true;
             }
         }
@@ -379,12 +381,12 @@ impl<F: GitsFrame, M: DmaMemory> Drop for Its<F, M> {
             log::warn!("its: dropped without a clean save ({error}); its memory is kept");
             return;
         }
-        let registry = core::mem::take(&mut self.registry);
+        let mut registry = core::mem::take(&mut self.registry);
         self.domain.detach(
             self.slot,
             registry.mappings().map(|(_, mapping)| mapping.intid()),
         );
-        for (_, record) in registry.devices {
+        for record in registry.devices.take() {
             self.memory.deallocate(record.itt);
         }
         for itt in self.quarantine.drain(..) {
