@@ -46,9 +46,6 @@ macro_rules! writer {
     };
 }
 
-reader!(read8, u8, "ldrb {v:w}, [{a}]");
-reader!(read16, u16, "ldrh {v:w}, [{a}]");
-writer!(write16, u16, "strh {v:w}, [{a}]");
 reader!(read32, u32, "ldr {v:w}, [{a}]");
 writer!(write32, u32, "str {v:w}, [{a}]");
 reader!(read64, u64, "ldr {v:x}, [{a}]");
