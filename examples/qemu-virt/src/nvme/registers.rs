@@ -160,7 +160,7 @@ pub(super) const ACQ: Register64<(), ReadWrite> = Register64::new(0x30, "ACQ");
 /// descriptor only allows writes.
 pub(super) const SQTDBL: Register<SubmissionTailDoorbell, u32, SQTDBL::Register, WriteOnly> =
     Register::new(0, "SQyTDBL");
-/// CQyHDBL; write-only for the same reason as [`SQTDBL`].
+/// CQyHDBL; write-only for the same reason as [`SQTDBL`](const@SQTDBL).
 pub(super) const CQHDBL: Register<CompletionHeadDoorbell, u32, CQHDBL::Register, WriteOnly> =
     Register::new(0, "CQyHDBL");
 
