@@ -59,8 +59,13 @@ pub fn run(mut kernel: Kernel) {
 }
 
 /// The edu's IRQ handler: acknowledge at the device, so the next raise sends
-/// a new MSI.
+/// a new MSI. Register it with the edu's [`Edu::context`] as its context.
 pub fn edu_interrupt(intid: IntId, context: usize) {
-    let status = Edu::from_context(context).acknowledge();
+    // SAFETY: every registration of this handler passes the edu's
+    // `Edu::context` (demo.rs, hibernate/mod.rs, tests/its.rs).
+    let Some(edu) = (unsafe { Edu::from_context(context) }) else {
+        return;
+    };
+    let status = edu.acknowledge();
     info!("irq: LPI {intid} taken (edu interrupt status {status:#x})");
 }

@@ -1,24 +1,50 @@
 //! QEMU's `edu` teaching device (docs/specs/edu.rst in QEMU): one MSI
 //! vector, raised on demand by writing the interrupt-raise register.
 
-use crate::mmio::{read32, write32};
 use crate::pci::Function;
+use core::ptr::NonNull;
+use gicv3_its::mmio::MmioFrame;
+use gicv3_its::registers::{FrameKind, ReadOnly, ReadWrite, Register, RegisterFrame, WriteOnly};
+use gicv3_its::tock_registers::LocalRegisterCopy;
 
 /// PCI vendor and device ID.
 pub const VENDOR_ID: u16 = 0x1234;
 /// PCI device ID.
 pub const DEVICE_ID: u16 = 0x11e8;
 
-const IDENTIFICATION: usize = 0x00;
-const LIVENESS: usize = 0x04;
-const INTERRUPT_STATUS: usize = 0x24;
-const INTERRUPT_RAISE: usize = 0x60;
-const INTERRUPT_ACKNOWLEDGE: usize = 0x64;
+/// The registers at the start of the edu's 1 MiB BAR0 (edu.rst, "MMIO area
+/// spec"; the DMA buffer above them is not used).
+#[derive(Debug)]
+pub enum EduRegisters {}
+
+impl FrameKind for EduRegisters {
+    const SIZE: usize = 0x100;
+    const NAME: &'static str = "edu";
+}
+
+/// Identification: 0xRRrr00ed, major and minor version and 0xed.
+const IDENTIFICATION: Register<EduRegisters, u32, (), ReadOnly> =
+    Register::new(0x00, "identification");
+/// Card liveness check: reads back the inverse of what was written.
+const LIVENESS: Register<EduRegisters, u32, (), ReadWrite> =
+    Register::new(0x04, "card liveness check");
+/// Interrupt status: the bits raised and not yet acknowledged.
+const INTERRUPT_STATUS: Register<EduRegisters, u32, (), ReadOnly> =
+    Register::new(0x24, "interrupt status");
+/// Interrupt raise: sets the bits written in the status, which sends the
+/// MSI.
+const INTERRUPT_RAISE: Register<EduRegisters, u32, (), WriteOnly> =
+    Register::new(0x60, "interrupt raise");
+/// Interrupt acknowledge: clears the bits written from the status.
+const INTERRUPT_ACKNOWLEDGE: Register<EduRegisters, u32, (), WriteOnly> =
+    Register::new(0x64, "interrupt acknowledge");
 
 /// One edu device, by its BAR0.
 #[derive(Clone, Copy, Debug)]
 pub struct Edu {
-    bar0: usize,
+    /// BAR0: at least [`EduRegisters::SIZE`] bytes, mapped as Device memory
+    /// for ever (checked by [`Edu::new`]).
+    bar0: NonNull<u8>,
 }
 
 impl Edu {
@@ -27,53 +53,60 @@ impl Edu {
         if (function.vendor_id, function.device_id) != (VENDOR_ID, DEVICE_ID) {
             return None;
         }
-        let bar0 = function.bars[0]?;
+        let bar0 = function.bars[0].filter(|bar| bar.size >= EduRegisters::SIZE as u64)?;
         Some(Self {
-            bar0: bar0.cpu_address as usize,
+            bar0: NonNull::new(bar0.cpu_address as *mut u8)?,
         })
     }
 
     /// The context value an IRQ handler gets (see [`Edu::from_context`]).
     pub fn context(self) -> usize {
-        self.bar0
+        self.bar0.as_ptr() as usize
     }
 
     /// The device an IRQ handler's context refers to.
-    pub fn from_context(context: usize) -> Self {
-        Self { bar0: context }
+    ///
+    /// # Safety
+    /// `context` must come from [`Edu::context`].
+    pub unsafe fn from_context(context: usize) -> Option<Self> {
+        Some(Self {
+            bar0: NonNull::new(context as *mut u8)?,
+        })
     }
 
-    fn read(self, offset: usize) -> u32 {
-        // SAFETY: BAR0 is the edu's 1 MiB register BAR, assigned by the PCI
-        // enumerator and mapped as Device memory; edu registers are 32 bits.
-        unsafe { read32(self.bar0 + offset) }
-    }
-
-    fn write(self, offset: usize, value: u32) {
-        // SAFETY: as for `read`.
-        unsafe { write32(self.bar0 + offset, value) }
+    fn registers(self) -> MmioFrame<EduRegisters> {
+        // SAFETY: `bar0` is an edu's BAR0, assigned by the PCI enumerator
+        // and identity mapped as Device memory for ever (paging.rs maps the
+        // host bridge's windows), at least `EduRegisters::SIZE` bytes: `new`
+        // checked it, or `from_context`'s caller promised a value made from
+        // one. Copies of an `Edu` reach the same registers, as MmioFrame
+        // allows.
+        unsafe { MmioFrame::new(self.bar0) }
     }
 
     /// The identification register (0xRRrr00ed) and whether the liveness
     /// check (the device inverts what is written) passes.
     pub fn identify(self) -> (u32, bool) {
-        self.write(LIVENESS, 0x1234_5678);
+        let registers = self.registers();
+        registers.write(LIVENESS, LocalRegisterCopy::new(0x1234_5678));
         (
-            self.read(IDENTIFICATION),
-            self.read(LIVENESS) == !0x1234_5678,
+            registers.read(IDENTIFICATION).get(),
+            registers.read(LIVENESS).get() == !0x1234_5678,
         )
     }
 
     /// Sets `bits` in the interrupt status, which raises the MSI.
     pub fn raise(self, bits: u32) {
-        self.write(INTERRUPT_RAISE, bits);
+        self.registers()
+            .write(INTERRUPT_RAISE, LocalRegisterCopy::new(bits));
     }
 
     /// Reads the interrupt status and acknowledges every bit of it; returns
     /// it. For the IRQ handler.
     pub fn acknowledge(self) -> u32 {
-        let status = self.read(INTERRUPT_STATUS);
-        self.write(INTERRUPT_ACKNOWLEDGE, status);
-        status
+        let registers = self.registers();
+        let status = registers.read(INTERRUPT_STATUS);
+        registers.write(INTERRUPT_ACKNOWLEDGE, LocalRegisterCopy::new(status.get()));
+        status.get()
     }
 }

@@ -23,7 +23,6 @@ mod gic;
 mod heap;
 mod hibernate;
 mod irq;
-mod mmio;
 mod msi;
 mod nvme;
 mod paging;
@@ -185,8 +184,14 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
     };
     // SAFETY: called once per boot; the LPI domain keeps the region for ever.
     let lpi_region = unsafe { layout.lpi_region() };
-    if let Some(node) = platform.its.first() {
-        hibernate::marker::set_its_base(node.frames.start);
+    if let Some(its) = platform
+        .its
+        .first()
+        .and_then(|node| NonNull::new(node.frames.start as *mut u8))
+    {
+        // SAFETY: the ITS frames from the DTB, identity mapped as Device
+        // memory for ever by `paging::activate`.
+        unsafe { hibernate::marker::set_its_frame(its) };
     }
     hibernate::marker::mark(protocol::Phase::Boot);
     let config = ItsConfig {

@@ -11,13 +11,13 @@ use crate::platform::{PciHost, Platform};
 use alloc::vec::Vec;
 use core::fmt;
 use core::ptr::NonNull;
+use gicv3_its::mmio::RegisterWidth;
+use gicv3_its::registers::{GITS_TRANSLATER, Gits, Readable, Register, RegisterFrame};
+use gicv3_its::tock_registers::{LocalRegisterCopy, RegisterLongName};
 use gicv3_its::{
     CollectionId, DeviceId, DmaRegion, EventId, GicrMmio, GitsMmio, IntId, Its, ItsConfig,
     ItsError, LpiDomain, LpiDomainConfig, ProcessorNumber,
 };
-
-/// GITS_TRANSLATER's offset in the ITS frames: the MSI doorbell.
-pub const TRANSLATER_OFFSET: u64 = 0x1_0040;
 /// The one collection: this CPU.
 pub const ICID: CollectionId = CollectionId(0);
 
@@ -94,6 +94,9 @@ pub struct ItsService {
     pub gicr: GicrMmio,
     /// This CPU's processor number (the collection's target).
     pub processor_number: ProcessorNumber,
+    /// The ITS's frames again, for what the kernel does beside the driver:
+    /// reading registers, and the CPU's own writes to GITS_TRANSLATER.
+    registers: GitsMmio,
     doorbell: u64,
     phandle: Option<u32>,
 }
@@ -126,7 +129,9 @@ impl ItsService {
         // SAFETY: the ITS frames come from the DTB and are identity mapped as
         // Device memory for ever (paging.rs); the previous driver of this ITS,
         // if any, saved it and is not used while this one lives.
-        let frame = unsafe { GitsMmio::new(base) };
+        // `registers` is a second frame of the same ITS, which only reads and
+        // writes GITS_TRANSLATER, neither of which disturbs the driver.
+        let (frame, registers) = unsafe { (GitsMmio::new(base), GitsMmio::new(base)) };
         let rd_base = NonNull::new(gic.rd_base() as *mut u8).ok_or(MsiError::NoIts)?;
         // SAFETY: RD_base of this CPU's redistributor, mapped as Device memory
         // for ever; `gic` only uses GICR_WAKER and GICR_TYPER there.
@@ -139,7 +144,8 @@ impl ItsService {
             lpis,
             gicr,
             processor_number,
-            doorbell: node.frames.start + TRANSLATER_OFFSET,
+            registers,
+            doorbell: node.frames.start + GITS_TRANSLATER.offset() as u64,
             phandle: node.phandle,
         })
     }
@@ -147,6 +153,27 @@ impl ItsService {
     /// The MSI doorbell: GITS_TRANSLATER's physical address.
     pub fn doorbell(&self) -> u64 {
         self.doorbell
+    }
+
+    /// Reads an ITS register beside the driver: reading one has no side
+    /// effect.
+    pub fn read_register<W, F, A>(
+        &self,
+        register: Register<Gits, W, F, A>,
+    ) -> LocalRegisterCopy<W, F>
+    where
+        W: RegisterWidth,
+        F: RegisterLongName,
+        A: Readable,
+    {
+        self.registers.read(register)
+    }
+
+    /// A CPU write of `event` to GITS_TRANSLATER: an MSI from the DeviceID
+    /// the interconnect gives the CPU's writes (0 on QEMU).
+    pub fn write_translater(&self, event: u32) {
+        self.registers
+            .write(GITS_TRANSLATER, LocalRegisterCopy::new(event));
     }
 
     /// The DeviceID of `function` at this ITS, from `msi-map`.

@@ -191,7 +191,7 @@ impl Hibernation {
         if irq::register(lpi, count_only, 0).is_err() {
             return;
         }
-        self.translater_write(0);
+        self.kernel.its.write_translater(0);
         let arrived = cpu::wait_until(DELIVERY, || irq::count(lpi) >= 1);
         info!(
             "PM: boot kernel: DeviceID {FOREIGN_DEVICE:#x} (its own) EventID 0 -> LPI {lpi}: {}",

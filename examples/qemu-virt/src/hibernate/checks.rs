@@ -90,7 +90,7 @@ impl Hibernation {
         let (unhandled_before, _) = irq::unhandled();
         let counts: Vec<u32> = self.handled_lpis().map(irq::count).collect();
         mark(Phase::ForeignProbe);
-        self.translater_write(0);
+        self.kernel.its.write_translater(0);
         cpu::wait_until(QUIET, || false);
         let (unhandled_after, last) = irq::unhandled();
         let counts_after: Vec<u32> = self.handled_lpis().map(irq::count).collect();

@@ -60,10 +60,11 @@ mod soak;
 use crate::block::BlockDevice;
 use crate::edu::Edu;
 use crate::msi::MsiRoute;
-use crate::{Kernel, irq, mmio};
+use crate::{Kernel, irq};
 use alloc::string::String;
 use core::time::Duration;
 use gicv3_its::IntId;
+use gicv3_its::registers::{GITS_BASER, GITS_CBASER};
 use image::{Header, ImageError, ItsView};
 use layout::Layout;
 use log::{error, info, warn};
@@ -219,30 +220,17 @@ impl Hibernation {
 
     /// Logs where the ITS's tables are, from its registers: GITS_BASER0
     /// (Device table on QEMU), GITS_BASER1 (Collection table) and
-    /// GITS_CBASER (command queue), address bits [47:12].
+    /// GITS_CBASER (command queue).
     fn log_its_tables(&self, who: &str) {
-        let Some(node) = self.kernel.platform.its.first() else {
-            return;
-        };
-        let base = node.frames.start as usize;
-        // SAFETY: reading the ITS's BASER and CBASER registers (its control
-        // frame is mapped as Device memory for ever) has no side effect; the
-        // driver owns them but a read cannot disturb it.
-        let [baser0, baser1, cbaser] =
-            [0x100, 0x108, 0x80].map(|offset| unsafe { mmio::read64(base + offset) });
-        let address = |value: u64| value & 0x0000_ffff_ffff_f000;
+        let its = &self.kernel.its;
+        let [device_table, collection_table] = [GITS_BASER[0], GITS_BASER[1]]
+            .map(|baser| its.read_register(baser).read(GITS_BASER::Physical_Address) << 12);
+        let queue = its
+            .read_register(GITS_CBASER)
+            .read(GITS_CBASER::Physical_Address)
+            << 12;
         info!(
-            "PM: {who}: ITS Device table at {:#x}, Collection table at {:#x}, command queue at {:#x}",
-            address(baser0),
-            address(baser1),
-            address(cbaser)
+            "PM: {who}: ITS Device table at {device_table:#x}, Collection table at {collection_table:#x}, command queue at {queue:#x}"
         );
-    }
-
-    /// A CPU write of `event` to GITS_TRANSLATER (DeviceID 0 on QEMU).
-    fn translater_write(&self, event: u32) {
-        // SAFETY: GITS_TRANSLATER in the ITS's translation frame, mapped as
-        // Device memory; a 32-bit write is an MSI.
-        unsafe { mmio::write32(self.kernel.its.doorbell() as usize, event) };
     }
 }

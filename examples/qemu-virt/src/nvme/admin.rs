@@ -5,15 +5,14 @@
 
 use super::dma::{BOUNCE, MAX_TRANSFER, PAGE, PRP_LIST};
 use super::queue::{Command, IO_QUEUE_ID};
-use super::registers::{
-    CC_EN, CC_IOCQES, CC_IOSQES, CC_NVM_4K_RR, CC_SHN_NORMAL, CSTS_CFS, CSTS_RDY,
-    CSTS_SHST_COMPLETE, CSTS_SHST_MASK, REG_ACQ, REG_AQA, REG_ASQ, REG_CC, REG_CSTS,
-};
+use super::registers::{ACQ, AQA, ASQ, CC, CSTS, Status, is_fatal, is_gone};
 use super::{NAMESPACE_ID, Nvme, NvmeError, State};
 use crate::block::SECTOR_SIZE;
 use crate::cpu;
 use alloc::string::String;
 use alloc::vec;
+use gicv3_its::registers::RegisterFrame;
+use gicv3_its::tock_registers::LocalRegisterCopy;
 
 // Admin commands (5.x).
 const ADMIN_DELETE_IO_SQ: u8 = 0x00;
@@ -39,16 +38,22 @@ impl Nvme {
         self.memory.zero(0, PRP_LIST);
         self.admin.reset();
         self.io.reset();
-        let depths = u32::from(self.admin.depth - 1) << 16 | u32::from(self.admin.depth - 1);
-        self.registers.write32(REG_AQA, depths);
+        let depth = u32::from(self.admin.depth - 1);
         self.registers
-            .write64(REG_ASQ, self.memory.phys(self.admin.sq));
-        self.registers
-            .write64(REG_ACQ, self.memory.phys(self.admin.cq));
-        let cc = CC_NVM_4K_RR | CC_IOSQES | CC_IOCQES;
-        self.registers.write32(REG_CC, cc);
-        self.registers.write32(REG_CC, cc | CC_EN);
-        self.wait_status("CSTS.RDY = 1", |csts| csts & CSTS_RDY != 0)?;
+            .write_fields(AQA, AQA::ASQS.val(depth) + AQA::ACQS.val(depth));
+        self.registers.write64(ASQ, self.memory.phys(self.admin.sq));
+        self.registers.write64(ACQ, self.memory.phys(self.admin.cq));
+        // The NVM command set, 4 KiB pages, round robin, and the I/O queue
+        // entry sizes: 2^6 = 64-byte submission and 2^4 = 16-byte
+        // completion entries.
+        let cc = CC::CSS::NVM
+            + CC::MPS::Size4K
+            + CC::AMS::RoundRobin
+            + CC::IOSQES.val(6)
+            + CC::IOCQES.val(4);
+        self.registers.write_fields(CC, cc);
+        self.registers.write_fields(CC, cc + CC::EN::SET);
+        self.wait_status("CSTS.RDY = 1", |csts| csts.is_set(CSTS::RDY))?;
         self.state = State::Running;
         let result = self.identify_and_create_queues();
         if result.is_err() {
@@ -130,10 +135,9 @@ impl Nvme {
         let deleted = self
             .admin_command("Delete I/O submission queue", delete_sq)
             .and_then(|()| self.admin_command("Delete I/O completion queue", delete_cq));
-        let cc = self.registers.read32(REG_CC);
-        self.registers.write32(REG_CC, cc | CC_SHN_NORMAL);
+        self.registers.modify(CC, CC::SHN::Normal);
         let shut_down = self.wait_status("CSTS.SHST = complete", |csts| {
-            csts & CSTS_SHST_MASK == CSTS_SHST_COMPLETE
+            csts.matches_all(CSTS::SHST::Complete)
         });
         deleted.and(shut_down)
     }
@@ -141,14 +145,15 @@ impl Nvme {
     /// Clears CC.EN (after CSTS.RDY caught up with it) and waits for
     /// CSTS.RDY = 0: the controller is reset, its queues are gone.
     pub(super) fn disable(&mut self) -> Result<(), NvmeError> {
-        let cc = self.registers.read32(REG_CC);
-        if cc & CC_EN != 0 {
+        if self.registers.read(CC).is_set(CC::EN) {
             // Changing EN while RDY still follows an earlier change is
             // undefined; a fatal controller may never become ready.
-            let _ = self.wait_status("CSTS.RDY = 1", |csts| csts & (CSTS_RDY | CSTS_CFS) != 0);
+            let _ = self.wait_status("CSTS.RDY = 1", |csts| {
+                csts.is_set(CSTS::RDY) || csts.is_set(CSTS::CFS)
+            });
         }
-        self.registers.write32(REG_CC, 0);
-        match self.wait_status("CSTS.RDY = 0", |csts| csts & CSTS_RDY == 0) {
+        self.registers.write(CC, LocalRegisterCopy::new(0));
+        match self.wait_status("CSTS.RDY = 0", |csts| !csts.is_set(CSTS::RDY)) {
             // A fatal status does not stop a reset.
             Err(NvmeError::ControllerFatal) | Ok(()) => Ok(()),
             Err(error) => Err(error),
@@ -159,18 +164,16 @@ impl Nvme {
     fn wait_status(
         &self,
         what: &'static str,
-        mut done: impl FnMut(u32) -> bool,
+        mut done: impl FnMut(Status) -> bool,
     ) -> Result<(), NvmeError> {
-        // All ones: the function no longer answers (reset or removed).
-        let fatal = |csts: u32| csts & CSTS_CFS != 0 && csts != u32::MAX;
         cpu::wait_until(self.ready_timeout, || {
-            let csts = self.registers.read32(REG_CSTS);
-            (done(csts) && csts != u32::MAX) || fatal(csts)
+            let csts = self.registers.read(CSTS);
+            (done(csts) && !is_gone(csts)) || is_fatal(csts)
         });
-        let csts = self.registers.read32(REG_CSTS);
-        if done(csts) && csts != u32::MAX {
+        let csts = self.registers.read(CSTS);
+        if done(csts) && !is_gone(csts) {
             Ok(())
-        } else if fatal(csts) {
+        } else if is_fatal(csts) {
             Err(NvmeError::ControllerFatal)
         } else {
             Err(NvmeError::Timeout(what))

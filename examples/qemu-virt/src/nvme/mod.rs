@@ -52,9 +52,11 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 use dma::{ADMIN_CQ, ADMIN_SQ, BOUNCE, DmaBlock, IO_CQ, IO_SQ, MAX_TRANSFER, PAGE, PRP_LIST};
 use gicv3_its::IntId;
+use gicv3_its::registers::RegisterFrame;
+use gicv3_its::tock_registers::LocalRegisterCopy;
 use interrupt::{Signals, completion_interrupt};
 use queue::{ADMIN_DEPTH, Command, IO_DEPTH, IO_QUEUE_ID, Queue};
-use registers::{CAP_CSS_NVM, REG_CAP, REG_DOORBELLS, REG_VS, Registers};
+use registers::{CAP, CSS_NVM, Registers, VS};
 
 /// PCI class code of an NVMe controller: mass storage, non-volatile memory,
 /// NVM Express.
@@ -176,8 +178,8 @@ pub fn probe(
                 function.bdf,
                 nvme.model,
                 nvme.serial,
-                nvme.version >> 16,
-                (nvme.version >> 8) & 0xff,
+                nvme.version.read(VS::MJR),
+                nvme.version.read(VS::MNR),
                 nvme.capacity,
                 nvme.max_sectors,
                 function.bdf.requester_id(),
@@ -220,7 +222,7 @@ pub struct Nvme {
     capacity: u64,
     max_sectors: usize,
     io_commands: u64,
-    version: u32,
+    version: LocalRegisterCopy<u32, VS::Register>,
     model: String,
     serial: String,
 }
@@ -241,29 +243,30 @@ impl Nvme {
         if vectors < VECTORS {
             return Err(NvmeError::TooFewVectors(vectors));
         }
-        let registers = Registers {
-            base: bar.cpu_address as usize,
-        };
-        let cap = registers.read64(REG_CAP);
-        let stride = 4usize << ((cap >> 32) & 0xf);
-        // The four doorbells (admin and I/O, SQ tail and CQ head) in BAR0.
-        if (bar.size as usize) < REG_DOORBELLS + 4 * stride {
+        let registers = Registers::new(&bar).ok_or(NvmeError::NoRegisters)?;
+        let cap = registers.read64(CAP);
+        let stride = 4usize << cap.read(CAP::DSTRD);
+        // The doorbells of the admin and the I/O queue pair, in BAR0.
+        let (Some(admin_doorbells), Some(io_doorbells)) = (
+            registers.doorbells(0, stride),
+            registers.doorbells(IO_QUEUE_ID, stride),
+        ) else {
             return Err(NvmeError::NoRegisters);
-        }
-        if cap & CAP_CSS_NVM == 0 {
+        };
+        if cap.read(CAP::CSS) & CSS_NVM == 0 {
             return Err(NvmeError::Unsupported("the NVM command set"));
         }
-        let page_min = 12 + ((cap >> 48) & 0xf);
-        let page_max = 12 + ((cap >> 52) & 0xf);
+        let page_min = 12 + cap.read(CAP::MPSMIN);
+        let page_max = 12 + cap.read(CAP::MPSMAX);
         if !(page_min..=page_max).contains(&12) {
             return Err(NvmeError::Unsupported("4 KiB memory pages"));
         }
         // CAP.MQES is 0-based; CAP.TO is in 500 ms units.
-        let max_entries = (cap & 0xffff) as u16;
+        let max_entries = cap.read(CAP::MQES) as u16;
         let io_depth = IO_DEPTH.min(max_entries.saturating_add(1)).max(2);
         let admin_depth = ADMIN_DEPTH.min(max_entries.saturating_add(1)).max(2);
-        let ready_timeout = (Duration::from_millis(500) * ((cap >> 24) & 0xff).max(1) as u32)
-            .min(MAX_READY_TIMEOUT);
+        let ready_timeout =
+            (Duration::from_millis(500) * cap.read(CAP::TO).max(1) as u32).min(MAX_READY_TIMEOUT);
 
         let memory = DmaBlock::allocate()?;
         // The PRP list names every bounce buffer page after the first, for
@@ -284,12 +287,13 @@ impl Nvme {
             msix.mask(vector, false);
         }
 
+        let version = registers.read(VS);
         let mut nvme = Self {
             bdf: function.bdf,
             registers,
             memory,
-            admin: Queue::new(0, 0, admin_depth, ADMIN_SQ, ADMIN_CQ, stride),
-            io: Queue::new(IO_QUEUE_ID, 1, io_depth, IO_SQ, IO_CQ, stride),
+            admin: Queue::new(0, 0, admin_depth, ADMIN_SQ, ADMIN_CQ, admin_doorbells),
+            io: Queue::new(IO_QUEUE_ID, 1, io_depth, IO_SQ, IO_CQ, io_doorbells),
             route,
             signals,
             state: State::Failed,
@@ -299,7 +303,7 @@ impl Nvme {
             capacity: 0,
             max_sectors: MAX_TRANSFER / SECTOR_SIZE,
             io_commands: 0,
-            version: registers.read32(REG_VS),
+            version,
             model: String::new(),
             serial: String::new(),
         };

@@ -5,13 +5,14 @@
 
 use super::dma::{DmaBlock, PAGE};
 use super::interrupt::wait_for_interrupt;
-use super::registers::{CSTS_CFS, REG_CSTS, REG_DOORBELLS, Registers};
+use super::registers::{CQHDBL, CSTS, Doorbells, SQTDBL, is_fatal};
 use super::{Nvme, STATUS_CONTROLLER_FATAL, STATUS_IRQS_MASKED, State};
 use crate::block::BlockError;
 use crate::cpu;
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{DAIF, Readable};
 use core::sync::atomic::Ordering;
+use gicv3_its::registers::RegisterFrame;
 
 const SQ_ENTRY: usize = 64;
 const CQ_ENTRY: usize = 16;
@@ -33,8 +34,7 @@ pub(super) struct Queue {
     cq_head: u16,
     /// The phase tag of new completion entries.
     phase: bool,
-    sq_doorbell: usize,
-    cq_doorbell: usize,
+    doorbells: Doorbells,
 }
 
 impl Queue {
@@ -44,7 +44,7 @@ impl Queue {
         depth: u16,
         sq: usize,
         cq: usize,
-        stride: usize,
+        doorbells: Doorbells,
     ) -> Self {
         Self {
             id,
@@ -55,8 +55,7 @@ impl Queue {
             sq_tail: 0,
             cq_head: 0,
             phase: true,
-            sq_doorbell: REG_DOORBELLS + 2 * usize::from(id) * stride,
-            cq_doorbell: REG_DOORBELLS + (2 * usize::from(id) + 1) * stride,
+            doorbells,
         }
     }
 
@@ -69,15 +68,17 @@ impl Queue {
 
     /// Writes the entry at the tail and rings the tail doorbell. There is
     /// always room: only one command is outstanding at a time.
-    fn submit(&mut self, memory: &DmaBlock, registers: Registers, entry: [u32; 16]) {
+    fn submit(&mut self, memory: &DmaBlock, entry: [u32; 16]) {
         let slot = self.sq + usize::from(self.sq_tail) * SQ_ENTRY;
         for (index, dword) in entry.into_iter().enumerate() {
             memory.write_u32(slot + 4 * index, dword);
         }
         self.sq_tail = (self.sq_tail + 1) % self.depth;
-        // The entry must be visible to the controller before the doorbell.
-        barrier::dsb(barrier::ST);
-        registers.write32(self.sq_doorbell, self.sq_tail.into());
+        // The entry must be visible to the controller before the doorbell:
+        // an `MmioFrame` store issues `dsb st` first.
+        self.doorbells
+            .submission_tail
+            .write_fields(SQTDBL, SQTDBL::SQT.val(self.sq_tail.into()));
     }
 
     /// The next completion entry, if the controller has posted it.
@@ -102,8 +103,10 @@ impl Queue {
     }
 
     /// Tells the controller the entries up to the head are consumed.
-    fn ring_head(&self, registers: Registers) {
-        registers.write32(self.cq_doorbell, self.cq_head.into());
+    fn ring_head(&self) {
+        self.doorbells
+            .completion_head
+            .write_fields(CQHDBL, CQHDBL::CQH.val(self.cq_head.into()));
     }
 }
 
@@ -187,15 +190,14 @@ impl Nvme {
         };
         let signal = &self.signals.interrupts[usize::from(queue.vector)];
         let mut seen = signal.load(Ordering::Acquire);
-        queue.submit(&self.memory, self.registers, command.encode(id));
+        queue.submit(&self.memory, command.encode(id));
         let deadline = cpu::now() + self.command_timeout;
         loop {
             if !wait_for_interrupt(signal, seen, deadline) {
                 // The command may still complete (and DMA) later: only a
                 // reset makes the buffers safe to reuse.
                 self.state = State::Failed;
-                let csts = self.registers.read32(REG_CSTS);
-                return Err(if csts & CSTS_CFS != 0 && csts != u32::MAX {
+                return Err(if is_fatal(self.registers.read(CSTS)) {
                     BlockError::Device(STATUS_CONTROLLER_FATAL)
                 } else {
                     BlockError::Timeout
@@ -217,7 +219,7 @@ impl Nvme {
                 }
             }
             if consumed {
-                queue.ring_head(self.registers);
+                queue.ring_head();
             }
             if let Some(completion) = ours {
                 return match completion.status {

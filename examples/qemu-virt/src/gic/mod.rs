@@ -6,32 +6,24 @@
 //! alias the redistributor frames, while the ITS driver's `GicrMmio` must
 //! own the LPI registers of the same RD_base frame. This module touches only
 //! GICR_WAKER and GICR_TYPER there, which `GicrMmio::new` allows.
+//!
+//! The registers it programs are described in `registers.rs` and reached,
+//! like the ITS driver's, through the crate's `MmioFrame`.
+
+mod registers;
 
 use crate::cpu;
-use crate::mmio::{read32, read64, write32};
 use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;
+use core::ptr::NonNull;
 use core::time::Duration;
-
-const GICD_CTLR: usize = 0x0;
-const GICD_TYPER: usize = 0x4;
-/// GICD_CTLR.RWP: a write to GICD_CTLR is still taking effect.
-const GICD_CTLR_RWP: u32 = 1 << 31;
-/// GICD_CTLR.ARE_NS (ARE with one security state).
-const GICD_CTLR_ARE_NS: u32 = 1 << 4;
-/// GICD_CTLR.EnableGrp1NS (EnableGrp1 with one security state).
-const GICD_CTLR_ENABLE_GRP1_NS: u32 = 1 << 1;
-
-const GICR_TYPER: usize = 0x8;
-const GICR_TYPER_VLPIS: u64 = 1 << 1;
-const GICR_TYPER_LAST: u64 = 1 << 4;
-const GICR_WAKER: usize = 0x14;
-const GICR_WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
-const GICR_WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
-/// The SGI/PPI frame follows RD_base.
-const SGI_BASE: usize = 0x1_0000;
-const GICR_IGROUPR0: usize = 0x80;
+use gicv3_its::mmio::MmioFrame;
+use gicv3_its::registers::{GICR_TYPER, GICR_WAKER, Gicr, RegisterFrame};
+use gicv3_its::tock_registers::LocalRegisterCopy;
+use registers::{
+    GICD_CTLR, GICD_TYPER, GICR_IGROUPR0, GICR_TYPER_VLPIS, Gicd, GicrSgi, SGI_BASE_OFFSET,
+};
 
 /// INTIDs 1020..=1023 are special: nothing to acknowledge.
 pub const SPURIOUS: u32 = 1023;
@@ -39,6 +31,8 @@ pub const SPURIOUS: u32 = 1023;
 /// What went wrong bringing up the GIC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GicError {
+    /// The distributor's address is 0.
+    NoDistributor,
     /// No redistributor's GICR_TYPER.Affinity matches this CPU.
     NoRedistributor {
         /// This CPU's affinity.
@@ -51,6 +45,7 @@ pub enum GicError {
 impl fmt::Display for GicError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::NoDistributor => write!(f, "the distributor is at address 0"),
             Self::NoRedistributor { affinity } => {
                 write!(f, "no redistributor for affinity {affinity:#x}")
             }
@@ -61,9 +56,9 @@ impl fmt::Display for GicError {
 
 /// The distributor and this CPU's redistributor and CPU interface.
 pub struct Gic {
-    gicd: usize,
+    gicd: MmioFrame<Gicd>,
     gicr_regions: Vec<Range<u64>>,
-    rd_base: usize,
+    rd_base: u64,
 }
 
 impl Gic {
@@ -77,27 +72,24 @@ impl Gic {
     /// may use the distributor; on the redistributors only the LPI registers
     /// (the ITS driver) may be used by others.
     pub unsafe fn init(gicd: u64, gicr_regions: &[Range<u64>]) -> Result<Self, GicError> {
-        let gicd = gicd as usize;
-        // SAFETY: the caller promised the distributor is mapped and ours.
-        unsafe {
-            write32(gicd + GICD_CTLR, 0);
-            wait("GICD_CTLR.RWP", || {
-                read32(gicd + GICD_CTLR) & GICD_CTLR_RWP == 0
-            })?;
-            write32(
-                gicd + GICD_CTLR,
-                GICD_CTLR_ARE_NS | GICD_CTLR_ENABLE_GRP1_NS,
-            );
-            wait("GICD_CTLR.RWP", || {
-                read32(gicd + GICD_CTLR) & GICD_CTLR_RWP == 0
-            })?;
-        }
+        let gicd = NonNull::new(gicd as *mut u8).ok_or(GicError::NoDistributor)?;
+        // SAFETY: the caller promised the distributor is mapped, for ever,
+        // and ours.
+        let gicd = unsafe { MmioFrame::<Gicd>::new(gicd) };
+        let settled = || !gicd.read(GICD_CTLR).is_set(GICD_CTLR::RWP);
+        gicd.write(GICD_CTLR, LocalRegisterCopy::new(0));
+        wait("GICD_CTLR.RWP", settled)?;
+        gicd.write_fields(
+            GICD_CTLR,
+            GICD_CTLR::ARE_NS::SET + GICD_CTLR::EnableGrp1NS::SET,
+        );
+        wait("GICD_CTLR.RWP", settled)?;
         let mut gic = Self {
             gicd,
             gicr_regions: gicr_regions.to_vec(),
             rd_base: 0,
         };
-        gic.rd_base = gic.wake_redistributor(cpu::affinity())? as usize;
+        gic.rd_base = gic.wake_redistributor(cpu::affinity())?;
         cpu_interface::enable();
         Ok(gic)
     }
@@ -106,67 +98,90 @@ impl Gic {
     /// (GICR_WAKER.ProcessorSleep = 0) and puts its SGIs and PPIs in group 1.
     /// Returns its RD_base. Any CPU may do this for any other.
     pub fn wake_redistributor(&self, affinity: u32) -> Result<u64, GicError> {
-        // SAFETY: (whole block) `init`'s caller promised the regions are
-        // mapped redistributors whose non-LPI registers are ours.
-        unsafe {
-            let rd_base = find_redistributor(&self.gicr_regions, affinity)
-                .ok_or(GicError::NoRedistributor { affinity })?;
-            let waker = read32(rd_base + GICR_WAKER);
-            write32(rd_base + GICR_WAKER, waker & !GICR_WAKER_PROCESSOR_SLEEP);
-            wait("GICR_WAKER.ChildrenAsleep", || {
-                read32(rd_base + GICR_WAKER) & GICR_WAKER_CHILDREN_ASLEEP == 0
-            })?;
-            // SGIs and PPIs in group 1 (none is enabled; LPIs are always
-            // group 1).
-            write32(rd_base + SGI_BASE + GICR_IGROUPR0, u32::MAX);
-            Ok(rd_base as u64)
-        }
+        let redistributor = self
+            .redistributors()
+            .find(|redistributor| redistributor.affinity() == affinity)
+            .ok_or(GicError::NoRedistributor { affinity })?;
+        let rd = &redistributor.rd_base;
+        rd.modify(GICR_WAKER, GICR_WAKER::ProcessorSleep::CLEAR);
+        wait("GICR_WAKER.ChildrenAsleep", || {
+            !rd.read(GICR_WAKER).is_set(GICR_WAKER::ChildrenAsleep)
+        })?;
+        // SGIs and PPIs in group 1 (none is enabled; LPIs are always
+        // group 1).
+        redistributor
+            .sgi_base
+            .write(GICR_IGROUPR0, LocalRegisterCopy::new(u32::MAX));
+        Ok(rd.base().as_ptr() as u64)
     }
 
     /// Physical address of this CPU's RD_base frame (identity mapped).
     pub fn rd_base(&self) -> u64 {
-        self.rd_base as u64
+        self.rd_base
     }
 
     /// INTID bits the GIC supports (GICD_TYPER.IDbits + 1): the limit for
     /// LPI INTIDs.
     pub fn lpi_id_bits(&self) -> u32 {
-        // SAFETY: GICD_TYPER of the distributor `init` was given.
-        let typer = unsafe { read32(self.gicd + GICD_TYPER) };
-        ((typer >> 19) & 0x1f) + 1
+        self.gicd.read(GICD_TYPER).read(GICD_TYPER::IDbits) + 1
     }
 
     /// Physical address of the distributor.
     pub fn gicd(&self) -> u64 {
-        self.gicd as u64
+        self.gicd.base().as_ptr() as u64
+    }
+
+    /// Every redistributor in the regions, in order, up to each region's
+    /// last (GICR_TYPER.Last).
+    fn redistributors(&self) -> impl Iterator<Item = Redistributor> + '_ {
+        self.gicr_regions.iter().flat_map(|region| {
+            let mut next = Some(region.start);
+            core::iter::from_fn(move || {
+                let frame = next.take()?;
+                // RD_base and SGI_base must both lie in the region.
+                let end = frame.checked_add(2 * SGI_BASE_OFFSET as u64)?;
+                if end > region.end {
+                    return None;
+                }
+                let rd_base = NonNull::new(frame as *mut u8)?;
+                let sgi_base = NonNull::new((frame as usize + SGI_BASE_OFFSET) as *mut u8)?;
+                // SAFETY: both frames lie inside a redistributor region, which
+                // `init`'s caller promised is mapped as Device memory for ever
+                // and whose non-LPI registers are ours.
+                let (rd_base, sgi_base) =
+                    unsafe { (MmioFrame::new(rd_base), MmioFrame::new(sgi_base)) };
+                let typer = rd_base.read(GICR_TYPER);
+                if !typer.is_set(GICR_TYPER::Last) {
+                    // VLPI_base and a reserved frame follow on GICv4.
+                    let frames = if typer.is_set(GICR_TYPER_VLPIS) { 4 } else { 2 };
+                    next = frame.checked_add(frames * SGI_BASE_OFFSET as u64);
+                }
+                Some(Redistributor {
+                    rd_base,
+                    sgi_base,
+                    typer,
+                })
+            })
+        })
     }
 }
 
-/// RD_base of the redistributor whose GICR_TYPER.Affinity is `affinity`.
-///
-/// # Safety
-/// The regions must be mapped redistributor regions.
-unsafe fn find_redistributor(regions: &[Range<u64>], affinity: u32) -> Option<usize> {
-    for region in regions {
-        let mut frame = region.start as usize;
-        while frame < region.end as usize {
-            // SAFETY: `frame` is inside a mapped redistributor region.
-            let typer = unsafe { read64(frame + GICR_TYPER) };
-            if (typer >> 32) as u32 == affinity {
-                return Some(frame);
-            }
-            if typer & GICR_TYPER_LAST != 0 {
-                break;
-            }
-            // RD_base and SGI_base, plus VLPI_base and a reserved frame on GICv4.
-            frame += if typer & GICR_TYPER_VLPIS != 0 {
-                0x4_0000
-            } else {
-                0x2_0000
-            };
-        }
+/// One redistributor's frames.
+struct Redistributor {
+    /// RD_base: GICR_WAKER and GICR_TYPER here, the LPI registers belong to
+    /// the ITS driver.
+    rd_base: MmioFrame<Gicr>,
+    /// SGI_base: the SGIs' and PPIs' registers.
+    sgi_base: MmioFrame<GicrSgi>,
+    /// Its GICR_TYPER, read once while walking the regions.
+    typer: LocalRegisterCopy<u64, GICR_TYPER::Register>,
+}
+
+impl Redistributor {
+    /// GICR_TYPER.Affinity_Value: the affinity of its CPU.
+    fn affinity(&self) -> u32 {
+        self.typer.read(GICR_TYPER::Affinity_Value) as u32
     }
-    None
 }
 
 fn wait(what: &'static str, done: impl FnMut() -> bool) -> Result<(), GicError> {
