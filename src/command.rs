@@ -171,6 +171,7 @@ const fn dw0(opcode: u8, device_id: DeviceId) -> u64 {
 
 impl ItsCommand {
     /// Encodes the command as the four doublewords the ITS reads.
+    #[inline]
     pub const fn encode(self) -> [u64; 4] {
         match self {
             Self::Mapd {

@@ -14,6 +14,7 @@ use crate::error::{ItsError, WaitFor};
 use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
 use crate::registers::{GITS_CBASER, GITS_CREADR, GITS_CWRITER, GitsFrame};
 use crate::wait::{Wait, WaitPolicy};
+use core::sync::atomic::{Ordering, compiler_fence};
 use tock_registers::LocalRegisterCopy;
 
 /// Deterministic counts of what the queue made the hardware do.
@@ -123,13 +124,20 @@ impl CommandQueue {
         frame.write(GITS_CBASER, value);
     }
 
-    fn next(&self, offset: usize) -> usize {
-        (offset + COMMAND_SIZE) % self.ring.size()
+    /// The slot after the one at `offset`, wrapping at the end of the ring.
+    fn after(&self, offset: usize) -> usize {
+        let next = offset + COMMAND_SIZE;
+        if next == self.ring.size() { 0 } else { next }
     }
 
     /// Writes one command into the next slot without telling the ITS. When
     /// the ring is full, publishes what is there and waits (as `wait`
     /// allows) for the ITS to make room.
+    ///
+    /// The slot is plain Normal memory: the command is written with plain
+    /// stores, and the barrier before the CWRITER write ([`crate::mmio`])
+    /// orders it before the doorbell.
+    #[inline(always)]
     pub fn push<F: GitsFrame, M: DmaMemory>(
         &mut self,
         frame: &F,
@@ -137,43 +145,86 @@ impl CommandQueue {
         command: ItsCommand,
         wait: WaitPolicy,
     ) -> Result<(), ItsError> {
-        if self.next(self.write) == self.read {
-            self.publish(frame);
-            self.wait_for(frame, wait, WaitFor::QueueSpace, |queue| {
-                queue.next(queue.write) != queue.read
-            })?;
+        let next = self.after(self.write);
+        if next == self.read {
+            self.make_room(frame, memory, wait)?;
         }
-        for (index, word) in command.encode().into_iter().enumerate() {
-            // Cannot fail: `write` is a slot offset inside the ring.
-            self.ring.write_u64(self.write + index * 8, word);
+        let words = command.encode().map(u64::to_le);
+        // SAFETY: `write` is a slot offset: a multiple of 32 below the ring's
+        // size (`new`, `program` and `after` keep it so), and the ring is
+        // 64 KiB aligned, so the 32 bytes are inside the region and 8-byte
+        // aligned; `DmaRegion::new`'s caller promised the region is valid
+        // and ours. The ITS reads only slots published before.
+        unsafe {
+            self.ring
+                .virt()
+                .as_ptr()
+                .add(self.write)
+                .cast::<[u64; 4]>()
+                .write(words);
         }
-        self.ring
-            .clean(memory, self.attributes, self.write, COMMAND_SIZE);
-        self.write = self.next(self.write);
+        self.write = next;
         self.stats.commands += 1;
         Ok(())
     }
 
+    /// The ring is full: publish it and wait for the ITS to make room.
+    #[cold]
+    fn make_room<F: GitsFrame, M: DmaMemory>(
+        &mut self,
+        frame: &F,
+        memory: &M,
+        wait: WaitPolicy,
+    ) -> Result<(), ItsError> {
+        self.publish(frame, memory);
+        self.wait_for(frame, wait, WaitFor::QueueSpace, |queue| {
+            queue.after(queue.write) != queue.read
+        })
+    }
+
     /// Tells the ITS about every command pushed so far: one CWRITER write,
-    /// skipped when nothing is new.
-    pub fn publish<F: GitsFrame>(&mut self, frame: &F) {
-        if self.published != self.write {
-            frame.write_fields(
-                GITS_CWRITER,
-                GITS_CWRITER::Offset.val((self.write / COMMAND_SIZE) as u64),
-            );
-            self.published = self.write;
-            self.stats.doorbells += 1;
+    /// skipped when nothing is new. A GIC that does not snoop gets the new
+    /// slots cleaned to the Point of Coherency first.
+    pub fn publish<F: GitsFrame, M: DmaMemory>(&mut self, frame: &F, memory: &M) {
+        if self.published == self.write {
+            return;
         }
+        if self.attributes.needs_cache_clean() {
+            if self.write > self.published {
+                self.ring.clean(
+                    memory,
+                    self.attributes,
+                    self.published,
+                    self.write - self.published,
+                );
+            } else {
+                let size = self.ring.size();
+                self.ring.clean(
+                    memory,
+                    self.attributes,
+                    self.published,
+                    size - self.published,
+                );
+                self.ring.clean(memory, self.attributes, 0, self.write);
+            }
+        }
+        compiler_fence(Ordering::Release);
+        frame.write_fields(
+            GITS_CWRITER,
+            GITS_CWRITER::Offset.val((self.write / COMMAND_SIZE) as u64),
+        );
+        self.published = self.write;
+        self.stats.doorbells += 1;
     }
 
     /// Publishes and waits until the ITS has consumed every command.
-    pub fn publish_and_wait<F: GitsFrame>(
+    pub fn publish_and_wait<F: GitsFrame, M: DmaMemory>(
         &mut self,
         frame: &F,
+        memory: &M,
         wait: WaitPolicy,
     ) -> Result<(), ItsError> {
-        self.publish(frame);
+        self.publish(frame, memory);
         self.stats.completion_waits += 1;
         self.wait_for(frame, wait, WaitFor::CommandCompletion, |queue| {
             queue.read == queue.published

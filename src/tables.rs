@@ -242,6 +242,19 @@ impl ItsTable {
         id as usize / (self.page_size / self.entry_size)
     }
 
+    /// Gives every level-2 page back and clears the level-1 entries that
+    /// pointed at them, leaving the rest of the table as it is. The caller
+    /// guarantees the ITS is disabled and quiescent.
+    pub fn release_level2<M: DmaMemory>(&mut self, memory: &mut M) {
+        while let Some((index, page)) = self.level2.pop_first() {
+            let offset = index * LEVEL1_ENTRY_SIZE;
+            self.memory.write_u64(offset, 0);
+            self.memory
+                .clean(memory, self.attributes, offset, LEVEL1_ENTRY_SIZE);
+            memory.deallocate(page);
+        }
+    }
+
     /// Zeroes every entry and gives level-2 pages back, so that the table
     /// refers to no memory but its own. The caller guarantees the ITS is
     /// disabled and quiescent (it holds no mapping from this table).

@@ -64,18 +64,21 @@ pub(crate) struct Submitter<'a, F: GitsFrame, M: DmaMemory> {
 }
 
 impl<F: GitsFrame, M: DmaMemory> Submitter<'_, F, M> {
+    #[inline(always)]
     pub(crate) fn submit(&mut self, command: ItsCommand) -> Result<(), ItsError> {
         self.queue
             .push(self.frame, &*self.memory, command, self.wait)?;
         if self.batching == Batching::OneAtATime {
-            self.queue.publish_and_wait(self.frame, self.wait)?;
+            self.queue
+                .publish_and_wait(self.frame, &*self.memory, self.wait)?;
         }
         Ok(())
     }
 
     /// Publishes what is left and waits until the ITS has consumed it all.
     pub(crate) fn finish(&mut self) -> Result<(), ItsError> {
-        self.queue.publish_and_wait(self.frame, self.wait)
+        self.queue
+            .publish_and_wait(self.frame, &*self.memory, self.wait)
     }
 
     /// The platform memory, for allocations between commands.

@@ -17,7 +17,7 @@
 
 use crate::command::{ItsCommand, RdBase};
 use crate::error::ItsError;
-use crate::id::DeviceId;
+use crate::id::{DeviceId, EventId};
 use crate::its::{Its, ItsState, disable_and_quiesce, submitter};
 use crate::memory::DmaMemory;
 use crate::registers::{GITS_IIDR, GITS_TYPER, GitsFrame};
@@ -60,11 +60,14 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         }
         // After a failed command the ITS's queue is not trusted: go straight
         // to disabling it, which (with Valid = 0 below) drops everything.
-        if self.state != ItsState::NeedsRecovery
-            && let Err(error) = self.tear_down()
-        {
-            log::warn!("its: teardown not consumed ({error}); disabling the ITS anyway");
-        }
+        let torn_down = self.state != ItsState::NeedsRecovery
+            && match self.tear_down() {
+                Ok(()) => true,
+                Err(error) => {
+                    log::warn!("its: teardown not consumed ({error}); disabling the ITS anyway");
+                    false
+                }
+            };
         if let Err(error) = disable_and_quiesce(&self.frame, self.wait) {
             // What the ITS holds is unknown now; the registry still knows
             // everything, for `recover` or another `save`.
@@ -72,7 +75,14 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             return Err(error);
         }
         self.invalidate_tables();
-        self.clear_tables();
+        if torn_down {
+            // The ITS itself made every entry it wrote invalid (MAPD V=0,
+            // MAPC V=0): only the level-2 pages go back, so the cost grows
+            // with what was mapped, not with the size of the tables.
+            self.release_level2_pages();
+        } else {
+            self.clear_tables();
+        }
         for record in self.registry.devices.iter_mut() {
             record.live = false;
         }
@@ -240,6 +250,13 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         }
     }
 
+    /// Gives the Device table's level-2 pages back and clears the level-1
+    /// entries that pointed at them. Only while the ITS is disabled,
+    /// quiescent and invalidated.
+    fn release_level2_pages(&mut self) {
+        self.device_table.release_level2(&mut self.memory);
+    }
+
     /// Zeroes the Device and Collection tables (giving level-2 pages back).
     /// Only while the ITS is disabled and quiescent.
     fn clear_tables(&mut self) {
@@ -274,8 +291,10 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         // LPI's configuration; INVALL in `replay` makes it take effect.
         self.domain.restore_configs(
             self.registry
-                .mappings()
-                .map(|(_, mapping)| (mapping.intid(), mapping.config())),
+                .devices
+                .iter()
+                .flat_map(|record| record.events.iter().flatten())
+                .map(|mapping| (mapping.intid(), mapping.config())),
         );
         self.enable();
         Ok(())
@@ -340,13 +359,15 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                     itt_address: record.itt.phys(),
                     valid: true,
                 })?;
-                for (event_id, mapping) in record.events() {
-                    queued.submit(ItsCommand::Mapti {
-                        device_id,
-                        event_id,
-                        intid: mapping.intid(),
-                        icid: mapping.icid(),
-                    })?;
+                for (event_id, slot) in (0..).zip(record.events.iter()) {
+                    if let Some(mapping) = slot {
+                        queued.submit(ItsCommand::Mapti {
+                            device_id,
+                            event_id: EventId(event_id),
+                            intid: mapping.intid(),
+                            icid: mapping.icid(),
+                        })?;
+                    }
                 }
             }
             for command in invall.iter().chain(&syncs) {

@@ -443,9 +443,7 @@ impl<M: DmaMemory> LpiDomain<M> {
         allocator.for_each_free_run(|first, count| {
             tables.fill_configs(memory, first, count, LpiConfig::DISABLED)
         });
-        for (intid, config) in configs {
-            tables.set_config(memory, intid, config);
-        }
+        tables.set_configs(memory, configs);
     }
 
     /// The physical address of a redistributor's RD_base frame, and

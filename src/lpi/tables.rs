@@ -128,6 +128,35 @@ impl LpiTables {
         }
     }
 
+    /// Writes many configuration bytes, as [`LpiTables::set_config`] does
+    /// one: plain stores into the property table, each cleaned only when
+    /// the GIC needs it (the redistributors read the table after an INV,
+    /// INVALL or GICR_INVLPIR, ordered by the barrier before the register
+    /// write that sends it).
+    pub fn set_configs<M: DmaMemory>(
+        &mut self,
+        memory: &M,
+        configs: impl Iterator<Item = (IntId, LpiConfig)>,
+    ) {
+        if self.attributes.needs_cache_clean() {
+            for (intid, config) in configs {
+                self.set_config(memory, intid, config);
+            }
+            return;
+        }
+        let bytes = Self::property_bytes(self.id_bits).min(self.region.size());
+        let table = self.region.virt().as_ptr();
+        for (intid, config) in configs {
+            let offset = intid.0.wrapping_sub(FIRST_LPI) as usize;
+            if offset < bytes {
+                // SAFETY: `offset` is inside the property table, which is
+                // inside the region (`bytes` is clamped to its size), and
+                // `DmaRegion::new`'s caller promised the region is ours.
+                unsafe { table.add(offset).write(config.byte()) };
+            }
+        }
+    }
+
     /// Writes `count` configuration bytes from `first`, all `config`.
     pub fn fill_configs<M: DmaMemory>(
         &mut self,
