@@ -100,6 +100,16 @@ pub enum ItsError {
         /// The collection.
         icid: CollectionId,
     },
+    /// The collection was restored before its redistributor was ready and
+    /// is not mapped yet: initialise the redistributor
+    /// ([`crate::LpiDomain::init_redistributor`]), then
+    /// [`crate::Its::restore_collections`].
+    CollectionDeferred {
+        /// The collection.
+        icid: CollectionId,
+        /// Its redistributor.
+        processor_number: ProcessorNumber,
+    },
     /// The collection still has events routed to it.
     CollectionInUse {
         /// The collection.
@@ -277,6 +287,13 @@ impl fmt::Display for ItsError {
                 write!(f, "collection {icid} is already mapped")
             }
             Self::CollectionNotMapped { icid } => write!(f, "collection {icid} is not mapped"),
+            Self::CollectionDeferred {
+                icid,
+                processor_number,
+            } => write!(
+                f,
+                "collection {icid} waits for redistributor {processor_number} to be ready"
+            ),
             Self::CollectionInUse { icid, events } => {
                 write!(f, "collection {icid} still has {events} events")
             }

@@ -200,6 +200,10 @@ pub struct CollectionRecord {
     pub processor_number: ProcessorNumber,
     /// Events currently routed to the collection.
     pub events: usize,
+    /// Whether the ITS holds the mapping now: false while the ITS is
+    /// saved, and after a restore until the redistributor is ready
+    /// ([`crate::Its::restore_collections`]).
+    pub mapped: bool,
 }
 
 /// Everything the driver has mapped.
@@ -261,6 +265,18 @@ impl Registry {
         let old = core::mem::replace(slot, mapping);
         self.count_event(old, -1);
         self.count_event(mapping, 1);
+    }
+
+    /// Records that the ITS holds nothing of the registry any more (after
+    /// its tables were invalidated): no device is live, no collection
+    /// mapped.
+    pub(crate) fn forget_hardware(&mut self) {
+        for record in self.devices.iter_mut() {
+            record.live = false;
+        }
+        for record in self.collections.values_mut() {
+            record.mapped = false;
+        }
     }
 
     /// Removes a device, and its events from their collections' counts.

@@ -11,6 +11,7 @@ use gicv3_its::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 use gicv3_its::{
     ItsCommand, ItsConfig, ItsError, ItsState, LpiDomain, LpiDomainConfig, WaitFor, WaitPolicy,
 };
+use std::collections::BTreeMap;
 use support::*;
 
 // ---------------------------------------------------------------- probe
@@ -684,19 +685,125 @@ fn pending_lpis_are_dropped_by_a_power_cycle() {
 }
 
 #[test]
-fn restore_waits_for_the_redistributors_after_the_domain_is_saved() {
-    let (model, mut its, _) = pending_at_save();
-    // The domain was saved: no redistributor counts as ready until it is
-    // initialised again, and a collection is never mapped onto one that
-    // is not.
+fn collections_wait_for_their_redistributors_after_a_restore() {
+    let (model, mut its, lpi) = pending_at_save();
+    model.reset();
+    // Only CPU 0 is back when the ITS is restored (the others come online
+    // later): devices and events are replayed, collections only where the
+    // redistributor is ready; no MAPC or SYNC reaches the others.
+    its.domain()
+        .init_redistributor(&model.gicr(0), model.config().redistributors[0])
+        .unwrap();
+    its.restore().unwrap();
     assert_eq!(
-        its.restore(),
+        model.valid_collections(),
+        BTreeMap::from([(CollectionId(0), 0)])
+    );
+    let collection_1 = its
+        .registry()
+        .collections()
+        .find(|(icid, _)| *icid == CollectionId(1))
+        .unwrap()
+        .1;
+    assert!(!collection_1.mapped);
+    // Its event is mapped, but translates to nothing until CPU 1 is back.
+    assert!(model.mappings().contains_key(&(DeviceId(0x10), EventId(0))));
+    assert!(model.send_msi(DeviceId(0x10), EventId(0)).is_err());
+    // Typed errors for the wrong order.
+    assert_eq!(
+        its.restore_collections(ProcessorNumber(1)),
         Err(ItsError::RedistributorNotReady {
-            processor_number: ProcessorNumber(0)
+            processor_number: ProcessorNumber(1)
         })
     );
-    init_redistributors(&model, its.domain());
+    assert_eq!(
+        its.move_event(DeviceId(0x10), EventId(0), CollectionId(0)),
+        Err(ItsError::CollectionDeferred {
+            icid: CollectionId(1),
+            processor_number: ProcessorNumber(1)
+        })
+    );
+    // CPU 1 comes online.
+    its.domain()
+        .init_redistributor(&model.gicr(1), model.config().redistributors[1])
+        .unwrap();
+    its.restore_collections(ProcessorNumber(1)).unwrap();
+    assert_eq!(
+        model
+            .send_msi(DeviceId(0x10), EventId(0))
+            .unwrap()
+            .processor,
+        1
+    );
+    assert_eq!(model.take_pending(1), vec![lpi]);
+    for cpu in 2..4u16 {
+        its.domain()
+            .init_redistributor(
+                &model.gicr(usize::from(cpu)),
+                model.config().redistributors[usize::from(cpu)],
+            )
+            .unwrap();
+        its.restore_collections(ProcessorNumber(cpu)).unwrap();
+    }
+    assert_model_matches_registry(&model, &its);
+    assert_no_violations(&model);
+}
+
+#[test]
+fn move_collection_moves_one_collection_and_refuses_an_offline_cpu() {
+    let (model, mut its) = setup(ModelConfig::default());
+    its.map_device(DeviceId(0x10), 2).unwrap();
+    its.map_event(DeviceId(0x10), EventId(0), CollectionId(1))
+        .unwrap();
+    its.map_event(DeviceId(0x10), EventId(1), CollectionId(2))
+        .unwrap();
+    // Collection 1 goes to CPU 3 (say CPU 1 is going offline); collection
+    // 2, on another CPU, stays where it is.
+    its.move_collection(CollectionId(1), ProcessorNumber(3))
+        .unwrap();
+    assert_eq!(
+        model
+            .translate(DeviceId(0x10), EventId(0))
+            .unwrap()
+            .processor,
+        3
+    );
+    assert_eq!(
+        model
+            .translate(DeviceId(0x10), EventId(1))
+            .unwrap()
+            .processor,
+        2
+    );
+    // After a resume where CPU 3 is not back yet, moving onto it is
+    // refused, with nothing changed.
+    its.save().unwrap();
+    its.domain().save().unwrap();
+    for cpu in 0..3 {
+        its.domain()
+            .init_redistributor(&model.gicr(cpu), model.config().redistributors[cpu])
+            .unwrap();
+    }
     its.restore().unwrap();
+    assert_eq!(
+        its.move_collection(CollectionId(2), ProcessorNumber(3)),
+        Err(ItsError::RedistributorNotReady {
+            processor_number: ProcessorNumber(3)
+        })
+    );
+    assert_eq!(
+        its.move_collection(CollectionId(2), ProcessorNumber(9)),
+        Err(ItsError::UnknownRedistributor {
+            processor_number: ProcessorNumber(9)
+        })
+    );
+    assert_eq!(
+        model
+            .translate(DeviceId(0x10), EventId(1))
+            .unwrap()
+            .processor,
+        2
+    );
     assert_no_violations(&model);
 }
 

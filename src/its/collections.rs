@@ -42,6 +42,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             crate::registry::CollectionRecord {
                 processor_number,
                 events: 0,
+                mapped: true,
             },
         );
         Ok(())
@@ -71,17 +72,104 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 events: record.events,
             });
         }
-        let rdbase = self.ready_rdbase(record.processor_number)?;
-        self.execute(
-            &[ItsCommand::Mapc {
-                icid,
-                rdbase,
-                valid: false,
-            }],
-            &[rdbase],
-        )?;
-        log::info!("its: MAPC icid {icid} valid 0");
+        if record.mapped {
+            let rdbase = self.ready_rdbase(record.processor_number)?;
+            self.execute(
+                &[ItsCommand::Mapc {
+                    icid,
+                    rdbase,
+                    valid: false,
+                }],
+                &[rdbase],
+            )?;
+            log::info!("its: MAPC icid {icid} valid 0");
+        }
         self.registry.collections.remove(&icid);
+        Ok(())
+    }
+
+    /// Moves one collection to another redistributor (MAPC, then INVALL,
+    /// 5.3.8, 5.3.7): its events are delivered there from now on. LPIs
+    /// already pending on the old redistributor stay there and are taken
+    /// by its CPU, so that CPU must still be online; to move off a CPU that
+    /// goes offline, use [`Its::move_collections`], whose MOVALL takes its
+    /// pending LPIs along.
+    pub fn move_collection(
+        &mut self,
+        icid: CollectionId,
+        to: ProcessorNumber,
+    ) -> Result<(), ItsError> {
+        self.check_active()?;
+        let from = self.rdbase_of_collection(icid)?;
+        let to_rdbase = self.ready_rdbase(to)?;
+        if from == to_rdbase {
+            return Ok(());
+        }
+        self.execute(
+            &[
+                ItsCommand::Mapc {
+                    icid,
+                    rdbase: to_rdbase,
+                    valid: true,
+                },
+                ItsCommand::Invall { icid },
+            ],
+            &[from, to_rdbase],
+        )?;
+        log::info!(
+            "its: MAPC icid {icid} valid 1 rdbase {:#x} (moved)",
+            to_rdbase.field()
+        );
+        if let Some(record) = self.registry.collections.get_mut(&icid) {
+            record.processor_number = to;
+        }
+        Ok(())
+    }
+
+    /// Maps the collections that [`Its::restore`] left unmapped because
+    /// their redistributor was not ready yet: call it when a CPU comes
+    /// online after a resume, once [`crate::LpiDomain::init_redistributor`]
+    /// ran for it. MAPC and INVALL for each, then SYNC. Fails with
+    /// [`ItsError::RedistributorNotReady`] if it is called too early.
+    pub fn restore_collections(
+        &mut self,
+        processor_number: ProcessorNumber,
+    ) -> Result<(), ItsError> {
+        self.check_active()?;
+        let rdbase = self.ready_rdbase(processor_number)?;
+        let deferred: Vec<CollectionId> = self
+            .registry
+            .collections
+            .iter()
+            .filter(|(_, record)| !record.mapped && record.processor_number == processor_number)
+            .map(|(&icid, _)| icid)
+            .collect();
+        if deferred.is_empty() {
+            return Ok(());
+        }
+        let commands: Vec<ItsCommand> = deferred
+            .iter()
+            .flat_map(|&icid| {
+                [
+                    ItsCommand::Mapc {
+                        icid,
+                        rdbase,
+                        valid: true,
+                    },
+                    ItsCommand::Invall { icid },
+                ]
+            })
+            .collect();
+        self.execute(&commands, &[rdbase])?;
+        for icid in deferred {
+            log::info!(
+                "its: MAPC icid {icid} valid 1 rdbase {:#x} (restore)",
+                rdbase.field()
+            );
+            if let Some(record) = self.registry.collections.get_mut(&icid) {
+                record.mapped = true;
+            }
+        }
         Ok(())
     }
 
@@ -115,7 +203,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             .registry
             .collections
             .iter()
-            .filter(|(_, record)| record.processor_number == from)
+            .filter(|(_, record)| record.mapped && record.processor_number == from)
             .map(|(&icid, _)| icid)
             .collect();
         let mut commands: Vec<ItsCommand> = moving

@@ -153,12 +153,19 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         }
     }
 
+    /// The redistributor of a collection the ITS holds now, for SYNC.
     fn rdbase_of_collection(&self, icid: CollectionId) -> Result<RdBase, ItsError> {
         let record = self
             .registry
             .collections
             .get(&icid)
             .ok_or(ItsError::CollectionNotMapped { icid })?;
+        if !record.mapped {
+            return Err(ItsError::CollectionDeferred {
+                icid,
+                processor_number: record.processor_number,
+            });
+        }
         self.ready_rdbase(record.processor_number)
     }
 

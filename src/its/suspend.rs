@@ -17,7 +17,7 @@
 
 use crate::command::{ItsCommand, RdBase};
 use crate::error::ItsError;
-use crate::id::{DeviceId, EventId};
+use crate::id::{CollectionId, DeviceId, EventId};
 use crate::its::{Its, ItsState, disable_and_quiesce, submitter};
 use crate::memory::DmaMemory;
 use crate::registers::{GITS_IIDR, GITS_TYPER, GitsFrame};
@@ -83,9 +83,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         } else {
             self.clear_tables();
         }
-        for record in self.registry.devices.iter_mut() {
-            record.live = false;
-        }
+        self.registry.forget_hardware();
         self.saved_identity = Some((self.features.typer, self.features.iidr));
         self.state = ItsState::Saved;
         self.domain.set_active(self.slot, false);
@@ -161,9 +159,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         // keeps devices until then) must no longer refer to it.
         self.invalidate_tables();
         self.clear_tables();
-        for record in self.registry.devices.iter_mut() {
-            record.live = false;
-        }
+        self.registry.forget_hardware();
         for itt in self.quarantine.drain(..) {
             self.memory.deallocate(itt);
         }
@@ -190,11 +186,12 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// Streams MAPD V=0 for every live device and MAPC V=0 for every
     /// collection, then a SYNC per redistributor, and waits once.
     fn tear_down(&mut self) -> Result<(), ItsError> {
-        let syncs = self.sync_targets();
+        let syncs = self.sync_targets(true);
         let collections: Vec<ItsCommand> = self
             .registry
             .collections
             .iter()
+            .filter(|(_, record)| record.mapped)
             .filter_map(|(&icid, record)| {
                 let rdbase = self.rdbase(record.processor_number).ok()?;
                 log::info!("its: MAPC icid {icid} valid 0 (save)");
@@ -225,12 +222,14 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         queued.finish()
     }
 
-    /// One SYNC target per redistributor that has a collection.
-    fn sync_targets(&self) -> Vec<RdBase> {
+    /// One SYNC target per ready redistributor that has a collection
+    /// (mapped ones only, with `only_mapped`).
+    fn sync_targets(&self, only_mapped: bool) -> Vec<RdBase> {
         let mut targets: Vec<RdBase> = self
             .registry
             .collections
             .values()
+            .filter(|record| record.mapped || !only_mapped)
             .filter_map(|record| self.ready_rdbase(record.processor_number).ok())
             .collect();
         targets.sort_unstable();
@@ -305,26 +304,32 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// the queue allows. Devices whose commands were consumed become live;
     /// the first failure stops the replay.
     fn replay(&mut self) -> Result<(), ItsError> {
-        let mapc: Vec<ItsCommand> = self
+        // Collections whose redistributor is ready now; the others wait for
+        // `restore_collections`. Events are mapped whatever their
+        // collection (MAPTI needs only a valid ICID, 5.3.11).
+        let ready: Vec<(CollectionId, RdBase)> = self
             .registry
             .collections
             .iter()
-            .map(|(&icid, record)| {
-                Ok(ItsCommand::Mapc {
-                    icid,
-                    rdbase: self.ready_rdbase(record.processor_number)?,
-                    valid: true,
-                })
+            .filter(|(_, record)| !record.mapped)
+            .filter_map(|(&icid, record)| {
+                Some((icid, self.ready_rdbase(record.processor_number).ok()?))
             })
-            .collect::<Result<_, ItsError>>()?;
-        let invall: Vec<ItsCommand> = self
-            .registry
-            .collections
-            .keys()
-            .map(|&icid| ItsCommand::Invall { icid })
+            .collect();
+        let mapc: Vec<ItsCommand> = ready
+            .iter()
+            .map(|&(icid, rdbase)| ItsCommand::Mapc {
+                icid,
+                rdbase,
+                valid: true,
+            })
+            .collect();
+        let invall: Vec<ItsCommand> = ready
+            .iter()
+            .map(|&(icid, _)| ItsCommand::Invall { icid })
             .collect();
         let syncs: Vec<ItsCommand> = self
-            .sync_targets()
+            .sync_targets(false)
             .into_iter()
             .map(|rdbase| ItsCommand::Sync { rdbase })
             .collect();
@@ -378,6 +383,11 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         if let Err(error) = result {
             self.state = ItsState::NeedsRecovery;
             return Err(error);
+        }
+        for (icid, _) in ready {
+            if let Some(record) = self.registry.collections.get_mut(&icid) {
+                record.mapped = true;
+            }
         }
         // Everything before the device that could not be replayed is live.
         for record in self.registry.devices.iter_mut() {
