@@ -808,6 +808,77 @@ fn move_collection_moves_one_collection_and_refuses_an_offline_cpu() {
 }
 
 #[test]
+fn an_event_mapped_onto_a_collection_not_yet_mapped_arrives_once_it_is() {
+    let (model, mut its, _) = pending_at_save();
+    model.reset();
+    its.domain()
+        .init_redistributor(&model.gicr(0), model.config().redistributors[0])
+        .unwrap();
+    its.restore().unwrap();
+    // Collection 2 waits for CPU 2: MAPTI onto it is allowed (no INV, no
+    // SYNC), and the event translates to nothing yet.
+    its.map_device(DeviceId(0x18), 1).unwrap();
+    let lpi = its
+        .map_event(DeviceId(0x18), EventId(0), CollectionId(2))
+        .unwrap();
+    assert!(model.send_msi(DeviceId(0x18), EventId(0)).is_err());
+    // MAPC and INVALL when CPU 2 is ready: delivered.
+    its.domain()
+        .init_redistributor(&model.gicr(2), model.config().redistributors[2])
+        .unwrap();
+    its.restore_collections(ProcessorNumber(2)).unwrap();
+    model.send_msi(DeviceId(0x18), EventId(0)).unwrap();
+    assert_eq!(model.take_pending(2), vec![lpi]);
+    assert_no_violations(&model);
+}
+
+#[test]
+fn a_cpu_going_offline_takes_its_collections_elsewhere_first() {
+    let (model, mut its) = setup(ModelConfig::default());
+    its.map_device(DeviceId(0x10), 1).unwrap();
+    its.map_event(DeviceId(0x10), EventId(0), CollectionId(1))
+        .unwrap();
+    its.move_collections(ProcessorNumber(1), ProcessorNumber(0))
+        .unwrap();
+    its.domain().offline(ProcessorNumber(1)).unwrap();
+    // Nothing may be mapped onto, or moved to, the offline CPU.
+    assert_eq!(
+        its.map_collection(CollectionId(9), ProcessorNumber(1)),
+        Err(ItsError::RedistributorNotReady {
+            processor_number: ProcessorNumber(1)
+        })
+    );
+    assert_eq!(
+        its.move_collection(CollectionId(1), ProcessorNumber(1)),
+        Err(ItsError::RedistributorNotReady {
+            processor_number: ProcessorNumber(1)
+        })
+    );
+    assert_eq!(
+        model
+            .translate(DeviceId(0x10), EventId(0))
+            .unwrap()
+            .processor,
+        0
+    );
+    // Back online: its collection goes home.
+    its.domain()
+        .init_redistributor(&model.gicr(1), model.config().redistributors[1])
+        .unwrap();
+    its.move_collection(CollectionId(1), ProcessorNumber(1))
+        .unwrap();
+    assert_eq!(
+        model
+            .translate(DeviceId(0x10), EventId(0))
+            .unwrap()
+            .processor,
+        1
+    );
+    assert_model_matches_registry(&model, &its);
+    assert_no_violations(&model);
+}
+
+#[test]
 fn restore_on_different_hardware_is_refused() {
     let (model, mut its) = setup(ModelConfig::default());
     populate(&mut its, 1, 1);

@@ -231,25 +231,35 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 event_id,
             });
         }
-        let rdbase = self.rdbase_of_collection(icid)?;
+        // A collection waiting for its redistributor (after a restore)
+        // takes events too: MAPTI needs only its ICID (5.3.11). Its INVALL
+        // at `restore_collections` loads their configuration; until then
+        // there is nothing to INV or SYNC.
+        let target = match self.rdbase_of_collection(icid) {
+            Ok(rdbase) => Some(rdbase),
+            Err(ItsError::CollectionDeferred { .. }) => None,
+            Err(error) => return Err(error),
+        };
         let config = LpiConfig::new(DEFAULT_PRIORITY, true);
         let intid = match chosen {
             Some(intid) => self.domain.reserve(intid, config).map(|()| intid)?,
             None => self.domain.allocate(config)?,
         };
-        let commands = [
-            ItsCommand::Mapti {
-                device_id,
-                event_id,
-                intid,
-                icid,
-            },
-            ItsCommand::Inv {
-                device_id,
-                event_id,
-            },
-        ];
-        if let Err(error) = self.execute(&commands, &[rdbase]) {
+        let mapti = ItsCommand::Mapti {
+            device_id,
+            event_id,
+            intid,
+            icid,
+        };
+        let inv = ItsCommand::Inv {
+            device_id,
+            event_id,
+        };
+        let sent = match target {
+            Some(rdbase) => self.execute(&[mapti, inv], &[rdbase]),
+            None => self.execute(&[mapti], &[]),
+        };
+        if let Err(error) = sent {
             self.domain.free(intid);
             return Err(error);
         }

@@ -337,6 +337,21 @@ impl<M: DmaMemory> LpiDomain<M> {
         Ok(())
     }
 
+    /// Records that a CPU goes offline: its redistributor no longer counts
+    /// as ready, so no ITS maps a collection onto it or moves LPIs to it
+    /// ([`ItsError::RedistributorNotReady`]) until
+    /// [`LpiDomain::init_redistributor`] runs for it again. Move its
+    /// collections away first ([`crate::Its::move_collections`]).
+    pub fn offline(&self, processor_number: ProcessorNumber) -> Result<(), ItsError> {
+        let mut domain = self.lock();
+        let info = domain
+            .redistributors
+            .get_mut(&processor_number)
+            .ok_or(ItsError::UnknownRedistributor { processor_number })?;
+        info.ready = false;
+        Ok(())
+    }
+
     /// Every redistributor the domain has initialised, by processor number.
     pub fn redistributors(&self) -> Vec<RedistributorInfo> {
         self.lock().redistributors.values().copied().collect()
