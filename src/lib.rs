@@ -63,8 +63,6 @@
 #![warn(missing_docs)]
 
 extern crate alloc;
-#[cfg(feature = "std")]
-extern crate std;
 
 pub mod command;
 pub mod error;
@@ -73,8 +71,6 @@ pub mod its;
 pub mod lpi;
 pub mod memory;
 pub mod mmio;
-#[cfg(feature = "model")]
-pub mod model;
 pub mod queue;
 pub mod registers;
 pub mod registry;

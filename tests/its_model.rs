@@ -5,10 +5,10 @@
 
 mod support;
 
-use gicv3_its::model::{Consumption, ItsModel, ModelConfig, PageSizes, Quiescence};
 use gicv3_its::registers::{GITS_BASER, RegisterFrame};
 use gicv3_its::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 use gicv3_its::{ItsCommand, ItsConfig, ItsError, ItsState, LpiDomain, LpiDomainConfig, WaitFor};
+use gicv3_its_model::{Consumption, ItsModel, ModelConfig, PageSizes, Quiescence};
 use support::*;
 
 // ---------------------------------------------------------------- probe

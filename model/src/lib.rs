@@ -1,5 +1,5 @@
-//! A software model of a GICv3 ITS and its redistributors, the oracle of the
-//! host tests (feature `model`).
+//! A software model of a GICv3 ITS and its redistributors, the oracle of
+//! `gicv3-its`'s host tests.
 //!
 //! Host tests drive the real driver against an [`ItsModel`] through the same
 //! traits it uses on hardware ([`RegisterFrame`], [`DmaMemory`])
@@ -42,21 +42,27 @@
 //! GICR_INVALLR. Pending state lives in the redistributor and is written to
 //! the pending table when EnableLPIs is cleared; it is loaded from the table
 //! when EnableLPIs is set with GICR_PENDBASER.PTZ = 0.
+//!
+//! The model is a second, independent reading of the spec: it shares the
+//! command encodings ([`ItsCommand`]), the register descriptors
+//! ([`gicv3_its::registers`]), the memory and register-frame traits and the
+//! ID types with the driver, never the driver's logic.
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
 
-use crate::command::{COMMAND_SIZE, ItsCommand, RdBase};
-use crate::id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
-use crate::memory::{DmaMemory, DmaRegion};
-use crate::registers::{
+use core::ptr::{NonNull, copy_nonoverlapping, write_bytes};
+use gicv3_its::command::{COMMAND_SIZE, ItsCommand, RdBase};
+use gicv3_its::id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
+use gicv3_its::memory::{DmaMemory, DmaRegion};
+use gicv3_its::registers::{
     GICR_CTLR, GICR_IIDR, GICR_INVALLR, GICR_INVLPIR, GICR_PENDBASER, GICR_PROPBASER, GICR_SYNCR,
     GICR_TYPER, GICR_WAKER, GITS_BASER, GITS_CBASER, GITS_CREADR, GITS_CTLR, GITS_CWRITER,
     GITS_IIDR, GITS_TRANSLATER, GITS_TYPER, Gicr, Gits, ReadAccess, RegisterFrame, WriteAccess,
 };
-use core::ptr::{NonNull, copy_nonoverlapping, write_bytes};
 use std::alloc::{Layout, alloc_zeroed, dealloc, handle_alloc_error};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::vec;
-use std::vec::Vec;
 use tock_registers::fields::Field;
 use tock_registers::{LocalRegisterCopy, RegisterLongName};
 
@@ -2076,9 +2082,9 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::ItsCommand as C;
     use GicrRegister as R;
     use GitsRegister as G;
+    use gicv3_its::ItsCommand as C;
 
     const LPI: u32 = 8200;
     const LPI_ID: IntId = IntId(LPI);
@@ -2086,6 +2092,56 @@ mod tests {
     const INNER_SHAREABLE: u64 = 1 << 10;
     const PAGE_64K: u64 = 2 << 8;
     const PTZ: u64 = 1 << 62;
+
+    /// The CPU's accesses to a region, as a driver makes them (the driver's
+    /// own accessors are private to it): `false` or `None` outside it.
+    trait CpuAccess {
+        fn write_u64(&mut self, offset: usize, value: u64) -> bool;
+        fn read_u64(&self, offset: usize) -> Option<u64>;
+        fn write_u8(&mut self, offset: usize, value: u8) -> bool;
+        fn read_u8(&self, offset: usize) -> Option<u8>;
+    }
+
+    impl CpuAccess for DmaRegion {
+        fn write_u64(&mut self, offset: usize, value: u64) -> bool {
+            let inside = offset.checked_add(8).is_some_and(|end| end <= self.size());
+            if inside {
+                // SAFETY: the 8 bytes are inside the region, which the model
+                // handed out and which lives as long as the model.
+                unsafe {
+                    self.virt()
+                        .as_ptr()
+                        .add(offset)
+                        .cast::<u64>()
+                        .write_unaligned(value.to_le())
+                };
+            }
+            inside
+        }
+
+        fn read_u64(&self, offset: usize) -> Option<u64> {
+            let inside = offset.checked_add(8).is_some_and(|end| end <= self.size());
+            inside.then(|| {
+                let at = self.virt().as_ptr().wrapping_add(offset).cast::<u64>();
+                // SAFETY: as in `write_u64`.
+                u64::from_le(unsafe { at.read_unaligned() })
+            })
+        }
+
+        fn write_u8(&mut self, offset: usize, value: u8) -> bool {
+            let inside = offset < self.size();
+            if inside {
+                // SAFETY: as in `write_u64`.
+                unsafe { self.virt().as_ptr().add(offset).write(value) };
+            }
+            inside
+        }
+
+        fn read_u8(&self, offset: usize) -> Option<u8> {
+            // SAFETY: as in `write_u64`.
+            (offset < self.size()).then(|| unsafe { self.virt().as_ptr().add(offset).read() })
+        }
+    }
 
     /// The ITS and redistributors programmed by hand, as a driver would.
     struct Rig {
