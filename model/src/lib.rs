@@ -57,21 +57,22 @@ use gicv3_its::command::{COMMAND_SIZE, ItsCommand, RdBase};
 use gicv3_its::id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 use gicv3_its::memory::{DmaMemory, DmaRegion};
 use gicv3_its::registers::{
-    GICR_CTLR, GICR_IIDR, GICR_INVALLR, GICR_INVLPIR, GICR_PENDBASER, GICR_PROPBASER, GICR_SYNCR,
-    GICR_TYPER, GICR_WAKER, GITS_BASER, GITS_CBASER, GITS_CREADR, GITS_CTLR, GITS_CWRITER,
-    GITS_IIDR, GITS_TRANSLATER, GITS_TYPER, Gicr, Gits, ReadAccess, RegisterFrame, WriteAccess,
+    GICR_CTLR, GICR_PENDBASER, GICR_PROPBASER, GICR_TYPER, GITS_BASER, GITS_CBASER, GITS_TYPER,
+    Gicr, Gits, ReadAccess, RegisterFrame, WriteAccess,
 };
+use registers::{GICR_TYPER_DIRECT_LPI, PENDBASER_RW, PROPBASER_RW, QUEUE_PAGE, bits};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tock_registers::fields::Field;
-use tock_registers::{LocalRegisterCopy, RegisterLongName};
+use tock_registers::LocalRegisterCopy;
 
 mod arena;
 mod config;
+mod registers;
 mod report;
 
 pub use arena::{ARENA_PHYS_BASE, POISON};
 pub use config::{Consumption, ModelConfig, PageSizes, Quiescence};
+pub use registers::{GicrRegister, GitsRegister};
 pub use report::{
     CommandError, MemoryFault, ModelStats, MsiError, TableKind, Translation, Violation,
     command_name,
@@ -80,127 +81,11 @@ pub use report::{
 const FIRST_LPI: u32 = 8192;
 /// Bytes per DTE and per CTE (GITS_BASERn.Entry_Size + 1).
 const TABLE_ENTRY_SIZE: usize = 8;
-const QUEUE_PAGE: usize = 4096;
 /// Level-1 entry: Valid and address bits \[51:12\].
 const L1_VALID: u64 = 1 << 63;
 const L1_ADDRESS: u64 = ((1 << 52) - 1) & !0xfff;
-/// GICR_TYPER.DirectLPI: GICR_INVLPIR and GICR_INVALLR are implemented.
-const GICR_TYPER_DIRECT_LPI: u64 = 1 << 3;
 /// The RDbase field of MAPC and of a CTE: 36 bits.
 const RDBASE_FIELD: u64 = (1 << 36) - 1;
-
-/// The bits of one register field, in place.
-const fn bits<R: RegisterLongName>(field: Field<u64, R>) -> u64 {
-    field.mask << field.shift
-}
-
-/// Writable bits of GITS_CBASER, GITS_BASERn, GICR_PROPBASER and
-/// GICR_PENDBASER, Shareability and Indirect aside.
-const CBASER_RW: u64 = bits(GITS_CBASER::Valid)
-    | bits(GITS_CBASER::InnerCache)
-    | bits(GITS_CBASER::OuterCache)
-    | bits(GITS_CBASER::Physical_Address)
-    | bits(GITS_CBASER::Size);
-const BASER_RW: u64 = bits(GITS_BASER::Valid)
-    | bits(GITS_BASER::InnerCache)
-    | bits(GITS_BASER::OuterCache)
-    | bits(GITS_BASER::Physical_Address)
-    | bits(GITS_BASER::Size);
-const PROPBASER_RW: u64 = bits(GICR_PROPBASER::IDbits)
-    | bits(GICR_PROPBASER::InnerCache)
-    | bits(GICR_PROPBASER::OuterCache)
-    | bits(GICR_PROPBASER::Physical_Address);
-const PENDBASER_RW: u64 = bits(GICR_PENDBASER::InnerCache)
-    | bits(GICR_PENDBASER::OuterCache)
-    | bits(GICR_PENDBASER::Physical_Address);
-
-// ---------------------------------------------------------------------------
-// The registers the model implements
-
-/// An ITS register, decoded from the offset of an access (the offsets are
-/// the crate's register descriptors').
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GitsRegister {
-    /// GITS_CTLR.
-    Ctlr,
-    /// GITS_IIDR.
-    Iidr,
-    /// GITS_TYPER.
-    Typer,
-    /// GITS_CBASER.
-    Cbaser,
-    /// GITS_CWRITER.
-    Cwriter,
-    /// GITS_CREADR.
-    Creadr,
-    /// GITS_BASERn.
-    Baser(usize),
-    /// GITS_TRANSLATER.
-    Translater,
-    /// An offset the model does not implement (RAZ/WI).
-    Other(usize),
-}
-
-impl GitsRegister {
-    /// The register at `offset` of the ITS frame.
-    pub fn at(offset: usize) -> Self {
-        let baser = GITS_BASER[0].offset()..=GITS_BASER[7].offset();
-        match offset {
-            o if o == GITS_CTLR.offset() => Self::Ctlr,
-            o if o == GITS_IIDR.offset() => Self::Iidr,
-            o if o == GITS_TYPER.offset() => Self::Typer,
-            o if o == GITS_CBASER.offset() => Self::Cbaser,
-            o if o == GITS_CWRITER.offset() => Self::Cwriter,
-            o if o == GITS_CREADR.offset() => Self::Creadr,
-            o if baser.contains(&o) => Self::Baser((o - baser.start()) / 8),
-            o if o == GITS_TRANSLATER.offset() => Self::Translater,
-            o => Self::Other(o),
-        }
-    }
-}
-
-/// A redistributor register, decoded from the offset of an access.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GicrRegister {
-    /// GICR_CTLR.
-    Ctlr,
-    /// GICR_IIDR.
-    Iidr,
-    /// GICR_TYPER.
-    Typer,
-    /// GICR_WAKER.
-    Waker,
-    /// GICR_PROPBASER.
-    Propbaser,
-    /// GICR_PENDBASER.
-    Pendbaser,
-    /// GICR_INVLPIR.
-    Invlpir,
-    /// GICR_INVALLR.
-    Invallr,
-    /// GICR_SYNCR.
-    Syncr,
-    /// An offset the model does not implement (RAZ/WI).
-    Other(usize),
-}
-
-impl GicrRegister {
-    /// The register at `offset` of an RD_base frame.
-    pub fn at(offset: usize) -> Self {
-        match offset {
-            o if o == GICR_CTLR.offset() => Self::Ctlr,
-            o if o == GICR_IIDR.offset() => Self::Iidr,
-            o if o == GICR_TYPER.offset() => Self::Typer,
-            o if o == GICR_WAKER.offset() => Self::Waker,
-            o if o == GICR_PROPBASER.offset() => Self::Propbaser,
-            o if o == GICR_PENDBASER.offset() => Self::Pendbaser,
-            o if o == GICR_INVLPIR.offset() => Self::Invlpir,
-            o if o == GICR_INVALLR.offset() => Self::Invallr,
-            o if o == GICR_SYNCR.offset() => Self::Syncr,
-            o => Self::Other(o),
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------
 // The model and its handles
@@ -716,150 +601,6 @@ impl State {
         self.rds
             .iter_mut()
             .for_each(|rd| *rd = Redistributor::default());
-    }
-
-    // --- ITS registers ----------------------------------------------------
-
-    fn quiescent(&self) -> bool {
-        !self.enabled && self.quiescent_reads == Some(0)
-    }
-
-    fn queue_base(&self) -> u64 {
-        self.cbaser & bits(GITS_CBASER::Physical_Address)
-    }
-
-    fn queue_bytes(&self) -> usize {
-        (GITS_CBASER::Size.read(self.cbaser) as usize + 1) * QUEUE_PAGE
-    }
-
-    fn gits_read(&mut self, register: GitsRegister) -> u64 {
-        match register {
-            GitsRegister::Ctlr => {
-                let quiescent = self.quiescent();
-                if let Some(n) = self.quiescent_reads.as_mut().filter(|_| !self.enabled) {
-                    *n = n.saturating_sub(1);
-                }
-                (GITS_CTLR::Enabled.val(self.enabled.into())
-                    + GITS_CTLR::Quiescent.val(quiescent.into()))
-                .value
-                .into()
-            }
-            GitsRegister::Iidr => self.config.iidr.into(),
-            GitsRegister::Typer => self.typer,
-            GitsRegister::Cbaser => self.cbaser,
-            GitsRegister::Cwriter => self.cwriter as u64,
-            GitsRegister::Creadr => {
-                self.stats.polls += 1;
-                if let Consumption::Asynchronous {
-                    commands_per_creadr_read: n,
-                } = self.config.consumption
-                {
-                    self.process(n);
-                }
-                (GITS_CREADR::Offset.val(self.creadr as u64 >> 5)
-                    + GITS_CREADR::Stalled.val(self.stalled.into()))
-                .value
-            }
-            GitsRegister::Baser(n) => self.baser.get(n).copied().unwrap_or(0),
-            GitsRegister::Translater | GitsRegister::Other(_) => 0,
-        }
-    }
-
-    fn gits_write(&mut self, register: GitsRegister, value: u64) {
-        match register {
-            GitsRegister::Ctlr => {
-                let enable = GITS_CTLR::Enabled.is_set(value as u32);
-                if enable && !self.enabled {
-                    self.enabled = true;
-                    self.process_if_synchronous();
-                } else if !enable && self.enabled {
-                    self.enabled = false;
-                    self.quiescent_reads = match self.config.quiescence {
-                        Quiescence::AfterReads(n) => Some(n),
-                        Quiescence::Never => None,
-                    };
-                }
-            }
-            GitsRegister::Cbaser | GitsRegister::Baser(_) if !self.quiescent() => {
-                self.violations.push(Violation::WriteWhileEnabled(register))
-            }
-            GitsRegister::Cbaser => {
-                self.cbaser = value & (CBASER_RW | self.shareability_mask());
-                self.creadr = 0;
-                (self.stalled, self.injected_stall) = (false, false);
-            }
-            GitsRegister::Cwriter => {
-                self.stats.doorbells += 1;
-                let offset = (GITS_CWRITER::Offset.read(value) << 5) as usize;
-                let known = bits(GITS_CWRITER::Offset) | bits(GITS_CWRITER::Retry);
-                if value & !known != 0 || offset >= self.queue_bytes() {
-                    return self.violations.push(Violation::BadCwriter(value));
-                }
-                self.cwriter = offset;
-                // Any CWRITER write (Retry or not) retries a command that
-                // stalled on a memory error, like QEMU.
-                self.stalled &= self.injected_stall;
-                self.process_if_synchronous();
-            }
-            GitsRegister::Baser(n) if n < 8 => {
-                self.baser[n] = self.baser_value(n, value);
-                // Like KVM's emulated ITS: mapped devices (and collections)
-                // live on, whether the ITS is enabled or not, until their
-                // table is written with Valid = 0.
-                let r = LocalRegisterCopy::<u64, GITS_BASER::Register>::new(self.baser[n]);
-                if !r.is_set(GITS_BASER::Valid) && r.matches_all(GITS_BASER::Type::Devices) {
-                    self.itts.clear();
-                }
-            }
-            GitsRegister::Iidr
-            | GitsRegister::Typer
-            | GitsRegister::Creadr
-            | GitsRegister::Baser(_)
-            | GitsRegister::Translater
-            | GitsRegister::Other(_) => {}
-        }
-    }
-
-    /// Shareability (bits \[11:10\] in CBASER, BASERn, PROPBASER and PENDBASER)
-    /// is writable only when the GIC is coherent.
-    fn shareability_mask(&self) -> u64 {
-        if self.config.shareable {
-            bits(GITS_CBASER::Shareability)
-        } else {
-            0
-        }
-    }
-
-    /// The value GITS_BASERn holds after `value` is written to it.
-    fn baser_value(&self, n: usize, value: u64) -> u64 {
-        let table_type = match n {
-            0 => GITS_BASER::Type::Devices,
-            1 if self.config.collection_table => GITS_BASER::Type::Collections,
-            _ => return 0,
-        };
-        let indirect = if self.config.indirect {
-            bits(GITS_BASER::Indirect)
-        } else {
-            0
-        };
-        // Page size: as written if supported, else the largest supported
-        // smaller one, else the smallest supported.
-        let sizes = self.config.page_sizes;
-        let asked = GITS_BASER::Page_Size.read(value).min(2);
-        let page = (0..=asked)
-            .rev()
-            .chain(0..3)
-            .find(|&code| sizes.supports(code))
-            .unwrap_or(0);
-        let mut register = LocalRegisterCopy::<u64, GITS_BASER::Register>::new(
-            value & (BASER_RW | indirect | self.shareability_mask()),
-        );
-        register.modify(
-            table_type
-                + GITS_BASER::Page_Size.val(page)
-                + GITS_BASER::Entry_Size.val(TABLE_ENTRY_SIZE as u64 - 1),
-        );
-        register.get()
     }
 
     // --- Tables -----------------------------------------------------------
@@ -1527,48 +1268,6 @@ mod tests {
     use gicv3_its::ItsCommand as C;
 
     #[test]
-    fn default_registers_are_like_qemu() {
-        let model = ItsModel::new(ModelConfig::default());
-        let gits = model.gits();
-        assert_eq!(gits.read_register(G::Typer), 0x1f_0001_efb1);
-        let (baser0, baser1) = (
-            gits.read_register(G::Baser(0)),
-            gits.read_register(G::Baser(1)),
-        );
-        assert_eq!(
-            (baser0 >> 56 & 7, baser0 >> 48 & 0x1f, baser0 >> 8 & 3),
-            (1, 7, 2)
-        );
-        assert_eq!((baser1 >> 56 & 7, gits.read_register(G::Baser(2))), (4, 0));
-        assert_eq!(gits.read_register(G::Ctlr), 1 << 31);
-        assert_eq!(model.gicr(3).read_register(R::Ctlr), 0b10);
-        let typer = model.gicr(3).read_register(R::Typer);
-        assert_eq!((typer >> 8 & 0xffff, typer >> 4 & 1, typer & 1), (3, 1, 1));
-        assert_eq!(model.gicr(0).read_register(R::Typer) >> 4 & 1, 0);
-
-        let only_4k = PageSizes {
-            size_4k: true,
-            size_16k: false,
-            size_64k: false,
-        };
-        let model = ItsModel::new(ModelConfig {
-            page_sizes: only_4k,
-            indirect: false,
-            ..Default::default()
-        });
-        model.gits().write_register(
-            G::Baser(0),
-            VALID | 1 << 62 | PAGE_64K | 0x1f << 48 | INNER_SHAREABLE,
-        );
-        let baser0 = model.gits().read_register(G::Baser(0));
-        assert_eq!(
-            (baser0 >> 8 & 3, baser0 >> 62 & 1, baser0 >> 48 & 0x1f),
-            (0, 0, 7)
-        );
-        assert_eq!(baser0 & INNER_SHAREABLE, INNER_SHAREABLE);
-    }
-
-    #[test]
     fn map_translate_deliver_unmap() {
         let mut rig = Rig::new(ModelConfig::default());
         rig.set_lpi(LPI, 0xa1);
@@ -1915,33 +1614,6 @@ mod tests {
         ]);
         assert_eq!(rig.model.pending(0), [LPI_ID]);
         assert_eq!(command_errors(&rig.model), [CommandError::BadRdbase(1)]);
-    }
-
-    #[test]
-    fn quiescence_delay() {
-        let rig = Rig::new(ModelConfig {
-            quiescence: Quiescence::AfterReads(2),
-            ..Default::default()
-        });
-        assert_eq!(rig.gits.read_register(G::Ctlr), 1);
-        rig.gits.write_register(G::Ctlr, 0);
-        let cbaser = rig.gits.read_register(G::Cbaser);
-        rig.gits.write_register(G::Cbaser, cbaser);
-        let reads: Vec<u64> = (0..3).map(|_| rig.gits.read_register(G::Ctlr)).collect();
-        assert_eq!(reads, [0, 0, 1 << 31]);
-        rig.gits.write_register(G::Cbaser, cbaser);
-        assert_eq!(
-            rig.model.take_violations(),
-            [Violation::WriteWhileEnabled(G::Cbaser)]
-        );
-
-        let model = ItsModel::new(ModelConfig {
-            quiescence: Quiescence::Never,
-            ..Default::default()
-        });
-        model.gits().write_register(G::Ctlr, 1);
-        model.gits().write_register(G::Ctlr, 0);
-        assert!((0..100).all(|_| model.gits().read_register(G::Ctlr) == 0));
     }
 
     #[test]
