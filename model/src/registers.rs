@@ -3,7 +3,8 @@
 //! driver's register descriptors), their writable bits, and how the ITS's
 //! registers behave.
 
-use crate::{Consumption, Quiescence, State, TABLE_ENTRY_SIZE, Violation};
+use crate::tables::TABLE_ENTRY_SIZE;
+use crate::{Consumption, Quiescence, State, Violation};
 use gicv3_its::registers::{
     GICR_CTLR, GICR_IIDR, GICR_INVALLR, GICR_INVLPIR, GICR_PENDBASER, GICR_PROPBASER, GICR_SYNCR,
     GICR_TYPER, GICR_WAKER, GITS_BASER, GITS_CBASER, GITS_CREADR, GITS_CTLR, GITS_CWRITER,

@@ -2,8 +2,9 @@
 //! table (flat or two-level, as GITS_BASERn describes them), the ITTs, and
 //! the model's formats of their entries (DTE, CTE, ITE).
 
+use crate::commands::Fault;
 use crate::registers::{QUEUE_PAGE, bits};
-use crate::{CommandError, Fault, State, TableKind, Translation};
+use crate::{CommandError, State, TableKind, Translation};
 use gicv3_its::registers::GITS_BASER;
 use gicv3_its::{CollectionId, IntId, RdBase};
 use std::collections::BTreeMap;
