@@ -1,7 +1,7 @@
 //! The registers the model implements: which register an access to the
 //! ITS frame or an RD_base frame is (decoded from the offsets of the
 //! driver's register descriptors), their writable bits, and how the ITS's
-//! registers behave.
+//! registers behave (the redistributors' behave in `redistributor.rs`).
 
 use crate::tables::TABLE_ENTRY_SIZE;
 use crate::{Consumption, Quiescence, State, Violation};
