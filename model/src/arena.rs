@@ -2,8 +2,9 @@
 //! (a second copy when the GIC is not coherent), and what the GIC still uses
 //! when memory is given back.
 
+use crate::state::State;
 use crate::tables::{L1_ADDRESS, L1_VALID};
-use crate::{FIRST_LPI, MemoryFault, State, TableKind, Violation};
+use crate::{FIRST_LPI, MemoryFault, TableKind, Violation};
 use core::ptr::{NonNull, copy_nonoverlapping, write_bytes};
 use gicv3_its::DmaRegion;
 use gicv3_its::registers::GITS_CBASER;

@@ -2,8 +2,9 @@
 //! GITS_CWRITER, and what each command does to the tables, the
 //! collections and the redistributors.
 
+use crate::state::State;
 use crate::tables::{CollectionSlot, Dte, Ite, TABLE_ENTRY_SIZE};
-use crate::{CommandError, Consumption, FIRST_LPI, MemoryFault, State, Violation, command_name};
+use crate::{CommandError, Consumption, FIRST_LPI, MemoryFault, Violation, command_name};
 use gicv3_its::command::{COMMAND_SIZE, ItsCommand};
 use gicv3_its::registers::GITS_CBASER;
 use gicv3_its::{CollectionId, DeviceId, EventId, IntId};

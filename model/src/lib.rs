@@ -51,15 +51,12 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-use arena::Arena;
 use core::ptr::NonNull;
 use gicv3_its::command::{ItsCommand, RdBase};
 use gicv3_its::id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 use gicv3_its::memory::{DmaMemory, DmaRegion};
-use gicv3_its::registers::{
-    GITS_BASER, GITS_TYPER, Gicr, Gits, ReadAccess, RegisterFrame, WriteAccess,
-};
-use redistributor::Redistributor;
+use gicv3_its::registers::{Gicr, Gits, ReadAccess, RegisterFrame, WriteAccess};
+use state::State;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -69,6 +66,7 @@ mod config;
 mod redistributor;
 mod registers;
 mod report;
+mod state;
 mod tables;
 #[cfg(test)]
 mod test_rig;
@@ -382,104 +380,5 @@ unsafe impl DmaMemory for ModelMemory {
 
     fn clean_to_poc(&self, virt: NonNull<u8>, len: usize) {
         lock(&self.state).clean(virt, len)
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Model state
-
-struct State {
-    config: ModelConfig,
-    typer: u64,
-    arena: Arena,
-    enabled: bool,
-    /// GITS_CTLR reads left before Quiescent reads 1; `None`: never.
-    quiescent_reads: Option<u32>,
-    cbaser: u64,
-    cwriter: usize,
-    creadr: usize,
-    stalled: bool,
-    /// The stall was injected (`stall_on_command`): only a CBASER write ends it.
-    injected_stall: bool,
-    /// `stall_on_command` has fired (it fires once).
-    stall_fired: bool,
-    baser: [u64; 8],
-    internal_collections: BTreeMap<u16, u64>,
-    /// ITT (address, bytes) of each device mapped by MAPD, for `in_use`.
-    itts: BTreeMap<u32, (u64, usize)>,
-    rds: Vec<Redistributor>,
-    commands_processed: u64,
-    alloc_budget: Option<usize>,
-    stats: ModelStats,
-    violations: Vec<Violation>,
-    log: Vec<ItsCommand>,
-}
-
-impl State {
-    fn new(config: ModelConfig) -> Self {
-        assert!((1..=32).contains(&config.devbits), "devbits");
-        assert!((1..=32).contains(&config.event_id_bits), "event_id_bits");
-        assert!((8..=16).contains(&config.itt_entry_size), "itt_entry_size");
-        assert!(
-            config.cid_bits.is_none_or(|b| (1..=16).contains(&b)),
-            "cid_bits"
-        );
-        assert!((14..=32).contains(&config.lpi_id_bits), "lpi_id_bits");
-        assert!(!config.redistributors.is_empty(), "redistributors");
-        assert!(
-            (0..3).any(|code| config.page_sizes.supports(code)),
-            "page_sizes"
-        );
-        let typer = GITS_TYPER::Physical::SET
-            + GITS_TYPER::ITT_entry_size.val(config.itt_entry_size as u64 - 1)
-            + GITS_TYPER::ID_bits.val(u64::from(config.event_id_bits) - 1)
-            + GITS_TYPER::Devbits.val(u64::from(config.devbits) - 1)
-            + GITS_TYPER::PTA.val(config.pta.into())
-            + GITS_TYPER::HCC.val(config.hcc.into())
-            + GITS_TYPER::CIDbits.val(config.cid_bits.map_or(0, |b| u64::from(b) - 1))
-            + GITS_TYPER::CIL.val(config.cid_bits.is_some().into());
-        let mut state = Self {
-            typer: typer.value,
-            arena: Arena::new(config.arena_size, config.shareable),
-            enabled: false,
-            quiescent_reads: Some(0),
-            cbaser: 0,
-            cwriter: 0,
-            creadr: 0,
-            stalled: false,
-            injected_stall: false,
-            stall_fired: false,
-            baser: [0; 8],
-            internal_collections: BTreeMap::new(),
-            itts: BTreeMap::new(),
-            rds: config
-                .redistributors
-                .iter()
-                .map(|_| Redistributor::default())
-                .collect(),
-            commands_processed: 0,
-            alloc_budget: None,
-            stats: ModelStats::default(),
-            violations: Vec::new(),
-            log: Vec::new(),
-            config,
-        };
-        state.reset();
-        state
-    }
-
-    fn reset(&mut self) {
-        self.enabled = false;
-        self.quiescent_reads = Some(0);
-        (self.cbaser, self.cwriter, self.creadr) = (0, 0, 0);
-        (self.stalled, self.injected_stall) = (false, false);
-        self.internal_collections.clear();
-        for n in 0..8 {
-            // 64K pages at reset (or the nearest supported), like QEMU.
-            self.baser[n] = self.baser_value(n, GITS_BASER::Page_Size::Size64K.value);
-        }
-        self.rds
-            .iter_mut()
-            .for_each(|rd| *rd = Redistributor::default());
     }
 }

@@ -4,7 +4,8 @@
 
 use crate::commands::Fault;
 use crate::registers::{GICR_TYPER_DIRECT_LPI, PENDBASER_RW, PROPBASER_RW, bits};
-use crate::{FIRST_LPI, GicrRegister, MemoryFault, MsiError, State, Translation, Violation};
+use crate::state::State;
+use crate::{FIRST_LPI, GicrRegister, MemoryFault, MsiError, Translation, Violation};
 use gicv3_its::IntId;
 use gicv3_its::registers::{GICR_CTLR, GICR_PENDBASER, GICR_PROPBASER, GICR_TYPER};
 use std::collections::{BTreeMap, BTreeSet};

@@ -3,8 +3,9 @@
 //! driver's register descriptors), their writable bits, and how the ITS's
 //! registers behave (the redistributors' behave in `redistributor.rs`).
 
+use crate::state::State;
 use crate::tables::TABLE_ENTRY_SIZE;
-use crate::{Consumption, Quiescence, State, Violation};
+use crate::{Consumption, Quiescence, Violation};
 use gicv3_its::registers::{
     GICR_CTLR, GICR_IIDR, GICR_INVALLR, GICR_INVLPIR, GICR_PENDBASER, GICR_PROPBASER, GICR_SYNCR,
     GICR_TYPER, GICR_WAKER, GITS_BASER, GITS_CBASER, GITS_CREADR, GITS_CTLR, GITS_CWRITER,

@@ -4,7 +4,8 @@
 
 use crate::commands::Fault;
 use crate::registers::{QUEUE_PAGE, bits};
-use crate::{CommandError, State, TableKind, Translation};
+use crate::state::State;
+use crate::{CommandError, TableKind, Translation};
 use gicv3_its::registers::GITS_BASER;
 use gicv3_its::{CollectionId, IntId, RdBase};
 use std::collections::BTreeMap;
