@@ -2,7 +2,7 @@
 //! (a second copy when the GIC is not coherent), and what the GIC still uses
 //! when memory is given back.
 
-use crate::state::State;
+use crate::state::{Gic, ItsMut, State};
 use crate::tables::{L1_ADDRESS, L1_VALID};
 use crate::{FIRST_LPI, MemoryFault, TableKind, Violation};
 use core::ptr::{NonNull, copy_nonoverlapping, write_bytes};
@@ -207,6 +207,75 @@ impl Arena {
 }
 
 impl State {
+    pub(crate) fn deallocate(&mut self, region: DmaRegion) {
+        let gic = &mut self.gic;
+        let phys = region.phys();
+        let offset = phys.wrapping_sub(ARENA_PHYS_BASE) as usize;
+        let virt_ok = region.virt().as_ptr() as usize == gic.arena.cpu.as_ptr() as usize + offset;
+        let Some(&(_, rounded)) = gic
+            .arena
+            .live
+            .get(&offset)
+            .filter(|(size, _)| virt_ok && *size == region.size())
+        else {
+            return gic.violations.push(Violation::BadDeallocation(phys));
+        };
+        if let Some(what) = self.in_use(phys, rounded as u64) {
+            self.gic
+                .violations
+                .push(Violation::DeallocatedInUse(phys, what));
+        }
+        let gic = &mut self.gic;
+        gic.arena.live.remove(&offset);
+        gic.stats.bytes_allocated -= rounded;
+        // Poison the CPU's bytes to catch use after free.
+        // SAFETY: the range was a live allocation inside the arena.
+        unsafe { write_bytes(gic.arena.cpu.as_ptr().add(offset), POISON, rounded) };
+    }
+
+    /// What the GIC still uses in `phys..phys + len`, if anything: any ITS,
+    /// or any redistributor.
+    fn in_use(&mut self, phys: u64, len: u64) -> Option<&'static str> {
+        (0..self.its.len())
+            .find_map(|index| self.its_mut(index).in_use(phys, len))
+            .or_else(|| self.gic.lpi_tables_in_use(phys, len))
+    }
+}
+
+impl ItsMut<'_> {
+    /// What this ITS still uses in `phys..phys + len`, if anything.
+    fn in_use(&self, phys: u64, len: u64) -> Option<&'static str> {
+        let overlaps = |start: u64, size: u64| start < phys + len && phys < start + size;
+        // Memory a Valid base register describes belongs to the ITS (and,
+        // under KVM, may be written when the VM's state is saved), enabled or
+        // not.
+        if GITS_CBASER::Valid.is_set(self.its.cbaser)
+            && !self.quiescent()
+            && overlaps(self.queue_base(), self.queue_bytes() as u64)
+        {
+            return Some("command queue");
+        }
+        for table in [TableKind::Devices, TableKind::Collections].map(|kind| self.table(kind)) {
+            let Some(t) = table else { continue };
+            if overlaps(t.base, t.bytes as u64) {
+                return Some("ITS table");
+            }
+            for l1 in (0..t.bytes as u64).step_by(8).filter(|_| t.indirect) {
+                let entry = self.gic.arena.read_entry(t.base + l1, 8, "").unwrap_or(0);
+                if entry & L1_VALID != 0 && overlaps(entry & L1_ADDRESS, t.page as u64) {
+                    return Some("level-2 table page");
+                }
+            }
+        }
+        self.its
+            .itts
+            .values()
+            .any(|&(itt, size)| overlaps(itt, size as u64))
+            .then_some("ITT of a mapped device")
+    }
+}
+
+impl Gic {
     pub(crate) fn allocate(&mut self, size: usize, align: usize) -> Option<DmaRegion> {
         if self.alloc_budget == Some(0) || !align.is_power_of_two() {
             return None;
@@ -232,62 +301,10 @@ impl State {
         })
     }
 
-    pub(crate) fn deallocate(&mut self, region: DmaRegion) {
-        let phys = region.phys();
-        let offset = phys.wrapping_sub(ARENA_PHYS_BASE) as usize;
-        let virt_ok = region.virt().as_ptr() as usize == self.arena.cpu.as_ptr() as usize + offset;
-        let Some(&(_, rounded)) = self
-            .arena
-            .live
-            .get(&offset)
-            .filter(|(size, _)| virt_ok && *size == region.size())
-        else {
-            return self.violations.push(Violation::BadDeallocation(phys));
-        };
-        if let Some(what) = self.in_use(phys, rounded as u64) {
-            self.violations
-                .push(Violation::DeallocatedInUse(phys, what));
-        }
-        self.arena.live.remove(&offset);
-        self.stats.bytes_allocated -= rounded;
-        // Poison the CPU's bytes to catch use after free.
-        // SAFETY: the range was a live allocation inside the arena.
-        unsafe { write_bytes(self.arena.cpu.as_ptr().add(offset), POISON, rounded) };
-    }
-
-    /// What the GIC still uses in `phys..phys + len`, if anything.
-    fn in_use(&self, phys: u64, len: u64) -> Option<&'static str> {
+    /// Which LPI table of a redistributor with EnableLPIs = 1 overlaps
+    /// `phys..phys + len`, if any.
+    fn lpi_tables_in_use(&self, phys: u64, len: u64) -> Option<&'static str> {
         let overlaps = |start: u64, size: u64| start < phys + len && phys < start + size;
-        // Memory a Valid base register describes belongs to the ITS (and,
-        // under KVM, may be written when the VM's state is saved), enabled or
-        // not.
-        {
-            if GITS_CBASER::Valid.is_set(self.cbaser)
-                && !self.quiescent()
-                && overlaps(self.queue_base(), self.queue_bytes() as u64)
-            {
-                return Some("command queue");
-            }
-            for table in [TableKind::Devices, TableKind::Collections].map(|kind| self.table(kind)) {
-                let Some(t) = table else { continue };
-                if overlaps(t.base, t.bytes as u64) {
-                    return Some("ITS table");
-                }
-                for l1 in (0..t.bytes as u64).step_by(8).filter(|_| t.indirect) {
-                    let entry = self.arena.read_entry(t.base + l1, 8, "").unwrap_or(0);
-                    if entry & L1_VALID != 0 && overlaps(entry & L1_ADDRESS, t.page as u64) {
-                        return Some("level-2 table page");
-                    }
-                }
-            }
-        }
-        if self
-            .itts
-            .values()
-            .any(|&(itt, size)| overlaps(itt, size as u64))
-        {
-            return Some("ITT of a mapped device");
-        }
         let max_bits = self.config.lpi_id_bits;
         self.rds.iter().filter(|rd| rd.enable_lpis).find_map(|rd| {
             let limit = rd.lpi_limit(max_bits);

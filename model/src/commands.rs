@@ -2,7 +2,7 @@
 //! GITS_CWRITER, and what each command does to the tables, the
 //! collections and the redistributors.
 
-use crate::state::State;
+use crate::state::ItsMut;
 use crate::tables::{CollectionSlot, Dte, Ite, TABLE_ENTRY_SIZE};
 use crate::{CommandError, Consumption, FIRST_LPI, MemoryFault, Violation, command_name};
 use gicv3_its::command::{COMMAND_SIZE, ItsCommand};
@@ -27,9 +27,9 @@ impl From<MemoryFault> for Fault {
     }
 }
 
-impl State {
+impl ItsMut<'_> {
     pub(crate) fn process_if_synchronous(&mut self) {
-        if self.config.consumption == Consumption::Synchronous {
+        if self.gic.config.consumption == Consumption::Synchronous {
             self.process(usize::MAX);
         }
     }
@@ -37,20 +37,22 @@ impl State {
     /// Processes up to `budget` commands from GITS_CREADR towards CWRITER.
     pub(crate) fn process(&mut self, budget: usize) {
         for _ in 0..budget {
-            let valid = GITS_CBASER::Valid.is_set(self.cbaser);
-            if !self.enabled || self.stalled || !valid || self.creadr == self.cwriter {
+            let its = &mut *self.its;
+            let valid = GITS_CBASER::Valid.is_set(its.cbaser);
+            if !its.enabled || its.stalled || !valid || its.creadr == its.cwriter {
                 return;
             }
-            if self.config.stall_on_command == Some(self.commands_processed + 1)
-                && !self.stall_fired
+            if self.gic.config.stall_on_command == Some(its.commands_processed + 1)
+                && !its.stall_fired
             {
-                (self.stalled, self.injected_stall, self.stall_fired) = (true, true, true);
+                (its.stalled, its.injected_stall, its.stall_fired) = (true, true, true);
                 return;
             }
-            let offset = self.creadr;
+            let offset = its.creadr;
             let mut raw = [0u8; COMMAND_SIZE];
             let read =
-                self.arena
+                self.gic
+                    .arena
                     .read(self.queue_base() + offset as u64, &mut raw, "command queue");
             let words = core::array::from_fn(|i| {
                 u64::from_le_bytes(raw[i * 8..][..8].try_into().expect("8 bytes"))
@@ -63,11 +65,11 @@ impl State {
             };
             match result {
                 Err(Fault::Memory(fault)) => {
-                    self.violations.push(Violation::Memory(fault));
-                    self.stalled = true;
+                    self.gic.violations.push(Violation::Memory(fault));
+                    self.its.stalled = true;
                     return;
                 }
-                Err(Fault::Command(error)) => self.violations.push(Violation::Command {
+                Err(Fault::Command(error)) => self.gic.violations.push(Violation::Command {
                     offset,
                     command,
                     error,
@@ -75,24 +77,25 @@ impl State {
                 Ok(()) => {}
             }
             if let Some(command) = command {
-                self.log.push(command);
+                self.its.log.push(command);
                 *self
+                    .gic
                     .stats
                     .commands
                     .entry(command_name(&command))
                     .or_default() += 1;
             }
-            self.commands_processed += 1;
-            self.creadr = (offset + COMMAND_SIZE) % self.queue_bytes();
+            self.its.commands_processed += 1;
+            self.its.creadr = (offset + COMMAND_SIZE) % self.queue_bytes();
         }
     }
 
     /// Executes one command (IHI 0069 5.3). Command errors skip it (after
     /// any checks that failed); memory faults stall it.
     fn execute(&mut self, offset: usize, command: ItsCommand) -> Result<(), Fault> {
-        let itt_entry = self.config.itt_entry_size;
+        let itt_entry = self.gic.config.itt_entry_size;
         let warn = |state: &mut Self, error| {
-            state.violations.push(Violation::Command {
+            state.gic.violations.push(Violation::Command {
                 offset,
                 command: Some(command),
                 error,
@@ -126,21 +129,24 @@ impl State {
                     itt: itt_address,
                 };
                 if valid {
-                    if u32::from(size) >= self.config.event_id_bits {
+                    if u32::from(size) >= self.gic.config.event_id_bits {
                         return Err(CommandError::SizeOutOfRange(size).into());
                     }
-                    self.arena
+                    self.gic
+                        .arena
                         .check(itt_address, dte.events() as usize * itt_entry, "ITT")?;
                     if old.valid {
                         warn(self, CommandError::DeviceAlreadyMapped(device_id));
                     }
-                    self.itts
+                    self.its
+                        .itts
                         .insert(device_id, (itt_address, dte.events() as usize * itt_entry));
                 } else {
-                    self.itts.remove(&device_id);
+                    self.its.itts.remove(&device_id);
                 }
                 let raw = if valid { dte.encode() } else { 0 };
-                self.arena
+                self.gic
+                    .arena
                     .write_entry(address, raw, TABLE_ENTRY_SIZE, "device table entry")?;
             }
             ItsCommand::Mapc {
@@ -150,18 +156,18 @@ impl State {
             } => {
                 let slot = self.collection_slot(icid)?;
                 if valid {
-                    self.resolve_rdbase(rdbase.field())?;
+                    self.gic.resolve_rdbase(rdbase.field())?;
                 }
                 match slot {
                     CollectionSlot::Internal(icid) if valid => {
-                        self.internal_collections.insert(icid, rdbase.field());
+                        self.its.internal_collections.insert(icid, rdbase.field());
                     }
                     CollectionSlot::Internal(icid) => {
-                        self.internal_collections.remove(&icid);
+                        self.its.internal_collections.remove(&icid);
                     }
                     CollectionSlot::Table(address) => {
                         let raw = if valid { 1 | rdbase.field() << 1 } else { 0 };
-                        self.arena.write_entry(
+                        self.gic.arena.write_entry(
                             address,
                             raw,
                             TABLE_ENTRY_SIZE,
@@ -178,7 +184,8 @@ impl State {
             } => {
                 let (address, old) = self.event(device_id, event_id)?;
                 if intid < FIRST_LPI
-                    || (self.config.lpi_id_bits < 32 && intid >> self.config.lpi_id_bits != 0)
+                    || (self.gic.config.lpi_id_bits < 32
+                        && intid >> self.gic.config.lpi_id_bits != 0)
                 {
                     return Err(CommandError::IntidOutOfRange(intid).into());
                 }
@@ -191,7 +198,8 @@ impl State {
                     intid,
                     icid,
                 };
-                self.arena
+                self.gic
+                    .arena
                     .write_entry(address, ite.encode(), itt_entry, "ITT entry")?;
             }
             ItsCommand::Inv {
@@ -200,16 +208,16 @@ impl State {
             } => {
                 let (_, ite) = self.mapped_event(device_id, event_id)?;
                 let processor = self.target(ite.icid)?;
-                self.rds[processor].cache.remove(&ite.intid);
+                self.gic.rds[processor].cache.remove(&ite.intid);
             }
             ItsCommand::Invall {
                 icid: CollectionId(icid),
             } => {
                 let processor = self.target(icid)?;
-                self.rds[processor].cache.clear();
+                self.gic.rds[processor].cache.clear();
             }
             ItsCommand::Sync { rdbase } => {
-                self.resolve_rdbase(rdbase.field())?;
+                self.gic.resolve_rdbase(rdbase.field())?;
             }
             ItsCommand::Discard {
                 device_id: DeviceId(device_id),
@@ -217,8 +225,10 @@ impl State {
             } => {
                 let (address, ite) = self.mapped_event(device_id, event_id)?;
                 let processor = self.target(ite.icid)?;
-                self.arena.write_entry(address, 0, itt_entry, "ITT entry")?;
-                self.rds[processor].pending.remove(&ite.intid);
+                self.gic
+                    .arena
+                    .write_entry(address, 0, itt_entry, "ITT entry")?;
+                self.gic.rds[processor].pending.remove(&ite.intid);
             }
             ItsCommand::Movi {
                 device_id: DeviceId(device_id),
@@ -227,24 +237,24 @@ impl State {
             } => {
                 let (address, ite) = self.mapped_event(device_id, event_id)?;
                 let (from, to) = (self.target(ite.icid)?, self.target(icid)?);
-                self.arena.write_entry(
+                self.gic.arena.write_entry(
                     address,
                     Ite { icid, ..ite }.encode(),
                     itt_entry,
                     "ITT entry",
                 )?;
-                if self.rds[from].pending.remove(&ite.intid) {
-                    self.rds[to].pending.insert(ite.intid);
+                if self.gic.rds[from].pending.remove(&ite.intid) {
+                    self.gic.rds[to].pending.insert(ite.intid);
                 }
             }
             ItsCommand::Mapi { .. } => unreachable!("turned into MAPTI above"),
             ItsCommand::Movall { from, to } => {
                 let (from, to) = (
-                    self.resolve_rdbase(from.field())?,
-                    self.resolve_rdbase(to.field())?,
+                    self.gic.resolve_rdbase(from.field())?,
+                    self.gic.resolve_rdbase(to.field())?,
                 );
-                let moved = core::mem::take(&mut self.rds[from].pending);
-                self.rds[to].pending.extend(moved);
+                let moved = core::mem::take(&mut self.gic.rds[from].pending);
+                self.gic.rds[to].pending.extend(moved);
             }
             ItsCommand::Int {
                 device_id: DeviceId(device_id),
@@ -253,7 +263,7 @@ impl State {
                 let (_, ite) = self.mapped_event(device_id, event_id)?;
                 let processor = self.target(ite.icid)?;
                 // As from a device: dropped if the redistributor cannot take it.
-                let _ = self.make_pending(processor, ite.intid);
+                let _ = self.gic.make_pending(processor, ite.intid);
             }
             ItsCommand::Clear {
                 device_id: DeviceId(device_id),
@@ -261,7 +271,7 @@ impl State {
             } => {
                 let (_, ite) = self.mapped_event(device_id, event_id)?;
                 let processor = self.target(ite.icid)?;
-                self.rds[processor].pending.remove(&ite.intid);
+                self.gic.rds[processor].pending.remove(&ite.intid);
             }
         }
         Ok(())

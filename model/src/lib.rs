@@ -145,7 +145,7 @@ impl ItsModel {
 
     /// The configuration.
     pub fn config(&self) -> ModelConfig {
-        self.state().config.clone()
+        self.state().gic.config.clone()
     }
 
     /// The ITS register frame.
@@ -160,7 +160,10 @@ impl ItsModel {
     /// # Panics
     /// If there is no such redistributor.
     pub fn gicr(&self, index: usize) -> ModelGicr {
-        assert!(index < self.state().rds.len(), "no redistributor {index}");
+        assert!(
+            index < self.state().gic.rds.len(),
+            "no redistributor {index}"
+        );
         ModelGicr {
             state: self.state.clone(),
             index,
@@ -176,9 +179,9 @@ impl ItsModel {
 
     /// The RDbase that names redistributor `processor` in commands (per PTA).
     pub fn rdbase(&self, processor: usize) -> RdBase {
-        let state = self.state();
-        if state.config.pta {
-            RdBase::physical_address(state.config.redistributors[processor])
+        let config = &self.state().gic.config;
+        if config.pta {
+            RdBase::physical_address(config.redistributors[processor])
         } else {
             RdBase::processor_number(ProcessorNumber(processor as u16))
         }
@@ -188,13 +191,17 @@ impl ItsModel {
     /// view) as the driver programmed them. `None` if the event does not
     /// translate.
     pub fn translate(&self, device_id: DeviceId, event_id: EventId) -> Option<Translation> {
-        self.state().translate(device_id.0, event_id.0).ok()
+        self.state()
+            .its_mut(0)
+            .translate(device_id.0, event_id.0)
+            .ok()
     }
 
     /// Every valid ITE reachable from a valid DTE: (DeviceID, EventID) to
     /// (INTID, ICID).
     pub fn mappings(&self) -> BTreeMap<(DeviceId, EventId), (IntId, CollectionId)> {
         self.state()
+            .its_mut(0)
             .mappings()
             .into_iter()
             .map(|((device, event), (intid, icid))| {
@@ -211,7 +218,7 @@ impl ItsModel {
     /// or until the Device BASER is written with Valid = 0. These are the
     /// ITTs a hypervisor would write into when it saves the VM's ITS state.
     pub fn held_itts(&self) -> BTreeMap<DeviceId, u64> {
-        self.state()
+        self.state().its[0]
             .itts
             .iter()
             .map(|(&device_id, &(itt, _))| (DeviceId(device_id), itt))
@@ -221,6 +228,7 @@ impl ItsModel {
     /// DeviceIDs with a valid DTE, ascending.
     pub fn valid_device_ids(&self) -> Vec<DeviceId> {
         self.state()
+            .its_mut(0)
             .valid_devices()
             .into_iter()
             .map(|(id, _)| DeviceId(id))
@@ -231,6 +239,7 @@ impl ItsModel {
     /// redistributor (which MAPC never writes) are left out.
     pub fn valid_collections(&self) -> BTreeMap<CollectionId, usize> {
         self.state()
+            .its_mut(0)
             .valid_collections()
             .into_iter()
             .map(|(icid, processor)| (CollectionId(icid), processor))
@@ -244,12 +253,12 @@ impl ItsModel {
         device_id: DeviceId,
         event_id: EventId,
     ) -> Result<Translation, MsiError> {
-        self.state().send_msi(device_id.0, event_id.0)
+        self.state().its_mut(0).send_msi(device_id.0, event_id.0)
     }
 
     /// The LPIs pending on a redistributor, enabled or not, ascending.
     pub fn pending(&self, processor: usize) -> Vec<IntId> {
-        self.state().rds[processor]
+        self.state().gic.rds[processor]
             .pending
             .iter()
             .map(|&intid| IntId(intid))
@@ -261,6 +270,7 @@ impl ItsModel {
     /// modelled).
     pub fn take_pending(&self, processor: usize) -> Vec<IntId> {
         self.state()
+            .gic
             .take_pending(processor)
             .into_iter()
             .map(IntId)
@@ -269,32 +279,32 @@ impl ItsModel {
 
     /// The counters.
     pub fn stats(&self) -> ModelStats {
-        self.state().stats.clone()
+        self.state().gic.stats.clone()
     }
 
     /// The rules the driver broke, in order.
     pub fn violations(&self) -> Vec<Violation> {
-        self.state().violations.clone()
+        self.state().gic.violations.clone()
     }
 
     /// Returns the violations and forgets them.
     pub fn take_violations(&self) -> Vec<Violation> {
-        core::mem::take(&mut self.state().violations)
+        core::mem::take(&mut self.state().gic.violations)
     }
 
     /// Every command processed, in order (undecodable ones left out).
     pub fn command_log(&self) -> Vec<ItsCommand> {
-        self.state().log.clone()
+        self.state().its[0].log.clone()
     }
 
     /// Lets `n` more allocations succeed, then fails every one.
     pub fn fail_allocations_after(&self, n: usize) {
-        self.state().alloc_budget = Some(n);
+        self.state().gic.alloc_budget = Some(n);
     }
 
     /// Fails every allocation from now on (`true`), or none (`false`).
     pub fn fail_allocations(&self, fail: bool) {
-        self.state().alloc_budget = fail.then_some(0);
+        self.state().gic.alloc_budget = fail.then_some(0);
     }
 
     /// Changes the configuration while the model runs, for faults that start
@@ -304,8 +314,10 @@ impl ItsModel {
     /// the table geometry and TYPER stay as built.
     pub fn reconfigure(&self, change: impl FnOnce(&mut ModelConfig)) {
         let mut state = self.state();
-        change(&mut state.config);
-        state.stall_fired = false;
+        change(&mut state.gic.config);
+        for its in &mut state.its {
+            its.stall_fired = false;
+        }
     }
 
     /// A system reset: every ITS and redistributor register returns to its
@@ -320,25 +332,27 @@ impl ModelGits {
     /// Reads a register as a raw value, bypassing the descriptors' access
     /// rights: for tests that act as a driver at the bit level.
     pub fn read_register(&self, register: GitsRegister) -> u64 {
-        lock(&self.state).gits_read(register)
+        lock(&self.state).its_mut(0).gits_read(register)
     }
 
     /// Writes a register with a raw value, read-only ones included (the
     /// model ignores such writes, as hardware does).
     pub fn write_register(&self, register: GitsRegister, value: u64) {
-        lock(&self.state).gits_write(register, value)
+        lock(&self.state).its_mut(0).gits_write(register, value)
     }
 }
 
 impl ModelGicr {
     /// Reads a register as a raw value: for tests at the bit level.
     pub fn read_register(&self, register: GicrRegister) -> u64 {
-        lock(&self.state).gicr_read(self.index, register)
+        lock(&self.state).gic.gicr_read(self.index, register)
     }
 
     /// Writes a register with a raw value: for tests at the bit level.
     pub fn write_register(&self, register: GicrRegister, value: u64) {
-        lock(&self.state).gicr_write(self.index, register, value)
+        lock(&self.state)
+            .gic
+            .gicr_write(self.index, register, value)
     }
 }
 
@@ -346,11 +360,15 @@ impl RegisterFrame for ModelGits {
     type Kind = Gits;
 
     fn load(&self, access: ReadAccess<Gits>) -> u64 {
-        lock(&self.state).gits_read(GitsRegister::at(access.offset()))
+        lock(&self.state)
+            .its_mut(0)
+            .gits_read(GitsRegister::at(access.offset()))
     }
 
     fn store(&self, access: WriteAccess<Gits>, value: u64) {
-        lock(&self.state).gits_write(GitsRegister::at(access.offset()), value)
+        lock(&self.state)
+            .its_mut(0)
+            .gits_write(GitsRegister::at(access.offset()), value)
     }
 }
 
@@ -358,20 +376,24 @@ impl RegisterFrame for ModelGicr {
     type Kind = Gicr;
 
     fn load(&self, access: ReadAccess<Gicr>) -> u64 {
-        lock(&self.state).gicr_read(self.index, GicrRegister::at(access.offset()))
+        lock(&self.state)
+            .gic
+            .gicr_read(self.index, GicrRegister::at(access.offset()))
     }
 
     fn store(&self, access: WriteAccess<Gicr>, value: u64) {
-        lock(&self.state).gicr_write(self.index, GicrRegister::at(access.offset()), value)
+        lock(&self.state)
+            .gic
+            .gicr_write(self.index, GicrRegister::at(access.offset()), value)
     }
 }
 
-// SAFETY: `State::allocate` hands out zeroed, line-aligned ranges of the
+// SAFETY: `Gic::allocate` hands out zeroed, line-aligned ranges of the
 // arena that satisfy the requested alignment, never two overlapping live
 // ranges, and the arena lives as long as any handle (they share the `Arc`).
 unsafe impl DmaMemory for ModelMemory {
     fn allocate_zeroed(&mut self, size: usize, align: usize) -> Option<DmaRegion> {
-        lock(&self.state).allocate(size, align)
+        lock(&self.state).gic.allocate(size, align)
     }
 
     fn deallocate(&mut self, region: DmaRegion) {
@@ -379,6 +401,6 @@ unsafe impl DmaMemory for ModelMemory {
     }
 
     fn clean_to_poc(&self, virt: NonNull<u8>, len: usize) {
-        lock(&self.state).clean(virt, len)
+        lock(&self.state).gic.clean(virt, len)
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::commands::Fault;
 use crate::registers::{GICR_TYPER_DIRECT_LPI, PENDBASER_RW, PROPBASER_RW, bits};
-use crate::state::State;
+use crate::state::{Gic, ItsMut};
 use crate::{FIRST_LPI, GicrRegister, MemoryFault, MsiError, Translation, Violation};
 use gicv3_its::IntId;
 use gicv3_its::registers::{GICR_CTLR, GICR_PENDBASER, GICR_PROPBASER, GICR_TYPER};
@@ -45,7 +45,7 @@ impl Redistributor {
     }
 }
 
-impl State {
+impl Gic {
     pub(crate) fn gicr_read(&mut self, index: usize, register: GicrRegister) -> u64 {
         let last = index + 1 == self.rds.len();
         let rd = &mut self.rds[index];
@@ -212,25 +212,6 @@ impl State {
         }
     }
 
-    pub(crate) fn send_msi(
-        &mut self,
-        device_id: u32,
-        event_id: u32,
-    ) -> Result<Translation, MsiError> {
-        self.stats.msis += 1;
-        if !self.enabled {
-            return Err(MsiError::ItsDisabled);
-        }
-        let translation = self
-            .translate(device_id, event_id)
-            .map_err(|fault| match fault {
-                Fault::Command(error) => MsiError::Untranslatable(error),
-                Fault::Memory(fault) => MsiError::Memory(fault),
-            })?;
-        self.make_pending(translation.processor, translation.intid.0)?;
-        Ok(translation)
-    }
-
     pub(crate) fn take_pending(&mut self, processor: usize) -> Vec<u32> {
         let pending: Vec<u32> = self.rds[processor].pending.iter().copied().collect();
         let mut taken = Vec::new();
@@ -245,6 +226,28 @@ impl State {
             self.rds[processor].pending.remove(intid);
         }
         taken
+    }
+}
+
+impl ItsMut<'_> {
+    pub(crate) fn send_msi(
+        &mut self,
+        device_id: u32,
+        event_id: u32,
+    ) -> Result<Translation, MsiError> {
+        self.gic.stats.msis += 1;
+        if !self.its.enabled {
+            return Err(MsiError::ItsDisabled);
+        }
+        let translation = self
+            .translate(device_id, event_id)
+            .map_err(|fault| match fault {
+                Fault::Command(error) => MsiError::Untranslatable(error),
+                Fault::Memory(fault) => MsiError::Memory(fault),
+            })?;
+        self.gic
+            .make_pending(translation.processor, translation.intid.0)?;
+        Ok(translation)
     }
 }
 

@@ -3,7 +3,7 @@
 //! driver's register descriptors), their writable bits, and how the ITS's
 //! registers behave (the redistributors' behave in `redistributor.rs`).
 
-use crate::state::State;
+use crate::state::{Gic, ItsMut};
 use crate::tables::TABLE_ENTRY_SIZE;
 use crate::{Consumption, Quiescence, Violation};
 use gicv3_its::registers::{
@@ -130,48 +130,53 @@ impl GicrRegister {
     }
 }
 
-impl State {
+impl ItsMut<'_> {
     pub(crate) fn quiescent(&self) -> bool {
-        !self.enabled && self.quiescent_reads == Some(0)
+        !self.its.enabled && self.its.quiescent_reads == Some(0)
     }
 
     pub(crate) fn queue_base(&self) -> u64 {
-        self.cbaser & bits(GITS_CBASER::Physical_Address)
+        self.its.cbaser & bits(GITS_CBASER::Physical_Address)
     }
 
     pub(crate) fn queue_bytes(&self) -> usize {
-        (GITS_CBASER::Size.read(self.cbaser) as usize + 1) * QUEUE_PAGE
+        (GITS_CBASER::Size.read(self.its.cbaser) as usize + 1) * QUEUE_PAGE
     }
 
     pub(crate) fn gits_read(&mut self, register: GitsRegister) -> u64 {
         match register {
             GitsRegister::Ctlr => {
                 let quiescent = self.quiescent();
-                if let Some(n) = self.quiescent_reads.as_mut().filter(|_| !self.enabled) {
+                if let Some(n) = self
+                    .its
+                    .quiescent_reads
+                    .as_mut()
+                    .filter(|_| !self.its.enabled)
+                {
                     *n = n.saturating_sub(1);
                 }
-                (GITS_CTLR::Enabled.val(self.enabled.into())
+                (GITS_CTLR::Enabled.val(self.its.enabled.into())
                     + GITS_CTLR::Quiescent.val(quiescent.into()))
                 .value
                 .into()
             }
-            GitsRegister::Iidr => self.config.iidr.into(),
-            GitsRegister::Typer => self.typer,
-            GitsRegister::Cbaser => self.cbaser,
-            GitsRegister::Cwriter => self.cwriter as u64,
+            GitsRegister::Iidr => self.gic.config.iidr.into(),
+            GitsRegister::Typer => self.gic.typer,
+            GitsRegister::Cbaser => self.its.cbaser,
+            GitsRegister::Cwriter => self.its.cwriter as u64,
             GitsRegister::Creadr => {
-                self.stats.polls += 1;
+                self.gic.stats.polls += 1;
                 if let Consumption::Asynchronous {
                     commands_per_creadr_read: n,
-                } = self.config.consumption
+                } = self.gic.config.consumption
                 {
                     self.process(n);
                 }
-                (GITS_CREADR::Offset.val(self.creadr as u64 >> 5)
-                    + GITS_CREADR::Stalled.val(self.stalled.into()))
+                (GITS_CREADR::Offset.val(self.its.creadr as u64 >> 5)
+                    + GITS_CREADR::Stalled.val(self.its.stalled.into()))
                 .value
             }
-            GitsRegister::Baser(n) => self.baser.get(n).copied().unwrap_or(0),
+            GitsRegister::Baser(n) => self.its.baser.get(n).copied().unwrap_or(0),
             GitsRegister::Translater | GitsRegister::Other(_) => 0,
         }
     }
@@ -180,46 +185,47 @@ impl State {
         match register {
             GitsRegister::Ctlr => {
                 let enable = GITS_CTLR::Enabled.is_set(value as u32);
-                if enable && !self.enabled {
-                    self.enabled = true;
+                if enable && !self.its.enabled {
+                    self.its.enabled = true;
                     self.process_if_synchronous();
-                } else if !enable && self.enabled {
-                    self.enabled = false;
-                    self.quiescent_reads = match self.config.quiescence {
+                } else if !enable && self.its.enabled {
+                    self.its.enabled = false;
+                    self.its.quiescent_reads = match self.gic.config.quiescence {
                         Quiescence::AfterReads(n) => Some(n),
                         Quiescence::Never => None,
                     };
                 }
             }
-            GitsRegister::Cbaser | GitsRegister::Baser(_) if !self.quiescent() => {
-                self.violations.push(Violation::WriteWhileEnabled(register))
-            }
+            GitsRegister::Cbaser | GitsRegister::Baser(_) if !self.quiescent() => self
+                .gic
+                .violations
+                .push(Violation::WriteWhileEnabled(register)),
             GitsRegister::Cbaser => {
-                self.cbaser = value & (CBASER_RW | self.shareability_mask());
-                self.creadr = 0;
-                (self.stalled, self.injected_stall) = (false, false);
+                self.its.cbaser = value & (CBASER_RW | self.gic.shareability_mask());
+                self.its.creadr = 0;
+                (self.its.stalled, self.its.injected_stall) = (false, false);
             }
             GitsRegister::Cwriter => {
-                self.stats.doorbells += 1;
+                self.gic.stats.doorbells += 1;
                 let offset = (GITS_CWRITER::Offset.read(value) << 5) as usize;
                 let known = bits(GITS_CWRITER::Offset) | bits(GITS_CWRITER::Retry);
                 if value & !known != 0 || offset >= self.queue_bytes() {
-                    return self.violations.push(Violation::BadCwriter(value));
+                    return self.gic.violations.push(Violation::BadCwriter(value));
                 }
-                self.cwriter = offset;
+                self.its.cwriter = offset;
                 // Any CWRITER write (Retry or not) retries a command that
                 // stalled on a memory error, like QEMU.
-                self.stalled &= self.injected_stall;
+                self.its.stalled &= self.its.injected_stall;
                 self.process_if_synchronous();
             }
             GitsRegister::Baser(n) if n < 8 => {
-                self.baser[n] = self.baser_value(n, value);
+                self.its.baser[n] = self.gic.baser_value(n, value);
                 // Like KVM's emulated ITS: mapped devices (and collections)
                 // live on, whether the ITS is enabled or not, until their
                 // table is written with Valid = 0.
-                let r = LocalRegisterCopy::<u64, GITS_BASER::Register>::new(self.baser[n]);
+                let r = LocalRegisterCopy::<u64, GITS_BASER::Register>::new(self.its.baser[n]);
                 if !r.is_set(GITS_BASER::Valid) && r.matches_all(GITS_BASER::Type::Devices) {
-                    self.itts.clear();
+                    self.its.itts.clear();
                 }
             }
             GitsRegister::Iidr
@@ -230,7 +236,9 @@ impl State {
             | GitsRegister::Other(_) => {}
         }
     }
+}
 
+impl Gic {
     /// Shareability (bits \[11:10\] in CBASER, BASERn, PROPBASER and PENDBASER)
     /// is writable only when the GIC is coherent.
     pub(crate) fn shareability_mask(&self) -> u64 {

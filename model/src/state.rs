@@ -1,6 +1,7 @@
-//! What the model holds behind its handles' lock: the ITS's registers and
-//! what it keeps inside itself, the redistributors, the memory, and what it
-//! reports; built from a [`ModelConfig`] and reset to it.
+//! What the model holds behind its handles' lock: what the ITSes share (the
+//! configuration, the memory, the redistributors and what the model
+//! reports) and each ITS's own state (its registers, what it keeps inside
+//! itself and its command log); built from a [`ModelConfig`] and reset to it.
 
 use crate::arena::Arena;
 use crate::redistributor::Redistributor;
@@ -9,10 +10,26 @@ use gicv3_its::ItsCommand;
 use gicv3_its::registers::{GITS_BASER, GITS_TYPER};
 use std::collections::BTreeMap;
 
+/// Everything behind the lock.
 pub(crate) struct State {
+    pub(crate) gic: Gic,
+    pub(crate) its: Vec<Its>,
+}
+
+/// What every ITS shares.
+pub(crate) struct Gic {
     pub(crate) config: ModelConfig,
+    /// GITS_TYPER, the same for every ITS.
     pub(crate) typer: u64,
     pub(crate) arena: Arena,
+    pub(crate) rds: Vec<Redistributor>,
+    pub(crate) alloc_budget: Option<usize>,
+    pub(crate) stats: ModelStats,
+    pub(crate) violations: Vec<Violation>,
+}
+
+/// One ITS's own state.
+pub(crate) struct Its {
     pub(crate) enabled: bool,
     /// GITS_CTLR reads left before Quiescent reads 1; `None`: never.
     pub(crate) quiescent_reads: Option<u32>,
@@ -28,12 +45,14 @@ pub(crate) struct State {
     pub(crate) internal_collections: BTreeMap<u16, u64>,
     /// ITT (address, bytes) of each device mapped by MAPD, for `in_use`.
     pub(crate) itts: BTreeMap<u32, (u64, usize)>,
-    pub(crate) rds: Vec<Redistributor>,
     pub(crate) commands_processed: u64,
-    pub(crate) alloc_budget: Option<usize>,
-    pub(crate) stats: ModelStats,
-    pub(crate) violations: Vec<Violation>,
     pub(crate) log: Vec<ItsCommand>,
+}
+
+/// One ITS at work, with what it shares with the others.
+pub(crate) struct ItsMut<'a> {
+    pub(crate) its: &'a mut Its,
+    pub(crate) gic: &'a mut Gic,
 }
 
 impl State {
@@ -59,9 +78,49 @@ impl State {
             + GITS_TYPER::HCC.val(config.hcc.into())
             + GITS_TYPER::CIDbits.val(config.cid_bits.map_or(0, |b| u64::from(b) - 1))
             + GITS_TYPER::CIL.val(config.cid_bits.is_some().into());
+        let its = (0..1).map(|_| Its::new()).collect();
         let mut state = Self {
-            typer: typer.value,
-            arena: Arena::new(config.arena_size, config.shareable),
+            gic: Gic {
+                typer: typer.value,
+                arena: Arena::new(config.arena_size, config.shareable),
+                rds: config
+                    .redistributors
+                    .iter()
+                    .map(|_| Redistributor::default())
+                    .collect(),
+                alloc_budget: None,
+                stats: ModelStats::default(),
+                violations: Vec::new(),
+                config,
+            },
+            its,
+        };
+        state.reset();
+        state
+    }
+
+    /// ITS `index` at work.
+    pub(crate) fn its_mut(&mut self, index: usize) -> ItsMut<'_> {
+        ItsMut {
+            its: &mut self.its[index],
+            gic: &mut self.gic,
+        }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        for index in 0..self.its.len() {
+            self.its_mut(index).reset();
+        }
+        self.gic
+            .rds
+            .iter_mut()
+            .for_each(|rd| *rd = Redistributor::default());
+    }
+}
+
+impl Its {
+    fn new() -> Self {
+        Self {
             enabled: false,
             quiescent_reads: Some(0),
             cbaser: 0,
@@ -73,34 +132,25 @@ impl State {
             baser: [0; 8],
             internal_collections: BTreeMap::new(),
             itts: BTreeMap::new(),
-            rds: config
-                .redistributors
-                .iter()
-                .map(|_| Redistributor::default())
-                .collect(),
             commands_processed: 0,
-            alloc_budget: None,
-            stats: ModelStats::default(),
-            violations: Vec::new(),
             log: Vec::new(),
-            config,
-        };
-        state.reset();
-        state
+        }
     }
+}
 
-    pub(crate) fn reset(&mut self) {
-        self.enabled = false;
-        self.quiescent_reads = Some(0);
-        (self.cbaser, self.cwriter, self.creadr) = (0, 0, 0);
-        (self.stalled, self.injected_stall) = (false, false);
-        self.internal_collections.clear();
+impl ItsMut<'_> {
+    fn reset(&mut self) {
+        let its = &mut *self.its;
+        its.enabled = false;
+        its.quiescent_reads = Some(0);
+        (its.cbaser, its.cwriter, its.creadr) = (0, 0, 0);
+        (its.stalled, its.injected_stall) = (false, false);
+        its.internal_collections.clear();
         for n in 0..8 {
             // 64K pages at reset (or the nearest supported), like QEMU.
-            self.baser[n] = self.baser_value(n, GITS_BASER::Page_Size::Size64K.value);
+            its.baser[n] = self
+                .gic
+                .baser_value(n, GITS_BASER::Page_Size::Size64K.value);
         }
-        self.rds
-            .iter_mut()
-            .for_each(|rd| *rd = Redistributor::default());
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::commands::Fault;
 use crate::registers::{QUEUE_PAGE, bits};
-use crate::state::State;
+use crate::state::{Gic, ItsMut};
 use crate::{CommandError, TableKind, Translation};
 use gicv3_its::registers::GITS_BASER;
 use gicv3_its::{CollectionId, IntId, RdBase};
@@ -83,13 +83,13 @@ impl Dte {
     }
 }
 
-impl State {
+impl ItsMut<'_> {
     pub(crate) fn table(&self, kind: TableKind) -> Option<Table> {
         let wanted = match kind {
             TableKind::Devices => GITS_BASER::Type::Devices,
             TableKind::Collections => GITS_BASER::Type::Collections,
         };
-        self.baser.iter().find_map(|&value| {
+        self.its.baser.iter().find_map(|&value| {
             let r = LocalRegisterCopy::<u64, GITS_BASER::Register>::new(value);
             if !r.matches_all(wanted) || !r.is_set(GITS_BASER::Valid) {
                 return None;
@@ -127,6 +127,7 @@ impl State {
             return Err(missing.into());
         }
         let l1_entry = self
+            .gic
             .arena
             .read_entry(t.base + l1 * 8, 8, "level-1 table entry")?;
         if l1_entry & L1_VALID == 0 {
@@ -141,7 +142,7 @@ impl State {
         let Some(t) = self.table(kind) else { return };
         let per_page = (t.page / t.entry) as u64;
         let mut scan = |base: u64, first: u64| {
-            let Ok(page) = self.arena.read_vec(base, t.page, "table page") else {
+            let Ok(page) = self.gic.arena.read_vec(base, t.page, "table page") else {
                 return;
             };
             for (i, entry) in page.chunks_exact(t.entry).enumerate() {
@@ -153,7 +154,11 @@ impl State {
         };
         if t.indirect {
             for l1 in 0..t.bytes as u64 / 8 {
-                let entry = self.arena.read_entry(t.base + l1 * 8, 8, "").unwrap_or(0);
+                let entry = self
+                    .gic
+                    .arena
+                    .read_entry(t.base + l1 * 8, 8, "")
+                    .unwrap_or(0);
                 if entry & L1_VALID != 0 {
                     scan(entry & L1_ADDRESS, l1 * per_page);
                 }
@@ -167,11 +172,12 @@ impl State {
 
     /// A device's DTE and its address.
     pub(crate) fn device(&self, device_id: u32) -> Result<(u64, Dte), Fault> {
-        if self.config.devbits < 32 && device_id >> self.config.devbits != 0 {
+        if self.gic.config.devbits < 32 && device_id >> self.gic.config.devbits != 0 {
             return Err(CommandError::DeviceOutOfRange(device_id).into());
         }
         let address = self.table_entry(TableKind::Devices, device_id.into())?;
         let raw = self
+            .gic
             .arena
             .read_entry(address, TABLE_ENTRY_SIZE, "device table entry")?;
         Ok((address, Dte::decode(raw)))
@@ -186,11 +192,11 @@ impl State {
         if u64::from(event_id) >= dte.events() {
             return Err(CommandError::EventOutOfRange(device_id, event_id).into());
         }
-        let size = self.config.itt_entry_size;
+        let size = self.gic.config.itt_entry_size;
         let address = dte.itt + u64::from(event_id) * size as u64;
         Ok((
             address,
-            Ite::decode(self.arena.read_entry(address, size, "ITT entry")?),
+            Ite::decode(self.gic.arena.read_entry(address, size, "ITT entry")?),
         ))
     }
 
@@ -202,11 +208,11 @@ impl State {
     }
 
     pub(crate) fn collection_slot(&self, icid: u16) -> Result<CollectionSlot, Fault> {
-        let cid_bits = self.config.cid_bits.unwrap_or(16);
+        let cid_bits = self.gic.config.cid_bits.unwrap_or(16);
         if cid_bits < 16 && icid >> cid_bits != 0 {
             return Err(CommandError::CollectionOutOfRange(icid).into());
         }
-        if icid < u16::from(self.config.hcc) {
+        if icid < u16::from(self.gic.config.hcc) {
             return Ok(CollectionSlot::Internal(icid));
         }
         Ok(CollectionSlot::Table(
@@ -217,27 +223,19 @@ impl State {
     /// The redistributor a mapped collection targets.
     pub(crate) fn target(&self, icid: u16) -> Result<usize, Fault> {
         let rdbase = match self.collection_slot(icid)? {
-            CollectionSlot::Internal(icid) => self.internal_collections.get(&icid).copied(),
+            CollectionSlot::Internal(icid) => self.its.internal_collections.get(&icid).copied(),
             CollectionSlot::Table(address) => {
-                let raw =
-                    self.arena
-                        .read_entry(address, TABLE_ENTRY_SIZE, "collection table entry")?;
+                let raw = self.gic.arena.read_entry(
+                    address,
+                    TABLE_ENTRY_SIZE,
+                    "collection table entry",
+                )?;
                 (raw & 1 != 0).then_some((raw >> 1) & RDBASE_FIELD)
             }
         };
-        Ok(self.resolve_rdbase(rdbase.ok_or(CommandError::CollectionNotMapped(icid))?)?)
-    }
-
-    pub(crate) fn resolve_rdbase(&self, field: u64) -> Result<usize, CommandError> {
-        let found = if self.config.pta {
-            self.config
-                .redistributors
-                .iter()
-                .position(|&a| RdBase::physical_address(a).field() == field)
-        } else {
-            usize::try_from(field).ok().filter(|&p| p < self.rds.len())
-        };
-        found.ok_or(CommandError::BadRdbase(field))
+        Ok(self
+            .gic
+            .resolve_rdbase(rdbase.ok_or(CommandError::CollectionNotMapped(icid))?)?)
     }
 
     pub(crate) fn translate(&self, device_id: u32, event_id: u32) -> Result<Translation, Fault> {
@@ -252,7 +250,7 @@ impl State {
 
     pub(crate) fn valid_devices(&self) -> Vec<(u32, Dte)> {
         let mut found = Vec::new();
-        let devbits = self.config.devbits;
+        let devbits = self.gic.config.devbits;
         self.walk_table(TableKind::Devices, |index, raw| {
             let dte = Dte::decode(raw);
             if dte.valid && index >> devbits == 0 {
@@ -264,10 +262,10 @@ impl State {
 
     pub(crate) fn mappings(&self) -> BTreeMap<(u32, u32), (u32, u16)> {
         let mut map = BTreeMap::new();
-        let size = self.config.itt_entry_size;
+        let size = self.gic.config.itt_entry_size;
         for (device_id, dte) in self.valid_devices() {
             let len = dte.events() as usize * size;
-            let Ok(itt) = self.arena.read_vec(dte.itt, len, "ITT") else {
+            let Ok(itt) = self.gic.arena.read_vec(dte.itt, len, "ITT") else {
                 continue;
             };
             for (event_id, entry) in itt.chunks_exact(size).enumerate() {
@@ -281,8 +279,8 @@ impl State {
     }
 
     pub(crate) fn valid_collections(&self) -> BTreeMap<u16, usize> {
-        let mut fields = self.internal_collections.clone();
-        let hcc = u64::from(self.config.hcc);
+        let mut fields = self.its.internal_collections.clone();
+        let hcc = u64::from(self.gic.config.hcc);
         self.walk_table(TableKind::Collections, |index, raw| {
             if raw & 1 != 0 && (hcc..=u16::MAX.into()).contains(&index) {
                 fields.insert(index as u16, (raw >> 1) & RDBASE_FIELD);
@@ -290,8 +288,22 @@ impl State {
         });
         fields
             .into_iter()
-            .filter_map(|(icid, field)| Some((icid, self.resolve_rdbase(field).ok()?)))
+            .filter_map(|(icid, field)| Some((icid, self.gic.resolve_rdbase(field).ok()?)))
             .collect()
+    }
+}
+
+impl Gic {
+    pub(crate) fn resolve_rdbase(&self, field: u64) -> Result<usize, CommandError> {
+        let found = if self.config.pta {
+            self.config
+                .redistributors
+                .iter()
+                .position(|&a| RdBase::physical_address(a).field() == field)
+        } else {
+            usize::try_from(field).ok().filter(|&p| p < self.rds.len())
+        };
+        found.ok_or(CommandError::BadRdbase(field))
     }
 }
 
