@@ -58,10 +58,16 @@ pub enum Quiescence {
 }
 
 /// What the modelled GIC implements. [`Default`] is like QEMU's `virt` ITS:
-/// GITS_TYPER = 0x1f_0001_efb1, Device and Collection tables with 8-byte
-/// entries, every page size, indirect tables, shareable, synchronous.
+/// one ITS, GITS_TYPER = 0x1f_0001_efb1, Device and Collection tables with
+/// 8-byte entries, every page size, indirect tables, shareable, synchronous.
+/// Every ITS of the model implements the same: its GITS_TYPER and GITS_IIDR
+/// read the same, and the behaviour knobs apply to each.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelConfig {
+    /// ITSes, each with its own register frame, queue, tables and
+    /// collections ([`ItsModel::its`]), all sharing the redistributors and
+    /// the memory. At least one.
+    pub its_count: usize,
     /// DeviceID bits (GITS_TYPER.Devbits + 1), 1 to 32.
     pub devbits: u32,
     /// EventID bits (GITS_TYPER.ID_bits + 1), 1 to 32.
@@ -92,6 +98,7 @@ pub struct ModelConfig {
     pub consumption: Consumption,
     /// Stall (GITS_CREADR.Stalled) instead of processing the k-th command
     /// (counting from 1 over the model's life), until GITS_CBASER is written.
+    /// Each ITS counts its own commands and stalls on its own k-th.
     pub stall_on_command: Option<u64>,
     /// How GITS_CTLR.Quiescent behaves after Enabled is cleared.
     pub quiescence: Quiescence,
@@ -116,6 +123,7 @@ pub struct ModelConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         Self {
+            its_count: 1,
             devbits: 16,
             event_id_bits: 16,
             itt_entry_size: 12,

@@ -1,5 +1,5 @@
-//! A software model of a GICv3 ITS and its redistributors, the oracle of
-//! `gicv3-its`'s host tests.
+//! A software model of a GICv3 ITS (or several) and its redistributors, the
+//! oracle of `gicv3-its`'s host tests.
 //!
 //! Host tests drive the real driver against an [`ItsModel`] through the same
 //! traits it uses on hardware ([`RegisterFrame`], [`DmaMemory`])
@@ -7,6 +7,15 @@
 //! [`ItsModel::translate`]) and which architectural rules the driver broke
 //! ([`ItsModel::violations`]). It is written from Arm IHI 0069 (GICv3/v4
 //! architecture specification), chapters 5 and 12, physical LPIs only.
+//!
+//! # Several ITSes
+//! A GIC may have several ITSes ([`ModelConfig::its_count`]). Each has its
+//! own register frame, command queue, Device and Collection tables,
+//! collections held inside it, devices held the way KVM holds them and
+//! command log ([`ItsModel::its`] gives an [`ItsView`] of each); all share the
+//! redistributors (pending state, cached LPI properties) and the memory. The
+//! [`ItsModel`] methods about one ITS mean ITS 0. The counters
+//! ([`ModelStats`]) and the violations are the model's, over every ITS.
 //!
 //! # Memory
 //! The model owns an arena, allocated with `std::alloc` and handed out by
@@ -33,7 +42,7 @@
 //!   bits \[32:1\] INTID, bits \[48:33\] ICID, the rest zero.
 //! - Level-1 entries of an indirect table are the architected ones: bit 63
 //!   Valid, bits \[51:12\] the address of a level-2 page of the table's page size.
-//! - Collections with ICID below GITS_TYPER.HCC are held inside the model; the
+//! - Collections with ICID below GITS_TYPER.HCC are held inside the ITS; the
 //!   collection table is indexed by ICID (its entries below HCC are unused).
 //!
 //! LPI properties are read from the table at GICR_PROPBASER (one byte per LPI
@@ -82,19 +91,29 @@ pub use report::{
 /// The first LPI INTID (5.1).
 const FIRST_LPI: u32 = 8192;
 
-// ---------------------------------------------------------------------------
-// The model and its handles
-
-/// A software ITS with its redistributors and memory. Clones share the model.
+/// A software GIC: one ITS or more ([`ModelConfig::its_count`]), the
+/// redistributors and the memory. Clones share the model. The methods about
+/// one ITS (its registers, its tables, its MSIs) mean ITS 0;
+/// [`ItsModel::its`] gives every ITS.
 #[derive(Clone)]
 pub struct ItsModel {
     state: Arc<Mutex<State>>,
 }
 
-/// The model's ITS register frame.
+/// One ITS of a model ([`ItsModel::its`]): its register frame, what its
+/// tables in memory hold, what it keeps inside itself, and the MSIs devices
+/// write to its GITS_TRANSLATER. Clones share the model.
+#[derive(Clone)]
+pub struct ItsView {
+    state: Arc<Mutex<State>>,
+    index: usize,
+}
+
+/// The register frame of one of the model's ITSes.
 #[derive(Clone)]
 pub struct ModelGits {
     state: Arc<Mutex<State>>,
+    index: usize,
 }
 
 /// The LPI registers of one of the model's redistributors.
@@ -120,7 +139,7 @@ macro_rules! opaque_debug {
         }
     )*};
 }
-opaque_debug!(ItsModel, ModelGits, ModelGicr, ModelMemory);
+opaque_debug!(ItsModel, ItsView, ModelGits, ModelGicr, ModelMemory);
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state
@@ -148,11 +167,21 @@ impl ItsModel {
         self.state().gic.config.clone()
     }
 
-    /// The ITS register frame.
-    pub fn gits(&self) -> ModelGits {
-        ModelGits {
+    /// ITS `index`, from 0 to [`ModelConfig::its_count`] - 1.
+    ///
+    /// # Panics
+    /// If there is no such ITS.
+    pub fn its(&self, index: usize) -> ItsView {
+        assert!(index < self.state().its.len(), "no ITS {index}");
+        ItsView {
             state: self.state.clone(),
+            index,
         }
+    }
+
+    /// ITS 0's register frame ([`ItsView::gits`]).
+    pub fn gits(&self) -> ModelGits {
+        self.its(0).gits()
     }
 
     /// The LPI registers of redistributor `index`.
@@ -177,7 +206,8 @@ impl ItsModel {
         }
     }
 
-    /// The RDbase that names redistributor `processor` in commands (per PTA).
+    /// The RDbase that names redistributor `processor` in any ITS's commands
+    /// (per PTA).
     pub fn rdbase(&self, processor: usize) -> RdBase {
         let config = &self.state().gic.config;
         if config.pta {
@@ -187,73 +217,40 @@ impl ItsModel {
         }
     }
 
-    /// Walks the Device table, the ITT and the collection in memory (the GIC's
-    /// view) as the driver programmed them. `None` if the event does not
-    /// translate.
+    /// ITS 0's translation of an event ([`ItsView::translate`]).
     pub fn translate(&self, device_id: DeviceId, event_id: EventId) -> Option<Translation> {
-        self.state()
-            .its_mut(0)
-            .translate(device_id.0, event_id.0)
-            .ok()
+        self.its(0).translate(device_id, event_id)
     }
 
-    /// Every valid ITE reachable from a valid DTE: (DeviceID, EventID) to
-    /// (INTID, ICID).
+    /// ITS 0's mappings ([`ItsView::mappings`]).
     pub fn mappings(&self) -> BTreeMap<(DeviceId, EventId), (IntId, CollectionId)> {
-        self.state()
-            .its_mut(0)
-            .mappings()
-            .into_iter()
-            .map(|((device, event), (intid, icid))| {
-                (
-                    (DeviceId(device), EventId(event)),
-                    (IntId(intid), CollectionId(icid)),
-                )
-            })
-            .collect()
+        self.its(0).mappings()
     }
 
-    /// The devices the ITS still holds the way KVM does, with their ITT
-    /// addresses: mapped by MAPD, and kept (enabled or not) until MAPD V=0
-    /// or until the Device BASER is written with Valid = 0. These are the
-    /// ITTs a hypervisor would write into when it saves the VM's ITS state.
+    /// The devices ITS 0 holds, with their ITT addresses
+    /// ([`ItsView::held_itts`]).
     pub fn held_itts(&self) -> BTreeMap<DeviceId, u64> {
-        self.state().its[0]
-            .itts
-            .iter()
-            .map(|(&device_id, &(itt, _))| (DeviceId(device_id), itt))
-            .collect()
+        self.its(0).held_itts()
     }
 
-    /// DeviceIDs with a valid DTE, ascending.
+    /// DeviceIDs with a valid DTE in ITS 0's Device table
+    /// ([`ItsView::valid_device_ids`]).
     pub fn valid_device_ids(&self) -> Vec<DeviceId> {
-        self.state()
-            .its_mut(0)
-            .valid_devices()
-            .into_iter()
-            .map(|(id, _)| DeviceId(id))
-            .collect()
+        self.its(0).valid_device_ids()
     }
 
-    /// Mapped collections: ICID to redistributor index. CTEs that name no
-    /// redistributor (which MAPC never writes) are left out.
+    /// ITS 0's mapped collections ([`ItsView::valid_collections`]).
     pub fn valid_collections(&self) -> BTreeMap<CollectionId, usize> {
-        self.state()
-            .its_mut(0)
-            .valid_collections()
-            .into_iter()
-            .map(|(icid, processor)| (CollectionId(icid), processor))
-            .collect()
+        self.its(0).valid_collections()
     }
 
-    /// A device writes `event_id` to GITS_TRANSLATER with `device_id`: the
-    /// ITS translates it and makes the LPI pending on the target redistributor.
+    /// An MSI written to ITS 0's GITS_TRANSLATER ([`ItsView::send_msi`]).
     pub fn send_msi(
         &self,
         device_id: DeviceId,
         event_id: EventId,
     ) -> Result<Translation, MsiError> {
-        self.state().its_mut(0).send_msi(device_id.0, event_id.0)
+        self.its(0).send_msi(device_id, event_id)
     }
 
     /// The LPIs pending on a redistributor, enabled or not, ascending.
@@ -277,12 +274,13 @@ impl ItsModel {
             .collect()
     }
 
-    /// The counters.
+    /// The counters, over every ITS.
     pub fn stats(&self) -> ModelStats {
         self.state().gic.stats.clone()
     }
 
-    /// The rules the driver broke, in order.
+    /// The rules the driver broke, in order, on any ITS, redistributor or
+    /// memory.
     pub fn violations(&self) -> Vec<Violation> {
         self.state().gic.violations.clone()
     }
@@ -292,9 +290,9 @@ impl ItsModel {
         core::mem::take(&mut self.state().gic.violations)
     }
 
-    /// Every command processed, in order (undecodable ones left out).
+    /// Every command ITS 0 processed ([`ItsView::command_log`]).
     pub fn command_log(&self) -> Vec<ItsCommand> {
-        self.state().its[0].log.clone()
+        self.its(0).command_log()
     }
 
     /// Lets `n` more allocations succeed, then fails every one.
@@ -310,11 +308,14 @@ impl ItsModel {
     /// Changes the configuration while the model runs, for faults that start
     /// part-way through a test (an ITS that stops consuming commands, a
     /// stall, different hardware after a resume). Only the behaviour knobs
-    /// are read again: consumption, stall, quiescence, IIDR, RWP, stickiness;
-    /// the table geometry and TYPER stay as built.
+    /// are read again: consumption, stall, quiescence, IIDR, RWP, stickiness
+    /// (for every ITS); the table geometry and TYPER stay as built, and so
+    /// does the number of ITSes (a change to [`ModelConfig::its_count`] is
+    /// undone).
     pub fn reconfigure(&self, change: impl FnOnce(&mut ModelConfig)) {
-        let mut state = self.state();
+        let state = &mut *self.state();
         change(&mut state.gic.config);
+        state.gic.config.its_count = state.its.len();
         for its in &mut state.its {
             its.stall_fired = false;
         }
@@ -328,17 +329,114 @@ impl ItsModel {
     }
 }
 
+impl ItsView {
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// Which ITS of the model this is.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The ITS's register frame.
+    pub fn gits(&self) -> ModelGits {
+        ModelGits {
+            state: self.state.clone(),
+            index: self.index,
+        }
+    }
+
+    /// Walks the Device table, the ITT and the collection in memory (the GIC's
+    /// view) as the driver programmed them. `None` if the event does not
+    /// translate.
+    pub fn translate(&self, device_id: DeviceId, event_id: EventId) -> Option<Translation> {
+        self.state()
+            .its_mut(self.index)
+            .translate(device_id.0, event_id.0)
+            .ok()
+    }
+
+    /// Every valid ITE reachable from a valid DTE: (DeviceID, EventID) to
+    /// (INTID, ICID).
+    pub fn mappings(&self) -> BTreeMap<(DeviceId, EventId), (IntId, CollectionId)> {
+        self.state()
+            .its_mut(self.index)
+            .mappings()
+            .into_iter()
+            .map(|((device, event), (intid, icid))| {
+                (
+                    (DeviceId(device), EventId(event)),
+                    (IntId(intid), CollectionId(icid)),
+                )
+            })
+            .collect()
+    }
+
+    /// The devices the ITS still holds the way KVM does, with their ITT
+    /// addresses: mapped by MAPD, and kept (enabled or not) until MAPD V=0
+    /// or until the Device BASER is written with Valid = 0. These are the
+    /// ITTs a hypervisor would write into when it saves the VM's ITS state.
+    pub fn held_itts(&self) -> BTreeMap<DeviceId, u64> {
+        self.state().its[self.index]
+            .itts
+            .iter()
+            .map(|(&device_id, &(itt, _))| (DeviceId(device_id), itt))
+            .collect()
+    }
+
+    /// DeviceIDs with a valid DTE, ascending.
+    pub fn valid_device_ids(&self) -> Vec<DeviceId> {
+        self.state()
+            .its_mut(self.index)
+            .valid_devices()
+            .into_iter()
+            .map(|(id, _)| DeviceId(id))
+            .collect()
+    }
+
+    /// Mapped collections: ICID to redistributor index. CTEs that name no
+    /// redistributor (which MAPC never writes) are left out.
+    pub fn valid_collections(&self) -> BTreeMap<CollectionId, usize> {
+        self.state()
+            .its_mut(self.index)
+            .valid_collections()
+            .into_iter()
+            .map(|(icid, processor)| (CollectionId(icid), processor))
+            .collect()
+    }
+
+    /// A device writes `event_id` to GITS_TRANSLATER with `device_id`: the
+    /// ITS translates it and makes the LPI pending on the target redistributor.
+    pub fn send_msi(
+        &self,
+        device_id: DeviceId,
+        event_id: EventId,
+    ) -> Result<Translation, MsiError> {
+        self.state()
+            .its_mut(self.index)
+            .send_msi(device_id.0, event_id.0)
+    }
+
+    /// Every command the ITS processed, in order (undecodable ones left out).
+    pub fn command_log(&self) -> Vec<ItsCommand> {
+        self.state().its[self.index].log.clone()
+    }
+}
+
 impl ModelGits {
     /// Reads a register as a raw value, bypassing the descriptors' access
     /// rights: for tests that act as a driver at the bit level.
     pub fn read_register(&self, register: GitsRegister) -> u64 {
-        lock(&self.state).its_mut(0).gits_read(register)
+        lock(&self.state).its_mut(self.index).gits_read(register)
     }
 
     /// Writes a register with a raw value, read-only ones included (the
     /// model ignores such writes, as hardware does).
     pub fn write_register(&self, register: GitsRegister, value: u64) {
-        lock(&self.state).its_mut(0).gits_write(register, value)
+        lock(&self.state)
+            .its_mut(self.index)
+            .gits_write(register, value)
     }
 }
 
@@ -361,13 +459,13 @@ impl RegisterFrame for ModelGits {
 
     fn load(&self, access: ReadAccess<Gits>) -> u64 {
         lock(&self.state)
-            .its_mut(0)
+            .its_mut(self.index)
             .gits_read(GitsRegister::at(access.offset()))
     }
 
     fn store(&self, access: WriteAccess<Gits>, value: u64) {
         lock(&self.state)
-            .its_mut(0)
+            .its_mut(self.index)
             .gits_write(GitsRegister::at(access.offset()), value)
     }
 }

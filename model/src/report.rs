@@ -72,6 +72,8 @@ pub enum CommandError {
 }
 
 /// A rule of the architecture the driver broke. Tests assert there are none.
+/// With several ITSes, one list holds every ITS's: a violation does not say
+/// which ITS it happened on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Violation {
     /// GITS_CBASER or GITS_BASERn written while GITS_CTLR.Enabled = 1 or
@@ -124,7 +126,7 @@ pub enum MsiError {
     LpiDisabled(IntId),
 }
 
-/// Counters of what the driver did to the model.
+/// Counters of what the driver did to the model, summed over every ITS.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ModelStats {
     /// GITS_CWRITER writes (doorbells).

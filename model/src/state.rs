@@ -65,6 +65,7 @@ impl State {
             "cid_bits"
         );
         assert!((14..=32).contains(&config.lpi_id_bits), "lpi_id_bits");
+        assert!(config.its_count >= 1, "its_count");
         assert!(!config.redistributors.is_empty(), "redistributors");
         assert!(
             (0..3).any(|code| config.page_sizes.supports(code)),
@@ -78,7 +79,7 @@ impl State {
             + GITS_TYPER::HCC.val(config.hcc.into())
             + GITS_TYPER::CIDbits.val(config.cid_bits.map_or(0, |b| u64::from(b) - 1))
             + GITS_TYPER::CIL.val(config.cid_bits.is_some().into());
-        let its = (0..1).map(|_| Its::new()).collect();
+        let its = (0..config.its_count).map(|_| Its::new()).collect();
         let mut state = Self {
             gic: Gic {
                 typer: typer.value,
