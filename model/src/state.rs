@@ -155,3 +155,200 @@ impl ItsMut<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::test_rig::*;
+    use crate::{ARENA_PHYS_BASE, CommandError, ItsModel, MemoryFault, ModelConfig};
+    use crate::{GitsRegister as G, MsiError, Translation, Violation};
+    use gicv3_its::ItsCommand as C;
+    use gicv3_its::{CollectionId, DeviceId, DmaMemory, EventId, IntId, ProcessorNumber, RdBase};
+    use std::collections::BTreeMap;
+
+    fn two_itses() -> ModelConfig {
+        ModelConfig {
+            its_count: 2,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn every_its_reads_the_same_identification_and_resets() {
+        let model = ItsModel::new(ModelConfig {
+            its_count: 3,
+            ..Default::default()
+        });
+        let read = |its, register| model.its(its).gits().read_register(register);
+        for its in 1..3 {
+            assert_eq!(read(its, G::Typer), read(0, G::Typer));
+            assert_eq!(read(its, G::Iidr), read(0, G::Iidr));
+        }
+        let gits2 = model.its(2).gits();
+        gits2.write_register(G::Cbaser, VALID | ARENA_PHYS_BASE);
+        gits2.write_register(G::Ctlr, 1);
+        assert_eq!((read(2, G::Ctlr), read(0, G::Ctlr)), (1, 1 << 31));
+        model.reset();
+        assert_eq!((read(2, G::Ctlr), read(2, G::Cbaser)), (1 << 31, 0));
+    }
+
+    #[test]
+    #[should_panic(expected = "no ITS 1")]
+    fn there_is_no_its_beyond_its_count() {
+        ItsModel::new(ModelConfig::default()).its(1);
+    }
+
+    #[test]
+    fn mapd_on_one_its_writes_only_its_own_tables() {
+        let mut rig = Rig::new(two_itses());
+        let mut its1 = rig.other_its(1);
+        let itt = rig.alloc(256, 256);
+        let rd1 = rig.model.rdbase(1);
+        its1.submit(&[mapc(0, rd1), mapd(5, 3, itt.phys()), mapti(5, 0, LPI, 0)]);
+
+        let view = rig.model.its(1);
+        assert_eq!(view.valid_device_ids(), [DeviceId(5)]);
+        assert_eq!(
+            view.held_itts(),
+            BTreeMap::from([(DeviceId(5), itt.phys())])
+        );
+        assert_eq!(
+            view.valid_collections(),
+            BTreeMap::from([(CollectionId(0), 1)])
+        );
+        let translation = Translation {
+            intid: LPI_ID,
+            icid: CollectionId(0),
+            processor: 1,
+        };
+        assert_eq!(view.translate(DeviceId(5), EventId(0)), Some(translation));
+        assert_eq!(view.command_log().len(), 3);
+
+        // ITS 0 (which the ItsModel methods mean) holds none of it.
+        let its0 = rig.model.its(0);
+        assert!(its0.valid_device_ids().is_empty() && its0.mappings().is_empty());
+        assert!(its0.held_itts().is_empty() && its0.valid_collections().is_empty());
+        assert!(its0.command_log().is_empty());
+        assert_eq!(rig.model.translate(DeviceId(5), EventId(0)), None);
+        assert!(rig.model.valid_device_ids().is_empty());
+        rig.submit(&[mapti(5, 1, LPI, 0)]);
+        assert_eq!(
+            command_errors(&rig.model),
+            [CommandError::DeviceNotMapped(5)]
+        );
+        assert_eq!(view.mappings().len(), 1);
+    }
+
+    #[test]
+    fn events_mapped_on_two_itses_both_arrive_on_one_redistributor() {
+        let mut rig = Rig::new(two_itses());
+        let mut its1 = rig.other_its(1);
+        rig.set_lpi(LPI, 0xa1);
+        rig.set_lpi(LPI + 1, 0xa1);
+        let rd2 = rig.model.rdbase(2);
+        // The same DeviceID and EventID on each ITS: two devices, two LPIs.
+        rig.map(1, 0, rd2);
+        let itt = rig.alloc(256, 256);
+        its1.submit(&[
+            mapc(0, rd2),
+            mapd(1, 3, itt.phys()),
+            mapti(1, 0, LPI + 1, 0),
+        ]);
+        let on_rd2 = |intid| {
+            Ok(Translation {
+                intid: IntId(intid),
+                icid: CollectionId(0),
+                processor: 2,
+            })
+        };
+        let (its0, its1_view) = (rig.model.its(0), rig.model.its(1));
+        assert_eq!(its0.send_msi(DeviceId(1), EventId(0)), on_rd2(LPI));
+        assert_eq!(its1_view.send_msi(DeviceId(1), EventId(0)), on_rd2(LPI + 1));
+        assert_eq!(rig.model.take_pending(2), [LPI_ID, IntId(LPI + 1)]);
+
+        // The redistributor's cached properties are shared too: an INVALL
+        // through ITS 1 makes ITS 0's LPI read its new (disabled) byte.
+        rig.set_lpi(LPI, 0xa0);
+        assert!(its0.send_msi(DeviceId(1), EventId(0)).is_ok());
+        its1.submit(&[C::Invall {
+            icid: CollectionId(0),
+        }]);
+        assert_eq!(
+            its0.send_msi(DeviceId(1), EventId(0)),
+            Err(MsiError::LpiDisabled(LPI_ID))
+        );
+        let stats = rig.model.stats();
+        assert_eq!((stats.msis, stats.commands["MAPD"]), (4, 2));
+        assert_eq!(rig.model.violations(), []);
+    }
+
+    #[test]
+    fn a_stall_on_one_its_does_not_stall_the_other() {
+        let sync = C::Sync {
+            rdbase: RdBase::processor_number(ProcessorNumber(0)),
+        };
+        // A memory error stalls ITS 0's queue; ITS 1's runs on.
+        let mut rig = Rig::new(two_itses());
+        let mut its1 = rig.other_its(1);
+        let bogus = ARENA_PHYS_BASE + (16 << 20);
+        rig.submit(&[mapd(1, 0, bogus), sync]);
+        its1.submit(&[sync, sync]);
+        assert_eq!((rig.creadr(), its1.creadr()), (1, 64));
+        let fault = MemoryFault {
+            address: bogus,
+            len: 24,
+            what: "ITT",
+        };
+        assert_eq!(rig.model.take_violations(), [Violation::Memory(fault)]);
+
+        // An injected stall counts each ITS's own commands.
+        let mut rig = Rig::new(ModelConfig {
+            stall_on_command: Some(2),
+            ..two_itses()
+        });
+        let mut its1 = rig.other_its(1);
+        rig.submit(&[sync, sync]);
+        its1.submit(&[sync]);
+        assert_eq!((rig.creadr(), its1.creadr()), (32 | 1, 32));
+        its1.submit(&[sync, sync]);
+        assert_eq!((rig.creadr(), its1.creadr()), (32 | 1, 32 | 1));
+        assert_eq!(rig.model.violations(), []);
+    }
+
+    #[test]
+    fn freeing_memory_another_its_uses_is_a_violation() {
+        let mut rig = Rig::new(two_itses());
+        let mut its1 = rig.other_its(1);
+        let itt = rig.alloc(256, 256);
+        its1.submit(&[mapd(7, 3, itt.phys())]);
+        let itt_phys = itt.phys();
+        rig.mem.deallocate(itt);
+
+        // A table of ITS 1's, disabled.
+        let gits1 = rig.model.its(1).gits();
+        gits1.write_register(G::Ctlr, 0);
+        let table = rig.alloc(0x1_0000, 0x1_0000);
+        gits1.write_register(
+            G::Baser(0),
+            VALID | table.phys() | PAGE_64K | INNER_SHAREABLE,
+        );
+        let table_phys = table.phys();
+        rig.mem.deallocate(table);
+        assert_eq!(
+            rig.model.take_violations(),
+            [
+                Violation::DeallocatedInUse(itt_phys, "ITT of a mapped device"),
+                Violation::DeallocatedInUse(table_phys, "ITS table"),
+            ]
+        );
+
+        // Once ITS 1 lets go of a table, it may be freed.
+        let table = rig.alloc(0x1_0000, 0x1_0000);
+        gits1.write_register(
+            G::Baser(0),
+            VALID | table.phys() | PAGE_64K | INNER_SHAREABLE,
+        );
+        gits1.write_register(G::Baser(0), 0);
+        rig.mem.deallocate(table);
+        assert_eq!(rig.model.violations(), []);
+    }
+}

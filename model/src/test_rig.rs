@@ -91,16 +91,7 @@ impl Rig {
             model,
         };
         rig.clean(&rig.prop);
-        rig.gits
-            .write_register(G::Cbaser, VALID | rig.queue.phys() | INNER_SHAREABLE);
-        rig.gits.write_register(G::Cwriter, 0);
-        if config.collection_table {
-            let table = rig.alloc(0x1_0000, 0x1_0000);
-            rig.gits.write_register(
-                G::Baser(1),
-                VALID | table.phys() | PAGE_64K | INNER_SHAREABLE,
-            );
-        }
+        rig.program_its(&rig.gits.clone(), rig.queue.phys());
         for i in 0..config.redistributors.len() {
             let pend = rig.alloc(8192, 0x1_0000);
             let gicr = rig.model.gicr(i);
@@ -114,13 +105,46 @@ impl Rig {
     /// `bare` plus a flat device table of 65536 DTEs, the ITS enabled.
     pub(crate) fn new(config: ModelConfig) -> Self {
         let mut rig = Self::bare(config);
-        let table = rig.alloc(8 << 16, 0x1_0000);
-        rig.gits.write_register(
+        rig.enable_its(&rig.gits.clone());
+        rig
+    }
+
+    /// ITS `index` of the same model, programmed as `new` programs ITS 0:
+    /// its own queue, Collection table (if any) and Device table, enabled.
+    pub(crate) fn other_its(&mut self, index: usize) -> ItsRig {
+        let queue = self.alloc(4096, 4096);
+        let gits = self.model.its(index).gits();
+        self.program_its(&gits, queue.phys());
+        self.enable_its(&gits);
+        ItsRig {
+            gits,
+            mem: self.model.memory(),
+            queue,
+            cwriter: 0,
+        }
+    }
+
+    /// A 4K queue at `queue` and a 64K collection table (if any).
+    fn program_its(&mut self, gits: &ModelGits, queue: u64) {
+        gits.write_register(G::Cbaser, VALID | queue | INNER_SHAREABLE);
+        gits.write_register(G::Cwriter, 0);
+        if self.model.config().collection_table {
+            let table = self.alloc(0x1_0000, 0x1_0000);
+            gits.write_register(
+                G::Baser(1),
+                VALID | table.phys() | PAGE_64K | INNER_SHAREABLE,
+            );
+        }
+    }
+
+    /// A flat device table of 65536 DTEs, the ITS enabled.
+    fn enable_its(&mut self, gits: &ModelGits) {
+        let table = self.alloc(8 << 16, 0x1_0000);
+        gits.write_register(
             G::Baser(0),
             VALID | table.phys() | PAGE_64K | 7 | INNER_SHAREABLE,
         );
-        rig.gits.write_register(G::Ctlr, 1);
-        rig
+        gits.write_register(G::Ctlr, 1);
     }
 
     pub(crate) fn clean(&self, region: &DmaRegion) {
@@ -135,14 +159,8 @@ impl Rig {
 
     /// Writes commands at CWRITER, cleans them and rings the doorbell.
     pub(crate) fn submit(&mut self, commands: &[ItsCommand]) {
-        for command in commands {
-            for (i, word) in command.encode().into_iter().enumerate() {
-                assert!(self.queue.write_u64(self.cwriter + i * 8, word));
-            }
-            self.cwriter = (self.cwriter + COMMAND_SIZE) % self.queue.size();
-        }
-        self.clean(&self.queue);
-        self.gits.write_register(G::Cwriter, self.cwriter as u64);
+        let queue = (&mut self.queue, &mut self.cwriter);
+        submit(&self.gits, &self.mem, queue, commands);
     }
 
     pub(crate) fn creadr(&self) -> u64 {
@@ -164,6 +182,44 @@ impl Rig {
             mapti(device_id, 0, LPI, icid),
         ]);
     }
+}
+
+/// Another ITS of a [`Rig`]'s model ([`Rig::other_its`]).
+pub(crate) struct ItsRig {
+    pub(crate) gits: ModelGits,
+    mem: ModelMemory,
+    queue: DmaRegion,
+    cwriter: usize,
+}
+
+impl ItsRig {
+    /// Writes commands at CWRITER, cleans them and rings the doorbell.
+    pub(crate) fn submit(&mut self, commands: &[ItsCommand]) {
+        let queue = (&mut self.queue, &mut self.cwriter);
+        submit(&self.gits, &self.mem, queue, commands);
+    }
+
+    pub(crate) fn creadr(&self) -> u64 {
+        self.gits.read_register(G::Creadr)
+    }
+}
+
+/// Writes commands into `queue` at its CWRITER offset, cleans them and
+/// rings the doorbell.
+fn submit(
+    gits: &ModelGits,
+    mem: &ModelMemory,
+    (queue, cwriter): (&mut DmaRegion, &mut usize),
+    commands: &[ItsCommand],
+) {
+    for command in commands {
+        for (i, word) in command.encode().into_iter().enumerate() {
+            assert!(queue.write_u64(*cwriter + i * 8, word));
+        }
+        *cwriter = (*cwriter + COMMAND_SIZE) % queue.size();
+    }
+    mem.clean_to_poc(queue.virt(), queue.size());
+    gits.write_register(G::Cwriter, *cwriter as u64);
 }
 
 pub(crate) fn mapd(device_id: u32, size: u8, itt_address: u64) -> ItsCommand {
