@@ -63,8 +63,6 @@
 #![warn(missing_docs)]
 
 extern crate alloc;
-#[cfg(feature = "std")]
-extern crate std;
 
 mod base_register;
 pub mod command;
@@ -74,8 +72,6 @@ pub mod its;
 pub mod lpi;
 pub mod memory;
 pub mod mmio;
-#[cfg(feature = "model")]
-pub mod model;
 mod queue;
 pub mod quirks;
 pub mod registers;

@@ -3,9 +3,9 @@
 
 mod support;
 
-use gicv3_its::model::{ItsModel, ModelConfig};
 use gicv3_its::{CollectionId, DeviceId, EventId, LpiDomain, LpiDomainConfig, ProcessorNumber};
 use gicv3_its::{ItsConfig, ItsError};
+use gicv3_its_model::{ItsModel, ModelConfig};
 use support::*;
 
 /// Runs `f`, expects `expected`, and checks that the registry and the model

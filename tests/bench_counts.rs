@@ -14,10 +14,10 @@ mod heap;
 #[path = "../benches/support/workload.rs"]
 mod workload;
 
-use gicv3_its::model::{ItsModel, ModelConfig, ModelGits, ModelMemory, PageSizes};
 use gicv3_its::{
     Batching, Its, ItsConfig, LpiDomain, LpiDomainConfig, ProcessorNumber, QueueStats,
 };
+use gicv3_its_model::{ItsModel, ModelConfig, ModelGits, ModelMemory, PageSizes};
 use heap::{CountingAllocator, Uncounted};
 use std::collections::BTreeMap;
 use workload::{COLLECTIONS, Counts, FLAT_DEVICE_TABLE_BYTES, Geometry, TableBytes};

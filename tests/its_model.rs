@@ -5,12 +5,12 @@
 
 mod support;
 
-use gicv3_its::model::{Consumption, ItsModel, ModelConfig, MsiError, PageSizes, Quiescence};
 use gicv3_its::registers::{GITS_BASER, RegisterFrame};
 use gicv3_its::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 use gicv3_its::{
     ItsCommand, ItsConfig, ItsError, ItsState, LpiDomain, LpiDomainConfig, WaitFor, WaitPolicy,
 };
+use gicv3_its_model::{Consumption, ItsModel, ModelConfig, MsiError, PageSizes, Quiescence};
 use std::collections::BTreeMap;
 use support::*;
 

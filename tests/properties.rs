@@ -6,9 +6,9 @@
 
 mod support;
 
-use gicv3_its::model::{Consumption, ModelConfig};
 use gicv3_its::{CollectionId, DeviceId, EventId, ProcessorNumber};
 use gicv3_its::{ItsConfig, ItsError, ItsState, WaitPolicy};
+use gicv3_its_model::{Consumption, ModelConfig};
 use proptest::prelude::*;
 use support::*;
 
@@ -102,7 +102,7 @@ fn model_config() -> impl Strategy<Value = ModelConfig> {
     )
 }
 
-fn check(model: &gicv3_its::model::ItsModel, its: &ModelIts) {
+fn check(model: &gicv3_its_model::ItsModel, its: &ModelIts) {
     match its.state() {
         ItsState::Active | ItsState::Restoring => {
             assert_model_matches_registry(model, its);
@@ -121,8 +121,8 @@ fn check(model: &gicv3_its::model::ItsModel, its: &ModelIts) {
 /// An MSI to every live event is delivered exactly when the registry says
 /// its LPI is enabled: the property table and the redistributors' cached
 /// configuration (INV, INVALL after a restore) agree with the registry.
-fn assert_msis_follow_the_lpi_configuration(model: &gicv3_its::model::ItsModel, its: &ModelIts) {
-    use gicv3_its::model::MsiError;
+fn assert_msis_follow_the_lpi_configuration(model: &gicv3_its_model::ItsModel, its: &ModelIts) {
+    use gicv3_its_model::MsiError;
     for (device_id, record) in its.registry().devices().filter(|(_, r)| r.is_live()) {
         for (event_id, mapping) in record.events() {
             let result = model.send_msi(device_id, event_id);

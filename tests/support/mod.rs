@@ -3,11 +3,11 @@
 
 #![allow(dead_code)]
 
-use gicv3_its::model::{ItsModel, ModelConfig, ModelGits, ModelMemory, Translation};
 use gicv3_its::{
     CollectionId, DeviceId, EventId, IntId, Its, ItsConfig, LpiDomain, LpiDomainConfig,
     ProcessorNumber,
 };
+use gicv3_its_model::{ItsModel, ModelConfig, ModelGits, ModelMemory, Translation};
 use std::collections::BTreeMap;
 
 pub type ModelIts = Its<ModelGits, ModelMemory>;

@@ -1,0 +1,400 @@
+//! The model's memory: an arena handed out first-fit, the GIC's view of it
+//! (a second copy when the GIC is not coherent), and what the GIC still uses
+//! when memory is given back.
+
+use crate::state::{Gic, ItsMut, State};
+use crate::tables::{L1_ADDRESS, L1_VALID};
+use crate::{FIRST_LPI, MemoryFault, TableKind, Violation};
+use core::ptr::{NonNull, copy_nonoverlapping, write_bytes};
+use gicv3_its::DmaRegion;
+use gicv3_its::registers::GITS_CBASER;
+use std::alloc::{Layout, alloc_zeroed, dealloc, handle_alloc_error};
+use std::collections::BTreeMap;
+
+/// Physical address of the first byte of the model's arena.
+pub const ARENA_PHYS_BASE: u64 = 0x4000_0000;
+/// The byte a non-coherent GIC sees in memory that was allocated but not
+/// cleaned yet. Bit 0 is set, so poisoned DTEs, CTEs and ITEs look valid.
+pub const POISON: u8 = 0xa5;
+
+/// Cache line size for clean_to_poc, and the granule of allocations.
+const LINE: usize = 64;
+const ARENA_ALIGN: usize = 1 << 21;
+
+/// Model memory: the CPU's bytes (shared with the driver), the GIC's view of
+/// them (the same bytes when coherent), and the live allocations.
+pub(crate) struct Arena {
+    cpu: NonNull<u8>,
+    /// Equal to `cpu` when coherent, else a second block of the same layout.
+    gic: NonNull<u8>,
+    layout: Layout,
+    /// Offset to (requested size, size rounded up to lines).
+    live: BTreeMap<usize, (usize, usize)>,
+}
+
+// SAFETY: the arena owns its blocks, reached only through its pointers; the
+// `Mutex` around `State` serialises every use.
+unsafe impl Send for Arena {}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // SAFETY: both blocks came from `alloc_zeroed` with `layout`, once each.
+        unsafe {
+            if self.gic != self.cpu {
+                dealloc(self.gic.as_ptr(), self.layout);
+            }
+            dealloc(self.cpu.as_ptr(), self.layout);
+        }
+    }
+}
+
+impl Arena {
+    pub(crate) fn new(size: usize, coherent: bool) -> Self {
+        let size = size.max(LINE).next_multiple_of(LINE);
+        let layout = Layout::from_size_align(size, ARENA_ALIGN).expect("arena layout");
+        let block = || {
+            // SAFETY: the layout has a non-zero size.
+            NonNull::new(unsafe { alloc_zeroed(layout) })
+                .unwrap_or_else(|| handle_alloc_error(layout))
+        };
+        let cpu = block();
+        let gic = if coherent { cpu } else { block() };
+        Self {
+            cpu,
+            gic,
+            layout,
+            live: BTreeMap::new(),
+        }
+    }
+
+    /// The arena offset of `len` bytes at `phys`, if they lie inside one live
+    /// allocation.
+    pub(crate) fn check(
+        &self,
+        phys: u64,
+        len: usize,
+        what: &'static str,
+    ) -> Result<usize, MemoryFault> {
+        let fault = MemoryFault {
+            address: phys,
+            len,
+            what,
+        };
+        let offset =
+            usize::try_from(phys.checked_sub(ARENA_PHYS_BASE).ok_or(fault)?).map_err(|_| fault)?;
+        match self.live.range(..=offset).next_back() {
+            Some((&start, &(size, _)))
+                if offset
+                    .checked_add(len)
+                    .is_some_and(|end| end <= start + size) =>
+            {
+                Ok(offset)
+            }
+            _ => Err(fault),
+        }
+    }
+
+    /// Reads what the GIC sees.
+    pub(crate) fn read(
+        &self,
+        phys: u64,
+        buf: &mut [u8],
+        what: &'static str,
+    ) -> Result<(), MemoryFault> {
+        let offset = self.check(phys, buf.len(), what)?;
+        // SAFETY: the range is inside the arena (checked); raw pointers only,
+        // and `buf` is not part of the arena.
+        unsafe { copy_nonoverlapping(self.gic.as_ptr().add(offset), buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+
+    pub(crate) fn read_vec(
+        &self,
+        phys: u64,
+        len: usize,
+        what: &'static str,
+    ) -> Result<Vec<u8>, MemoryFault> {
+        self.check(phys, len, what)?;
+        let mut buf = vec![0; len];
+        self.read(phys, &mut buf, what).map(|()| buf)
+    }
+
+    /// Reads an entry of `size` bytes; returns its first 8, little-endian.
+    pub(crate) fn read_entry(
+        &self,
+        phys: u64,
+        size: usize,
+        what: &'static str,
+    ) -> Result<u64, MemoryFault> {
+        self.check(phys, size, what)?;
+        let mut bytes = [0; 8];
+        self.read(phys, &mut bytes[..size.min(8)], what)
+            .map(|()| u64::from_le_bytes(bytes))
+    }
+
+    /// Writes as the GIC does.
+    pub(crate) fn write(
+        &mut self,
+        phys: u64,
+        data: &[u8],
+        what: &'static str,
+    ) -> Result<(), MemoryFault> {
+        let offset = self.check(phys, data.len(), what)?;
+        // SAFETY: as in `read`.
+        unsafe { copy_nonoverlapping(data.as_ptr(), self.gic.as_ptr().add(offset), data.len()) };
+        Ok(())
+    }
+
+    /// Writes an entry of `size` bytes: `value` little-endian, then zeros.
+    pub(crate) fn write_entry(
+        &mut self,
+        phys: u64,
+        value: u64,
+        size: usize,
+        what: &'static str,
+    ) -> Result<(), MemoryFault> {
+        let mut bytes = [0; 16];
+        bytes[..8].copy_from_slice(&value.to_le_bytes());
+        self.write(phys, &bytes[..size], what)
+    }
+
+    /// First fit; returns the offset of `size` zeroed bytes (poison in a
+    /// separate GIC view).
+    fn allocate(&mut self, size: usize, align: usize) -> Option<usize> {
+        let rounded = size.max(1).checked_next_multiple_of(LINE)?;
+        let align = align.max(LINE);
+        let mut offset = 0;
+        for (&start, &(_, len)) in &self.live {
+            if offset + rounded <= start {
+                break;
+            }
+            offset = (start + len).checked_next_multiple_of(align)?;
+        }
+        if offset.checked_add(rounded)? > self.layout.size() {
+            return None;
+        }
+        // SAFETY: inside the arena (checked just above); raw pointers only.
+        unsafe {
+            write_bytes(self.cpu.as_ptr().add(offset), 0, rounded);
+            if self.gic != self.cpu {
+                write_bytes(self.gic.as_ptr().add(offset), POISON, rounded);
+            }
+        }
+        self.live.insert(offset, (size, rounded));
+        Some(offset)
+    }
+
+    /// Copies the CPU's bytes to the GIC view for every 64-byte line the
+    /// range touches. (Every line counts as dirty: the model cannot see
+    /// which the CPU wrote, and a driver only cleans memory it wrote.)
+    fn clean(&mut self, offset: usize, len: usize) {
+        if self.gic != self.cpu {
+            let start = offset & !(LINE - 1);
+            let end = (offset + len)
+                .next_multiple_of(LINE)
+                .min(self.layout.size());
+            // SAFETY: `start..end` is inside both blocks (`end` is clamped
+            // to their size), which do not overlap; raw pointers only.
+            unsafe {
+                copy_nonoverlapping(
+                    self.cpu.as_ptr().add(start),
+                    self.gic.as_ptr().add(start),
+                    end.saturating_sub(start),
+                )
+            };
+        }
+    }
+}
+
+impl State {
+    pub(crate) fn deallocate(&mut self, region: DmaRegion) {
+        let gic = &mut self.gic;
+        let phys = region.phys();
+        let offset = phys.wrapping_sub(ARENA_PHYS_BASE) as usize;
+        let virt_ok = region.virt().as_ptr() as usize == gic.arena.cpu.as_ptr() as usize + offset;
+        let Some(&(_, rounded)) = gic
+            .arena
+            .live
+            .get(&offset)
+            .filter(|(size, _)| virt_ok && *size == region.size())
+        else {
+            return gic.violations.push(Violation::BadDeallocation(phys));
+        };
+        if let Some(what) = self.in_use(phys, rounded as u64) {
+            self.gic
+                .violations
+                .push(Violation::DeallocatedInUse(phys, what));
+        }
+        let gic = &mut self.gic;
+        gic.arena.live.remove(&offset);
+        gic.stats.bytes_allocated -= rounded;
+        // Poison the CPU's bytes to catch use after free.
+        // SAFETY: the range was a live allocation inside the arena.
+        unsafe { write_bytes(gic.arena.cpu.as_ptr().add(offset), POISON, rounded) };
+    }
+
+    /// What the GIC still uses in `phys..phys + len`, if anything: any ITS,
+    /// or any redistributor.
+    fn in_use(&mut self, phys: u64, len: u64) -> Option<&'static str> {
+        (0..self.its.len())
+            .find_map(|index| self.its_mut(index).in_use(phys, len))
+            .or_else(|| self.gic.lpi_tables_in_use(phys, len))
+    }
+}
+
+impl ItsMut<'_> {
+    /// What this ITS still uses in `phys..phys + len`, if anything.
+    fn in_use(&self, phys: u64, len: u64) -> Option<&'static str> {
+        let overlaps = |start: u64, size: u64| start < phys + len && phys < start + size;
+        // Memory a Valid base register describes belongs to the ITS (and,
+        // under KVM, may be written when the VM's state is saved), enabled or
+        // not.
+        if GITS_CBASER::Valid.is_set(self.its.cbaser)
+            && !self.quiescent()
+            && overlaps(self.queue_base(), self.queue_bytes() as u64)
+        {
+            return Some("command queue");
+        }
+        for table in [TableKind::Devices, TableKind::Collections].map(|kind| self.table(kind)) {
+            let Some(t) = table else { continue };
+            if overlaps(t.base, t.bytes as u64) {
+                return Some("ITS table");
+            }
+            for l1 in (0..t.bytes as u64).step_by(8).filter(|_| t.indirect) {
+                let entry = self.gic.arena.read_entry(t.base + l1, 8, "").unwrap_or(0);
+                if entry & L1_VALID != 0 && overlaps(entry & L1_ADDRESS, t.page as u64) {
+                    return Some("level-2 table page");
+                }
+            }
+        }
+        self.its
+            .itts
+            .values()
+            .any(|&(itt, size)| overlaps(itt, size as u64))
+            .then_some("ITT of a mapped device")
+    }
+}
+
+impl Gic {
+    pub(crate) fn allocate(&mut self, size: usize, align: usize) -> Option<DmaRegion> {
+        if self.alloc_budget == Some(0) || !align.is_power_of_two() {
+            return None;
+        }
+        let offset = self.arena.allocate(size, align)?;
+        if let Some(budget) = &mut self.alloc_budget {
+            *budget -= 1;
+        }
+        let stats = &mut self.stats;
+        stats.allocations += 1;
+        stats.bytes_allocated += self.arena.live[&offset].1;
+        stats.peak_bytes_allocated = stats.peak_bytes_allocated.max(stats.bytes_allocated);
+        // SAFETY: `offset..offset + size` is inside the arena, which lives as
+        // long as any handle; it is handed out once until `deallocate`; the
+        // arena is aligned to ARENA_ALIGN, so the virtual address is aligned
+        // like the physical one (up to 2 MiB).
+        Some(unsafe {
+            DmaRegion::new(
+                NonNull::new_unchecked(self.arena.cpu.as_ptr().add(offset)),
+                ARENA_PHYS_BASE + offset as u64,
+                size,
+            )
+        })
+    }
+
+    /// Which LPI table of a redistributor with EnableLPIs = 1 overlaps
+    /// `phys..phys + len`, if any.
+    fn lpi_tables_in_use(&self, phys: u64, len: u64) -> Option<&'static str> {
+        let overlaps = |start: u64, size: u64| start < phys + len && phys < start + size;
+        let max_bits = self.config.lpi_id_bits;
+        self.rds.iter().filter(|rd| rd.enable_lpis).find_map(|rd| {
+            let limit = rd.lpi_limit(max_bits);
+            (overlaps(rd.prop_table(), limit - u64::from(FIRST_LPI))
+                || overlaps(rd.pend_table(), limit / 8))
+            .then_some("LPI table of a redistributor with EnableLPIs = 1")
+        })
+    }
+
+    pub(crate) fn clean(&mut self, virt: NonNull<u8>, len: usize) {
+        self.stats.cleans += 1;
+        let offset = (virt.as_ptr() as usize).wrapping_sub(self.arena.cpu.as_ptr() as usize);
+        if offset
+            .checked_add(len)
+            .is_none_or(|end| end > self.arena.layout.size())
+        {
+            return self
+                .violations
+                .push(Violation::CleanOutsideArena(virt.as_ptr() as usize));
+        }
+        self.arena.clean(offset, len);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_rig::*;
+    use crate::{CommandError, ItsModel, ModelConfig};
+    use crate::{GicrRegister as R, GitsRegister as G};
+    use gicv3_its::{DmaMemory, ProcessorNumber, RdBase};
+
+    #[test]
+    fn noncoherent_gic_sees_only_cleaned_memory() {
+        let mut rig = Rig::new(ModelConfig {
+            shareable: false,
+            ..Default::default()
+        });
+        assert_eq!(rig.gits.read_register(G::Cbaser) & 3 << 10, 0);
+        assert_eq!(rig.gits.read_register(G::Baser(1)) & 3 << 10, 0);
+        assert_eq!(rig.model.gicr(0).read_register(R::Propbaser) & 3 << 10, 0);
+        // A command written but not cleaned: the GIC reads poison.
+        let mapc = mapc(0, RdBase::processor_number(ProcessorNumber(0)));
+        for (i, word) in mapc.encode().into_iter().enumerate() {
+            assert!(rig.queue.write_u64(i * 8, word));
+        }
+        rig.cwriter = 32;
+        rig.gits.write_register(G::Cwriter, 32);
+        assert_eq!(command_errors(&rig.model), [CommandError::Undecodable]);
+        // An ITT zeroed by the CPU but not cleaned: its ITEs look valid.
+        let itt = rig.mem.allocate_zeroed(256, 256).unwrap();
+        rig.submit(&[mapc, mapd(7, 1, itt.phys()), mapti(7, 0, LPI, 0)]);
+        assert_eq!(
+            command_errors(&rig.model),
+            [CommandError::EventAlreadyMapped(7, 0)]
+        );
+        assert_eq!(rig.model.mappings().len(), 4);
+        // The GIC's own writes stay in its view: the CPU still reads zeros.
+        assert_eq!(itt.read_u64(0), Some(0));
+    }
+
+    #[test]
+    fn allocator_alignment_accounting_and_faults() {
+        let model = ItsModel::new(ModelConfig {
+            arena_size: 1 << 20,
+            ..Default::default()
+        });
+        let mut mem = model.memory();
+        let mut a = mem.allocate_zeroed(100, 8).unwrap();
+        let b = mem.allocate_zeroed(4096, 0x1_0000).unwrap();
+        assert_eq!(
+            (a.phys(), b.phys()),
+            (ARENA_PHYS_BASE, ARENA_PHYS_BASE + 0x1_0000)
+        );
+        assert_eq!(b.virt().as_ptr() as usize % 0x1_0000, 0);
+        assert!(mem.allocate_zeroed(1 << 20, 64).is_none());
+        assert_eq!(
+            (model.stats().bytes_allocated, model.stats().allocations),
+            (128 + 4096, 2)
+        );
+        assert!(a.write_u8(0, 0xff));
+        mem.deallocate(a);
+        let c = mem.allocate_zeroed(64, 64).unwrap();
+        assert_eq!((c.phys(), c.read_u8(0)), (ARENA_PHYS_BASE, Some(0)));
+        assert_eq!(model.stats().peak_bytes_allocated, 128 + 4096);
+        model.fail_allocations_after(1);
+        assert!(mem.allocate_zeroed(64, 64).is_some());
+        assert!(mem.allocate_zeroed(64, 64).is_none());
+        model.fail_allocations(false);
+        assert!(mem.allocate_zeroed(64, 64).is_some());
+        assert_eq!(model.violations(), []);
+    }
+}

@@ -1,0 +1,148 @@
+//! What the modelled GIC implements, and how it behaves: [`ModelConfig`].
+
+#[cfg(doc)]
+use crate::ItsModel;
+
+/// Which ITS table page sizes GITS_BASERn.Page_Size accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageSizes {
+    /// 4 KiB pages.
+    pub size_4k: bool,
+    /// 16 KiB pages.
+    pub size_16k: bool,
+    /// 64 KiB pages.
+    pub size_64k: bool,
+}
+
+impl PageSizes {
+    /// All three page sizes.
+    pub const ALL: Self = Self {
+        size_4k: true,
+        size_16k: true,
+        size_64k: true,
+    };
+
+    /// Whether the Page_Size encoding `code` (0 = 4K, 1 = 16K, 2 = 64K) is supported.
+    pub(crate) fn supports(self, code: u64) -> bool {
+        match code {
+            0 => self.size_4k,
+            1 => self.size_16k,
+            2 => self.size_64k,
+            _ => false,
+        }
+    }
+}
+
+/// When the model consumes commands from the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consumption {
+    /// All commands up to GITS_CWRITER are processed inside the CWRITER write
+    /// (and when the ITS is enabled), like QEMU.
+    Synchronous,
+    /// Each read of GITS_CREADR first processes up to this many commands.
+    Asynchronous {
+        /// Commands processed per CREADR read.
+        commands_per_creadr_read: usize,
+    },
+    /// Commands are never processed: GITS_CREADR never advances.
+    Never,
+}
+
+/// How long GITS_CTLR.Quiescent takes to read 1 after Enabled is cleared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quiescence {
+    /// Quiescent reads 0 for this many GITS_CTLR reads, then 1.
+    AfterReads(u32),
+    /// Quiescent never reads 1 again (until [`ItsModel::reset`]).
+    Never,
+}
+
+/// What the modelled GIC implements. [`Default`] is like QEMU's `virt` ITS:
+/// one ITS, GITS_TYPER = 0x1f_0001_efb1, Device and Collection tables with
+/// 8-byte entries, every page size, indirect tables, shareable, synchronous.
+/// Every ITS of the model implements the same: its GITS_TYPER and GITS_IIDR
+/// read the same, and the behaviour knobs apply to each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelConfig {
+    /// ITSes, each with its own register frame, queue, tables and
+    /// collections ([`ItsModel::its`]), all sharing the redistributors and
+    /// the memory. At least one.
+    pub its_count: usize,
+    /// DeviceID bits (GITS_TYPER.Devbits + 1), 1 to 32.
+    pub devbits: u32,
+    /// EventID bits (GITS_TYPER.ID_bits + 1), 1 to 32.
+    pub event_id_bits: u32,
+    /// Bytes per ITT entry (GITS_TYPER.ITT_entry_size + 1), 8 to 16 (the
+    /// model's ITE format needs 7 bytes; it keeps reads to whole u64s).
+    pub itt_entry_size: usize,
+    /// GITS_TYPER.PTA: RDbase is the RD_base physical address (true) or the
+    /// processor number (false).
+    pub pta: bool,
+    /// GITS_TYPER.HCC: collections held in the ITS without a table.
+    pub hcc: u8,
+    /// Whether GITS_BASER1 describes a Collection table (else it is
+    /// unimplemented, and only the HCC collections exist).
+    pub collection_table: bool,
+    /// Collection ID bits (GITS_TYPER.CIL = 1, CIDbits + 1), 1 to 16; `None`
+    /// for CIL = 0 (16 bits).
+    pub cid_bits: Option<u32>,
+    /// Page sizes the BASERs accept. An unsupported size reads back as the
+    /// largest supported smaller one, else the smallest supported.
+    pub page_sizes: PageSizes,
+    /// Whether GITS_BASERn.Indirect is writable (else RAZ/WI).
+    pub indirect: bool,
+    /// Whether the GIC accepts shareable memory (coherent). When false every
+    /// Shareability field reads 0 and the GIC has its own view of memory.
+    pub shareable: bool,
+    /// When commands are consumed.
+    pub consumption: Consumption,
+    /// Stall (GITS_CREADR.Stalled) instead of processing the k-th command
+    /// (counting from 1 over the model's life), until GITS_CBASER is written.
+    /// Each ITS counts its own commands and stalls on its own k-th.
+    pub stall_on_command: Option<u64>,
+    /// How GITS_CTLR.Quiescent behaves after Enabled is cleared.
+    pub quiescence: Quiescence,
+    /// GICR_CTLR.EnableLPIs cannot be cleared once set (GICR_CTLR.CES = 0).
+    pub sticky_enable_lpis: bool,
+    /// GICR_CTLR.RWP reads 1 for this many GICR_CTLR reads after an
+    /// EnableLPIs change.
+    pub rwp_reads: u32,
+    /// The RD_base physical address of each redistributor; redistributor `i`
+    /// has GICR_TYPER.Processor_Number = `i`. At least one.
+    pub redistributors: Vec<u64>,
+    /// INTID bits of the system (GICD_TYPER.IDbits + 1), 14 to 32: MAPTI
+    /// INTIDs must be below 2^lpi_id_bits, and GICR_PROPBASER.IDbits is
+    /// capped at it.
+    pub lpi_id_bits: u32,
+    /// Bytes of memory the model can hand out.
+    pub arena_size: usize,
+    /// GITS_IIDR and GICR_IIDR.
+    pub iidr: u32,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            its_count: 1,
+            devbits: 16,
+            event_id_bits: 16,
+            itt_entry_size: 12,
+            pta: false,
+            hcc: 0,
+            collection_table: true,
+            cid_bits: Some(16),
+            page_sizes: PageSizes::ALL,
+            indirect: true,
+            shareable: true,
+            consumption: Consumption::Synchronous,
+            stall_on_command: None,
+            quiescence: Quiescence::AfterReads(0),
+            sticky_enable_lpis: false,
+            rwp_reads: 0,
+            redistributors: (0..4).map(|i| 0x080a_0000 + i * 0x2_0000).collect(),
+            lpi_id_bits: 16,
+            arena_size: 32 << 20,
+            iidr: 0x0100_043b,
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! The redistributors' LPI side: their registers (EnableLPIs,
+//! GICR_PROPBASER and GICR_PENDBASER, the direct invalidations), the cached
+//! LPI properties, the pending state and the delivery of MSIs.
+
+use crate::commands::Fault;
+use crate::registers::{GICR_TYPER_DIRECT_LPI, PENDBASER_RW, PROPBASER_RW, bits};
+use crate::state::{Gic, ItsMut};
+use crate::{FIRST_LPI, GicrRegister, MemoryFault, MsiError, Translation, Violation};
+use gicv3_its::IntId;
+use gicv3_its::registers::{GICR_CTLR, GICR_PENDBASER, GICR_PROPBASER, GICR_TYPER};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Default)]
+pub(crate) struct Redistributor {
+    pub(crate) enable_lpis: bool,
+    pub(crate) rwp_reads: u32,
+    pub(crate) waker: u64,
+    pub(crate) propbaser: u64,
+    pub(crate) pendbaser: u64,
+    /// GICR_PENDBASER.PTZ as last written (it reads as 0).
+    pub(crate) ptz: bool,
+    pub(crate) pending: BTreeSet<u32>,
+    /// Cached LPI property bytes.
+    pub(crate) cache: BTreeMap<u32, u8>,
+}
+
+impl Redistributor {
+    pub(crate) fn prop_table(&self) -> u64 {
+        self.propbaser & bits(GICR_PROPBASER::Physical_Address)
+    }
+
+    pub(crate) fn pend_table(&self) -> u64 {
+        self.pendbaser & bits(GICR_PENDBASER::Physical_Address)
+    }
+
+    /// One past the largest INTID the LPI tables cover: PROPBASER.IDbits,
+    /// capped at `max_bits`; 8192 (no LPIs) below 14 bits.
+    pub(crate) fn lpi_limit(&self, max_bits: u32) -> u64 {
+        let id_bits = (GICR_PROPBASER::IDbits.read(self.propbaser) as u32 + 1).min(max_bits);
+        if id_bits < 14 {
+            FIRST_LPI.into()
+        } else {
+            1 << id_bits
+        }
+    }
+}
+
+impl Gic {
+    pub(crate) fn gicr_read(&mut self, index: usize, register: GicrRegister) -> u64 {
+        let last = index + 1 == self.rds.len();
+        let rd = &mut self.rds[index];
+        match register {
+            GicrRegister::Ctlr => {
+                let busy = rd.rwp_reads > 0;
+                rd.rwp_reads = rd.rwp_reads.saturating_sub(1);
+                let ctlr = GICR_CTLR::EnableLPIs.val(rd.enable_lpis.into())
+                    + GICR_CTLR::CES.val((!self.config.sticky_enable_lpis).into())
+                    + GICR_CTLR::RWP.val(busy.into());
+                ctlr.value.into()
+            }
+            GicrRegister::Iidr => self.config.iidr.into(),
+            GicrRegister::Typer => {
+                let typer = GICR_TYPER::PLPIS::SET
+                    + GICR_TYPER::Last.val(last.into())
+                    + GICR_TYPER::Processor_Number.val(index as u64)
+                    + GICR_TYPER::Affinity_Value.val(index as u64);
+                typer.value | GICR_TYPER_DIRECT_LPI
+            }
+            GicrRegister::Waker => rd.waker,
+            GicrRegister::Propbaser => rd.propbaser,
+            GicrRegister::Pendbaser => rd.pendbaser,
+            GicrRegister::Invlpir
+            | GicrRegister::Invallr
+            | GicrRegister::Syncr
+            | GicrRegister::Other(_) => 0,
+        }
+    }
+
+    pub(crate) fn gicr_write(&mut self, index: usize, register: GicrRegister, value: u64) {
+        let shareability = self.shareability_mask();
+        let rd = &mut self.rds[index];
+        match register {
+            GicrRegister::Ctlr => {
+                let enable = GICR_CTLR::EnableLPIs.is_set(value as u32);
+                if enable && !rd.enable_lpis {
+                    self.enable_lpis(index);
+                } else if !enable && rd.enable_lpis && !self.config.sticky_enable_lpis {
+                    self.disable_lpis(index);
+                }
+            }
+            GicrRegister::Propbaser | GicrRegister::Pendbaser if rd.enable_lpis => self
+                .violations
+                .push(Violation::WriteWhileLpisEnabled(index, register)),
+            GicrRegister::Propbaser => {
+                rd.propbaser = value & (PROPBASER_RW | shareability);
+                rd.cache.clear();
+            }
+            GicrRegister::Pendbaser => {
+                rd.ptz = GICR_PENDBASER::PTZ.is_set(value);
+                rd.pendbaser = value & (PENDBASER_RW | shareability);
+            }
+            // ChildrenAsleep follows ProcessorSleep at once.
+            GicrRegister::Waker => rd.waker = (value & 0b10) * 0b11,
+            GicrRegister::Invlpir => {
+                rd.cache.remove(&(value as u32));
+            }
+            GicrRegister::Invallr => rd.cache.clear(),
+            GicrRegister::Iidr
+            | GicrRegister::Typer
+            | GicrRegister::Syncr
+            | GicrRegister::Other(_) => {}
+        }
+    }
+
+    /// Setting EnableLPIs: the tables must be in memory; with PTZ = 0 the
+    /// pending table is read.
+    fn enable_lpis(&mut self, index: usize) {
+        let rd = &mut self.rds[index];
+        (rd.enable_lpis, rd.rwp_reads) = (true, self.config.rwp_reads);
+        rd.cache.clear();
+        let limit = rd.lpi_limit(self.config.lpi_id_bits);
+        let (prop, pend, ptz) = (rd.prop_table(), rd.pend_table(), rd.ptz);
+        let checks = [
+            self.arena.check(
+                prop,
+                (limit - u64::from(FIRST_LPI)) as usize,
+                "LPI property table",
+            ),
+            self.arena
+                .check(pend, (limit / 8) as usize, "LPI pending table"),
+        ];
+        self.violations.extend(
+            checks
+                .into_iter()
+                .filter_map(Result::err)
+                .map(Violation::Memory),
+        );
+        // The first 1 KiB (INTIDs below 8192) is implementation defined.
+        let first = u64::from(FIRST_LPI / 8);
+        let Ok(table) = self
+            .arena
+            .read_vec(pend + first, (limit / 8 - first) as usize, "")
+        else {
+            return;
+        };
+        if ptz {
+            return;
+        }
+        for (i, byte) in table.into_iter().enumerate() {
+            let set = (0..8).filter(|bit| byte & 1 << bit != 0);
+            self.rds[index]
+                .pending
+                .extend(set.map(|bit| FIRST_LPI + (i * 8 + bit) as u32));
+        }
+    }
+
+    /// Clearing EnableLPIs writes the pending state back to the pending table.
+    fn disable_lpis(&mut self, index: usize) {
+        let rd = &mut self.rds[index];
+        (rd.enable_lpis, rd.rwp_reads) = (false, self.config.rwp_reads);
+        rd.cache.clear();
+        let pending = core::mem::take(&mut rd.pending);
+        let first = u64::from(FIRST_LPI / 8);
+        let (pend, len) = (
+            rd.pend_table() + first,
+            (rd.lpi_limit(self.config.lpi_id_bits) / 8 - first) as usize,
+        );
+        if let Err(fault) = self.arena.check(pend, len, "LPI pending table") {
+            return self.violations.push(Violation::Memory(fault));
+        }
+        let mut table = vec![0u8; len];
+        for intid in pending {
+            if let Some(byte) = table.get_mut(((intid - FIRST_LPI) / 8) as usize) {
+                *byte |= 1 << (intid % 8);
+            }
+        }
+        self.arena.write(pend, &table, "").expect("checked");
+    }
+
+    /// The LPI's property byte, from the redistributor's cache or memory.
+    fn lpi_property(&mut self, processor: usize, intid: u32) -> Result<u8, MemoryFault> {
+        let rd = &self.rds[processor];
+        if let Some(&byte) = rd.cache.get(&intid) {
+            return Ok(byte);
+        }
+        let mut byte = [0];
+        self.arena.read(
+            rd.prop_table() + u64::from(intid - FIRST_LPI),
+            &mut byte,
+            "LPI property table",
+        )?;
+        self.rds[processor].cache.insert(intid, byte[0]);
+        Ok(byte[0])
+    }
+
+    pub(crate) fn make_pending(&mut self, processor: usize, intid: u32) -> Result<(), MsiError> {
+        let rd = &mut self.rds[processor];
+        if !rd.enable_lpis {
+            return Err(MsiError::LpisDisabled(processor));
+        }
+        if u64::from(intid) >= rd.lpi_limit(self.config.lpi_id_bits) {
+            return Err(MsiError::LpiOutOfRange(IntId(intid)));
+        }
+        rd.pending.insert(intid);
+        match self.lpi_property(processor, intid) {
+            Ok(byte) if byte & 1 != 0 => Ok(()),
+            Ok(_) => Err(MsiError::LpiDisabled(IntId(intid))),
+            Err(fault) => {
+                self.violations.push(Violation::Memory(fault));
+                Err(MsiError::Memory(fault))
+            }
+        }
+    }
+
+    pub(crate) fn take_pending(&mut self, processor: usize) -> Vec<u32> {
+        let pending: Vec<u32> = self.rds[processor].pending.iter().copied().collect();
+        let mut taken = Vec::new();
+        for intid in pending {
+            match self.lpi_property(processor, intid) {
+                Ok(byte) if byte & 1 != 0 => taken.push(intid),
+                Ok(_) => {}
+                Err(fault) => self.violations.push(Violation::Memory(fault)),
+            }
+        }
+        for intid in &taken {
+            self.rds[processor].pending.remove(intid);
+        }
+        taken
+    }
+}
+
+impl ItsMut<'_> {
+    pub(crate) fn send_msi(
+        &mut self,
+        device_id: u32,
+        event_id: u32,
+    ) -> Result<Translation, MsiError> {
+        self.gic.stats.msis += 1;
+        if !self.its.enabled {
+            return Err(MsiError::ItsDisabled);
+        }
+        let translation = self
+            .translate(device_id, event_id)
+            .map_err(|fault| match fault {
+                Fault::Command(error) => MsiError::Untranslatable(error),
+                Fault::Memory(fault) => MsiError::Memory(fault),
+            })?;
+        self.gic
+            .make_pending(translation.processor, translation.intid.0)?;
+        Ok(translation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_rig::*;
+    use crate::{GitsRegister as G, ModelConfig};
+    use GicrRegister as R;
+    use gicv3_its::ItsCommand as C;
+    use gicv3_its::{DeviceId, EventId, ProcessorNumber, RdBase};
+
+    #[test]
+    fn enable_lpis_sticky_or_clearable() {
+        let rig = Rig::new(ModelConfig {
+            sticky_enable_lpis: true,
+            ..Default::default()
+        });
+        let gicr = rig.model.gicr(0);
+        assert_eq!(gicr.read_register(R::Ctlr), 1);
+        gicr.write_register(R::Ctlr, 0);
+        gicr.write_register(R::Pendbaser, 0);
+        assert_eq!(gicr.read_register(R::Ctlr), 1);
+        assert_eq!(
+            rig.model.take_violations(),
+            [Violation::WriteWhileLpisEnabled(0, R::Pendbaser)]
+        );
+
+        let mut rig = Rig::new(ModelConfig {
+            rwp_reads: 2,
+            ..Default::default()
+        });
+        rig.set_lpi(LPI, 0xa0);
+        rig.map(1, 0, RdBase::processor_number(ProcessorNumber(0)));
+        rig.submit(&[C::Int {
+            device_id: DeviceId(1),
+            event_id: EventId(0),
+        }]);
+        let gicr = rig.model.gicr(0);
+        gicr.write_register(R::Ctlr, 0);
+        let ctlr: Vec<u64> = (0..3).map(|_| gicr.read_register(R::Ctlr)).collect();
+        assert_eq!(ctlr, [0b1010, 0b1010, 0b10]);
+        assert_eq!(rig.model.pending(0), []);
+        assert_eq!(
+            rig.model.send_msi(DeviceId(1), EventId(0)),
+            Err(MsiError::LpisDisabled(0))
+        );
+        // The pending state went to the table; PTZ = 0 brings it back.
+        gicr.write_register(R::Pendbaser, gicr.read_register(R::Pendbaser));
+        gicr.write_register(R::Ctlr, 1);
+        assert_eq!(rig.model.pending(0), [LPI_ID]);
+        assert_eq!(rig.model.violations(), []);
+    }
+
+    #[test]
+    fn lpi_configuration_is_cached_until_invalidated() {
+        let mut rig = Rig::new(ModelConfig::default());
+        rig.map(1, 0, RdBase::processor_number(ProcessorNumber(0)));
+        rig.set_lpi(LPI, 0xa1);
+        assert!(rig.model.send_msi(DeviceId(1), EventId(0)).is_ok());
+        rig.set_lpi(LPI, 0xa0);
+        assert!(rig.model.send_msi(DeviceId(1), EventId(0)).is_ok());
+        rig.submit(&[C::Inv {
+            device_id: DeviceId(1),
+            event_id: EventId(0),
+        }]);
+        assert_eq!(
+            rig.model.send_msi(DeviceId(1), EventId(0)),
+            Err(MsiError::LpiDisabled(LPI_ID))
+        );
+        assert_eq!(
+            (rig.model.take_pending(0), rig.model.pending(0)),
+            (vec![], vec![LPI_ID])
+        );
+        rig.set_lpi(LPI, 0xa1);
+        rig.model.gicr(0).write_register(R::Invlpir, LPI.into());
+        assert_eq!(rig.model.take_pending(0), [LPI_ID]);
+        rig.gits.write_register(G::Ctlr, 0);
+        assert_eq!(
+            rig.model.send_msi(DeviceId(1), EventId(0)),
+            Err(MsiError::ItsDisabled)
+        );
+    }
+}
