@@ -90,25 +90,24 @@ impl CommandQueue {
         LocalRegisterCopy::new(value.value)
     }
 
-    /// Programs GITS_CBASER with an empty, zeroed ring and GITS_CWRITER = 0.
+    /// Programs GITS_CBASER with an empty ring and GITS_CWRITER = 0.
     ///
     /// Writing CBASER resets CREADR to 0 but not necessarily CWRITER (5.2, and
     /// QEMU keeps it), so CWRITER is zeroed here too: otherwise the ITS would
     /// replay whatever stale commands lie between 0 and the old CWRITER.
+    /// The ITS reads no slot at or beyond CWRITER, so what the ring still
+    /// holds from before needs no zeroing: every slot is written (and
+    /// cleaned where needed) before it is published.
     /// The caller guarantees GITS_CTLR.Enabled = 0 and Quiescent = 1.
     /// The register is read back (see [`base_register`]): the queue stays
     /// with `wanted` attributes if the ITS takes them and they are coherent,
     /// else it becomes non-cacheable and every command is cleaned.
-    pub fn program<F: GitsFrame, M: DmaMemory>(
+    pub fn program<F: GitsFrame>(
         &mut self,
         frame: &F,
-        memory: &M,
         wanted: MemoryAttributes,
     ) -> Result<(), ItsError> {
-        let size = self.ring.size();
-        self.ring.fill(0, size, 0);
         self.attributes = base_register::program(frame, GITS_CBASER, wanted, |a| self.cbaser(a))?;
-        self.ring.clean(memory, self.attributes, 0, size);
         frame.write(GITS_CWRITER, LocalRegisterCopy::new(0));
         self.write = 0;
         self.published = 0;

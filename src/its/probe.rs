@@ -53,7 +53,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 Some(table) => table.program(&frame, &memory, attributes),
                 None => Ok(()),
             })
-            .and_then(|()| queue.program(&frame, &memory, attributes));
+            .and_then(|()| queue.program(&frame, attributes));
         if let Err(error) = programmed {
             // The ITS refused a table: nothing may stay Valid before the
             // memory goes back.

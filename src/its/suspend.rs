@@ -272,8 +272,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// tables. Fails (leaving the ITS disabled) only if the ITS refuses a
     /// table it took before.
     fn reinitialise(&mut self) -> Result<(), ItsError> {
-        self.queue
-            .program(&self.frame, &self.memory, self.attributes)?;
+        self.queue.program(&self.frame, self.attributes)?;
         self.device_table
             .program(&self.frame, &self.memory, self.attributes)?;
         if let Some(table) = &mut self.collection_table {
