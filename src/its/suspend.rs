@@ -287,13 +287,14 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         // The property table may have been rewritten by another kernel (it
         // can live outside the hibernation image): put back every mapped
         // LPI's configuration; INVALL in `replay` makes it take effect.
-        self.domain.restore_configs(
-            self.registry
-                .devices
-                .iter()
-                .flat_map(|record| record.events.iter().flatten())
-                .map(|mapping| (mapping.intid(), mapping.config())),
-        );
+        let devices = &self.registry.devices;
+        self.domain.restore_configs(|write| {
+            for record in devices.iter() {
+                for mapping in record.events.iter().flatten() {
+                    write(mapping.intid(), mapping.config());
+                }
+            }
+        });
         self.enable();
         Ok(())
     }

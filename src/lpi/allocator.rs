@@ -129,6 +129,10 @@ impl LpiAllocator {
                 }
                 continue;
             }
+            if word == u64::MAX {
+                flush(&mut run);
+                continue;
+            }
             for bit in 0..bits {
                 if word & (1 << bit) != 0 {
                     flush(&mut run);

@@ -447,7 +447,7 @@ impl<M: DmaMemory> LpiDomain<M> {
     /// someone else (another kernel, across a resume): every free LPI
     /// disabled, and each of `configs`. LPIs that another ITS of the domain
     /// holds are left to that ITS's own restore.
-    pub(crate) fn restore_configs(&self, configs: impl Iterator<Item = (IntId, LpiConfig)>) {
+    pub(crate) fn restore_configs(&self, configs: impl FnOnce(&mut dyn FnMut(IntId, LpiConfig))) {
         let domain = &mut *self.lock();
         let Domain {
             allocator,

@@ -136,17 +136,15 @@ impl LpiTables {
     pub fn set_configs<M: DmaMemory>(
         &mut self,
         memory: &M,
-        configs: impl Iterator<Item = (IntId, LpiConfig)>,
+        configs: impl FnOnce(&mut dyn FnMut(IntId, LpiConfig)),
     ) {
         if self.attributes.needs_cache_clean() {
-            for (intid, config) in configs {
-                self.set_config(memory, intid, config);
-            }
+            configs(&mut |intid, config| self.set_config(memory, intid, config));
             return;
         }
         let bytes = Self::property_bytes(self.id_bits).min(self.region.size());
         let table = self.region.virt().as_ptr();
-        for (intid, config) in configs {
+        configs(&mut |intid, config| {
             let offset = intid.0.wrapping_sub(FIRST_LPI) as usize;
             if offset < bytes {
                 // SAFETY: `offset` is inside the property table, which is
@@ -154,7 +152,7 @@ impl LpiTables {
                 // `DmaRegion::new`'s caller promised the region is ours.
                 unsafe { table.add(offset).write(config.byte()) };
             }
-        }
+        });
     }
 
     /// Writes `count` configuration bytes from `first`, all `config`.
