@@ -18,7 +18,8 @@ use gicv3_its::{
     CollectionId, DeviceId, DmaRegion, EventId, GicrMmio, GitsMmio, IntId, Its, ItsConfig,
     ItsError, LpiDomain, LpiDomainConfig, ProcessorNumber,
 };
-/// The one collection: this CPU.
+/// The boot CPU's collection (CPU 0's, [`crate::hotplug::collection`]):
+/// where [`ItsService::route`] puts every event at first.
 pub const ICID: CollectionId = CollectionId(0);
 
 /// The ITS as this kernel uses it.
@@ -103,8 +104,8 @@ pub struct ItsService {
 
 impl ItsService {
     /// Places the LPI tables in `lpi_region`, enables LPIs on this CPU's
-    /// redistributor, probes the first ITS in the DTB and maps collection
-    /// [`ICID`] to this CPU.
+    /// redistributor, probes the first ITS in the DTB and maps this CPU's
+    /// collection ([`crate::hotplug::collection`]) to it.
     pub fn init(
         platform: &Platform,
         gic: &Gic,
@@ -138,7 +139,10 @@ impl ItsService {
         let gicr = unsafe { GicrMmio::new(rd_base) };
         let processor_number = lpis.init_redistributor(&gicr, gic.rd_base())?;
         let mut its = Its::probe(frame, KernelDma::default(), &lpis, config)?;
-        its.map_collection(ICID, processor_number)?;
+        its.map_collection(
+            crate::hotplug::collection(crate::smp::this_cpu()),
+            processor_number,
+        )?;
         Ok(Self {
             its,
             lpis,
