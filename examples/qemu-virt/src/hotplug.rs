@@ -102,22 +102,21 @@ impl fmt::Display for HotplugError {
 /// How a CPU going offline hands its interrupts over to CPU `to`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Handoff {
-    /// MOVI each of its events into `to`'s collection, then unmap its own
-    /// collection (MAPC V=0).
-    MoveEventsAndUnmap {
+    /// MOVI each of its events into `to`'s collection (a pending LPI moves
+    /// with its event). With `unmap`, its own collection is unmapped then
+    /// (MAPC V=0); without, it stays in the registry (hibernation:
+    /// `Its::restore` leaves it waiting for the CPU, and
+    /// `restore_collections` maps it again when the CPU is back).
+    Movi {
         /// The CPU that takes its events.
         to: usize,
-    },
-    /// MOVI each of its events into `to`'s collection; its collection
-    /// stays in the registry (hibernation: `Its::restore` leaves it
-    /// waiting for the CPU, `restore_collections` maps it again).
-    MoveEvents {
-        /// The CPU that takes its events.
-        to: usize,
+        /// Unmap its collection.
+        unmap: bool,
     },
     /// MOVALL (`Its::move_collections`): its collection is remapped to
-    /// `to` and its pending LPIs follow; its events stay in it.
-    MoveCollection {
+    /// `to` (MAPC, INVALL) and its pending LPIs follow; its events stay in
+    /// the collection.
+    Movall {
         /// The CPU that takes its collection.
         to: usize,
     },
@@ -170,22 +169,14 @@ impl Cpus {
         smp::online().count()
     }
 
-    /// Takes every CPU but this one offline, handing its interrupts to
-    /// this CPU as `handoff` says (its `to` is ignored).
-    pub fn offline_all(
-        &mut self,
-        its: &mut ItsService,
-        handoff: Handoff,
-    ) -> Result<(), HotplugError> {
+    /// Takes every CPU but this one offline, each event moved here (MOVI),
+    /// their collections unmapped or (`unmap` false) left for
+    /// `restore_collections`.
+    pub fn offline_all(&mut self, its: &mut ItsService, unmap: bool) -> Result<(), HotplugError> {
         let me = smp::this_cpu();
-        let handoff = match handoff {
-            Handoff::MoveEventsAndUnmap { .. } => Handoff::MoveEventsAndUnmap { to: me },
-            Handoff::MoveEvents { .. } => Handoff::MoveEvents { to: me },
-            Handoff::MoveCollection { .. } => Handoff::MoveCollection { to: me },
-        };
         let online: Vec<usize> = smp::online().filter(|&cpu| cpu != me).collect();
         for cpu in online {
-            self.offline(its, cpu, handoff)?;
+            self.offline(its, cpu, Handoff::Movi { to: me, unmap })?;
         }
         Ok(())
     }
@@ -265,7 +256,7 @@ impl Cpus {
             .ok_or(HotplugError::NotOnline(cpu))?;
         let icid = collection(cpu);
         match handoff {
-            Handoff::MoveEventsAndUnmap { to } | Handoff::MoveEvents { to } => {
+            Handoff::Movi { to, unmap } => {
                 let leaving: Vec<(DeviceId, EventId)> = its
                     .its
                     .registry()
@@ -276,11 +267,11 @@ impl Cpus {
                 for (device_id, event_id) in leaving {
                     its.its.move_event(device_id, event_id, collection(to))?;
                 }
-                if matches!(handoff, Handoff::MoveEventsAndUnmap { .. }) {
+                if unmap {
                     its.its.unmap_collection(icid)?;
                 }
             }
-            Handoff::MoveCollection { to } => {
+            Handoff::Movall { to } => {
                 let to = self
                     .processor_number(to)
                     .ok_or(HotplugError::NotOnline(to))?;
