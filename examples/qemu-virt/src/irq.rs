@@ -115,16 +115,6 @@ pub fn count_on(intid: IntId, cpu: usize) -> u32 {
         .map_or(0, |count| count.load(Ordering::Acquire))
 }
 
-/// The CPUs that handled `intid` since it was registered, as a bit mask of
-/// CPU indexes.
-pub fn cpus_of(intid: IntId) -> u32 {
-    find(intid.0).map_or(0, |slot| {
-        (0..MAX_CPUS)
-            .filter(|&cpu| slot.per_cpu[cpu].load(Ordering::Acquire) != 0)
-            .fold(0, |mask, cpu| mask | 1 << cpu)
-    })
-}
-
 /// Interrupts taken that had no handler, and the last such INTID.
 pub fn unhandled() -> (u32, u32) {
     (

@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::ptr::NonNull;
 use gicv3_its::mmio::RegisterWidth;
-use gicv3_its::registers::{GITS_TRANSLATER, Gits, Readable, Register, RegisterFrame};
+use gicv3_its::registers::{GITS_TRANSLATER, Gits, Readable, Register, RegisterFrame, Writable};
 use gicv3_its::tock_registers::{LocalRegisterCopy, RegisterLongName};
 use gicv3_its::{
     CollectionId, DeviceId, DmaRegion, EventId, GicrMmio, GitsMmio, IntId, Its, ItsConfig,
@@ -171,6 +171,21 @@ impl ItsService {
         A: Readable,
     {
         self.registers.read(register)
+    }
+
+    /// Writes an ITS register beside the driver: for the on-target test that
+    /// checks the ITS ignores writes to its read-only identification
+    /// registers (described there as writable, on purpose).
+    pub fn write_register<W, F, A>(
+        &self,
+        register: Register<Gits, W, F, A>,
+        value: LocalRegisterCopy<W, F>,
+    ) where
+        W: RegisterWidth,
+        F: RegisterLongName,
+        A: Writable,
+    {
+        self.registers.write(register, value);
     }
 
     /// A CPU write of `event` to GITS_TRANSLATER: an MSI from the DeviceID

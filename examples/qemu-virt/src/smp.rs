@@ -298,19 +298,6 @@ pub fn stop<F: Fn() + Sync>(cpu: usize, last: &F) -> Result<(), SmpError> {
     Ok(())
 }
 
-/// Runs `work` on CPU `cpu` (here, if `cpu` is this CPU) and returns when
-/// it is done.
-pub fn run_on<F: Fn() + Sync>(cpu: usize, work: &F) -> Result<(), SmpError> {
-    if cpu == this_cpu() {
-        work();
-        return Ok(());
-    }
-    let posted = Work::new(work, false);
-    post(cpu, &posted)?;
-    wait_done(cpu, &posted);
-    Ok(())
-}
-
 /// Runs each `(cpu, work)` on its CPU while `here` runs on this one, and
 /// returns `here`'s result once all are done. The CPUs must be online,
 /// distinct and not this one.

@@ -3,7 +3,9 @@
 //! typed errors, an unmapped device's MSI not translated, and save/restore
 //! keeping the edu's LPI.
 
-use super::{Bench, Outcome, SYNTHETIC_DEVICE, SYNTHETIC_EVENTS, count_only, wait_for_count};
+use super::{
+    Bench, Outcome, SYNTHETIC_DEVICE, SYNTHETIC_EVENTS, count_only, edu_bench, wait_for_count,
+};
 
 /// Two more synthetic DeviceIDs, next to [`SYNTHETIC_DEVICE`].
 const SYNTHETIC_DEVICE_2: DeviceId = DeviceId(SYNTHETIC_DEVICE.0 + 1);
@@ -13,7 +15,6 @@ use crate::msi::{ICID, MsiRoute};
 use crate::pci::Function;
 use crate::{cpu, hotplug, irq, smp};
 use alloc::format;
-use alloc::string::String;
 use gicv3_its::{CollectionId, DeviceId, EventId, ItsError, ItsState, ProcessorNumber};
 use log::info;
 
@@ -332,13 +333,6 @@ pub(super) fn errors_are_typed(bench: &mut Bench) -> Outcome {
     its.send_int(SYNTHETIC_DEVICE, EventId(0))
         .map_err(|e| format!("INT: {e}"))?;
     wait_for_count(bench.synthetic_lpis[0], 3)
-}
-
-fn edu_bench(bench: &Bench) -> Result<(Edu, MsiRoute), String> {
-    bench
-        .edu
-        .clone()
-        .ok_or_else(|| "the edu delivery test did not route the edu".into())
 }
 
 pub(super) fn unmapped_device_msi_not_translated(bench: &mut Bench) -> Outcome {
