@@ -18,8 +18,14 @@ use log::info;
 
 /// Offline/online rounds while MSIs flow.
 const HOTPLUG_ROUNDS: usize = 6;
-/// edu MSIs raised while several CPUs use the driver.
+/// edu MSIs raised while several CPUs use the driver, at least; the
+/// raising goes on until each other CPU did enough too, for at most
+/// [`CONCURRENT_LIMIT`].
 const CONCURRENT_MSIS: u32 = 100;
+/// MOVIs of edu's event, disable/enable pairs and map/INT/unmap rounds the
+/// other CPUs must do while MSIs are raised.
+const CONCURRENT_OPERATIONS: u32 = 8;
+const CONCURRENT_LIMIT: Duration = Duration::from_secs(20);
 /// The device the mapping CPU maps, raises and unmaps over and over.
 const CHURN_DEVICE: DeviceId = DeviceId(0xfe30);
 const CHURN_EVENTS: u32 = 4;
@@ -138,7 +144,7 @@ fn churn_hit(intid: IntId, _context: usize) {
     }
 }
 
-/// The driver behind a spin lock, called from four CPUs at once while edu
+/// The driver behind a (ticket) spin lock, called from four CPUs at once while edu
 /// raises MSIs: one CPU maps a device onto each CPU's collection in turn,
 /// raises its events (INT) and unmaps it, over and over; one moves edu's
 /// event from CPU to CPU (MOVI); one disables and enables edu's LPI; this
@@ -161,7 +167,8 @@ pub(super) fn driver_shared_by_cpus_while_msis_flow(bench: &mut Bench) -> Outcom
         .map_err(|_| "IRQ table full")?;
     let start = irq::count(lpi);
     let start_cpus = per_cpu(lpi);
-    let its = spin::Mutex::new(&mut bench.kernel.its.its);
+    // First come, first served: no CPU starves the others of the driver.
+    let its: spin::mutex::TicketMutex<_> = spin::mutex::TicketMutex::new(&mut bench.kernel.its.its);
     let stop = AtomicBool::new(false);
     let rounds = AtomicU32::new(0);
     let moves = AtomicU32::new(0);
@@ -246,16 +253,23 @@ pub(super) fn driver_shared_by_cpus_while_msis_flow(bench: &mut Bench) -> Outcom
         (workers[2], &toggler),
     ];
     let (raised, late) = smp::run_parallel(&jobs, || {
-        let mut late = 0;
-        for _ in 0..CONCURRENT_MSIS {
+        let (mut raised, mut late) = (0, 0);
+        let deadline = cpu::now() + CONCURRENT_LIMIT;
+        let others_done = || {
+            [&rounds, &moves, &toggles]
+                .iter()
+                .all(|done| done.load(Ordering::Acquire) >= CONCURRENT_OPERATIONS)
+        };
+        while (raised < CONCURRENT_MSIS || !others_done()) && cpu::now() < deadline {
             let before = irq::count(lpi);
             edu.raise(1);
+            raised += 1;
             if !cpu::wait_until(DELIVERY, || irq::count(lpi) > before) {
                 late += 1;
             }
         }
         stop.store(true, Ordering::Release);
-        (CONCURRENT_MSIS, late)
+        (raised, late)
     })
     .map_err(|e| format!("starting the workers: {e}"))?;
     quiet(SILENCE);
@@ -287,8 +301,18 @@ pub(super) fn driver_shared_by_cpus_while_msis_flow(bench: &mut Bench) -> Outcom
         handled == raised && late == 0,
         "{raised} edu MSIs raised, {handled} handled, {late} not in time"
     );
+    let (moves, toggles) = (
+        moves.load(Ordering::Acquire),
+        toggles.load(Ordering::Acquire),
+    );
     ensure!(
-        rounds > 0 && hits.iter().all(|&n| n == rounds),
+        rounds >= CONCURRENT_OPERATIONS
+            && moves >= CONCURRENT_OPERATIONS
+            && toggles >= CONCURRENT_OPERATIONS,
+        "in {CONCURRENT_LIMIT:?}: {rounds} map/INT/unmap rounds, {moves} MOVIs, {toggles} disable/enable pairs"
+    );
+    ensure!(
+        hits.iter().all(|&n| n == rounds),
         "{rounds} rounds of INTs, LPIs handled {hits:?} times"
     );
     ensure!(
