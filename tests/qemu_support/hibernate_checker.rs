@@ -32,7 +32,15 @@
 //!    between `exit` and `checks done` every MSI the checks raised (the
 //!    kernel's check lines are required) was translated to its LPI,
 //!    acknowledged by the CPU (ICC_IAR1) and handled by the kernel exactly
-//!    once.
+//!    once;
+//! 5. between `exit` and `checks done`, every LPI is acknowledged on the
+//!    CPU its collection targets: the ITE that translates to it names an
+//!    ICID, the Collection Table maps the ICID to an RDbase, and with
+//!    GITS_TYPER.PTA = 0 (QEMU) the RDbase is the redistributor's processor
+//!    number, which on `virt` is the CPU's index, as is the `cpu` QEMU
+//!    prints with each ICC_IAR1 read (its affinity, for CPUs 0 to 15).
+//!    With rule 2, the collections at `exit` map to the same
+//!    redistributors as at `entry`, CPU by CPU.
 //!
 //! It must fail when the boot kernel skips its save hook (a QEMU run in
 //! `tests/qemu_hibernate.rs`), and on deliberately broken copies of a saved
@@ -139,12 +147,12 @@ pub fn resumes(log: &str) -> Vec<ResumeLog> {
         } else if line.starts_with(CheckPoint::Resumed.edu_line())
             && let Some(current) = resumes.last_mut()
         {
-            // "... edu LPI 8194: 3 MSIs raised, 3 handled"
+            // "... edu LPI 8194: 3 MSIs raised, 3 handled, 3 on CPU 1"
             let numbers: Vec<u64> = line
                 .split(|c: char| !c.is_ascii_digit())
                 .filter_map(|token| token.parse().ok())
                 .collect();
-            if let [lpi, raised, handled] = numbers[..] {
+            if let [lpi, raised, handled, ..] = numbers[..] {
                 current.edu = Some((lpi, raised, handled));
             }
         } else if line.starts_with(CheckPoint::Resumed.nvme_line())
@@ -195,6 +203,11 @@ pub struct Report {
     pub rejected: BTreeSet<u64>,
     /// What broke a rule, one line each.
     pub failures: Vec<String>,
+    /// Per resume: the collections the ITS held at `entry` and at `exit`.
+    pub collections: Vec<(usize, usize)>,
+    /// Per resume: the CPUs that acknowledged an LPI between `exit` and
+    /// `checks done`.
+    pub lpi_cpus: Vec<BTreeSet<u64>>,
     /// One line per resume for the test output.
     pub summary: String,
 }
@@ -210,7 +223,10 @@ pub fn check(trace: &str, log: &str) -> Report {
     let logged = resumes(log);
     let mut report = Report::default();
 
-    if !events.iter().any(|e| matches!(e, Event::Acknowledged(_))) {
+    if !events
+        .iter()
+        .any(|e| matches!(e, Event::Acknowledged { .. }))
+    {
         report.failures.push(
             "rule 4: the trace has no acknowledged interrupt (no `gicv3_icc` events: was it taken with qemu/run --trace?)".into(),
         );
@@ -294,6 +310,11 @@ pub fn check(trace: &str, log: &str) -> Report {
                         report.resumes += 1;
                         let index = report.resumes;
                         let held = state.mappings();
+                        report.collections.push((
+                            image.as_ref().map_or(0, |m| m.collections.len()),
+                            held.collections.len(),
+                        ));
+                        report.lpi_cpus.push(BTreeSet::new());
                         match &image {
                             None => report.failures.push(format!(
                                 "rule 2: resume {index}: no image kernel state (no `entry` marker)"
@@ -388,9 +409,22 @@ pub fn check(trace: &str, log: &str) -> Report {
                     }
                 }
             }
-            Event::Acknowledged(intid) => {
+            Event::Acknowledged { intid, cpu } => {
                 if matches!(stage, Stage::Resumed | Stage::Probing) {
                     *acknowledged.entry(*intid).or_default() += 1;
+                    if *intid >= 8192 {
+                        if let Some(cpus) = report.lpi_cpus.last_mut() {
+                            cpus.insert(*cpu);
+                        }
+                        let icid = state.collection_of(*intid);
+                        let target = icid.and_then(|icid| state.collections.get(&icid));
+                        if target != Some(cpu) {
+                            report.failures.push(format!(
+                                "rule 5: resume {}: LPI {intid} was acknowledged on CPU {cpu}, but its collection {icid:?} targets RDbase {target:x?}",
+                                report.resumes
+                            ));
+                        }
+                    }
                 }
             }
             Event::GuestError(line) => {
@@ -548,11 +582,13 @@ pub fn assert_reported(report: &Report, parts: &[&str]) {
 // The checker itself, on a saved real run.
 //
 // `tests/fixtures/hibernate-one-cycle.{trace,log}` are the trace and serial
-// log of one real cycle (`qemu/run --cycles 1 --trace FILE`). Each test below
-// breaks one thing in them and expects `check` to say so; the saved run
-// itself must pass. Regenerate them with
-// `qemu/run --cycles 1 --disk /tmp/d.img --trace T > L 2>&1` after changing
-// what the kernel prints or marks.
+// log of one real cycle on one CPU (`qemu/run --cycles 1 --smp 1 --trace
+// FILE`), `hibernate-one-cycle-smp4.*` of one on four CPUs. Each test below
+// breaks one thing in them and expects `check` to say so; the saved runs
+// themselves must pass. Regenerate them with
+// `qemu/run --cycles 1 --smp N --disk /tmp/d.img --trace T > L 2>/dev/null`
+// (a fresh T: `--trace` appends) after changing what the kernel prints or
+// marks.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,6 +596,8 @@ mod tests {
 
     const FIXTURE_TRACE: &str = include_str!("../fixtures/hibernate-one-cycle.trace");
     const FIXTURE_LOG: &str = include_str!("../fixtures/hibernate-one-cycle.log");
+    const SMP_TRACE: &str = include_str!("../fixtures/hibernate-one-cycle-smp4.trace");
+    const SMP_LOG: &str = include_str!("../fixtures/hibernate-one-cycle-smp4.log");
 
     fn fixture_lines() -> Vec<String> {
         FIXTURE_TRACE.lines().map(String::from).collect()
@@ -601,6 +639,65 @@ mod tests {
         assert!(report.failures.is_empty(), "{:#?}", report.failures);
         assert_eq!((report.cycles, report.resumes), (1, 1));
         assert!(report.rejected.contains(&FOREIGN_DEVICE));
+    }
+
+    #[test]
+    fn the_saved_four_cpu_cycle_passes_the_checker() {
+        let report = check(SMP_TRACE, SMP_LOG);
+        assert!(report.failures.is_empty(), "{:#?}", report.failures);
+        assert_eq!((report.cycles, report.resumes), (1, 1));
+        assert_eq!(report.collections, [(4, 4)], "collections at entry, exit");
+        assert!(
+            report.lpi_cpus[0].len() >= 2,
+            "LPIs acknowledged on {:?}",
+            report.lpi_cpus
+        );
+    }
+
+    #[test]
+    fn rule5_an_lpi_acknowledged_on_another_cpu_than_its_collections_is_caught() {
+        let lines: Vec<String> = SMP_TRACE.lines().map(String::from).collect();
+        let checks = marker(&lines, Phase::Exit, 0)..marker(&lines, Phase::ChecksDone, 0);
+        // edu's LPI (8194) is in collection 1, taken by CPU 1.
+        let ack = find(
+            &lines,
+            checks,
+            "gicv3_icc_iar1_read ",
+            &["cpu 0x1 ", "value 0x2002"],
+        );
+        let mut edited = lines.clone();
+        edited[ack] = edited[ack].replace("cpu 0x1 ", "cpu 0x3 ");
+        assert_reported(
+            &check_lines(&edited, SMP_LOG),
+            &[
+                "rule 5: resume 1: LPI 8194 was acknowledged on CPU 3",
+                "targets RDbase Some(1)",
+            ],
+        );
+    }
+
+    #[test]
+    fn rule2_a_collection_restored_onto_another_redistributor_is_caught() {
+        let lines: Vec<String> = SMP_TRACE.lines().map(String::from).collect();
+        let resume = marker(&lines, Phase::Jump, 0)..marker(&lines, Phase::Exit, 0);
+        let cte = find(
+            &lines,
+            resume,
+            "gicv3_its_cte_write ",
+            &["ICID 0x1:", "valid 1", "RDBase 0x1"],
+        );
+        let mut edited = lines.clone();
+        edited[cte] = edited[cte].replace("RDBase 0x1", "RDBase 0x0");
+        let report = check_lines(&edited, SMP_LOG);
+        assert_reported(
+            &report,
+            &[
+                "rule 2: resume 1:",
+                "ICID 1: image kernel Some(1), ITS Some(0)",
+            ],
+        );
+        // And its LPIs, taken by CPU 1, are not where the ITS sends them.
+        assert_reported(&report, &["rule 5: resume 1: LPI 8194", "CPU 1"]);
     }
 
     #[test]

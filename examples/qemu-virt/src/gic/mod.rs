@@ -22,7 +22,8 @@ use gicv3_its::mmio::MmioFrame;
 use gicv3_its::registers::{GICR_TYPER, GICR_WAKER, Gicr, RegisterFrame};
 use gicv3_its::tock_registers::LocalRegisterCopy;
 use registers::{
-    GICD_CTLR, GICD_TYPER, GICR_IGROUPR0, GICR_TYPER_VLPIS, Gicd, GicrSgi, SGI_BASE_OFFSET,
+    GICD_CTLR, GICD_TYPER, GICR_IGROUPR0, GICR_ISENABLER0, GICR_TYPER_VLPIS, Gicd, GicrSgi,
+    SGI_BASE_OFFSET,
 };
 
 /// INTIDs 1020..=1023 are special: nothing to acknowledge.
@@ -57,8 +58,15 @@ impl fmt::Display for GicError {
 /// The distributor and this CPU's redistributor and CPU interface.
 pub struct Gic {
     gicd: MmioFrame<Gicd>,
-    gicr_regions: Vec<Range<u64>>,
+    redistributors: Redistributors,
     rd_base: u64,
+}
+
+/// The redistributor regions: where every CPU finds its own redistributor.
+/// Only addresses, so any CPU may hold a reference and look.
+#[derive(Clone, Debug)]
+pub struct Redistributors {
+    regions: Vec<Range<u64>>,
 }
 
 impl Gic {
@@ -84,35 +92,28 @@ impl Gic {
             GICD_CTLR::ARE_NS::SET + GICD_CTLR::EnableGrp1NS::SET,
         );
         wait("GICD_CTLR.RWP", settled)?;
-        let mut gic = Self {
-            gicd,
-            gicr_regions: gicr_regions.to_vec(),
-            rd_base: 0,
-        };
-        gic.rd_base = gic.wake_redistributor(cpu::affinity())?;
+        // SAFETY: the caller promised the regions are mapped for ever and
+        // that their non-LPI registers are ours.
+        let redistributors = unsafe { Redistributors::new(gicr_regions) };
+        let rd_base = redistributors.wake(cpu::affinity())?;
         cpu_interface::enable();
-        Ok(gic)
+        Ok(Self {
+            gicd,
+            redistributors,
+            rd_base,
+        })
     }
 
     /// Finds the redistributor of the CPU with `affinity`, wakes it
     /// (GICR_WAKER.ProcessorSleep = 0) and puts its SGIs and PPIs in group 1.
     /// Returns its RD_base. Any CPU may do this for any other.
     pub fn wake_redistributor(&self, affinity: u32) -> Result<u64, GicError> {
-        let redistributor = self
-            .redistributors()
-            .find(|redistributor| redistributor.affinity() == affinity)
-            .ok_or(GicError::NoRedistributor { affinity })?;
-        let rd = &redistributor.rd_base;
-        rd.modify(GICR_WAKER, GICR_WAKER::ProcessorSleep::CLEAR);
-        wait("GICR_WAKER.ChildrenAsleep", || {
-            !rd.read(GICR_WAKER).is_set(GICR_WAKER::ChildrenAsleep)
-        })?;
-        // SGIs and PPIs in group 1 (none is enabled; LPIs are always
-        // group 1).
-        redistributor
-            .sgi_base
-            .write(GICR_IGROUPR0, LocalRegisterCopy::new(u32::MAX));
-        Ok(rd.base().as_ptr() as u64)
+        self.redistributors.wake(affinity)
+    }
+
+    /// The redistributor regions, for CPUs that come online.
+    pub fn redistributors(&self) -> &Redistributors {
+        &self.redistributors
     }
 
     /// Physical address of this CPU's RD_base frame (identity mapped).
@@ -130,11 +131,59 @@ impl Gic {
     pub fn gicd(&self) -> u64 {
         self.gicd.base().as_ptr() as u64
     }
+}
+
+impl Redistributors {
+    /// The redistributors in `regions`.
+    ///
+    /// # Safety
+    /// `regions` must be the GIC's redistributor regions, mapped as Device
+    /// memory for ever; of their registers only the LPI ones (the ITS
+    /// driver's) may be used by anyone else.
+    pub unsafe fn new(regions: &[Range<u64>]) -> Self {
+        Self {
+            regions: regions.to_vec(),
+        }
+    }
+
+    /// Finds the redistributor whose GICR_TYPER.Affinity matches `affinity`
+    /// (a CPU's MPIDR in GICR_TYPER's layout, [`cpu::affinity_of`]), wakes
+    /// it (GICR_WAKER.ProcessorSleep = 0) and puts its SGIs and PPIs in
+    /// group 1. Returns its RD_base. Any CPU may do this for any other.
+    pub fn wake(&self, affinity: u32) -> Result<u64, GicError> {
+        let redistributor = self.find(affinity)?;
+        let rd = &redistributor.rd_base;
+        rd.modify(GICR_WAKER, GICR_WAKER::ProcessorSleep::CLEAR);
+        wait("GICR_WAKER.ChildrenAsleep", || {
+            !rd.read(GICR_WAKER).is_set(GICR_WAKER::ChildrenAsleep)
+        })?;
+        // SGIs and PPIs in group 1 (LPIs are always group 1).
+        redistributor
+            .sgi_base
+            .write(GICR_IGROUPR0, LocalRegisterCopy::new(u32::MAX));
+        Ok(rd.base().as_ptr() as u64)
+    }
+
+    /// Enables SGI `sgi` (0..16) at the redistributor of the CPU with
+    /// `affinity` (GICR_ISENABLER0).
+    pub fn enable_sgi(&self, affinity: u32, sgi: u32) -> Result<(), GicError> {
+        let redistributor = self.find(affinity)?;
+        redistributor
+            .sgi_base
+            .write(GICR_ISENABLER0, LocalRegisterCopy::new(1 << (sgi & 0xf)));
+        Ok(())
+    }
+
+    fn find(&self, affinity: u32) -> Result<Redistributor, GicError> {
+        self.iter()
+            .find(|redistributor| redistributor.affinity() == affinity)
+            .ok_or(GicError::NoRedistributor { affinity })
+    }
 
     /// Every redistributor in the regions, in order, up to each region's
     /// last (GICR_TYPER.Last).
-    fn redistributors(&self) -> impl Iterator<Item = Redistributor> + '_ {
-        self.gicr_regions.iter().flat_map(|region| {
+    fn iter(&self) -> impl Iterator<Item = Redistributor> + '_ {
+        self.regions.iter().flat_map(|region| {
             let mut next = Some(region.start);
             core::iter::from_fn(move || {
                 let frame = next.take()?;
@@ -146,7 +195,7 @@ impl Gic {
                 let rd_base = NonNull::new(frame as *mut u8)?;
                 let sgi_base = NonNull::new((frame as usize + SGI_BASE_OFFSET) as *mut u8)?;
                 // SAFETY: both frames lie inside a redistributor region, which
-                // `init`'s caller promised is mapped as Device memory for ever
+                // `new`'s caller promised is mapped as Device memory for ever
                 // and whose non-LPI registers are ours.
                 let (rd_base, sgi_base) =
                     unsafe { (MmioFrame::new(rd_base), MmioFrame::new(sgi_base)) };
@@ -217,6 +266,34 @@ pub mod cpu_interface {
                 t = out(reg) _,
                 options(nostack),
             );
+        }
+    }
+
+    /// Stops this CPU's interface from signalling group 1 interrupts
+    /// (ICC_IGRPEN1_EL1 = 0): the last GIC step of a CPU going offline.
+    pub fn disable() {
+        // SAFETY: clearing this CPU's group 1 enable only stops interrupts
+        // being signalled to it.
+        unsafe {
+            core::arch::asm!("msr s3_0_c12_c12_7, xzr", "isb", options(nostack));
+        }
+    }
+
+    /// Sends SGI `sgi` (0..16) to the CPU with `affinity` (GICR_TYPER's
+    /// layout: Aff3.Aff2.Aff1.Aff0), through ICC_SGI1R_EL1 (12.2.22):
+    /// TargetList holds Aff0 (below 16), the other fields the rest.
+    pub fn send_sgi(sgi: u32, affinity: u32) {
+        let [aff0, aff1, aff2, aff3] = affinity.to_le_bytes().map(u64::from);
+        let value = (aff3 << 48)
+            | (aff2 << 32)
+            | (u64::from(sgi & 0xf) << 24)
+            | (aff1 << 16)
+            | (1 << (aff0 & 0xf));
+        // SAFETY: writing ICC_SGI1R_EL1 only raises an SGI; the barrier
+        // orders the caller's earlier stores (the work the SGI announces)
+        // before it.
+        unsafe {
+            core::arch::asm!("dsb ish", "msr s3_0_c12_c11_5, {}", "isb", in(reg) value, options(nostack));
         }
     }
 

@@ -64,6 +64,11 @@ pub const GICD_TYPER: Register<Gicd, u32, GICD_TYPER::Register, ReadOnly> =
 pub const GICR_IGROUPR0: Register<GicrSgi, u32, (), ReadWrite> =
     Register::new(0x0080, "GICR_IGROUPR0");
 
+/// GICR_ISENABLER0 (12.11.17): writing 1 to bit n enables SGI or PPI n;
+/// zeroes change nothing.
+pub const GICR_ISENABLER0: Register<GicrSgi, u32, (), ReadWrite> =
+    Register::new(0x0100, "GICR_ISENABLER0");
+
 /// GICR_TYPER.VLPIS (12.11.39): the redistributor supports virtual LPIs
 /// (GICv4), so its frames are followed by VLPI_base and a reserved frame.
 pub const GICR_TYPER_VLPIS: Field<u64, GICR_TYPER::Register> = Field::new(1, 1);
