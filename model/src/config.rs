@@ -57,11 +57,29 @@ pub enum Quiescence {
     Never,
 }
 
+/// Which parts of the GIC snoop the CPU's caches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Coherency {
+    /// The ITSes and the redistributors see what the CPU wrote, cleaned or
+    /// not.
+    Coherent,
+    /// Neither does: the GIC has its own view of memory, which only
+    /// [`DmaMemory::clean_to_poc`](gicv3_its::DmaMemory::clean_to_poc)
+    /// updates from the CPU's (and a fresh allocation reads as
+    /// [`POISON`](crate::POISON) there until it is cleaned).
+    NonCoherent,
+    /// The ITSes do not (their command queues, Device and Collection
+    /// tables and ITTs are read from the GIC's own view); the
+    /// redistributors do (the LPI property and pending tables).
+    NonCoherentIts,
+}
+
 /// What the modelled GIC implements. [`Default`] is like QEMU's `virt` ITS:
 /// one ITS, GITS_TYPER = 0x1f_0001_efb1, Device and Collection tables with
-/// 8-byte entries, every page size, indirect tables, shareable, synchronous.
-/// Every ITS of the model implements the same: its GITS_TYPER and GITS_IIDR
-/// read the same, and the behaviour knobs apply to each.
+/// 8-byte entries, every page size, indirect tables, coherent and
+/// shareable, synchronous. Every ITS of the model implements the same: its
+/// GITS_TYPER and GITS_IIDR read the same, and the behaviour knobs apply to
+/// each.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelConfig {
     /// ITSes, each with its own register frame, queue, tables and
@@ -91,9 +109,32 @@ pub struct ModelConfig {
     pub page_sizes: PageSizes,
     /// Whether GITS_BASERn.Indirect is writable (else RAZ/WI).
     pub indirect: bool,
-    /// Whether the GIC accepts shareable memory (coherent). When false every
-    /// Shareability field reads 0 and the GIC has its own view of memory.
+    /// Which parts of the GIC snoop the CPU's caches. Independent of what
+    /// the attribute fields of the base registers accept (`shareable`,
+    /// `fixed_inner_cache`): a GIC may accept shareable, cacheable
+    /// attributes and still not snoop (Rockchip RK3588).
+    pub coherency: Coherency,
+    /// Whether the Shareability fields of GITS_CBASER, GITS_BASERn,
+    /// GICR_PROPBASER and GICR_PENDBASER keep what is written; when false
+    /// they read 0 (Non-shareable), which is how a GIC says it does not
+    /// snoop.
     pub shareable: bool,
+    /// Redistributors whose GICR_PROPBASER and GICR_PENDBASER Shareability
+    /// reads 0 even when `shareable` is true.
+    pub non_shareable_redistributors: Vec<usize>,
+    /// The value the InnerCache field of GITS_CBASER, GITS_BASERn,
+    /// GICR_PROPBASER and GICR_PENDBASER reads, whatever is written (0 to
+    /// 7; 1 is Normal Non-cacheable); `None`: it keeps what is written.
+    pub fixed_inner_cache: Option<u8>,
+    /// Physical address bits the address fields of GITS_CBASER,
+    /// GITS_BASERn, GICR_PROPBASER and GICR_PENDBASER implement, 32 to 52:
+    /// higher address bits read 0.
+    pub register_address_bits: u32,
+    /// Physical address bits of the GIC's accesses to memory, 32 to 52:
+    /// every address it uses (from a base register, a command, a table
+    /// entry) loses the higher bits on its way to memory (Rockchip RK3568:
+    /// 32, the GIC reaches only the low 4 GiB).
+    pub bus_address_bits: u32,
     /// When commands are consumed.
     pub consumption: Consumption,
     /// Stall (GITS_CREADR.Stalled) instead of processing the k-th command
@@ -116,6 +157,9 @@ pub struct ModelConfig {
     pub lpi_id_bits: u32,
     /// Bytes of memory the model can hand out.
     pub arena_size: usize,
+    /// Physical address of the arena's first byte, a multiple of 2 MiB
+    /// (default [`ARENA_PHYS_BASE`](crate::ARENA_PHYS_BASE)).
+    pub arena_phys_base: u64,
     /// GITS_IIDR and GICR_IIDR.
     pub iidr: u32,
 }
@@ -133,7 +177,12 @@ impl Default for ModelConfig {
             cid_bits: Some(16),
             page_sizes: PageSizes::ALL,
             indirect: true,
+            coherency: Coherency::Coherent,
             shareable: true,
+            non_shareable_redistributors: Vec::new(),
+            fixed_inner_cache: None,
+            register_address_bits: 52,
+            bus_address_bits: 52,
             consumption: Consumption::Synchronous,
             stall_on_command: None,
             quiescence: Quiescence::AfterReads(0),
@@ -142,6 +191,7 @@ impl Default for ModelConfig {
             redistributors: (0..4).map(|i| 0x080a_0000 + i * 0x2_0000).collect(),
             lpi_id_bits: 16,
             arena_size: 32 << 20,
+            arena_phys_base: crate::ARENA_PHYS_BASE,
             iidr: 0x0100_043b,
         }
     }

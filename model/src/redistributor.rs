@@ -2,6 +2,7 @@
 //! GICR_PROPBASER and GICR_PENDBASER, the direct invalidations), the cached
 //! LPI properties, the pending state and the delivery of MSIs.
 
+use crate::arena::Agent;
 use crate::commands::Fault;
 use crate::registers::{GICR_TYPER_DIRECT_LPI, PENDBASER_RW, PROPBASER_RW, bits};
 use crate::state::{Gic, ItsMut};
@@ -77,7 +78,17 @@ impl Gic {
     }
 
     pub(crate) fn gicr_write(&mut self, index: usize, register: GicrRegister, value: u64) {
-        let shareability = self.shareability_mask();
+        let shareability = self.rd_shareability_mask(index);
+        let propbaser = self.fixed_fields(
+            value & (PROPBASER_RW | shareability),
+            GICR_PROPBASER::InnerCache,
+            GICR_PROPBASER::Physical_Address,
+        );
+        let pendbaser = self.fixed_fields(
+            value & (PENDBASER_RW | shareability),
+            GICR_PENDBASER::InnerCache,
+            GICR_PENDBASER::Physical_Address,
+        );
         let rd = &mut self.rds[index];
         match register {
             GicrRegister::Ctlr => {
@@ -92,12 +103,12 @@ impl Gic {
                 .violations
                 .push(Violation::WriteWhileLpisEnabled(index, register)),
             GicrRegister::Propbaser => {
-                rd.propbaser = value & (PROPBASER_RW | shareability);
+                rd.propbaser = propbaser;
                 rd.cache.clear();
             }
             GicrRegister::Pendbaser => {
                 rd.ptz = GICR_PENDBASER::PTZ.is_set(value);
-                rd.pendbaser = value & (PENDBASER_RW | shareability);
+                rd.pendbaser = pendbaser;
             }
             // ChildrenAsleep follows ProcessorSleep at once.
             GicrRegister::Waker => rd.waker = (value & 0b10) * 0b11,
@@ -137,10 +148,12 @@ impl Gic {
         );
         // The first 1 KiB (INTIDs below 8192) is implementation defined.
         let first = u64::from(FIRST_LPI / 8);
-        let Ok(table) = self
-            .arena
-            .read_vec(pend + first, (limit / 8 - first) as usize, "")
-        else {
+        let Ok(table) = self.arena.read_vec_as(
+            Agent::Redistributor,
+            pend + first,
+            (limit / 8 - first) as usize,
+            "",
+        ) else {
             return;
         };
         if ptz {
@@ -174,7 +187,9 @@ impl Gic {
                 *byte |= 1 << (intid % 8);
             }
         }
-        self.arena.write(pend, &table, "").expect("checked");
+        self.arena
+            .write_as(Agent::Redistributor, pend, &table, "")
+            .expect("checked");
     }
 
     /// The LPI's property byte, from the redistributor's cache or memory.
@@ -184,7 +199,8 @@ impl Gic {
             return Ok(byte);
         }
         let mut byte = [0];
-        self.arena.read(
+        self.arena.read_as(
+            Agent::Redistributor,
             rd.prop_table() + u64::from(intid - FIRST_LPI),
             &mut byte,
             "LPI property table",

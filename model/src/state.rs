@@ -61,6 +61,14 @@ impl State {
         assert!((1..=32).contains(&config.event_id_bits), "event_id_bits");
         assert!((8..=16).contains(&config.itt_entry_size), "itt_entry_size");
         assert!(
+            config.fixed_inner_cache.is_none_or(|value| value <= 7),
+            "fixed_inner_cache"
+        );
+        assert!(
+            (32..=52).contains(&config.register_address_bits),
+            "register_address_bits"
+        );
+        assert!(
             config.cid_bits.is_none_or(|b| (1..=16).contains(&b)),
             "cid_bits"
         );
@@ -83,7 +91,7 @@ impl State {
         let mut state = Self {
             gic: Gic {
                 typer: typer.value,
-                arena: Arena::new(config.arena_size, config.shareable),
+                arena: Arena::new(&config),
                 rds: config
                     .redistributors
                     .iter()
