@@ -74,6 +74,43 @@ pub enum Coherency {
     NonCoherentIts,
 }
 
+/// GICR_PWRR, the redistributor power register of Arm's GIC-600,
+/// GIC-600AE and GIC-700 (implementation defined, at RD_base + 0x24).
+/// Every redistributor is powered down at reset; while it is, its registers
+/// other than GICR_PWRR, GICR_IIDR and GICR_TYPER read 0 and ignore writes
+/// ([`Violation::RedistributorPoweredDown`](crate::Violation::RedistributorPoweredDown)).
+///
+/// The fields: RDPD (bit 0) is this redistributor's request to be powered
+/// down, and reads 1 while its group is off; RDAG (bit 1, write-only)
+/// applies the written RDPD to the whole group; RDGPD (bit 2) is the
+/// group's intended state, down when every member asks for it; RDGPO
+/// (bit 3) is the group's actual state, which follows RDGPD
+/// [`RedistributorPower::transition_reads`] reads of GICR_PWRR later. A
+/// write of RDPD is ignored while RDGPD differs from RDGPO if it would
+/// change RDPD away from RDGPD, and a write of RDPD = 1 is ignored unless
+/// GICR_WAKER.ProcessorSleep = 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RedistributorPower {
+    /// Redistributors per power group (consecutive indices), at least one.
+    pub group_size: usize,
+    /// Reads of GICR_PWRR (of any member of the group) a power transition
+    /// takes.
+    pub transition_reads: u32,
+    /// The groups never reach the powered-up state: RDGPO stays 1 (a power
+    /// controller that does not answer).
+    pub never_powers_up: bool,
+}
+
+impl Default for RedistributorPower {
+    fn default() -> Self {
+        Self {
+            group_size: 1,
+            transition_reads: 3,
+            never_powers_up: false,
+        }
+    }
+}
+
 /// What the modelled GIC implements. [`Default`] is like QEMU's `virt` ITS:
 /// one ITS, GITS_TYPER = 0x1f_0001_efb1, Device and Collection tables with
 /// 8-byte entries, every page size, indirect tables, coherent and
@@ -148,6 +185,10 @@ pub struct ModelConfig {
     /// GICR_CTLR.RWP reads 1 for this many GICR_CTLR reads after an
     /// EnableLPIs change.
     pub rwp_reads: u32,
+    /// GICR_PWRR ([`RedistributorPower`]): the redistributors start powered
+    /// down. `None`: no GICR_PWRR (RAZ/WI, as where firmware owns it), the
+    /// redistributors are always powered.
+    pub redistributor_power: Option<RedistributorPower>,
     /// The RD_base physical address of each redistributor; redistributor `i`
     /// has GICR_TYPER.Processor_Number = `i`. At least one.
     pub redistributors: Vec<u64>,
@@ -188,6 +229,7 @@ impl Default for ModelConfig {
             quiescence: Quiescence::AfterReads(0),
             sticky_enable_lpis: false,
             rwp_reads: 0,
+            redistributor_power: None,
             redistributors: (0..4).map(|i| 0x080a_0000 + i * 0x2_0000).collect(),
             lpi_id_bits: 16,
             arena_size: 32 << 20,

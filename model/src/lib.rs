@@ -51,6 +51,13 @@
 //! attributes and does not snoop (Rockchip RK3588) is
 //! `coherency: NonCoherent, shareable: true`.
 //!
+//! # Redistributor power
+//! With [`ModelConfig::redistributor_power`] the redistributors have Arm's
+//! GIC-600/GIC-700 GICR_PWRR ([`RedistributorPower`] describes its fields)
+//! and start powered down; while one is powered down its registers other
+//! than GICR_PWRR, GICR_IIDR and GICR_TYPER read 0 and writes to them are
+//! ignored and reported ([`Violation::RedistributorPoweredDown`]).
+//!
 //! # In-memory formats (implementation defined, chosen like QEMU's)
 //! - DTE, 8 bytes: bit 0 Valid, bits \[5:1\] Size (EventID bits minus one),
 //!   bits \[49:6\] ITT address bits \[51:8\].
@@ -90,6 +97,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 mod arena;
 mod commands;
 mod config;
+mod power;
 mod redistributor;
 mod registers;
 mod report;
@@ -99,7 +107,7 @@ mod tables;
 mod test_rig;
 
 pub use arena::{ARENA_PHYS_BASE, POISON};
-pub use config::{Coherency, Consumption, ModelConfig, PageSizes, Quiescence};
+pub use config::{Coherency, Consumption, ModelConfig, PageSizes, Quiescence, RedistributorPower};
 pub use registers::{GicrRegister, GitsRegister};
 pub use report::{
     CommandError, MemoryFault, ModelStats, MsiError, TableKind, Translation, Violation,
@@ -327,10 +335,12 @@ impl ItsModel {
     /// part-way through a test (an ITS that stops consuming commands, a
     /// stall, different hardware after a resume). Only the behaviour knobs
     /// are read again: consumption, stall, quiescence, IIDR, RWP, stickiness,
-    /// what the base registers' attribute and address fields keep (for
-    /// every ITS); the table geometry and TYPER stay as built, and so
-    /// do the number of ITSes, the coherency, the arena and the address bits
-    /// of the GIC's accesses (changes to those are undone).
+    /// what the base registers' attribute and address fields keep, how
+    /// GICR_PWRR behaves (for every ITS); the
+    /// table geometry and TYPER stay as built, and so do the number of
+    /// ITSes, the coherency, the arena and the address bits of the GIC's
+    /// accesses, and whether GICR_PWRR exists and its group size (changes to
+    /// those are undone).
     pub fn reconfigure(&self, change: impl FnOnce(&mut ModelConfig)) {
         let state = &mut *self.state();
         let built = state.gic.config.clone();
@@ -341,6 +351,13 @@ impl ItsModel {
         config.arena_size = built.arena_size;
         config.arena_phys_base = built.arena_phys_base;
         config.bus_address_bits = built.bus_address_bits;
+        config.redistributor_power = match (built.redistributor_power, config.redistributor_power) {
+            (Some(built), Some(now)) => Some(config::RedistributorPower {
+                group_size: built.group_size,
+                ..now
+            }),
+            (built, _) => built,
+        };
         for its in &mut state.its {
             its.stall_fired = false;
         }

@@ -23,6 +23,9 @@ pub(crate) struct Redistributor {
     pub(crate) pending: BTreeSet<u32>,
     /// Cached LPI property bytes.
     pub(crate) cache: BTreeMap<u32, u8>,
+    /// GICR_PWRR.RDPD as last written: this redistributor allows its
+    /// group to be powered down.
+    pub(crate) rdpd: bool,
 }
 
 impl Redistributor {
@@ -48,6 +51,12 @@ impl Redistributor {
 
 impl Gic {
     pub(crate) fn gicr_read(&mut self, index: usize, register: GicrRegister) -> u64 {
+        if !self.power_gate(index, register, false) {
+            return 0;
+        }
+        if register == GicrRegister::Pwrr {
+            return self.pwrr_read(index);
+        }
         let last = index + 1 == self.rds.len();
         let rd = &mut self.rds[index];
         match register {
@@ -73,11 +82,18 @@ impl Gic {
             GicrRegister::Invlpir
             | GicrRegister::Invallr
             | GicrRegister::Syncr
+            | GicrRegister::Pwrr
             | GicrRegister::Other(_) => 0,
         }
     }
 
     pub(crate) fn gicr_write(&mut self, index: usize, register: GicrRegister, value: u64) {
+        if !self.power_gate(index, register, true) {
+            return;
+        }
+        if register == GicrRegister::Pwrr {
+            return self.pwrr_write(index, value);
+        }
         let shareability = self.rd_shareability_mask(index);
         let propbaser = self.fixed_fields(
             value & (PROPBASER_RW | shareability),
@@ -119,6 +135,7 @@ impl Gic {
             GicrRegister::Iidr
             | GicrRegister::Typer
             | GicrRegister::Syncr
+            | GicrRegister::Pwrr
             | GicrRegister::Other(_) => {}
         }
     }

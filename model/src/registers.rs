@@ -7,9 +7,9 @@ use crate::state::{Gic, ItsMut};
 use crate::tables::TABLE_ENTRY_SIZE;
 use crate::{Consumption, Quiescence, Violation};
 use gicv3_its::registers::{
-    GICR_CTLR, GICR_IIDR, GICR_INVALLR, GICR_INVLPIR, GICR_PENDBASER, GICR_PROPBASER, GICR_SYNCR,
-    GICR_TYPER, GICR_WAKER, GITS_BASER, GITS_CBASER, GITS_CREADR, GITS_CTLR, GITS_CWRITER,
-    GITS_IIDR, GITS_TRANSLATER, GITS_TYPER,
+    GICR_CTLR, GICR_IIDR, GICR_INVALLR, GICR_INVLPIR, GICR_PENDBASER, GICR_PROPBASER, GICR_PWRR,
+    GICR_SYNCR, GICR_TYPER, GICR_WAKER, GITS_BASER, GITS_CBASER, GITS_CREADR, GITS_CTLR,
+    GITS_CWRITER, GITS_IIDR, GITS_TRANSLATER, GITS_TYPER,
 };
 use tock_registers::fields::Field;
 use tock_registers::{LocalRegisterCopy, RegisterLongName};
@@ -98,6 +98,8 @@ pub enum GicrRegister {
     Typer,
     /// GICR_WAKER.
     Waker,
+    /// GICR_PWRR (GIC-600, GIC-600AE, GIC-700; implementation defined).
+    Pwrr,
     /// GICR_PROPBASER.
     Propbaser,
     /// GICR_PENDBASER.
@@ -120,6 +122,7 @@ impl GicrRegister {
             o if o == GICR_IIDR.offset() => Self::Iidr,
             o if o == GICR_TYPER.offset() => Self::Typer,
             o if o == GICR_WAKER.offset() => Self::Waker,
+            o if o == GICR_PWRR.offset() => Self::Pwrr,
             o if o == GICR_PROPBASER.offset() => Self::Propbaser,
             o if o == GICR_PENDBASER.offset() => Self::Pendbaser,
             o if o == GICR_INVLPIR.offset() => Self::Invlpir,

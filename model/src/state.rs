@@ -4,6 +4,7 @@
 //! itself and its command log); built from a [`ModelConfig`] and reset to it.
 
 use crate::arena::Arena;
+use crate::power::PowerGroup;
 use crate::redistributor::Redistributor;
 use crate::{ModelConfig, ModelStats, Violation};
 use gicv3_its::ItsCommand;
@@ -23,6 +24,8 @@ pub(crate) struct Gic {
     pub(crate) typer: u64,
     pub(crate) arena: Arena,
     pub(crate) rds: Vec<Redistributor>,
+    /// The redistributors' power groups (GICR_PWRR), if modelled.
+    pub(crate) power_groups: Vec<PowerGroup>,
     pub(crate) alloc_budget: Option<usize>,
     pub(crate) stats: ModelStats,
     pub(crate) violations: Vec<Violation>,
@@ -97,6 +100,7 @@ impl State {
                     .iter()
                     .map(|_| Redistributor::default())
                     .collect(),
+                power_groups: Vec::new(),
                 alloc_budget: None,
                 stats: ModelStats::default(),
                 violations: Vec::new(),
@@ -124,6 +128,7 @@ impl State {
             .rds
             .iter_mut()
             .for_each(|rd| *rd = Redistributor::default());
+        self.gic.reset_power();
     }
 }
 
