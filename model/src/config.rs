@@ -116,7 +116,8 @@ impl Default for RedistributorPower {
 /// 8-byte entries, every page size, indirect tables, coherent and
 /// shareable, synchronous. Every ITS of the model implements the same: its
 /// GITS_TYPER and GITS_IIDR read the same, and the behaviour knobs apply to
-/// each.
+/// each. Real implementations with known errata are presets
+/// ([`ModelConfig::rk3588`] and the others).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelConfig {
     /// ITSes, each with its own register frame, queue, tables and
@@ -125,11 +126,20 @@ pub struct ModelConfig {
     pub its_count: usize,
     /// DeviceID bits (GITS_TYPER.Devbits + 1), 1 to 32.
     pub devbits: u32,
+    /// DeviceID bits the ITS really decodes, when fewer than `devbits`
+    /// (Cavium ThunderX erratum 22375): the higher bits of a DeviceID are
+    /// ignored, so DeviceIDs that differ only there share one DTE. `None`:
+    /// all of `devbits`.
+    pub decoded_devbits: Option<u32>,
     /// EventID bits (GITS_TYPER.ID_bits + 1), 1 to 32.
     pub event_id_bits: u32,
-    /// Bytes per ITT entry (GITS_TYPER.ITT_entry_size + 1), 8 to 16 (the
-    /// model's ITE format needs 7 bytes; it keeps reads to whole u64s).
+    /// Bytes per ITT entry the ITS uses, 8 to 16 (the model's ITE format
+    /// needs 7 bytes; it keeps reads to whole u64s).
     pub itt_entry_size: usize,
+    /// Bytes per ITT entry GITS_TYPER.ITT_entry_size reports (1 to 16),
+    /// when it is not what the ITS uses (Qualcomm QDF2400 erratum 0065).
+    /// `None`: `itt_entry_size`.
+    pub reported_itt_entry_size: Option<usize>,
     /// GITS_TYPER.PTA: RDbase is the RD_base physical address (true) or the
     /// processor number (false).
     pub pta: bool,
@@ -210,8 +220,10 @@ impl Default for ModelConfig {
         Self {
             its_count: 1,
             devbits: 16,
+            decoded_devbits: None,
             event_id_bits: 16,
             itt_entry_size: 12,
+            reported_itt_entry_size: None,
             pta: false,
             hcc: 0,
             collection_table: true,

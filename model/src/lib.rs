@@ -51,6 +51,17 @@
 //! attributes and does not snoop (Rockchip RK3588) is
 //! `coherency: NonCoherent, shareable: true`.
 //!
+//! # Real implementations
+//! Presets model implementations with known errata, each reporting its
+//! IIDR ([`ModelConfig::iidr`], both GITS_IIDR and GICR_IIDR):
+//! [`ModelConfig::rk3588`] (shareable fields, no snooping),
+//! [`ModelConfig::rk3568`] (memory above 4 GiB, 32-bit accesses),
+//! [`ModelConfig::qdf2400`] (GITS_TYPER under-reports the ITT entry size:
+//! [`ModelConfig::reported_itt_entry_size`]), [`ModelConfig::thunderx`]
+//! (DeviceID bits over-reported: [`ModelConfig::decoded_devbits`]; an ITS
+//! that does not snoop) and [`ModelConfig::gic600`] (redistributors powered
+//! down at reset).
+//!
 //! # Redistributor power
 //! With [`ModelConfig::redistributor_power`] the redistributors have Arm's
 //! GIC-600/GIC-700 GICR_PWRR ([`RedistributorPower`] describes its fields)
@@ -98,6 +109,7 @@ mod arena;
 mod commands;
 mod config;
 mod power;
+mod presets;
 mod redistributor;
 mod registers;
 mod report;
@@ -108,6 +120,7 @@ mod test_rig;
 
 pub use arena::{ARENA_PHYS_BASE, POISON};
 pub use config::{Coherency, Consumption, ModelConfig, PageSizes, Quiescence, RedistributorPower};
+pub use presets::{GIC600_IIDR, QDF2400_IIDR, ROCKCHIP_GIC600_IIDR, THUNDERX_IIDR};
 pub use registers::{GicrRegister, GitsRegister};
 pub use report::{
     CommandError, MemoryFault, ModelStats, MsiError, TableKind, Translation, Violation,
@@ -335,8 +348,8 @@ impl ItsModel {
     /// part-way through a test (an ITS that stops consuming commands, a
     /// stall, different hardware after a resume). Only the behaviour knobs
     /// are read again: consumption, stall, quiescence, IIDR, RWP, stickiness,
-    /// what the base registers' attribute and address fields keep, how
-    /// GICR_PWRR behaves (for every ITS); the
+    /// what the base registers' attribute and address fields keep, the
+    /// DeviceID bits decoded, how GICR_PWRR behaves (for every ITS); the
     /// table geometry and TYPER stay as built, and so do the number of
     /// ITSes, the coherency, the arena and the address bits of the GIC's
     /// accesses, and whether GICR_PWRR exists and its group size (changes to

@@ -141,24 +141,13 @@ mod tests {
     const RDGPD: u64 = 1 << 2;
     const RDGPO: u64 = 1 << 3;
 
-    /// Arm's GIC-600 with GICR_PWRR reachable, in groups of two.
-    fn gic600() -> ModelConfig {
-        ModelConfig {
-            redistributor_power: Some(RedistributorPower {
-                group_size: 2,
-                ..RedistributorPower::default()
-            }),
-            ..ModelConfig::default()
-        }
-    }
-
     fn pwrr_bits(model: &ItsModel, index: usize) -> u64 {
         model.gicr(index).read_register(R::Pwrr) & 0xf
     }
 
     #[test]
     fn a_redistributor_powers_up_some_reads_after_rdpd_is_cleared() {
-        let model = ItsModel::new(gic600());
+        let model = ItsModel::new(ModelConfig::gic600());
         let gicr = model.gicr(1);
         assert_eq!(pwrr_bits(&model, 1), RDPD | RDGPD | RDGPO);
         // Powered down: LPI registers read 0 and ignore writes.
@@ -188,7 +177,7 @@ mod tests {
 
     #[test]
     fn power_down_needs_processor_sleep_and_a_settled_group() {
-        let model = ItsModel::new(gic600());
+        let model = ItsModel::new(ModelConfig::gic600());
         let gicr = model.gicr(2);
         // RDAG powers the whole group.
         gicr.write_register(R::Pwrr, RDAG);

@@ -64,6 +64,18 @@ impl State {
         assert!((1..=32).contains(&config.event_id_bits), "event_id_bits");
         assert!((8..=16).contains(&config.itt_entry_size), "itt_entry_size");
         assert!(
+            config
+                .reported_itt_entry_size
+                .is_none_or(|size| (1..=16).contains(&size)),
+            "reported_itt_entry_size"
+        );
+        assert!(
+            config
+                .decoded_devbits
+                .is_none_or(|bits| (1..=config.devbits).contains(&bits)),
+            "decoded_devbits"
+        );
+        assert!(
             config.fixed_inner_cache.is_none_or(|value| value <= 7),
             "fixed_inner_cache"
         );
@@ -83,7 +95,12 @@ impl State {
             "page_sizes"
         );
         let typer = GITS_TYPER::Physical::SET
-            + GITS_TYPER::ITT_entry_size.val(config.itt_entry_size as u64 - 1)
+            + GITS_TYPER::ITT_entry_size.val(
+                config
+                    .reported_itt_entry_size
+                    .unwrap_or(config.itt_entry_size) as u64
+                    - 1,
+            )
             + GITS_TYPER::ID_bits.val(u64::from(config.event_id_bits) - 1)
             + GITS_TYPER::Devbits.val(u64::from(config.devbits) - 1)
             + GITS_TYPER::PTA.val(config.pta.into())
