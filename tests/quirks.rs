@@ -240,6 +240,26 @@ fn rk3568_reaches_only_the_low_4_gib() {
     assert!(without.error.is_some(), "{without:#?}");
 }
 
+/// A caller that knows the GIC reaches only the low 4 GiB (a forced
+/// quirk) has the LPI tables refused before any redistributor is touched,
+/// and the region `LpiDomain::new` allocated for them goes back. (It used
+/// to be dropped with the refusal, never given back.)
+#[test]
+fn an_lpi_region_a_forced_quirk_refuses_is_given_back() {
+    let model = ItsModel::new(ModelConfig::rk3568());
+    let forced = LpiDomainConfig {
+        quirks: forcing(Quirks::BELOW_4GIB),
+        ..LpiDomainConfig::default()
+    };
+    assert_eq!(
+        LpiDomain::new(model.memory(), forced).err(),
+        Some(ItsError::UnencodableAddress { phys: 1 << 32 })
+    );
+    assert_eq!(model.stats().bytes_allocated, 0, "LPI region given back");
+    assert_nothing_valid(&model);
+    assert_no_violations(&model);
+}
+
 /// No GITS_CBASER or GITS_BASERn Valid, the ITS disabled, no
 /// redistributor with EnableLPIs = 1.
 fn assert_nothing_valid(model: &ItsModel) {
