@@ -240,6 +240,64 @@ fn rk3568_reaches_only_the_low_4_gib() {
     assert!(without.error.is_some(), "{without:#?}");
 }
 
+/// Rockchip RK3568 with memory on both sides of 4 GiB: the driver uses
+/// what lies below, and refuses and gives back an ITT or a level-2 Device
+/// table page that lands above, leaving the device unmapped.
+#[test]
+fn rk3568_memory_above_4_gib_is_refused_as_it_comes() {
+    let model = ItsModel::new(ModelConfig {
+        arena_phys_base: (1 << 32) - (2 << 20),
+        ..ModelConfig::rk3568()
+    });
+    let mut its = bring_up(&model, ItsConfig::default(), LpiDomainConfig::default()).unwrap();
+    its.map_device(DeviceId(0x10), 1).unwrap();
+    let lpi = its
+        .map_event(DeviceId(0x10), EventId(0), gicv3_its::CollectionId(0))
+        .unwrap();
+    let fillers = fill_below(&model, 1 << 32);
+    let before = model.stats().bytes_allocated;
+    // An ITT (the level-2 page of DeviceIDs 0..8191 is there already), then
+    // a level-2 page.
+    for device_id in [DeviceId(0x11), DeviceId(0x8000)] {
+        let result = its.map_device(device_id, 4);
+        assert!(
+            matches!(result, Err(ItsError::UnencodableAddress { phys }) if phys >= 1 << 32),
+            "{device_id:?}: {result:?}, {:?}",
+            model.violations()
+        );
+        assert_eq!(model.stats().bytes_allocated, before, "given back");
+    }
+    assert_eq!(model.valid_device_ids(), [DeviceId(0x10)]);
+    assert_eq!(its.registry().devices().count(), 1);
+    assert_eq!(
+        model.send_msi(DeviceId(0x10), EventId(0)).map(|t| t.intid),
+        Ok(lpi)
+    );
+    assert_no_violations(&model);
+    let mut memory = model.memory();
+    for filler in fillers {
+        gicv3_its::DmaMemory::deallocate(&mut memory, filler);
+    }
+}
+
+/// Allocates every free byte of the model's memory below `limit`.
+fn fill_below(model: &ItsModel, limit: u64) -> Vec<gicv3_its::DmaRegion> {
+    let mut memory = model.memory();
+    let mut fillers = Vec::new();
+    let mut size = 1 << 20;
+    while size >= 64 {
+        match gicv3_its::DmaMemory::allocate_zeroed(&mut memory, size, 64) {
+            Some(region) if region.phys() + size as u64 <= limit => fillers.push(region),
+            Some(region) => {
+                gicv3_its::DmaMemory::deallocate(&mut memory, region);
+                size /= 2;
+            }
+            None => size /= 2,
+        }
+    }
+    fillers
+}
+
 /// A caller that knows the GIC reaches only the low 4 GiB (a forced
 /// quirk) has the LPI tables refused before any redistributor is touched,
 /// and the region `LpiDomain::new` allocated for them goes back. (It used
