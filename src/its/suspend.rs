@@ -139,11 +139,18 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         }
         self.replay()?;
         self.state = ItsState::Active;
+        let collections = self.registry.collections.values();
+        let (mapped, deferred) = collections.fold((0, 0), |(mapped, deferred), record| {
+            if record.mapped {
+                (mapped + 1, deferred)
+            } else {
+                (mapped, deferred + 1)
+            }
+        });
         log::info!(
-            "its: restored: {} devices, {} events, {} collections replayed",
+            "its: restored: {} devices, {} events, {mapped} collections replayed, {deferred} waiting for their redistributor",
             self.registry.devices.len(),
             self.registry.mappings().count(),
-            self.registry.collections.len()
         );
         Ok(())
     }
