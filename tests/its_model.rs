@@ -882,6 +882,40 @@ fn a_cpu_going_offline_takes_its_collections_elsewhere_first() {
 }
 
 #[test]
+fn a_collection_is_unmapped_after_its_cpu_went_offline() {
+    let (model, mut its) = setup(ModelConfig::default());
+    its.map_device(DeviceId(0x10), 1).unwrap();
+    its.map_event(DeviceId(0x10), EventId(0), CollectionId(2))
+        .unwrap();
+    // The event leaves for CPU 0, then CPU 2 goes offline before anyone
+    // unmaps its collection.
+    its.move_event(DeviceId(0x10), EventId(0), CollectionId(0))
+        .unwrap();
+    its.domain().offline(ProcessorNumber(2)).unwrap();
+    let syncs = |model: &ItsModel| {
+        model
+            .command_log()
+            .iter()
+            .filter(|c| matches!(c, ItsCommand::Sync { .. }))
+            .count()
+    };
+    let syncs_before = syncs(&model);
+    its.unmap_collection(CollectionId(2)).unwrap();
+    assert!(!model.valid_collections().contains_key(&CollectionId(2)));
+    assert!(
+        its.registry()
+            .collections()
+            .all(|(icid, _)| icid != CollectionId(2))
+    );
+    // No SYNC went to the offline redistributor.
+    assert_eq!(syncs(&model), syncs_before);
+    model.send_msi(DeviceId(0x10), EventId(0)).unwrap();
+    assert_eq!(model.take_pending(0).len(), 1);
+    assert_model_matches_registry(&model, &its);
+    assert_no_violations(&model);
+}
+
+#[test]
 fn restore_on_different_hardware_is_refused() {
     let (model, mut its) = setup(ModelConfig::default());
     populate(&mut its, 1, 1);

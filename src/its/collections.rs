@@ -59,6 +59,13 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     }
 
     /// Unmaps a collection that no event targets any more (MAPC V=0).
+    ///
+    /// Its redistributor need not be ready: a CPU that went offline
+    /// ([`crate::LpiDomain::offline`]) before its collection was unmapped
+    /// still gets the MAPC V=0, completed by the ITS consuming it rather
+    /// than by a SYNC, which must target a redistributor with LPIs enabled
+    /// (5.3.23). No event is in the collection, so nothing at the
+    /// redistributor waits on it.
     pub fn unmap_collection(&mut self, icid: CollectionId) -> Result<(), ItsError> {
         self.check_active()?;
         let record = *self
@@ -73,14 +80,20 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             });
         }
         if record.mapped {
-            let rdbase = self.ready_rdbase(record.processor_number)?;
+            let (rdbase, sync) = match self.ready_rdbase(record.processor_number) {
+                Ok(rdbase) => (rdbase, Some(rdbase)),
+                Err(ItsError::RedistributorNotReady { .. }) => {
+                    (self.rdbase(record.processor_number)?, None)
+                }
+                Err(error) => return Err(error),
+            };
             self.execute(
                 &[ItsCommand::Mapc {
                     icid,
                     rdbase,
                     valid: false,
                 }],
-                &[rdbase],
+                sync.as_slice(),
             )?;
             log::info!("its: MAPC icid {icid} valid 0");
         }
