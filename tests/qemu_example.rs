@@ -11,7 +11,7 @@
 
 mod qemu_support;
 
-use qemu_support::protocol::TEST_RESULT_OK;
+use qemu_support::protocol::{TEST_RESULT_OK, TEST_SKIPPED};
 use qemu_support::{field, one_at_a_time, require_qemu, run_runner, scratch};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -179,11 +179,12 @@ impl TraceModel {
 #[test]
 fn on_target_tests_pass_and_device_msis_are_translated_to_the_mapped_lpis() {
     let trace_path = scratch("its-trace.log");
-    // Two CPUs, so that MOVI across redistributors is tested too.
+    // Four CPUs: MOVI and MOVALL across redistributors, kvm-unit-tests'
+    // scenarios, CPUs offline and online, the driver shared by CPUs.
     let run = run(&[
         "--test",
         "--smp",
-        "2",
+        "4",
         "--trace",
         trace_path.to_str().expect("path"),
     ]);
@@ -198,6 +199,28 @@ fn on_target_tests_pass_and_device_msis_are_translated_to_the_mapped_lpis() {
         run.log
     );
     assert!(!run.log.contains("FAILED"), "a test failed:\n{}", run.log);
+    // With four CPUs nothing is skipped, and every scenario that needs them
+    // ran and passed.
+    assert!(
+        !run.log.contains(TEST_SKIPPED),
+        "a test was skipped with four CPUs:\n{}",
+        run.log
+    );
+    for name in [
+        "its_introspection",
+        "its_trigger",
+        "its_pending_across_move",
+        "its_unmapped_collection",
+        "movi_to_another_cpu",
+        "cpu_offline_and_online_while_msis_flow",
+        "driver_shared_by_cpus_while_msis_flow",
+    ] {
+        assert!(
+            run.log.contains(&format!("test {name} ... ok")),
+            "no `test {name} ... ok`:\n{}",
+            run.log
+        );
+    }
 
     // "test: edu 00:01.0 requester ID 0x8 DeviceID 0x8 EventID 0 LPI 8192"
     let edu_route = LoggedRoute::find(&run.log, "test: edu ", &["LPI"]);
@@ -263,11 +286,26 @@ fn on_target_tests_pass_and_device_msis_are_translated_to_the_mapped_lpis() {
         run.log
     );
     check_nvme_translations(&model, &nvme_route, &run.log);
-    // A CPU never wrote GITS_TRANSLATER (it would show as requester ID 0).
-    assert!(
-        model.translations.iter().all(|t| t.requester != 0),
-        "an MSI arrived with requester ID 0"
+    // A CPU's own writes to GITS_TRANSLATER (requester ID 0): kvm-unit-tests'
+    // trigger scenario makes two, the first while DeviceID 0 is mapped, the
+    // second after MAPD V=0. Each was translated as the tables said.
+    let cpu_writes: Vec<&Translation> = model
+        .translations
+        .iter()
+        .filter(|t| t.requester == 0)
+        .collect();
+    assert_eq!(
+        cpu_writes.len(),
+        2,
+        "CPU writes to GITS_TRANSLATER: {cpu_writes:?}"
     );
+    assert!(
+        cpu_writes[0].translated.is_some() && cpu_writes[1].translated.is_none(),
+        "DeviceID 0 before and after MAPD V=0: {cpu_writes:?}"
+    );
+    for t in &cpu_writes {
+        assert_eq!(t.translated, t.mapped, "{t:?}");
+    }
 }
 
 /// Every NVMe MSI-X write (the controller's requester ID) was translated to
@@ -334,6 +372,8 @@ fn demo_handles_every_edu_msi_and_powers_off() {
 
 #[test]
 fn entered_at_el2_the_kernel_drops_to_el1_and_passes() {
+    // Two CPUs: the secondaries enter at EL2 too; the tests that need four
+    // are skipped.
     let run = run(&["--el2", "--test", "--smp", "2"]);
     assert_eq!(
         run.status, 0,

@@ -3,12 +3,14 @@
 //! Each test runs the example kernel's boot -> hibernate -> restore cycle
 //! through `qemu/run --trace` and hands the trace and the serial log to the
 //! hibernation checker (`tests/qemu_support/hibernate_checker.rs`: every
-//! cycle's phase markers, and its four rules: the boot kernel's teardown
+//! cycle's phase markers, and its five rules: the boot kernel's teardown
 //! before the jump, the image kernel's mappings restored at exit, no ITT
-//! but the resumed kernel's written after the jump, and no stray error or
-//! MSI). They run 5 cycles in one QEMU, 5 `--cold` cycles, and the runs
-//! the checker or the kernel must refuse: `--no-teardown`, a failed save
-//! hook in the boot kernel, a corrupt image and an image resumed already.
+//! but the resumed kernel's written after the jump, no stray error or
+//! MSI, and each LPI taken on the CPU its collection targets). They run 5
+//! cycles in one QEMU on one CPU and on four, 5 `--cold` cycles (four
+//! CPUs, `qemu/run`'s default), and the runs the checker or the kernel
+//! must refuse: `--no-teardown`, a failed save hook in the boot kernel, a
+//! corrupt image and an image resumed already.
 
 mod qemu_support;
 
@@ -120,8 +122,33 @@ fn cycle_passes_the_checker(mode: &[&str], cycles: usize) -> Report {
 }
 
 #[test]
-fn five_cycles_in_one_qemu_pass_the_trace_checker() {
-    cycle_passes_the_checker(&[], CYCLES);
+fn five_cycles_on_one_cpu_pass_the_trace_checker() {
+    let report = cycle_passes_the_checker(&["--smp", "1"], CYCLES);
+    assert!(
+        report.collections.iter().all(|&held| held == (1, 1)),
+        "collections at entry and exit: {:?}",
+        report.collections
+    );
+}
+
+#[test]
+fn five_cycles_on_four_cpus_keep_each_collection_on_its_cpu() {
+    // `qemu/run`'s default for the cycle, said explicitly.
+    let report = cycle_passes_the_checker(&["--smp", "4"], CYCLES);
+    // Rule 2 compared them collection by collection; here their number.
+    assert!(
+        report.collections.iter().all(|&held| held == (4, 4)),
+        "collections at entry and exit: {:?}",
+        report.collections
+    );
+    // Rule 5 checked each LPI's CPU; here that more than one CPU took them.
+    for (resume, cpus) in report.lpi_cpus.iter().enumerate() {
+        assert!(
+            cpus.len() >= 2,
+            "resume {}: LPIs acknowledged only on CPUs {cpus:?}",
+            resume + 1
+        );
+    }
 }
 
 #[test]

@@ -32,7 +32,15 @@
 //!    between `exit` and `checks done` every MSI the checks raised (the
 //!    kernel's check lines are required) was translated to its LPI,
 //!    acknowledged by the CPU (ICC_IAR1) and handled by the kernel exactly
-//!    once.
+//!    once;
+//! 5. between `exit` and `checks done`, every LPI is acknowledged on the
+//!    CPU its collection targets: the ITE that translates to it names an
+//!    ICID, the Collection Table maps the ICID to an RDbase, and with
+//!    GITS_TYPER.PTA = 0 (QEMU) the RDbase is the redistributor's processor
+//!    number, which on `virt` is the CPU's index, as is the `cpu` QEMU
+//!    prints with each ICC_IAR1 read (its affinity, for CPUs 0 to 15).
+//!    With rule 2, the collections at `exit` map to the same
+//!    redistributors as at `entry`, CPU by CPU.
 //!
 //! It must fail when the boot kernel skips its save hook (a QEMU run in
 //! `tests/qemu_hibernate.rs`), and on deliberately broken copies of a saved
@@ -141,12 +149,12 @@ pub fn resumes(log: &str) -> Vec<ResumeLog> {
         } else if line.starts_with(CheckPoint::Resumed.edu_line())
             && let Some(current) = resumes.last_mut()
         {
-            // "... edu LPI 8194: 3 MSIs raised, 3 handled"
+            // "... edu LPI 8194: 3 MSIs raised, 3 handled, 3 on CPU 1"
             let numbers: Vec<u64> = line
                 .split(|c: char| !c.is_ascii_digit())
                 .filter_map(|token| token.parse().ok())
                 .collect();
-            if let [lpi, raised, handled] = numbers[..] {
+            if let [lpi, raised, handled, ..] = numbers[..] {
                 current.edu = Some((lpi, raised, handled));
             }
         } else if line.starts_with(CheckPoint::Resumed.nvme_line())
@@ -197,6 +205,11 @@ pub struct Report {
     pub rejected: BTreeSet<u64>,
     /// What broke a rule, one line each.
     pub failures: Vec<String>,
+    /// Per resume: the collections the ITS held at `entry` and at `exit`.
+    pub collections: Vec<(usize, usize)>,
+    /// Per resume: the CPUs that acknowledged an LPI between `exit` and
+    /// `checks done`.
+    pub lpi_cpus: Vec<BTreeSet<u64>>,
     /// One line per resume for the test output.
     pub summary: String,
 }
@@ -212,7 +225,10 @@ pub fn check(trace: &str, log: &str) -> Report {
     let logged = resumes(log);
     let mut report = Report::default();
 
-    if !events.iter().any(|e| matches!(e, Event::Acknowledged(_))) {
+    if !events
+        .iter()
+        .any(|e| matches!(e, Event::Acknowledged { .. }))
+    {
         report.failures.push(
             "rule 4: the trace has no acknowledged interrupt (no `gicv3_icc` events: was it taken with qemu/run --trace?)".into(),
         );
@@ -298,6 +314,11 @@ pub fn check(trace: &str, log: &str) -> Report {
                         report.resumes += 1;
                         let index = report.resumes;
                         let held = state.mappings();
+                        report.collections.push((
+                            image.as_ref().map_or(0, |m| m.collections.len()),
+                            held.collections.len(),
+                        ));
+                        report.lpi_cpus.push(BTreeSet::new());
                         match &image {
                             None => report.failures.push(format!(
                                 "rule 2: resume {index}: no image kernel state (no `entry` marker)"
@@ -392,9 +413,22 @@ pub fn check(trace: &str, log: &str) -> Report {
                     }
                 }
             }
-            Event::Acknowledged(intid) => {
+            Event::Acknowledged { intid, cpu } => {
                 if matches!(stage, Stage::Resumed | Stage::Probing) {
                     *acknowledged.entry(*intid).or_default() += 1;
+                    if *intid >= 8192 {
+                        if let Some(cpus) = report.lpi_cpus.last_mut() {
+                            cpus.insert(*cpu);
+                        }
+                        let icid = state.collection_of(*intid);
+                        let target = icid.and_then(|icid| state.collections.get(&icid));
+                        if target != Some(cpu) {
+                            report.failures.push(format!(
+                                "rule 5: resume {}: LPI {intid} was acknowledged on CPU {cpu}, but its collection {icid:?} targets RDbase {target:x?}",
+                                report.resumes
+                            ));
+                        }
+                    }
                 }
             }
             Event::GuestError(line) => {

@@ -1,11 +1,13 @@
-//! The hibernation checker's own tests, on a saved real run.
+//! The hibernation checker's own tests, on saved real runs.
 //!
 //! `tests/fixtures/hibernate-one-cycle.{trace,log}` are the trace and serial
-//! log of one real cycle (`qemu/run --cycles 1 --trace FILE`). Each test below
-//! breaks one thing in them and expects `check` to say so; the saved run
-//! itself must pass. Regenerate them with
-//! `qemu/run --cycles 1 --disk /tmp/d.img --trace T > L 2>&1` after changing
-//! what the kernel prints or marks.
+//! log of one real cycle on one CPU (`qemu/run --cycles 1 --smp 1 --trace
+//! FILE`), `hibernate-one-cycle-smp4.*` of one on four CPUs. Each test below
+//! breaks one thing in them and expects `check` to say so; the saved runs
+//! themselves must pass. Regenerate them with
+//! `qemu/run --cycles 1 --smp N --disk /tmp/d.img --trace T > L 2>/dev/null`
+//! (a fresh T: `--trace` appends) after changing what the kernel prints or
+//! marks.
 //!
 //! Included by `tests/qemu_hibernate.rs` only, so that they run once.
 
@@ -17,6 +19,8 @@ use crate::qemu_support::protocol::{
 
 const FIXTURE_TRACE: &str = include_str!("../fixtures/hibernate-one-cycle.trace");
 const FIXTURE_LOG: &str = include_str!("../fixtures/hibernate-one-cycle.log");
+const SMP_TRACE: &str = include_str!("../fixtures/hibernate-one-cycle-smp4.trace");
+const SMP_LOG: &str = include_str!("../fixtures/hibernate-one-cycle-smp4.log");
 
 fn fixture_lines() -> Vec<String> {
     FIXTURE_TRACE.lines().map(String::from).collect()
@@ -36,7 +40,12 @@ fn marker(lines: &[String], phase: Phase, nth: usize) -> usize {
 
 /// The first line in `from..to` that starts with `prefix` and contains
 /// every one of `parts`.
-fn find(lines: &[String], range: std::ops::Range<usize>, prefix: &str, parts: &[&str]) -> usize {
+fn find(
+    lines: &[String],
+    range: std::ops::Range<usize>,
+    prefix: &str,
+    parts: &[&str],
+) -> usize {
     range
         .clone()
         .find(|&i| lines[i].starts_with(prefix) && parts.iter().all(|p| lines[i].contains(p)))
@@ -53,6 +62,65 @@ fn the_saved_real_cycle_passes_the_checker() {
     assert!(report.failures.is_empty(), "{:#?}", report.failures);
     assert_eq!((report.cycles, report.resumes), (1, 1));
     assert!(report.rejected.contains(&FOREIGN_DEVICE));
+}
+
+#[test]
+fn the_saved_four_cpu_cycle_passes_the_checker() {
+    let report = check(SMP_TRACE, SMP_LOG);
+    assert!(report.failures.is_empty(), "{:#?}", report.failures);
+    assert_eq!((report.cycles, report.resumes), (1, 1));
+    assert_eq!(report.collections, [(4, 4)], "collections at entry, exit");
+    assert!(
+        report.lpi_cpus[0].len() >= 2,
+        "LPIs acknowledged on {:?}",
+        report.lpi_cpus
+    );
+}
+
+#[test]
+fn rule5_an_lpi_acknowledged_on_another_cpu_than_its_collections_is_caught() {
+    let lines: Vec<String> = SMP_TRACE.lines().map(String::from).collect();
+    let checks = marker(&lines, Phase::Exit, 0)..marker(&lines, Phase::ChecksDone, 0);
+    // edu's LPI (8194) is in collection 1, taken by CPU 1.
+    let ack = find(
+        &lines,
+        checks,
+        "gicv3_icc_iar1_read ",
+        &["cpu 0x1 ", "value 0x2002"],
+    );
+    let mut edited = lines.clone();
+    edited[ack] = edited[ack].replace("cpu 0x1 ", "cpu 0x3 ");
+    assert_reported(
+        &check_lines(&edited, SMP_LOG),
+        &[
+            "rule 5: resume 1: LPI 8194 was acknowledged on CPU 3",
+            "targets RDbase Some(1)",
+        ],
+    );
+}
+
+#[test]
+fn rule2_a_collection_restored_onto_another_redistributor_is_caught() {
+    let lines: Vec<String> = SMP_TRACE.lines().map(String::from).collect();
+    let resume = marker(&lines, Phase::Jump, 0)..marker(&lines, Phase::Exit, 0);
+    let cte = find(
+        &lines,
+        resume,
+        "gicv3_its_cte_write ",
+        &["ICID 0x1:", "valid 1", "RDBase 0x1"],
+    );
+    let mut edited = lines.clone();
+    edited[cte] = edited[cte].replace("RDBase 0x1", "RDBase 0x0");
+    let report = check_lines(&edited, SMP_LOG);
+    assert_reported(
+        &report,
+        &[
+            "rule 2: resume 1:",
+            "ICID 1: image kernel Some(1), ITS Some(0)",
+        ],
+    );
+    // And its LPIs, taken by CPU 1, are not where the ITS sends them.
+    assert_reported(&report, &["rule 5: resume 1: LPI 8194", "CPU 1"]);
 }
 
 #[test]

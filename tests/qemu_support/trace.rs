@@ -62,8 +62,14 @@ pub enum Event {
         valid: bool,
         intid: u64,
     },
-    /// The CPU acknowledged an interrupt (ICC_IAR1 read, not spurious).
-    Acknowledged(u64),
+    /// A CPU acknowledged an interrupt (ICC_IAR1 read, not spurious).
+    /// `cpu` is what QEMU prints: the affinity of the CPU's redistributor
+    /// (GICR_TYPER.Affinity), which on `virt` is the CPU's index for CPUs
+    /// 0 to 15.
+    Acknowledged {
+        intid: u64,
+        cpu: u64,
+    },
     /// A QEMU guest-error line, an ITS error event (bad register access,
     /// table read fault, unknown command) or a trace event this checker does
     /// not know.
@@ -192,7 +198,10 @@ pub fn parse(trace: &str) -> Vec<Event> {
             "gicv3_its_ite_read" => None,
             "gicv3_icc_iar1_read" => field(line, "value")
                 .filter(|intid| !(1020..=1023).contains(intid))
-                .map(Event::Acknowledged),
+                .map(|intid| Event::Acknowledged {
+                    intid,
+                    cpu: field(line, "cpu").expect("cpu"),
+                }),
             // The CPU interface's other register accesses.
             _ if name.starts_with("gicv3_icc_") && !name.ends_with(':') => None,
             _ if ITS_EVENTS_IGNORED.contains(&name) => None,
@@ -338,6 +347,16 @@ impl ItsState {
             (None, 1) => BASER_TYPE_COLLECTIONS,
             (None, _) => 0,
         }
+    }
+
+    /// The collection an LPI is in: the ICID of the ITE, in a mapped
+    /// device's ITT, that translates to it.
+    pub fn collection_of(&self, intid: u64) -> Option<u64> {
+        let itts: std::collections::BTreeSet<u64> = self.devices.values().copied().collect();
+        self.ites
+            .iter()
+            .find(|((itt, _), (lpi, _))| *lpi == intid && itts.contains(itt))
+            .map(|(_, &(_, icid))| icid)
     }
 
     /// The LPI an MSI of (`device`, `event`) raises, if any.

@@ -30,7 +30,7 @@ pub unsafe fn init(base: NonNull<PL011Registers>, level: LevelFilter) {
     // QEMU's PL011 needs no baud rate setup; real hardware would need
     // `uart.enable(...)` with the DTB's clock.
     let _ = writeln!(uart);
-    *lock().0 = Some(uart);
+    *lock().uart = Some(uart);
     if log::set_logger(&CONSOLE).is_ok() {
         log::set_max_level(level);
     }
@@ -38,8 +38,8 @@ pub unsafe fn init(base: NonNull<PL011Registers>, level: LevelFilter) {
 
 /// Writes a line even before or outside `log` (the panic handler).
 pub fn write_fmt(args: core::fmt::Arguments) {
-    let (mut uart, _guard) = lock();
-    if let Some(uart) = uart.as_mut() {
+    let mut held = lock();
+    if let Some(uart) = held.uart.as_mut() {
         let _ = uart.write_fmt(args);
         let _ = uart.write_str("\n");
     }
@@ -57,9 +57,22 @@ pub fn try_write_fmt(args: core::fmt::Arguments) {
     }
 }
 
-fn lock() -> (spin::MutexGuard<'static, Option<Uart<'static>>>, IrqGuard) {
-    let guard = IrqGuard::new();
-    (CONSOLE.uart.lock(), guard)
+/// The console, held with IRQs masked. The fields drop in order: the lock
+/// is released before IRQs are unmasked, so an interrupt can never find it
+/// held by the code it interrupted. (Two locals would drop the other way
+/// round, leaving a window in which the IRQ handler's log line waits for
+/// ever on the lock its own CPU holds.)
+struct Held {
+    uart: spin::MutexGuard<'static, Option<Uart<'static>>>,
+    _irqs: IrqGuard,
+}
+
+fn lock() -> Held {
+    let irqs = IrqGuard::new();
+    Held {
+        uart: CONSOLE.uart.lock(),
+        _irqs: irqs,
+    }
 }
 
 impl Log for Console {

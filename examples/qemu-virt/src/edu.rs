@@ -47,6 +47,14 @@ pub struct Edu {
     bar0: NonNull<u8>,
 }
 
+// SAFETY: an `Edu` is the address of the device's registers, which `new`
+// (or `from_context`'s caller) promised are mapped as Device memory for
+// ever; every access is one load or store, valid from any CPU, and the
+// device holds all the state.
+unsafe impl Send for Edu {}
+// SAFETY: as for `Send`: shared `Edu`s only reach the device's registers.
+unsafe impl Sync for Edu {}
+
 impl Edu {
     /// The edu behind `function`, if it is one and BAR0 was assigned.
     pub fn new(function: &Function) -> Option<Self> {

@@ -2,9 +2,13 @@
 //! runs the handler registered for it, counts it, and ends it.
 //!
 //! Handlers live in a fixed table of atomics, so registering one never
-//! allocates or takes a lock that the IRQ path also takes.
+//! allocates and the IRQ path takes no lock: any CPU may take any interrupt
+//! while another CPU holds whatever lock it likes (the ITS driver's too).
+//! Each slot counts the interrupts it handled per CPU, so a test can tell
+//! on which CPU an LPI was taken.
 
 use crate::gic::{SPURIOUS, cpu_interface};
+use crate::smp::{self, MAX_CPUS};
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use gicv3_its::IntId;
 
@@ -15,21 +19,28 @@ const SLOTS: usize = 32;
 const FREE: u32 = u32::MAX;
 
 struct Slot {
+    /// The first INTID handled; [`FREE`] when the slot is unused.
     intid: AtomicU32,
+    /// How many INTIDs from `intid` on.
+    span: AtomicU32,
     handler: AtomicUsize,
     context: AtomicUsize,
     count: AtomicU32,
     /// Affinity of the CPU that last handled it.
     cpu: AtomicU32,
+    /// Handled per CPU index ([`smp::this_cpu`]).
+    per_cpu: [AtomicU32; MAX_CPUS],
 }
 
 static SLOTS_TABLE: [Slot; SLOTS] = [const {
     Slot {
         intid: AtomicU32::new(FREE),
+        span: AtomicU32::new(1),
         handler: AtomicUsize::new(0),
         context: AtomicUsize::new(0),
         count: AtomicU32::new(0),
         cpu: AtomicU32::new(0),
+        per_cpu: [const { AtomicU32::new(0) }; MAX_CPUS],
     }
 }; SLOTS];
 
@@ -44,7 +55,19 @@ pub struct TableFull;
 
 /// Calls `handler(intid, context)` for every `intid` taken, and counts them.
 pub fn register(intid: IntId, handler: Handler, context: usize) -> Result<(), TableFull> {
-    unregister(intid);
+    register_range(intid, 1, handler, context)
+}
+
+/// Calls `handler(intid, context)` for every INTID from `first` to
+/// `first + span - 1` taken, and counts them together (the handler tells
+/// them apart).
+pub fn register_range(
+    first: IntId,
+    span: u32,
+    handler: Handler,
+    context: usize,
+) -> Result<(), TableFull> {
+    unregister(first);
     let slot = SLOTS_TABLE
         .iter()
         .find(|slot| {
@@ -55,13 +78,17 @@ pub fn register(intid: IntId, handler: Handler, context: usize) -> Result<(), Ta
         .ok_or(TableFull)?;
     slot.handler.store(handler as usize, Ordering::Relaxed);
     slot.context.store(context, Ordering::Relaxed);
+    slot.span.store(span.max(1), Ordering::Relaxed);
     slot.count.store(0, Ordering::Relaxed);
+    for count in &slot.per_cpu {
+        count.store(0, Ordering::Relaxed);
+    }
     // Publish last: the IRQ path matches on `intid`.
-    slot.intid.store(intid.0, Ordering::Release);
+    slot.intid.store(first.0, Ordering::Release);
     Ok(())
 }
 
-/// Removes the handler of `intid`, if any.
+/// Removes the handler registered at `intid`, if any.
 pub fn unregister(intid: IntId) {
     for slot in SLOTS_TABLE.iter() {
         if slot.intid.load(Ordering::Acquire) == intid.0 {
@@ -80,6 +107,14 @@ pub fn last_cpu(intid: IntId) -> Option<u32> {
     find(intid.0).map(|slot| slot.cpu.load(Ordering::Acquire))
 }
 
+/// How many times CPU `cpu` (an index, [`smp::this_cpu`]) handled `intid`
+/// since it was registered.
+pub fn count_on(intid: IntId, cpu: usize) -> u32 {
+    find(intid.0)
+        .and_then(|slot| slot.per_cpu.get(cpu))
+        .map_or(0, |count| count.load(Ordering::Acquire))
+}
+
 /// Interrupts taken that had no handler, and the last such INTID.
 pub fn unhandled() -> (u32, u32) {
     (
@@ -89,9 +124,11 @@ pub fn unhandled() -> (u32, u32) {
 }
 
 fn find(intid: u32) -> Option<&'static Slot> {
-    SLOTS_TABLE
-        .iter()
-        .find(|slot| slot.intid.load(Ordering::Acquire) == intid)
+    SLOTS_TABLE.iter().find(|slot| {
+        let first = slot.intid.load(Ordering::Acquire);
+        // FREE - 1 marks a slot being filled in.
+        first < FREE - 1 && intid.wrapping_sub(first) < slot.span.load(Ordering::Relaxed)
+    })
 }
 
 /// Handles every pending interrupt; called from the IRQ vector.
@@ -110,6 +147,9 @@ pub fn handle_pending() {
                 let handler: Handler = unsafe { core::mem::transmute::<usize, Handler>(handler) };
                 handler(IntId(intid), context);
                 slot.cpu.store(crate::cpu::affinity(), Ordering::Release);
+                if let Some(count) = slot.per_cpu.get(smp::this_cpu()) {
+                    count.fetch_add(1, Ordering::AcqRel);
+                }
                 slot.count.fetch_add(1, Ordering::AcqRel);
             }
             None => {

@@ -22,6 +22,7 @@ mod exceptions;
 mod gic;
 mod heap;
 mod hibernate;
+mod hotplug;
 mod irq;
 mod linux;
 mod msi;
@@ -59,6 +60,8 @@ pub struct Kernel {
     pub gic: Gic,
     /// The ITS.
     pub its: ItsService,
+    /// Every CPU's redistributor, collection and events.
+    pub cpus: hotplug::Cpus,
     /// PCI functions found and configured.
     pub functions: Vec<Function>,
     /// The first NVMe controller, up and running, if there is one.
@@ -161,6 +164,7 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
         power::exit(EXIT_BOOT_FAILED);
     };
     power::set_psci_conduit(platform.psci);
+    let boot_cpu = smp::init(&platform.cpus);
     if paging::activate(&platform).is_err() {
         power::exit(EXIT_BOOT_FAILED);
     }
@@ -231,6 +235,15 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
     };
     let mut its = ItsService::init(&platform, &gic, lpis, lpi_region, config)
         .map_err(|e| format!("ITS: {e}"))?;
+    // Every other CPU of the DTB: PSCI CPU_ON, its own redistributor and
+    // LPIs, a collection of its own (hotplug.rs).
+    let mut cpus = hotplug::Cpus::new(gic.redistributors().clone(), its.processor_number);
+    let online = cpus.online_all(&mut its);
+    info!(
+        "smp: {online} of {} CPUs online (boot CPU {boot_cpu}, MPIDR {:#x})",
+        smp::count(),
+        smp::mpidr(boot_cpu)
+    );
     let functions = match &platform.pci {
         Some(host) => pci::enumerate(host),
         None => Vec::new(),
@@ -247,6 +260,7 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
         platform,
         gic,
         its,
+        cpus,
         functions,
         nvme,
         layout,

@@ -12,13 +12,14 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::ptr::NonNull;
 use gicv3_its::mmio::RegisterWidth;
-use gicv3_its::registers::{GITS_TRANSLATER, Gits, Readable, Register, RegisterFrame};
+use gicv3_its::registers::{GITS_TRANSLATER, Gits, Readable, Register, RegisterFrame, Writable};
 use gicv3_its::tock_registers::{LocalRegisterCopy, RegisterLongName};
 use gicv3_its::{
     CollectionId, DeviceId, DmaRegion, EventId, GicrMmio, GitsMmio, IntId, Its, ItsConfig,
     ItsError, LpiDomain, LpiDomainConfig, ProcessorNumber,
 };
-/// The one collection: this CPU.
+/// The boot CPU's collection (CPU 0's, [`crate::hotplug::collection`]):
+/// where [`ItsService::route`] puts every event at first.
 pub const ICID: CollectionId = CollectionId(0);
 
 /// The ITS as this kernel uses it.
@@ -103,8 +104,8 @@ pub struct ItsService {
 
 impl ItsService {
     /// Places the LPI tables in `lpi_region`, enables LPIs on this CPU's
-    /// redistributor, probes the first ITS in the DTB and maps collection
-    /// [`ICID`] to this CPU.
+    /// redistributor, probes the first ITS in the DTB and maps this CPU's
+    /// collection ([`crate::hotplug::collection`]) to it.
     pub fn init(
         platform: &Platform,
         gic: &Gic,
@@ -138,7 +139,10 @@ impl ItsService {
         let gicr = unsafe { GicrMmio::new(rd_base) };
         let processor_number = lpis.init_redistributor(&gicr, gic.rd_base())?;
         let mut its = Its::probe(frame, KernelDma::default(), &lpis, config)?;
-        its.map_collection(ICID, processor_number)?;
+        its.map_collection(
+            crate::hotplug::collection(crate::smp::this_cpu()),
+            processor_number,
+        )?;
         Ok(Self {
             its,
             lpis,
@@ -167,6 +171,21 @@ impl ItsService {
         A: Readable,
     {
         self.registers.read(register)
+    }
+
+    /// Writes an ITS register beside the driver: for the on-target test that
+    /// checks the ITS ignores writes to its read-only identification
+    /// registers (described there as writable, on purpose).
+    pub fn write_register<W, F, A>(
+        &self,
+        register: Register<Gits, W, F, A>,
+        value: LocalRegisterCopy<W, F>,
+    ) where
+        W: RegisterWidth,
+        F: RegisterLongName,
+        A: Writable,
+    {
+        self.registers.write(register, value);
     }
 
     /// A CPU write of `event` to GITS_TRANSLATER: an MSI from the DeviceID

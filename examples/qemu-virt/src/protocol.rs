@@ -210,3 +210,7 @@ pub const TEST_RESULT_OK: &str = "test result: ok.";
 /// The verdict otherwise: `{TEST_RESULT_FAILED} {passed} passed; {failed}
 /// failed`.
 pub const TEST_RESULT_FAILED: &str = "test result: FAILED.";
+/// A test that needs more CPUs than the machine has says so, in a line
+/// that holds this, and passes: `test: {TEST_SKIPPED} needs N CPUs, ...`.
+/// (`qemu/run --test --smp 4` must have none.)
+pub const TEST_SKIPPED: &str = "skipped:";

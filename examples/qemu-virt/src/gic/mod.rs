@@ -23,8 +23,8 @@ use gicv3_its::registers::{GICR_CTLR, GICR_TYPER, GICR_WAKER, Gicr, RegisterFram
 use gicv3_its::tock_registers::LocalRegisterCopy;
 use registers::{
     GICD_CTLR, GICD_ICACTIVER, GICD_ICENABLER, GICD_ICPENDR, GICD_IGROUPR, GICD_TYPER,
-    GICR_ICACTIVER0, GICR_ICENABLER0, GICR_ICPENDR0, GICR_IGROUPR0, GICR_TYPER_VLPIS, Gicd,
-    GicrSgi, SGI_BASE_OFFSET,
+    GICR_ICACTIVER0, GICR_ICENABLER0, GICR_ICPENDR0, GICR_IGROUPR0, GICR_ISENABLER0,
+    GICR_TYPER_VLPIS, Gicd, GicrSgi, SGI_BASE_OFFSET,
 };
 
 /// Every bit of a one-bit-per-INTID register.
@@ -62,8 +62,15 @@ impl fmt::Display for GicError {
 /// The distributor and this CPU's redistributor and CPU interface.
 pub struct Gic {
     gicd: MmioFrame<Gicd>,
-    gicr_regions: Vec<Range<u64>>,
+    redistributors: Redistributors,
     rd_base: u64,
+}
+
+/// The redistributor regions: where every CPU finds its own redistributor.
+/// Only addresses, so any CPU may hold a reference and look.
+#[derive(Clone, Debug)]
+pub struct Redistributors {
+    regions: Vec<Range<u64>>,
 }
 
 impl Gic {
@@ -75,9 +82,10 @@ impl Gic {
     /// its interrupts enabled, some pending (the virtual timer's PPI fires
     /// at once). So every SPI is disabled, deactivated, made not pending and
     /// put in group 1 before the distributor is enabled again; each
-    /// redistributor's SGIs and PPIs likewise when it is woken; the CPU
-    /// interface drops every active priority. (LPIs and the ITS are the
-    /// `gicv3-its` crate's to reset.)
+    /// redistributor's SGIs and PPIs likewise when it is woken
+    /// ([`Redistributors::wake`]); the CPU interface drops every active
+    /// priority ([`cpu_interface::enable`]). LPIs and the ITS are the
+    /// `gicv3-its` crate's to reset.
     ///
     /// # Safety
     /// `gicd` must be the distributor's frame and `gicr_regions` the
@@ -105,24 +113,67 @@ impl Gic {
             GICD_CTLR::ARE_NS::SET + GICD_CTLR::EnableGrp1NS::SET,
         );
         wait("GICD_CTLR.RWP", settled)?;
-        let mut gic = Self {
-            gicd,
-            gicr_regions: gicr_regions.to_vec(),
-            rd_base: 0,
-        };
-        gic.rd_base = gic.wake_redistributor(cpu::affinity())?;
+        // SAFETY: the caller promised the regions are mapped for ever and
+        // that their non-LPI registers are ours.
+        let redistributors = unsafe { Redistributors::new(gicr_regions) };
+        let rd_base = redistributors.wake(cpu::affinity())?;
         cpu_interface::enable();
-        Ok(gic)
+        Ok(Self {
+            gicd,
+            redistributors,
+            rd_base,
+        })
     }
 
     /// Finds the redistributor of the CPU with `affinity`, wakes it
     /// (GICR_WAKER.ProcessorSleep = 0) and puts its SGIs and PPIs in group 1.
     /// Returns its RD_base. Any CPU may do this for any other.
     pub fn wake_redistributor(&self, affinity: u32) -> Result<u64, GicError> {
-        let redistributor = self
-            .redistributors()
-            .find(|redistributor| redistributor.affinity() == affinity)
-            .ok_or(GicError::NoRedistributor { affinity })?;
+        self.redistributors.wake(affinity)
+    }
+
+    /// The redistributor regions, for CPUs that come online.
+    pub fn redistributors(&self) -> &Redistributors {
+        &self.redistributors
+    }
+
+    /// Physical address of this CPU's RD_base frame (identity mapped).
+    pub fn rd_base(&self) -> u64 {
+        self.rd_base
+    }
+
+    /// INTID bits the GIC supports (GICD_TYPER.IDbits + 1): the limit for
+    /// LPI INTIDs.
+    pub fn lpi_id_bits(&self) -> u32 {
+        self.gicd.read(GICD_TYPER).read(GICD_TYPER::IDbits) + 1
+    }
+
+    /// Physical address of the distributor.
+    pub fn gicd(&self) -> u64 {
+        self.gicd.base().as_ptr() as u64
+    }
+}
+
+impl Redistributors {
+    /// The redistributors in `regions`.
+    ///
+    /// # Safety
+    /// `regions` must be the GIC's redistributor regions, mapped as Device
+    /// memory for ever; of their registers only the LPI ones (the ITS
+    /// driver's) may be used by anyone else.
+    pub unsafe fn new(regions: &[Range<u64>]) -> Self {
+        Self {
+            regions: regions.to_vec(),
+        }
+    }
+
+    /// Finds the redistributor whose GICR_TYPER.Affinity matches `affinity`
+    /// (a CPU's MPIDR in GICR_TYPER's layout, [`cpu::affinity_of`]), wakes
+    /// it (GICR_WAKER.ProcessorSleep = 0), disables, deactivates and clears
+    /// its SGIs and PPIs and puts them in group 1. Returns its RD_base. Any
+    /// CPU may do this for any other.
+    pub fn wake(&self, affinity: u32) -> Result<u64, GicError> {
+        let redistributor = self.find(affinity)?;
         let rd = &redistributor.rd_base;
         rd.modify(GICR_WAKER, GICR_WAKER::ProcessorSleep::CLEAR);
         wait("GICR_WAKER.ChildrenAsleep", || {
@@ -141,26 +192,26 @@ impl Gic {
         Ok(rd.base().as_ptr() as u64)
     }
 
-    /// Physical address of this CPU's RD_base frame (identity mapped).
-    pub fn rd_base(&self) -> u64 {
-        self.rd_base
+    /// Enables SGI `sgi` (0..16) at the redistributor of the CPU with
+    /// `affinity` (GICR_ISENABLER0).
+    pub fn enable_sgi(&self, affinity: u32, sgi: u32) -> Result<(), GicError> {
+        let redistributor = self.find(affinity)?;
+        redistributor
+            .sgi_base
+            .write(GICR_ISENABLER0, LocalRegisterCopy::new(1 << (sgi & 0xf)));
+        Ok(())
     }
 
-    /// INTID bits the GIC supports (GICD_TYPER.IDbits + 1): the limit for
-    /// LPI INTIDs.
-    pub fn lpi_id_bits(&self) -> u32 {
-        self.gicd.read(GICD_TYPER).read(GICD_TYPER::IDbits) + 1
-    }
-
-    /// Physical address of the distributor.
-    pub fn gicd(&self) -> u64 {
-        self.gicd.base().as_ptr() as u64
+    fn find(&self, affinity: u32) -> Result<Redistributor, GicError> {
+        self.iter()
+            .find(|redistributor| redistributor.affinity() == affinity)
+            .ok_or(GicError::NoRedistributor { affinity })
     }
 
     /// Every redistributor in the regions, in order, up to each region's
     /// last (GICR_TYPER.Last).
-    fn redistributors(&self) -> impl Iterator<Item = Redistributor> + '_ {
-        self.gicr_regions.iter().flat_map(|region| {
+    fn iter(&self) -> impl Iterator<Item = Redistributor> + '_ {
+        self.regions.iter().flat_map(|region| {
             let mut next = Some(region.start);
             core::iter::from_fn(move || {
                 let frame = next.take()?;
@@ -172,7 +223,7 @@ impl Gic {
                 let rd_base = NonNull::new(frame as *mut u8)?;
                 let sgi_base = NonNull::new((frame as usize + SGI_BASE_OFFSET) as *mut u8)?;
                 // SAFETY: both frames lie inside a redistributor region, which
-                // `init`'s caller promised is mapped as Device memory for ever
+                // `new`'s caller promised is mapped as Device memory for ever
                 // and whose non-LPI registers are ours.
                 let (rd_base, sgi_base) =
                     unsafe { (MmioFrame::new(rd_base), MmioFrame::new(sgi_base)) };
@@ -227,8 +278,8 @@ pub mod cpu_interface {
         // SAFETY: these are this CPU's own GIC system registers; EL2 (if any)
         // allowed EL1 to use them (boot.rs). ICC_SRE_EL1 = SRE | DFB | DIB,
         // ICC_PMR_EL1 = 0xff (no priority masked), ICC_BPR1_EL1 = 0,
-        // ICC_CTLR_EL1 = 0 (EOI also deactivates; Linux booted at EL2 leaves
-        // EOImode = 1).
+        // ICC_CTLR_EL1 = 0 (EOI also deactivates; Linux booted at EL2
+        // leaves EOImode = 1).
         unsafe {
             core::arch::asm!(
                 "mrs {t}, s3_0_c12_c12_5",
@@ -284,12 +335,32 @@ pub mod cpu_interface {
     }
 
     /// Stops this CPU's interface from signalling group 1 interrupts
-    /// (ICC_IGRPEN1_EL1 = 0): the last GIC step before another kernel
-    /// takes the CPU.
+    /// (ICC_IGRPEN1_EL1 = 0): the last GIC step of a CPU going offline, or
+    /// before another kernel takes the CPU.
     pub fn disable() {
         // SAFETY: clearing this CPU's group 1 enable only stops interrupts
         // being signalled to it.
-        unsafe { core::arch::asm!("msr s3_0_c12_c12_7, xzr", "isb", options(nostack)) };
+        unsafe {
+            core::arch::asm!("msr s3_0_c12_c12_7, xzr", "isb", options(nostack));
+        }
+    }
+
+    /// Sends SGI `sgi` (0..16) to the CPU with `affinity` (GICR_TYPER's
+    /// layout: Aff3.Aff2.Aff1.Aff0), through ICC_SGI1R_EL1 (12.2.22):
+    /// TargetList holds Aff0 (below 16), the other fields the rest.
+    pub fn send_sgi(sgi: u32, affinity: u32) {
+        let [aff0, aff1, aff2, aff3] = affinity.to_le_bytes().map(u64::from);
+        let value = (aff3 << 48)
+            | (aff2 << 32)
+            | (u64::from(sgi & 0xf) << 24)
+            | (aff1 << 16)
+            | (1 << (aff0 & 0xf));
+        // SAFETY: writing ICC_SGI1R_EL1 only raises an SGI; the barrier
+        // orders the caller's earlier stores (the work the SGI announces)
+        // before it.
+        unsafe {
+            core::arch::asm!("dsb ish", "msr s3_0_c12_c11_5, {}", "isb", in(reg) value, options(nostack));
+        }
     }
 
     /// Acknowledges the highest-priority pending group 1 interrupt

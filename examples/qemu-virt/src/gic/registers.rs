@@ -102,6 +102,11 @@ pub const GICR_ICPENDR0: Register<GicrSgi, u32, (), ReadWrite> =
 pub const GICR_ICACTIVER0: Register<GicrSgi, u32, (), ReadWrite> =
     Register::new(0x0380, "GICR_ICACTIVER0");
 
+/// GICR_ISENABLER0 (12.11.17): writing 1 to bit n enables SGI or PPI n;
+/// zeroes change nothing.
+pub const GICR_ISENABLER0: Register<GicrSgi, u32, (), ReadWrite> =
+    Register::new(0x0100, "GICR_ISENABLER0");
+
 /// GICR_TYPER.VLPIS (12.11.39): the redistributor supports virtual LPIs
 /// (GICv4), so its frames are followed by VLPI_base and a reserved frame.
 pub const GICR_TYPER_VLPIS: Field<u64, GICR_TYPER::Register> = Field::new(1, 1);

@@ -79,6 +79,9 @@ impl Hibernation {
         info!("{HANDOVER_LINE}");
         mark(Phase::Handover);
         self.quiesce_devices();
+        // The copy and the jump run on this CPU alone, and the image's
+        // memory must not be in use by another: the others power off first.
+        self.offline_secondaries();
         // No interrupt is taken from here to the resumed kernel's GIC and
         // ITS re-initialisation (the image's saved DAIF has IRQs masked too).
         let masked = IrqGuard::new();
@@ -107,12 +110,7 @@ impl Hibernation {
                 );
                 power::exit(EXIT_HANDOVER_FAILED);
             }
-            let its = &self.kernel.its;
-            let released = its
-                .lpis
-                .save()
-                .and_then(|()| its.lpis.release_redistributor(&its.gicr));
-            match released {
+            match self.release_redistributors() {
                 Ok(true) => info!("PM: boot kernel: redistributor LPIs disabled"),
                 Ok(false) => info!(
                     "PM: boot kernel: EnableLPIs cannot be cleared; the image kernel adopts the shared LPI tables"
@@ -131,7 +129,7 @@ impl Hibernation {
         // context checked), complete and checksummed; `ops` and the staged
         // pages are in scratch, which no destination overlaps (checked in
         // `copy_ops`); IRQs are masked, the ITS saved and devices quiesced;
-        // one CPU runs.
+        // one CPU runs (the others are off: `offline_secondaries`).
         unsafe { snapshot::copy_and_resume(ops) }
     }
 

@@ -13,7 +13,7 @@ use crate::{cpu, irq};
 use alloc::vec::Vec;
 use alloc::{format, vec};
 use core::time::Duration;
-use gicv3_its::IntId;
+use gicv3_its::{EventId, IntId};
 use log::info;
 
 /// edu MSIs raised per check.
@@ -29,31 +29,42 @@ impl Hibernation {
         let when = at.name();
         if let Some(route) = &self.edu {
             let (edu, lpi) = (route.edu, route.lpi);
+            // The CPU its collection targets must take every one.
+            let target = self.cpu_of_event(route.device_id, EventId(0)).unwrap_or(0);
             let start = irq::count(lpi);
+            let start_there = irq::count_on(lpi, target);
             for n in 1..=EDU_TRIGGERS {
                 edu.raise(1);
                 cpu::wait_until(DELIVERY, || irq::count(lpi) >= start + n);
             }
             cpu::wait_until(QUIET, || false);
             let handled = irq::count(lpi) - start;
+            let there = irq::count_on(lpi, target) - start_there;
             self.triggered += u64::from(EDU_TRIGGERS);
             self.handled += u64::from(handled);
             info!(
-                "{} {lpi}: {EDU_TRIGGERS} MSIs raised, {handled} handled",
+                "{} {lpi}: {EDU_TRIGGERS} MSIs raised, {handled} handled, {there} on CPU {target}",
                 at.edu_line()
             );
-            if handled != EDU_TRIGGERS {
+            if handled != EDU_TRIGGERS || there != handled {
                 self.fail(format!(
-                    "edu: {EDU_TRIGGERS} MSIs raised, {handled} handled ({when})"
+                    "edu: {EDU_TRIGGERS} MSIs raised, {handled} handled, {there} of them on CPU {target} ({when})"
                 ));
             }
         }
+        let io_cpu = self
+            .kernel
+            .nvme
+            .as_ref()
+            .and_then(|nvme| self.cpu_of_event(nvme.route().device_id, EventId(1)))
+            .unwrap_or(0);
         let Some(nvme) = self.kernel.nvme.as_mut() else {
             self.fail(format!("no NVMe disk ({when})"));
             return;
         };
         let lpis = nvme.lpis();
         let start: Vec<u32> = lpis.iter().map(|&lpi| irq::count(lpi)).collect();
+        let io_start_there = irq::count_on(lpis[1], io_cpu);
         let pattern: Vec<u8> = (0..crate::block::SECTOR_SIZE)
             .map(|i| (i as u8) ^ (self.triggered as u8))
             .collect();
@@ -67,11 +78,13 @@ impl Hibernation {
             .zip(&start)
             .map(|(&lpi, &s)| irq::count(lpi) - s)
             .collect();
+        // The I/O vector's CPU must take its completions.
+        let io_there = irq::count_on(lpis[1], io_cpu) - io_start_there;
         // Two I/O commands, one completion interrupt each.
         self.triggered += 2;
         self.handled += u64::from(handled[1]);
         info!(
-            "{} {lpis:?}: 2 I/O commands, interrupts handled {handled:?}, data {}",
+            "{} {lpis:?}: 2 I/O commands, interrupts handled {handled:?}, data {}, I/O on CPU {io_cpu}: {io_there}",
             at.nvme_line(),
             match result {
                 Ok(()) if back == pattern => "read back ok",
@@ -79,8 +92,10 @@ impl Hibernation {
                 Err(_) => "I/O FAILED",
             }
         );
-        if result.is_err() || back != pattern || handled[1] != 2 {
-            self.fail(format!("nvme: {result:?}, {handled:?} interrupts ({when})"));
+        if result.is_err() || back != pattern || handled[1] != 2 || io_there != 2 {
+            self.fail(format!(
+                "nvme: {result:?}, {handled:?} interrupts, {io_there} I/O on CPU {io_cpu} ({when})"
+            ));
         }
     }
 

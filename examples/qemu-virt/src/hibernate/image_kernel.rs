@@ -67,6 +67,10 @@ impl Hibernation {
         }
         info!("{ENTRY_LINE}");
         mark(Phase::Entry);
+        // The snapshot runs on this CPU alone: the others' events come here
+        // and they power off. Their collections stay in the registry, so
+        // the restore leaves them waiting until each CPU is back.
+        self.offline_secondaries();
         if let Err(error) = self.kernel.its.its.save() {
             self.fail(format!("ITS save: {error}"));
         }
@@ -87,8 +91,8 @@ impl Hibernation {
             pages: 0,
         };
         let masked = IrqGuard::new();
-        // SAFETY: IRQs are masked and only this CPU runs (the cycle refuses
-        // to start with more); the job's table and data are scratch, which
+        // SAFETY: IRQs are masked and only this CPU runs (the others went
+        // offline above); the job's table and data are scratch, which
         // neither region overlaps.
         let result = unsafe { snapshot::save_context_and_snapshot(&mut job) };
         if result == RESUMED {
@@ -143,12 +147,8 @@ impl Hibernation {
             nvme.flush()?;
             let _ = nvme.suspend();
         }
-        let its = &mut self.kernel.its;
-        let _ = its.its.save();
-        let _ = its
-            .lpis
-            .save()
-            .and_then(|()| its.lpis.release_redistributor(&its.gicr));
+        let _ = self.kernel.its.its.save();
+        let _ = self.release_redistributors();
         layout.write_ticket();
         if self.options.cold {
             info!("PM: hibernation: image written, powering off");

@@ -59,12 +59,15 @@ mod soak;
 
 use crate::block::BlockDevice;
 use crate::edu::Edu;
+use crate::hotplug;
 use crate::msi::MsiRoute;
-use crate::{Kernel, irq};
+use crate::{Kernel, irq, smp};
+use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::time::Duration;
-use gicv3_its::IntId;
 use gicv3_its::registers::{GITS_BASER, GITS_CBASER};
+use gicv3_its::{DeviceId, EventId, IntId};
 use image::{Header, ImageError, ItsView};
 use layout::Layout;
 use log::{error, info, warn};
@@ -83,6 +86,7 @@ unsafe extern "C" {
 struct EduRoute {
     edu: Edu,
     index: usize,
+    device_id: DeviceId,
     lpi: IntId,
 }
 
@@ -118,6 +122,7 @@ pub fn run(kernel: Kernel) -> ! {
         handled: 0,
     };
     hibernation.route_edu();
+    hibernation.spread_interrupts();
     match hibernation.find_image() {
         Ok(header) => {
             let error = hibernation.hand_over(&header);
@@ -198,17 +203,101 @@ impl Hibernation {
             return;
         };
         match self.kernel.its.route(&host, function, 1) {
-            Ok(MsiRoute { lpis, .. }) => {
+            Ok(MsiRoute { device_id, lpis }) => {
                 if irq::register(lpis[0], crate::demo::edu_interrupt, edu.context()).is_ok() {
                     self.edu = Some(EduRoute {
                         edu,
                         index,
+                        device_id,
                         lpi: lpis[0],
                     });
                 }
             }
             Err(error) => warn!("PM: edu MSI not routed: {error}"),
         }
+    }
+
+    /// With more than one CPU, routes edu's MSI to the first CPU after
+    /// this one and NVMe's I/O vector to the second (the first again with
+    /// two CPUs); NVMe's admin vector stays here. Every kernel of the cycle
+    /// does this, the boot kernel too.
+    fn spread_interrupts(&mut self) {
+        let me = smp::this_cpu();
+        let others: Vec<usize> = smp::online().filter(|&cpu| cpu != me).collect();
+        let Some(&first) = others.first() else {
+            return;
+        };
+        let second = others.get(1).copied().unwrap_or(first);
+        let mut routes = Vec::new();
+        if let Some(route) = &self.edu {
+            routes.push((route.device_id, EventId(0), first));
+        }
+        if let Some(nvme) = &self.kernel.nvme {
+            routes.push((nvme.route().device_id, EventId(1), second));
+        }
+        for (device_id, event_id, cpu) in routes {
+            match self
+                .kernel
+                .cpus
+                .set_affinity(&mut self.kernel.its, device_id, event_id, cpu)
+            {
+                Ok(()) => {
+                    info!("PM: DeviceID {device_id:#x} EventID {event_id} routed to CPU {cpu}")
+                }
+                Err(error) => warn!(
+                    "PM: DeviceID {device_id:#x} EventID {event_id} not routed to CPU {cpu}: {error}"
+                ),
+            }
+        }
+    }
+
+    /// The CPU that takes an event now: the one whose collection holds it.
+    fn cpu_of_event(&self, device_id: DeviceId, event_id: EventId) -> Option<usize> {
+        self.kernel
+            .its
+            .its
+            .registry()
+            .event(device_id, event_id)
+            .map(|mapping| hotplug::cpu_of(mapping.icid()))
+    }
+
+    /// Takes every CPU but this one offline, their events moved here (MOVI)
+    /// and their collections kept for the restore: as a kernel does before
+    /// it snapshots itself or jumps into an image.
+    fn offline_secondaries(&mut self) {
+        let others = smp::online().filter(|&cpu| cpu != smp::this_cpu()).count();
+        if others == 0 {
+            return;
+        }
+        info!("PM: disabling non-boot CPUs ...");
+        let result = self.kernel.cpus.offline_all(&mut self.kernel.its, false);
+        if let Err(error) = result {
+            self.fail(format!("taking the non-boot CPUs offline: {error}"));
+        }
+    }
+
+    /// Brings every CPU back (each re-initialises its redistributor, gets its
+    /// collection back and its events home).
+    fn online_secondaries(&mut self) {
+        if smp::count() == 1 {
+            return;
+        }
+        info!("PM: enabling non-boot CPUs ...");
+        let online = self.kernel.cpus.online_all(&mut self.kernel.its);
+        if online != smp::count() {
+            self.fail(format!(
+                "{online} of {} CPUs came back online",
+                smp::count()
+            ));
+        }
+    }
+
+    /// Turns the LPIs of every redistributor off after the ITS and the LPI
+    /// domain were saved: the handover's last GIC step.
+    fn release_redistributors(&mut self) -> Result<bool, gicv3_its::ItsError> {
+        let its = &self.kernel.its;
+        its.lpis.save()?;
+        self.kernel.cpus.release_redistributors(&its.lpis)
     }
 
     fn find_image(&mut self) -> Result<Header, ImageError> {

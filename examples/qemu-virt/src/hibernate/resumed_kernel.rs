@@ -38,6 +38,10 @@ impl Hibernation {
         // resume waits for its completion interrupts).
         drop(masked);
         cpu::enable_irqs();
+        // The other CPUs, which the boot kernel left off: each re-initialises
+        // its redistributor, then its collection is mapped again
+        // (`restore_collections`) and its events come home.
+        self.online_secondaries();
         self.resume_devices();
         let invalidated = match self.kernel.nvme.as_mut() {
             Some(nvme) => image::invalidate(nvme).and_then(|()| Ok(nvme.flush()?)),

@@ -17,13 +17,16 @@
 //!   every device and collection and disables the ITS with its tables
 //!   invalid, so no mapping points into memory Linux now owns.
 //! - **The LPIs** (the crate): [`gicv3_its::LpiDomain::release_redistributor`]
-//!   clears EnableLPIs, so Linux can program its own tables (otherwise it
-//!   warns "Booted with LPIs enabled, memory probably corrupted").
+//!   clears EnableLPIs on every redistributor, so Linux can program its own
+//!   tables (otherwise it warns "Booted with LPIs enabled, memory probably
+//!   corrupted").
 //! - **Devices** (this kernel): NVMe shut down, every PCI function's MSI,
 //!   MSI-X and bus mastering off ([`crate::pci::Function::quiesce`]).
-//! - **The CPU** (this kernel): timers stopped, group 1 interrupts off at
-//!   the CPU interface, IRQs masked, the Image, initrd and DTB cleaned to
-//!   the Point of Coherency, MMU and caches off ([`jump`]).
+//! - **The CPUs** (this kernel): every other CPU offline (its events moved
+//!   here, its collection unmapped, PSCI CPU_OFF); on this one timers
+//!   stopped, group 1 interrupts off at the CPU interface, IRQs masked, the
+//!   Image, initrd and DTB cleaned to the Point of Coherency, MMU and
+//!   caches off ([`jump`]).
 //!
 //! `linux-no-teardown` skips the ITS and LPI steps, to show that the trace
 //! checker and Linux notice.
@@ -93,6 +96,12 @@ fn hand_over(kernel: &mut Kernel) -> Result<core::convert::Infallible, String> {
     use_devices(kernel)?;
 
     info!("{LINUX_HANDOVER_LINE}");
+    // Linux brings the other CPUs up itself, with PSCI CPU_ON: they must be
+    // off. Their events come here first and their collections go.
+    kernel
+        .cpus
+        .offline_all(&mut kernel.its, true)
+        .map_err(|error| format!("taking the other CPUs offline: {error}"))?;
     if let Some(nvme) = kernel.nvme.as_mut() {
         nvme.suspend()
             .map_err(|error| format!("NVMe shutdown: {error}"))?;
@@ -112,12 +121,12 @@ fn hand_over(kernel: &mut Kernel) -> Result<core::convert::Infallible, String> {
         its.lpis
             .save()
             .map_err(|error| format!("the LPI domain's save: {error}"))?;
-        match its.lpis.release_redistributor(&its.gicr) {
+        match kernel.cpus.release_redistributors(&its.lpis) {
             Ok(true) => info!("linux: redistributor LPIs disabled"),
             Ok(false) => warn!(
                 "linux: EnableLPIs cannot be cleared on this GIC: Linux must find its LPI tables reserved"
             ),
-            Err(error) => return Err(format!("releasing the redistributor: {error}")),
+            Err(error) => return Err(format!("releasing the redistributors: {error}")),
         }
     }
     cpu_interface::disable();
@@ -139,9 +148,9 @@ fn hand_over(kernel: &mut Kernel) -> Result<core::convert::Infallible, String> {
     core::mem::forget(masked);
     // SAFETY: the Image's header was checked and its placement too (above):
     // it, the initrd and the DTB lie in RAM this kernel never wrote, and are
-    // cleaned to the PoC. One CPU runs (this kernel starts no other), every
+    // cleaned to the PoC. One CPU runs (the others are off), every
     // PCI function is quiesced, IRQs are masked, the ITS saved and the
-    // redistributor released (unless `linux-no-teardown` asked for the
+    // redistributors released (unless `linux-no-teardown` asked for the
     // bug). This kernel's code is identity mapped; the EL2 stub exists when
     // it was entered at EL2 (boot.rs).
     unsafe { jump::enter(image.entry, kernel.dtb.start, at_el2) }

@@ -3,7 +3,9 @@
 //! typed errors, an unmapped device's MSI not translated, and save/restore
 //! keeping the edu's LPI.
 
-use super::{Bench, Outcome, SYNTHETIC_DEVICE, SYNTHETIC_EVENTS, count_only, wait_for_count};
+use super::{
+    Bench, Outcome, SYNTHETIC_DEVICE, SYNTHETIC_EVENTS, count_only, edu_bench, wait_for_count,
+};
 
 /// Two more synthetic DeviceIDs, next to [`SYNTHETIC_DEVICE`].
 const SYNTHETIC_DEVICE_2: DeviceId = DeviceId(SYNTHETIC_DEVICE.0 + 1);
@@ -11,17 +13,14 @@ const SYNTHETIC_DEVICE_3: DeviceId = DeviceId(SYNTHETIC_DEVICE.0 + 2);
 use crate::edu::Edu;
 use crate::msi::{ICID, MsiRoute};
 use crate::pci::Function;
-use crate::{cpu, irq, smp};
+use crate::{cpu, hotplug, irq, smp};
 use alloc::format;
-use alloc::string::String;
-use core::ptr::NonNull;
-use gicv3_its::{CollectionId, DeviceId, EventId, GicrMmio, ItsError, ItsState, ProcessorNumber};
+use gicv3_its::{CollectionId, DeviceId, EventId, ItsError, ItsState, ProcessorNumber};
 use log::info;
 
-/// A second collection on the same CPU, for MOVI.
-const SECOND_ICID: CollectionId = CollectionId(1);
-/// A collection on a second CPU, for MOVI across redistributors.
-const OTHER_CPU_ICID: CollectionId = CollectionId(2);
+/// A second collection on the same CPU, for MOVI (beyond the CPUs' own,
+/// whose ICIDs are their indexes).
+const SECOND_ICID: CollectionId = CollectionId(smp::MAX_CPUS as u16);
 /// edu MSIs raised by the delivery test.
 const EDU_TRIGGERS: u32 = 5;
 
@@ -43,9 +42,18 @@ pub(super) fn its_init(bench: &mut Bench) -> Outcome {
         "max DeviceID {:#x}",
         its.its.max_device_id()
     );
+    // One collection per online CPU, on its own redistributor.
     let collections: alloc::vec::Vec<_> = its.its.registry().collections().collect();
+    let cpus = &bench.kernel.cpus;
     ensure!(
-        collections.len() == 1 && collections[0].0 == ICID,
+        collections.len() == smp::online().count()
+            && smp::online().all(|cpu| {
+                collections.iter().any(|(icid, record)| {
+                    *icid == hotplug::collection(cpu)
+                        && record.mapped
+                        && Some(record.processor_number) == cpus.processor_number(cpu)
+                })
+            }),
         "collections {collections:?}"
     );
     let its_base = bench
@@ -206,68 +214,44 @@ pub(super) fn movi_moves_pending_lpi(bench: &mut Bench) -> Outcome {
 }
 
 pub(super) fn movi_to_another_cpu(bench: &mut Bench) -> Outcome {
-    let ours = cpu::affinity();
-    let Some(&mpidr) = bench
-        .kernel
-        .platform
-        .cpus
-        .iter()
-        .find(|&&mpidr| cpu::affinity_of(mpidr) != ours)
-    else {
+    let ours = smp::this_cpu();
+    let Some(other) = smp::online().find(|&cpu| cpu != ours) else {
         info!("test: one CPU only, nothing to move to (qemu/run --smp 2 runs this)");
         return Ok(());
     };
-    let affinity =
-        smp::start_secondary(mpidr).map_err(|e| format!("starting CPU {mpidr:#x}: {e:?}"))?;
-    let rd_base = bench
-        .kernel
-        .gic
-        .wake_redistributor(affinity)
-        .map_err(|e| format!("{e}"))?;
-    let frame = NonNull::new(rd_base as *mut u8).ok_or("RD_base 0")?;
-    // SAFETY: the second CPU's RD_base frame, found by the GIC module in the
-    // DTB's redistributor regions and mapped as Device memory for ever; the
-    // GIC module only uses GICR_WAKER and GICR_TYPER there.
-    let gicr = unsafe { GicrMmio::new(frame) };
-    let processor = bench
-        .kernel
-        .its
-        .lpis
-        .init_redistributor(&gicr, rd_base)
-        .map_err(|e| format!("LPIs on CPU {affinity:#x}: {e}"))?;
     let its = &mut bench.kernel.its.its;
-    its.map_collection(OTHER_CPU_ICID, processor)
-        .map_err(|e| format!("MAPC: {e}"))?;
     let lpi = bench.synthetic_lpis[3];
     let before = irq::count(lpi);
+    let before_there = irq::count_on(lpi, other);
     {
         // Pending at this CPU's redistributor, which cannot take it (IRQs
         // masked), then moved: the other CPU must take it.
         let _masked = cpu::IrqGuard::new();
         its.send_int(SYNTHETIC_DEVICE, EventId(3))
             .map_err(|e| format!("INT: {e}"))?;
-        its.move_event(SYNTHETIC_DEVICE, EventId(3), OTHER_CPU_ICID)
+        its.move_event(SYNTHETIC_DEVICE, EventId(3), hotplug::collection(other))
             .map_err(|e| format!("MOVI: {e}"))?;
     }
     wait_for_count(lpi, before + 1)?;
-    let taken_by = irq::last_cpu(lpi);
+    let taken_there = irq::count_on(lpi, other) - before_there;
     ensure!(
-        taken_by == Some(affinity),
-        "moved LPI taken by CPU {taken_by:x?}, expected {affinity:#x}"
+        taken_there == 1,
+        "moved LPI taken {taken_there} times by CPU {other} (last by affinity {:x?})",
+        irq::last_cpu(lpi)
     );
     // Back to this CPU.
     its.move_event(SYNTHETIC_DEVICE, EventId(3), ICID)
         .map_err(|e| format!("MOVI back: {e}"))?;
+    let here = irq::count_on(lpi, ours);
     its.send_int(SYNTHETIC_DEVICE, EventId(3))
         .map_err(|e| format!("INT: {e}"))?;
     wait_for_count(lpi, before + 2)?;
-    let taken_by = irq::last_cpu(lpi);
     ensure!(
-        taken_by == Some(ours),
-        "LPI moved back taken by CPU {taken_by:x?}, expected {ours:#x}"
+        irq::count_on(lpi, ours) == here + 1,
+        "LPI moved back not taken by CPU {ours} (last by affinity {:x?})",
+        irq::last_cpu(lpi)
     );
-    its.unmap_collection(OTHER_CPU_ICID)
-        .map_err(|e| format!("MAPC V=0: {e}"))
+    Ok(())
 }
 
 pub(super) fn errors_are_typed(bench: &mut Bench) -> Outcome {
@@ -349,13 +333,6 @@ pub(super) fn errors_are_typed(bench: &mut Bench) -> Outcome {
     its.send_int(SYNTHETIC_DEVICE, EventId(0))
         .map_err(|e| format!("INT: {e}"))?;
     wait_for_count(bench.synthetic_lpis[0], 3)
-}
-
-fn edu_bench(bench: &Bench) -> Result<(Edu, MsiRoute), String> {
-    bench
-        .edu
-        .clone()
-        .ok_or_else(|| "the edu delivery test did not route the edu".into())
 }
 
 pub(super) fn unmapped_device_msi_not_translated(bench: &mut Bench) -> Outcome {

@@ -6,12 +6,17 @@
 //! semihosting SYS_EXIT, so QEMU's exit status is 0 only if all passed.
 //!
 //! This file is the harness (what the tests share, their order, the
-//! verdict); the ITS tests are in `its.rs`, the NVMe tests in `nvme.rs`.
+//! verdict); the ITS tests are in `its.rs`, kvm-unit-tests' ITS scenarios
+//! in `kvm_scenarios.rs`, the tests of several CPUs (offline and online
+//! under MSIs, the driver shared by CPUs) in `smp.rs`, the NVMe tests in
+//! `nvme.rs`. Tests that need more CPUs than the machine has say they are
+//! skipped ([`TEST_SKIPPED`]) and pass.
 
 use crate::edu::Edu;
 use crate::msi::MsiRoute;
 use crate::platform::PciHost;
-use crate::protocol::{TEST_RESULT_FAILED, TEST_RESULT_OK};
+use crate::protocol::{TEST_RESULT_FAILED, TEST_RESULT_OK, TEST_SKIPPED};
+use crate::smp::{self, MAX_CPUS};
 use crate::{Kernel, cpu, irq};
 use alloc::format;
 use alloc::string::String;
@@ -29,6 +34,9 @@ const SYNTHETIC_EVENTS: u32 = 4;
 const DELIVERY: Duration = Duration::from_millis(500);
 /// How long to watch for an interrupt that must not arrive (or arrive twice).
 const QUIET: Duration = Duration::from_millis(20);
+/// How long to watch when nothing at all must arrive (kvm-unit-tests waits
+/// 100 to 200 ms).
+const SILENCE: Duration = Duration::from_millis(100);
 
 type Outcome = Result<(), String>;
 
@@ -44,7 +52,9 @@ macro_rules! ensure {
 // Below `ensure!`, which they use: a macro is visible only after its
 // definition.
 mod its;
+mod kvm_scenarios;
 mod nvme;
+mod smp_tests;
 
 use its::{
     clear_removes_pending_lpi, discard_removes_mapping_and_pending_lpi,
@@ -52,11 +62,15 @@ use its::{
     movi_moves_pending_lpi, movi_to_another_cpu, save_restore_keeps_edu_lpi,
     unmapped_device_msi_not_translated,
 };
+use kvm_scenarios::{
+    its_introspection, its_pending_across_move, its_trigger, its_unmapped_collection,
+};
 use nvme::{
     nvme_errors_are_typed, nvme_lost_interrupt_times_out_and_resume_recovers,
     nvme_msix_table_points_at_the_its, nvme_quiesced_across_its_save_restore,
     nvme_write_read_back_by_lpis,
 };
+use smp_tests::{cpu_offline_and_online_while_msis_flow, driver_shared_by_cpus_while_msis_flow};
 
 /// What the tests share: the kernel, and the edu device once routed.
 struct Bench {
@@ -71,6 +85,7 @@ type Test = (&'static str, fn(&mut Bench) -> Outcome);
 
 const TESTS: &[Test] = &[
     ("its_init", its_init),
+    ("its_introspection", its_introspection),
     (
         "edu_msi_delivered_once_per_trigger",
         edu_msi_delivered_once_per_trigger,
@@ -84,6 +99,17 @@ const TESTS: &[Test] = &[
     ("movi_moves_pending_lpi", movi_moves_pending_lpi),
     ("movi_to_another_cpu", movi_to_another_cpu),
     ("errors_are_typed", errors_are_typed),
+    ("its_trigger", its_trigger),
+    ("its_pending_across_move", its_pending_across_move),
+    ("its_unmapped_collection", its_unmapped_collection),
+    (
+        "cpu_offline_and_online_while_msis_flow",
+        cpu_offline_and_online_while_msis_flow,
+    ),
+    (
+        "driver_shared_by_cpus_while_msis_flow",
+        driver_shared_by_cpus_while_msis_flow,
+    ),
     (
         "unmapped_device_msi_not_translated",
         unmapped_device_msi_not_translated,
@@ -114,8 +140,25 @@ pub fn run(kernel: Kernel) -> usize {
         edu: None,
         synthetic_lpis: [IntId(0); SYNTHETIC_EVENTS as usize],
     };
+    // `test-only=NAME,NAME` runs those tests alone (and those before them
+    // that they build on: the edu route, the synthetic device).
+    let only: alloc::vec::Vec<&str> = bench
+        .kernel
+        .platform
+        .bootargs
+        .split_whitespace()
+        .find_map(|arg| arg.strip_prefix("test-only="))
+        .map(|names| names.split(',').collect())
+        .unwrap_or_default();
+    let only: alloc::vec::Vec<String> = only.into_iter().map(String::from).collect();
     let mut failed = 0;
     for (name, test) in TESTS {
+        if !only.is_empty()
+            && !only.iter().any(|n| n == name)
+            && !["edu_msi_delivered_once_per_trigger", "int_raises_lpi_once"].contains(name)
+        {
+            continue;
+        }
         info!("test {name} ...");
         match test(&mut bench) {
             Ok(()) => info!("test {name} ... ok"),
@@ -163,4 +206,60 @@ fn wait_for_count(lpi: IntId, count: u32) -> Outcome {
         "LPI {lpi}: handled {seen} times, expected {count}"
     );
     Ok(())
+}
+
+/// Whether at least `cpus` CPUs are online; if not, says the test is
+/// skipped (it passes).
+fn has_cpus(cpus: usize) -> bool {
+    let online = smp::online().count();
+    if online < cpus {
+        info!(
+            "test: {TEST_SKIPPED} needs {cpus} CPUs, {online} online (qemu/run --test --smp {cpus})"
+        );
+    }
+    online >= cpus
+}
+
+/// How many times each CPU took an LPI.
+type PerCpu = [u32; MAX_CPUS];
+
+fn per_cpu(lpi: IntId) -> PerCpu {
+    core::array::from_fn(|cpu| irq::count_on(lpi, cpu))
+}
+
+/// Watches for `duration`, taking whatever interrupts come.
+fn quiet(duration: Duration) {
+    cpu::wait_until(duration, || false);
+}
+
+/// Waits until `lpi` was taken as `expected` says ((CPU, times) pairs)
+/// since `before`, then watches a while longer: it must have been taken
+/// exactly that often on each CPU named, and never on any other.
+fn expect_taken(lpi: IntId, before: &PerCpu, expected: &[(usize, u32)]) -> Outcome {
+    let total: u32 = expected.iter().map(|&(_, n)| n).sum();
+    let taken = |now: &PerCpu| -> u32 { now.iter().zip(before).map(|(a, b)| a - b).sum() };
+    cpu::wait_until(DELIVERY, || taken(&per_cpu(lpi)) >= total);
+    quiet(if total == 0 { SILENCE } else { QUIET });
+    let now = per_cpu(lpi);
+    for cpu in 0..MAX_CPUS {
+        let want = expected
+            .iter()
+            .filter(|&&(c, _)| c == cpu)
+            .map(|&(_, n)| n)
+            .sum::<u32>();
+        let seen = now[cpu] - before[cpu];
+        ensure!(
+            seen == want,
+            "LPI {lpi}: taken {seen} times on CPU {cpu}, expected {want} (expected in all: {expected:?})"
+        );
+    }
+    Ok(())
+}
+
+/// The edu device and its route, as the delivery test left them.
+fn edu_bench(bench: &Bench) -> Result<(Edu, MsiRoute), String> {
+    bench
+        .edu
+        .clone()
+        .ok_or_else(|| "the edu delivery test did not route the edu".into())
 }
