@@ -10,7 +10,9 @@ use gicv3_its::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 use gicv3_its::{
     ItsCommand, ItsConfig, ItsError, ItsState, LpiDomain, LpiDomainConfig, WaitFor, WaitPolicy,
 };
-use gicv3_its_model::{Consumption, ItsModel, ModelConfig, MsiError, PageSizes, Quiescence};
+use gicv3_its_model::{
+    Coherency, Consumption, ItsModel, ModelConfig, MsiError, PageSizes, Quiescence,
+};
 use std::collections::BTreeMap;
 use support::*;
 
@@ -223,6 +225,7 @@ fn non_coherent_gic_gets_cleaned_memory() {
     // cleans it: any table, ITT, queue slot or LPI byte the driver forgot to
     // clean shows up as a violation or a wrong translation.
     let config = ModelConfig {
+        coherency: Coherency::NonCoherent,
         shareable: false,
         devbits: 20,
         ..ModelConfig::default()
@@ -1233,6 +1236,7 @@ fn probe_map_save_restore_on_every_model_configuration() {
         (
             "non-shareable",
             ModelConfig {
+                coherency: Coherency::NonCoherent,
                 shareable: false,
                 ..base()
             },

@@ -8,7 +8,7 @@ mod support;
 
 use gicv3_its::{CollectionId, DeviceId, EventId, ProcessorNumber};
 use gicv3_its::{ItsConfig, ItsError, ItsState, WaitPolicy};
-use gicv3_its_model::{Consumption, ModelConfig};
+use gicv3_its_model::{Coherency, Consumption, ModelConfig};
 use proptest::prelude::*;
 use support::*;
 
@@ -87,6 +87,11 @@ fn model_config() -> impl Strategy<Value = ModelConfig> {
     (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
         |(two_level, shareable, asynchronous, pta)| ModelConfig {
             devbits: if two_level { 20 } else { 16 },
+            coherency: if shareable {
+                Coherency::Coherent
+            } else {
+                Coherency::NonCoherent
+            },
             shareable,
             pta,
             consumption: if asynchronous {

@@ -1,17 +1,19 @@
-//! The model's memory: an arena handed out first-fit, the GIC's view of it
-//! (a second copy when the GIC is not coherent), and what the GIC still uses
-//! when memory is given back.
+//! The model's memory: an arena handed out first-fit at a configurable
+//! physical address, the GIC's view of it (a second copy for the parts of
+//! the GIC that are not coherent), the address bits the GIC's accesses
+//! carry, and what the GIC still uses when memory is given back.
 
 use crate::state::{Gic, ItsMut, State};
 use crate::tables::{L1_ADDRESS, L1_VALID};
-use crate::{FIRST_LPI, MemoryFault, TableKind, Violation};
+use crate::{Coherency, FIRST_LPI, MemoryFault, ModelConfig, TableKind, Violation};
 use core::ptr::{NonNull, copy_nonoverlapping, write_bytes};
 use gicv3_its::DmaRegion;
 use gicv3_its::registers::GITS_CBASER;
 use std::alloc::{Layout, alloc_zeroed, dealloc, handle_alloc_error};
 use std::collections::BTreeMap;
 
-/// Physical address of the first byte of the model's arena.
+/// Physical address of the first byte of the model's arena, unless
+/// [`ModelConfig::arena_phys_base`] says otherwise.
 pub const ARENA_PHYS_BASE: u64 = 0x4000_0000;
 /// The byte a non-coherent GIC sees in memory that was allocated but not
 /// cleaned yet. Bit 0 is set, so poisoned DTEs, CTEs and ITEs look valid.
@@ -21,13 +23,30 @@ pub const POISON: u8 = 0xa5;
 const LINE: usize = 64;
 const ARENA_ALIGN: usize = 1 << 21;
 
+/// Which part of the GIC makes an access.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Agent {
+    /// An ITS: the command queue, the Device and Collection tables, ITTs.
+    Its,
+    /// A redistributor: the LPI property and pending tables.
+    Redistributor,
+}
+
 /// Model memory: the CPU's bytes (shared with the driver), the GIC's view of
-/// them (the same bytes when coherent), and the live allocations.
+/// them (the same bytes where coherent), and the live allocations.
 pub(crate) struct Arena {
     cpu: NonNull<u8>,
-    /// Equal to `cpu` when coherent, else a second block of the same layout.
+    /// Equal to `cpu` when the whole GIC is coherent, else a second block
+    /// of the same layout that only cleans update from `cpu`.
     gic: NonNull<u8>,
+    /// What each agent reads and writes: `cpu` or `gic`.
+    its_view: NonNull<u8>,
+    rd_view: NonNull<u8>,
     layout: Layout,
+    /// Physical address of the first byte.
+    phys_base: u64,
+    /// The address bits the GIC's accesses carry.
+    bus_mask: u64,
     /// Offset to (requested size, size rounded up to lines).
     live: BTreeMap<usize, (usize, usize)>,
 }
@@ -49,8 +68,23 @@ impl Drop for Arena {
 }
 
 impl Arena {
-    pub(crate) fn new(size: usize, coherent: bool) -> Self {
-        let size = size.max(LINE).next_multiple_of(LINE);
+    pub(crate) fn new(config: &ModelConfig) -> Self {
+        assert!(
+            config.arena_phys_base.is_multiple_of(ARENA_ALIGN as u64),
+            "arena_phys_base"
+        );
+        assert!(
+            (32..=52).contains(&config.bus_address_bits),
+            "bus_address_bits"
+        );
+        let size = config.arena_size.max(LINE).next_multiple_of(LINE);
+        assert!(
+            config
+                .arena_phys_base
+                .checked_add(size as u64)
+                .is_some_and(|end| end <= 1 << 52),
+            "arena_phys_base + arena_size beyond 52 bits"
+        );
         let layout = Layout::from_size_align(size, ARENA_ALIGN).expect("arena layout");
         let block = || {
             // SAFETY: the layout has a non-zero size.
@@ -58,30 +92,46 @@ impl Arena {
                 .unwrap_or_else(|| handle_alloc_error(layout))
         };
         let cpu = block();
-        let gic = if coherent { cpu } else { block() };
+        let (its_coherent, rd_coherent) = match config.coherency {
+            Coherency::Coherent => (true, true),
+            Coherency::NonCoherent => (false, false),
+            Coherency::NonCoherentIts => (false, true),
+        };
+        let gic = if its_coherent && rd_coherent {
+            cpu
+        } else {
+            block()
+        };
+        let view = |coherent| if coherent { cpu } else { gic };
         Self {
             cpu,
             gic,
+            its_view: view(its_coherent),
+            rd_view: view(rd_coherent),
             layout,
+            phys_base: config.arena_phys_base,
+            bus_mask: (1 << config.bus_address_bits) - 1,
             live: BTreeMap::new(),
         }
     }
 
-    /// The arena offset of `len` bytes at `phys`, if they lie inside one live
-    /// allocation.
+    /// The arena offset of the `len` bytes the GIC reaches when it uses
+    /// address `phys` (which loses the bits its accesses do not carry), if
+    /// they lie inside one live allocation.
     pub(crate) fn check(
         &self,
         phys: u64,
         len: usize,
         what: &'static str,
     ) -> Result<usize, MemoryFault> {
+        let phys = phys & self.bus_mask;
         let fault = MemoryFault {
             address: phys,
             len,
             what,
         };
         let offset =
-            usize::try_from(phys.checked_sub(ARENA_PHYS_BASE).ok_or(fault)?).map_err(|_| fault)?;
+            usize::try_from(phys.checked_sub(self.phys_base).ok_or(fault)?).map_err(|_| fault)?;
         match self.live.range(..=offset).next_back() {
             Some((&start, &(size, _)))
                 if offset
@@ -94,17 +144,36 @@ impl Arena {
         }
     }
 
-    /// Reads what the GIC sees.
+    fn view(&self, agent: Agent) -> NonNull<u8> {
+        match agent {
+            Agent::Its => self.its_view,
+            Agent::Redistributor => self.rd_view,
+        }
+    }
+
+    /// Reads what an ITS sees.
     pub(crate) fn read(
         &self,
         phys: u64,
         buf: &mut [u8],
         what: &'static str,
     ) -> Result<(), MemoryFault> {
+        self.read_as(Agent::Its, phys, buf, what)
+    }
+
+    /// Reads what `agent` sees.
+    pub(crate) fn read_as(
+        &self,
+        agent: Agent,
+        phys: u64,
+        buf: &mut [u8],
+        what: &'static str,
+    ) -> Result<(), MemoryFault> {
         let offset = self.check(phys, buf.len(), what)?;
+        let view = self.view(agent);
         // SAFETY: the range is inside the arena (checked); raw pointers only,
         // and `buf` is not part of the arena.
-        unsafe { copy_nonoverlapping(self.gic.as_ptr().add(offset), buf.as_mut_ptr(), buf.len()) };
+        unsafe { copy_nonoverlapping(view.as_ptr().add(offset), buf.as_mut_ptr(), buf.len()) };
         Ok(())
     }
 
@@ -114,9 +183,19 @@ impl Arena {
         len: usize,
         what: &'static str,
     ) -> Result<Vec<u8>, MemoryFault> {
+        self.read_vec_as(Agent::Its, phys, len, what)
+    }
+
+    pub(crate) fn read_vec_as(
+        &self,
+        agent: Agent,
+        phys: u64,
+        len: usize,
+        what: &'static str,
+    ) -> Result<Vec<u8>, MemoryFault> {
         self.check(phys, len, what)?;
         let mut buf = vec![0; len];
-        self.read(phys, &mut buf, what).map(|()| buf)
+        self.read_as(agent, phys, &mut buf, what).map(|()| buf)
     }
 
     /// Reads an entry of `size` bytes; returns its first 8, little-endian.
@@ -132,16 +211,28 @@ impl Arena {
             .map(|()| u64::from_le_bytes(bytes))
     }
 
-    /// Writes as the GIC does.
+    /// Writes as an ITS does.
     pub(crate) fn write(
         &mut self,
         phys: u64,
         data: &[u8],
         what: &'static str,
     ) -> Result<(), MemoryFault> {
+        self.write_as(Agent::Its, phys, data, what)
+    }
+
+    /// Writes as `agent` does.
+    pub(crate) fn write_as(
+        &mut self,
+        agent: Agent,
+        phys: u64,
+        data: &[u8],
+        what: &'static str,
+    ) -> Result<(), MemoryFault> {
         let offset = self.check(phys, data.len(), what)?;
-        // SAFETY: as in `read`.
-        unsafe { copy_nonoverlapping(data.as_ptr(), self.gic.as_ptr().add(offset), data.len()) };
+        let view = self.view(agent);
+        // SAFETY: as in `read_as`.
+        unsafe { copy_nonoverlapping(data.as_ptr(), view.as_ptr().add(offset), data.len()) };
         Ok(())
     }
 
@@ -210,7 +301,7 @@ impl State {
     pub(crate) fn deallocate(&mut self, region: DmaRegion) {
         let gic = &mut self.gic;
         let phys = region.phys();
-        let offset = phys.wrapping_sub(ARENA_PHYS_BASE) as usize;
+        let offset = phys.wrapping_sub(gic.arena.phys_base) as usize;
         let virt_ok = region.virt().as_ptr() as usize == gic.arena.cpu.as_ptr() as usize + offset;
         let Some(&(_, rounded)) = gic
             .arena
@@ -295,7 +386,7 @@ impl Gic {
         Some(unsafe {
             DmaRegion::new(
                 NonNull::new_unchecked(self.arena.cpu.as_ptr().add(offset)),
-                ARENA_PHYS_BASE + offset as u64,
+                self.arena.phys_base + offset as u64,
                 size,
             )
         })
@@ -335,11 +426,12 @@ mod tests {
     use crate::test_rig::*;
     use crate::{CommandError, ItsModel, ModelConfig};
     use crate::{GicrRegister as R, GitsRegister as G};
-    use gicv3_its::{DmaMemory, ProcessorNumber, RdBase};
+    use gicv3_its::{DeviceId, DmaMemory, EventId, ProcessorNumber, RdBase};
 
     #[test]
     fn noncoherent_gic_sees_only_cleaned_memory() {
         let mut rig = Rig::new(ModelConfig {
+            coherency: Coherency::NonCoherent,
             shareable: false,
             ..Default::default()
         });
@@ -396,5 +488,49 @@ mod tests {
         model.fail_allocations(false);
         assert!(mem.allocate_zeroed(64, 64).is_some());
         assert_eq!(model.violations(), []);
+    }
+
+    #[test]
+    fn the_gic_reaches_memory_through_the_address_bits_it_carries() {
+        // The arena at 4 GiB, a GIC whose accesses carry 32 address bits:
+        // its registers hold the addresses, its accesses miss them.
+        let rig = Rig::bare(ModelConfig {
+            arena_phys_base: 1 << 32,
+            bus_address_bits: 32,
+            redistributors: vec![0x080a_0000],
+            ..Default::default()
+        });
+        assert_eq!(
+            (rig.queue.phys(), rig.prop.phys()),
+            (1 << 32, 0x1_0000_1000)
+        );
+        let fault = |address, len, what| Violation::Memory(MemoryFault { address, len, what });
+        assert_eq!(
+            rig.model.take_violations(),
+            [
+                fault(0x1000, 0xe000, "LPI property table"),
+                fault(0x2_0000, 0x2000, "LPI pending table"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_non_coherent_its_beside_coherent_redistributors() {
+        let mut rig = Rig::new(ModelConfig {
+            coherency: Coherency::NonCoherentIts,
+            ..Default::default()
+        });
+        rig.map(1, 0, RdBase::processor_number(ProcessorNumber(0)));
+        // The redistributor reads the CPU's property byte, cleaned or not.
+        assert!(rig.prop.write_u8((LPI - FIRST_LPI) as usize, 0xa1));
+        assert!(rig.model.send_msi(DeviceId(1), EventId(0)).is_ok());
+        // The ITS reads only what was cleaned: an ITT zeroed but not
+        // cleaned looks mapped.
+        let itt = rig.mem.allocate_zeroed(256, 256).unwrap();
+        rig.submit(&[mapd(2, 3, itt.phys()), mapti(2, 0, LPI, 0)]);
+        assert_eq!(
+            command_errors(&rig.model),
+            [CommandError::EventAlreadyMapped(2, 0)]
+        );
     }
 }

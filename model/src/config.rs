@@ -57,11 +57,67 @@ pub enum Quiescence {
     Never,
 }
 
+/// Which parts of the GIC snoop the CPU's caches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Coherency {
+    /// The ITSes and the redistributors see what the CPU wrote, cleaned or
+    /// not.
+    Coherent,
+    /// Neither does: the GIC has its own view of memory, which only
+    /// [`DmaMemory::clean_to_poc`](gicv3_its::DmaMemory::clean_to_poc)
+    /// updates from the CPU's (and a fresh allocation reads as
+    /// [`POISON`](crate::POISON) there until it is cleaned).
+    NonCoherent,
+    /// The ITSes do not (their command queues, Device and Collection
+    /// tables and ITTs are read from the GIC's own view); the
+    /// redistributors do (the LPI property and pending tables).
+    NonCoherentIts,
+}
+
+/// GICR_PWRR, the redistributor power register of Arm's GIC-600,
+/// GIC-600AE and GIC-700 (implementation defined, at RD_base + 0x24).
+/// Every redistributor is powered down at reset; while it is, its registers
+/// other than GICR_PWRR, GICR_IIDR and GICR_TYPER read 0 and ignore writes
+/// ([`Violation::RedistributorPoweredDown`](crate::Violation::RedistributorPoweredDown)).
+///
+/// The fields: RDPD (bit 0) is this redistributor's request to be powered
+/// down, and reads 1 while its group is off; RDAG (bit 1, write-only)
+/// applies the written RDPD to the whole group; RDGPD (bit 2) is the
+/// group's intended state, down when every member asks for it; RDGPO
+/// (bit 3) is the group's actual state, which follows RDGPD
+/// [`RedistributorPower::transition_reads`] reads of GICR_PWRR later. A
+/// write of RDPD is ignored while RDGPD differs from RDGPO if it would
+/// change RDPD away from RDGPD, and a write of RDPD = 1 is ignored unless
+/// GICR_WAKER.ProcessorSleep = 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RedistributorPower {
+    /// Redistributors per power group (consecutive indices), at least one.
+    pub group_size: usize,
+    /// Reads of GICR_PWRR (of any member of the group) a power transition
+    /// takes.
+    pub transition_reads: u32,
+    /// The groups never reach the powered-up state: RDGPO stays 1 (a power
+    /// controller that does not answer).
+    pub never_powers_up: bool,
+}
+
+impl Default for RedistributorPower {
+    fn default() -> Self {
+        Self {
+            group_size: 1,
+            transition_reads: 3,
+            never_powers_up: false,
+        }
+    }
+}
+
 /// What the modelled GIC implements. [`Default`] is like QEMU's `virt` ITS:
 /// one ITS, GITS_TYPER = 0x1f_0001_efb1, Device and Collection tables with
-/// 8-byte entries, every page size, indirect tables, shareable, synchronous.
-/// Every ITS of the model implements the same: its GITS_TYPER and GITS_IIDR
-/// read the same, and the behaviour knobs apply to each.
+/// 8-byte entries, every page size, indirect tables, coherent and
+/// shareable, synchronous. Every ITS of the model implements the same: its
+/// GITS_TYPER and GITS_IIDR read the same, and the behaviour knobs apply to
+/// each. Real implementations with known errata are presets
+/// ([`ModelConfig::rk3588`] and the others).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelConfig {
     /// ITSes, each with its own register frame, queue, tables and
@@ -70,11 +126,20 @@ pub struct ModelConfig {
     pub its_count: usize,
     /// DeviceID bits (GITS_TYPER.Devbits + 1), 1 to 32.
     pub devbits: u32,
+    /// DeviceID bits the ITS really decodes, when fewer than `devbits`
+    /// (Cavium ThunderX erratum 22375): the higher bits of a DeviceID are
+    /// ignored, so DeviceIDs that differ only there share one DTE. `None`:
+    /// all of `devbits`.
+    pub decoded_devbits: Option<u32>,
     /// EventID bits (GITS_TYPER.ID_bits + 1), 1 to 32.
     pub event_id_bits: u32,
-    /// Bytes per ITT entry (GITS_TYPER.ITT_entry_size + 1), 8 to 16 (the
-    /// model's ITE format needs 7 bytes; it keeps reads to whole u64s).
+    /// Bytes per ITT entry the ITS uses, 8 to 16 (the model's ITE format
+    /// needs 7 bytes; it keeps reads to whole u64s).
     pub itt_entry_size: usize,
+    /// Bytes per ITT entry GITS_TYPER.ITT_entry_size reports (1 to 16),
+    /// when it is not what the ITS uses (Qualcomm QDF2400 erratum 0065).
+    /// `None`: `itt_entry_size`.
+    pub reported_itt_entry_size: Option<usize>,
     /// GITS_TYPER.PTA: RDbase is the RD_base physical address (true) or the
     /// processor number (false).
     pub pta: bool,
@@ -91,9 +156,32 @@ pub struct ModelConfig {
     pub page_sizes: PageSizes,
     /// Whether GITS_BASERn.Indirect is writable (else RAZ/WI).
     pub indirect: bool,
-    /// Whether the GIC accepts shareable memory (coherent). When false every
-    /// Shareability field reads 0 and the GIC has its own view of memory.
+    /// Which parts of the GIC snoop the CPU's caches. Independent of what
+    /// the attribute fields of the base registers accept (`shareable`,
+    /// `fixed_inner_cache`): a GIC may accept shareable, cacheable
+    /// attributes and still not snoop (Rockchip RK3588).
+    pub coherency: Coherency,
+    /// Whether the Shareability fields of GITS_CBASER, GITS_BASERn,
+    /// GICR_PROPBASER and GICR_PENDBASER keep what is written; when false
+    /// they read 0 (Non-shareable), which is how a GIC says it does not
+    /// snoop.
     pub shareable: bool,
+    /// Redistributors whose GICR_PROPBASER and GICR_PENDBASER Shareability
+    /// reads 0 even when `shareable` is true.
+    pub non_shareable_redistributors: Vec<usize>,
+    /// The value the InnerCache field of GITS_CBASER, GITS_BASERn,
+    /// GICR_PROPBASER and GICR_PENDBASER reads, whatever is written (0 to
+    /// 7; 1 is Normal Non-cacheable); `None`: it keeps what is written.
+    pub fixed_inner_cache: Option<u8>,
+    /// Physical address bits the address fields of GITS_CBASER,
+    /// GITS_BASERn, GICR_PROPBASER and GICR_PENDBASER implement, 32 to 52:
+    /// higher address bits read 0.
+    pub register_address_bits: u32,
+    /// Physical address bits of the GIC's accesses to memory, 32 to 52:
+    /// every address it uses (from a base register, a command, a table
+    /// entry) loses the higher bits on its way to memory (Rockchip RK3568:
+    /// 32, the GIC reaches only the low 4 GiB).
+    pub bus_address_bits: u32,
     /// When commands are consumed.
     pub consumption: Consumption,
     /// Stall (GITS_CREADR.Stalled) instead of processing the k-th command
@@ -107,6 +195,10 @@ pub struct ModelConfig {
     /// GICR_CTLR.RWP reads 1 for this many GICR_CTLR reads after an
     /// EnableLPIs change.
     pub rwp_reads: u32,
+    /// GICR_PWRR ([`RedistributorPower`]): the redistributors start powered
+    /// down. `None`: no GICR_PWRR (RAZ/WI, as where firmware owns it), the
+    /// redistributors are always powered.
+    pub redistributor_power: Option<RedistributorPower>,
     /// The RD_base physical address of each redistributor; redistributor `i`
     /// has GICR_TYPER.Processor_Number = `i`. At least one.
     pub redistributors: Vec<u64>,
@@ -116,6 +208,9 @@ pub struct ModelConfig {
     pub lpi_id_bits: u32,
     /// Bytes of memory the model can hand out.
     pub arena_size: usize,
+    /// Physical address of the arena's first byte, a multiple of 2 MiB
+    /// (default [`ARENA_PHYS_BASE`](crate::ARENA_PHYS_BASE)).
+    pub arena_phys_base: u64,
     /// GITS_IIDR and GICR_IIDR.
     pub iidr: u32,
 }
@@ -125,23 +220,32 @@ impl Default for ModelConfig {
         Self {
             its_count: 1,
             devbits: 16,
+            decoded_devbits: None,
             event_id_bits: 16,
             itt_entry_size: 12,
+            reported_itt_entry_size: None,
             pta: false,
             hcc: 0,
             collection_table: true,
             cid_bits: Some(16),
             page_sizes: PageSizes::ALL,
             indirect: true,
+            coherency: Coherency::Coherent,
             shareable: true,
+            non_shareable_redistributors: Vec::new(),
+            fixed_inner_cache: None,
+            register_address_bits: 52,
+            bus_address_bits: 52,
             consumption: Consumption::Synchronous,
             stall_on_command: None,
             quiescence: Quiescence::AfterReads(0),
             sticky_enable_lpis: false,
             rwp_reads: 0,
+            redistributor_power: None,
             redistributors: (0..4).map(|i| 0x080a_0000 + i * 0x2_0000).collect(),
             lpi_id_bits: 16,
             arena_size: 32 << 20,
+            arena_phys_base: crate::ARENA_PHYS_BASE,
             iidr: 0x0100_043b,
         }
     }

@@ -20,18 +20,54 @@
 //! # Memory
 //! The model owns an arena, allocated with `std::alloc` and handed out by
 //! [`ModelMemory`] first-fit. Physical addresses are the arena offset plus
-//! [`ARENA_PHYS_BASE`]. The model only touches the arena through raw pointers,
-//! never through references, because the driver holds raw pointers into it.
-//! Every GIC access must fall inside a live allocation; one that does not is a
-//! memory error ([`Violation::Memory`]), which stalls the command queue (as
-//! QEMU does) until a later GITS_CWRITER write retries it.
+//! [`ModelConfig::arena_phys_base`] ([`ARENA_PHYS_BASE`] by default). The
+//! model only touches the arena through raw pointers, never through
+//! references, because the driver holds raw pointers into it. Every GIC
+//! access must fall inside a live allocation; one that does not is a memory
+//! error ([`Violation::Memory`]), which stalls the command queue (as QEMU
+//! does) until a later GITS_CWRITER write retries it. The GIC's accesses
+//! carry [`ModelConfig::bus_address_bits`] address bits: an address it uses
+//! loses the higher ones on its way to memory (and so usually misses the
+//! arena).
 //!
-//! When [`ModelConfig::shareable`] is false the GIC is not coherent with the
-//! CPU: Shareability fields read back 0 and the GIC reads and writes its own
-//! view of memory. [`DmaMemory::clean_to_poc`] copies the CPU's bytes of every
-//! 64-byte line it touches into that view, and the GIC's own writes (DTEs,
-//! CTEs, ITEs, the pending table) go only there; a freshly allocated region
-//! reads as [`POISON`] in the GIC view until it is cleaned.
+//! # Coherency and memory attributes
+//! Whether the GIC snoops the CPU's caches ([`ModelConfig::coherency`]) is
+//! independent of what the attribute fields of its base registers accept:
+//! - where the GIC (or only its ITSes, [`Coherency::NonCoherentIts`]) is not
+//!   coherent, it reads and writes its own view of memory.
+//!   [`DmaMemory::clean_to_poc`] copies the CPU's bytes of every 64-byte
+//!   line it touches into that view, and the GIC's own writes (DTEs, CTEs,
+//!   ITEs, the pending table) go only there; a freshly allocated region
+//!   reads as [`POISON`] in the GIC view until it is cleaned;
+//! - the Shareability fields of GITS_CBASER, GITS_BASERn, GICR_PROPBASER and
+//!   GICR_PENDBASER keep what is written when [`ModelConfig::shareable`]
+//!   (except on [`ModelConfig::non_shareable_redistributors`]), else read 0;
+//!   their InnerCache fields read [`ModelConfig::fixed_inner_cache`] if set;
+//!   and their address fields implement
+//!   [`ModelConfig::register_address_bits`] bits.
+//!
+//! A GIC that says it is not coherent (Shareability reading 0) is
+//! `coherency: NonCoherent, shareable: false`; one that accepts shareable
+//! attributes and does not snoop (Rockchip RK3588) is
+//! `coherency: NonCoherent, shareable: true`.
+//!
+//! # Real implementations
+//! Presets model implementations with known errata, each reporting its
+//! IIDR ([`ModelConfig::iidr`], both GITS_IIDR and GICR_IIDR):
+//! [`ModelConfig::rk3588`] (shareable fields, no snooping),
+//! [`ModelConfig::rk3568`] (memory above 4 GiB, 32-bit accesses),
+//! [`ModelConfig::qdf2400`] (GITS_TYPER under-reports the ITT entry size:
+//! [`ModelConfig::reported_itt_entry_size`]), [`ModelConfig::thunderx`]
+//! (DeviceID bits over-reported: [`ModelConfig::decoded_devbits`]; an ITS
+//! that does not snoop) and [`ModelConfig::gic600`] (redistributors powered
+//! down at reset).
+//!
+//! # Redistributor power
+//! With [`ModelConfig::redistributor_power`] the redistributors have Arm's
+//! GIC-600/GIC-700 GICR_PWRR ([`RedistributorPower`] describes its fields)
+//! and start powered down; while one is powered down its registers other
+//! than GICR_PWRR, GICR_IIDR and GICR_TYPER read 0 and writes to them are
+//! ignored and reported ([`Violation::RedistributorPoweredDown`]).
 //!
 //! # In-memory formats (implementation defined, chosen like QEMU's)
 //! - DTE, 8 bytes: bit 0 Valid, bits \[5:1\] Size (EventID bits minus one),
@@ -72,6 +108,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 mod arena;
 mod commands;
 mod config;
+mod power;
+mod presets;
 mod redistributor;
 mod registers;
 mod report;
@@ -81,7 +119,8 @@ mod tables;
 mod test_rig;
 
 pub use arena::{ARENA_PHYS_BASE, POISON};
-pub use config::{Consumption, ModelConfig, PageSizes, Quiescence};
+pub use config::{Coherency, Consumption, ModelConfig, PageSizes, Quiescence, RedistributorPower};
+pub use presets::{GIC600_IIDR, QDF2400_IIDR, ROCKCHIP_GIC600_IIDR, THUNDERX_IIDR};
 pub use registers::{GicrRegister, GitsRegister};
 pub use report::{
     CommandError, MemoryFault, ModelStats, MsiError, TableKind, Translation, Violation,
@@ -308,14 +347,30 @@ impl ItsModel {
     /// Changes the configuration while the model runs, for faults that start
     /// part-way through a test (an ITS that stops consuming commands, a
     /// stall, different hardware after a resume). Only the behaviour knobs
-    /// are read again: consumption, stall, quiescence, IIDR, RWP, stickiness
-    /// (for every ITS); the table geometry and TYPER stay as built, and so
-    /// does the number of ITSes (a change to [`ModelConfig::its_count`] is
-    /// undone).
+    /// are read again: consumption, stall, quiescence, IIDR, RWP, stickiness,
+    /// what the base registers' attribute and address fields keep, the
+    /// DeviceID bits decoded, how GICR_PWRR behaves (for every ITS); the
+    /// table geometry and TYPER stay as built, and so do the number of
+    /// ITSes, the coherency, the arena and the address bits of the GIC's
+    /// accesses, and whether GICR_PWRR exists and its group size (changes to
+    /// those are undone).
     pub fn reconfigure(&self, change: impl FnOnce(&mut ModelConfig)) {
         let state = &mut *self.state();
+        let built = state.gic.config.clone();
         change(&mut state.gic.config);
-        state.gic.config.its_count = state.its.len();
+        let config = &mut state.gic.config;
+        config.its_count = state.its.len();
+        config.coherency = built.coherency;
+        config.arena_size = built.arena_size;
+        config.arena_phys_base = built.arena_phys_base;
+        config.bus_address_bits = built.bus_address_bits;
+        config.redistributor_power = match (built.redistributor_power, config.redistributor_power) {
+            (Some(built), Some(now)) => Some(config::RedistributorPower {
+                group_size: built.group_size,
+                ..now
+            }),
+            (built, _) => built,
+        };
         for its in &mut state.its {
             its.stall_fired = false;
         }

@@ -2,6 +2,7 @@
 //! GICR_PROPBASER and GICR_PENDBASER, the direct invalidations), the cached
 //! LPI properties, the pending state and the delivery of MSIs.
 
+use crate::arena::Agent;
 use crate::commands::Fault;
 use crate::registers::{GICR_TYPER_DIRECT_LPI, PENDBASER_RW, PROPBASER_RW, bits};
 use crate::state::{Gic, ItsMut};
@@ -22,6 +23,9 @@ pub(crate) struct Redistributor {
     pub(crate) pending: BTreeSet<u32>,
     /// Cached LPI property bytes.
     pub(crate) cache: BTreeMap<u32, u8>,
+    /// GICR_PWRR.RDPD as last written: this redistributor allows its
+    /// group to be powered down.
+    pub(crate) rdpd: bool,
 }
 
 impl Redistributor {
@@ -47,6 +51,12 @@ impl Redistributor {
 
 impl Gic {
     pub(crate) fn gicr_read(&mut self, index: usize, register: GicrRegister) -> u64 {
+        if !self.power_gate(index, register, false) {
+            return 0;
+        }
+        if register == GicrRegister::Pwrr {
+            return self.pwrr_read(index);
+        }
         let last = index + 1 == self.rds.len();
         let rd = &mut self.rds[index];
         match register {
@@ -72,12 +82,29 @@ impl Gic {
             GicrRegister::Invlpir
             | GicrRegister::Invallr
             | GicrRegister::Syncr
+            | GicrRegister::Pwrr
             | GicrRegister::Other(_) => 0,
         }
     }
 
     pub(crate) fn gicr_write(&mut self, index: usize, register: GicrRegister, value: u64) {
-        let shareability = self.shareability_mask();
+        if !self.power_gate(index, register, true) {
+            return;
+        }
+        if register == GicrRegister::Pwrr {
+            return self.pwrr_write(index, value);
+        }
+        let shareability = self.rd_shareability_mask(index);
+        let propbaser = self.fixed_fields(
+            value & (PROPBASER_RW | shareability),
+            GICR_PROPBASER::InnerCache,
+            GICR_PROPBASER::Physical_Address,
+        );
+        let pendbaser = self.fixed_fields(
+            value & (PENDBASER_RW | shareability),
+            GICR_PENDBASER::InnerCache,
+            GICR_PENDBASER::Physical_Address,
+        );
         let rd = &mut self.rds[index];
         match register {
             GicrRegister::Ctlr => {
@@ -92,12 +119,12 @@ impl Gic {
                 .violations
                 .push(Violation::WriteWhileLpisEnabled(index, register)),
             GicrRegister::Propbaser => {
-                rd.propbaser = value & (PROPBASER_RW | shareability);
+                rd.propbaser = propbaser;
                 rd.cache.clear();
             }
             GicrRegister::Pendbaser => {
                 rd.ptz = GICR_PENDBASER::PTZ.is_set(value);
-                rd.pendbaser = value & (PENDBASER_RW | shareability);
+                rd.pendbaser = pendbaser;
             }
             // ChildrenAsleep follows ProcessorSleep at once.
             GicrRegister::Waker => rd.waker = (value & 0b10) * 0b11,
@@ -108,6 +135,7 @@ impl Gic {
             GicrRegister::Iidr
             | GicrRegister::Typer
             | GicrRegister::Syncr
+            | GicrRegister::Pwrr
             | GicrRegister::Other(_) => {}
         }
     }
@@ -137,10 +165,12 @@ impl Gic {
         );
         // The first 1 KiB (INTIDs below 8192) is implementation defined.
         let first = u64::from(FIRST_LPI / 8);
-        let Ok(table) = self
-            .arena
-            .read_vec(pend + first, (limit / 8 - first) as usize, "")
-        else {
+        let Ok(table) = self.arena.read_vec_as(
+            Agent::Redistributor,
+            pend + first,
+            (limit / 8 - first) as usize,
+            "",
+        ) else {
             return;
         };
         if ptz {
@@ -174,7 +204,9 @@ impl Gic {
                 *byte |= 1 << (intid % 8);
             }
         }
-        self.arena.write(pend, &table, "").expect("checked");
+        self.arena
+            .write_as(Agent::Redistributor, pend, &table, "")
+            .expect("checked");
     }
 
     /// The LPI's property byte, from the redistributor's cache or memory.
@@ -184,7 +216,8 @@ impl Gic {
             return Ok(byte);
         }
         let mut byte = [0];
-        self.arena.read(
+        self.arena.read_as(
+            Agent::Redistributor,
             rd.prop_table() + u64::from(intid - FIRST_LPI),
             &mut byte,
             "LPI property table",

@@ -7,9 +7,9 @@ use crate::state::{Gic, ItsMut};
 use crate::tables::TABLE_ENTRY_SIZE;
 use crate::{Consumption, Quiescence, Violation};
 use gicv3_its::registers::{
-    GICR_CTLR, GICR_IIDR, GICR_INVALLR, GICR_INVLPIR, GICR_PENDBASER, GICR_PROPBASER, GICR_SYNCR,
-    GICR_TYPER, GICR_WAKER, GITS_BASER, GITS_CBASER, GITS_CREADR, GITS_CTLR, GITS_CWRITER,
-    GITS_IIDR, GITS_TRANSLATER, GITS_TYPER,
+    GICR_CTLR, GICR_IIDR, GICR_INVALLR, GICR_INVLPIR, GICR_PENDBASER, GICR_PROPBASER, GICR_PWRR,
+    GICR_SYNCR, GICR_TYPER, GICR_WAKER, GITS_BASER, GITS_CBASER, GITS_CREADR, GITS_CTLR,
+    GITS_CWRITER, GITS_IIDR, GITS_TRANSLATER, GITS_TYPER,
 };
 use tock_registers::fields::Field;
 use tock_registers::{LocalRegisterCopy, RegisterLongName};
@@ -98,6 +98,8 @@ pub enum GicrRegister {
     Typer,
     /// GICR_WAKER.
     Waker,
+    /// GICR_PWRR (GIC-600, GIC-600AE, GIC-700; implementation defined).
+    Pwrr,
     /// GICR_PROPBASER.
     Propbaser,
     /// GICR_PENDBASER.
@@ -120,6 +122,7 @@ impl GicrRegister {
             o if o == GICR_IIDR.offset() => Self::Iidr,
             o if o == GICR_TYPER.offset() => Self::Typer,
             o if o == GICR_WAKER.offset() => Self::Waker,
+            o if o == GICR_PWRR.offset() => Self::Pwrr,
             o if o == GICR_PROPBASER.offset() => Self::Propbaser,
             o if o == GICR_PENDBASER.offset() => Self::Pendbaser,
             o if o == GICR_INVLPIR.offset() => Self::Invlpir,
@@ -201,7 +204,12 @@ impl ItsMut<'_> {
                 .violations
                 .push(Violation::WriteWhileEnabled(register)),
             GitsRegister::Cbaser => {
-                self.its.cbaser = value & (CBASER_RW | self.gic.shareability_mask());
+                let kept = value & (CBASER_RW | self.gic.shareability_mask());
+                self.its.cbaser = self.gic.fixed_fields(
+                    kept,
+                    GITS_CBASER::InnerCache,
+                    GITS_CBASER::Physical_Address,
+                );
                 self.its.creadr = 0;
                 (self.its.stalled, self.its.injected_stall) = (false, false);
             }
@@ -240,13 +248,44 @@ impl ItsMut<'_> {
 
 impl Gic {
     /// Shareability (bits \[11:10\] in CBASER, BASERn, PROPBASER and PENDBASER)
-    /// is writable only when the GIC is coherent.
+    /// of an ITS's registers, when it is writable.
     pub(crate) fn shareability_mask(&self) -> u64 {
         if self.config.shareable {
             bits(GITS_CBASER::Shareability)
         } else {
             0
         }
+    }
+
+    /// Shareability of redistributor `index`'s PROPBASER and PENDBASER,
+    /// when it is writable.
+    pub(crate) fn rd_shareability_mask(&self, index: usize) -> u64 {
+        if self.config.non_shareable_redistributors.contains(&index) {
+            0
+        } else {
+            self.shareability_mask()
+        }
+    }
+
+    /// What a base register holds of `kept` (a written value cut to the
+    /// register's writable bits): InnerCache as the GIC fixes it, if it
+    /// does, and no address bit it does not implement.
+    pub(crate) fn fixed_fields<R: RegisterLongName>(
+        &self,
+        kept: u64,
+        inner_cache: Field<u64, R>,
+        address: Field<u64, R>,
+    ) -> u64 {
+        let mut value = kept & !(self.unimplemented_address_bits() & bits(address));
+        if let Some(fixed) = self.config.fixed_inner_cache {
+            value = (value & !bits(inner_cache)) | inner_cache.val(fixed.into()).value;
+        }
+        value
+    }
+
+    /// Physical address bits the base registers do not implement.
+    fn unimplemented_address_bits(&self) -> u64 {
+        !((1 << self.config.register_address_bits) - 1)
     }
 
     /// The value GITS_BASERn holds after `value` is written to it.
@@ -270,9 +309,17 @@ impl Gic {
             .chain(0..3)
             .find(|&code| sizes.supports(code))
             .unwrap_or(0);
-        let mut register = LocalRegisterCopy::<u64, GITS_BASER::Register>::new(
+        let mut kept = self.fixed_fields(
             value & (BASER_RW | indirect | self.shareability_mask()),
+            GITS_BASER::InnerCache,
+            GITS_BASER::Physical_Address,
         );
+        if page == 2 {
+            // With 64K pages, bits [15:12] hold address bits [51:48].
+            let high = (self.unimplemented_address_bits() >> 48 & 0xf) << 12;
+            kept &= !high;
+        }
+        let mut register = LocalRegisterCopy::<u64, GITS_BASER::Register>::new(kept);
         register.modify(
             table_type
                 + GITS_BASER::Page_Size.val(page)
@@ -357,5 +404,57 @@ mod tests {
         model.gits().write_register(G::Ctlr, 1);
         model.gits().write_register(G::Ctlr, 0);
         assert!((0..100).all(|_| model.gits().read_register(G::Ctlr) == 0));
+    }
+
+    #[test]
+    fn attribute_and_address_fields_keep_what_the_gic_implements() {
+        let model = ItsModel::new(ModelConfig {
+            coherency: crate::Coherency::NonCoherent,
+            fixed_inner_cache: Some(1),
+            non_shareable_redistributors: vec![0],
+            register_address_bits: 40,
+            ..Default::default()
+        });
+        // RaWaWb asked for, Non-cacheable read back; Shareability kept;
+        // address bits 40 and 41 (and, with 64K pages, bits [51:48] in
+        // [15:12]) not implemented.
+        let (cache, prop_cache) = (7 << 59, 7 << 7);
+        let gits = model.gits();
+        gits.write_register(
+            G::Cbaser,
+            VALID | cache | 0x300_4000_0000 | INNER_SHAREABLE | 15,
+        );
+        assert_eq!(
+            gits.read_register(G::Cbaser),
+            VALID | 1 << 59 | 0x4000_0000 | INNER_SHAREABLE | 15
+        );
+        gits.write_register(
+            G::Baser(0),
+            VALID | cache | 0x300_4001_0000 | 3 << 12 | PAGE_64K | INNER_SHAREABLE,
+        );
+        assert_eq!(
+            gits.read_register(G::Baser(0)),
+            VALID | 1 << 59 | 1 << 56 | 7 << 48 | 0x4001_0000 | PAGE_64K | INNER_SHAREABLE
+        );
+        // Redistributor 0's Shareability reads 0; redistributor 1's sticks.
+        for (index, shareability) in [(0, 0), (1, INNER_SHAREABLE)] {
+            let gicr = model.gicr(index);
+            gicr.write_register(
+                R::Propbaser,
+                0x300_4000_0000 | INNER_SHAREABLE | prop_cache | 15,
+            );
+            assert_eq!(
+                gicr.read_register(R::Propbaser),
+                0x4000_0000 | shareability | 1 << 7 | 15
+            );
+            gicr.write_register(
+                R::Pendbaser,
+                0x300_4001_0000 | INNER_SHAREABLE | prop_cache | PTZ,
+            );
+            assert_eq!(
+                gicr.read_register(R::Pendbaser),
+                0x4001_0000 | shareability | 1 << 7
+            );
+        }
     }
 }

@@ -106,6 +106,10 @@ pub enum Violation {
     DeallocatedInUse(u64, &'static str),
     /// `clean_to_poc` of memory (at this virtual address) outside the arena.
     CleanOutsideArena(usize),
+    /// A register of this redistributor written while it is powered down
+    /// (GICR_PWRR, [`ModelConfig::redistributor_power`]). The write was
+    /// ignored.
+    RedistributorPoweredDown(usize, GicrRegister),
 }
 
 /// Why [`ItsModel::send_msi`] did not deliver an LPI.

@@ -4,6 +4,7 @@
 //! itself and its command log); built from a [`ModelConfig`] and reset to it.
 
 use crate::arena::Arena;
+use crate::power::PowerGroup;
 use crate::redistributor::Redistributor;
 use crate::{ModelConfig, ModelStats, Violation};
 use gicv3_its::ItsCommand;
@@ -23,6 +24,8 @@ pub(crate) struct Gic {
     pub(crate) typer: u64,
     pub(crate) arena: Arena,
     pub(crate) rds: Vec<Redistributor>,
+    /// The redistributors' power groups (GICR_PWRR), if modelled.
+    pub(crate) power_groups: Vec<PowerGroup>,
     pub(crate) alloc_budget: Option<usize>,
     pub(crate) stats: ModelStats,
     pub(crate) violations: Vec<Violation>,
@@ -61,6 +64,26 @@ impl State {
         assert!((1..=32).contains(&config.event_id_bits), "event_id_bits");
         assert!((8..=16).contains(&config.itt_entry_size), "itt_entry_size");
         assert!(
+            config
+                .reported_itt_entry_size
+                .is_none_or(|size| (1..=16).contains(&size)),
+            "reported_itt_entry_size"
+        );
+        assert!(
+            config
+                .decoded_devbits
+                .is_none_or(|bits| (1..=config.devbits).contains(&bits)),
+            "decoded_devbits"
+        );
+        assert!(
+            config.fixed_inner_cache.is_none_or(|value| value <= 7),
+            "fixed_inner_cache"
+        );
+        assert!(
+            (32..=52).contains(&config.register_address_bits),
+            "register_address_bits"
+        );
+        assert!(
             config.cid_bits.is_none_or(|b| (1..=16).contains(&b)),
             "cid_bits"
         );
@@ -72,7 +95,12 @@ impl State {
             "page_sizes"
         );
         let typer = GITS_TYPER::Physical::SET
-            + GITS_TYPER::ITT_entry_size.val(config.itt_entry_size as u64 - 1)
+            + GITS_TYPER::ITT_entry_size.val(
+                config
+                    .reported_itt_entry_size
+                    .unwrap_or(config.itt_entry_size) as u64
+                    - 1,
+            )
             + GITS_TYPER::ID_bits.val(u64::from(config.event_id_bits) - 1)
             + GITS_TYPER::Devbits.val(u64::from(config.devbits) - 1)
             + GITS_TYPER::PTA.val(config.pta.into())
@@ -83,12 +111,13 @@ impl State {
         let mut state = Self {
             gic: Gic {
                 typer: typer.value,
-                arena: Arena::new(config.arena_size, config.shareable),
+                arena: Arena::new(&config),
                 rds: config
                     .redistributors
                     .iter()
                     .map(|_| Redistributor::default())
                     .collect(),
+                power_groups: Vec::new(),
                 alloc_budget: None,
                 stats: ModelStats::default(),
                 violations: Vec::new(),
@@ -116,6 +145,7 @@ impl State {
             .rds
             .iter_mut()
             .for_each(|rd| *rd = Redistributor::default());
+        self.gic.reset_power();
     }
 }
 

@@ -175,7 +175,11 @@ impl ItsMut<'_> {
         if self.gic.config.devbits < 32 && device_id >> self.gic.config.devbits != 0 {
             return Err(CommandError::DeviceOutOfRange(device_id).into());
         }
-        let address = self.table_entry(TableKind::Devices, device_id.into())?;
+        // An ITS that decodes fewer DeviceID bits than it reports ignores
+        // the higher ones.
+        let decoded = self.gic.config.decoded_devbits.unwrap_or(32);
+        let index = u64::from(device_id) & ((1 << decoded) - 1);
+        let address = self.table_entry(TableKind::Devices, index)?;
         let raw = self
             .gic
             .arena
@@ -375,5 +379,27 @@ mod tests {
         rig.model.reset();
         assert!(rig.model.valid_collections().is_empty());
         assert_eq!(rig.gits.read_register(G::Ctlr), 1 << 31);
+    }
+
+    #[test]
+    fn device_ids_beyond_the_decoded_bits_share_a_dte() {
+        let mut rig = Rig::new(ModelConfig {
+            devbits: 24,
+            decoded_devbits: Some(12),
+            ..Default::default()
+        });
+        assert_eq!(rig.gits.read_register(G::Typer) >> 13 & 0x1f, 23);
+        let rd0 = RdBase::processor_number(ProcessorNumber(0));
+        rig.map(5, 0, rd0);
+        rig.map(0x1005, 0, rd0);
+        assert_eq!(
+            command_errors(&rig.model),
+            [CommandError::DeviceAlreadyMapped(0x1005)]
+        );
+        assert_eq!(rig.model.valid_device_ids(), [DeviceId(5)]);
+        assert_eq!(
+            rig.model.translate(DeviceId(0x1005), EventId(0)),
+            rig.model.translate(DeviceId(5), EventId(0))
+        );
     }
 }

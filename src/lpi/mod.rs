@@ -150,13 +150,16 @@ struct Domain<M> {
 
 impl<M: DmaMemory> LpiDomain<M> {
     /// Allocates the property table and `config.redistributors` pending
-    /// tables from `memory`.
+    /// tables from `memory`. A region the GIC cannot use is given back.
     pub fn new(mut memory: M, config: LpiDomainConfig) -> Result<Self, ItsError> {
         let size = config.region_bytes(config.redistributors.max(1));
         let region = memory
             .allocate_zeroed(size, PENDING_ALIGN)
             .ok_or(ItsError::OutOfMemory { size })?;
-        Self::with_region(memory, region, config).map_err(|refused| refused.error)
+        Self::with_region(memory, region, config).map_err(|mut refused| {
+            refused.memory.deallocate(refused.region);
+            refused.error
+        })
     }
 
     /// Places the tables in `region`, memory that every kernel booted on

@@ -4,10 +4,12 @@
 #![allow(dead_code)]
 
 use gicv3_its::{
-    CollectionId, DeviceId, EventId, IntId, Its, ItsConfig, LpiDomain, LpiDomainConfig,
-    ProcessorNumber,
+    CollectionId, DeviceId, EventId, IntId, Its, ItsConfig, ItsError, LpiDomain, LpiDomainConfig,
+    ProcessorNumber, QuirkOverrides, Quirks,
 };
-use gicv3_its_model::{ItsModel, ModelConfig, ModelGits, ModelMemory, Translation};
+use gicv3_its_model::{
+    ItsModel, ModelConfig, ModelGits, ModelMemory, MsiError, Translation, Violation,
+};
 use std::collections::BTreeMap;
 
 pub type ModelIts = Its<ModelGits, ModelMemory>;
@@ -114,4 +116,213 @@ pub fn assert_model_matches_registry(model: &ItsModel, its: &ModelIts) {
 pub fn assert_no_violations(model: &ItsModel) {
     let violations = model.violations();
     assert!(violations.is_empty(), "spec violations: {violations:#?}");
+}
+
+// ------------------------------------------------ a workload and its outcome
+
+/// What went wrong when a driver ran a workload on a model; nothing at all
+/// when the driver handled the hardware.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The first error the driver returned, and the step that returned it
+    /// (the workload stops there).
+    pub error: Option<(&'static str, ItsError)>,
+    /// MSIs that did not arrive as the registry says: lost, on another LPI
+    /// or CPU, or delivered while their LPI was disabled.
+    pub wrong_deliveries: Vec<String>,
+    /// What the model caught: the GIC reading or writing memory it should
+    /// not, commands it could not decode, register writes it ignored.
+    pub violations: Vec<Violation>,
+}
+
+impl Outcome {
+    pub fn is_clean(&self) -> bool {
+        self.error.is_none() && self.wrong_deliveries.is_empty() && self.violations.is_empty()
+    }
+
+    pub fn assert_clean(&self) {
+        assert!(self.is_clean(), "expected a clean run: {self:#?}");
+    }
+
+    /// Whether the model caught a violation matching `wanted`.
+    pub fn caught(&self, wanted: impl Fn(&Violation) -> bool) -> bool {
+        self.violations.iter().any(wanted)
+    }
+}
+
+/// Quirk overrides that ignore `quirks`.
+pub fn ignoring(quirks: Quirks) -> QuirkOverrides {
+    QuirkOverrides {
+        ignore: quirks,
+        ..QuirkOverrides::default()
+    }
+}
+
+/// Quirk overrides that force `quirks`.
+pub fn forcing(quirks: Quirks) -> QuirkOverrides {
+    QuirkOverrides {
+        force: quirks,
+        ..QuirkOverrides::default()
+    }
+}
+
+/// An ITS and an LPI domain configuration with the same quirk overrides.
+pub fn with_overrides(quirks: QuirkOverrides) -> (ItsConfig, LpiDomainConfig) {
+    (
+        ItsConfig {
+            quirks,
+            ..ItsConfig::default()
+        },
+        LpiDomainConfig {
+            quirks,
+            ..LpiDomainConfig::default()
+        },
+    )
+}
+
+/// A driver on `model`: an LPI domain, every redistributor initialised, the
+/// ITS probed, one collection per CPU (ICID = processor number).
+pub fn bring_up(
+    model: &ItsModel,
+    its_config: ItsConfig,
+    domain_config: LpiDomainConfig,
+) -> Result<ModelIts, (&'static str, ItsError)> {
+    let domain =
+        LpiDomain::new(model.memory(), domain_config).map_err(|e| ("LpiDomain::new", e))?;
+    for (index, rd_base) in model.config().redistributors.iter().enumerate() {
+        domain
+            .init_redistributor(&model.gicr(index), *rd_base)
+            .map_err(|e| ("init_redistributor", e))?;
+    }
+    let mut its =
+        Its::probe(model.gits(), model.memory(), &domain, its_config).map_err(|e| ("probe", e))?;
+    for cpu in 0..model.config().redistributors.len() as u16 {
+        its.map_collection(CollectionId(cpu), ProcessorNumber(cpu))
+            .map_err(|e| ("map_collection", e))?;
+    }
+    Ok(its)
+}
+
+/// Brings a driver up on a model of `config` and runs [`exercise`] with
+/// DeviceID 0x10 and `events` events.
+pub fn run(
+    config: ModelConfig,
+    its_config: ItsConfig,
+    domain_config: LpiDomainConfig,
+    events: u32,
+) -> Outcome {
+    let model = ItsModel::new(config);
+    let mut outcome = match bring_up(&model, its_config, domain_config) {
+        Ok(mut its) => {
+            let outcome = exercise(&model, &mut its, DeviceId(0x10), events);
+            // A driver the model broke may not tear down cleanly.
+            std::mem::forget(its);
+            outcome
+        }
+        Err(error) => Outcome {
+            error: Some(error),
+            ..Outcome::default()
+        },
+    };
+    outcome.violations = model.take_violations();
+    outcome
+}
+
+/// Maps `device` with `events` events spread over the collections, sends
+/// each an MSI and checks it arrives once, on the LPI and CPU the registry
+/// says; disables event 0's LPI and checks its MSI is held back, enables it
+/// and checks it then arrives; saves and restores the ITS (the
+/// redistributors keep running) and checks event 0 again. Stops at the
+/// first driver error. The violations are left in the model.
+pub fn exercise(model: &ItsModel, its: &mut ModelIts, device: DeviceId, events: u32) -> Outcome {
+    let mut outcome = Outcome::default();
+    if let Err(error) = workload(model, its, device, events, &mut outcome.wrong_deliveries) {
+        outcome.error = Some(error);
+    }
+    outcome
+}
+
+fn workload(
+    model: &ItsModel,
+    its: &mut ModelIts,
+    device: DeviceId,
+    events: u32,
+    wrong: &mut Vec<String>,
+) -> Result<(), (&'static str, ItsError)> {
+    let cpus = model.config().redistributors.len() as u32;
+    its.map_device(device, events)
+        .map_err(|e| ("map_device", e))?;
+    for event in 0..events {
+        let icid = CollectionId((event % cpus) as u16);
+        its.map_event(device, EventId(event), icid)
+            .map_err(|e| ("map_event", e))?;
+    }
+    for event in (0..events).map(EventId) {
+        check_delivery(model, its, device, event, wrong);
+    }
+
+    let event = EventId(0);
+    let (lpi, cpu) = expected(its, device, event);
+    its.configure_event(device, event, 0xa0, false)
+        .map_err(|e| ("configure_event", e))?;
+    let held = model.send_msi(device, event);
+    if held != Err(MsiError::LpiDisabled(lpi)) {
+        wrong.push(format!("MSI of disabled {lpi:?}: {held:?}"));
+    }
+    let taken = model.take_pending(cpu);
+    if !taken.is_empty() {
+        wrong.push(format!("disabled {lpi:?}: CPU {cpu} took {taken:?}"));
+    }
+    its.configure_event(device, event, 0xa0, true)
+        .map_err(|e| ("configure_event", e))?;
+    let taken = model.take_pending(cpu);
+    if taken != [lpi] {
+        wrong.push(format!("re-enabled {lpi:?}: CPU {cpu} took {taken:?}"));
+    }
+
+    its.save().map_err(|e| ("save", e))?;
+    its.domain().save().map_err(|e| ("LpiDomain::save", e))?;
+    for (index, rd_base) in model.config().redistributors.iter().enumerate() {
+        its.domain()
+            .init_redistributor(&model.gicr(index), *rd_base)
+            .map_err(|e| ("init_redistributor", e))?;
+    }
+    its.restore().map_err(|e| ("restore", e))?;
+    check_delivery(model, its, device, event, wrong);
+    Ok(())
+}
+
+/// The LPI and CPU the registry says an event arrives on.
+fn expected(its: &ModelIts, device: DeviceId, event: EventId) -> (IntId, usize) {
+    let mapping = its.registry().event(device, event).expect("mapped event");
+    let cpu = its
+        .registry()
+        .collections()
+        .find(|(id, _)| *id == mapping.icid())
+        .map(|(_, record)| usize::from(record.processor_number.0))
+        .expect("collection recorded");
+    (mapping.intid(), cpu)
+}
+
+/// Sends the event's MSI and checks it arrives once, as the registry says.
+fn check_delivery(
+    model: &ItsModel,
+    its: &ModelIts,
+    device: DeviceId,
+    event: EventId,
+    wrong: &mut Vec<String>,
+) {
+    let (lpi, cpu) = expected(its, device, event);
+    match model.send_msi(device, event) {
+        Ok(t) if (t.intid, t.processor) == (lpi, cpu) => {}
+        other => wrong.push(format!(
+            "MSI ({device:?}, {event:?}) for {lpi:?} on CPU {cpu}: {other:?}"
+        )),
+    }
+    let taken = model.take_pending(cpu);
+    if taken != [lpi] {
+        wrong.push(format!(
+            "({device:?}, {event:?}): CPU {cpu} took {taken:?}, not [{lpi:?}]"
+        ));
+    }
 }

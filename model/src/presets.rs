@@ -1,0 +1,118 @@
+//! Real implementations with known errata, as model configurations: each
+//! reports its implementation's IIDR and behaves as its errata say, so a
+//! test can show that the driver's quirk for it is needed (the same test
+//! with the quirk ignored fails) and sufficient (with it, it passes).
+
+use crate::{Coherency, ModelConfig, RedistributorPower};
+
+/// GITS_IIDR and GICR_IIDR of Arm's GIC-600 r1p6 as Rockchip integrates it
+/// on the RK3588 and the RK3568 (ProductID 0x02, Variant 1, Revision 7).
+pub const ROCKCHIP_GIC600_IIDR: u32 = 0x0201_743b;
+/// GITS_IIDR of Qualcomm's QDF2400 ITS.
+pub const QDF2400_IIDR: u32 = 0x0000_1070;
+/// GITS_IIDR of Cavium's ThunderX pass 1 ITS (Revision, bits \[15:12\],
+/// varies between parts).
+pub const THUNDERX_IIDR: u32 = 0xa100_034c;
+/// GICR_IIDR of Arm's GIC-600 r0p0 (ProductID 0x02, Arm 0x43b).
+pub const GIC600_IIDR: u32 = 0x0200_043b;
+
+impl ModelConfig {
+    /// Rockchip RK3588 (erratum 3588001): the base registers accept
+    /// shareable, cacheable attributes (the fields keep them) but neither
+    /// the ITS nor the redistributors snoop the CPU's caches. Its GICR_PWRR
+    /// belongs to firmware, which powered the redistributors up.
+    pub fn rk3588() -> Self {
+        Self {
+            iidr: ROCKCHIP_GIC600_IIDR,
+            coherency: Coherency::NonCoherent,
+            shareable: true,
+            ..Self::default()
+        }
+    }
+
+    /// Rockchip RK3568 (erratum 3568002): the GIC's accesses to memory
+    /// carry 32 address bits, so it reaches only the low 4 GiB, while its
+    /// base registers keep every address bit written; the memory the
+    /// platform hands out lies above 4 GiB (the arena starts there). The
+    /// same IIDR as the RK3588's.
+    pub fn rk3568() -> Self {
+        Self {
+            iidr: ROCKCHIP_GIC600_IIDR,
+            bus_address_bits: 32,
+            arena_phys_base: 1 << 32,
+            ..Self::default()
+        }
+    }
+
+    /// Qualcomm QDF2400 (erratum 0065): GITS_TYPER reports 8-byte ITT
+    /// entries; the ITS uses 16.
+    pub fn qdf2400() -> Self {
+        Self {
+            iidr: QDF2400_IIDR,
+            itt_entry_size: 16,
+            reported_itt_entry_size: Some(8),
+            ..Self::default()
+        }
+    }
+
+    /// Cavium ThunderX pass 1 (errata 22375 and 24313): GITS_TYPER reports
+    /// 24 DeviceID bits, the ITS decodes 20 (read here as: higher bits are
+    /// ignored); and the ITS ignores the memory attributes of its tables,
+    /// which the model takes as the driver does, as an ITS that does not
+    /// snoop (the fields keep what is written; the redistributors, which
+    /// the erratum does not concern, do snoop).
+    pub fn thunderx() -> Self {
+        Self {
+            iidr: THUNDERX_IIDR,
+            devbits: 24,
+            decoded_devbits: Some(20),
+            coherency: Coherency::NonCoherentIts,
+            ..Self::default()
+        }
+    }
+
+    /// Arm GIC-600 (GICR_IIDR ProductID 0x02) with its redistributors'
+    /// GICR_PWRR reachable (GICD_CTLR.DS = 1): every redistributor starts
+    /// powered down, in groups of two.
+    pub fn gic600() -> Self {
+        Self {
+            iidr: GIC600_IIDR,
+            redistributor_power: Some(RedistributorPower {
+                group_size: 2,
+                ..RedistributorPower::default()
+            }),
+            ..Self::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{GicrRegister as R, GitsRegister as G, ItsModel};
+
+    #[test]
+    fn presets_report_their_implementation() {
+        for (config, iidr) in [
+            (ModelConfig::rk3588(), ROCKCHIP_GIC600_IIDR),
+            (ModelConfig::rk3568(), ROCKCHIP_GIC600_IIDR),
+            (ModelConfig::qdf2400(), QDF2400_IIDR),
+            (ModelConfig::thunderx(), THUNDERX_IIDR),
+            (ModelConfig::gic600(), GIC600_IIDR),
+        ] {
+            let model = ItsModel::new(config);
+            assert_eq!(model.gits().read_register(G::Iidr), iidr.into());
+            assert_eq!(model.gicr(1).read_register(R::Iidr), iidr.into());
+        }
+        // QDF2400: GITS_TYPER.ITT_entry_size says 8 bytes (the ITS uses 16).
+        let typer = ItsModel::new(ModelConfig::qdf2400())
+            .gits()
+            .read_register(G::Typer);
+        assert_eq!(typer >> 4 & 0xf, 7);
+        // ThunderX: GITS_TYPER.Devbits says 24 bits (the ITS decodes 20).
+        let typer = ItsModel::new(ModelConfig::thunderx())
+            .gits()
+            .read_register(G::Typer);
+        assert_eq!(typer >> 13 & 0x1f, 23);
+    }
+}
