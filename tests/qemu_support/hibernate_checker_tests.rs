@@ -40,12 +40,7 @@ fn marker(lines: &[String], phase: Phase, nth: usize) -> usize {
 
 /// The first line in `from..to` that starts with `prefix` and contains
 /// every one of `parts`.
-fn find(
-    lines: &[String],
-    range: std::ops::Range<usize>,
-    prefix: &str,
-    parts: &[&str],
-) -> usize {
+fn find(lines: &[String], range: std::ops::Range<usize>, prefix: &str, parts: &[&str]) -> usize {
     range
         .clone()
         .find(|&i| lines[i].starts_with(prefix) && parts.iter().all(|p| lines[i].contains(p)))

@@ -15,8 +15,12 @@
 //!   write and no translated MSI happens.
 //! - L3. Every redistributor whose LPIs the previous kernel left enabled is
 //!   turned off (EnableLPIs written 0) before its GICR_PROPBASER or
-//!   GICR_PENDBASER is written, and its LPIs are enabled again only on a
-//!   property table that is not the previous kernel's.
+//!   GICR_PENDBASER is written and before a collection is mapped onto it
+//!   (until then an LPI routed there would set a bit in the previous
+//!   kernel's pending table), and its LPIs are enabled again only on a
+//!   property table that is not the previous kernel's. (A CPU's
+//!   redistributor is taken over when the CPU comes online, which may be
+//!   after the ITS probe.)
 //! - L4. After the probe, every ITE is written into an ITT that the new
 //!   kernel mapped after its probe, and every MSI translated goes through a
 //!   mapping written after the probe: none through a Linux mapping.
@@ -72,17 +76,13 @@ pub fn assert_reported(report: &Report, parts: &[&str]) {
     );
 }
 
-/// A kernel's probe, from its `boot` marker until it enables the ITS (L2,
-/// L3).
+/// A kernel's probe, from its `boot` marker until it enables the ITS (L2).
 #[derive(Debug, Default)]
 struct Probe {
     /// Which `boot` marker, from 1.
     boot: usize,
     /// BASER types written so far.
     tables_written: BTreeSet<u64>,
-    /// Redistributors the previous kernel left with LPIs on: their property
-    /// table then, and whether EnableLPIs was written 0 since.
-    left_enabled: BTreeMap<u64, (u64, bool)>,
 }
 
 /// Judges a `--from-linux` run: rules L1 to L4.
@@ -98,6 +98,10 @@ pub fn check_from_linux(trace: &str) -> Report {
     let mut fresh_itts: BTreeSet<u64> = BTreeSet::new();
     let mut last_translation = None;
     let mut probes = Vec::new();
+    // Since the last `boot` (L3): the redistributors the previous kernel
+    // left with LPIs on, their property table then, and whether EnableLPIs
+    // was written 0 since.
+    let mut left_enabled: BTreeMap<u64, (u64, bool)> = BTreeMap::new();
 
     for event in &events {
         match event {
@@ -124,7 +128,7 @@ pub fn check_from_linux(trace: &str) -> Report {
                         state.collections.len()
                     );
                 }
-                let left_enabled = state
+                left_enabled = state
                     .redistributors
                     .iter()
                     .filter(|(_, r)| r.lpis_enabled())
@@ -132,7 +136,6 @@ pub fn check_from_linux(trace: &str) -> Report {
                     .collect();
                 probe = Some(Probe {
                     boot: boots,
-                    left_enabled,
                     ..Probe::default()
                 });
                 fresh_itts.clear();
@@ -140,6 +143,9 @@ pub fn check_from_linux(trace: &str) -> Report {
             Event::Marker(Phase::ToLinux) => report
                 .failures
                 .push("markers: `to Linux` in a --from-linux run".into()),
+            // The kernel hands over (to a reset and the next boot, or into
+            // its image): what it took over is no longer in question.
+            Event::Marker(Phase::Entry | Phase::Jump) => left_enabled.clear(),
             Event::Marker(_) => {}
             Event::Ctlr(value) if value & 1 != 0 => {
                 if let Some(done) = probe.take() {
@@ -150,14 +156,6 @@ pub fn check_from_linux(trace: &str) -> Report {
                         if !done.tables_written.contains(&wanted) {
                             report.failures.push(format!(
                                 "L2: boot {}: the ITS was enabled without its {what} table rewritten: the previous kernel's mappings stay",
-                                done.boot
-                            ));
-                        }
-                    }
-                    for (redistributor, (_, turned_off)) in &done.left_enabled {
-                        if !turned_off {
-                            report.failures.push(format!(
-                                "L3: boot {}: redistributor {redistributor} still has the previous kernel's LPIs on when the ITS is enabled",
                                 done.boot
                             ));
                         }
@@ -182,10 +180,7 @@ pub fn check_from_linux(trace: &str) -> Report {
                 register,
                 value,
             } => {
-                if let Some(probe) = probe.as_mut()
-                    && let Some((linux_table, turned_off)) =
-                        probe.left_enabled.get_mut(redistributor)
-                {
+                if let Some((linux_table, turned_off)) = left_enabled.get_mut(redistributor) {
                     match register {
                         RedistributorRegister::Ctlr if value & 1 == 0 => *turned_off = true,
                         RedistributorRegister::Ctlr => {
@@ -195,14 +190,12 @@ pub fn check_from_linux(trace: &str) -> Report {
                                 .map_or(0, |r| r.propbaser & PROPBASER_ADDRESS);
                             if table == *linux_table {
                                 report.failures.push(format!(
-                                    "L3: boot {}: redistributor {redistributor}'s LPIs enabled again on the previous kernel's property table {table:#x}",
-                                    probe.boot
+                                    "L3: boot {boots}: redistributor {redistributor}'s LPIs enabled again on the previous kernel's property table {table:#x}"
                                 ));
                             }
                         }
                         _ if !*turned_off => report.failures.push(format!(
-                            "L3: boot {}: redistributor {redistributor}'s {register:?} written while the previous kernel's LPIs were on",
-                            probe.boot
+                            "L3: boot {boots}: redistributor {redistributor}'s {register:?} written while the previous kernel's LPIs were on"
                         )),
                         _ => {}
                     }
@@ -212,6 +205,17 @@ pub fn check_from_linux(trace: &str) -> Report {
                 report.failures.push(format!(
                     "L2: boot {}: a table write before the kernel's probe enabled the ITS: {event:?}",
                     probe.as_ref().map_or(0, |p| p.boot)
+                ));
+            }
+            Event::Cte {
+                icid,
+                valid: true,
+                rdbase,
+            } if left_enabled.get(rdbase).is_some_and(|&(_, off)| !off) => {
+                // QEMU's RDbase is the processor number, which its trace
+                // gives redistributors by.
+                report.failures.push(format!(
+                    "L3: boot {boots}: ICID {icid} mapped onto redistributor {rdbase}, which still has the previous kernel's LPIs on"
                 ));
             }
             Event::Dte {

@@ -225,7 +225,27 @@ fn l3_the_previous_kernels_lpis_must_be_turned_off_first() {
     );
     assert_reported(
         &report,
-        &["L3", "boot 1", "still has the previous kernel's LPIs on"],
+        &[
+            "L3",
+            "boot 1",
+            "ICID 0 mapped onto redistributor 0, which still has",
+        ],
+    );
+}
+
+#[test]
+fn l3_a_cpu_coming_online_later_must_turn_its_lpis_off_too() {
+    // Redistributor 1 is taken over when CPU 1 comes online, after the
+    // probe.
+    let boot = marker(FROM_LINUX, Phase::Boot, 0);
+    let entry = marker(FROM_LINUX, Phase::Entry, 0);
+    let trace = without(FROM_LINUX, boot..entry, |l| {
+        l.starts_with("gicv3_redist_write GICv3 redistributor 0x1 ")
+            && l.contains("offset 0x0 data 0x2 ")
+    });
+    assert_reported(
+        &check_from_linux(&trace),
+        &["L3", "ICID 1 mapped onto redistributor 1, which still has"],
     );
 }
 

@@ -181,15 +181,16 @@ impl Redistributors {
         })?;
         // No SGI or PPI enabled, active or pending, whatever the previous
         // kernel left, and all in group 1 (LPIs are always group 1).
-        let sgi = &redistributor.sgi_base;
-        sgi.write(GICR_ICENABLER0, ALL);
-        wait("GICR_CTLR.RWP", || {
-            !rd.read(GICR_CTLR).is_set(GICR_CTLR::RWP)
-        })?;
-        sgi.write(GICR_ICACTIVER0, ALL);
-        sgi.write(GICR_ICPENDR0, ALL);
-        sgi.write(GICR_IGROUPR0, ALL);
+        silence(&redistributor)?;
+        redistributor.sgi_base.write(GICR_IGROUPR0, ALL);
         Ok(rd.base().as_ptr() as u64)
+    }
+
+    /// Disables, deactivates and clears every SGI and PPI at the
+    /// redistributor of the CPU with `affinity`: what a kernel leaves for
+    /// the next one, which may not clear pending ones (Linux does not).
+    pub fn silence(&self, affinity: u32) -> Result<(), GicError> {
+        silence(&self.find(affinity)?)
     }
 
     /// Enables SGI `sgi` (0..16) at the redistributor of the CPU with
@@ -267,6 +268,19 @@ fn wait(what: &'static str, done: impl FnMut() -> bool) -> Result<(), GicError> 
     } else {
         Err(GicError::Timeout(what))
     }
+}
+
+/// GICR_ICENABLER0, then (once the redistributor says the disable took
+/// effect) GICR_ICACTIVER0 and GICR_ICPENDR0, all ones.
+fn silence(redistributor: &Redistributor) -> Result<(), GicError> {
+    let (rd, sgi) = (&redistributor.rd_base, &redistributor.sgi_base);
+    sgi.write(GICR_ICENABLER0, ALL);
+    wait("GICR_CTLR.RWP", || {
+        !rd.read(GICR_CTLR).is_set(GICR_CTLR::RWP)
+    })?;
+    sgi.write(GICR_ICACTIVER0, ALL);
+    sgi.write(GICR_ICPENDR0, ALL);
+    Ok(())
 }
 
 /// The GICv3 CPU interface of the running CPU (ICC_*_EL1, 12.2).

@@ -24,7 +24,8 @@
 //!   MSI-X and bus mastering off ([`crate::pci::Function::quiesce`]).
 //! - **The CPUs** (this kernel): every other CPU offline (its events moved
 //!   here, its collection unmapped, PSCI CPU_OFF); on this one timers
-//!   stopped, group 1 interrupts off at the CPU interface, IRQs masked, the
+//!   stopped, its SGIs and PPIs disabled, deactivated and cleared, group 1
+//!   interrupts off at the CPU interface, IRQs masked, the
 //!   Image, initrd and DTB cleaned to the Point of Coherency, MMU and
 //!   caches off ([`jump`]).
 //!
@@ -65,9 +66,7 @@ pub fn requested(kernel: &Kernel) -> bool {
 /// by powering off with [`EXIT_HANDOVER_FAILED`] if something is wrong
 /// before the jump.
 pub fn run(mut kernel: Kernel) -> ! {
-    let error = match hand_over(&mut kernel) {
-        Err(error) => error,
-    };
+    let Err(error) = hand_over(&mut kernel);
     error!("{LINUX_FAILED_LINE} {error}; powering off with status {EXIT_HANDOVER_FAILED}");
     power::exit(EXIT_HANDOVER_FAILED);
 }
@@ -131,6 +130,11 @@ fn hand_over(kernel: &mut Kernel) -> Result<core::convert::Infallible, String> {
     }
     cpu_interface::disable();
     cpu::stop_timers();
+    kernel
+        .gic
+        .redistributors()
+        .silence(cpu::affinity())
+        .map_err(|error| format!("silencing this CPU's SGIs and PPIs: {error}"))?;
     for range in [Some(image.range()), initrd, Some(kernel.dtb.clone())]
         .into_iter()
         .flatten()
