@@ -45,6 +45,7 @@
 //! that the checker catches it; `hibernate-fail-boot-save` makes it treat
 //! its save hook as failed, to show that it then refuses to jump.
 
+mod header;
 pub mod image;
 pub mod layout;
 pub mod marker;
