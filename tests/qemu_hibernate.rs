@@ -18,6 +18,9 @@ mod qemu_support;
 // includes it: its unit tests on the saved run then run once.
 #[path = "qemu_support/hibernate_checker.rs"]
 mod hibernate_checker;
+#[cfg(test)]
+#[path = "qemu_support/hibernate_checker_tests.rs"]
+mod hibernate_checker_tests;
 #[path = "qemu_support/trace.rs"]
 mod trace;
 

@@ -8,7 +8,7 @@ use crate::error::{ItsError, WaitFor};
 use crate::lpi::LpiDomain;
 use crate::memory::{self, DmaMemory, DmaRegion, MemoryAttributes};
 use crate::queue::CommandQueue;
-use crate::registers::{GITS_CTLR, GITS_IIDR, GITS_TYPER, GitsFrame};
+use crate::registers::{GITS_CBASER, GITS_CTLR, GITS_IIDR, GITS_TYPER, GitsFrame};
 use crate::registry::Registry;
 use crate::tables::{self, ItsTable, TableRequest};
 use crate::wait::{Wait, WaitPolicy};
@@ -33,6 +33,16 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         let attributes = features.attributes(config.attributes);
         if !frame.read(GITS_TYPER).is_set(GITS_TYPER::Physical) {
             return Err(ItsError::NoPhysicalLpis);
+        }
+        let left = frame.read(GITS_CTLR);
+        if left.is_set(GITS_CTLR::Enabled) {
+            // Expected after a kexec from Linux, which tears nothing down:
+            // worth a line, as every mapping it made dies here.
+            log::info!(
+                "its: left enabled by a previous owner (GITS_CTLR {:#x}, GITS_CBASER {:#x}): disabling it and dropping its tables",
+                left.get(),
+                frame.read(GITS_CBASER).get()
+            );
         }
         disable_and_quiesce(&frame, config.wait)?;
         // Whatever a previous owner left Valid (tables of any type, a

@@ -92,7 +92,15 @@ pub(crate) fn enable<G: GicrFrame, M: DmaMemory>(
     processor_number: ProcessorNumber,
     wait: WaitPolicy,
 ) -> Result<bool, ItsError> {
-    if lpis_enabled(frame) && !disable(frame, wait)? {
+    let left_enabled = lpis_enabled(frame);
+    if left_enabled {
+        log::info!(
+            "its: redistributor {processor_number}: LPIs left enabled by a previous owner (GICR_PROPBASER {:#x}, GICR_PENDBASER {:#x})",
+            frame.read(GICR_PROPBASER).get(),
+            frame.read(GICR_PENDBASER).get()
+        );
+    }
+    if left_enabled && !disable(frame, wait)? {
         // EnableLPIs is stuck: adopt the tables only if they are ours.
         let propbaser = frame.read(GICR_PROPBASER);
         let pendbaser = frame.read(GICR_PENDBASER);

@@ -131,6 +131,10 @@ core::arch::global_asm!(
     "msr s3_4_c12_c9_5, x9",
     "isb",
     "1:",
+    // The stub that enters Linux at EL2 for linux/jump.rs.
+    "adrp x9, el2_vectors",
+    "add x9, x9, :lo12:el2_vectors",
+    "msr vbar_el2, x9",
     // SPSR_EL2: EL1h with D, A, I, F masked.
     "mov x9, #0x3c5",
     "msr spsr_el2, x9",
@@ -138,6 +142,44 @@ core::arch::global_asm!(
     "eret",
     "2:",
     "br x10",
+    "",
+    // EL2's vectors, left behind for one purpose: `hvc #LINUX_HVC` from EL1
+    // (a lower EL in AArch64, synchronous: offset 0x400) enters Linux at
+    // EL2, at x1 with x0 = x2 and x1 = x2 = x3 = 0, as the arm64 boot
+    // protocol asks. EL1 turned its MMU and caches off first; EL2's MMU was
+    // never on. Anything else taken to EL2 parks the CPU.
+    ".balign 2048",
+    "el2_vectors:",
+    ".rept 8",
+    "b el2_park",
+    ".balign 128",
+    ".endr",
+    "b el2_lower_sync",
+    ".balign 128",
+    ".rept 7",
+    "b el2_park",
+    ".balign 128",
+    ".endr",
+    "el2_lower_sync:",
+    "mrs x9, esr_el2",
+    // ESR_EL2.EC (bits 31:26) 0x16 is HVC from AArch64; ISS holds its
+    // immediate.
+    "ubfx x10, x9, #26, #6",
+    "cmp x10, #0x16",
+    "b.ne el2_park",
+    "and x10, x9, #0xffff",
+    "mov x11, #{linux_hvc}",
+    "cmp x10, x11",
+    "b.ne el2_park",
+    "mov x9, x1",
+    "mov x0, x2",
+    "mov x1, xzr",
+    "mov x2, xzr",
+    "mov x3, xzr",
+    "br x9",
+    "el2_park:",
+    "wfe",
+    "b el2_park",
     "",
     // A secondary CPU at EL1: the MMU on with the initial page table (as
     // aarch64-rt's entry does), FP/SIMD on, the stack from x0, the vectors,
@@ -155,4 +197,5 @@ core::arch::global_asm!(
     "msr vbar_el1, x9",
     "isb",
     "b secondary_main",
+    linux_hvc = const crate::linux::LINUX_HVC,
 );

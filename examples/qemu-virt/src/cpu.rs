@@ -3,7 +3,8 @@
 
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{
-    CNTFRQ_EL0, CNTPCT_EL0, CurrentEL, DAIF, MPIDR_EL1, Readable, Writeable,
+    CNTFRQ_EL0, CNTP_CTL_EL0, CNTPCT_EL0, CNTV_CTL_EL0, CurrentEL, DAIF, MPIDR_EL1, Readable,
+    Writeable,
 };
 use core::time::Duration;
 
@@ -37,6 +38,16 @@ pub fn enable_irqs() {
     // SAFETY: only changes the IRQ mask; the vector table is installed by
     // aarch64-rt's entry code before `main`.
     unsafe { core::arch::asm!("msr daifclr, #2", options(nomem, nostack)) };
+}
+
+/// Stops this CPU's EL1 physical and virtual timers (CNTP_CTL_EL0 =
+/// CNTV_CTL_EL0 = 0): the kernel uses neither, and Linux kexecs with its
+/// virtual timer armed, whose PPI (INTID 27) would fire at once and for
+/// ever.
+pub fn stop_timers() {
+    CNTP_CTL_EL0.set(0);
+    CNTV_CTL_EL0.set(0);
+    barrier::isb(barrier::SY);
 }
 
 /// Time since boot, from the generic timer's physical counter.

@@ -10,11 +10,23 @@ use log::{info, warn};
 /// MSIs raised per device.
 const TRIGGERS: u32 = 3;
 
+/// What the demo did: MSIs raised and handled over every edu.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EduUse {
+    /// edu devices whose MSI was routed.
+    pub devices: u32,
+    /// MSIs raised.
+    pub raised: u32,
+    /// Of those, handled as LPIs.
+    pub handled: u32,
+}
+
 /// Runs the demo.
-pub fn run(mut kernel: Kernel) {
+pub fn run(kernel: &mut Kernel) -> EduUse {
+    let mut used = EduUse::default();
     let Some(host) = kernel.platform.pci.clone() else {
         warn!("demo: no PCI host bridge in the DTB");
-        return;
+        return used;
     };
     let mut devices = 0;
     for function in &kernel.functions {
@@ -44,6 +56,9 @@ pub fn run(mut kernel: Kernel) {
             edu.raise(1);
             cpu::wait_until(Duration::from_secs(1), || irq::count(lpi) >= n);
         }
+        used.devices += 1;
+        used.raised += TRIGGERS;
+        used.handled += irq::count(lpi);
         info!(
             "edu {}: {TRIGGERS} MSIs raised, {} handled as LPI {lpi} (DeviceID {:#x} EventID 0)",
             function.bdf,
@@ -56,6 +71,7 @@ pub fn run(mut kernel: Kernel) {
     }
     let usage = kernel.its.its.memory_use();
     info!("its: memory in use {usage:?}");
+    used
 }
 
 /// The edu's IRQ handler: acknowledge at the device, so the next raise sends

@@ -345,6 +345,8 @@ fn bring_up_this_cpu(
     lpis: &LpiDomain<crate::heap::KernelDma>,
 ) -> Result<ProcessorNumber, HotplugError> {
     let affinity = cpu::affinity();
+    // A timer left armed by whoever ran this CPU before fires at once.
+    cpu::stop_timers();
     let rd_base = redistributors.wake(affinity)?;
     redistributors.enable_sgi(affinity, KICK_SGI)?;
     cpu_interface::enable();

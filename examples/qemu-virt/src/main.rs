@@ -24,6 +24,7 @@ mod heap;
 mod hibernate;
 mod hotplug;
 mod irq;
+mod linux;
 mod msi;
 mod nvme;
 mod paging;
@@ -67,6 +68,10 @@ pub struct Kernel {
     pub nvme: Option<nvme::Nvme>,
     /// Where the heap, the LPI tables and scratch RAM are (hibernate/layout.rs).
     pub layout: hibernate::layout::Layout,
+    /// The DTB the kernel was entered with, for a kernel it boots.
+    pub dtb: Range<usize>,
+    /// The exception level the kernel was entered at (it runs at EL1).
+    pub entry_el: u64,
 }
 
 unsafe extern "C" {
@@ -75,9 +80,18 @@ unsafe extern "C" {
     static data_begin: u8;
 }
 
+/// The kernel's whole image in memory, text to stacks.
+///
+/// # Safety
+/// None beyond the linker script defining the symbols; only their
+/// addresses are used (an `unsafe fn` because the statics are foreign).
+pub unsafe fn image_range() -> Range<usize> {
+    (&raw const image_start) as usize..(&raw const image_end) as usize
+}
+
 entry!(main, 64);
 fn main(dtb: u64, _x1: u64, _x2: u64, entry_el: u64) -> ! {
-    let kernel = match bring_up(dtb, entry_el) {
+    let mut kernel = match bring_up(dtb, entry_el) {
         Ok(kernel) => kernel,
         Err(message) => {
             error!("boot: {message}");
@@ -98,7 +112,10 @@ fn main(dtb: u64, _x1: u64, _x2: u64, entry_el: u64) -> ! {
     if hibernate::requested(&kernel) {
         hibernate::run(kernel);
     }
-    demo::run(kernel);
+    if linux::requested(&kernel) {
+        linux::run(kernel);
+    }
+    demo::run(&mut kernel);
     info!("boot: done, powering off");
     power::system_off();
 }
@@ -111,13 +128,24 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
     let Ok(fdt) = platform::dtb_at(dtb_address, INITIAL_BLOCK) else {
         power::exit(EXIT_BOOT_FAILED);
     };
-    // The linker script defines both symbols; only their addresses are used.
-    let image = (&raw const image_start) as usize..(&raw const image_end) as usize;
+    // SAFETY: the linker script defines the symbols.
+    let image = unsafe { image_range() };
     let dtb = dtb_address as usize..dtb_address as usize + fdt.total_size();
     let mut holes: [Range<usize>; 8] = [const { 0..0 }; 8];
     holes[0] = image.clone();
     holes[1] = dtb.clone();
-    for (hole, reserved) in holes[2..].iter_mut().zip(fdt.memory_reservations()) {
+    // For `to-linux`: the initrd and the Linux Image the kernel boots must
+    // survive until then (the Image's BSS too).
+    if let Some(initrd) = platform::initrd(&fdt) {
+        holes[2] = initrd.start as usize..initrd.end as usize;
+    }
+    let bootargs = fdt.chosen().ok().and_then(|chosen| chosen.bootargs());
+    if let Some(Ok(linux)) =
+        bootargs.and_then(|args| linux::LinuxImage::named(args, &INITIAL_BLOCK))
+    {
+        holes[3] = linux.range();
+    }
+    for (hole, reserved) in holes[4..].iter_mut().zip(fdt.memory_reservations()) {
         *hole = reserved.address() as usize..reserved.address() as usize + reserved.size();
     }
     // The heap is a fixed-size arena at a place every boot agrees on, so
@@ -163,6 +191,9 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
         layout.scratch.end,
     );
 
+    // Whatever kernel ran before (Linux, through kexec) may have left a
+    // timer armed; the GIC is reset below.
+    cpu::stop_timers();
     // SAFETY: GICD and the GICR regions come from the DTB and are mapped as
     // Device memory; the GIC module is their only user apart from the ITS
     // driver's LPI registers.
@@ -233,6 +264,8 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
         functions,
         nvme,
         layout,
+        dtb,
+        entry_el,
     })
 }
 

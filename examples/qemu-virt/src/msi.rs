@@ -208,8 +208,9 @@ impl ItsService {
 
     /// Maps `vectors` events of `function` (EventIDs 0..vectors) to new LPIs
     /// in collection [`ICID`] and programs the function's MSI-X (preferred)
-    /// or MSI capability with the doorbell and EventIDs. MSI-X entries are
-    /// left masked for the driver of the device to unmask.
+    /// or MSI capability with the doorbell and EventIDs, and lets the
+    /// function master the bus. MSI-X entries are left masked for the
+    /// driver of the device to unmask.
     pub fn route(
         &mut self,
         host: &PciHost,
@@ -251,6 +252,8 @@ impl ItsService {
             // EventIDs start at 0, so `data | vector` is the vector's EventID.
             msi.enable(self.doorbell, 0, vectors);
         }
+        // An MSI is a memory write: the function must master the bus.
+        function.set_bus_master(true);
         log::info!(
             "msi: {} (requester ID {:#x}) -> DeviceID {device_id:#x}, doorbell {:#x}, LPIs {lpis:?}",
             function.bdf,

@@ -142,6 +142,25 @@ pub struct Platform {
     pub psci: Option<PsciConduit>,
     /// /chosen/bootargs.
     pub bootargs: String,
+    /// The initrd a boot loader placed in RAM ([`initrd`]).
+    pub initrd: Option<Range<u64>>,
+}
+
+/// The initrd a boot loader (QEMU's `-initrd`) placed in RAM, from /chosen's
+/// `linux,initrd-start` and `linux,initrd-end` (end exclusive; one or two
+/// cells each, as Linux reads them whatever `#address-cells` says).
+pub fn initrd(fdt: &Fdt) -> Option<Range<u64>> {
+    let chosen = fdt.find_node("/chosen")?;
+    let number = |name: &str| {
+        let value = chosen.property(name)?.value;
+        match value.len() {
+            4 => Some(u64::from(u32::from_be_bytes(value.try_into().ok()?))),
+            8 => Some(u64::from_be_bytes(value.try_into().ok()?)),
+            _ => None,
+        }
+    };
+    let (start, end) = (number("linux,initrd-start")?, number("linux,initrd-end")?);
+    (start < end).then_some(start..end)
 }
 
 /// The DTB at `address`, if there is a valid one inside `mapped`.
@@ -261,12 +280,20 @@ impl Platform {
                 .transpose()?,
             psci,
             bootargs,
+            initrd: initrd(fdt),
         })
     }
 
     /// Whether the kernel command line holds `word`.
     pub fn has_arg(&self, word: &str) -> bool {
         self.bootargs.split_whitespace().any(|arg| arg == word)
+    }
+
+    /// The value of the first `key=VALUE` on the kernel command line.
+    pub fn arg(&self, key: &str) -> Option<&str> {
+        self.bootargs
+            .split_whitespace()
+            .find_map(|arg| arg.strip_prefix(key)?.strip_prefix('='))
     }
 }
 

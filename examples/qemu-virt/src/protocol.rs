@@ -20,9 +20,10 @@
 /// commands and table writes, while the serial log goes elsewhere. So that
 /// a checker can split the trace into the kernel's phases, the kernel reads
 /// one of the ITS's identification registers (GITS_PIDR4..7, 0xFFD0..0xFFDC,
-/// and GITS_PIDR0..2, 0xFFE0..0xFFE8), which the driver never reads, right
-/// where it prints the phase's line: the offset, [`Phase::offset`], names the
-/// phase. A read has no effect on the ITS.
+/// GITS_PIDR0, 1 and 3, 0xFFE0, 0xFFE4, 0xFFEC, and GITS_CIDR0, 0xFFF0),
+/// which the driver never reads, right where it prints the phase's line: the
+/// offset, [`Phase::offset`], names the phase. A read has no effect on the
+/// ITS. GITS_PIDR2 is not used: Linux reads it when it probes an ITS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u16)]
 pub enum Phase {
@@ -45,7 +46,11 @@ pub enum Phase {
     /// is done (or skipped by `hibernate-no-teardown`), IRQs are masked, and
     /// it is about to copy the image into place and jump to the resume
     /// entry.
-    Jump = 0xffe8,
+    Jump = 0xfff0,
+    /// [`LINUX_JUMP_LINE`] (`to-linux`): the kernel's last ITS-visible step
+    /// before it enters Linux: its teardown is done (or skipped by
+    /// `linux-no-teardown`) and IRQs are masked.
+    ToLinux = 0xffec,
 }
 
 impl Phase {
@@ -61,6 +66,18 @@ impl Phase {
         Phase::ChecksDone,
     ];
 
+    /// Every phase: the cycle's, then [`Phase::ToLinux`].
+    pub const ALL: [Phase; 8] = [
+        Phase::Entry,
+        Phase::Boot,
+        Phase::Handover,
+        Phase::Jump,
+        Phase::Exit,
+        Phase::ForeignProbe,
+        Phase::ChecksDone,
+        Phase::ToLinux,
+    ];
+
     /// The offset in the ITS control frame whose read marks this phase.
     pub const fn offset(self) -> u64 {
         self as u64
@@ -68,9 +85,7 @@ impl Phase {
 
     /// The phase that a read at `offset` marks, if any.
     pub fn from_offset(offset: u64) -> Option<Self> {
-        Self::CYCLE
-            .into_iter()
-            .find(|phase| phase.offset() == offset)
+        Self::ALL.into_iter().find(|phase| phase.offset() == offset)
     }
 }
 
@@ -164,6 +179,27 @@ pub const EXIT_HIBERNATED: u32 = 75;
 /// Semihosting exit status of a boot kernel whose ITS save hook failed: it
 /// refuses to jump into the image.
 pub const EXIT_HANDOVER_FAILED: u32 = 76;
+
+// ---- booting Linux (`to-linux`) -----------------------------------------------
+
+/// The Linux Image, initrd and DTB the kernel will boot:
+/// `{LINUX_IMAGE_LINE} {entry:#x} ({bytes} bytes with BSS, flags {flags:#x}), initrd {start:#x}..{end:#x}, DTB at {dtb:#x}`
+/// (`initrd none` without one).
+pub const LINUX_IMAGE_LINE: &str = "linux: Image at";
+/// What the kernel did with its devices before the handover:
+/// `{LINUX_USED_LINE} edu MSIs {raised} raised, {handled} handled; NVMe {commands} reads, {interrupts} interrupts`.
+pub const LINUX_USED_LINE: &str = "linux: devices used through the ITS:";
+/// Before the teardown; the whole line.
+pub const LINUX_HANDOVER_LINE: &str = "linux: handing over to Linux";
+/// The last line before the jump ([`Phase::ToLinux`]):
+/// `{LINUX_JUMP_LINE} {entry:#x} at EL{el}, x0 = DTB {dtb:#x}`.
+pub const LINUX_JUMP_LINE: &str = "linux: entering Linux at";
+/// `linux-no-teardown`: the kernel says it skips its save hook and leaves
+/// its redistributors' LPIs on; the whole line (a warning).
+pub const LINUX_NO_TEARDOWN_LINE: &str = "linux: linux-no-teardown: Linux gets the ITS with this kernel's mappings and LPIs enabled (the bug)";
+/// The handover failed before the jump: `{LINUX_FAILED_LINE} {why}`; the
+/// kernel then powers off with status [`EXIT_HANDOVER_FAILED`].
+pub const LINUX_FAILED_LINE: &str = "linux: FAILED:";
 
 // ---- the on-target tests' serial log (`qemu/run --test`) -------------------
 

@@ -19,12 +19,16 @@ use core::ops::Range;
 use core::ptr::NonNull;
 use core::time::Duration;
 use gicv3_its::mmio::MmioFrame;
-use gicv3_its::registers::{GICR_TYPER, GICR_WAKER, Gicr, RegisterFrame};
+use gicv3_its::registers::{GICR_CTLR, GICR_TYPER, GICR_WAKER, Gicr, RegisterFrame};
 use gicv3_its::tock_registers::LocalRegisterCopy;
 use registers::{
-    GICD_CTLR, GICD_TYPER, GICR_IGROUPR0, GICR_ISENABLER0, GICR_TYPER_VLPIS, Gicd, GicrSgi,
-    SGI_BASE_OFFSET,
+    GICD_CTLR, GICD_ICACTIVER, GICD_ICENABLER, GICD_ICPENDR, GICD_IGROUPR, GICD_TYPER,
+    GICR_ICACTIVER0, GICR_ICENABLER0, GICR_ICPENDR0, GICR_IGROUPR0, GICR_ISENABLER0,
+    GICR_TYPER_VLPIS, Gicd, GicrSgi, SGI_BASE_OFFSET,
 };
+
+/// Every bit of a one-bit-per-INTID register.
+const ALL: LocalRegisterCopy<u32> = LocalRegisterCopy::new(u32::MAX);
 
 /// INTIDs 1020..=1023 are special: nothing to acknowledge.
 pub const SPURIOUS: u32 = 1023;
@@ -74,6 +78,15 @@ impl Gic {
     /// CPU's redistributor (found among `gicr_regions` by affinity) and
     /// enables the CPU interface for group 1 at every priority.
     ///
+    /// It starts from whatever a previous kernel left: Linux kexecs with
+    /// its interrupts enabled, some pending (the virtual timer's PPI fires
+    /// at once). So every SPI is disabled, deactivated, made not pending and
+    /// put in group 1 before the distributor is enabled again; each
+    /// redistributor's SGIs and PPIs likewise when it is woken
+    /// ([`Redistributors::wake`]); the CPU interface drops every active
+    /// priority ([`cpu_interface::enable`]). LPIs and the ITS are the
+    /// `gicv3-its` crate's to reset.
+    ///
     /// # Safety
     /// `gicd` must be the distributor's frame and `gicr_regions` the
     /// redistributor regions, mapped as Device memory for ever. Nothing else
@@ -86,6 +99,14 @@ impl Gic {
         let gicd = unsafe { MmioFrame::<Gicd>::new(gicd) };
         let settled = || !gicd.read(GICD_CTLR).is_set(GICD_CTLR::RWP);
         gicd.write(GICD_CTLR, LocalRegisterCopy::new(0));
+        wait("GICD_CTLR.RWP", settled)?;
+        let blocks = gicd.read(GICD_TYPER).read(GICD_TYPER::ITLinesNumber) as usize + 1;
+        for bank in 1..blocks.min(GICD_ICENABLER.len()) {
+            gicd.write(GICD_ICENABLER[bank], ALL);
+            gicd.write(GICD_ICACTIVER[bank], ALL);
+            gicd.write(GICD_ICPENDR[bank], ALL);
+            gicd.write(GICD_IGROUPR[bank], ALL);
+        }
         wait("GICD_CTLR.RWP", settled)?;
         gicd.write_fields(
             GICD_CTLR,
@@ -148,8 +169,9 @@ impl Redistributors {
 
     /// Finds the redistributor whose GICR_TYPER.Affinity matches `affinity`
     /// (a CPU's MPIDR in GICR_TYPER's layout, [`cpu::affinity_of`]), wakes
-    /// it (GICR_WAKER.ProcessorSleep = 0) and puts its SGIs and PPIs in
-    /// group 1. Returns its RD_base. Any CPU may do this for any other.
+    /// it (GICR_WAKER.ProcessorSleep = 0), disables, deactivates and clears
+    /// its SGIs and PPIs and puts them in group 1. Returns its RD_base. Any
+    /// CPU may do this for any other.
     pub fn wake(&self, affinity: u32) -> Result<u64, GicError> {
         let redistributor = self.find(affinity)?;
         let rd = &redistributor.rd_base;
@@ -157,11 +179,18 @@ impl Redistributors {
         wait("GICR_WAKER.ChildrenAsleep", || {
             !rd.read(GICR_WAKER).is_set(GICR_WAKER::ChildrenAsleep)
         })?;
-        // SGIs and PPIs in group 1 (LPIs are always group 1).
-        redistributor
-            .sgi_base
-            .write(GICR_IGROUPR0, LocalRegisterCopy::new(u32::MAX));
+        // No SGI or PPI enabled, active or pending, whatever the previous
+        // kernel left, and all in group 1 (LPIs are always group 1).
+        silence(&redistributor)?;
+        redistributor.sgi_base.write(GICR_IGROUPR0, ALL);
         Ok(rd.base().as_ptr() as u64)
+    }
+
+    /// Disables, deactivates and clears every SGI and PPI at the
+    /// redistributor of the CPU with `affinity`: what a kernel leaves for
+    /// the next one, which may not clear pending ones (Linux does not).
+    pub fn silence(&self, affinity: u32) -> Result<(), GicError> {
+        silence(&self.find(affinity)?)
     }
 
     /// Enables SGI `sgi` (0..16) at the redistributor of the CPU with
@@ -241,15 +270,30 @@ fn wait(what: &'static str, done: impl FnMut() -> bool) -> Result<(), GicError> 
     }
 }
 
+/// GICR_ICENABLER0, then (once the redistributor says the disable took
+/// effect) GICR_ICACTIVER0 and GICR_ICPENDR0, all ones.
+fn silence(redistributor: &Redistributor) -> Result<(), GicError> {
+    let (rd, sgi) = (&redistributor.rd_base, &redistributor.sgi_base);
+    sgi.write(GICR_ICENABLER0, ALL);
+    wait("GICR_CTLR.RWP", || {
+        !rd.read(GICR_CTLR).is_set(GICR_CTLR::RWP)
+    })?;
+    sgi.write(GICR_ICACTIVER0, ALL);
+    sgi.write(GICR_ICPENDR0, ALL);
+    Ok(())
+}
+
 /// The GICv3 CPU interface of the running CPU (ICC_*_EL1, 12.2).
 pub mod cpu_interface {
-    /// Enables the system-register interface, unmasks every priority and
+    /// Enables the system-register interface, unmasks every priority,
+    /// drops every active priority a previous kernel left (ICC_AP1Rn) and
     /// enables group 1 interrupts.
     pub fn enable() {
         // SAFETY: these are this CPU's own GIC system registers; EL2 (if any)
         // allowed EL1 to use them (boot.rs). ICC_SRE_EL1 = SRE | DFB | DIB,
         // ICC_PMR_EL1 = 0xff (no priority masked), ICC_BPR1_EL1 = 0,
-        // ICC_CTLR_EL1 = 0 (EOI also deactivates), ICC_IGRPEN1_EL1 = 1.
+        // ICC_CTLR_EL1 = 0 (EOI also deactivates; Linux booted at EL2
+        // leaves EOImode = 1).
         unsafe {
             core::arch::asm!(
                 "mrs {t}, s3_0_c12_c12_5",
@@ -260,17 +304,53 @@ pub mod cpu_interface {
                 "msr s3_0_c4_c6_0, {t}",
                 "msr s3_0_c12_c12_3, xzr",
                 "msr s3_0_c12_c12_4, xzr",
-                "mov {t}, #1",
-                "msr s3_0_c12_c12_7, {t}",
                 "isb",
                 t = out(reg) _,
                 options(nostack),
             );
         }
+        clear_active_priorities();
+        // SAFETY: ICC_IGRPEN1_EL1 = 1 lets group 1 interrupts be signalled
+        // to this CPU, which has its vectors installed.
+        unsafe {
+            core::arch::asm!("msr s3_0_c12_c12_7, {}", "isb", in(reg) 1u64, options(nostack))
+        };
+    }
+
+    /// ICC_AP1Rn_EL1 = 0 (12.2.4): no group 1 priority counts as active.
+    /// A kernel that jumped away from inside an interrupt handler leaves one
+    /// set, and then nothing of equal or lower priority is signalled. Only
+    /// the registers that exist for the implemented priority bits
+    /// (ICC_CTLR_EL1.PRIbits + 1) are written: AP1R1 with 6 or more, AP1R2
+    /// and AP1R3 with 7; the others are UNDEFINED.
+    fn clear_active_priorities() {
+        let ctlr: u64;
+        // SAFETY: reading ICC_CTLR_EL1 has no effect.
+        unsafe {
+            core::arch::asm!("mrs {}, s3_0_c12_c12_4", out(reg) ctlr, options(nomem, nostack))
+        };
+        let priority_bits = ((ctlr >> 8) & 0x7) + 1;
+        // SAFETY: clearing the active priorities of this CPU's interface;
+        // each register written exists for `priority_bits` (above).
+        unsafe {
+            core::arch::asm!("msr s3_0_c12_c9_0, xzr", options(nostack));
+            if priority_bits >= 6 {
+                core::arch::asm!("msr s3_0_c12_c9_1, xzr", options(nostack));
+            }
+            if priority_bits == 7 {
+                core::arch::asm!(
+                    "msr s3_0_c12_c9_2, xzr",
+                    "msr s3_0_c12_c9_3, xzr",
+                    options(nostack)
+                );
+            }
+            core::arch::asm!("isb", options(nostack));
+        }
     }
 
     /// Stops this CPU's interface from signalling group 1 interrupts
-    /// (ICC_IGRPEN1_EL1 = 0): the last GIC step of a CPU going offline.
+    /// (ICC_IGRPEN1_EL1 = 0): the last GIC step of a CPU going offline, or
+    /// before another kernel takes the CPU.
     pub fn disable() {
         // SAFETY: clearing this CPU's group 1 enable only stops interrupts
         // being signalled to it.

@@ -47,6 +47,9 @@ register_bitfields! [u32,
     ],
     /// GICD_TYPER, what the distributor supports (12.9.38).
     pub GICD_TYPER [
+        /// Blocks of 32 INTIDs the distributor implements, minus one:
+        /// SPIs go up to 32 * (ITLinesNumber + 1) - 1.
+        ITLinesNumber OFFSET(0) NUMBITS(5) [],
         /// INTID bits supported, minus one.
         IDbits OFFSET(19) NUMBITS(5) []
     ]
@@ -59,10 +62,45 @@ pub const GICD_CTLR: Register<Gicd, u32, GICD_CTLR::Register, ReadWrite> =
 pub const GICD_TYPER: Register<Gicd, u32, GICD_TYPER::Register, ReadOnly> =
     Register::new(0x0004, "GICD_TYPER");
 
+/// One of a distributor's banks of one-bit-per-INTID registers, for INTIDs
+/// 32 * n .. 32 * n + 32. Bank 0 (SGIs and PPIs) is the redistributors'
+/// with affinity routing; a write of 1 acts on that INTID, of 0 does
+/// nothing (the set/clear registers) or sets group 0 (GICD_IGROUPR).
+pub type DistributorBank = Register<Gicd, u32, (), ReadWrite>;
+
+/// The 32 registers of a bank starting at `base`.
+const fn bank(base: usize, name: &'static str) -> [DistributorBank; 32] {
+    let mut registers = [Register::new(base, name); 32];
+    let mut n = 1;
+    while n < 32 {
+        registers[n] = Register::new(base + 4 * n, name);
+        n += 1;
+    }
+    registers
+}
+
+/// GICD_IGROUPRn (12.9.15): 1 puts the INTID in group 1.
+pub const GICD_IGROUPR: [DistributorBank; 32] = bank(0x0080, "GICD_IGROUPRn");
+/// GICD_ICENABLERn (12.9.7): 1 disables forwarding of the INTID.
+pub const GICD_ICENABLER: [DistributorBank; 32] = bank(0x0180, "GICD_ICENABLERn");
+/// GICD_ICPENDRn (12.9.9): 1 clears the INTID's pending state.
+pub const GICD_ICPENDR: [DistributorBank; 32] = bank(0x0280, "GICD_ICPENDRn");
+/// GICD_ICACTIVERn (12.9.6): 1 clears the INTID's active state.
+pub const GICD_ICACTIVER: [DistributorBank; 32] = bank(0x0380, "GICD_ICACTIVERn");
+
 /// GICR_IGROUPR0 (12.11): the group of each SGI and PPI, one bit per
 /// INTID 0..32 (1: group 1).
 pub const GICR_IGROUPR0: Register<GicrSgi, u32, (), ReadWrite> =
     Register::new(0x0080, "GICR_IGROUPR0");
+/// GICR_ICENABLER0 (12.11.8): 1 disables the SGI or PPI.
+pub const GICR_ICENABLER0: Register<GicrSgi, u32, (), ReadWrite> =
+    Register::new(0x0180, "GICR_ICENABLER0");
+/// GICR_ICPENDR0 (12.11.10): 1 clears the SGI's or PPI's pending state.
+pub const GICR_ICPENDR0: Register<GicrSgi, u32, (), ReadWrite> =
+    Register::new(0x0280, "GICR_ICPENDR0");
+/// GICR_ICACTIVER0 (12.11.7): 1 clears the SGI's or PPI's active state.
+pub const GICR_ICACTIVER0: Register<GicrSgi, u32, (), ReadWrite> =
+    Register::new(0x0380, "GICR_ICACTIVER0");
 
 /// GICR_ISENABLER0 (12.11.17): writing 1 to bit n enables SGI or PPI n;
 /// zeroes change nothing.

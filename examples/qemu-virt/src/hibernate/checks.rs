@@ -145,11 +145,15 @@ impl Hibernation {
                 .its
                 .device_id(&host, function)
                 .unwrap_or_default();
+            // The MSI must reach the ITS (bus mastering on) for the ITS to
+            // refuse it.
             msi.enable(doorbell, 0, 1);
+            function.set_bus_master(true);
             edu.raise(1);
             cpu::wait_until(QUIET, || false);
             edu.acknowledge();
             msi.disable();
+            function.set_bus_master(false);
             unknown.push((function.bdf, device_id));
         }
         let (unhandled, last) = irq::unhandled();

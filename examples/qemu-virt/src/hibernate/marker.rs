@@ -8,8 +8,9 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use gicv3_its::mmio::MmioFrame;
 use gicv3_its::registers::{Gits, ReadOnly, Register, RegisterFrame};
 
-/// An ITS identification register (GITS_PIDR0..7, Arm IHI 0069 12.19):
-/// read-only, never read by the driver, and reading it has no effect.
+/// An ITS identification register (GITS_PIDR0..7, GITS_CIDR0..3, Arm IHI
+/// 0069 12.19): read-only, never read by the driver, and reading it has no
+/// effect.
 type IdRegister = Register<Gits, u32, (), ReadOnly>;
 
 const GITS_PIDR4: IdRegister = Register::new(0xffd0, "GITS_PIDR4");
@@ -18,7 +19,8 @@ const GITS_PIDR6: IdRegister = Register::new(0xffd8, "GITS_PIDR6");
 const GITS_PIDR7: IdRegister = Register::new(0xffdc, "GITS_PIDR7");
 const GITS_PIDR0: IdRegister = Register::new(0xffe0, "GITS_PIDR0");
 const GITS_PIDR1: IdRegister = Register::new(0xffe4, "GITS_PIDR1");
-const GITS_PIDR2: IdRegister = Register::new(0xffe8, "GITS_PIDR2");
+const GITS_PIDR3: IdRegister = Register::new(0xffec, "GITS_PIDR3");
+const GITS_CIDR0: IdRegister = Register::new(0xfff0, "GITS_CIDR0");
 
 /// The register whose read marks `phase`.
 const fn marker(phase: Phase) -> IdRegister {
@@ -29,7 +31,8 @@ const fn marker(phase: Phase) -> IdRegister {
         Phase::Exit => GITS_PIDR7,
         Phase::ForeignProbe => GITS_PIDR0,
         Phase::ChecksDone => GITS_PIDR1,
-        Phase::Jump => GITS_PIDR2,
+        Phase::Jump => GITS_CIDR0,
+        Phase::ToLinux => GITS_PIDR3,
     }
 }
 
@@ -37,8 +40,8 @@ const fn marker(phase: Phase) -> IdRegister {
 // which is how the host checker reads the trace.
 const _: () = {
     let mut index = 0;
-    while index < Phase::CYCLE.len() {
-        let phase = Phase::CYCLE[index];
+    while index < Phase::ALL.len() {
+        let phase = Phase::ALL[index];
         assert!(marker(phase).offset() as u64 == phase.offset());
         index += 1;
     }

@@ -55,7 +55,8 @@ impl Hibernation {
         Ok(())
     }
 
-    /// PCI BARs, MSI and MSI-X back as this kernel had them, NVMe restarted.
+    /// PCI BARs, MSI, MSI-X and bus mastering back as this kernel had them,
+    /// NVMe restarted.
     fn resume_devices(&mut self) {
         let Some(host) = self.kernel.platform.pci.clone() else {
             return;
@@ -66,6 +67,7 @@ impl Hibernation {
             && let Some(msi) = self.kernel.functions[route.index].msi()
         {
             msi.enable(doorbell, 0, 1);
+            self.kernel.functions[route.index].set_bus_master(true);
         }
         if let Some(nvme) = self.kernel.nvme.as_mut() {
             let function = self.kernel.functions.iter().find(|f| f.bdf == nvme.bdf());
@@ -75,6 +77,9 @@ impl Hibernation {
                     msix.mask(vector, false);
                 }
                 msix.enable();
+            }
+            if let Some(function) = function {
+                function.set_bus_master(true);
             }
             if let Err(error) = nvme.resume() {
                 error!("PM: nvme resume: {error}");

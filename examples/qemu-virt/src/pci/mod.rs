@@ -17,7 +17,7 @@ pub use capabilities::{Msi, MsiX};
 use crate::paging::VA_LIMIT;
 use crate::platform::{PciHost, PciWindow, WindowKind};
 use alloc::vec::Vec;
-use capabilities::{CAP_MSI, CAP_MSIX, MSIX_CONTROL, MSIX_TABLE, MsixTableEntry};
+use capabilities::{CAP_MSI, CAP_MSIX, MSIX_CONTROL, MSIX_TABLE, MsixCapability, MsixTableEntry};
 use config::{
     BAR, BARS, CLASS_REVISION, COMMAND, ConfigSpace, HEADER_TYPE, ID, capabilities, structure,
 };
@@ -93,6 +93,28 @@ impl Function {
         })
     }
 
+    /// Lets the function issue memory requests (DMA and MSIs) or stops it
+    /// (Command.BusMaster).
+    pub fn set_bus_master(&self, on: bool) {
+        self.config
+            .modify(COMMAND, COMMAND::BusMaster.val(on.into()));
+    }
+
+    /// Stops the function's DMA and MSIs, whatever a previous kernel or
+    /// this one set up: MSI and MSI-X disabled, bus mastering off. A driver
+    /// turns them back on for the functions it drives.
+    pub fn quiesce(&self) {
+        if let Some((_, offset)) = self.capabilities().find(|&(id, _)| id == CAP_MSIX)
+            && let Some(capability) = structure::<MsixCapability>(&self.config, offset)
+        {
+            capability.modify(MSIX_CONTROL, MSIX_CONTROL::Enable::CLEAR);
+        }
+        if let Some(msi) = self.msi() {
+            msi.disable();
+        }
+        self.set_bus_master(false);
+    }
+
     /// The MSI-X capability, if the function has one and its table is in an
     /// assigned BAR.
     pub fn msix(&self) -> Option<MsiX> {
@@ -143,8 +165,11 @@ impl WindowAllocator {
     }
 }
 
-/// Scans the host bridge's first bus, assigns every memory BAR, and enables
-/// memory decoding and bus mastering (without which an MSI is dropped).
+/// Scans the host bridge's first bus, assigns every memory BAR and enables
+/// memory decoding. Every function is left quiet ([`Function::quiesce`]):
+/// no bus mastering, no MSI or MSI-X, whatever a previous kernel (Linux,
+/// through kexec) left enabled; [`crate::msi::ItsService::route`] turns bus
+/// mastering on for the functions a driver routes.
 pub fn enumerate(host: &PciHost) -> Vec<Function> {
     let mut windows: Vec<WindowAllocator> = host
         .windows
@@ -200,6 +225,7 @@ pub fn enumerate(host: &PciHost) -> Vec<Function> {
             let layout = header_type.read(HEADER_TYPE::Layout);
             if layout == 0 {
                 configure(&mut found, &mut windows);
+                found.quiesce();
             } else {
                 log::warn!("pci: {bdf}: header type {layout:#x} (bridge) not configured");
             }
@@ -218,7 +244,8 @@ pub fn enumerate(host: &PciHost) -> Vec<Function> {
     functions
 }
 
-/// Sizes and assigns the BARs of a type 0 function and enables it.
+/// Sizes and assigns the BARs of a type 0 function and enables memory
+/// decoding.
 fn configure(function: &mut Function, windows: &mut [WindowAllocator]) {
     let config = &function.config;
     let command = config.read(COMMAND);
@@ -285,7 +312,7 @@ fn configure(function: &mut Function, windows: &mut [WindowAllocator]) {
     on.modify(
         COMMAND::IoSpace::CLEAR
             + COMMAND::MemorySpace::SET
-            + COMMAND::BusMaster::SET
+            + COMMAND::BusMaster::CLEAR
             + COMMAND::InterruptDisable::SET,
     );
     function.config.write(COMMAND, on);
