@@ -326,7 +326,10 @@ fn main() {
         .and_then(|runs| runs.parse().ok())
         .unwrap_or(11usize)
         .max(1);
-    let mut report = Report::default();
+    let mut report = Report {
+        targets: workload::Targets::HOST,
+        ..Report::default()
+    };
     eprint!("save_restore: {runs} runs per point ");
     bench(runs, &mut report);
     eprintln!();

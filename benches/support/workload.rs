@@ -887,6 +887,46 @@ impl MemoryPoint {
 
 // ---------------------------------------------------------------- report
 
+/// The time targets a back end is judged by, at 1024 devices x 32 events
+/// (issue 12): batched over floor at most `restore_over_floor` for restore
+/// and `save_over_floor` for save, baseline over batched at least
+/// `baseline_over_batched` for restore. `None`: no target there.
+#[derive(Clone, Copy, Debug)]
+pub struct Targets {
+    /// What is measured, for the report.
+    pub name: &'static str,
+    pub restore_over_floor: f64,
+    pub save_over_floor: Option<f64>,
+    pub baseline_over_batched: Option<f64>,
+}
+
+impl Targets {
+    /// The driver against the software ITS model.
+    pub const HOST: Self = Self {
+        name: "host, the ITS model",
+        restore_over_floor: 1.15,
+        save_over_floor: None,
+        baseline_over_batched: None,
+    };
+    /// The example kernel on QEMU's ITS.
+    pub const QEMU: Self = Self {
+        name: "QEMU's ITS",
+        restore_over_floor: 1.3,
+        save_over_floor: Some(1.5),
+        baseline_over_batched: Some(2.0),
+    };
+}
+
+impl Default for Targets {
+    fn default() -> Self {
+        Self::HOST
+    }
+}
+
+/// Save at one device and one event within this factor of the floor: its
+/// cost grows with what is mapped, not with the tables' size.
+const SMALL_SAVE_OVER_FLOOR: f64 = 2.0;
+
 /// Everything one back end measured.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
@@ -896,6 +936,8 @@ pub struct Report {
     pub memory: Vec<MemoryPoint>,
     /// Command queue slots of the driver and the floor.
     pub slots: usize,
+    /// What the figures are judged by.
+    pub targets: Targets,
 }
 
 impl Report {
@@ -1069,7 +1111,8 @@ impl Report {
 
     fn write_targets(&self, out: &mut String) -> core::fmt::Result {
         let yes = |met: bool| if met { "met" } else { "MISSED" };
-        writeln!(out, "targets of the issue:")?;
+        let targets = self.targets;
+        writeln!(out, "targets ({}):", targets.name)?;
         // Teardown: devices + collections commands and one SYNC per
         // redistributor, one doorbell.
         let syncs = |devices, events| {
@@ -1104,19 +1147,35 @@ impl Report {
             "  replay = MAPC, MAPD, MAPTI, INVALL per collection, SYNC (no INV per event): {}",
             yes(replay)
         )?;
-        let baseline = self.ratio(1024, 32, Op::Restore, Mode::Baseline, Mode::Batched);
-        writeln!(
-            out,
-            "  replay 1024x32 >= 2x faster than one at a time: {:.2}x, {}",
-            baseline,
-            yes(baseline >= 2.0)
-        )?;
         let floor = self.ratio(1024, 32, Op::Restore, Mode::Batched, Mode::Floor);
         writeln!(
             out,
-            "  replay 1024x32 within 1.3x of the floor: {:.2}x, {}",
+            "  restore 1024x32 within {:.2}x of the floor: {:.2}x, {}",
+            targets.restore_over_floor,
             floor,
-            yes(floor <= 1.3)
+            yes(floor <= targets.restore_over_floor)
+        )?;
+        if let Some(limit) = targets.save_over_floor {
+            let save = self.ratio(1024, 32, Op::Save, Mode::Batched, Mode::Floor);
+            writeln!(
+                out,
+                "  save 1024x32 within {limit:.2}x of the floor: {save:.2}x, {}",
+                yes(save <= limit)
+            )?;
+        }
+        if let Some(least) = targets.baseline_over_batched {
+            let baseline = self.ratio(1024, 32, Op::Restore, Mode::Baseline, Mode::Batched);
+            writeln!(
+                out,
+                "  restore 1024x32 one command at a time >= {least:.2}x batched: {baseline:.2}x, {}",
+                yes(baseline >= least)
+            )?;
+        }
+        let small = self.ratio(1, 1, Op::Save, Mode::Batched, Mode::Floor);
+        writeln!(
+            out,
+            "  save 1x1 within {SMALL_SAVE_OVER_FLOOR:.2}x of the floor: {small:.2}x, {}",
+            yes(small <= SMALL_SAVE_OVER_FLOOR)
         )?;
         let doorbells = self.measurements.iter().all(|m| {
             m.mode != Mode::Batched || m.counts.doorbells <= self.doorbell_bound(m.counts.commands)

@@ -128,7 +128,10 @@ fn bench(mut kernel: Kernel) -> Result<Report, String> {
         .its
         .save()
         .map_err(|e| format!("saving the kernel's ITS: {e}"))?;
-    let mut report = Report::default();
+    let mut report = Report {
+        targets: workload::Targets::QEMU,
+        ..Report::default()
+    };
 
     // One driver for both modes, switched round by round (batched,
     // baseline, batched, ...), so that whatever else the host does falls
