@@ -340,6 +340,58 @@ fn map_event_translates_and_delivers_the_lpi() {
 }
 
 #[test]
+fn configure_events_rewrites_every_property_byte_then_one_invall_per_collection() {
+    let (model, mut its) = setup(ModelConfig::default());
+    its.map_device(DeviceId(0x10), 4).unwrap();
+    let events = [
+        (DeviceId(0x10), EventId(0), CollectionId(1)),
+        (DeviceId(0x10), EventId(1), CollectionId(1)),
+        (DeviceId(0x10), EventId(2), CollectionId(2)),
+    ];
+    for (device, event, icid) in events {
+        its.map_event(device, event, icid).unwrap();
+    }
+    let list: Vec<(DeviceId, EventId)> = events.iter().map(|&(d, e, _)| (d, e)).collect();
+    let before = model.command_log().len();
+    its.configure_events(&list, 0x40, false).unwrap();
+    let sent = model.command_log()[before..].to_vec();
+    assert!(sent.iter().all(|c| !matches!(c, ItsCommand::Inv { .. })));
+    let invalls: Vec<CollectionId> = sent
+        .iter()
+        .filter_map(|c| match c {
+            ItsCommand::Invall { icid } => Some(*icid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(invalls, [CollectionId(1), CollectionId(2)]);
+    for &(device, event) in &list {
+        assert!(matches!(
+            model.send_msi(device, event),
+            Err(MsiError::LpiDisabled(_))
+        ));
+    }
+    its.configure_events(&list, 0x40, true).unwrap();
+    for &(device, event) in &list {
+        model.send_msi(device, event).unwrap();
+    }
+    assert_eq!(model.take_pending(1).len(), 2);
+    assert_eq!(model.take_pending(2).len(), 1);
+    // One unmapped event: an error, and nothing written.
+    let before = model.command_log().len();
+    assert_eq!(
+        its.configure_events(&[list[0], (DeviceId(0x10), EventId(3))], 0x40, false),
+        Err(ItsError::EventNotMapped {
+            device_id: DeviceId(0x10),
+            event_id: EventId(3)
+        })
+    );
+    assert_eq!(model.command_log().len(), before);
+    model.send_msi(list[0].0, list[0].1).unwrap();
+    assert_model_matches_registry(&model, &its);
+    assert_no_violations(&model);
+}
+
+#[test]
 fn move_event_and_move_collections_retarget_pending_lpis() {
     let (model, mut its) = setup(ModelConfig::default());
     its.map_device(DeviceId(0x10), 2).unwrap();

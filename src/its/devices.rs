@@ -355,6 +355,49 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         self.execute(&[command], &[rdbase])
     }
 
+    /// Sets the LPI priority and enable bit of many events at once: every
+    /// property byte is written first, then each collection they are in is
+    /// reloaded once (INVALL, 5.3.7) and each redistributor synchronised,
+    /// instead of one INV per event as [`Its::configure_event`] sends. Every
+    /// event is checked before anything is written: an unmapped one, or one
+    /// in a collection still waiting for its redistributor, is an error with
+    /// nothing changed.
+    pub fn configure_events(
+        &mut self,
+        events: &[(DeviceId, EventId)],
+        priority: u8,
+        enabled: bool,
+    ) -> Result<(), ItsError> {
+        self.check_active()?;
+        let config = LpiConfig::new(priority, enabled);
+        let mut mappings = Vec::with_capacity(events.len());
+        let mut collections: Vec<(CollectionId, RdBase)> = Vec::new();
+        for &(device_id, event_id) in events {
+            let mapping = self.mapped_event(device_id, event_id)?;
+            let icid = mapping.icid();
+            if !collections.iter().any(|&(known, _)| known == icid) {
+                collections.push((icid, self.rdbase_of_collection(icid)?));
+            }
+            mappings.push((device_id, event_id, mapping));
+        }
+        for &(device_id, event_id, mapping) in &mappings {
+            self.domain.set_config(mapping.intid(), config);
+            self.registry.set_event(
+                device_id,
+                event_id,
+                EventMapping::new(mapping.intid(), mapping.icid(), config),
+            );
+        }
+        let invalls: Vec<ItsCommand> = collections
+            .iter()
+            .map(|&(icid, _)| ItsCommand::Invall { icid })
+            .collect();
+        let mut syncs: Vec<RdBase> = collections.iter().map(|&(_, rdbase)| rdbase).collect();
+        syncs.sort_unstable();
+        syncs.dedup();
+        self.execute(&invalls, &syncs)
+    }
+
     /// Sets an event's LPI priority and enable bit in the property table and
     /// makes the redistributor reload it (INV, 5.3.6).
     pub fn configure_event(

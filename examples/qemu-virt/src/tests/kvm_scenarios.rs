@@ -110,7 +110,7 @@ pub(super) fn its_introspection(bench: &mut Bench) -> Outcome {
 
 /// its-trigger: INT reaches exactly the CPU its collection is mapped to;
 /// an LPI disabled in the property table (INV) delivers nothing, and once
-/// enabled again the pending one arrives, once; after MAPD V=0 the
+/// enabled again (INVALL) the pending one arrives, once; after MAPD V=0 the
 /// device's MSI delivers nothing.
 pub(super) fn its_trigger(bench: &mut Bench) -> Outcome {
     if !has_cpus(4) {
@@ -142,14 +142,14 @@ pub(super) fn its_trigger(bench: &mut Bench) -> Outcome {
     }
 
     // inv: disabled in the property table and INV: an INT delivers
-    // nothing; enabled again (INV), the pending LPI arrives once.
+    // nothing; enabled again and INVALL, the pending LPI arrives once.
     let before = per_cpu(lpi_a);
     its.configure_event(DEVICE_2, EventId(20), DEFAULT_PRIORITY, false)
         .map_err(|e| format!("disabling: {e}"))?;
     its.send_int(DEVICE_2, EventId(20))
         .map_err(|e| format!("INT: {e}"))?;
     expect_taken(lpi_a, &before, &[]).map_err(|e| format!("inv (disabled): {e}"))?;
-    its.configure_event(DEVICE_2, EventId(20), DEFAULT_PRIORITY, true)
+    its.configure_events(&[(DEVICE_2, EventId(20))], DEFAULT_PRIORITY, true)
         .map_err(|e| format!("enabling: {e}"))?;
     expect_taken(lpi_a, &before, &[(cpu_a, 1)]).map_err(|e| format!("inv (pending): {e}"))?;
     let before = per_cpu(lpi_a);
@@ -262,10 +262,12 @@ pub(super) fn its_pending_across_move(bench: &mut Bench) -> Outcome {
     its.move_collections(pn_from_odd, pn_to_odd)
         .and_then(|()| its.move_collections(pn_from_even, pn_to_even))
         .map_err(|e| format!("MOVALL: {e}"))?;
-    for event in 0..PENDING_LPIS {
-        its.configure_event(PENDING_DEVICE, EventId(event), DEFAULT_PRIORITY, true)
-            .map_err(|e| format!("enabling {event}: {e}"))?;
-    }
+    // Every property byte, then one INVALL per collection.
+    let events: Vec<(DeviceId, EventId)> = (0..PENDING_LPIS)
+        .map(|event| (PENDING_DEVICE, EventId(event)))
+        .collect();
+    its.configure_events(&events, DEFAULT_PRIORITY, true)
+        .map_err(|e| format!("enabling: {e}"))?;
     cpu::wait_until(super::DELIVERY, || pending_hits() >= PENDING_LPIS);
     quiet(SILENCE);
     let mut wrong = Vec::new();
