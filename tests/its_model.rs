@@ -934,6 +934,47 @@ fn a_cpu_going_offline_takes_its_collections_elsewhere_first() {
 }
 
 #[test]
+fn restore_collections_maps_only_that_cpus_deferred_collections() {
+    // Collections 0..4 on CPUs 0..4; after a resume only CPU 0 is back.
+    let (model, mut its) = setup(ModelConfig::default());
+    its.save().unwrap();
+    its.domain().save().unwrap();
+    model.reset();
+    its.domain()
+        .init_redistributor(&model.gicr(0), model.config().redistributors[0])
+        .unwrap();
+    its.restore().unwrap();
+    its.domain()
+        .init_redistributor(&model.gicr(1), model.config().redistributors[1])
+        .unwrap();
+    its.restore_collections(ProcessorNumber(1)).unwrap();
+    // CPUs 2 and 3 are not back: their collections stay waiting.
+    assert_eq!(
+        model.valid_collections(),
+        BTreeMap::from([(CollectionId(0), 0), (CollectionId(1), 1)])
+    );
+    assert_no_violations(&model);
+}
+
+#[test]
+fn move_collections_moves_only_the_collections_of_that_cpu() {
+    let (model, mut its) = setup(ModelConfig::default());
+    its.move_collections(ProcessorNumber(1), ProcessorNumber(0))
+        .unwrap();
+    assert_eq!(
+        model.valid_collections(),
+        BTreeMap::from([
+            (CollectionId(0), 0),
+            (CollectionId(1), 0),
+            (CollectionId(2), 2),
+            (CollectionId(3), 3)
+        ])
+    );
+    assert_model_matches_registry(&model, &its);
+    assert_no_violations(&model);
+}
+
+#[test]
 fn a_collection_is_unmapped_after_its_cpu_went_offline() {
     let (model, mut its) = setup(ModelConfig::default());
     its.map_device(DeviceId(0x10), 1).unwrap();
