@@ -5,7 +5,7 @@
 
 mod support;
 
-use gicv3_its::registers::{GITS_BASER, RegisterFrame};
+use gicv3_its::registers::{GITS_BASER, GITS_CBASER, RegisterFrame};
 use gicv3_its::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 use gicv3_its::{
     ItsCommand, ItsConfig, ItsError, ItsState, LpiDomain, LpiDomainConfig, WaitFor, WaitPolicy,
@@ -1542,6 +1542,34 @@ fn dropping_the_driver_leaves_the_its_holding_nothing() {
         allocated - freed,
         "ITTs and level-2 pages given back"
     );
+    assert_no_violations(&model);
+}
+
+#[test]
+fn after_save_the_its_names_none_of_our_memory() {
+    // A saved ITS is handed to whoever comes next (a boot kernel's image,
+    // Linux): neither its queue nor a table may still be described as
+    // valid, or a hypervisor's or the next kernel's view of the ITS would
+    // reach into memory this kernel reuses.
+    let (model, mut its) = setup(ModelConfig::default());
+    populate(&mut its, 4, 2);
+    let frame = model.gits();
+    assert!(frame.read(GITS_CBASER).is_set(GITS_CBASER::Valid));
+    its.save().unwrap();
+    assert!(
+        !frame.read(GITS_CBASER).is_set(GITS_CBASER::Valid),
+        "GITS_CBASER left Valid"
+    );
+    for register in GITS_BASER {
+        assert!(
+            !frame.read(register).is_set(GITS_BASER::Valid),
+            "{register:?} left Valid"
+        );
+    }
+    // Restore describes them again.
+    its.restore().unwrap();
+    assert!(frame.read(GITS_CBASER).is_set(GITS_CBASER::Valid));
+    assert_model_matches_registry(&model, &its);
     assert_no_violations(&model);
 }
 
