@@ -113,6 +113,26 @@ fn once_one_redistributor_needs_cleaning_every_one_does() {
     }
 }
 
+/// A redistributor that answers non-shareable for its property table only
+/// (GICR_PENDBASER keeps Inner Shareable) and does not snoop: the property
+/// bytes the driver writes from then on must be cleaned, so one register's
+/// answer is enough to make the domain clean. Deciding on both registers'
+/// answers together left the property bytes uncleaned, and a disabled LPI
+/// arrived.
+#[test]
+fn a_property_table_alone_answering_non_shareable_means_cleaning() {
+    let config = ModelConfig {
+        non_shareable_property_tables: vec![0, 1, 2, 3],
+        ..non_coherent(true)
+    };
+    let model = ItsModel::new(config);
+    let mut its = bring_up(&model, non_cacheable_its(), LpiDomainConfig::default()).unwrap();
+    exercise(&model, &mut its, DeviceId(0x10), 4).assert_clean();
+    assert_no_violations(&model);
+    let pendbaser = model.gicr(0).read_register(GicrRegister::Pendbaser);
+    assert_eq!(attributes(pendbaser, 7), (0, 1), "rewritten non-cacheable");
+}
+
 /// A GIC whose Shareability fields keep Inner Shareable but whose
 /// InnerCache reads Non-cacheable, and which does not snoop: shareable but
 /// non-cacheable memory is not coherent, so the driver rewrites every base

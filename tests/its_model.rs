@@ -5,7 +5,7 @@
 
 mod support;
 
-use gicv3_its::registers::{GITS_BASER, GITS_CBASER, RegisterFrame};
+use gicv3_its::registers::{GICR_CTLR, GITS_BASER, GITS_CBASER, RegisterFrame};
 use gicv3_its::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 use gicv3_its::{
     ItsCommand, ItsConfig, ItsError, ItsState, LpiDomain, LpiDomainConfig, WaitFor, WaitPolicy,
@@ -1542,6 +1542,31 @@ fn dropping_the_driver_leaves_the_its_holding_nothing() {
         allocated - freed,
         "ITTs and level-2 pages given back"
     );
+    assert_no_violations(&model);
+}
+
+#[test]
+fn a_redistributor_turned_off_by_someone_else_is_enabled_again() {
+    // A boot kernel released the redistributor before jumping into this
+    // kernel's image: EnableLPIs = 0, PROPBASER and PENDBASER still
+    // pointing at the shared tables. Initialising it again must turn its
+    // LPIs back on, not take it for one already running on them.
+    let (model, mut its) = setup(ModelConfig::default());
+    its.map_device(DeviceId(0x10), 1).unwrap();
+    let lpi = its
+        .map_event(DeviceId(0x10), EventId(0), CollectionId(0))
+        .unwrap();
+    its.save().unwrap();
+    its.domain().save().unwrap();
+    let gicr = model.gicr(0);
+    gicr.modify(GICR_CTLR, GICR_CTLR::EnableLPIs::CLEAR);
+    its.domain()
+        .init_redistributor(&gicr, model.config().redistributors[0])
+        .unwrap();
+    assert!(gicr.read(GICR_CTLR).is_set(GICR_CTLR::EnableLPIs));
+    its.restore().unwrap();
+    model.send_msi(DeviceId(0x10), EventId(0)).unwrap();
+    assert_eq!(model.take_pending(0), vec![lpi]);
     assert_no_violations(&model);
 }
 

@@ -169,6 +169,10 @@ pub struct ModelConfig {
     /// Redistributors whose GICR_PROPBASER and GICR_PENDBASER Shareability
     /// reads 0 even when `shareable` is true.
     pub non_shareable_redistributors: Vec<usize>,
+    /// Redistributors whose GICR_PROPBASER alone reads Shareability 0 (its
+    /// GICR_PENDBASER keeps what is written): the two registers answer for
+    /// themselves, as Linux also treats them.
+    pub non_shareable_property_tables: Vec<usize>,
     /// The value the InnerCache field of GITS_CBASER, GITS_BASERn,
     /// GICR_PROPBASER and GICR_PENDBASER reads, whatever is written (0 to
     /// 7; 1 is Normal Non-cacheable); `None`: it keeps what is written.
@@ -233,6 +237,7 @@ impl Default for ModelConfig {
             coherency: Coherency::Coherent,
             shareable: true,
             non_shareable_redistributors: Vec::new(),
+            non_shareable_property_tables: Vec::new(),
             fixed_inner_cache: None,
             register_address_bits: 52,
             bus_address_bits: 52,

@@ -41,7 +41,9 @@
 //!   reads as [`POISON`] in the GIC view until it is cleaned;
 //! - the Shareability fields of GITS_CBASER, GITS_BASERn, GICR_PROPBASER and
 //!   GICR_PENDBASER keep what is written when [`ModelConfig::shareable`]
-//!   (except on [`ModelConfig::non_shareable_redistributors`]), else read 0;
+//!   (except on [`ModelConfig::non_shareable_redistributors`], and for
+//!   GICR_PROPBASER alone [`ModelConfig::non_shareable_property_tables`]),
+//!   else read 0;
 //!   their InnerCache fields read [`ModelConfig::fixed_inner_cache`] if set;
 //!   and their address fields implement
 //!   [`ModelConfig::register_address_bits`] bits.

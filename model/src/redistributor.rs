@@ -95,8 +95,13 @@ impl Gic {
             return self.pwrr_write(index, value);
         }
         let shareability = self.rd_shareability_mask(index);
+        let property_shareability = if self.config.non_shareable_property_tables.contains(&index) {
+            0
+        } else {
+            shareability
+        };
         let propbaser = self.fixed_fields(
-            value & (PROPBASER_RW | shareability),
+            value & (PROPBASER_RW | property_shareability),
             GICR_PROPBASER::InnerCache,
             GICR_PROPBASER::Physical_Address,
         );

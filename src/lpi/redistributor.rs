@@ -122,14 +122,21 @@ pub(crate) fn enable<G: GicrFrame, M: DmaMemory>(
     }
 
     // Zero the pending table (so PTZ is true) and program both tables with
-    // the attributes in force; once any redistributor needs cleaning, every
-    // write is cleaned, for all of them.
+    // the attributes in force. Each register answers for itself: once one
+    // says the GIC does not snoop, every later register (this
+    // redistributor's PENDBASER, every other redistributor's) is asked for
+    // non-cacheable memory and every write is cleaned.
     tables.clear_pending(memory, slot);
-    let wanted = tables.attributes;
-    let property = base_register::program(frame, GICR_PROPBASER, wanted, |a| tables.propbaser(a))?;
-    let pending =
-        base_register::program(frame, GICR_PENDBASER, wanted, |a| tables.pendbaser(slot, a))?;
-    if property.needs_cache_clean() || pending.needs_cache_clean() {
+    let property = base_register::program(frame, GICR_PROPBASER, tables.attributes, |a| {
+        tables.propbaser(a)
+    })?;
+    if property.needs_cache_clean() {
+        tables.attributes = MemoryAttributes::NonCacheable;
+    }
+    let pending = base_register::program(frame, GICR_PENDBASER, tables.attributes, |a| {
+        tables.pendbaser(slot, a)
+    })?;
+    if pending.needs_cache_clean() {
         tables.attributes = MemoryAttributes::NonCacheable;
     }
     tables.clean_all(memory);
