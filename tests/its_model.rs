@@ -492,6 +492,37 @@ fn queue_wraps_around_and_batches_doorbells() {
 }
 
 #[test]
+fn a_queue_that_wraps_on_a_gic_that_does_not_snoop_is_cleaned_across_the_end() {
+    // Every batch published after the ring wraps lies in two pieces, the
+    // end of the ring and its start: both must reach the ITS.
+    let config = ModelConfig {
+        coherency: Coherency::NonCoherent,
+        shareable: false,
+        ..ModelConfig::default()
+    };
+    let its_config = ItsConfig {
+        queue_bytes: 4096, // 128 slots
+        ..ItsConfig::default()
+    };
+    let (model, mut its) = setup_with(config, its_config);
+    its.map_device(DeviceId(1), 256).unwrap();
+    for event in 0..100 {
+        its.map_event(DeviceId(1), EventId(event), CollectionId(0))
+            .unwrap();
+    }
+    assert!(
+        its.queue_stats().commands > 128 * 2,
+        "wrapped at least twice"
+    );
+    for event in 0..100 {
+        model.send_msi(DeviceId(1), EventId(event)).unwrap();
+    }
+    assert_eq!(model.take_pending(0).len(), 100);
+    assert_model_matches_registry(&model, &its);
+    assert_no_violations(&model);
+}
+
+#[test]
 fn a_full_queue_waits_for_the_its_instead_of_overwriting() {
     // The ITS consumes one command per CREADR read: the ring fills and the
     // driver must wait for room each time, never overwrite unread slots.
