@@ -3,7 +3,7 @@
 //! and MOVALL), Arm IHI 0069 5.3.8, 5.3.12.
 
 use super::Its;
-use crate::command::ItsCommand;
+use crate::command::{ItsCommand, RdBase};
 use crate::error::ItsError;
 use crate::id::{CollectionId, ProcessorNumber};
 use crate::memory::DmaMemory;
@@ -25,17 +25,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             return Err(ItsError::CollectionAlreadyMapped { icid });
         }
         let rdbase = self.ready_rdbase(processor_number)?;
-        self.execute(
-            &[
-                ItsCommand::Mapc {
-                    icid,
-                    rdbase,
-                    valid: true,
-                },
-                ItsCommand::Invall { icid },
-            ],
-            &[rdbase],
-        )?;
+        self.execute(&map_and_reload(icid, rdbase), &[rdbase])?;
         log::info!("its: MAPC icid {icid} valid 1 rdbase {:#x}", rdbase.field());
         self.registry.collections.insert(
             icid,
@@ -118,17 +108,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         if from == to_rdbase {
             return Ok(());
         }
-        self.execute(
-            &[
-                ItsCommand::Mapc {
-                    icid,
-                    rdbase: to_rdbase,
-                    valid: true,
-                },
-                ItsCommand::Invall { icid },
-            ],
-            &[from, to_rdbase],
-        )?;
+        self.execute(&map_and_reload(icid, to_rdbase), &[from, to_rdbase])?;
         log::info!(
             "its: MAPC icid {icid} valid 1 rdbase {:#x} (moved)",
             to_rdbase.field()
@@ -162,16 +142,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         }
         let commands: Vec<ItsCommand> = deferred
             .iter()
-            .flat_map(|&icid| {
-                [
-                    ItsCommand::Mapc {
-                        icid,
-                        rdbase,
-                        valid: true,
-                    },
-                    ItsCommand::Invall { icid },
-                ]
-            })
+            .flat_map(|&icid| map_and_reload(icid, rdbase))
             .collect();
         self.execute(&commands, &[rdbase])?;
         for icid in deferred {
@@ -221,16 +192,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             .collect();
         let mut commands: Vec<ItsCommand> = moving
             .iter()
-            .flat_map(|&icid| {
-                [
-                    ItsCommand::Mapc {
-                        icid,
-                        rdbase: to_rdbase,
-                        valid: true,
-                    },
-                    ItsCommand::Invall { icid },
-                ]
-            })
+            .flat_map(|&icid| map_and_reload(icid, to_rdbase))
             .collect();
         commands.push(ItsCommand::Movall {
             from: from_rdbase,
@@ -248,4 +210,18 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         }
         Ok(())
     }
+}
+
+/// MAPC of `icid` onto `rdbase`, then INVALL (5.3.8, 5.3.7): the
+/// redistributor drops whatever it cached of the collection's LPIs'
+/// configuration and reads it again from the property table.
+fn map_and_reload(icid: CollectionId, rdbase: RdBase) -> [ItsCommand; 2] {
+    [
+        ItsCommand::Mapc {
+            icid,
+            rdbase,
+            valid: true,
+        },
+        ItsCommand::Invall { icid },
+    ]
 }
