@@ -346,7 +346,8 @@ impl ItsMut<'_> {
         {
             return Some("command queue");
         }
-        for table in [TableKind::Devices, TableKind::Collections].map(|kind| self.table(kind)) {
+        let kinds = [TableKind::Devices, TableKind::Collections, TableKind::Vpes];
+        for table in kinds.map(|kind| self.table(kind)) {
             let Some(t) = table else { continue };
             if overlaps(t.base, t.bytes as u64) {
                 return Some("ITS table");

@@ -148,6 +148,11 @@ pub struct ModelConfig {
     /// Whether GITS_BASER1 describes a Collection table (else it is
     /// unimplemented, and only the HCC collections exist).
     pub collection_table: bool,
+    /// Whether GITS_BASER2 describes a vPE table (Type 2) and GITS_TYPER
+    /// says Virtual, as on a GICv4 ITS that a previous owner (Linux with
+    /// virtual LPIs) may have left Valid. The model holds no vPEs; the
+    /// memory the table describes while Valid is the ITS's.
+    pub vpe_table: bool,
     /// Collection ID bits (GITS_TYPER.CIL = 1, CIDbits + 1), 1 to 16; `None`
     /// for CIL = 0 (16 bits).
     pub cid_bits: Option<u32>,
@@ -231,6 +236,7 @@ impl Default for ModelConfig {
             pta: false,
             hcc: 0,
             collection_table: true,
+            vpe_table: false,
             cid_bits: Some(16),
             page_sizes: PageSizes::ALL,
             indirect: true,

@@ -293,6 +293,7 @@ impl Gic {
         let table_type = match n {
             0 => GITS_BASER::Type::Devices,
             1 if self.config.collection_table => GITS_BASER::Type::Collections,
+            2 if self.config.vpe_table => GITS_BASER::Type::VPEs,
             _ => return 0,
         };
         let indirect = if self.config.indirect {

@@ -26,6 +26,11 @@ pub enum TableKind {
     Devices,
     /// The Collection table.
     Collections,
+    /// The vPE table of a GICv4 ITS ([`ModelConfig::vpe_table`]): the model
+    /// walks none of it, but memory it describes belongs to the ITS.
+    ///
+    /// [`ModelConfig::vpe_table`]: crate::ModelConfig::vpe_table
+    Vpes,
 }
 
 /// A GIC access outside the arena or outside every live allocation.

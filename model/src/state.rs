@@ -95,6 +95,7 @@ impl State {
             "page_sizes"
         );
         let typer = GITS_TYPER::Physical::SET
+            + GITS_TYPER::Virtual.val(config.vpe_table.into())
             + GITS_TYPER::ITT_entry_size.val(
                 config
                     .reported_itt_entry_size

@@ -88,6 +88,7 @@ impl ItsMut<'_> {
         let wanted = match kind {
             TableKind::Devices => GITS_BASER::Type::Devices,
             TableKind::Collections => GITS_BASER::Type::Collections,
+            TableKind::Vpes => GITS_BASER::Type::VPEs,
         };
         self.its.baser.iter().find_map(|&value| {
             let r = LocalRegisterCopy::<u64, GITS_BASER::Register>::new(value);

@@ -45,6 +45,8 @@ mod fields {
         pub GITS_TYPER [
             /// Physical LPIs are supported.
             Physical OFFSET(0) NUMBITS(1) [],
+            /// Virtual LPIs supported (GICv4): a vPE table may exist.
+            Virtual OFFSET(1) NUMBITS(1) [],
             /// Bytes per ITT entry, minus one.
             ITT_entry_size OFFSET(4) NUMBITS(4) [],
             /// EventID bits supported, minus one.

@@ -1,0 +1,138 @@
+//! What a previous owner of the ITS left behind, and what probe makes of it:
+//! a kernel that kexecs into ours (Linux tears nothing down), a boot kernel
+//! that jumps into a hibernation image without saving, a GICv4 kernel that
+//! left its vPE table. The model behaves like KVM's emulated ITS: mapped
+//! devices live on until their table's GITS_BASERn is written with
+//! Valid = 0, and memory that a Valid base register describes is the ITS's
+//! (under KVM it is written when the VM is saved: the seed's corruption).
+
+mod support;
+
+use gicv3_its::registers::{GITS_BASER, GITS_CBASER, RegisterFrame};
+use gicv3_its::{CollectionId, DeviceId, DmaMemory, EventId, ProcessorNumber};
+use gicv3_its::{ItsConfig, ItsError, ItsState, LpiDomainConfig};
+use gicv3_its_model::{ItsModel, ModelConfig, Quiescence, Violation};
+use support::*;
+
+/// A kernel that probed, mapped a device with an event and a collection,
+/// and then left without saving (a kexec, or a jump into an image).
+fn previous_owner_leaves(model: &ItsModel) {
+    let mut previous = probe(model, ItsConfig::default());
+    previous
+        .map_collection(CollectionId(0), ProcessorNumber(0))
+        .unwrap();
+    previous.map_device(DeviceId(0x10), 1).unwrap();
+    previous
+        .map_event(DeviceId(0x10), EventId(0), CollectionId(0))
+        .unwrap();
+    assert!(model.held_itts().contains_key(&DeviceId(0x10)));
+    std::mem::forget(previous);
+}
+
+/// Every GITS_BASERn and GITS_CBASER reads Valid = 0.
+fn assert_nothing_valid(model: &ItsModel, when: &str) {
+    let gits = model.gits();
+    assert!(
+        !gits.read(GITS_CBASER).is_set(GITS_CBASER::Valid),
+        "GITS_CBASER left Valid {when}"
+    );
+    for register in GITS_BASER {
+        let baser = gits.read(register);
+        assert!(
+            !baser.is_set(GITS_BASER::Valid),
+            "{register:?} left Valid {when}"
+        );
+    }
+}
+
+#[test]
+fn an_enabled_its_left_by_a_previous_kernel_is_disabled_before_reprogramming() {
+    let model = ItsModel::new(ModelConfig {
+        quiescence: Quiescence::AfterReads(5),
+        ..ModelConfig::default()
+    });
+    previous_owner_leaves(&model);
+    // Probe must disable the ITS and wait for quiescence before touching
+    // CBASER/BASERn (the model records a violation if not); BASERn
+    // Valid = 0 drops what the old tables held.
+    let second = probe(&model, ItsConfig::default());
+    assert!(model.mappings().is_empty());
+    assert!(model.held_itts().is_empty(), "no device survives probe");
+    assert!(model.send_msi(DeviceId(0x10), EventId(0)).is_err());
+    assert_eq!(second.state(), ItsState::Active);
+    assert_no_violations(&model);
+}
+
+#[test]
+fn a_probe_that_fails_after_a_kexec_leaves_nothing_of_the_previous_owner_valid() {
+    // Allocations of a probe: Device table, Collection table, queue. Each
+    // failure comes after probe wrote nothing of its own, so what it must
+    // leave is what Valid = 0 everywhere gives: no device, no queue, no
+    // table of the previous owner is the ITS's any more.
+    for fail_after in 0..3 {
+        let model = ItsModel::new(ModelConfig::default());
+        previous_owner_leaves(&model);
+        let domain = new_domain(&model, LpiDomainConfig::default());
+        model.fail_allocations_after(fail_after);
+        let probed =
+            gicv3_its::Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default());
+        assert!(matches!(probed, Err(ItsError::OutOfMemory { .. })));
+        model.fail_allocations(false);
+        let when = format!("by a probe failing after {fail_after} allocations");
+        assert_nothing_valid(&model, &when);
+        assert!(model.held_itts().is_empty(), "a device survived {when}");
+    }
+}
+
+#[test]
+fn probe_takes_a_vpe_table_the_previous_owner_left_away_from_the_its() {
+    // A GICv4 kernel used GITS_BASER2 for its vPE table and kexecs into
+    // ours, which knows nothing of vPEs. Until BASER2 is written with
+    // Valid = 0 the table's memory is the ITS's; once probe ran, our kernel
+    // may hand that memory out again.
+    let model = ItsModel::new(ModelConfig {
+        vpe_table: true,
+        ..ModelConfig::default()
+    });
+    let gits = model.gits();
+    let vpe_baser = GITS_BASER[2];
+    assert!(gits.read(vpe_baser).matches_all(GITS_BASER::Type::VPEs));
+    let mut memory = model.memory();
+    let table = memory.allocate_zeroed(65536, 65536).unwrap();
+    gits.write_fields(
+        vpe_baser,
+        GITS_BASER::Valid::SET
+            + GITS_BASER::Page_Size.val(2)
+            + GITS_BASER::Physical_Address.val(table.phys() >> 12),
+    );
+    assert!(gits.read(vpe_baser).is_set(GITS_BASER::Valid));
+    previous_owner_leaves(&model);
+
+    let _its = probe(&model, ItsConfig::default());
+    assert!(!gits.read(vpe_baser).is_set(GITS_BASER::Valid));
+    memory.deallocate(table);
+    assert_no_violations(&model);
+}
+
+#[test]
+fn the_model_counts_a_valid_vpe_table_as_the_its_memory() {
+    // The check above means something: freeing what a Valid vPE table
+    // describes is a violation.
+    let model = ItsModel::new(ModelConfig {
+        vpe_table: true,
+        ..ModelConfig::default()
+    });
+    let mut memory = model.memory();
+    let table = memory.allocate_zeroed(65536, 65536).unwrap();
+    model.gits().write_fields(
+        GITS_BASER[2],
+        GITS_BASER::Valid::SET
+            + GITS_BASER::Page_Size.val(2)
+            + GITS_BASER::Physical_Address.val(table.phys() >> 12),
+    );
+    memory.deallocate(table);
+    assert!(matches!(
+        model.take_violations().as_slice(),
+        [Violation::DeallocatedInUse(_, "ITS table")]
+    ));
+}
