@@ -295,21 +295,18 @@ pub fn invalidate_all<F: GitsFrame>(frame: &F) {
 }
 
 /// Finds the largest page size the ITS accepts for GITS_BASERn: write it,
-/// read it back (an unsupported size reads back as something else).
+/// read it back (an unsupported size reads back as something else). An ITS
+/// with one page size may make Page_Size read-only: then the write of that
+/// size is the one that reads back as written.
 fn negotiate_page_size<F: GitsFrame>(frame: &F, index: usize) -> usize {
     let register = GITS_BASER[index];
-    for (size, field) in PAGE_SIZES {
-        frame.write_fields(register, GITS_BASER::Page_Size.val(field));
-        if read_baser(frame, index).read(GITS_BASER::Page_Size) == field {
-            return size;
-        }
-    }
-    // No size stuck: the field is read-only, so take what it says.
-    match read_baser(frame, index).read(GITS_BASER::Page_Size) {
-        2 => 65536,
-        1 => 16384,
-        _ => 4096,
-    }
+    let accepted = PAGE_SIZES.iter().find(|(_, field)| {
+        frame.write_fields(register, GITS_BASER::Page_Size.val(*field));
+        read_baser(frame, index).read(GITS_BASER::Page_Size) == *field
+    });
+    // Page_Size reads 3 (reserved) whatever is written: no size is known
+    // to work, and programming the table will fail on the read-back.
+    accepted.map_or(4096, |(size, _)| *size)
 }
 
 /// Whether GITS_BASERn.Indirect sticks (it is RAZ/WI when unsupported).
