@@ -482,8 +482,18 @@ fn a_queue_that_wraps_on_a_gic_that_does_not_snoop_is_cleaned_across_the_end() {
     let (model, mut its) = setup_with(config, its_config);
     its.map_device(DeviceId(1), 256).unwrap();
     for event in 0..100 {
+        let (cleaned, commands) = (model.stats().bytes_cleaned, its.queue_stats().commands);
         its.map_event(DeviceId(1), EventId(event), CollectionId(0))
             .unwrap();
+        // Each new command slot is cleaned once, in one piece or two,
+        // and nothing more of the ring; one byte more is the LPI's
+        // property byte.
+        let commands = its.queue_stats().commands - commands;
+        assert_eq!(
+            model.stats().bytes_cleaned - cleaned,
+            commands * 32 + 1,
+            "event {event}"
+        );
     }
     assert!(
         its.queue_stats().commands > 128 * 2,

@@ -408,6 +408,7 @@ impl Gic {
 
     pub(crate) fn clean(&mut self, virt: NonNull<u8>, len: usize) {
         self.stats.cleans += 1;
+        self.stats.bytes_cleaned += len as u64;
         let offset = (virt.as_ptr() as usize).wrapping_sub(self.arena.cpu.as_ptr() as usize);
         if offset
             .checked_add(len)

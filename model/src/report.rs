@@ -148,6 +148,9 @@ pub struct ModelStats {
     pub msis: u64,
     /// `clean_to_poc` calls.
     pub cleans: u64,
+    /// Bytes those calls asked to clean: what cache maintenance costs a
+    /// GIC that does not snoop.
+    pub bytes_cleaned: u64,
     /// Successful allocations.
     pub allocations: u64,
     /// Bytes allocated now (rounded up to 64-byte lines).
