@@ -64,6 +64,23 @@ pub fn init_redistributors(model: &ItsModel, domain: &ModelDomain) {
     }
 }
 
+/// Maps `devices` devices (DeviceIDs 0x100, 0x108, ...) with `events`
+/// events each, spread over collections 0 to 3.
+pub fn populate(its: &mut ModelIts, devices: u32, events: u32) {
+    for d in 0..devices {
+        let device_id = 0x100 + d * 8;
+        its.map_device(DeviceId(device_id), events).unwrap();
+        for e in 0..events {
+            its.map_event(
+                DeviceId(device_id),
+                EventId(e),
+                CollectionId(((d + e) % 4) as u16),
+            )
+            .unwrap();
+        }
+    }
+}
+
 /// What the registry says every live event translates to: (DeviceID,
 /// EventID) to (INTID, ICID).
 pub fn registry_view(its: &ModelIts) -> BTreeMap<(DeviceId, EventId), (IntId, CollectionId)> {

@@ -4,8 +4,7 @@
 //! budget is spent. Under KVM a read traps and costs microseconds, on bare
 //! metal nanoseconds, so only time is a bound the caller can state.
 
-mod support;
-
+use crate::support::*;
 use core::cell::Cell;
 use core::time::Duration;
 use gicv3_its::{
@@ -13,7 +12,6 @@ use gicv3_its::{
     RedistributorInfo, WaitFor, WaitPolicy,
 };
 use gicv3_its_model::{Consumption, ItsModel, ModelConfig, Quiescence, RedistributorPower};
-use support::*;
 
 thread_local! {
     /// The time of this thread's clock (the tests run in parallel).

@@ -1,12 +1,10 @@
 //! Bad input and misuse: each is a typed error that changes neither the
 //! registry nor what the ITS holds (checked on the model after every call).
 
-mod support;
-
+use crate::support::*;
 use gicv3_its::{CollectionId, DeviceId, EventId, LpiDomain, LpiDomainConfig, ProcessorNumber};
 use gicv3_its::{ItsConfig, ItsError};
 use gicv3_its_model::{ItsModel, ModelConfig};
-use support::*;
 
 /// Runs `f`, expects `expected`, and checks that the registry and the model
 /// are exactly as before.

@@ -5,8 +5,7 @@
 //! wrong (the GIC reading stale or out-of-bounds memory, MSIs lost or
 //! delivered while disabled, register writes ignored).
 
-mod support;
-
+use crate::support::*;
 use gicv3_its::{
     DeviceId, EventId, Its, ItsConfig, ItsError, LpiDomain, LpiDomainConfig, QuirkOverrides,
     Quirks, WaitFor, WaitPolicy,
@@ -15,7 +14,6 @@ use gicv3_its_model::{
     CommandError, GicrRegister, GitsRegister, ItsModel, MemoryFault, ModelConfig, MsiError,
     RedistributorPower, THUNDERX_IIDR, Translation, Violation,
 };
-use support::*;
 
 /// The workload with the same overrides on the ITS and the LPI domain.
 fn run_with(config: ModelConfig, quirks: QuirkOverrides, events: u32) -> Outcome {

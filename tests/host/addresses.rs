@@ -4,12 +4,10 @@
 //! high, so every address the driver writes (base registers, MAPD's ITT
 //! address, level-1 entries) is exercised with bits [51:48] set.
 
-mod support;
-
+use crate::support::*;
 use gicv3_its::registers::{GITS_BASER, RegisterFrame};
 use gicv3_its::{Its, ItsConfig, ItsError, LpiDomainConfig};
 use gicv3_its_model::{ItsModel, ModelConfig, PageSizes};
-use support::*;
 
 /// An arena whose addresses have bits [51:48] = 0b1010: a bit lost or
 /// shifted anywhere sends the GIC to memory the model does not have.

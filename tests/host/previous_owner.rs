@@ -6,13 +6,11 @@
 //! Valid = 0, and memory that a Valid base register describes is the ITS's
 //! (under KVM it is written when the VM is saved: the seed's corruption).
 
-mod support;
-
+use crate::support::*;
 use gicv3_its::registers::{GITS_BASER, GITS_CBASER, RegisterFrame};
 use gicv3_its::{CollectionId, DeviceId, DmaMemory, EventId, ProcessorNumber};
 use gicv3_its::{ItsConfig, ItsError, ItsState, LpiDomainConfig};
 use gicv3_its_model::{ItsModel, ModelConfig, Quiescence, Violation};
-use support::*;
 
 /// A kernel that probed, mapped a device with an event and a collection,
 /// and then left without saving (a kexec, or a jump into an image).

@@ -3,15 +3,13 @@
 //! property table and redistributors. Judged by what the model's two ITSes
 //! translate and deliver.
 
-mod support;
-
+use crate::support::*;
 use gicv3_its::{
     CollectionId, DeviceId, EventId, IntId, Its, ItsConfig, ItsError, LpiDomainConfig,
     ProcessorNumber,
 };
 use gicv3_its_model::{ItsModel, ModelConfig, ModelGits, ModelMemory, Translation};
 use std::collections::BTreeSet;
-use support::*;
 
 type Driver = Its<ModelGits, ModelMemory>;
 

@@ -3,20 +3,18 @@
 //! or by another kernel, stays stale in a redistributor until an INV or
 //! INVALL reaches it. Every MAPC that points a collection at a
 //! redistributor is followed by INVALL, so LPIs that arrive through that
-//! collection use the table as it is now. `its_model.rs` covers
+//! collection use the table as it is now. `lpi_tables.rs` covers
 //! `map_collection`; these cover the other MAPCs: `move_collection`,
 //! `move_collections`, `restore_collections` and the replay of `restore`.
 //! Each shows a disabled LPI held back, where a redistributor without the
 //! INVALL would deliver it from its stale "enabled".
 
-mod support;
-
+use crate::support::*;
 use gicv3_its::{
     CollectionId, DeviceId, DmaMemory, DmaRegion, EventId, IntId, Its, ItsConfig, LpiDomain,
     LpiDomainConfig, ProcessorNumber,
 };
 use gicv3_its_model::{ItsModel, ModelConfig, MsiError};
-use support::*;
 
 const DEVICE: DeviceId = DeviceId(0x10);
 const EVENT: EventId = EventId(0);

@@ -4,14 +4,12 @@
 //! test's doc comment says what the driver did before, and where a
 //! configuration reproduces that, the test runs it and shows it fail.
 
-mod support;
-
+use crate::support::*;
 use gicv3_its::{
     CollectionId, DeviceId, DmaMemory, DmaRegion, EventId, Its, ItsConfig, ItsError, LpiDomain,
     LpiDomainConfig, MemoryAttributes, ProcessorNumber,
 };
 use gicv3_its_model::{Coherency, GicrRegister, GitsRegister, ItsModel, ModelConfig, MsiError};
-use support::*;
 
 /// QEMU's IIDR (no quirk applies), a GIC that does not snoop.
 fn non_coherent(shareable: bool) -> ModelConfig {
