@@ -210,3 +210,28 @@ impl MemoryAttributes {
         matches!(self, Self::NonCacheable)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A region over the first `size` bytes of `buffer`.
+    fn region_in(buffer: &mut [u8], size: usize) -> DmaRegion {
+        assert!(size <= buffer.len());
+        let virt = NonNull::new(buffer.as_mut_ptr()).unwrap();
+        // SAFETY: the first `size` bytes of `buffer`, which outlives the
+        // region in each test and is used through the region only.
+        unsafe { DmaRegion::new(virt, 0x1000, size) }
+    }
+
+    #[test]
+    fn fill_stays_inside_the_region() {
+        let mut buffer = [0u8; 64];
+        let mut region = region_in(&mut buffer, 32);
+        region.fill(16, 100, 0xff);
+        region.fill(40, 8, 0xee); // wholly outside: nothing
+        assert_eq!(buffer[..16], [0; 16]);
+        assert_eq!(buffer[16..32], [0xff; 16]);
+        assert_eq!(buffer[32..], [0; 32], "nothing past the region's end");
+    }
+}

@@ -5,7 +5,7 @@
 use crate::support::*;
 use gicv3_its::registers::{GICR_CTLR, GITS_BASER, GITS_CBASER, RegisterFrame};
 use gicv3_its::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
-use gicv3_its::{ItsCommand, ItsConfig, ItsError, LpiDomain, LpiDomainConfig};
+use gicv3_its::{ItsCommand, ItsConfig, ItsError, LpiDomain, LpiDomainConfig, RedistributorInfo};
 use gicv3_its_model::{
     Coherency, Consumption, ItsModel, ModelConfig, MsiError, PageSizes, Quiescence,
 };
@@ -521,5 +521,31 @@ fn a_misaligned_lpi_region_is_refused() {
         ItsError::UnencodableAddress {
             phys: region.phys() + 4096
         }
+    );
+}
+
+#[test]
+fn the_domain_knows_each_redistributor_it_initialised() {
+    let (model, mut its) = setup(ModelConfig::default());
+    let domain = its.domain().clone();
+    let rd_base = model.config().redistributors[1];
+    let expected = RedistributorInfo {
+        processor_number: ProcessorNumber(1),
+        rd_base,
+        adopted: false,
+        ready: true,
+    };
+    assert_eq!(domain.redistributor(ProcessorNumber(1)), Some(expected));
+    assert_eq!(domain.redistributors().len(), 4);
+    assert_eq!(domain.redistributor(ProcessorNumber(9)), None);
+    // Saved, the domain no longer counts on the redistributor's tables.
+    its.save().unwrap();
+    domain.save().unwrap();
+    assert_eq!(
+        domain.redistributor(ProcessorNumber(1)),
+        Some(RedistributorInfo {
+            ready: false,
+            ..expected
+        })
     );
 }
