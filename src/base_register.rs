@@ -87,8 +87,7 @@ pub(crate) fn program<Fr: RegisterFrame, R: BaseRegister>(
 ) -> Result<MemoryAttributes, ItsError> {
     let attribute_bits = bits(R::SHAREABILITY) | bits(R::INNER_CACHE) | bits(R::OUTER_CACHE);
     let checked = !(attribute_bits | R::NOT_WRITTEN_BACK);
-    let mut attributes = wanted;
-    loop {
+    let write_and_check = |attributes| {
         let wrote = value(attributes).get();
         frame.write(register, LocalRegisterCopy::new(wrote));
         let read = frame.read(register);
@@ -99,11 +98,15 @@ pub(crate) fn program<Fr: RegisterFrame, R: BaseRegister>(
                 read: read.get(),
             });
         }
-        if attributes.needs_cache_clean() || coherent(read) {
-            return Ok(attributes);
-        }
-        attributes = MemoryAttributes::NonCacheable;
+        Ok(read)
+    };
+    let read = write_and_check(wanted)?;
+    if wanted.needs_cache_clean() || coherent(read) {
+        return Ok(wanted);
     }
+    // Not coherent: the memory becomes non-cacheable, and is cleaned.
+    write_and_check(MemoryAttributes::NonCacheable)?;
+    Ok(MemoryAttributes::NonCacheable)
 }
 
 #[cfg(test)]
