@@ -375,3 +375,22 @@ impl fmt::Display for ItsError {
 }
 
 impl core::error::Error for ItsError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::DeviceId;
+    use alloc::string::ToString;
+
+    #[test]
+    fn an_error_says_what_was_wrong_with_which_value() {
+        let error = ItsError::DeviceIdOutOfRange {
+            device_id: DeviceId(0x10000),
+            max: DeviceId(0xffff),
+        };
+        assert_eq!(
+            error.to_string(),
+            "DeviceID 0x10000 is beyond the largest, 0xffff"
+        );
+    }
+}

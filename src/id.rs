@@ -73,3 +73,23 @@ macro_rules! lower_hex {
     )*};
 }
 lower_hex!(DeviceId, EventId, CollectionId, IntId, ProcessorNumber);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::format;
+
+    #[test]
+    fn lpis_start_at_8192() {
+        assert!(!IntId(8191).is_lpi(), "the last SPI range ends below 8192");
+        assert!(IntId(8192).is_lpi());
+        assert!(IntId(u32::MAX).is_lpi());
+    }
+
+    #[test]
+    fn device_ids_print_in_hex_like_requester_ids_and_the_rest_in_decimal() {
+        assert_eq!(format!("{}", DeviceId(0x18)), "0x18");
+        assert_eq!(format!("{}", EventId(10)), "10");
+        assert_eq!(format!("{:x}", IntId(8192)), "2000");
+    }
+}
