@@ -549,3 +549,36 @@ fn the_domain_knows_each_redistributor_it_initialised() {
         })
     );
 }
+
+#[test]
+fn a_domain_over_a_given_region_rewrites_its_property_table_and_nothing_else() {
+    // With EnableLPIs sticky, a redistributor keeps using the pending table
+    // a previous kernel gave it in the region; the property table is the
+    // domain's to rewrite (every LPI disabled), the pending tables are not
+    // touched before init_redistributor takes each over.
+    let model = ItsModel::new(ModelConfig::default());
+    let config = LpiDomainConfig::default();
+    let bytes = config.region_bytes(1);
+    let mut memory = model.memory();
+    let region = gicv3_its::DmaMemory::allocate_zeroed(&mut memory, bytes, 65536).unwrap();
+    let virt = region.virt();
+    // SAFETY: the region just allocated, `bytes` long, not yet given away.
+    unsafe { virt.as_ptr().write_bytes(0x5a, bytes) };
+    let domain = LpiDomain::with_region(model.memory(), region, config).unwrap();
+    let property_bytes = (1usize << domain.id_bits()) - 8192;
+    // SAFETY: the domain's region, read while nothing writes it.
+    let seen = unsafe { std::slice::from_raw_parts(virt.as_ptr(), bytes) };
+    assert!(
+        seen[..property_bytes].iter().all(|&b| b & 1 == 0),
+        "every LPI disabled"
+    );
+    assert!(
+        seen[property_bytes..].iter().all(|&b| b == 0x5a),
+        "beyond the property table, the region is as it was"
+    );
+    let debug = format!("{domain:?}");
+    assert!(
+        debug.starts_with("LpiDomain { id_bits: 16, allocated: 0"),
+        "{debug}"
+    );
+}

@@ -14,6 +14,8 @@ fn map_event_translates_and_delivers_the_lpi() {
         .map_event(DeviceId(0x10), EventId(2), CollectionId(1))
         .unwrap();
     assert!(lpi.is_lpi());
+    assert_eq!(its.allocated_lpis(), 1);
+    assert_eq!(its.domain().allocated_lpis(), 1);
     let t = model.send_msi(DeviceId(0x10), EventId(2)).unwrap();
     assert_eq!((t.intid, t.icid, t.processor), (lpi, CollectionId(1), 1));
     assert_eq!(model.take_pending(1), vec![lpi]);
