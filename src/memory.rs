@@ -234,4 +234,45 @@ mod tests {
         assert_eq!(buffer[16..32], [0xff; 16]);
         assert_eq!(buffer[32..], [0; 32], "nothing past the region's end");
     }
+
+    #[test]
+    fn u64s_outside_the_region_or_misaligned_are_refused() {
+        let mut buffer = [0u64; 8];
+        let virt = NonNull::new(buffer.as_mut_ptr().cast::<u8>()).unwrap();
+        // SAFETY: the first 32 bytes of `buffer`, used through the region only.
+        let mut region = unsafe { DmaRegion::new(virt, 0x1000, 32) };
+        assert!(region.write_u64(24, 7));
+        assert_eq!(region.read_u64(24), Some(7));
+        for offset in [28, 32, 4, usize::MAX - 3] {
+            assert!(!region.write_u64(offset, 9), "offset {offset}");
+            assert_eq!(region.read_u64(offset), None, "offset {offset}");
+        }
+        assert_eq!(buffer[3..], [7, 0, 0, 0, 0]);
+    }
+
+    /// Memory that records what it was asked to clean.
+    struct Recorder(core::cell::RefCell<alloc::vec::Vec<(usize, usize)>>);
+
+    // SAFETY: allocates nothing, so hands out no memory at all.
+    unsafe impl DmaMemory for Recorder {
+        fn allocate_zeroed(&mut self, _: usize, _: usize) -> Option<DmaRegion> {
+            None
+        }
+        fn deallocate(&mut self, _: DmaRegion) {}
+        fn clean_to_poc(&self, virt: NonNull<u8>, len: usize) {
+            self.0.borrow_mut().push((virt.as_ptr() as usize, len));
+        }
+    }
+
+    #[test]
+    fn a_clean_stops_at_the_region_end_and_only_when_needed() {
+        let mut buffer = [0u8; 64];
+        let base = buffer.as_ptr() as usize;
+        let region = region_in(&mut buffer, 32);
+        let memory = Recorder(Default::default());
+        region.clean(&memory, MemoryAttributes::NonCacheable, 8, 100);
+        region.clean(&memory, MemoryAttributes::NonCacheable, 32, 4);
+        region.clean(&memory, MemoryAttributes::InnerShareableWriteBack, 0, 8);
+        assert_eq!(*memory.0.borrow(), [(base + 8, 24)]);
+    }
 }

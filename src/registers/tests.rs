@@ -134,3 +134,18 @@ fn modify_changes_only_the_given_fields() {
     gicr.write_fields(GICR_CTLR, GICR_CTLR::CES::SET);
     assert_eq!(frame[0], 0b10);
 }
+
+#[test]
+fn widths_are_their_sizes_in_bytes() {
+    use crate::mmio::Width;
+    let sizes = [Width::U8, Width::U16, Width::U32, Width::U64].map(Width::bytes);
+    assert_eq!(sizes, [1, 2, 4, 8]);
+}
+
+#[test]
+#[should_panic(expected = "aligned to its width")]
+fn a_register_not_aligned_to_its_width_is_refused() {
+    // At run time a panic; in a `const` item, as every descriptor is, a
+    // compile error.
+    let _ = Register::<Gits, u64, GITS_CBASER::Register, ReadWrite>::new(0x84, "misaligned");
+}

@@ -3,7 +3,7 @@
 
 use crate::support::*;
 use gicv3_its::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
-use gicv3_its::{ItsCommand, ItsError};
+use gicv3_its::{ItsCommand, ItsError, LpiConfig};
 use gicv3_its_model::{ModelConfig, MsiError};
 
 #[test]
@@ -27,6 +27,7 @@ fn map_event_translates_and_delivers_the_lpi() {
     // Disable through the property table + INV: the LPI is not delivered.
     its.configure_event(DeviceId(0x10), EventId(2), 0x40, false)
         .unwrap();
+    assert_eq!(its.domain().config(lpi), Some(LpiConfig::new(0x40, false)));
     assert!(model.send_msi(DeviceId(0x10), EventId(2)).is_err());
     assert!(model.take_pending(1).is_empty());
     its.configure_event(DeviceId(0x10), EventId(2), 0x40, true)
