@@ -150,6 +150,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn forcing_a_quirk_the_iidr_already_brings_keeps_it() {
+        let force = QuirkOverrides {
+            force: Quirks::ITT_ENTRY_16_BYTES,
+            ignore: Quirks::empty(),
+        };
+        assert_eq!(
+            force.resolve(ITS_ERRATA, 0x0000_1070),
+            Quirks::ITT_ENTRY_16_BYTES
+        );
+    }
+
+    #[test]
     fn known_iidrs_resolve_to_their_quirks() {
         let none = QuirkOverrides::default();
         // QEMU's ITS: r0p0 GIC-500 IIDR, no quirk.

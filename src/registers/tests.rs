@@ -149,3 +149,14 @@ fn a_register_not_aligned_to_its_width_is_refused() {
     // compile error.
     let _ = Register::<Gits, u64, GITS_CBASER::Register, ReadWrite>::new(0x84, "misaligned");
 }
+
+#[test]
+fn registers_and_frames_print_their_names_and_places() {
+    assert_eq!(format!("{GITS_CWRITER:?}"), "GITS_CWRITER (+0x88)");
+    let mut frame = fake_frame(0x2_0000);
+    let base = NonNull::new(frame.as_mut_ptr().cast::<u8>()).unwrap();
+    // SAFETY: a 128 KiB, 8-byte aligned buffer that only `gits` uses while
+    // it lives.
+    let gits = unsafe { MmioFrame::<Gits>::new(base) };
+    assert_eq!(format!("{gits:?}"), format!("MmioFrame<GITS>({base:p})"));
+}
