@@ -345,12 +345,10 @@ fn registry_overhead_per_device_and_per_event() {
         // the device), and a slot is 8 bytes.
         assert_eq!(by_events, 0, "{devices}x{events}");
         let measured = by_devices as usize;
-        // The device records sit in a BTreeMap whose 11-entry nodes are
-        // about 6 full under ascending DeviceIDs: about 115 bytes per device
-        // against the 64 (reported in the README). Guard against it
-        // getting worse.
+        // The device records sit in one sorted list, 48 bytes each with at
+        // most a quarter spare: within the 64 bytes per device.
         assert!(
-            measured <= 128 * n + 8 * mappings,
+            measured <= 64 * n + 8 * mappings,
             "{devices}x{events}: {measured} bytes of heap"
         );
     }
@@ -358,6 +356,104 @@ fn registry_overhead_per_device_and_per_event() {
     let (one, _, _, _) = registry_growth(1024, 1);
     let (many, _, _, _) = registry_growth(1024, 32);
     assert_eq!((many - one) as usize, 1024 * 31 * 8);
+}
+
+/// The registry's own estimate of its heap (`MemoryUse::registry`).
+fn estimate(its: &BenchIts) -> isize {
+    its.memory_use().registry as isize
+}
+
+#[test]
+fn the_registry_reports_its_heap_exactly_and_grows_and_shrinks_in_bounded_steps() {
+    let model = ItsModel::new(model_config());
+    let mut its = probe(&model, its_config(Batching::Batched));
+    let (heap_before, estimate_before) = (heap::live(), estimate(&its));
+    let check = |its: &BenchIts, what: &str| {
+        // The estimate is the heap the driver really holds.
+        let held = heap::live() - heap_before;
+        assert_eq!(estimate(its) - estimate_before, held, "{what}");
+        held
+    };
+
+    // Growing: never more than 64 bytes per device (a record is 48, with at
+    // most a quarter spare), and a number of reallocations of the device
+    // list that grows with the logarithm of the devices, not with them. A
+    // map adds 8 bytes (one event slot) unless the list grew.
+    let mut growths = 0;
+    for index in 0..1024 {
+        let before = estimate(&its);
+        workload::map_devices(&mut its, index, index + 1, 1).unwrap();
+        let held = check(&its, "after a map");
+        let slots = 8 * (index as isize + 1);
+        assert!(
+            held - slots <= 64 * (index as isize + 1),
+            "{} devices: {held}",
+            index + 1
+        );
+        growths += usize::from(estimate(&its) - before != 8);
+    }
+    assert!(growths <= 40, "{growths} reallocations of the device list");
+
+    // Shrinking: at most twice the records of the devices left, again in a
+    // logarithmic number of steps, and with room to spare after each step,
+    // so that mapping a device again does not reallocate at once.
+    let mut shrinks = 0;
+    for index in (100..1024).rev() {
+        let before = estimate(&its);
+        its.unmap_device(gicv3_its::DeviceId(workload::FIRST_DEVICE_ID + index))
+            .unwrap();
+        let held = check(&its, "after an unmap");
+        let left = index as isize;
+        assert!(held - 8 * left <= 2 * 48 * left, "{left} devices: {held}");
+        if before - estimate(&its) > 8 {
+            shrinks += 1;
+            let list = estimate(&its);
+            workload::map_devices(&mut its, index, index + 1, 1).unwrap();
+            assert_eq!(estimate(&its), list + 8, "spare room after a shrink");
+            its.unmap_device(gicv3_its::DeviceId(workload::FIRST_DEVICE_ID + index))
+                .unwrap();
+        }
+    }
+    assert!(
+        (1..=20).contains(&shrinks),
+        "{shrinks} reallocations to unmap"
+    );
+}
+
+#[test]
+fn a_full_heap_is_a_typed_error_that_changes_nothing() {
+    let model = ItsModel::new(model_config());
+    let mut its = probe(&model, its_config(Batching::Batched));
+    let mut growth_refused = 0;
+    for index in 0..200u32 {
+        let device = gicv3_its::DeviceId(workload::FIRST_DEVICE_ID + index);
+        let mapped = index as usize;
+        // The first allocation is the event slots (8 bytes for one event),
+        // the second, if the device list is full, its growth by a quarter.
+        for (fail_after, size) in [(0, 8), (1, (mapped / 4).max(1) * 48)] {
+            let dtes = heap::uncounted(|| model.valid_device_ids());
+            let held = heap::live();
+            heap::fail_after(Some(fail_after));
+            let result = its.map_device(device, 1);
+            heap::fail_after(None);
+            match result {
+                Err(gicv3_its::ItsError::OutOfMemory { size: reported }) => {
+                    assert_eq!(reported, size, "{mapped} devices mapped");
+                    growth_refused += usize::from(fail_after == 1);
+                }
+                // Only the second failure can miss: the list had room.
+                Ok(()) if fail_after == 1 => {
+                    its.unmap_device(device).unwrap();
+                }
+                other => panic!("{mapped} devices, fail after {fail_after}: {other:?}"),
+            }
+            assert_eq!(heap::live(), held, "nothing kept of a refused map");
+            let now = heap::uncounted(|| model.valid_device_ids());
+            assert_eq!(now, dtes, "the ITS unchanged");
+        }
+        its.map_device(device, 1).unwrap();
+    }
+    assert!(growth_refused >= 10, "{growth_refused}");
 }
 
 #[test]

@@ -7,7 +7,8 @@
 //! restore while they run.
 //!
 //! Bytes are the sizes asked for (`Layout::size`), not what the system
-//! allocator rounds them to.
+//! allocator rounds them to. The tests also make an allocation fail on
+//! demand ([`fail_after`]), as when memory runs out.
 
 #![allow(dead_code)]
 
@@ -28,13 +29,39 @@ thread_local! {
     static PEAK: Cell<isize> = const { Cell::new(0) };
     /// Depth of calls into the model.
     static UNCOUNTED: Cell<u32> = const { Cell::new(0) };
+    /// Counted calls to let through before one fails (returns null).
+    static FAIL_AFTER: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// Whether this thread's allocations are counted now (not inside the model).
+fn counted() -> bool {
+    UNCOUNTED
+        .try_with(|depth| depth.get() == 0)
+        .unwrap_or(false)
+}
+
+/// Whether a counted allocation or reallocation call may go ahead.
+fn allowed() -> bool {
+    if !counted() {
+        return true;
+    }
+    FAIL_AFTER
+        .try_with(|fail| match fail.get() {
+            Some(0) => {
+                fail.set(None);
+                false
+            }
+            Some(n) => {
+                fail.set(Some(n - 1));
+                true
+            }
+            None => true,
+        })
+        .unwrap_or(true)
 }
 
 fn account(delta: isize) {
-    let counted = UNCOUNTED
-        .try_with(|depth| depth.get() == 0)
-        .unwrap_or(false);
-    if counted {
+    if counted() {
         let _ = LIVE.try_with(|live| {
             let now = live.get() + delta;
             live.set(now);
@@ -48,6 +75,9 @@ fn account(delta: isize) {
 // allocate.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if !allowed() {
+            return std::ptr::null_mut();
+        }
         // SAFETY: forwarded with the caller's guarantees.
         let ptr = unsafe { System.alloc(layout) };
         if !ptr.is_null() {
@@ -57,6 +87,9 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if !allowed() {
+            return std::ptr::null_mut();
+        }
         // SAFETY: forwarded with the caller's guarantees.
         let ptr = unsafe { System.alloc_zeroed(layout) };
         if !ptr.is_null() {
@@ -72,6 +105,9 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if !allowed() {
+            return std::ptr::null_mut();
+        }
         // SAFETY: forwarded with the caller's guarantees.
         let new = unsafe { System.realloc(ptr, layout, new_size) };
         if !new.is_null() {
@@ -84,6 +120,13 @@ unsafe impl GlobalAlloc for CountingAllocator {
 /// Bytes this thread holds now, outside the model.
 pub fn live() -> isize {
     LIVE.with(Cell::get)
+}
+
+/// Lets `n` more counted allocation or reallocation calls of this thread
+/// through, then fails the next one (it returns null, as when memory runs
+/// out); `None` fails none.
+pub fn fail_after(n: Option<u64>) {
+    FAIL_AFTER.with(|fail| fail.set(n));
 }
 
 /// Forgets the peak: from now on [`peak`] is the highest [`live`] seen.

@@ -14,6 +14,12 @@ fn map_event_translates_and_delivers_the_lpi() {
         .map_event(DeviceId(0x10), EventId(2), CollectionId(1))
         .unwrap();
     assert!(lpi.is_lpi());
+    let record = its.registry().device(DeviceId(0x10)).unwrap();
+    assert_eq!(record.device_id(), DeviceId(0x10));
+    assert_eq!(record.event_count(), 4);
+    // Four 12-byte ITEs, in one 256-byte aligned block.
+    assert_eq!(record.itt_bytes(), 256);
+    assert_eq!(its.registry().itt_bytes(), 256);
     assert_eq!(its.allocated_lpis(), 1);
     assert_eq!(its.domain().allocated_lpis(), 1);
     let t = model.send_msi(DeviceId(0x10), EventId(2)).unwrap();
