@@ -160,3 +160,19 @@ fn unmap_frees_itts_lpis_and_table_state() {
     assert_eq!(lpis.len(), 32);
     assert_no_violations(&model);
 }
+
+#[test]
+fn each_collection_adds_the_same_registry_heap() {
+    let model = gicv3_its_model::ItsModel::new(ModelConfig::default());
+    let mut its = probe(&model, gicv3_its::ItsConfig::default());
+    let mut estimates = vec![its.memory_use().registry];
+    for cpu in 0..4 {
+        its.map_collection(CollectionId(cpu), ProcessorNumber(cpu))
+            .unwrap();
+        estimates.push(its.memory_use().registry);
+    }
+    let steps: Vec<usize> = estimates.windows(2).map(|w| w[1] - w[0]).collect();
+    // A map entry: the ID and its record, 16 to 64 bytes each.
+    assert!(steps.iter().all(|&step| step == steps[0]), "{estimates:?}");
+    assert!((16..=64).contains(&steps[0]), "{estimates:?}");
+}
