@@ -202,21 +202,16 @@ impl ItsTable {
         }
     }
 
-    /// Makes sure the entry for `id` has memory: for a two-level table,
-    /// allocates and links its level-2 page if it has none. The ITS may be
-    /// enabled (5.2.1: a level-1 entry may be made valid at any time).
+    /// Makes sure the entry for `device_id`, below [`ItsTable::capacity`]
+    /// (the caller checks), has memory: for a two-level table, allocates and
+    /// links its level-2 page if it has none. The ITS may be enabled (5.2.1:
+    /// a level-1 entry may be made valid at any time).
     pub fn ensure_entry<M: DmaMemory>(
         &mut self,
         memory: &mut M,
         device_id: DeviceId,
     ) -> Result<(), ItsError> {
         let id = device_id.0;
-        if u64::from(id) >= self.capacity {
-            return Err(ItsError::DeviceIdOutOfRange {
-                device_id,
-                max: DeviceId((self.capacity - 1).min(u32::MAX.into()) as u32),
-            });
-        }
         if !self.indirect {
             return Ok(());
         }

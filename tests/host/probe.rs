@@ -2,9 +2,12 @@
 //! kernel left disabled first, failures that leave nothing behind.
 
 use crate::support::*;
+use gicv3_its::registers::{GITS_BASER, RegisterFrame};
 use gicv3_its::{CollectionId, DeviceId, EventId, ProcessorNumber};
 use gicv3_its::{ItsCommand, ItsConfig, ItsError, WaitFor, WaitPolicy};
-use gicv3_its_model::{Coherency, ItsModel, ModelConfig, PageSizes, Quiescence};
+use gicv3_its_model::{
+    Coherency, CommandError, ItsModel, ModelConfig, MsiError, PageSizes, Quiescence, TableKind,
+};
 
 #[test]
 fn probe_on_qemu_like_its_uses_a_two_level_device_table() {
@@ -241,6 +244,69 @@ fn non_coherent_gic_gets_cleaned_memory() {
             .event(DeviceId(0x3_0000), EventId(5))
             .map(|m| m.intid())
     );
+    // Devices never mapped find an invalid DTE (beside a mapped one) or an
+    // invalid level-1 entry, not poison the CPU never cleaned.
+    assert_eq!(
+        model.send_msi(DeviceId(0x3_0001), EventId(0)),
+        Err(MsiError::Untranslatable(CommandError::DeviceNotMapped(
+            0x3_0001
+        )))
+    );
+    assert!(matches!(
+        model.send_msi(DeviceId(0x8_0000), EventId(0)),
+        Err(MsiError::Untranslatable(CommandError::NoTableEntry(
+            TableKind::Devices,
+            0x8_0000
+        )))
+    ));
+    assert_no_violations(&model);
+}
+
+#[test]
+fn a_device_table_exactly_at_the_flat_bound_stays_flat() {
+    // 2^13 DeviceIDs of 8-byte DTEs: 64 KiB, the default bound.
+    let config = ModelConfig {
+        devbits: 13,
+        ..ModelConfig::default()
+    };
+    let (model, its) = setup(config);
+    assert!(
+        !model
+            .gits()
+            .read(GITS_BASER[0])
+            .is_set(GITS_BASER::Indirect)
+    );
+    assert_eq!(its.memory_use().device_table, 64 << 10);
+    assert_eq!(its.max_device_id(), DeviceId((1 << 13) - 1));
+}
+
+#[test]
+fn a_level_1_table_is_at_most_256_pages() {
+    // With 4 KiB pages a level-1 table of 256 pages has 2^17 entries, each
+    // for a 4 KiB page of 512 DTEs: 2^26 DeviceIDs, fewer than the ITS's 32
+    // bits. GITS_BASERn.Size cannot describe more.
+    let config = ModelConfig {
+        devbits: 32,
+        page_sizes: PageSizes {
+            size_4k: true,
+            size_16k: false,
+            size_64k: false,
+        },
+        ..ModelConfig::default()
+    };
+    let (model, mut its) = setup(config);
+    assert!(
+        model
+            .gits()
+            .read(GITS_BASER[0])
+            .is_set(GITS_BASER::Indirect)
+    );
+    assert_eq!(its.memory_use().device_table, 256 * 4096);
+    assert_eq!(its.max_device_id(), DeviceId((1 << 26) - 1));
+    its.map_device(DeviceId((1 << 26) - 1), 1).unwrap();
+    its.map_event(DeviceId((1 << 26) - 1), EventId(0), CollectionId(0))
+        .unwrap();
+    assert!(model.send_msi(DeviceId((1 << 26) - 1), EventId(0)).is_ok());
     assert_no_violations(&model);
 }
 
