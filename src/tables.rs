@@ -151,10 +151,7 @@ impl ItsTable {
         } else {
             (phys & 0x0000_ffff_ffff_f000) >> 12
         };
-        let page_size_field = PAGE_SIZES
-            .iter()
-            .find(|(size, _)| *size == self.page_size)
-            .map_or(0, |(_, field)| *field);
+        let page_size_field = page_size_field(self.page_size);
         let pages = (self.memory.size() / self.page_size) as u64;
         Baser::new(
             (GITS_BASER::Valid::SET
@@ -304,15 +301,20 @@ fn negotiate_page_size<F: GitsFrame>(frame: &F, index: usize) -> usize {
     accepted.map_or(4096, |(size, _)| *size)
 }
 
-/// Whether GITS_BASERn.Indirect sticks (it is RAZ/WI when unsupported).
-fn try_indirect<F: GitsFrame>(frame: &F, index: usize, page_size: usize) -> bool {
-    let field = PAGE_SIZES
+/// GITS_BASERn.Page_Size's encoding of `page_size`.
+fn page_size_field(page_size: usize) -> u64 {
+    PAGE_SIZES
         .iter()
         .find(|(size, _)| *size == page_size)
-        .map_or(0, |(_, field)| *field);
+        .map_or(0, |(_, field)| *field)
+}
+
+/// Whether GITS_BASERn.Indirect sticks (it is RAZ/WI when unsupported),
+/// asked with the page size already negotiated.
+fn try_indirect<F: GitsFrame>(frame: &F, index: usize, page_size: usize) -> bool {
     frame.write_fields(
         GITS_BASER[index],
-        GITS_BASER::Indirect::SET + GITS_BASER::Page_Size.val(field),
+        GITS_BASER::Indirect::SET + GITS_BASER::Page_Size.val(page_size_field(page_size)),
     );
     read_baser(frame, index).is_set(GITS_BASER::Indirect)
 }

@@ -337,3 +337,24 @@ fn an_its_that_never_quiesces_is_a_timeout() {
         })
     );
 }
+
+#[test]
+fn collection_ids_are_bounded_by_cidbits() {
+    // GITS_TYPER.CIL = 1, CIDbits = 3: 16 collections.
+    let config = ModelConfig {
+        cid_bits: Some(4),
+        ..ModelConfig::default()
+    };
+    let (model, mut its) = setup(config);
+    assert_eq!(its.features().collection_id_bits, 4);
+    its.map_collection(CollectionId(15), ProcessorNumber(0))
+        .unwrap();
+    assert_eq!(
+        its.map_collection(CollectionId(16), ProcessorNumber(0)),
+        Err(ItsError::CollectionOutOfRange {
+            icid: CollectionId(16),
+            max: CollectionId(15)
+        })
+    );
+    assert_no_violations(&model);
+}
