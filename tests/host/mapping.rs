@@ -176,3 +176,38 @@ fn each_collection_adds_the_same_registry_heap() {
     assert!(steps.iter().all(|&step| step == steps[0]), "{estimates:?}");
     assert!((16..=64).contains(&steps[0]), "{estimates:?}");
 }
+
+#[test]
+fn move_event_syncs_the_redistributors_it_moves_between() {
+    let (model, mut its) = setup(ModelConfig::default());
+    its.map_collection(CollectionId(4), ProcessorNumber(2))
+        .unwrap();
+    its.map_device(DeviceId(0x10), 1).unwrap();
+    its.map_event(DeviceId(0x10), EventId(0), CollectionId(0))
+        .unwrap();
+    let movi = |icid| ItsCommand::Movi {
+        device_id: DeviceId(0x10),
+        event_id: EventId(0),
+        icid,
+    };
+    let sync = |cpu| ItsCommand::Sync {
+        rdbase: model.rdbase(cpu),
+    };
+    // From CPU 0 to CPU 2: both redistributors, once each.
+    let before = model.command_log().len();
+    its.move_event(DeviceId(0x10), EventId(0), CollectionId(2))
+        .unwrap();
+    assert_eq!(
+        model.command_log()[before..],
+        [movi(CollectionId(2)), sync(0), sync(2)]
+    );
+    // Between two collections of CPU 2: one SYNC.
+    let before = model.command_log().len();
+    its.move_event(DeviceId(0x10), EventId(0), CollectionId(4))
+        .unwrap();
+    assert_eq!(
+        model.command_log()[before..],
+        [movi(CollectionId(4)), sync(2)]
+    );
+    assert_no_violations(&model);
+}
