@@ -187,6 +187,15 @@ mod tests {
             lpis.reserve(IntId(100)),
             Err(ItsError::LpiOutOfRange { intid: IntId(100) })
         );
+        // 2^14 is the first INTID beyond 14 bits.
+        assert_eq!(
+            lpis.reserve(IntId(16384)),
+            Err(ItsError::LpiOutOfRange {
+                intid: IntId(16384)
+            })
+        );
+        assert!(!lpis.is_allocated(IntId(16384)));
+        lpis.free(IntId(16384));
         assert_eq!(lpis.allocated(), 5);
         // Wraps around to find room before the hint once the end is full.
         let mut small = LpiAllocator::new(14);
@@ -200,6 +209,42 @@ mod tests {
             small.allocate(200),
             Err(ItsError::LpiSpaceExhausted { requested: 200 })
         );
+    }
+
+    #[test]
+    fn a_request_is_one_lpi_to_all_of_them() {
+        let exhausted = |requested| Err(ItsError::LpiSpaceExhausted { requested });
+        let mut lpis = LpiAllocator::new(14);
+        assert_eq!(lpis.allocate(0), exhausted(0));
+        assert_eq!(lpis.allocate(8193), exhausted(8193));
+        assert_eq!(lpis.allocated(), 0);
+        assert_eq!(lpis.allocate(8192), Ok(IntId(8192)));
+        assert!(lpis.is_allocated(IntId(16383)));
+        // The rest of the space after the first LPI, up to the last one.
+        let mut lpis = LpiAllocator::new(14);
+        assert!(!lpis.is_allocated(IntId(8192)));
+        lpis.reserve(IntId(8192)).unwrap();
+        assert!(lpis.is_allocated(IntId(8192)));
+        assert_eq!(lpis.allocate(8191), Ok(IntId(8193)));
+        lpis.free(IntId(8192));
+        assert!(!lpis.is_allocated(IntId(8192)));
+    }
+
+    #[test]
+    fn allocation_is_next_fit_so_a_freed_lpi_is_not_handed_out_at_once() {
+        // An LPI just freed may still be pending somewhere on its way out;
+        // the next allocation starts where the last one ended.
+        let mut lpis = LpiAllocator::new(14);
+        let first = lpis.allocate(1).unwrap();
+        lpis.free(first);
+        assert_eq!(lpis.allocate(1), Ok(IntId(first.0 + 1)));
+        // Far into the space, a request of two still starts at the hint.
+        let mut lpis = LpiAllocator::new(14);
+        let block = lpis.allocate(5000).unwrap();
+        for intid in block.0..block.0 + 5000 {
+            lpis.free(IntId(intid));
+        }
+        assert_eq!(lpis.allocate(2), Ok(IntId(8192 + 5000)));
     }
 
     #[test]
