@@ -119,9 +119,10 @@ impl LpiAllocator {
                 f(IntId(FIRST_LPI + start), len);
             }
         };
+        // `count` is 2^id_bits - 8192: a whole number of 64-bit words.
         for (word_index, &word) in self.used.iter().enumerate() {
             let base = word_index as u32 * 64;
-            let bits = (self.count - base).min(64);
+            let bits = 64;
             if word == 0 {
                 match &mut run {
                     Some((_, len)) => *len += bits,

@@ -244,4 +244,58 @@ mod tests {
         // Property table rounded to 64 KiB, then 64 KiB per pending table.
         assert_eq!(LpiTables::region_bytes(16, 2), 3 * 65536);
     }
+
+    #[test]
+    fn a_config_says_whether_its_lpi_is_enabled() {
+        assert!(LpiConfig::new(0xa0, true).enabled());
+        assert!(!LpiConfig::new(0xa0, false).enabled());
+        assert!(!LpiConfig::DISABLED.enabled());
+    }
+
+    /// Memory that hands out nothing and cleans nothing.
+    struct NoMemory;
+
+    // SAFETY: allocates nothing, so hands out no memory at all.
+    unsafe impl DmaMemory for NoMemory {
+        fn allocate_zeroed(&mut self, _: usize, _: usize) -> Option<DmaRegion> {
+            None
+        }
+        fn deallocate(&mut self, _: DmaRegion) {}
+        fn clean_to_poc(&self, _: core::ptr::NonNull<u8>, _: usize) {}
+    }
+
+    /// Tables for 14 ID bits over a buffer of `bytes` (64 KiB aligned in
+    /// the GIC's view: its physical address is made up).
+    fn tables_in(buffer: &mut [u8]) -> LpiTables {
+        let virt = core::ptr::NonNull::new(buffer.as_mut_ptr()).unwrap();
+        // SAFETY: `buffer`, which outlives the tables in each test and is
+        // used through them only.
+        let region = unsafe { DmaRegion::new(virt, 0x10_0000, buffer.len()) };
+        LpiTables::place(region, 14, MemoryAttributes::InnerShareableWriteBack)
+    }
+
+    #[test]
+    fn each_redistributor_has_its_own_pending_table_and_no_more_fit() {
+        // 14 bits: 8 KiB of properties and 2 KiB per pending table, each
+        // 64 KiB aligned: room for two pending tables in 192 KiB.
+        let mut buffer = std::vec![0u8; 3 * 65536];
+        let tables = tables_in(&mut buffer);
+        assert_eq!(tables.max_redistributors(), 2);
+        assert_eq!(tables.pending_offset(0), 65536);
+        assert_eq!(tables.pending_offset(1), 2 * 65536);
+    }
+
+    #[test]
+    fn set_configs_writes_nothing_beyond_the_property_table() {
+        // A region of exactly the 8 KiB property table, inside a larger
+        // buffer: INTID 2^14 would be the byte after it.
+        let mut buffer = std::vec![0u8; 8192 + 64];
+        let mut tables = tables_in(&mut buffer[..8192]);
+        tables.set_configs(&NoMemory, |set| {
+            set(IntId(16383), LpiConfig::new(0xa0, true));
+            set(IntId(16384), LpiConfig::new(0xa0, true));
+        });
+        assert_eq!(buffer[8191], 0xa3);
+        assert_eq!(buffer[8192], 0, "nothing past the table");
+    }
 }
