@@ -179,6 +179,11 @@ impl Gic {
             return;
         };
         if ptz {
+            // PTZ = 1 promises a zeroed table: the GIC may skip reading it
+            // now and trust what it holds later.
+            if table.iter().any(|&byte| byte != 0) {
+                self.violations.push(Violation::PendingTableNotZero(index));
+            }
             return;
         }
         for (i, byte) in table.into_iter().enumerate() {

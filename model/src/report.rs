@@ -87,6 +87,9 @@ pub enum Violation {
     /// GICR_PROPBASER or GICR_PENDBASER of this redistributor written while
     /// its EnableLPIs = 1. The write was ignored.
     WriteWhileLpisEnabled(usize, GicrRegister),
+    /// EnableLPIs set on this redistributor with GICR_PENDBASER.PTZ = 1
+    /// over a pending table that is not all zero (as the GIC sees it).
+    PendingTableNotZero(usize),
     /// This GITS_CWRITER value is outside the queue, misaligned or has
     /// reserved bits set. The write was ignored.
     BadCwriter(u64),

@@ -551,7 +551,7 @@ fn the_domain_knows_each_redistributor_it_initialised() {
 }
 
 #[test]
-fn a_domain_over_a_given_region_rewrites_its_property_table_and_nothing_else() {
+fn a_domain_over_a_given_region_rewrites_its_property_table_and_zeroes_pending_tables_on_use() {
     // With EnableLPIs sticky, a redistributor keeps using the pending table
     // a previous kernel gave it in the region; the property table is the
     // domain's to rewrite (every LPI disabled), the pending tables are not
@@ -581,4 +581,9 @@ fn a_domain_over_a_given_region_rewrites_its_property_table_and_nothing_else() {
         debug.starts_with("LpiDomain { id_bits: 16, allocated: 0"),
         "{debug}"
     );
+    // Taking a redistributor over zeroes its pending table first, as
+    // GICR_PENDBASER.PTZ = 1 promises (the model checks).
+    let rd_base = model.config().redistributors[0];
+    domain.init_redistributor(&model.gicr(0), rd_base).unwrap();
+    assert_no_violations(&model);
 }

@@ -47,16 +47,19 @@ fn rk3588_accepts_shareable_attributes_but_does_not_snoop() {
     let without = run_with(ModelConfig::rk3588(), ignoring(Quirks::NON_COHERENT), 4);
     assert!(read_an_uncleaned_command(&without), "{without:#?}");
 
-    // Ignored on the redistributors only: the ITS works, but the property
-    // table the GIC sees is not the one the CPU wrote, so a disabled LPI
-    // still arrives.
+    // Ignored on the redistributors only: the ITS works, but the tables the
+    // GIC sees are not the ones the CPU wrote: pending tables that are not
+    // zero under PTZ = 1, and a disabled LPI that still arrives.
     let its_config = ItsConfig::default();
     let domain_config = LpiDomainConfig {
         quirks: ignoring(Quirks::NON_COHERENT),
         ..LpiDomainConfig::default()
     };
     let without = run(ModelConfig::rk3588(), its_config, domain_config, 4);
-    assert!(without.violations.is_empty(), "{without:#?}");
+    assert!(
+        uncleaned_pending_tables_only(&without.violations),
+        "{without:#?}"
+    );
     assert!(
         without
             .wrong_deliveries
@@ -424,4 +427,13 @@ fn a_redistributor_that_never_powers_up_is_a_timeout() {
         Err(MsiError::ItsDisabled)
     );
     assert_no_violations(&model);
+}
+
+/// Violations that are all pending tables the CPU zeroed without cleaning
+/// (the GIC sees them non-zero under PTZ = 1), at least one.
+fn uncleaned_pending_tables_only(violations: &[Violation]) -> bool {
+    !violations.is_empty()
+        && violations
+            .iter()
+            .all(|v| matches!(v, Violation::PendingTableNotZero(_)))
 }
