@@ -286,6 +286,27 @@ mod tests {
     }
 
     #[test]
+    fn found_base_registers_are_ours_only_if_address_id_bits_and_pending_table_agree() {
+        let mut buffer = std::vec![0u8; 3 * 65536];
+        let tables = tables_in(&mut buffer);
+        let prop = |address: u64, id_bits: u64| {
+            Propbaser::new(
+                (GICR_PROPBASER::Physical_Address.val(address >> 12)
+                    + GICR_PROPBASER::IDbits.val(id_bits - 1))
+                .value,
+            )
+        };
+        let pend = |address: u64| {
+            Pendbaser::new(GICR_PENDBASER::Physical_Address.val(address >> 16).value)
+        };
+        let (base, pending_1) = (0x10_0000, 0x10_0000 + 2 * 65536);
+        assert!(tables.is_ours(prop(base, 14), pend(pending_1), 1));
+        assert!(!tables.is_ours(prop(base + 65536, 14), pend(pending_1), 1));
+        assert!(!tables.is_ours(prop(base, 16), pend(pending_1), 1));
+        assert!(!tables.is_ours(prop(base, 14), pend(pending_1), 0));
+    }
+
+    #[test]
     fn set_configs_writes_nothing_beyond_the_property_table() {
         // A region of exactly the 8 KiB property table, inside a larger
         // buffer: INTID 2^14 would be the byte after it.
