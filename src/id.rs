@@ -81,7 +81,7 @@ mod tests {
 
     #[test]
     fn lpis_start_at_8192() {
-        assert!(!IntId(8191).is_lpi(), "the last SPI range ends below 8192");
+        assert!(!IntId(8191).is_lpi(), "LPIs start at 8192 (5.1)");
         assert!(IntId(8192).is_lpi());
         assert!(IntId(u32::MAX).is_lpi());
     }

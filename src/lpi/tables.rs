@@ -264,8 +264,8 @@ mod tests {
         fn clean_to_poc(&self, _: core::ptr::NonNull<u8>, _: usize) {}
     }
 
-    /// Tables for 14 ID bits over a buffer of `bytes` (64 KiB aligned in
-    /// the GIC's view: its physical address is made up).
+    /// Tables for 14 ID bits over `buffer` (64 KiB aligned in the GIC's
+    /// view: its physical address is made up).
     fn tables_in(buffer: &mut [u8]) -> LpiTables {
         let virt = core::ptr::NonNull::new(buffer.as_mut_ptr()).unwrap();
         // SAFETY: `buffer`, which outlives the tables in each test and is
