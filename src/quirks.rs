@@ -150,6 +150,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn two_errata_of_one_implementation_may_name_the_same_quirk() {
+        // As a GIC-600 integrated by a vendor matches both the vendor's
+        // entry and Arm's.
+        let erratum = |name, iidr, mask| Erratum {
+            name,
+            iidr,
+            mask,
+            quirks: Quirks::NON_COHERENT,
+        };
+        let errata = [
+            erratum("vendor", 0x0201_743b, 0xffff_ffff),
+            erratum("arm", 0x0200_043b, 0xff00_0fff),
+        ];
+        let none = QuirkOverrides::default();
+        assert_eq!(none.resolve(&errata, 0x0201_743b), Quirks::NON_COHERENT);
+    }
+
+    #[test]
     fn forcing_a_quirk_the_iidr_already_brings_keeps_it() {
         let force = QuirkOverrides {
             force: Quirks::ITT_ENTRY_16_BYTES,
