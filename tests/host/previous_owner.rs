@@ -27,6 +27,17 @@ fn previous_owner_leaves(model: &ItsModel) {
     std::mem::forget(previous);
 }
 
+/// Describes a vPE table at `table` in GITS_BASER2, Valid, as a GICv4
+/// kernel would.
+fn leave_vpe_table(model: &ItsModel, table: &gicv3_its::DmaRegion) {
+    model.gits().write_fields(
+        GITS_BASER[2],
+        GITS_BASER::Valid::SET
+            + GITS_BASER::Page_Size.val(2)
+            + GITS_BASER::Physical_Address.val(table.phys() >> 12),
+    );
+}
+
 /// Every GITS_BASERn and GITS_CBASER reads Valid = 0.
 fn assert_nothing_valid(model: &ItsModel, when: &str) {
     let gits = model.gits();
@@ -97,12 +108,7 @@ fn probe_takes_a_vpe_table_the_previous_owner_left_away_from_the_its() {
     assert!(gits.read(vpe_baser).matches_all(GITS_BASER::Type::VPEs));
     let mut memory = model.memory();
     let table = memory.allocate_zeroed(65536, 65536).unwrap();
-    gits.write_fields(
-        vpe_baser,
-        GITS_BASER::Valid::SET
-            + GITS_BASER::Page_Size.val(2)
-            + GITS_BASER::Physical_Address.val(table.phys() >> 12),
-    );
+    leave_vpe_table(&model, &table);
     assert!(gits.read(vpe_baser).is_set(GITS_BASER::Valid));
     previous_owner_leaves(&model);
 
@@ -122,12 +128,7 @@ fn the_model_counts_a_valid_vpe_table_as_the_its_memory() {
     });
     let mut memory = model.memory();
     let table = memory.allocate_zeroed(65536, 65536).unwrap();
-    model.gits().write_fields(
-        GITS_BASER[2],
-        GITS_BASER::Valid::SET
-            + GITS_BASER::Page_Size.val(2)
-            + GITS_BASER::Physical_Address.val(table.phys() >> 12),
-    );
+    leave_vpe_table(&model, &table);
     memory.deallocate(table);
     assert!(matches!(
         model.take_violations().as_slice(),

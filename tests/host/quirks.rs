@@ -428,12 +428,3 @@ fn a_redistributor_that_never_powers_up_is_a_timeout() {
     );
     assert_no_violations(&model);
 }
-
-/// Violations that are all pending tables the CPU zeroed without cleaning
-/// (the GIC sees them non-zero under PTZ = 1), at least one.
-fn uncleaned_pending_tables_only(violations: &[Violation]) -> bool {
-    !violations.is_empty()
-        && violations
-            .iter()
-            .all(|v| matches!(v, Violation::PendingTableNotZero(_)))
-}

@@ -343,3 +343,12 @@ fn check_delivery(
         ));
     }
 }
+
+/// Violations that are all pending tables the CPU zeroed without cleaning
+/// (the GIC sees them non-zero under PTZ = 1), at least one.
+pub fn uncleaned_pending_tables_only(violations: &[Violation]) -> bool {
+    !violations.is_empty()
+        && violations
+            .iter()
+            .all(|v| matches!(v, Violation::PendingTableNotZero(_)))
+}
