@@ -112,6 +112,9 @@ mod tests {
         let mut reads = 0;
         let result = Wait::until(policy, WaitFor::Quiescent, || {
             reads += 1;
+            // A wait that reads past its budget would spin for ever on a
+            // stalled ITS: fail here instead of hanging the test.
+            assert!(reads <= 1000, "the wait read past its budget");
             Ok(false)
         });
         assert_eq!(
@@ -141,6 +144,7 @@ mod tests {
         let mut reads = 0u32;
         let result = Wait::until(policy, WaitFor::CommandCompletion, || {
             reads += 1;
+            assert!(reads <= 1000, "the wait outlived its clock");
             Ok(false)
         });
         assert!(matches!(result, Err(ItsError::Timeout { polls: 50, .. })));
