@@ -212,7 +212,7 @@ impl MemoryAttributes {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A region over the first `size` bytes of `buffer`.
@@ -250,8 +250,10 @@ mod tests {
         assert_eq!(buffer[3..], [7, 0, 0, 0, 0]);
     }
 
-    /// Memory that records what it was asked to clean.
-    struct Recorder(core::cell::RefCell<alloc::vec::Vec<(usize, usize)>>);
+    /// Memory that hands out nothing and records what it was asked to
+    /// clean: the crate's unit tests' `DmaMemory`.
+    #[derive(Default)]
+    pub(crate) struct Recorder(pub(crate) core::cell::RefCell<alloc::vec::Vec<(usize, usize)>>);
 
     // SAFETY: allocates nothing, so hands out no memory at all.
     unsafe impl DmaMemory for Recorder {
@@ -269,7 +271,7 @@ mod tests {
         let mut buffer = [0u8; 64];
         let base = buffer.as_ptr() as usize;
         let region = region_in(&mut buffer, 32);
-        let memory = Recorder(Default::default());
+        let memory = Recorder::default();
         region.clean(&memory, MemoryAttributes::NonCacheable, 8, 100);
         region.clean(&memory, MemoryAttributes::NonCacheable, 32, 4);
         region.clean(&memory, MemoryAttributes::InnerShareableWriteBack, 0, 8);

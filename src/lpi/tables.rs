@@ -227,6 +227,7 @@ impl LpiTables {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::tests::Recorder;
 
     #[test]
     fn config_byte_layout() {
@@ -250,18 +251,6 @@ mod tests {
         assert!(LpiConfig::new(0xa0, true).enabled());
         assert!(!LpiConfig::new(0xa0, false).enabled());
         assert!(!LpiConfig::DISABLED.enabled());
-    }
-
-    /// Memory that hands out nothing and cleans nothing.
-    struct NoMemory;
-
-    // SAFETY: allocates nothing, so hands out no memory at all.
-    unsafe impl DmaMemory for NoMemory {
-        fn allocate_zeroed(&mut self, _: usize, _: usize) -> Option<DmaRegion> {
-            None
-        }
-        fn deallocate(&mut self, _: DmaRegion) {}
-        fn clean_to_poc(&self, _: core::ptr::NonNull<u8>, _: usize) {}
     }
 
     /// Tables for 14 ID bits over `buffer` (64 KiB aligned in the GIC's
@@ -312,7 +301,7 @@ mod tests {
         // buffer: INTID 2^14 would be the byte after it.
         let mut buffer = std::vec![0u8; 8192 + 64];
         let mut tables = tables_in(&mut buffer[..8192]);
-        tables.set_configs(&NoMemory, |set| {
+        tables.set_configs(&Recorder::default(), |set| {
             set(IntId(16383), LpiConfig::new(0xa0, true));
             set(IntId(16384), LpiConfig::new(0xa0, true));
         });
