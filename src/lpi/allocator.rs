@@ -119,14 +119,14 @@ impl LpiAllocator {
                 f(IntId(FIRST_LPI + start), len);
             }
         };
-        // `count` is 2^id_bits - 8192: a whole number of 64-bit words.
+        // `count` is 2^id_bits - 8192: a whole number of 64-bit words, so
+        // every bit of every word is an LPI.
         for (word_index, &word) in self.used.iter().enumerate() {
             let base = word_index as u32 * 64;
-            let bits = 64;
             if word == 0 {
                 match &mut run {
-                    Some((_, len)) => *len += bits,
-                    None => run = Some((base, bits)),
+                    Some((_, len)) => *len += 64,
+                    None => run = Some((base, 64)),
                 }
                 continue;
             }
@@ -134,7 +134,7 @@ impl LpiAllocator {
                 flush(&mut run);
                 continue;
             }
-            for bit in 0..bits {
+            for bit in 0..64 {
                 if word & (1 << bit) != 0 {
                     flush(&mut run);
                 } else {
