@@ -14,7 +14,7 @@ use gicv3_its::registers::{
     GITS_IIDR, GITS_TYPER, Gicr, Gits, ReadAccess, RegisterFrame, WriteAccess,
 };
 use gicv3_its::{
-    CollectionId, DeviceId, DmaMemory, DmaRegion, EventId, Its, ItsConfig, LpiDomain,
+    CollectionId, DeviceId, DmaMemory, DmaRegion, DmaRequest, EventId, Its, ItsConfig, LpiDomain,
     LpiDomainConfig, ProcessorNumber,
 };
 use std::alloc::{Layout, alloc_zeroed};
@@ -121,8 +121,9 @@ impl BumpMemory {
 // SAFETY: every region is a zeroed, fresh part of the leaked block, never
 // handed out twice (freed memory is not reused), aligned as asked.
 unsafe impl DmaMemory for BumpMemory {
-    fn allocate_zeroed(&mut self, size: usize, align: usize) -> Option<DmaRegion> {
-        let start = self.next.get().next_multiple_of(align);
+    fn allocate_zeroed(&mut self, request: DmaRequest) -> Option<DmaRegion> {
+        let size = request.size;
+        let start = self.next.get().next_multiple_of(request.align);
         let end = start.checked_add(size)?;
         if end > self.end {
             return None;
@@ -132,9 +133,9 @@ unsafe impl DmaMemory for BumpMemory {
         Some(unsafe { DmaRegion::new(NonNull::new(start as *mut u8)?, start as u64, size) })
     }
 
-    fn deallocate(&mut self, _region: DmaRegion) {}
+    fn deallocate(&mut self, _region: DmaRegion, _request: DmaRequest) {}
 
-    fn clean_to_poc(&self, _virt: NonNull<u8>, _len: usize) {}
+    fn clean_invalidate_to_poc(&self, _virt: NonNull<u8>, _len: usize) {}
 }
 
 type NullDriver = Its<NullIts, BumpMemory>;
@@ -153,7 +154,6 @@ fn main() {
     let memory = BumpMemory::new();
     let lpis = LpiDomainConfig {
         id_bits: 16,
-        redistributors: 4,
         ..LpiDomainConfig::default()
     };
     let domain = LpiDomain::new(memory.clone(), lpis).expect("LPI domain");

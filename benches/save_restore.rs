@@ -64,7 +64,6 @@ fn its_config(batching: Batching) -> ItsConfig {
 fn probe(model: &ItsModel, batching: Batching) -> BenchIts {
     let lpis = LpiDomainConfig {
         id_bits: 16,
-        redistributors: REDISTRIBUTORS,
         ..LpiDomainConfig::default()
     };
     let domain = LpiDomain::new(Uncounted(model.memory()), lpis).expect("LPI domain");

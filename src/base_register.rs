@@ -68,9 +68,13 @@ impl BaseRegister for GICR_PENDBASER::Register {
 }
 
 /// Whether the attributes a register holds make the GIC's accesses coherent
-/// with the CPU's caches: shareable (inner or outer) and cacheable.
-fn coherent<R: BaseRegister>(value: LocalRegisterCopy<u64, R>) -> bool {
-    matches!(value.read(R::SHAREABILITY), 0b01 | 0b10) && value.read(R::INNER_CACHE) >= 0b010
+/// with the CPU's caches: Inner Shareable, as the driver asks, and
+/// cacheable. Any other shareability the GIC answers with (Outer Shareable
+/// included: the CPUs' caches need not be in its domain) counts as not
+/// coherent, as Linux counts any change.
+pub(crate) fn coherent<R: BaseRegister>(value: LocalRegisterCopy<u64, R>) -> bool {
+    value.read(R::SHAREABILITY) == MemoryAttributes::InnerShareableWriteBack.shareability()
+        && value.read(R::INNER_CACHE) >= 0b010
 }
 
 /// Writes `register` with `value(attributes)` for `wanted`, reads it back
@@ -201,14 +205,19 @@ mod tests {
     }
 
     #[test]
-    fn outer_shareable_write_back_is_coherent() {
+    fn outer_shareable_where_inner_was_asked_means_cleaning() {
+        // The GIC changed the shareability: its domain need not hold the
+        // CPUs' caches, so what the CPU writes is cleaned.
         let forced = (
             GITS_CBASER::Shareability.val(2).value,
             bits(GITS_CBASER::Shareability),
         );
         let hw = frame(u64::MAX, forced);
         let wanted = MemoryAttributes::InnerShareableWriteBack;
-        assert_eq!(program(&hw, CBASER, wanted, cbaser), Ok(wanted));
+        assert_eq!(
+            program(&hw, CBASER, wanted, cbaser),
+            Ok(MemoryAttributes::NonCacheable)
+        );
     }
 
     #[test]

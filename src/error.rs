@@ -163,6 +163,17 @@ pub enum ItsError {
         /// GICR_PENDBASER as found.
         pendbaser: u64,
     },
+    /// The redistributor had EnableLPIs set, it cannot be cleared, and it
+    /// uses another property table than the redistributors already
+    /// running on the domain's: one property table is shared by all. The
+    /// redistributors whose tables the domain must adopt come first (the
+    /// boot CPU's, as Linux decides from it).
+    LpiPropertyTableConflict {
+        /// The processor number.
+        processor_number: ProcessorNumber,
+        /// GICR_PROPBASER as found.
+        propbaser: u64,
+    },
     /// The LPI table region given in the configuration cannot hold the
     /// property table and one pending table.
     LpiRegionTooSmall {
@@ -331,6 +342,14 @@ impl fmt::Display for ItsError {
                 f,
                 "redistributor {processor_number} has LPIs enabled for good with \
                  PROPBASER {propbaser:#x} PENDBASER {pendbaser:#x}, not the reserved tables"
+            ),
+            Self::LpiPropertyTableConflict {
+                processor_number,
+                propbaser,
+            } => write!(
+                f,
+                "redistributor {processor_number} has LPIs enabled for good with \
+                 PROPBASER {propbaser:#x}, not the property table the others use"
             ),
             Self::LpiRegionTooSmall { size, needed } => {
                 write!(f, "LPI table region of {size} bytes; {needed} needed")

@@ -84,7 +84,7 @@ pub use error::{ItsError, WaitFor};
 pub use id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 pub use its::{Batching, Its, ItsConfig, ItsFeatures, ItsState, MemoryUse};
 pub use lpi::{LpiConfig, LpiDomain, LpiDomainConfig, RedistributorInfo, RegionRefused};
-pub use memory::{DmaMemory, DmaRegion, MemoryAttributes};
+pub use memory::{DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
 pub use queue::QueueStats;
 pub use quirks::{QuirkOverrides, Quirks};
 pub use registers::{GicrFrame, GicrMmio, GitsFrame, GitsMmio};

@@ -3,24 +3,75 @@
 //! works with any allocator and any virtual-to-physical mapping.
 
 use crate::error::ItsError;
-use crate::quirks::{self, Quirks};
+use crate::quirks::Quirks;
 use core::ptr::NonNull;
 
-/// Allocates `size` zeroed bytes aligned to `align` that a GIC with
-/// `quirks` can reach; memory it cannot reach is given back and refused
-/// with [`ItsError::UnencodableAddress`].
-pub(crate) fn allocate_for_gic<M: DmaMemory + ?Sized>(
+/// What the driver asks [`DmaMemory`] for, and gives back with the memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DmaRequest {
+    /// Bytes.
+    pub size: usize,
+    /// Alignment of the physical address (and of the virtual one), a power
+    /// of two.
+    pub align: usize,
+    /// The highest physical address any byte may have, like a DMA mask:
+    /// `u64::MAX` when the GIC reaches all memory, `0xffff_ffff` when it
+    /// reaches only the low 4 GiB ([`Quirks::BELOW_4GIB`]).
+    pub max_address: u64,
+}
+
+impl DmaRequest {
+    /// `size` bytes aligned to `align`, anywhere in memory.
+    pub const fn new(size: usize, align: usize) -> Self {
+        Self {
+            size,
+            align,
+            max_address: u64::MAX,
+        }
+    }
+
+    /// `size` bytes aligned to `align` where a GIC with `quirks` reaches
+    /// them: below 4 GiB where it reaches no higher.
+    pub(crate) const fn for_gic(size: usize, align: usize, quirks: Quirks) -> Self {
+        Self::new(size, align).below_for(quirks)
+    }
+
+    const fn below_for(self, quirks: Quirks) -> Self {
+        Self {
+            max_address: if quirks.contains(Quirks::BELOW_4GIB) {
+                u32::MAX as u64
+            } else {
+                self.max_address
+            },
+            ..self
+        }
+    }
+
+    /// Whether `len` bytes at `phys` lie at or below `max_address`.
+    pub fn allows(&self, phys: u64, len: usize) -> bool {
+        len == 0
+            || phys
+                .checked_add(len as u64 - 1)
+                .is_some_and(|last| last <= self.max_address)
+    }
+}
+
+/// Allocates what `request` asks for (see [`DmaRequest::for_gic`]). Memory
+/// that an implementation hands out beyond `request.max_address` anyway is
+/// given back and refused with [`ItsError::UnencodableAddress`]. Whoever
+/// keeps the region keeps the request, to give both back.
+pub(crate) fn allocate<M: DmaMemory + ?Sized>(
     memory: &mut M,
-    size: usize,
-    align: usize,
-    quirks: Quirks,
+    request: DmaRequest,
 ) -> Result<DmaRegion, ItsError> {
     let region = memory
-        .allocate_zeroed(size, align)
-        .ok_or(ItsError::OutOfMemory { size })?;
-    if !quirks::reachable(quirks, region.phys(), region.size()) {
+        .allocate_zeroed(request)
+        .ok_or(ItsError::OutOfMemory { size: request.size })?;
+    // What the driver uses, and describes to the GIC, is what it asked for.
+    let region = region.trimmed(request.size);
+    if !request.allows(region.phys(), request.size) {
         let phys = region.phys();
-        memory.deallocate(region);
+        memory.deallocate(region, request);
         return Err(ItsError::UnencodableAddress { phys });
     }
     Ok(region)
@@ -51,6 +102,14 @@ impl DmaRegion {
     /// and `phys` must be the address the GIC uses for the same memory.
     pub unsafe fn new(virt: NonNull<u8>, phys: u64, size: usize) -> Self {
         Self { virt, phys, size }
+    }
+
+    /// The first `size` bytes of the region (all of it if it is smaller).
+    pub(crate) fn trimmed(self, size: usize) -> Self {
+        Self {
+            size: size.min(self.size),
+            ..self
+        }
     }
 
     /// The virtual address of the first byte.
@@ -126,8 +185,9 @@ impl DmaRegion {
         true
     }
 
-    /// Cleans `len` bytes from `offset` to the Point of Coherency when the
-    /// GIC does not snoop (`attributes.needs_cache_clean()`).
+    /// Cleans and invalidates `len` bytes from `offset` to the Point of
+    /// Coherency when the GIC does not snoop
+    /// (`attributes.needs_cache_clean()`).
     pub(crate) fn clean<M: DmaMemory + ?Sized>(
         &self,
         memory: &M,
@@ -140,7 +200,7 @@ impl DmaRegion {
         }
         let start = self.virt.as_ptr().wrapping_add(offset);
         if let Some(start) = NonNull::new(start) {
-            memory.clean_to_poc(start, len.min(self.size - offset));
+            memory.clean_invalidate_to_poc(start, len.min(self.size - offset));
         }
     }
 
@@ -162,18 +222,28 @@ impl DmaRegion {
 /// contract, is zeroed, has at least the requested size and alignment, and is
 /// not handed out again until it is given back with `deallocate`.
 pub unsafe trait DmaMemory {
-    /// Allocates `size` zeroed bytes aligned to `align` (a power of two), or
-    /// returns `None` when there is no memory.
-    fn allocate_zeroed(&mut self, size: usize, align: usize) -> Option<DmaRegion>;
+    /// Allocates `request.size` zeroed bytes aligned to `request.align` (a
+    /// power of two), or returns `None` when there is no memory.
+    ///
+    /// Memory beyond `request.max_address` is of no use to the GIC: an
+    /// implementation that can place memory below it should (the driver
+    /// gives back and refuses anything that lies beyond).
+    fn allocate_zeroed(&mut self, request: DmaRequest) -> Option<DmaRegion>;
 
-    /// Gives back a region from `allocate_zeroed`. The GIC no longer uses it.
-    fn deallocate(&mut self, region: DmaRegion);
+    /// Gives back a region from `allocate_zeroed`, with the `request` it
+    /// was allocated for (as a `Layout`-based allocator needs it); the
+    /// region's size is `request.size` (the driver uses no more than it
+    /// asked for, of a larger region). The GIC no longer uses it.
+    fn deallocate(&mut self, region: DmaRegion, request: DmaRequest);
 
-    /// Cleans the data cache for `len` bytes at `virt` to the Point of
-    /// Coherency, so that a non-coherent GIC reads what the CPU wrote. The
-    /// clean must have completed when this returns (end with `dsb`). Called
-    /// only when the GIC refused a shareable, cacheable attribute.
-    fn clean_to_poc(&self, virt: NonNull<u8>, len: usize);
+    /// Cleans and invalidates the data cache for `len` bytes at `virt` to
+    /// the Point of Coherency (`dc civac` on every line, then `dsb sy`), so
+    /// that a GIC that does not snoop reads what the CPU wrote, and the CPU
+    /// holds no line of memory the GIC writes afterwards (a stale line
+    /// would be read, or written back over the GIC's data, later). The
+    /// maintenance must have completed when this returns. Called only when
+    /// the GIC refused a shareable, cacheable attribute.
+    fn clean_invalidate_to_poc(&self, virt: NonNull<u8>, len: usize);
 }
 
 /// Memory attributes the driver programs into CBASER, BASERn, PROPBASER and
@@ -257,11 +327,11 @@ pub(crate) mod tests {
 
     // SAFETY: allocates nothing, so hands out no memory at all.
     unsafe impl DmaMemory for Recorder {
-        fn allocate_zeroed(&mut self, _: usize, _: usize) -> Option<DmaRegion> {
+        fn allocate_zeroed(&mut self, _: DmaRequest) -> Option<DmaRegion> {
             None
         }
-        fn deallocate(&mut self, _: DmaRegion) {}
-        fn clean_to_poc(&self, virt: NonNull<u8>, len: usize) {
+        fn deallocate(&mut self, _: DmaRegion, _: DmaRequest) {}
+        fn clean_invalidate_to_poc(&self, virt: NonNull<u8>, len: usize) {
             self.0.borrow_mut().push((virt.as_ptr() as usize, len));
         }
     }

@@ -7,7 +7,7 @@
 use crate::base_register;
 use crate::error::ItsError;
 use crate::id::DeviceId;
-use crate::memory::{self, DmaMemory, DmaRegion, MemoryAttributes};
+use crate::memory::{self, DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
 use crate::quirks::Quirks;
 use crate::registers::{GITS_BASER, GITS_CBASER, GitsFrame};
 use alloc::collections::BTreeMap;
@@ -102,12 +102,20 @@ impl ItsTable {
         let page_size = negotiate_page_size(frame, baser_index);
         let wanted_ids = 1u64 << request.id_bits.min(32);
         let flat_bytes = wanted_ids.saturating_mul(entry_size as u64);
-        let max_flat = (request.max_flat_bytes as u64).min((MAX_PAGES * page_size) as u64);
+        let largest_flat = (MAX_PAGES * page_size) as u64;
+        let mut max_flat = (request.max_flat_bytes as u64).min(largest_flat);
         let ids_per_page = (page_size / entry_size) as u64;
 
         let mut indirect = false;
         if flat_bytes > max_flat && request.table_type == TYPE_DEVICES {
             indirect = try_indirect(frame, baser_index, page_size);
+            if !indirect {
+                // Flat tables only (Indirect is RAZ/WI): as large as
+                // GITS_BASERn.Size can describe, rather than the caller's
+                // preference, so that higher DeviceIDs (PCI requester IDs
+                // of buses beyond the first few) still map.
+                max_flat = largest_flat;
+            }
         }
         let (capacity, bytes) = if indirect {
             let level1_entries = wanted_ids.div_ceil(ids_per_page);
@@ -122,11 +130,12 @@ impl ItsTable {
             let bytes = bytes.next_multiple_of(page_size);
             (((bytes / entry_size) as u64).min(wanted_ids), bytes)
         };
-        let region = memory::allocate_for_gic(memory, bytes, page_size, request.quirks)?;
+        let table_request = DmaRequest::for_gic(bytes, page_size, request.quirks);
+        let region = memory::allocate(memory, table_request)?;
         if page_size != 65536 && region.phys() >> 48 != 0 {
             // Only 64 KiB pages can encode address bits [51:48].
             let phys = region.phys();
-            memory.deallocate(region);
+            memory.deallocate(region, table_request);
             return Err(ItsError::UnencodableAddress { phys });
         }
         Ok(Self {
@@ -216,7 +225,7 @@ impl ItsTable {
         if self.level2.contains_key(&index) {
             return Ok(());
         }
-        let page = memory::allocate_for_gic(memory, self.page_size, self.page_size, self.quirks)?;
+        let page = memory::allocate(memory, self.page_request())?;
         page.clean(memory, self.attributes, 0, self.page_size);
         self.memory
             .write_u64(index * LEVEL1_ENTRY_SIZE, LEVEL1_VALID | page.phys());
@@ -243,8 +252,13 @@ impl ItsTable {
             self.memory.write_u64(offset, 0);
             self.memory
                 .clean(memory, self.attributes, offset, LEVEL1_ENTRY_SIZE);
-            memory.deallocate(page);
+            memory.deallocate(page, self.page_request());
         }
+    }
+
+    /// What a level-2 page is allocated with: a page, aligned to its size.
+    fn page_request(&self) -> DmaRequest {
+        DmaRequest::for_gic(self.page_size, self.page_size, self.quirks)
     }
 
     /// Zeroes every entry and gives level-2 pages back, so that the table
@@ -255,7 +269,7 @@ impl ItsTable {
         self.memory.fill(0, size, 0);
         self.memory.clean(memory, self.attributes, 0, size);
         while let Some((_, page)) = self.level2.pop_first() {
-            memory.deallocate(page);
+            memory.deallocate(page, self.page_request());
         }
     }
 
@@ -267,7 +281,8 @@ impl ItsTable {
     /// Gives all memory back.
     pub fn release<M: DmaMemory>(mut self, memory: &mut M) {
         self.clear(memory);
-        memory.deallocate(self.memory);
+        let request = DmaRequest::for_gic(self.memory.size(), self.page_size, self.quirks);
+        memory.deallocate(self.memory, request);
     }
 }
 

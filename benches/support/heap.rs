@@ -13,7 +13,7 @@
 #![allow(dead_code)]
 
 use gicv3_its::registers::{ReadAccess, RegisterFrame, WriteAccess};
-use gicv3_its::{DmaMemory, DmaRegion};
+use gicv3_its::{DmaMemory, DmaRegion, DmaRequest};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::ptr::NonNull;
@@ -165,15 +165,15 @@ impl<T: RegisterFrame> RegisterFrame for Uncounted<T> {
 
 // SAFETY: every call is forwarded to `T`, whose guarantees carry over.
 unsafe impl<T: DmaMemory> DmaMemory for Uncounted<T> {
-    fn allocate_zeroed(&mut self, size: usize, align: usize) -> Option<DmaRegion> {
-        uncounted(|| self.0.allocate_zeroed(size, align))
+    fn allocate_zeroed(&mut self, request: DmaRequest) -> Option<DmaRegion> {
+        uncounted(|| self.0.allocate_zeroed(request))
     }
 
-    fn deallocate(&mut self, region: DmaRegion) {
-        uncounted(|| self.0.deallocate(region))
+    fn deallocate(&mut self, region: DmaRegion, request: DmaRequest) {
+        uncounted(|| self.0.deallocate(region, request))
     }
 
-    fn clean_to_poc(&self, virt: NonNull<u8>, len: usize) {
-        uncounted(|| self.0.clean_to_poc(virt, len))
+    fn clean_invalidate_to_poc(&self, virt: NonNull<u8>, len: usize) {
+        uncounted(|| self.0.clean_invalidate_to_poc(virt, len))
     }
 }

@@ -26,8 +26,8 @@ use gicv3_its::command::COMMAND_SIZE;
 use gicv3_its::registers::{GITS_BASER, GITS_CBASER, GITS_CREADR, GITS_CTLR, GITS_CWRITER};
 use gicv3_its::tock_registers::LocalRegisterCopy;
 use gicv3_its::{
-    CollectionId, DeviceId, DmaMemory, DmaRegion, EventId, GitsFrame, IntId, Its, ItsCommand,
-    ItsError, ItsFeatures, MemoryUse, ProcessorNumber, QueueStats, RdBase,
+    CollectionId, DeviceId, DmaMemory, DmaRegion, DmaRequest, EventId, GitsFrame, IntId, Its,
+    ItsCommand, ItsError, ItsFeatures, MemoryUse, ProcessorNumber, QueueStats, RdBase,
 };
 
 /// Devices per point.
@@ -355,7 +355,7 @@ impl<F: GitsFrame> Floor<F> {
             return Err(FloorError::NotQuiescent);
         }
         let ring = memory
-            .allocate_zeroed(bytes, 65536)
+            .allocate_zeroed(DmaRequest::new(bytes, 65536))
             .ok_or(FloorError::OutOfMemory)?;
         let (phys, size) = (ring.phys(), ring.size());
         frame.write(
@@ -370,7 +370,7 @@ impl<F: GitsFrame> Floor<F> {
             );
         }
         if needs_clean {
-            memory.clean_to_poc(ring.virt(), ring.size());
+            memory.clean_invalidate_to_poc(ring.virt(), ring.size());
         }
         // GITS_BASERn.Type, bits [58:56]: 0 for an unimplemented register.
         let basers: Vec<(usize, u64)> = (0..8)
@@ -524,7 +524,7 @@ impl<F: GitsFrame> Floor<F> {
             if let Some(virt) =
                 core::ptr::NonNull::new(self.ring.virt().as_ptr().wrapping_add(offset))
             {
-                memory.clean_to_poc(virt, len);
+                memory.clean_invalidate_to_poc(virt, len);
             }
         }
     }
@@ -536,6 +536,8 @@ impl<F: GitsFrame> Floor<F> {
 /// than a queue: a kernel heap may have no block for the whole list).
 pub struct FloorPlan {
     itts: Vec<DmaRegion>,
+    /// What each ITT was allocated for.
+    itt_request: DmaRequest,
     /// A table the size of the LPI property table at 16 INTID bits, and
     /// the offset of each mapped LPI's byte in it.
     properties: DmaRegion,
@@ -547,6 +549,9 @@ pub struct FloorPlan {
     /// collection, SYNC per redistributor.
     pub save: Vec<Vec<[u64; 4]>>,
 }
+
+/// The floor plan's stand-in for the LPI property table at 16 INTID bits.
+const PROPERTIES: DmaRequest = DmaRequest::new((1 << 16) - FIRST_LPI as usize, 4096);
 
 /// Encodes commands into batches of at most `batch`.
 struct Batches {
@@ -587,15 +592,17 @@ impl FloorPlan {
         rdbase: impl Fn(CollectionId) -> RdBase,
     ) -> Result<Self, FloorError> {
         let properties = memory
-            .allocate_zeroed((1 << 16) - FIRST_LPI as usize, 4096)
+            .allocate_zeroed(PROPERTIES)
             .ok_or(FloorError::OutOfMemory)?;
+        let itt_request = DmaRequest::new(itt_bytes, 256);
         let mut itts = Vec::with_capacity(devices as usize);
         for _ in 0..devices {
-            match memory.allocate_zeroed(itt_bytes, 256) {
+            match memory.allocate_zeroed(itt_request) {
                 Some(itt) => itts.push(itt),
                 None => {
-                    itts.into_iter().for_each(|itt| memory.deallocate(itt));
-                    memory.deallocate(properties);
+                    itts.into_iter()
+                        .for_each(|itt| memory.deallocate(itt, itt_request));
+                    memory.deallocate(properties, PROPERTIES);
                     return Err(FloorError::OutOfMemory);
                 }
             }
@@ -650,6 +657,7 @@ impl FloorPlan {
             restore: restore.batches,
             save: save.batches,
             itts,
+            itt_request,
             properties,
             lpis,
         })
@@ -667,7 +675,7 @@ impl FloorPlan {
             // SAFETY: as above.
             unsafe { byte.write(0xa3) };
             if needs_clean && let Some(byte) = core::ptr::NonNull::new(byte) {
-                memory.clean_to_poc(byte, 1);
+                memory.clean_invalidate_to_poc(byte, 1);
             }
         }
     }
@@ -680,7 +688,7 @@ impl FloorPlan {
             // not use it (its device is unmapped whenever this is called).
             unsafe { core::ptr::write_bytes(itt.virt().as_ptr(), 0, itt.size()) };
             if needs_clean {
-                memory.clean_to_poc(itt.virt(), itt.size());
+                memory.clean_invalidate_to_poc(itt.virt(), itt.size());
             }
         }
     }
@@ -688,8 +696,11 @@ impl FloorPlan {
     /// Gives the ITTs and the table back (the floor's save has unmapped
     /// their devices).
     pub fn release<M: DmaMemory>(self, memory: &mut M) {
-        self.itts.into_iter().for_each(|itt| memory.deallocate(itt));
-        memory.deallocate(self.properties);
+        let itt_request = self.itt_request;
+        self.itts
+            .into_iter()
+            .for_each(|itt| memory.deallocate(itt, itt_request));
+        memory.deallocate(self.properties, PROPERTIES);
     }
 }
 

@@ -5,10 +5,10 @@
 
 use crate::state::{Gic, ItsMut, State};
 use crate::tables::{L1_ADDRESS, L1_VALID};
-use crate::{Coherency, FIRST_LPI, MemoryFault, ModelConfig, TableKind, Violation};
+use crate::{Coherency, FIRST_LPI, MemoryFault, ModelConfig, Placement, TableKind, Violation};
 use core::ptr::{NonNull, copy_nonoverlapping, write_bytes};
-use gicv3_its::DmaRegion;
 use gicv3_its::registers::GITS_CBASER;
+use gicv3_its::{DmaRegion, DmaRequest};
 use std::alloc::{Layout, alloc_zeroed, dealloc, handle_alloc_error};
 use std::collections::BTreeMap;
 
@@ -19,7 +19,7 @@ pub const ARENA_PHYS_BASE: u64 = 0x4000_0000;
 /// cleaned yet. Bit 0 is set, so poisoned DTEs, CTEs and ITEs look valid.
 pub const POISON: u8 = 0xa5;
 
-/// Cache line size for clean_to_poc, and the granule of allocations.
+/// Cache line size for clean_invalidate_to_poc, and the granule of allocations.
 const LINE: usize = 64;
 const ARENA_ALIGN: usize = 1 << 21;
 
@@ -47,8 +47,10 @@ pub(crate) struct Arena {
     phys_base: u64,
     /// The address bits the GIC's accesses carry.
     bus_mask: u64,
-    /// Offset to (requested size, size rounded up to lines).
-    live: BTreeMap<usize, (usize, usize)>,
+    /// Offset to (requested size, size rounded up to lines, the request).
+    live: BTreeMap<usize, (usize, usize, DmaRequest)>,
+    /// Where a fit is searched from.
+    placement: Placement,
 }
 
 // SAFETY: the arena owns its blocks, reached only through its pointers; the
@@ -112,6 +114,7 @@ impl Arena {
             phys_base: config.arena_phys_base,
             bus_mask: (1 << config.bus_address_bits) - 1,
             live: BTreeMap::new(),
+            placement: config.placement,
         }
     }
 
@@ -133,7 +136,7 @@ impl Arena {
         let offset =
             usize::try_from(phys.checked_sub(self.phys_base).ok_or(fault)?).map_err(|_| fault)?;
         match self.live.range(..=offset).next_back() {
-            Some((&start, &(size, _)))
+            Some((&start, &(size, ..)))
                 if offset
                     .checked_add(len)
                     .is_some_and(|end| end <= start + size) =>
@@ -249,29 +252,59 @@ impl Arena {
         self.write(phys, &bytes[..size], what)
     }
 
-    /// First fit; returns the offset of `size` zeroed bytes (poison in a
-    /// separate GIC view).
-    fn allocate(&mut self, size: usize, align: usize) -> Option<usize> {
-        let rounded = size.max(1).checked_next_multiple_of(LINE)?;
-        let align = align.max(LINE);
-        let mut offset = 0;
-        for (&start, &(_, len)) in &self.live {
-            if offset + rounded <= start {
-                break;
+    /// Every live allocation: physical address and size asked for.
+    pub(crate) fn live_allocations(&self) -> Vec<(u64, usize)> {
+        self.live
+            .iter()
+            .map(|(&offset, &(size, ..))| (self.phys_base + offset as u64, size))
+            .collect()
+    }
+
+    /// The first (or, with [`Placement::Highest`], last) free range that
+    /// fits `request` below its `max_address`; returns the offset of
+    /// `request.size` zeroed bytes (poison in a separate GIC view).
+    fn allocate(&mut self, request: DmaRequest) -> Option<usize> {
+        let rounded = request.size.max(1).checked_next_multiple_of(LINE)?;
+        let align = request.align.max(LINE);
+        // The end of the arena, or of what the request allows.
+        let limit = request
+            .max_address
+            .checked_sub(self.phys_base)?
+            .saturating_add(1)
+            .min(self.layout.size() as u64) as usize;
+        // Free gaps between live allocations, each as (start, end).
+        let mut gaps = Vec::new();
+        let mut free_from = 0;
+        for (&start, &(_, len, _)) in &self.live {
+            gaps.push((free_from, start));
+            free_from = start + len;
+        }
+        gaps.push((free_from, self.layout.size()));
+        let fit = |&(start, end): &(usize, usize)| {
+            let end = end.min(limit);
+            match self.placement {
+                Placement::Lowest => {
+                    let offset = start.checked_next_multiple_of(align)?;
+                    (offset.checked_add(rounded)? <= end).then_some(offset)
+                }
+                Placement::Highest => {
+                    let offset = end.checked_sub(rounded)? / align * align;
+                    (offset >= start).then_some(offset)
+                }
             }
-            offset = (start + len).checked_next_multiple_of(align)?;
-        }
-        if offset.checked_add(rounded)? > self.layout.size() {
-            return None;
-        }
-        // SAFETY: inside the arena (checked just above); raw pointers only.
+        };
+        let offset = match self.placement {
+            Placement::Lowest => gaps.iter().find_map(fit)?,
+            Placement::Highest => gaps.iter().rev().find_map(fit)?,
+        };
+        // SAFETY: inside the arena (the gaps lie in it); raw pointers only.
         unsafe {
             write_bytes(self.cpu.as_ptr().add(offset), 0, rounded);
             if self.gic != self.cpu {
                 write_bytes(self.gic.as_ptr().add(offset), POISON, rounded);
             }
         }
-        self.live.insert(offset, (size, rounded));
+        self.live.insert(offset, (request.size, rounded, request));
         Some(offset)
     }
 
@@ -298,19 +331,27 @@ impl Arena {
 }
 
 impl State {
-    pub(crate) fn deallocate(&mut self, region: DmaRegion) {
+    pub(crate) fn deallocate(&mut self, region: DmaRegion, request: DmaRequest) {
         let gic = &mut self.gic;
         let phys = region.phys();
         let offset = phys.wrapping_sub(gic.arena.phys_base) as usize;
         let virt_ok = region.virt().as_ptr() as usize == gic.arena.cpu.as_ptr() as usize + offset;
-        let Some(&(_, rounded)) = gic
+        let Some(&(_, rounded, asked)) = gic
             .arena
             .live
             .get(&offset)
-            .filter(|(size, _)| virt_ok && *size == region.size())
+            .filter(|(size, ..)| virt_ok && *size == region.size())
         else {
             return gic.violations.push(Violation::BadDeallocation(phys));
         };
+        if asked != request {
+            gic.violations
+                .push(Violation::DeallocatedWithAnotherRequest {
+                    phys,
+                    asked,
+                    given: request,
+                });
+        }
         if let Some(what) = self.in_use(phys, rounded as u64) {
             self.gic
                 .violations
@@ -368,11 +409,12 @@ impl ItsMut<'_> {
 }
 
 impl Gic {
-    pub(crate) fn allocate(&mut self, size: usize, align: usize) -> Option<DmaRegion> {
-        if self.alloc_budget == Some(0) || !align.is_power_of_two() {
+    pub(crate) fn allocate(&mut self, request: DmaRequest) -> Option<DmaRegion> {
+        if self.alloc_budget == Some(0) || !request.align.is_power_of_two() {
             return None;
         }
-        let offset = self.arena.allocate(size, align)?;
+        let size = request.size;
+        let offset = self.arena.allocate(request)?;
         if let Some(budget) = &mut self.alloc_budget {
             *budget -= 1;
         }
@@ -391,6 +433,18 @@ impl Gic {
                 size,
             )
         })
+    }
+
+    /// The request `region` was allocated for, if the model handed it out
+    /// (else one that matches no allocation).
+    pub(crate) fn request_of(&self, region: &DmaRegion) -> DmaRequest {
+        let offset = region.phys().wrapping_sub(self.arena.phys_base) as usize;
+        self.arena
+            .live
+            .get(&offset)
+            .map_or(DmaRequest::new(region.size(), 0), |&(_, _, request)| {
+                request
+            })
     }
 
     /// Which LPI table of a redistributor with EnableLPIs = 1 overlaps
@@ -449,7 +503,7 @@ mod tests {
         rig.gits.write_register(G::Cwriter, 32);
         assert_eq!(command_errors(&rig.model), [CommandError::Undecodable]);
         // An ITT zeroed by the CPU but not cleaned: its ITEs look valid.
-        let itt = rig.mem.allocate_zeroed(256, 256).unwrap();
+        let itt = rig.mem.allocate_zeroed(DmaRequest::new(256, 256)).unwrap();
         rig.submit(&[mapc, mapd(7, 1, itt.phys()), mapti(7, 0, LPI, 0)]);
         assert_eq!(
             command_errors(&rig.model),
@@ -467,28 +521,30 @@ mod tests {
             ..Default::default()
         });
         let mut mem = model.memory();
-        let mut a = mem.allocate_zeroed(100, 8).unwrap();
-        let b = mem.allocate_zeroed(4096, 0x1_0000).unwrap();
+        let mut a = mem.allocate_zeroed(DmaRequest::new(100, 8)).unwrap();
+        let b = mem
+            .allocate_zeroed(DmaRequest::new(4096, 0x1_0000))
+            .unwrap();
         assert_eq!(
             (a.phys(), b.phys()),
             (ARENA_PHYS_BASE, ARENA_PHYS_BASE + 0x1_0000)
         );
         assert_eq!(b.virt().as_ptr() as usize % 0x1_0000, 0);
-        assert!(mem.allocate_zeroed(1 << 20, 64).is_none());
+        assert!(mem.allocate_zeroed(DmaRequest::new(1 << 20, 64)).is_none());
         assert_eq!(
             (model.stats().bytes_allocated, model.stats().allocations),
             (128 + 4096, 2)
         );
         assert!(a.write_u8(0, 0xff));
-        mem.deallocate(a);
-        let c = mem.allocate_zeroed(64, 64).unwrap();
+        mem.give_back(a);
+        let c = mem.allocate_zeroed(DmaRequest::new(64, 64)).unwrap();
         assert_eq!((c.phys(), c.read_u8(0)), (ARENA_PHYS_BASE, Some(0)));
         assert_eq!(model.stats().peak_bytes_allocated, 128 + 4096);
         model.fail_allocations_after(1);
-        assert!(mem.allocate_zeroed(64, 64).is_some());
-        assert!(mem.allocate_zeroed(64, 64).is_none());
+        assert!(mem.allocate_zeroed(DmaRequest::new(64, 64)).is_some());
+        assert!(mem.allocate_zeroed(DmaRequest::new(64, 64)).is_none());
         model.fail_allocations(false);
-        assert!(mem.allocate_zeroed(64, 64).is_some());
+        assert!(mem.allocate_zeroed(DmaRequest::new(64, 64)).is_some());
         assert_eq!(model.violations(), []);
     }
 
@@ -528,7 +584,7 @@ mod tests {
         assert!(rig.model.send_msi(DeviceId(1), EventId(0)).is_ok());
         // The ITS reads only what was cleaned: an ITT zeroed but not
         // cleaned looks mapped.
-        let itt = rig.mem.allocate_zeroed(256, 256).unwrap();
+        let itt = rig.mem.allocate_zeroed(DmaRequest::new(256, 256)).unwrap();
         rig.submit(&[mapd(2, 3, itt.phys()), mapti(2, 0, LPI, 0)]);
         assert_eq!(
             command_errors(&rig.model),

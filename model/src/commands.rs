@@ -285,7 +285,7 @@ mod tests {
     use crate::{ARENA_PHYS_BASE, ModelConfig, MsiError, Translation};
     use crate::{GicrRegister as R, GitsRegister as G};
     use ItsCommand as C;
-    use gicv3_its::{DmaMemory, ProcessorNumber, RdBase};
+    use gicv3_its::{ProcessorNumber, RdBase};
     use std::collections::BTreeMap;
 
     #[test]
@@ -397,7 +397,7 @@ mod tests {
         rig.gits.write_register(G::Cwriter, 4096);
         rig.model.gicr(0).write_register(R::Propbaser, 0);
         let phys = itt.phys();
-        rig.mem.deallocate(itt);
+        rig.mem.give_back(itt);
         assert_eq!(
             rig.model.take_violations(),
             [

@@ -48,6 +48,19 @@ pub enum Consumption {
     Never,
 }
 
+/// Where [`ModelMemory`](crate::ModelMemory) places an allocation among
+/// the free ranges below the request's `max_address`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Placement {
+    /// The lowest fit (first fit).
+    #[default]
+    Lowest,
+    /// The highest fit, as allocators that hand out high memory first do:
+    /// on a board with memory above 4 GiB, what a driver gets without
+    /// asking for low memory lies above.
+    Highest,
+}
+
 /// How long GITS_CTLR.Quiescent takes to read 1 after Enabled is cleared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Quiescence {
@@ -64,7 +77,7 @@ pub enum Coherency {
     /// not.
     Coherent,
     /// Neither does: the GIC has its own view of memory, which only
-    /// [`DmaMemory::clean_to_poc`](gicv3_its::DmaMemory::clean_to_poc)
+    /// [`DmaMemory::clean_invalidate_to_poc`](gicv3_its::DmaMemory::clean_invalidate_to_poc)
     /// updates from the CPU's (and a fresh allocation reads as
     /// [`POISON`](crate::POISON) there until it is cleaned).
     NonCoherent,
@@ -208,9 +221,14 @@ pub struct ModelConfig {
     /// down. `None`: no GICR_PWRR (RAZ/WI, as where firmware owns it), the
     /// redistributors are always powered.
     pub redistributor_power: Option<RedistributorPower>,
-    /// The RD_base physical address of each redistributor; redistributor `i`
-    /// has GICR_TYPER.Processor_Number = `i`. At least one.
+    /// The RD_base physical address of each redistributor. At least one.
     pub redistributors: Vec<u64>,
+    /// GICR_TYPER.Processor_Number of each redistributor (the RDbase of
+    /// commands when PTA = 0), distinct; empty: redistributor `i` has
+    /// processor number `i`. Arm's GIC-600 across chips numbers them
+    /// sparsely: the chip's ID above a padded on-chip core number (the first
+    /// core of chip 1 is 0x20 with 5 bits per chip).
+    pub processor_numbers: Vec<u16>,
     /// INTID bits of the system (GICD_TYPER.IDbits + 1), 14 to 32: MAPTI
     /// INTIDs must be below 2^lpi_id_bits, and GICR_PROPBASER.IDbits is
     /// capped at it.
@@ -220,8 +238,25 @@ pub struct ModelConfig {
     /// Physical address of the arena's first byte, a multiple of 2 MiB
     /// (default [`ARENA_PHYS_BASE`](crate::ARENA_PHYS_BASE)).
     pub arena_phys_base: u64,
+    /// Where allocations go among the free ranges.
+    pub placement: Placement,
     /// GITS_IIDR and GICR_IIDR.
     pub iidr: u32,
+}
+
+impl ModelConfig {
+    /// GICR_TYPER.Processor_Number of redistributor `index`.
+    pub fn processor_number(&self, index: usize) -> u16 {
+        self.processor_numbers
+            .get(index)
+            .copied()
+            .unwrap_or(index as u16)
+    }
+
+    /// The redistributor whose processor number is `number`, if any.
+    pub fn redistributor_index(&self, number: u16) -> Option<usize> {
+        (0..self.redistributors.len()).find(|&index| self.processor_number(index) == number)
+    }
 }
 
 impl Default for ModelConfig {
@@ -254,9 +289,11 @@ impl Default for ModelConfig {
             rwp_reads: 0,
             redistributor_power: None,
             redistributors: (0..4).map(|i| 0x080a_0000 + i * 0x2_0000).collect(),
+            processor_numbers: Vec::new(),
             lpi_id_bits: 16,
             arena_size: 32 << 20,
             arena_phys_base: crate::ARENA_PHYS_BASE,
+            placement: Placement::Lowest,
             iidr: 0x0100_043b,
         }
     }

@@ -35,7 +35,7 @@
 //! independent of what the attribute fields of its base registers accept:
 //! - where the GIC (or only its ITSes, [`Coherency::NonCoherentIts`]) is not
 //!   coherent, it reads and writes its own view of memory.
-//!   [`DmaMemory::clean_to_poc`] copies the CPU's bytes of every 64-byte
+//!   [`DmaMemory::clean_invalidate_to_poc`] copies the CPU's bytes of every 64-byte
 //!   line it touches into that view, and the GIC's own writes (DTEs, CTEs,
 //!   ITEs, the pending table) go only there; a freshly allocated region
 //!   reads as [`POISON`] in the GIC view until it is cleaned;
@@ -101,7 +101,7 @@
 use core::ptr::NonNull;
 use gicv3_its::command::{ItsCommand, RdBase};
 use gicv3_its::id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
-use gicv3_its::memory::{DmaMemory, DmaRegion};
+use gicv3_its::memory::{DmaMemory, DmaRegion, DmaRequest};
 use gicv3_its::registers::{Gicr, Gits, ReadAccess, RegisterFrame, WriteAccess};
 use state::State;
 use std::collections::BTreeMap;
@@ -121,7 +121,9 @@ mod tables;
 mod test_rig;
 
 pub use arena::{ARENA_PHYS_BASE, POISON};
-pub use config::{Coherency, Consumption, ModelConfig, PageSizes, Quiescence, RedistributorPower};
+pub use config::{
+    Coherency, Consumption, ModelConfig, PageSizes, Placement, Quiescence, RedistributorPower,
+};
 pub use presets::{GIC600_IIDR, QDF2400_IIDR, ROCKCHIP_GIC600_IIDR, THUNDERX_IIDR};
 pub use registers::{GicrRegister, GitsRegister};
 pub use report::{
@@ -254,7 +256,7 @@ impl ItsModel {
         if config.pta {
             RdBase::physical_address(config.redistributors[processor])
         } else {
-            RdBase::processor_number(ProcessorNumber(processor as u16))
+            RdBase::processor_number(ProcessorNumber(config.processor_number(processor)))
         }
     }
 
@@ -313,6 +315,12 @@ impl ItsModel {
             .into_iter()
             .map(IntId)
             .collect()
+    }
+
+    /// Every allocation the model's memory holds now: its physical address
+    /// and the size asked for, ascending.
+    pub fn live_allocations(&self) -> Vec<(u64, usize)> {
+        self.state().gic.arena.live_allocations()
     }
 
     /// The counters, over every ITS.
@@ -543,19 +551,29 @@ impl RegisterFrame for ModelGicr {
     }
 }
 
+impl ModelMemory {
+    /// Gives `region` back with the request it was allocated for (a test's
+    /// shorthand for [`DmaMemory::deallocate`], whose callers keep the
+    /// request).
+    pub fn give_back(&mut self, region: DmaRegion) {
+        let request = lock(&self.state).gic.request_of(&region);
+        self.deallocate(region, request);
+    }
+}
+
 // SAFETY: `Gic::allocate` hands out zeroed, line-aligned ranges of the
-// arena that satisfy the requested alignment, never two overlapping live
+// arena that satisfy the requested size and alignment, never two overlapping live
 // ranges, and the arena lives as long as any handle (they share the `Arc`).
 unsafe impl DmaMemory for ModelMemory {
-    fn allocate_zeroed(&mut self, size: usize, align: usize) -> Option<DmaRegion> {
-        lock(&self.state).gic.allocate(size, align)
+    fn allocate_zeroed(&mut self, request: DmaRequest) -> Option<DmaRegion> {
+        lock(&self.state).gic.allocate(request)
     }
 
-    fn deallocate(&mut self, region: DmaRegion) {
-        lock(&self.state).deallocate(region)
+    fn deallocate(&mut self, region: DmaRegion, request: DmaRequest) {
+        lock(&self.state).deallocate(region, request)
     }
 
-    fn clean_to_poc(&self, virt: NonNull<u8>, len: usize) {
+    fn clean_invalidate_to_poc(&self, virt: NonNull<u8>, len: usize) {
         lock(&self.state).gic.clean(virt, len)
     }
 }

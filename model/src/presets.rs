@@ -3,7 +3,7 @@
 //! test can show that the driver's quirk for it is needed (the same test
 //! with the quirk ignored fails) and sufficient (with it, it passes).
 
-use crate::{Coherency, ModelConfig, RedistributorPower};
+use crate::{Coherency, ModelConfig, Placement, RedistributorPower};
 
 /// GITS_IIDR and GICR_IIDR of Arm's GIC-600 r1p6 as Rockchip integrates it
 /// on the RK3588 and the RK3568 (ProductID 0x02, Variant 1, Revision 7).
@@ -32,14 +32,15 @@ impl ModelConfig {
 
     /// Rockchip RK3568 (erratum 3568002): the GIC's accesses to memory
     /// carry 32 address bits, so it reaches only the low 4 GiB, while its
-    /// base registers keep every address bit written; the memory the
-    /// platform hands out lies above 4 GiB (the arena starts there). The
-    /// same IIDR as the RK3588's.
+    /// base registers keep every address bit written. The board has memory
+    /// on both sides of 4 GiB (16 MiB of the arena below, the rest above),
+    /// handed out from the top. The same IIDR as the RK3588's.
     pub fn rk3568() -> Self {
         Self {
             iidr: ROCKCHIP_GIC600_IIDR,
             bus_address_bits: 32,
-            arena_phys_base: 1 << 32,
+            arena_phys_base: (1 << 32) - (16 << 20),
+            placement: Placement::Highest,
             ..Self::default()
         }
     }
@@ -67,6 +68,28 @@ impl ModelConfig {
             devbits: 24,
             decoded_devbits: Some(20),
             coherency: Coherency::NonCoherentIts,
+            ..Self::default()
+        }
+    }
+
+    /// A two-socket server with Arm's GIC-600 r1p6 (GITS_IIDR and GICR_IIDR
+    /// 0x0201743b, as the Rockchip SoCs report) spanning two chips: 64
+    /// CPUs, 32 per chip, numbered with 6 bits per chip (chip 1's first
+    /// core is 0x40), so processor numbers run 0 to 31 and 64 to 95; PTA =
+    /// 0 as on every GIC-600; 20 DeviceID bits; coherent; all memory above
+    /// 4 GiB (512 GiB up); GICR_PWRR owned by firmware, which powered the
+    /// redistributors up.
+    pub fn gic600_server() -> Self {
+        let cpus = 0..64u16;
+        Self {
+            iidr: ROCKCHIP_GIC600_IIDR,
+            devbits: 20,
+            redistributors: cpus
+                .clone()
+                .map(|cpu| 0x10_0010_0000 + u64::from(cpu) * 0x2_0000)
+                .collect(),
+            processor_numbers: cpus.map(|cpu| ((cpu / 32) << 6) | (cpu % 32)).collect(),
+            arena_phys_base: 512 << 30,
             ..Self::default()
         }
     }
@@ -99,6 +122,7 @@ mod tests {
             (ModelConfig::qdf2400(), QDF2400_IIDR),
             (ModelConfig::thunderx(), THUNDERX_IIDR),
             (ModelConfig::gic600(), GIC600_IIDR),
+            (ModelConfig::gic600_server(), ROCKCHIP_GIC600_IIDR),
         ] {
             let model = ItsModel::new(config);
             assert_eq!(model.gits().read_register(G::Iidr), iidr.into());
@@ -109,6 +133,10 @@ mod tests {
             .gits()
             .read_register(G::Typer);
         assert_eq!(typer >> 4 & 0xf, 7);
+        // The server's second chip starts at processor number 0x40.
+        let server = ItsModel::new(ModelConfig::gic600_server());
+        let number = |index| server.gicr(index).read_register(R::Typer) >> 8 & 0xffff;
+        assert_eq!((number(31), number(32), number(63)), (31, 0x40, 0x5f));
         // ThunderX: GITS_TYPER.Devbits says 24 bits (the ITS decodes 20).
         let typer = ItsModel::new(ModelConfig::thunderx())
             .gits()

@@ -72,7 +72,7 @@ impl Gic {
             GicrRegister::Typer => {
                 let typer = GICR_TYPER::PLPIS::SET
                     + GICR_TYPER::Last.val(last.into())
-                    + GICR_TYPER::Processor_Number.val(index as u64)
+                    + GICR_TYPER::Processor_Number.val(self.config.processor_number(index).into())
                     + GICR_TYPER::Affinity_Value.val(index as u64);
                 typer.value | GICR_TYPER_DIRECT_LPI
             }

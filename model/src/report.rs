@@ -2,7 +2,7 @@
 //! ([`Violation`]), why a command or an MSI failed, and counters.
 
 use crate::{GicrRegister, GitsRegister};
-use gicv3_its::{CollectionId, IntId, ItsCommand};
+use gicv3_its::{CollectionId, DmaRequest, IntId, ItsCommand};
 use std::collections::BTreeMap;
 
 #[cfg(doc)]
@@ -109,10 +109,20 @@ pub enum Violation {
     /// `deallocate` of a region (at this physical address) that is not one
     /// the model handed out.
     BadDeallocation(u64),
+    /// `deallocate` of a region (at `phys`) with another request than the
+    /// one it was allocated for.
+    DeallocatedWithAnotherRequest {
+        /// Its physical address.
+        phys: u64,
+        /// What `allocate_zeroed` was asked.
+        asked: DmaRequest,
+        /// What `deallocate` was given.
+        given: DmaRequest,
+    },
     /// `deallocate` of memory (at this physical address) the GIC still uses
     /// for the named purpose.
     DeallocatedInUse(u64, &'static str),
-    /// `clean_to_poc` of memory (at this virtual address) outside the arena.
+    /// `clean_invalidate_to_poc` of memory (at this virtual address) outside the arena.
     CleanOutsideArena(usize),
     /// A register of this redistributor written while it is powered down
     /// (GICR_PWRR, [`ModelConfig::redistributor_power`]). The write was
@@ -149,7 +159,7 @@ pub struct ModelStats {
     pub commands: BTreeMap<&'static str, u64>,
     /// [`ItsModel::send_msi`] calls.
     pub msis: u64,
-    /// `clean_to_poc` calls.
+    /// `clean_invalidate_to_poc` calls.
     pub cleans: u64,
     /// Bytes those calls asked to clean: what cache maintenance costs a
     /// GIC that does not snoop.

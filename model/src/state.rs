@@ -90,6 +90,13 @@ impl State {
         assert!((14..=32).contains(&config.lpi_id_bits), "lpi_id_bits");
         assert!(config.its_count >= 1, "its_count");
         assert!(!config.redistributors.is_empty(), "redistributors");
+        let numbers: std::collections::BTreeSet<u16> = (0..config.redistributors.len())
+            .map(|index| config.processor_number(index))
+            .collect();
+        assert!(
+            numbers.len() == config.redistributors.len(),
+            "processor_numbers: distinct, one per redistributor"
+        );
         assert!(
             (0..3).any(|code| config.page_sizes.supports(code)),
             "page_sizes"
@@ -193,7 +200,7 @@ mod tests {
     use crate::{ARENA_PHYS_BASE, CommandError, ItsModel, MemoryFault, ModelConfig};
     use crate::{GitsRegister as G, MsiError, Translation, Violation};
     use gicv3_its::ItsCommand as C;
-    use gicv3_its::{CollectionId, DeviceId, DmaMemory, EventId, IntId, ProcessorNumber, RdBase};
+    use gicv3_its::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber, RdBase};
     use std::collections::BTreeMap;
 
     fn two_itses() -> ModelConfig {
@@ -352,7 +359,7 @@ mod tests {
         let itt = rig.alloc(256, 256);
         its1.submit(&[mapd(7, 3, itt.phys())]);
         let itt_phys = itt.phys();
-        rig.mem.deallocate(itt);
+        rig.mem.give_back(itt);
 
         // A table of ITS 1's, disabled.
         let gits1 = rig.model.its(1).gits();
@@ -363,7 +370,7 @@ mod tests {
             VALID | table.phys() | PAGE_64K | INNER_SHAREABLE,
         );
         let table_phys = table.phys();
-        rig.mem.deallocate(table);
+        rig.mem.give_back(table);
         assert_eq!(
             rig.model.take_violations(),
             [
@@ -379,7 +386,7 @@ mod tests {
             VALID | table.phys() | PAGE_64K | INNER_SHAREABLE,
         );
         gits1.write_register(G::Baser(0), 0);
-        rig.mem.deallocate(table);
+        rig.mem.give_back(table);
         assert_eq!(rig.model.violations(), []);
     }
 }

@@ -306,7 +306,9 @@ impl Gic {
                 .iter()
                 .position(|&a| RdBase::physical_address(a).field() == field)
         } else {
-            usize::try_from(field).ok().filter(|&p| p < self.rds.len())
+            u16::try_from(field)
+                .ok()
+                .and_then(|number| self.config.redistributor_index(number))
         };
         found.ok_or(CommandError::BadRdbase(field))
     }

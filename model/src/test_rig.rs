@@ -5,7 +5,7 @@ use crate::{CommandError, ItsModel, ModelConfig, ModelGits, ModelMemory, Violati
 use crate::{GicrRegister as R, GitsRegister as G};
 use gicv3_its::ItsCommand as C;
 use gicv3_its::command::{COMMAND_SIZE, ItsCommand, RdBase};
-use gicv3_its::{CollectionId, DeviceId, DmaMemory, DmaRegion, EventId, IntId};
+use gicv3_its::{CollectionId, DeviceId, DmaMemory, DmaRegion, DmaRequest, EventId, IntId};
 
 pub(crate) const LPI: u32 = 8200;
 pub(crate) const LPI_ID: IntId = IntId(LPI);
@@ -80,8 +80,10 @@ impl Rig {
     pub(crate) fn bare(config: ModelConfig) -> Self {
         let model = ItsModel::new(config.clone());
         let mut mem = model.memory();
-        let queue = mem.allocate_zeroed(4096, 4096).unwrap();
-        let prop = mem.allocate_zeroed((1 << 16) - 8192, 4096).unwrap();
+        let queue = mem.allocate_zeroed(DmaRequest::new(4096, 4096)).unwrap();
+        let prop = mem
+            .allocate_zeroed(DmaRequest::new((1 << 16) - 8192, 4096))
+            .unwrap();
         let mut rig = Rig {
             gits: model.gits(),
             mem,
@@ -148,11 +150,15 @@ impl Rig {
     }
 
     pub(crate) fn clean(&self, region: &DmaRegion) {
-        self.mem.clean_to_poc(region.virt(), region.size());
+        self.mem
+            .clean_invalidate_to_poc(region.virt(), region.size());
     }
 
     pub(crate) fn alloc(&mut self, size: usize, align: usize) -> DmaRegion {
-        let region = self.mem.allocate_zeroed(size, align).unwrap();
+        let region = self
+            .mem
+            .allocate_zeroed(DmaRequest::new(size, align))
+            .unwrap();
         self.clean(&region);
         region
     }
@@ -218,7 +224,7 @@ fn submit(
         }
         *cwriter = (*cwriter + COMMAND_SIZE) % queue.size();
     }
-    mem.clean_to_poc(queue.virt(), queue.size());
+    mem.clean_invalidate_to_poc(queue.virt(), queue.size());
     gits.write_register(G::Cwriter, *cwriter as u64);
 }
 

@@ -7,7 +7,7 @@ use crate::command::{ItsCommand, RdBase};
 use crate::error::ItsError;
 use crate::id::{CollectionId, DeviceId, EventId, IntId};
 use crate::lpi::{DEFAULT_PRIORITY, LpiConfig};
-use crate::memory::{self, DmaMemory, MemoryAttributes};
+use crate::memory::{self, DmaMemory, DmaRequest, MemoryAttributes};
 use crate::registers::GitsFrame;
 use crate::registry::{DeviceRecord, EventMapping, mapd_size};
 use alloc::vec::Vec;
@@ -32,8 +32,20 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
     /// Bytes of the ITT for a device with `events` events.
     pub fn itt_bytes(&self, events: u32) -> Result<usize, ItsError> {
-        let bits = self.event_id_bits(events)?;
-        Ok(((1usize << bits) * self.features.itt_entry_size).next_multiple_of(ITT_ALIGN))
+        self.event_id_bits(events)?;
+        Ok(self.itt_request(events).size)
+    }
+
+    /// What the ITT of a device with `events` events (at least one) is
+    /// allocated with: a power of two entries, at least two, 256-byte
+    /// aligned, where the ITS reaches.
+    pub(crate) fn itt_request(&self, events: u32) -> DmaRequest {
+        let entries = events
+            .max(2)
+            .checked_next_power_of_two()
+            .map_or(1 << 32, u64::from);
+        let bytes = (entries as usize * self.features.itt_entry_size).next_multiple_of(ITT_ALIGN);
+        DmaRequest::for_gic(bytes, ITT_ALIGN, self.features.quirks)
     }
 
     fn itt_attributes(&self) -> MemoryAttributes {
@@ -60,7 +72,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         if self.registry.devices.contains(device_id) {
             return Err(ItsError::DeviceAlreadyMapped { device_id });
         }
-        let bytes = self.itt_bytes(events)?;
+        let request = self.itt_request(events);
         self.device_table
             .ensure_entry(&mut self.memory, device_id)?;
         // The registry's room before the hardware changes: after MAPD there
@@ -74,9 +86,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         slots.resize(events as usize, None);
         let slots = slots.into_boxed_slice();
         self.registry.devices.reserve_one()?;
-        let itt =
-            memory::allocate_for_gic(&mut self.memory, bytes, ITT_ALIGN, self.features.quirks)?;
-        itt.clean(&self.memory, self.itt_attributes(), 0, bytes);
+        let itt = memory::allocate(&mut self.memory, request)?;
+        itt.clean(&self.memory, self.itt_attributes(), 0, request.size);
         let size = mapd_size(events);
         let command = ItsCommand::Mapd {
             device_id,
@@ -87,7 +98,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         if let Err(error) = self.execute(&[command], &[]) {
             // The ITS may or may not have taken the mapping: keep the ITT
             // away from everyone until `recover` has cleared the tables.
-            self.quarantine.push(itt);
+            self.quarantine.push((itt, request));
             return Err(error);
         }
         log::info!(
@@ -136,7 +147,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             for (_, mapping) in record.events() {
                 self.forget_event(mapping);
             }
-            self.memory.deallocate(record.itt);
+            let request = self.itt_request(record.events.len() as u32);
+            self.memory.deallocate(record.itt, request);
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use crate::command::RdBase;
 use crate::error::ItsError;
 use crate::id::{CollectionId, DeviceId, ProcessorNumber};
 use crate::lpi::{ItsSlot, LpiDomain};
-use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
+use crate::memory::{DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
 use crate::queue::{CommandQueue, QueueStats};
 use crate::registers::{GITS_CTLR, GitsFrame};
 use crate::registry::Registry;
@@ -51,7 +51,7 @@ pub struct Its<F: GitsFrame, M: DmaMemory> {
     pub(crate) state: ItsState,
     /// ITTs the ITS may still reference after a failed command: given back
     /// only by `recover`, once the ITS is disabled and its tables cleared.
-    pub(crate) quarantine: Vec<DmaRegion>,
+    pub(crate) quarantine: Vec<(DmaRegion, DmaRequest)>,
     /// GITS_TYPER and GITS_IIDR when `save` ran, checked by `restore`.
     pub(crate) saved_identity: Option<(u64, u32)>,
 }

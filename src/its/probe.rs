@@ -6,7 +6,7 @@
 use super::{Its, ItsConfig, ItsFeatures, ItsState};
 use crate::error::{ItsError, WaitFor};
 use crate::lpi::LpiDomain;
-use crate::memory::{self, DmaMemory, DmaRegion, MemoryAttributes};
+use crate::memory::{self, DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
 use crate::queue::CommandQueue;
 use crate::registers::{GITS_CBASER, GITS_CTLR, GITS_IIDR, GITS_TYPER, GitsFrame};
 use crate::registry::Registry;
@@ -72,7 +72,9 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             if let Some(table) = collection_table {
                 table.release(&mut memory);
             }
-            memory.deallocate(queue.into_ring());
+            let ring = queue.into_ring();
+            let request = DmaRequest::for_gic(ring.size(), QUEUE_ALIGN, features.quirks);
+            memory.deallocate(ring, request);
             return Err(error);
         }
         let collection_limit = collection_table
@@ -117,6 +119,11 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         Ok(its)
     }
 }
+
+/// The command queue is 64 KiB aligned: KVM's ITS ignores GITS_CBASER's
+/// address bits \[15:12\], so any other alignment would put its queue
+/// elsewhere.
+const QUEUE_ALIGN: usize = 65536;
 
 /// What `probe` allocates before it programs any register.
 struct Allocation {
@@ -180,8 +187,8 @@ impl Allocation {
             .queue_bytes
             .clamp(4096, 1 << 20)
             .next_multiple_of(4096);
-        let ring = match memory::allocate_for_gic(&mut *memory, queue_bytes, 65536, features.quirks)
-        {
+        let request = DmaRequest::for_gic(queue_bytes, QUEUE_ALIGN, features.quirks);
+        let ring = match memory::allocate(&mut *memory, request) {
             Ok(ring) => ring,
             Err(error) => {
                 give_back(memory, device_table, collection_table);

@@ -167,8 +167,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         self.invalidate_tables();
         self.clear_tables();
         self.registry.forget_hardware();
-        for itt in self.quarantine.drain(..) {
-            self.memory.deallocate(itt);
+        for (itt, request) in self.quarantine.drain(..) {
+            self.memory.deallocate(itt, request);
         }
         if let Err(error) = self.reinitialise() {
             self.invalidate_tables();
@@ -425,10 +425,11 @@ impl<F: GitsFrame, M: DmaMemory> Drop for Its<F, M> {
             registry.mappings().map(|(_, mapping)| mapping.intid()),
         );
         for record in registry.devices.take() {
-            self.memory.deallocate(record.itt);
+            let request = self.itt_request(record.events.len() as u32);
+            self.memory.deallocate(record.itt, request);
         }
-        for itt in self.quarantine.drain(..) {
-            self.memory.deallocate(itt);
+        for (itt, request) in self.quarantine.drain(..) {
+            self.memory.deallocate(itt, request);
         }
     }
 }

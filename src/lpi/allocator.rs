@@ -106,6 +106,13 @@ impl LpiAllocator {
         }
     }
 
+    /// Every allocated INTID, ascending.
+    pub fn allocated_intids(&self) -> impl Iterator<Item = IntId> + '_ {
+        (0..self.count)
+            .filter(|&index| self.is_used(index))
+            .map(|index| IntId(FIRST_LPI + index))
+    }
+
     /// Number of LPIs allocated.
     pub fn allocated(&self) -> u32 {
         self.used.iter().map(|word| word.count_ones()).sum()

@@ -27,7 +27,7 @@ pub use tables::{DEFAULT_PRIORITY, LpiConfig};
 
 use crate::error::ItsError;
 use crate::id::{IntId, ProcessorNumber};
-use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
+use crate::memory::{self, DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
 use crate::quirks::{self, QuirkOverrides, Quirks};
 use crate::registers::GicrFrame;
 use crate::wait::WaitPolicy;
@@ -35,8 +35,9 @@ use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use allocator::LpiAllocator;
+use redistributor::Found;
 use spin::{Mutex, MutexGuard};
-use tables::{LpiTables, PENDING_ALIGN};
+use tables::{LpiTables, PENDING_ALIGN, PROPERTY_ALIGN, Refusal};
 
 /// The first LPI INTID.
 pub const FIRST_LPI: u32 = 8192;
@@ -53,10 +54,6 @@ pub struct LpiDomainConfig {
     /// the caller reads: the driver does not own the distributor), and at
     /// most [`MAX_LPI_ID_BITS`]. Values outside 14..=24 are clamped.
     pub id_bits: u32,
-    /// Redistributors to provide pending tables for, when the domain
-    /// allocates its own region ([`LpiDomain::new`]); with a given region
-    /// ([`LpiDomain::with_region`]) as many as fit.
-    pub redistributors: usize,
     /// Memory attributes to ask for first.
     pub attributes: MemoryAttributes,
     /// How long a wait for a redistributor may take before it gives up with
@@ -70,7 +67,6 @@ impl Default for LpiDomainConfig {
     fn default() -> Self {
         Self {
             id_bits: 16,
-            redistributors: 8,
             attributes: MemoryAttributes::InnerShareableWriteBack,
             wait: WaitPolicy::default(),
             quirks: QuirkOverrides::default(),
@@ -84,9 +80,19 @@ impl LpiDomainConfig {
         self.id_bits.clamp(MIN_LPI_ID_BITS, MAX_LPI_ID_BITS)
     }
 
-    /// Bytes of a region for the property table and `redistributors`
-    /// pending tables (each 64 KiB aligned), as [`LpiDomain::with_region`]
-    /// needs it.
+    /// The attributes to ask for: non-cacheable where the caller forced
+    /// [`Quirks::NON_COHERENT`].
+    fn first_attributes(&self) -> MemoryAttributes {
+        if self.quirks.force.contains(Quirks::NON_COHERENT) {
+            MemoryAttributes::NonCacheable
+        } else {
+            self.attributes
+        }
+    }
+
+    /// Bytes of a region for the property table and the pending tables of
+    /// processor numbers 0 to `redistributors - 1` (each 64 KiB aligned),
+    /// as [`LpiDomain::with_region`] lays them out.
     pub fn region_bytes(&self, redistributors: usize) -> usize {
         LpiTables::region_bytes(self.clamped_id_bits(), redistributors)
     }
@@ -149,26 +155,40 @@ struct Domain<M> {
 }
 
 impl<M: DmaMemory> LpiDomain<M> {
-    /// Allocates the property table and `config.redistributors` pending
-    /// tables from `memory`. A region the GIC cannot use is given back.
+    /// Allocates the property table from `memory`; each redistributor's
+    /// pending table is allocated when [`LpiDomain::init_redistributor`]
+    /// first sees it, so the domain serves any number of CPUs, whatever
+    /// their processor numbers. Memory the GIC cannot reach is given back.
     pub fn new(mut memory: M, config: LpiDomainConfig) -> Result<Self, ItsError> {
-        let size = config.region_bytes(config.redistributors.max(1));
-        let region = memory
-            .allocate_zeroed(size, PENDING_ALIGN)
-            .ok_or(ItsError::OutOfMemory { size })?;
-        Self::with_region(memory, region, config).map_err(|mut refused| {
-            refused.memory.deallocate(refused.region);
-            refused.error
-        })
+        let id_bits = config.clamped_id_bits();
+        let forced = config.quirks.force;
+        let request =
+            DmaRequest::for_gic(LpiTables::property_bytes(id_bits), PROPERTY_ALIGN, forced);
+        let region = memory::allocate(&mut memory, request)?;
+        let tables = LpiTables::allocated(region, id_bits, config.first_attributes(), forced);
+        Ok(Self::with_tables(memory, tables, config))
     }
 
-    /// Places the tables in `region`, memory that every kernel booted on
-    /// this machine agrees on. Needed where EnableLPIs cannot be cleared and
-    /// one kernel hands over to another: the layout is computed from the
-    /// region alone, so a kernel that finds LPIs already enabled adopts the
-    /// tables if they are exactly its own, and otherwise refuses with
-    /// [`ItsError::LpiTablesLocked`]. The region must be 64 KiB aligned and
-    /// hold the property table and at least one pending table.
+    /// Places the tables in `region`, memory reserved for them that every
+    /// kernel booted on this machine agrees on, in a layout computed from
+    /// the region alone: the property table first, then the pending table
+    /// of processor number `p` at slot `p` (size it with
+    /// [`LpiDomainConfig::region_bytes`] for the highest processor number
+    /// plus one). Two kernels given the same region compute the same
+    /// addresses, which matters where EnableLPIs cannot be cleared and one
+    /// kernel hands over to another (a boot kernel and the image it
+    /// resumes, kexec).
+    ///
+    /// A redistributor found with EnableLPIs set that cannot be cleared
+    /// keeps its tables if they lie inside the region, wherever they are
+    /// (another kernel's layout): the property table is then the domain's
+    /// and is reset (every LPI disabled), as Linux does with tables a
+    /// previous kernel left in reserved memory. Tables outside the region
+    /// are refused with [`ItsError::LpiTablesLocked`].
+    ///
+    /// The region must be 64 KiB aligned and hold the property table and at
+    /// least one pending table. Nothing is written to it until the first
+    /// redistributor is initialised.
     pub fn with_region(
         memory: M,
         region: DmaRegion,
@@ -176,12 +196,15 @@ impl<M: DmaMemory> LpiDomain<M> {
     ) -> Result<Self, RegionRefused<M>> {
         let id_bits = config.clamped_id_bits();
         let needed = LpiTables::region_bytes(id_bits, 1);
+        let forced = config.quirks.force;
         let error = if region.size() < needed {
             Some(ItsError::LpiRegionTooSmall {
                 size: region.size(),
                 needed,
             })
-        } else if !region.phys().is_multiple_of(PENDING_ALIGN as u64) {
+        } else if !region.phys().is_multiple_of(PENDING_ALIGN as u64)
+            || !quirks::reachable(forced, region.phys(), region.size())
+        {
             Some(ItsError::UnencodableAddress {
                 phys: region.phys(),
             })
@@ -195,41 +218,28 @@ impl<M: DmaMemory> LpiDomain<M> {
                 memory,
             });
         }
-        let forced = config.quirks.force;
-        let reachable = quirks::reachable(forced, region.phys(), region.size());
-        if !reachable {
-            return Err(RegionRefused {
-                error: ItsError::UnencodableAddress {
-                    phys: region.phys(),
-                },
-                region,
-                memory,
-            });
-        }
-        let attributes = if forced.contains(Quirks::NON_COHERENT) {
-            MemoryAttributes::NonCacheable
-        } else {
-            config.attributes
+        let tables = LpiTables::fixed(region, id_bits, config.first_attributes(), forced);
+        Ok(Self::with_tables(memory, tables, config))
+    }
+
+    fn with_tables(memory: M, tables: LpiTables, config: LpiDomainConfig) -> Self {
+        let mut domain = Domain {
+            memory,
+            allocator: LpiAllocator::new(tables.id_bits()),
+            tables,
+            redistributors: BTreeMap::new(),
+            wait: config.wait,
+            quirks: config.quirks,
+            its: BTreeMap::new(),
+            next_its: 0,
         };
-        let mut tables = LpiTables::place(region, id_bits, attributes);
-        tables.fill_configs(
-            &memory,
-            IntId(FIRST_LPI),
-            (1 << id_bits) - FIRST_LPI,
-            LpiConfig::DISABLED,
-        );
-        Ok(Self {
-            shared: Arc::new(Mutex::new(Domain {
-                memory,
-                allocator: LpiAllocator::new(id_bits),
-                tables,
-                redistributors: BTreeMap::new(),
-                wait: config.wait,
-                quirks: config.quirks,
-                its: BTreeMap::new(),
-                next_its: 0,
-            })),
-        })
+        if domain.tables.layout_is_allocated() {
+            // Fresh memory nobody else uses: ready at once.
+            domain.tables.write_property(&domain.memory, &[]);
+        }
+        Self {
+            shared: Arc::new(Mutex::new(domain)),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Domain<M>> {
@@ -242,8 +252,11 @@ impl<M: DmaMemory> LpiDomain<M> {
     /// [`LpiDomain::save`]. Returns its processor number.
     ///
     /// A redistributor already running on the domain's tables is left as it
-    /// is (its pending LPIs too), so calling this twice, or from a second
-    /// driver, is harmless.
+    /// is, its pending LPIs too (calling this twice, or from a second
+    /// driver, or on a redistributor a hibernated kernel's boot kernel left
+    /// on the same region, is harmless). One running on other tables is
+    /// turned off and reprogrammed when it allows that, and otherwise
+    /// adopted ([`LpiDomain::with_region`]) or refused.
     pub fn init_redistributor<G: GicrFrame>(
         &self,
         gicr: &G,
@@ -252,44 +265,22 @@ impl<M: DmaMemory> LpiDomain<M> {
         let processor_number = redistributor::identify(gicr)?;
         let domain = &mut *self.lock();
         let quirks = redistributor::quirks(gicr, domain.quirks);
-        if !quirks::reachable(
-            quirks,
-            domain.tables.region().phys(),
-            domain.tables.region().size(),
-        ) {
-            return Err(ItsError::UnencodableAddress {
-                phys: domain.tables.region().phys(),
-            });
+        let unreachable = domain
+            .tables
+            .ranges()
+            .find(|&(phys, len)| !quirks::reachable(quirks, phys, len));
+        if let Some((phys, _)) = unreachable {
+            return Err(ItsError::UnencodableAddress { phys });
         }
         if quirks.contains(Quirks::REDISTRIBUTOR_POWER) {
             redistributor::power_up(gicr, domain.wait)?;
         }
-        if quirks.contains(Quirks::NON_COHERENT) && !domain.tables.attributes.needs_cache_clean() {
-            // From now on every write to the tables is cleaned, for every
-            // redistributor (they share the property table), and what was
-            // written before is cleaned now.
-            domain.tables.attributes = MemoryAttributes::NonCacheable;
-            domain.tables.clean_all(&domain.memory);
-        }
-        let slot = usize::from(processor_number.0);
-        if slot >= domain.tables.max_redistributors() {
-            return Err(ItsError::NoPendingTable {
-                processor_number,
-                tables: domain.tables.max_redistributors(),
-            });
+        if quirks.contains(Quirks::NON_COHERENT) {
+            domain.stop_snooping();
         }
         let known = domain.redistributors.get(&processor_number).copied();
-        let adopted = match known {
-            Some(info) if redistributor::runs_on(gicr, &domain.tables, slot) => info.adopted,
-            _ => redistributor::enable(
-                gicr,
-                &mut domain.tables,
-                &domain.memory,
-                slot,
-                processor_number,
-                domain.wait,
-            )?,
-        };
+        let kept = domain.bring_up(gicr, processor_number, quirks)?;
+        let adopted = kept && known.is_none_or(|info| info.adopted);
         log::info!(
             "its: redistributor {processor_number} at {rd_base:#x}: LPIs enabled{}",
             if adopted {
@@ -378,7 +369,7 @@ impl<M: DmaMemory> LpiDomain<M> {
 
     /// Bytes of the property and pending tables.
     pub fn table_bytes(&self) -> usize {
-        self.lock().tables.region().size()
+        self.lock().tables.bytes()
     }
 
     /// The configuration byte of an LPI, as the property table holds it.
@@ -489,6 +480,124 @@ impl<M> Domain<M> {
 }
 
 impl<M: DmaMemory> Domain<M> {
+    /// From now on every write to the tables is cleaned, for every
+    /// redistributor (they share the property table), and what was written
+    /// before is cleaned now.
+    fn stop_snooping(&mut self) {
+        if !self.tables.attributes.needs_cache_clean() {
+            self.tables.attributes = MemoryAttributes::NonCacheable;
+            self.tables.clean_all(&self.memory);
+        }
+    }
+
+    /// Enables the LPIs of the redistributor behind `gicr` on the domain's
+    /// tables, or keeps it running on the tables it has: exactly the
+    /// domain's, or a previous owner's it cannot be turned off from
+    /// ([`Domain::adopt`]). Returns whether it was kept as found.
+    fn bring_up<G: GicrFrame>(
+        &mut self,
+        gicr: &G,
+        processor_number: ProcessorNumber,
+        quirks: Quirks,
+    ) -> Result<bool, ItsError> {
+        let found = Found::read(gicr);
+        if found.enabled {
+            log::info!(
+                "its: redistributor {processor_number}: LPIs left enabled (GICR_PROPBASER {:#x}, GICR_PENDBASER {:#x})",
+                found.propbaser.get(),
+                found.pendbaser.get()
+            );
+            if self
+                .tables
+                .is_ours(found.propbaser, found.pendbaser, processor_number)
+            {
+                // Clearing EnableLPIs would only drop its pending LPIs.
+                self.tables.keep_pending(processor_number);
+                self.take_attributes(&found);
+                self.write_property_once(&[]);
+                return Ok(true);
+            }
+            if !redistributor::disable(gicr, self.wait)? {
+                self.adopt(&found, processor_number)?;
+                return Ok(true);
+            }
+        }
+        self.write_property_once(&[]);
+        let pending = self
+            .tables
+            .place_pending(&mut self.memory, processor_number)?;
+        if !quirks::reachable(
+            quirks,
+            pending,
+            LpiTables::pending_bytes(self.tables.id_bits()),
+        ) {
+            return Err(ItsError::UnencodableAddress { phys: pending });
+        }
+        self.tables.clear_pending(&self.memory, processor_number);
+        redistributor::program(gicr, &mut self.tables, &self.memory, pending, self.wait)?;
+        Ok(false)
+    }
+
+    /// Adopts the tables of a redistributor whose EnableLPIs cannot be
+    /// cleared, if they lie in memory reserved for them
+    /// ([`LpiTables::adopt`]); a property table that moves keeps the
+    /// configuration of every allocated LPI.
+    fn adopt(&mut self, found: &Found, processor_number: ProcessorNumber) -> Result<(), ItsError> {
+        let in_use = self
+            .redistributors
+            .values()
+            .any(|info| info.ready && info.processor_number != processor_number);
+        let allocated = self.allocator.allocated();
+        let kept = self.tables.configs_of(self.allocator.allocated_intids());
+        let moved = self
+            .tables
+            .adopt(
+                found.propbaser,
+                found.pendbaser,
+                processor_number,
+                in_use,
+                allocated,
+            )
+            .map_err(|refusal| match refusal {
+                Refusal::NotReserved => ItsError::LpiTablesLocked {
+                    processor_number,
+                    propbaser: found.propbaser.get(),
+                    pendbaser: found.pendbaser.get(),
+                },
+                Refusal::PropertyTableInUse => ItsError::LpiPropertyTableConflict {
+                    processor_number,
+                    propbaser: found.propbaser.get(),
+                },
+            })?;
+        if moved && allocated == 0 {
+            self.allocator = LpiAllocator::new(self.tables.id_bits());
+        }
+        self.take_attributes(found);
+        if moved {
+            self.tables.write_property(&self.memory, &kept);
+        } else {
+            self.write_property_once(&kept);
+        }
+        Ok(())
+    }
+
+    /// Takes the attributes a redistributor kept from whoever programmed
+    /// it: if they are not coherent, every table write is cleaned from now
+    /// on.
+    fn take_attributes(&mut self, found: &Found) {
+        if !found.coherent() {
+            self.stop_snooping();
+        }
+    }
+
+    /// Writes the property table if it has not been since it became the
+    /// domain's.
+    fn write_property_once(&mut self, kept: &[(IntId, LpiConfig)]) {
+        if !self.tables.property_ready() {
+            self.tables.write_property(&self.memory, kept);
+        }
+    }
+
     fn free(&mut self, intid: IntId) {
         if self.allocator.is_allocated(intid) {
             self.allocator.free(intid);

@@ -8,7 +8,7 @@
 //! (GICR_CTLR.CES = 0); every EnableLPIs change is complete when
 //! GICR_CTLR.RWP reads 0.
 
-use super::tables::LpiTables;
+use super::tables::{LpiTables, Pendbaser, Propbaser};
 use crate::base_register;
 use crate::error::{ItsError, WaitFor};
 use crate::id::ProcessorNumber;
@@ -70,63 +70,50 @@ pub(crate) fn power_up<G: GicrFrame>(frame: &G, wait: WaitPolicy) -> Result<(), 
     })
 }
 
-/// Whether the redistributor's LPIs are enabled with exactly these tables.
-pub(crate) fn runs_on<G: GicrFrame>(frame: &G, tables: &LpiTables, slot: usize) -> bool {
-    lpis_enabled(frame)
-        && tables.is_ours(frame.read(GICR_PROPBASER), frame.read(GICR_PENDBASER), slot)
+/// What a redistributor holds when it is initialised: whether its LPIs
+/// are enabled, and the tables it was given (by this domain, or a previous
+/// owner).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Found {
+    pub(crate) enabled: bool,
+    pub(crate) propbaser: Propbaser,
+    pub(crate) pendbaser: Pendbaser,
 }
 
-/// Points the redistributor at `tables` (pending table `slot`) and enables
-/// its LPIs. Returns whether the tables were adopted as found.
+impl Found {
+    pub(crate) fn read<G: GicrFrame>(frame: &G) -> Self {
+        Self {
+            enabled: lpis_enabled(frame),
+            propbaser: frame.read(GICR_PROPBASER),
+            pendbaser: frame.read(GICR_PENDBASER),
+        }
+    }
+
+    /// Whether both registers describe memory the GIC reads coherently
+    /// with the CPU's caches (Inner Shareable, cacheable), so that CPU
+    /// writes to the tables need no cleaning. Whoever programmed them chose
+    /// the attributes, and the GIC kept what it can do.
+    pub(crate) fn coherent(&self) -> bool {
+        base_register::coherent(self.propbaser) && base_register::coherent(self.pendbaser)
+    }
+}
+
+/// Points the redistributor at `tables`' property table and the pending
+/// table at `pending` (placed and zeroed by the caller) and enables its
+/// LPIs. EnableLPIs must be 0: PROPBASER and PENDBASER are never written
+/// while it is 1.
 ///
-/// A redistributor found with EnableLPIs = 1 is first turned off when it
-/// allows that; when EnableLPIs sticks, its tables are adopted if they are
-/// exactly these tables, and refused with [`ItsError::LpiTablesLocked`]
-/// otherwise. PROPBASER and PENDBASER are never written while
-/// EnableLPIs = 1.
-pub(crate) fn enable<G: GicrFrame, M: DmaMemory>(
+/// Each register answers for itself: once one says the GIC does not
+/// snoop, every later register (this redistributor's PENDBASER, every
+/// other redistributor's) is asked for non-cacheable memory and every write
+/// is cleaned.
+pub(crate) fn program<G: GicrFrame, M: DmaMemory>(
     frame: &G,
     tables: &mut LpiTables,
     memory: &M,
-    slot: usize,
-    processor_number: ProcessorNumber,
+    pending: u64,
     wait: WaitPolicy,
-) -> Result<bool, ItsError> {
-    let left_enabled = lpis_enabled(frame);
-    if left_enabled {
-        log::info!(
-            "its: redistributor {processor_number}: LPIs left enabled by a previous owner (GICR_PROPBASER {:#x}, GICR_PENDBASER {:#x})",
-            frame.read(GICR_PROPBASER).get(),
-            frame.read(GICR_PENDBASER).get()
-        );
-    }
-    if left_enabled && !disable(frame, wait)? {
-        // EnableLPIs is stuck: adopt the tables only if they are ours.
-        let propbaser = frame.read(GICR_PROPBASER);
-        let pendbaser = frame.read(GICR_PENDBASER);
-        if !tables.is_ours(propbaser, pendbaser, slot) {
-            return Err(ItsError::LpiTablesLocked {
-                processor_number,
-                propbaser: propbaser.get(),
-                pendbaser: pendbaser.get(),
-            });
-        }
-        // Whoever programmed the registers chose the attributes, and this
-        // kernel cannot change them now: clean every configuration write
-        // from here on, and clean the whole property table, which the
-        // domain rewrote without knowing (Linux does the same with tables
-        // a previous kernel left).
-        tables.attributes = MemoryAttributes::NonCacheable;
-        tables.clean_all(memory);
-        return Ok(true);
-    }
-
-    // Zero the pending table (so PTZ is true) and program both tables with
-    // the attributes in force. Each register answers for itself: once one
-    // says the GIC does not snoop, every later register (this
-    // redistributor's PENDBASER, every other redistributor's) is asked for
-    // non-cacheable memory and every write is cleaned.
-    tables.clear_pending(memory, slot);
+) -> Result<(), ItsError> {
     let property = base_register::program(frame, GICR_PROPBASER, tables.attributes, |a| {
         tables.propbaser(a)
     })?;
@@ -134,16 +121,14 @@ pub(crate) fn enable<G: GicrFrame, M: DmaMemory>(
         tables.attributes = MemoryAttributes::NonCacheable;
     }
     let pending = base_register::program(frame, GICR_PENDBASER, tables.attributes, |a| {
-        tables.pendbaser(slot, a)
+        LpiTables::pendbaser(pending, a)
     })?;
     if pending.needs_cache_clean() {
         tables.attributes = MemoryAttributes::NonCacheable;
     }
     tables.clean_all(memory);
-
     frame.modify(GICR_CTLR, GICR_CTLR::EnableLPIs::SET);
-    wait_rwp(frame, wait)?;
-    Ok(false)
+    wait_rwp(frame, wait)
 }
 
 /// Turns the redistributor's LPIs off, if it allows that. Returns whether

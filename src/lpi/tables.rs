@@ -1,23 +1,35 @@
 //! The LPI property table (one configuration byte per LPI, shared by every
 //! redistributor) and the pending tables (one bit per INTID, one table per
-//! redistributor), laid out in one region (Arm IHI 0069 5.1.1, 5.1.2).
+//! redistributor), Arm IHI 0069 5.1.1, 5.1.2.
 //!
-//! The layout depends only on the region and the ID bits, so that two
-//! kernels given the same region (a boot kernel and the hibernated kernel
-//! it resumes) compute the same addresses, and a redistributor whose
-//! EnableLPIs cannot be cleared can be adopted when its registers already
-//! point at exactly these tables.
+//! Two layouts:
+//! - **allocated** ([`crate::LpiDomain::new`]): the property table has a
+//!   region of its own, and each redistributor's pending table is allocated
+//!   when the redistributor is first initialised, so any number of CPUs,
+//!   numbered in any way, costs one pending table each;
+//! - **fixed** ([`crate::LpiDomain::with_region`]): everything lies in one
+//!   region that every kernel booted on the machine agrees on, the pending
+//!   table of processor number `p` at an offset computed from the region
+//!   alone, so that two kernels (a boot kernel and the hibernated kernel it
+//!   resumes) compute the same addresses. Tables a previous owner left in
+//!   use inside that region may be adopted where they are.
 
 use super::FIRST_LPI;
-use crate::id::IntId;
-use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
+use crate::error::ItsError;
+use crate::id::{IntId, ProcessorNumber};
+use crate::memory::{self, DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
+use crate::quirks::Quirks;
 use crate::registers::{GICR_PENDBASER, GICR_PROPBASER};
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 use tock_registers::LocalRegisterCopy;
 
 /// Default LPI priority (lower is more urgent): a middle value.
 pub const DEFAULT_PRIORITY: u8 = 0xa0;
 /// Pending tables are 64 KiB aligned (GICR_PENDBASER bits \[15:0\] are RES0).
 pub(crate) const PENDING_ALIGN: usize = 65536;
+/// The property table is 4 KiB aligned (GICR_PROPBASER bits \[11:0\]).
+pub(crate) const PROPERTY_ALIGN: usize = 4096;
 
 /// An LPI configuration byte (5.1.1): priority in bits \[7:2\], bit 1 RES1,
 /// bit 0 Enable.
@@ -55,12 +67,48 @@ pub(crate) type Propbaser = LocalRegisterCopy<u64, GICR_PROPBASER::Register>;
 /// A GICR_PENDBASER value.
 pub(crate) type Pendbaser = LocalRegisterCopy<u64, GICR_PENDBASER::Register>;
 
-/// The property table and the pending tables, placed in one region.
+/// Where a table lies: one of the domain's regions, and an offset in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Place {
+    region: usize,
+    offset: usize,
+}
+
+/// How the tables are laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    /// The property table in region 0, each pending table allocated.
+    Allocated,
+    /// Everything in region 0, pending tables by processor number.
+    Fixed,
+}
+
+/// Why a previous owner's tables cannot be adopted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// A table lies outside the memory the caller reserved for them, or
+    /// across a table of the domain's.
+    NotReserved,
+    /// The property table would move while a redistributor still uses the
+    /// one in place.
+    PropertyTableInUse,
+}
+
+/// The property table and the pending tables.
 #[derive(Debug)]
 pub(crate) struct LpiTables {
-    region: DmaRegion,
+    layout: Layout,
     id_bits: u32,
-    max_redistributors: usize,
+    /// Every region a table lies in; region 0 holds the property table
+    /// (at first: an adopted one may lie elsewhere in it).
+    regions: Vec<DmaRegion>,
+    property: Place,
+    /// Whether the property table at `property` has been written since it
+    /// became the domain's.
+    property_ready: bool,
+    pending: BTreeMap<ProcessorNumber, Place>,
+    /// Where the GIC can reach memory.
+    quirks: Quirks,
     /// How CPU writes reach the GIC; the most conservative any
     /// redistributor needed.
     pub(crate) attributes: MemoryAttributes,
@@ -77,24 +125,55 @@ impl LpiTables {
         (1usize << id_bits) / 8
     }
 
-    /// Bytes of a region holding the property table and `redistributors`
-    /// pending tables, each 64 KiB aligned.
+    /// Bytes of a fixed-layout region holding the property table and the
+    /// pending tables of processor numbers below `redistributors`, each
+    /// 64 KiB aligned.
     pub const fn region_bytes(id_bits: u32, redistributors: usize) -> usize {
         Self::property_bytes(id_bits).next_multiple_of(PENDING_ALIGN)
             + redistributors * Self::pending_bytes(id_bits).next_multiple_of(PENDING_ALIGN)
     }
 
-    /// Lays the tables out in `region` (64 KiB aligned): the property table
-    /// first, then one pending table per redistributor, indexed by
-    /// processor number.
-    pub fn place(region: DmaRegion, id_bits: u32, attributes: MemoryAttributes) -> Self {
-        let per_pending = Self::pending_bytes(id_bits).next_multiple_of(PENDING_ALIGN);
-        let first = Self::property_bytes(id_bits).next_multiple_of(PENDING_ALIGN);
-        let max_redistributors = region.size().saturating_sub(first) / per_pending;
+    /// Tables with the property table at the start of `property` (4 KiB
+    /// aligned, at least [`LpiTables::property_bytes`]) and every pending
+    /// table allocated when its redistributor is initialised.
+    pub fn allocated(
+        property: DmaRegion,
+        id_bits: u32,
+        attributes: MemoryAttributes,
+        quirks: Quirks,
+    ) -> Self {
+        Self::new(Layout::Allocated, property, id_bits, attributes, quirks)
+    }
+
+    /// Tables laid out in `region` (64 KiB aligned): the property table
+    /// first, then one pending table per processor number.
+    pub fn fixed(
+        region: DmaRegion,
+        id_bits: u32,
+        attributes: MemoryAttributes,
+        quirks: Quirks,
+    ) -> Self {
+        Self::new(Layout::Fixed, region, id_bits, attributes, quirks)
+    }
+
+    fn new(
+        layout: Layout,
+        region: DmaRegion,
+        id_bits: u32,
+        attributes: MemoryAttributes,
+        quirks: Quirks,
+    ) -> Self {
         Self {
-            region,
+            layout,
             id_bits,
-            max_redistributors,
+            regions: alloc::vec![region],
+            property: Place {
+                region: 0,
+                offset: 0,
+            },
+            property_ready: false,
+            pending: BTreeMap::new(),
+            quirks,
             attributes,
         }
     }
@@ -104,27 +183,120 @@ impl LpiTables {
         self.id_bits
     }
 
-    /// How many redistributors have a pending table.
-    pub fn max_redistributors(&self) -> usize {
-        self.max_redistributors
+    /// Pending tables a fixed layout has room for (processor numbers
+    /// below); `None` for the allocated layout, which has no limit.
+    pub fn fixed_slots(&self) -> Option<usize> {
+        (self.layout == Layout::Fixed).then(|| {
+            let first = Self::property_bytes(self.id_bits).next_multiple_of(PENDING_ALIGN);
+            let per_table = Self::pending_bytes(self.id_bits).next_multiple_of(PENDING_ALIGN);
+            self.regions[0].size().saturating_sub(first) / per_table
+        })
     }
 
-    /// The region's memory.
-    pub fn region(&self) -> &DmaRegion {
-        &self.region
+    /// Bytes of memory the tables take: every region.
+    pub fn bytes(&self) -> usize {
+        self.regions.iter().map(DmaRegion::size).sum()
     }
 
-    fn pending_offset(&self, slot: usize) -> usize {
-        Self::property_bytes(self.id_bits).next_multiple_of(PENDING_ALIGN)
-            + slot * Self::pending_bytes(self.id_bits).next_multiple_of(PENDING_ALIGN)
+    /// Every region's physical range, for reachability checks.
+    pub fn ranges(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
+        self.regions
+            .iter()
+            .map(|region| (region.phys(), region.size()))
+    }
+
+    fn phys(&self, place: Place) -> u64 {
+        self.regions[place.region].phys() + place.offset as u64
+    }
+
+    /// Whether each pending table is allocated as its redistributor comes
+    /// ([`LpiTables::allocated`]) rather than laid out in a fixed region.
+    pub fn layout_is_allocated(&self) -> bool {
+        self.layout == Layout::Allocated
+    }
+
+    /// Where the fixed layout puts processor number `p`'s pending table,
+    /// if the region has room for it.
+    fn fixed_slot(&self, processor_number: ProcessorNumber) -> Option<Place> {
+        let slot = usize::from(processor_number.0);
+        (slot < self.fixed_slots()?).then(|| Place {
+            region: 0,
+            offset: Self::property_bytes(self.id_bits).next_multiple_of(PENDING_ALIGN)
+                + slot * Self::pending_bytes(self.id_bits).next_multiple_of(PENDING_ALIGN),
+        })
+    }
+
+    /// The pending table `processor_number` has, or would have in a fixed
+    /// layout.
+    fn pending_place(&self, processor_number: ProcessorNumber) -> Option<Place> {
+        self.pending
+            .get(&processor_number)
+            .copied()
+            .or_else(|| self.fixed_slot(processor_number))
+    }
+
+    /// Whether `len` bytes at `place` cross another table of the domain's
+    /// (the property table, or a pending table other than
+    /// `processor_number`'s).
+    fn overlaps(&self, place: Place, len: usize, processor_number: ProcessorNumber) -> bool {
+        let crosses = |other: Place, other_len: usize| {
+            other.region == place.region && overlap((place.offset, len), (other.offset, other_len))
+        };
+        let pending_len = Self::pending_bytes(self.id_bits);
+        crosses(self.property, Self::property_bytes(self.id_bits))
+            || self
+                .pending
+                .iter()
+                .any(|(&owner, &other)| owner != processor_number && crosses(other, pending_len))
+    }
+
+    /// Gives `processor_number` a pending table: the one it has, its slot
+    /// in a fixed layout, or a newly allocated one, and returns its
+    /// physical address. The table is not zeroed here
+    /// ([`LpiTables::clear_pending`]).
+    pub fn place_pending<M: DmaMemory>(
+        &mut self,
+        memory: &mut M,
+        processor_number: ProcessorNumber,
+    ) -> Result<u64, ItsError> {
+        if let Some(&place) = self.pending.get(&processor_number) {
+            return Ok(self.phys(place));
+        }
+        let bytes = Self::pending_bytes(self.id_bits);
+        let place = match self.layout {
+            Layout::Fixed => {
+                let no_table = ItsError::NoPendingTable {
+                    processor_number,
+                    tables: self.fixed_slots().unwrap_or(0),
+                };
+                let place = self.fixed_slot(processor_number).ok_or(no_table)?;
+                if self.overlaps(place, bytes, processor_number) {
+                    // An adopted table lies where this one would go.
+                    return Err(no_table);
+                }
+                place
+            }
+            Layout::Allocated => {
+                let request = DmaRequest::for_gic(bytes, PENDING_ALIGN, self.quirks);
+                let region = memory::allocate(memory, request)?;
+                self.regions.push(region);
+                Place {
+                    region: self.regions.len() - 1,
+                    offset: 0,
+                }
+            }
+        };
+        self.pending.insert(processor_number, place);
+        Ok(self.phys(place))
     }
 
     /// Writes the configuration byte of `intid` and cleans it when needed.
     /// The redistributors see it after an INV, INVALL or GICR_INVLPIR.
     pub fn set_config<M: DmaMemory>(&mut self, memory: &M, intid: IntId, config: LpiConfig) {
-        let offset = (intid.0 - FIRST_LPI) as usize;
-        if self.region.write_u8(offset, config.byte()) {
-            self.region.clean(memory, self.attributes, offset, 1);
+        let offset = self.property.offset + (intid.0 - FIRST_LPI) as usize;
+        let region = &mut self.regions[self.property.region];
+        if region.write_u8(offset, config.byte()) {
+            region.clean(memory, self.attributes, offset, 1);
         }
     }
 
@@ -142,14 +314,17 @@ impl LpiTables {
             configs(&mut |intid, config| self.set_config(memory, intid, config));
             return;
         }
-        let bytes = Self::property_bytes(self.id_bits).min(self.region.size());
-        let table = self.region.virt().as_ptr();
+        let region = &self.regions[self.property.region];
+        let bytes = Self::property_bytes(self.id_bits)
+            .min(region.size().saturating_sub(self.property.offset));
+        let table = region.virt().as_ptr().wrapping_add(self.property.offset);
         configs(&mut |intid, config| {
             let offset = intid.0.wrapping_sub(FIRST_LPI) as usize;
             if offset < bytes {
                 // SAFETY: `offset` is inside the property table, which is
-                // inside the region (`bytes` is clamped to its size), and
-                // `DmaRegion::new`'s caller promised the region is ours.
+                // inside its region (`bytes` is clamped to what the region
+                // holds past the table's start), and `DmaRegion::new`'s
+                // caller promised the region is ours.
                 unsafe { table.add(offset).write(config.byte()) };
             }
         });
@@ -163,48 +338,99 @@ impl LpiTables {
         count: u32,
         config: LpiConfig,
     ) {
-        let offset = (first.0 - FIRST_LPI) as usize;
-        self.region.fill(offset, count as usize, config.byte());
-        self.region
-            .clean(memory, self.attributes, offset, count as usize);
+        let offset = self.property.offset + (first.0 - FIRST_LPI) as usize;
+        let region = &mut self.regions[self.property.region];
+        region.fill(offset, count as usize, config.byte());
+        region.clean(memory, self.attributes, offset, count as usize);
     }
 
     /// The configuration byte of `intid`.
     pub fn config(&self, intid: IntId) -> Option<LpiConfig> {
-        let offset = intid.0.checked_sub(FIRST_LPI)? as usize;
-        self.region.read_u8(offset).map(LpiConfig)
+        let index = intid.0.checked_sub(FIRST_LPI)? as usize;
+        if index >= Self::property_bytes(self.id_bits) {
+            return None;
+        }
+        self.regions[self.property.region]
+            .read_u8(self.property.offset + index)
+            .map(LpiConfig)
     }
 
-    /// Zeroes the pending table of redistributor `slot`, so that
-    /// GICR_PENDBASER.PTZ = 1 is true.
-    pub fn clear_pending<M: DmaMemory>(&mut self, memory: &M, slot: usize) {
-        let offset = self.pending_offset(slot);
+    /// Whether the property table in place has been written since it
+    /// became the domain's ([`LpiTables::write_property`]).
+    pub fn property_ready(&self) -> bool {
+        self.property_ready
+    }
+
+    /// The configuration bytes of `intids` as the property table in place
+    /// holds them, if it has been written ([`LpiTables::write_property`]):
+    /// what a property table that replaces it must keep.
+    pub fn configs_of(&self, intids: impl Iterator<Item = IntId>) -> Vec<(IntId, LpiConfig)> {
+        if !self.property_ready {
+            return Vec::new();
+        }
+        intids
+            .filter_map(|intid| Some((intid, self.config(intid)?)))
+            .collect()
+    }
+
+    /// Writes the whole property table in place, which makes it the
+    /// domain's: every LPI disabled at the default priority, except `kept`
+    /// (what [`LpiTables::configs_of`] read from the table it replaces).
+    pub fn write_property<M: DmaMemory>(&mut self, memory: &M, kept: &[(IntId, LpiConfig)]) {
+        let count = Self::property_bytes(self.id_bits) as u32;
+        self.fill_configs(memory, IntId(FIRST_LPI), count, LpiConfig::DISABLED);
+        for &(intid, config) in kept {
+            self.set_config(memory, intid, config);
+        }
+        self.property_ready = true;
+    }
+
+    /// Zeroes the pending table of `processor_number` (placed first), so
+    /// that GICR_PENDBASER.PTZ = 1 is true.
+    pub fn clear_pending<M: DmaMemory>(&mut self, memory: &M, processor_number: ProcessorNumber) {
+        let Some(place) = self.pending.get(&processor_number).copied() else {
+            return;
+        };
         let bytes = Self::pending_bytes(self.id_bits);
-        self.region.fill(offset, bytes, 0);
-        self.region.clean(memory, self.attributes, offset, bytes);
+        let region = &mut self.regions[place.region];
+        region.fill(place.offset, bytes, 0);
+        region.clean(memory, self.attributes, place.offset, bytes);
     }
 
-    /// Cleans the whole region when the GIC does not snoop.
+    /// Cleans every table to the Point of Coherency when the GIC does not
+    /// snoop.
     pub fn clean_all<M: DmaMemory>(&self, memory: &M) {
-        self.region
-            .clean(memory, self.attributes, 0, self.region.size());
+        let property = Self::property_bytes(self.id_bits);
+        self.regions[self.property.region].clean(
+            memory,
+            self.attributes,
+            self.property.offset,
+            property,
+        );
+        for place in self.pending.values() {
+            self.regions[place.region].clean(
+                memory,
+                self.attributes,
+                place.offset,
+                Self::pending_bytes(self.id_bits),
+            );
+        }
     }
 
     /// The GICR_PROPBASER value describing the property table.
     pub fn propbaser(&self, attributes: MemoryAttributes) -> Propbaser {
         Propbaser::new(
             (GICR_PROPBASER::IDbits.val(u64::from(self.id_bits) - 1)
-                + GICR_PROPBASER::Physical_Address.val(self.region.phys() >> 12)
+                + GICR_PROPBASER::Physical_Address.val(self.phys(self.property) >> 12)
                 + GICR_PROPBASER::Shareability.val(attributes.shareability())
                 + GICR_PROPBASER::InnerCache.val(attributes.inner_cache()))
             .value,
         )
     }
 
-    /// The GICR_PENDBASER value describing the pending table of `slot`
+    /// The GICR_PENDBASER value describing the pending table at `phys`
     /// (PTZ set: the caller zeroed it).
-    pub fn pendbaser(&self, slot: usize, attributes: MemoryAttributes) -> Pendbaser {
-        let phys = self.region.phys() + self.pending_offset(slot) as u64;
+    pub fn pendbaser(phys: u64, attributes: MemoryAttributes) -> Pendbaser {
         Pendbaser::new(
             (GICR_PENDBASER::Physical_Address.val(phys >> 16)
                 + GICR_PENDBASER::PTZ::SET
@@ -214,98 +440,102 @@ impl LpiTables {
         )
     }
 
-    /// Whether found PROPBASER/PENDBASER describe exactly this layout for
-    /// `slot` (addresses and ID bits; attributes may differ).
-    pub fn is_ours(&self, propbaser: Propbaser, pendbaser: Pendbaser, slot: usize) -> bool {
-        let pending_phys = self.region.phys() + self.pending_offset(slot) as u64;
-        propbaser.read(GICR_PROPBASER::Physical_Address) == self.region.phys() >> 12
+    /// Whether found PROPBASER/PENDBASER describe exactly the domain's
+    /// tables for `processor_number` (addresses and ID bits; attributes
+    /// may differ): its pending table, or its slot in a fixed layout.
+    pub fn is_ours(
+        &self,
+        propbaser: Propbaser,
+        pendbaser: Pendbaser,
+        processor_number: ProcessorNumber,
+    ) -> bool {
+        let Some(pending) = self.pending_place(processor_number) else {
+            return false;
+        };
+        propbaser.read(GICR_PROPBASER::Physical_Address) == self.phys(self.property) >> 12
             && propbaser.read(GICR_PROPBASER::IDbits) + 1 == u64::from(self.id_bits)
-            && pendbaser.read(GICR_PENDBASER::Physical_Address) == pending_phys >> 16
+            && pendbaser.read(GICR_PENDBASER::Physical_Address) == self.phys(pending) >> 16
+    }
+
+    /// Marks `processor_number`'s pending table (its slot) as in use, for a
+    /// redistributor found running on exactly the domain's tables.
+    pub fn keep_pending(&mut self, processor_number: ProcessorNumber) {
+        if let Some(place) = self.pending_place(processor_number) {
+            self.pending.insert(processor_number, place);
+        }
+    }
+
+    /// The place inside the fixed region of `len` bytes at `phys`, if they
+    /// lie wholly inside it.
+    fn reserved_place(&self, phys: u64, len: usize) -> Option<Place> {
+        if self.layout != Layout::Fixed {
+            return None;
+        }
+        let region = &self.regions[0];
+        let offset = usize::try_from(phys.checked_sub(region.phys())?).ok()?;
+        (offset.checked_add(len)? <= region.size()).then_some(Place { region: 0, offset })
+    }
+
+    /// Takes the tables a redistributor whose EnableLPIs cannot be cleared
+    /// still uses, as Linux does with tables a previous kernel left: both
+    /// must lie inside the memory reserved for them (the fixed region), the
+    /// pending table across no other table of the domain's. A property
+    /// table elsewhere than the domain's (or with other ID bits) becomes
+    /// the domain's, to be rewritten by the caller
+    /// ([`LpiTables::write_property`]), but only while no other
+    /// redistributor uses the one in place (`in_use`), and with other ID
+    /// bits only while no LPI is allocated (`allocated == 0`). Returns
+    /// whether the property table moved. Nothing changes on a refusal.
+    pub fn adopt(
+        &mut self,
+        propbaser: Propbaser,
+        pendbaser: Pendbaser,
+        processor_number: ProcessorNumber,
+        in_use: bool,
+        allocated: u32,
+    ) -> Result<bool, Refusal> {
+        let found_bits = propbaser.read(GICR_PROPBASER::IDbits) as u32 + 1;
+        if !(super::MIN_LPI_ID_BITS..=super::MAX_LPI_ID_BITS).contains(&found_bits)
+            || (found_bits != self.id_bits && allocated > 0)
+        {
+            return Err(Refusal::NotReserved);
+        }
+        let property_phys = propbaser.read(GICR_PROPBASER::Physical_Address) << 12;
+        let property = self
+            .reserved_place(property_phys, Self::property_bytes(found_bits))
+            .ok_or(Refusal::NotReserved)?;
+        let pending_phys = pendbaser.read(GICR_PENDBASER::Physical_Address) << 16;
+        let pending = self
+            .reserved_place(pending_phys, Self::pending_bytes(found_bits))
+            .ok_or(Refusal::NotReserved)?;
+        let moves = property != self.property || found_bits != self.id_bits;
+        if moves && in_use {
+            return Err(Refusal::PropertyTableInUse);
+        }
+        // Check against the tables as they will be: with the property table
+        // moved, no other redistributor keeps a pending table (none uses
+        // the domain's tables), so only the property table can be crossed.
+        let crosses_property = overlap(
+            (property.offset, Self::property_bytes(found_bits)),
+            (pending.offset, Self::pending_bytes(found_bits)),
+        );
+        if crosses_property
+            || (!moves && self.overlaps(pending, Self::pending_bytes(found_bits), processor_number))
+        {
+            return Err(Refusal::NotReserved);
+        }
+        if moves {
+            self.pending.clear();
+            self.property = property;
+            self.id_bits = found_bits;
+            self.property_ready = false;
+        }
+        self.pending.insert(processor_number, pending);
+        Ok(moves)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::memory::tests::Recorder;
-
-    #[test]
-    fn config_byte_layout() {
-        // 5.1.1: priority in [7:2], bit 1 RES1, bit 0 Enable.
-        assert_eq!(LpiConfig::new(0xa0, true).byte(), 0xa3);
-        assert_eq!(LpiConfig::new(0xa3, false).byte(), 0xa2);
-        assert_eq!(LpiConfig::new(0xff, true).priority(), 0xfc);
-        assert_eq!(LpiConfig::DISABLED.byte(), 0xa2);
-    }
-
-    #[test]
-    fn table_layout_is_deterministic() {
-        assert_eq!(LpiTables::property_bytes(16), 65536 - 8192);
-        assert_eq!(LpiTables::pending_bytes(16), 8192);
-        // Property table rounded to 64 KiB, then 64 KiB per pending table.
-        assert_eq!(LpiTables::region_bytes(16, 2), 3 * 65536);
-    }
-
-    #[test]
-    fn a_config_says_whether_its_lpi_is_enabled() {
-        assert!(LpiConfig::new(0xa0, true).enabled());
-        assert!(!LpiConfig::new(0xa0, false).enabled());
-        assert!(!LpiConfig::DISABLED.enabled());
-    }
-
-    /// Tables for 14 ID bits over `buffer` (64 KiB aligned in the GIC's
-    /// view: its physical address is made up).
-    fn tables_in(buffer: &mut [u8]) -> LpiTables {
-        let virt = core::ptr::NonNull::new(buffer.as_mut_ptr()).unwrap();
-        // SAFETY: `buffer`, which outlives the tables in each test and is
-        // used through them only.
-        let region = unsafe { DmaRegion::new(virt, 0x10_0000, buffer.len()) };
-        LpiTables::place(region, 14, MemoryAttributes::InnerShareableWriteBack)
-    }
-
-    #[test]
-    fn each_redistributor_has_its_own_pending_table_and_no_more_fit() {
-        // 14 bits: 8 KiB of properties and 2 KiB per pending table, each
-        // 64 KiB aligned: room for two pending tables in 192 KiB.
-        let mut buffer = std::vec![0u8; 3 * 65536];
-        let tables = tables_in(&mut buffer);
-        assert_eq!(tables.max_redistributors(), 2);
-        assert_eq!(tables.pending_offset(0), 65536);
-        assert_eq!(tables.pending_offset(1), 2 * 65536);
-    }
-
-    #[test]
-    fn found_base_registers_are_ours_only_if_address_id_bits_and_pending_table_agree() {
-        let mut buffer = std::vec![0u8; 3 * 65536];
-        let tables = tables_in(&mut buffer);
-        let prop = |address: u64, id_bits: u64| {
-            Propbaser::new(
-                (GICR_PROPBASER::Physical_Address.val(address >> 12)
-                    + GICR_PROPBASER::IDbits.val(id_bits - 1))
-                .value,
-            )
-        };
-        let pend = |address: u64| {
-            Pendbaser::new(GICR_PENDBASER::Physical_Address.val(address >> 16).value)
-        };
-        let (base, pending_1) = (0x10_0000, 0x10_0000 + 2 * 65536);
-        assert!(tables.is_ours(prop(base, 14), pend(pending_1), 1));
-        assert!(!tables.is_ours(prop(base + 65536, 14), pend(pending_1), 1));
-        assert!(!tables.is_ours(prop(base, 16), pend(pending_1), 1));
-        assert!(!tables.is_ours(prop(base, 14), pend(pending_1), 0));
-    }
-
-    #[test]
-    fn set_configs_writes_nothing_beyond_the_property_table() {
-        // A region of exactly the 8 KiB property table, inside a larger
-        // buffer: INTID 2^14 would be the byte after it.
-        let mut buffer = std::vec![0u8; 8192 + 64];
-        let mut tables = tables_in(&mut buffer[..8192]);
-        tables.set_configs(&Recorder::default(), |set| {
-            set(IntId(16383), LpiConfig::new(0xa0, true));
-            set(IntId(16384), LpiConfig::new(0xa0, true));
-        });
-        assert_eq!(buffer[8191], 0xa3);
-        assert_eq!(buffer[8192], 0, "nothing past the table");
-    }
+/// Whether two byte ranges (offset, length) of one region overlap.
+fn overlap(a: (usize, usize), b: (usize, usize)) -> bool {
+    a.0 < b.0 + b.1 && b.0 < a.0 + a.1
 }

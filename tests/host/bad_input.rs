@@ -324,7 +324,11 @@ fn allocation_failure_when_mapping() {
 fn lpi_region_too_small() {
     let model = ItsModel::new(ModelConfig::default());
     let mut memory = model.memory();
-    let region = gicv3_its::DmaMemory::allocate_zeroed(&mut memory, 65536, 65536).unwrap();
+    let region = gicv3_its::DmaMemory::allocate_zeroed(
+        &mut memory,
+        gicv3_its::DmaRequest::new(65536, 65536),
+    )
+    .unwrap();
     let phys = region.phys();
     let config = LpiDomainConfig::default();
     let Err(refused) = LpiDomain::with_region(memory, region, config) else {

@@ -217,12 +217,9 @@ fn address_bits_the_gic_does_not_implement_are_refused() {
     });
     let domain = LpiDomain::new(model.memory(), LpiDomainConfig::default()).unwrap();
     init_redistributors(&model, &domain);
-    // Probe allocates two 64 KiB tables, then the 64 KiB queue, first-fit.
-    let domain_end = (2 << 20) - model.stats().bytes_allocated;
-    let filler = model
-        .memory()
-        .allocate_zeroed(domain_end - (128 << 10), 64)
-        .unwrap();
+    // Probe allocates two 64 KiB tables, then the 64 KiB queue: leave room
+    // below 4 GiB for the two tables only.
+    let fillers = fill_below_but(&model, 1 << 32, 2);
     let before = model.stats().bytes_allocated;
     let probed = Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default());
     assert!(
@@ -239,7 +236,35 @@ fn address_bits_the_gic_does_not_implement_are_refused() {
     assert_its_holds_nothing(&model);
     assert_eq!(model.stats().bytes_allocated, before);
     assert_no_violations(&model);
-    model.memory().deallocate(filler);
+    for filler in fillers {
+        model.memory().give_back(filler);
+    }
+}
+
+/// Allocates every free byte of the model's memory below `limit` but
+/// `pages` 64 KiB pages (64 KiB aligned); returns the fillers.
+fn fill_below_but(model: &ItsModel, limit: u64, pages: usize) -> Vec<gicv3_its::DmaRegion> {
+    let mut memory = model.memory();
+    let below = |size, align| gicv3_its::DmaRequest {
+        max_address: limit - 1,
+        ..gicv3_its::DmaRequest::new(size, align)
+    };
+    let mut fillers = Vec::new();
+    while let Some(page) = memory.allocate_zeroed(below(65536, 65536)) {
+        fillers.push(page);
+    }
+    let kept: Vec<_> = fillers.split_off(fillers.len() - pages);
+    let mut size = 65536;
+    while size >= 64 {
+        match memory.allocate_zeroed(below(size, 64)) {
+            Some(region) => fillers.push(region),
+            None => size /= 2,
+        }
+    }
+    for page in kept {
+        memory.give_back(page);
+    }
+    fillers
 }
 
 /// No GITS_CBASER or GITS_BASERn Valid and the ITS disabled.
@@ -276,7 +301,10 @@ fn adopted_tables_are_cleaned_whole() {
     });
     let domain_config = LpiDomainConfig::default();
     let bytes = domain_config.region_bytes(1);
-    let agreed = model.memory().allocate_zeroed(bytes, 65536).unwrap();
+    let agreed = model
+        .memory()
+        .allocate_zeroed(gicv3_its::DmaRequest::new(bytes, 65536))
+        .unwrap();
     let (virt, phys) = (agreed.virt(), agreed.phys());
 
     // The previous kernel: 128 events on LPIs 8192..8319, all enabled;

@@ -94,7 +94,10 @@ fn restore_drops_what_a_boot_kernel_left_cached() {
     });
     let domain_config = LpiDomainConfig::default();
     let bytes = domain_config.region_bytes(1);
-    let region = model.memory().allocate_zeroed(bytes, 65536).unwrap();
+    let region = model
+        .memory()
+        .allocate_zeroed(gicv3_its::DmaRequest::new(bytes, 65536))
+        .unwrap();
     let (virt, phys) = (region.virt(), region.phys());
 
     let image_domain = LpiDomain::with_region(model.memory(), region, domain_config).unwrap();

@@ -22,7 +22,11 @@ fn adopted_after_a_previous_kernel_used_lpi_8192_on_cpu_1() -> (ItsModel, ModelI
     let domain_config = LpiDomainConfig::default();
     let bytes = domain_config.region_bytes(2);
     let mut memory = model.memory();
-    let agreed = gicv3_its::DmaMemory::allocate_zeroed(&mut memory, bytes, 65536).unwrap();
+    let agreed = gicv3_its::DmaMemory::allocate_zeroed(
+        &mut memory,
+        gicv3_its::DmaRequest::new(bytes, 65536),
+    )
+    .unwrap();
     let (virt, phys) = (agreed.virt(), agreed.phys());
     let mut previous = probe_with_region(&model, agreed, domain_config);
     previous
@@ -96,7 +100,11 @@ fn sticky_enable_lpis_adopts_agreed_tables_and_refuses_others() {
     let domain_config = LpiDomainConfig::default();
     let region_bytes = domain_config.region_bytes(1);
     let mut memory = model.memory();
-    let agreed = gicv3_its::DmaMemory::allocate_zeroed(&mut memory, region_bytes, 65536).unwrap();
+    let agreed = gicv3_its::DmaMemory::allocate_zeroed(
+        &mut memory,
+        gicv3_its::DmaRequest::new(region_bytes, 65536),
+    )
+    .unwrap();
     let (agreed_virt, agreed_phys) = (agreed.virt(), agreed.phys());
     let first_domain = LpiDomain::with_region(model.memory(), agreed, domain_config).unwrap();
     first_domain
@@ -504,7 +512,11 @@ fn a_failed_probe_gives_back_its_memory_and_leaves_nothing_valid() {
 fn a_misaligned_lpi_region_is_refused() {
     let model = ItsModel::new(ModelConfig::default());
     let mut memory = model.memory();
-    let region = gicv3_its::DmaMemory::allocate_zeroed(&mut memory, 4 << 20, 65536).unwrap();
+    let region = gicv3_its::DmaMemory::allocate_zeroed(
+        &mut memory,
+        gicv3_its::DmaRequest::new(4 << 20, 65536),
+    )
+    .unwrap();
     // SAFETY: a sub-range of a live model allocation, used only here.
     let shifted = unsafe {
         gicv3_its::DmaRegion::new(
@@ -560,7 +572,11 @@ fn a_domain_over_a_given_region_rewrites_its_property_table_and_zeroes_pending_t
     let config = LpiDomainConfig::default();
     let bytes = config.region_bytes(1);
     let mut memory = model.memory();
-    let region = gicv3_its::DmaMemory::allocate_zeroed(&mut memory, bytes, 65536).unwrap();
+    let region = gicv3_its::DmaMemory::allocate_zeroed(
+        &mut memory,
+        gicv3_its::DmaRequest::new(bytes, 65536),
+    )
+    .unwrap();
     let virt = region.virt();
     // SAFETY: the region just allocated, `bytes` long, not yet given away.
     unsafe { virt.as_ptr().write_bytes(0x5a, bytes) };

@@ -107,14 +107,16 @@ fn probe_takes_a_vpe_table_the_previous_owner_left_away_from_the_its() {
     let vpe_baser = GITS_BASER[2];
     assert!(gits.read(vpe_baser).matches_all(GITS_BASER::Type::VPEs));
     let mut memory = model.memory();
-    let table = memory.allocate_zeroed(65536, 65536).unwrap();
+    let table = memory
+        .allocate_zeroed(gicv3_its::DmaRequest::new(65536, 65536))
+        .unwrap();
     leave_vpe_table(&model, &table);
     assert!(gits.read(vpe_baser).is_set(GITS_BASER::Valid));
     previous_owner_leaves(&model);
 
     let _its = probe(&model, ItsConfig::default());
     assert!(!gits.read(vpe_baser).is_set(GITS_BASER::Valid));
-    memory.deallocate(table);
+    memory.give_back(table);
     assert_no_violations(&model);
 }
 
@@ -127,9 +129,11 @@ fn the_model_counts_a_valid_vpe_table_as_the_its_memory() {
         ..ModelConfig::default()
     });
     let mut memory = model.memory();
-    let table = memory.allocate_zeroed(65536, 65536).unwrap();
+    let table = memory
+        .allocate_zeroed(gicv3_its::DmaRequest::new(65536, 65536))
+        .unwrap();
     leave_vpe_table(&model, &table);
-    memory.deallocate(table);
+    memory.give_back(table);
     assert!(matches!(
         model.take_violations().as_slice(),
         [Violation::DeallocatedInUse(_, "ITS table")]

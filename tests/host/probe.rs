@@ -87,28 +87,45 @@ fn two_level_table_allocates_level2_pages_on_demand() {
     assert_no_violations(&model);
 }
 
+/// Without two-level tables (GITS_BASERn.Indirect RAZ/WI) the flat Device
+/// table grows past the caller's preferred bound (64 KiB, 8192 DeviceIDs)
+/// to what GITS_TYPER.Devbits asks, up to the 256 pages GITS_BASERn.Size
+/// can describe: 16 MiB of 64 KiB pages, 2^21 DeviceIDs of 8 bytes.
 #[test]
-fn without_indirect_support_the_flat_table_caps_device_ids() {
-    let config = ModelConfig {
-        devbits: 24,
-        indirect: false,
-        ..ModelConfig::default()
-    };
-    let its_config = ItsConfig {
-        max_flat_device_table_bytes: 1 << 20,
-        ..ItsConfig::default()
-    };
-    let (model, mut its) = setup_with(config, its_config);
-    // 1 MiB flat bound / 8-byte DTEs = 2^17 devices.
-    assert_eq!(its.max_device_id(), DeviceId((1 << 17) - 1));
-    assert_eq!(
-        its.map_device(DeviceId(1 << 17), 1),
-        Err(ItsError::DeviceIdOutOfRange {
-            device_id: DeviceId(1 << 17),
-            max: DeviceId((1 << 17) - 1)
-        })
-    );
-    assert_no_violations(&model);
+fn without_indirect_support_the_flat_table_grows_to_the_page_limit() {
+    for (devbits, capacity) in [(16, 1u32 << 16), (24, 1 << 21)] {
+        let config = ModelConfig {
+            devbits,
+            indirect: false,
+            ..ModelConfig::default()
+        };
+        let (model, mut its) = setup(config);
+        assert_eq!(
+            its.max_device_id(),
+            DeviceId(capacity - 1),
+            "{devbits} bits"
+        );
+        assert_eq!(
+            its.memory_use().device_table,
+            capacity as usize * 8,
+            "{devbits} bits"
+        );
+        // A PCI requester ID beyond the first 32 buses.
+        its.map_device(DeviceId(0x2100), 1).unwrap();
+        its.map_device(DeviceId(capacity - 1), 1).unwrap();
+        assert_eq!(
+            its.map_device(DeviceId(capacity), 1),
+            Err(ItsError::DeviceIdOutOfRange {
+                device_id: DeviceId(capacity),
+                max: DeviceId(capacity - 1)
+            })
+        );
+        assert_eq!(
+            model.valid_device_ids(),
+            [DeviceId(0x2100), DeviceId(capacity - 1)]
+        );
+        assert_no_violations(&model);
+    }
 }
 
 #[test]

@@ -33,8 +33,8 @@ pub fn setup_full(
     let model = ItsModel::new(config);
     let domain = new_domain(&model, domain_config);
     let mut its = Its::probe(model.gits(), model.memory(), &domain, its_config).expect("probe");
-    for cpu in 0..model.config().redistributors.len() as u16 {
-        its.map_collection(CollectionId(cpu), ProcessorNumber(cpu))
+    for (icid, cpu) in processor_numbers(&model).enumerate() {
+        its.map_collection(CollectionId(icid as u16), cpu)
             .expect("map collection");
     }
     assert_no_violations(&model);
@@ -60,8 +60,23 @@ pub fn init_redistributors(model: &ItsModel, domain: &ModelDomain) {
         let cpu = domain
             .init_redistributor(&model.gicr(index), *rd_base)
             .expect("init redistributor");
-        assert_eq!(usize::from(cpu.0), index);
+        assert_eq!(cpu.0, model.config().processor_number(index));
     }
+}
+
+/// The processor number of each of the model's redistributors, in order.
+pub fn processor_numbers(model: &ItsModel) -> impl Iterator<Item = ProcessorNumber> {
+    let config = model.config();
+    (0..config.redistributors.len())
+        .map(move |index| ProcessorNumber(config.processor_number(index)))
+}
+
+/// The model's index of the redistributor with processor number `cpu`.
+pub fn redistributor_index(model: &ItsModel, cpu: ProcessorNumber) -> usize {
+    model
+        .config()
+        .redistributor_index(cpu.0)
+        .expect("a redistributor of the model")
 }
 
 /// Maps `devices` devices (DeviceIDs 0x100, 0x108, ...) with `events`
@@ -109,7 +124,7 @@ pub fn assert_model_matches_registry(model: &ItsModel, its: &ModelIts) {
             .registry()
             .collections()
             .find(|(id, _)| *id == icid)
-            .map(|(_, record)| usize::from(record.processor_number.0))
+            .map(|(_, record)| redistributor_index(model, record.processor_number))
             .expect("collection recorded");
         assert_eq!(
             model.translate(device_id, event_id),
@@ -213,8 +228,8 @@ pub fn bring_up(
     }
     let mut its =
         Its::probe(model.gits(), model.memory(), &domain, its_config).map_err(|e| ("probe", e))?;
-    for cpu in 0..model.config().redistributors.len() as u16 {
-        its.map_collection(CollectionId(cpu), ProcessorNumber(cpu))
+    for (icid, cpu) in processor_numbers(model).enumerate() {
+        its.map_collection(CollectionId(icid as u16), cpu)
             .map_err(|e| ("map_collection", e))?;
     }
     Ok(its)
@@ -279,7 +294,7 @@ fn workload(
     }
 
     let event = EventId(0);
-    let (lpi, cpu) = expected(its, device, event);
+    let (lpi, cpu) = expected(model, its, device, event);
     its.configure_event(device, event, 0xa0, false)
         .map_err(|e| ("configure_event", e))?;
     let held = model.send_msi(device, event);
@@ -309,14 +324,15 @@ fn workload(
     Ok(())
 }
 
-/// The LPI and CPU the registry says an event arrives on.
-fn expected(its: &ModelIts, device: DeviceId, event: EventId) -> (IntId, usize) {
+/// The LPI and CPU (the model's redistributor index) the registry says an
+/// event arrives on.
+fn expected(model: &ItsModel, its: &ModelIts, device: DeviceId, event: EventId) -> (IntId, usize) {
     let mapping = its.registry().event(device, event).expect("mapped event");
     let cpu = its
         .registry()
         .collections()
         .find(|(id, _)| *id == mapping.icid())
-        .map(|(_, record)| usize::from(record.processor_number.0))
+        .map(|(_, record)| redistributor_index(model, record.processor_number))
         .expect("collection recorded");
     (mapping.intid(), cpu)
 }
@@ -329,7 +345,7 @@ fn check_delivery(
     event: EventId,
     wrong: &mut Vec<String>,
 ) {
-    let (lpi, cpu) = expected(its, device, event);
+    let (lpi, cpu) = expected(model, its, device, event);
     match model.send_msi(device, event) {
         Ok(t) if (t.intid, t.processor) == (lpi, cpu) => {}
         other => wrong.push(format!(

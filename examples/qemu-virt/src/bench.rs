@@ -232,7 +232,7 @@ fn bench(mut kernel: Kernel) -> Result<Report, String> {
     // saved and no longer used), so this is their only user.
     let frame = unsafe { GitsMmio::new(base) };
     let geometry = Geometry::read(&frame, features);
-    let mut memory = KernelDma::default();
+    let mut memory = KernelDma;
     let mut floor = Floor::install(frame, &mut memory, QUEUE_BYTES, POLL_BUDGET)
         .map_err(|e| format!("floor queue: {e:?}"))?;
     report.slots = floor.slots();

@@ -85,6 +85,31 @@ pub fn affinity_of(mpidr: u64) -> u32 {
 /// Cleans `len` bytes from `start` to the Point of Coherency, so that a
 /// device that does not snoop the caches reads what the CPU wrote.
 pub fn clean_to_poc(start: usize, len: usize) {
+    for_each_line(start, len, |address| {
+        // SAFETY: `dc cvac` only writes back a cache line; the caller's
+        // range is mapped (a clean of an unmapped address would fault, not
+        // corrupt).
+        unsafe { core::arch::asm!("dc cvac, {}", in(reg) address, options(nostack)) };
+    });
+    barrier::dsb(barrier::SY);
+}
+
+/// Cleans and invalidates `len` bytes from `start` to the Point of
+/// Coherency: a device that does not snoop reads what the CPU wrote, and
+/// the CPU keeps no line of it that could later hide (or overwrite) what
+/// the device writes there.
+pub fn clean_invalidate_to_poc(start: usize, len: usize) {
+    for_each_line(start, len, |address| {
+        // SAFETY: `dc civac` writes back and drops a cache line, which
+        // loses nothing; the caller's range is mapped.
+        unsafe { core::arch::asm!("dc civac, {}", in(reg) address, options(nostack)) };
+    });
+    barrier::dsb(barrier::SY);
+}
+
+/// Calls `f` with the address of every data cache line `start..start + len`
+/// touches.
+fn for_each_line(start: usize, len: usize, mut f: impl FnMut(usize)) {
     let ctr: u64;
     // SAFETY: reading CTR_EL0 has no side effects.
     unsafe { core::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
@@ -93,10 +118,7 @@ pub fn clean_to_poc(start: usize, len: usize) {
     let end = start.saturating_add(len);
     let mut address = start & !(line - 1);
     while address < end {
-        // SAFETY: `dc cvac` only writes back a cache line; the caller's range
-        // is mapped (a clean of an unmapped address would fault, not corrupt).
-        unsafe { core::arch::asm!("dc cvac, {}", in(reg) address, options(nostack)) };
+        f(address);
         address += line;
     }
-    barrier::dsb(barrier::SY);
 }

@@ -6,12 +6,11 @@
 
 use crate::cpu;
 use alloc::alloc::{alloc_zeroed, dealloc};
-use alloc::collections::BTreeMap;
 use buddy_system_allocator::LockedHeap;
 use core::alloc::{GlobalAlloc, Layout};
 use core::ops::Range;
 use core::ptr::NonNull;
-use gicv3_its::{DmaMemory, DmaRegion};
+use gicv3_its::{DmaMemory, DmaRegion, DmaRequest};
 
 /// Blocks of at most 2^20 bytes (1 MiB, the largest allocation, a flat ITS
 /// Device table included): the heap arena is cut into the same 1 MiB blocks
@@ -133,34 +132,41 @@ impl FreeRanges {
 
 /// The ITS's tables, ITTs and command queue, from the kernel heap.
 #[derive(Debug, Default)]
-pub struct KernelDma {
-    /// Layout of every live region, by address, for `dealloc`.
-    layouts: BTreeMap<usize, Layout>,
+pub struct KernelDma;
+
+/// The heap layout of what the driver asks for.
+fn layout(request: DmaRequest) -> Option<Layout> {
+    Layout::from_size_align(request.size.max(1), request.align).ok()
 }
 
 // SAFETY: regions come from the global allocator (zeroed, at least the size
 // and alignment asked for, never handed out twice until freed), in RAM that
 // is identity mapped as Normal memory, so phys == virt.
 unsafe impl DmaMemory for KernelDma {
-    fn allocate_zeroed(&mut self, size: usize, align: usize) -> Option<DmaRegion> {
-        let layout = Layout::from_size_align(size.max(1), align).ok()?;
+    fn allocate_zeroed(&mut self, request: DmaRequest) -> Option<DmaRegion> {
+        let layout = layout(request)?;
         // SAFETY: the layout has a non-zero size.
         let virt = NonNull::new(unsafe { alloc_zeroed(layout) })?;
-        self.layouts.insert(virt.as_ptr() as usize, layout);
+        let phys = virt.as_ptr() as u64;
+        if !request.allows(phys, request.size) {
+            // The heap cannot place memory below an address: give it back.
+            // SAFETY: allocated just above with this layout.
+            unsafe { dealloc(virt.as_ptr(), layout) };
+            return None;
+        }
         // SAFETY: see the `unsafe impl` comment.
-        Some(unsafe { DmaRegion::new(virt, virt.as_ptr() as u64, size) })
+        Some(unsafe { DmaRegion::new(virt, phys, request.size) })
     }
 
-    fn deallocate(&mut self, region: DmaRegion) {
-        let virt = region.virt().as_ptr();
-        if let Some(layout) = self.layouts.remove(&(virt as usize)) {
-            // SAFETY: allocated above with this layout, and given back once
-            // (removed from `layouts`).
-            unsafe { dealloc(virt, layout) };
+    fn deallocate(&mut self, region: DmaRegion, request: DmaRequest) {
+        if let Some(layout) = layout(request) {
+            // SAFETY: the driver gives back what `allocate_zeroed` returned
+            // for `request`, once: allocated with this layout.
+            unsafe { dealloc(region.virt().as_ptr(), layout) };
         }
     }
 
-    fn clean_to_poc(&self, virt: NonNull<u8>, len: usize) {
-        cpu::clean_to_poc(virt.as_ptr() as usize, len);
+    fn clean_invalidate_to_poc(&self, virt: NonNull<u8>, len: usize) {
+        cpu::clean_invalidate_to_poc(virt.as_ptr() as usize, len);
     }
 }

@@ -113,8 +113,8 @@ impl ItsService {
         lpi_region: DmaRegion,
         config: ItsConfig,
     ) -> Result<Self, MsiError> {
-        let lpis = LpiDomain::with_region(KernelDma::default(), lpi_region, lpis)
-            .map_err(|refused| refused.error)?;
+        let lpis =
+            LpiDomain::with_region(KernelDma, lpi_region, lpis).map_err(|refused| refused.error)?;
         Self::with_domain(platform, gic, lpis, config)
     }
 
@@ -138,7 +138,7 @@ impl ItsService {
         // for ever; `gic` only uses GICR_WAKER and GICR_TYPER there.
         let gicr = unsafe { GicrMmio::new(rd_base) };
         let processor_number = lpis.init_redistributor(&gicr, gic.rd_base())?;
-        let mut its = Its::probe(frame, KernelDma::default(), &lpis, config)?;
+        let mut its = Its::probe(frame, KernelDma, &lpis, config)?;
         its.map_collection(
             crate::hotplug::collection(crate::smp::this_cpu()),
             processor_number,

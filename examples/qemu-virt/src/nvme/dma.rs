@@ -4,7 +4,7 @@
 use super::NvmeError;
 use crate::heap::KernelDma;
 use aarch64_cpu::asm::barrier;
-use gicv3_its::{DmaMemory, DmaRegion};
+use gicv3_its::{DmaMemory, DmaRegion, DmaRequest};
 
 pub(super) const PAGE: usize = 4096;
 /// Largest transfer per command: the bounce buffer.
@@ -18,6 +18,8 @@ pub(super) const IO_CQ: usize = 3 * PAGE;
 pub(super) const PRP_LIST: usize = 4 * PAGE;
 pub(super) const BOUNCE: usize = 5 * PAGE;
 const DMA_SIZE: usize = BOUNCE + MAX_TRANSFER;
+/// The block, page aligned.
+const REQUEST: DmaRequest = DmaRequest::new(DMA_SIZE, PAGE);
 
 /// The driver's DMA memory: one zeroed, page-aligned block from the
 /// kernel's DMA allocator, laid out by the `ADMIN_SQ`..`BOUNCE` offsets.
@@ -31,9 +33,9 @@ pub(super) struct DmaBlock {
 
 impl DmaBlock {
     pub(super) fn allocate() -> Result<Self, NvmeError> {
-        let mut allocator = KernelDma::default();
+        let mut allocator = KernelDma;
         let region = allocator
-            .allocate_zeroed(DMA_SIZE, PAGE)
+            .allocate_zeroed(REQUEST)
             .ok_or(NvmeError::NoMemory)?;
         Ok(Self {
             base: region.virt().as_ptr() as usize,
@@ -123,7 +125,7 @@ impl DmaBlock {
 impl Drop for DmaBlock {
     fn drop(&mut self) {
         if let Some(region) = self.region.take() {
-            self.allocator.deallocate(region);
+            self.allocator.deallocate(region, REQUEST);
         }
     }
 }
