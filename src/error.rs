@@ -20,6 +20,9 @@ pub enum WaitFor {
     RedistributorWrite,
     /// GICR_PWRR.RDPD to read 0 after powering the redistributor up.
     RedistributorPower,
+    /// GICR_VPENDBASER.Dirty to read 0: the redistributor done with the
+    /// pending table of a vPE a previous owner left resident.
+    VpeTable,
 }
 
 /// An error from the ITS driver.
@@ -147,6 +150,15 @@ pub enum ItsError {
     ItsStillActive {
         /// How many ITSes are not saved.
         active: usize,
+    },
+    /// The redistributor supports virtual LPIs (GICR_TYPER.VLPIS = 1): a
+    /// previous owner (a KVM host) may have left a vPE resident on it,
+    /// whose pending table it keeps writing, so its VLPI_base frame is
+    /// needed to make it stop
+    /// ([`crate::LpiDomain::init_redistributor_with_vlpi`]).
+    VlpiFrameNeeded {
+        /// The processor number.
+        processor_number: ProcessorNumber,
     },
     /// The redistributor does not support physical LPIs (GICR_TYPER.PLPIS = 0).
     RedistributorWithoutLpis {
@@ -342,6 +354,10 @@ impl fmt::Display for ItsError {
                 f,
                 "redistributor {processor_number} has LPIs enabled for good with \
                  PROPBASER {propbaser:#x} PENDBASER {pendbaser:#x}, not the reserved tables"
+            ),
+            Self::VlpiFrameNeeded { processor_number } => write!(
+                f,
+                "redistributor {processor_number} supports virtual LPIs: give its VLPI_base frame"
             ),
             Self::LpiPropertyTableConflict {
                 processor_number,

@@ -87,7 +87,7 @@ pub use lpi::{LpiConfig, LpiDomain, LpiDomainConfig, RedistributorInfo, RegionRe
 pub use memory::{DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
 pub use queue::QueueStats;
 pub use quirks::{QuirkOverrides, Quirks};
-pub use registers::{GicrFrame, GicrMmio, GitsFrame, GitsMmio};
+pub use registers::{GicrFrame, GicrMmio, GicrVlpiFrame, GicrVlpiMmio, GitsFrame, GitsMmio};
 /// The register-description crate the descriptors are built on, for
 /// callers that describe registers of their own ([`registers::Register`]).
 pub use tock_registers;

@@ -124,6 +124,29 @@ impl Default for RedistributorPower {
     }
 }
 
+/// Virtual LPIs on the redistributors (GICv4): GICR_TYPER.VLPIS, and the
+/// VLPI_base frame's GICR_VPROPBASER and GICR_VPENDBASER. The model holds
+/// no vPE of its own: it models what a previous owner (a KVM host before a
+/// kexec) leaves behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VirtualLpis {
+    /// GICv4.1 (GICR_TYPER.RVPEID = 1): GICR_VPENDBASER names a vPE by ID
+    /// and GICR_VPROPBASER describes the vPE table, with a Valid bit;
+    /// otherwise GICv4.0, where GICR_VPENDBASER holds the vPE's pending
+    /// table address.
+    pub v4_1: bool,
+    /// Reads of GICR_VPENDBASER for which Dirty stays 1 after Valid is
+    /// cleared (the redistributor writing the pending state back).
+    pub dirty_reads: u32,
+    /// At power-on a previous owner's vPE is resident on every
+    /// redistributor: GICR_VPENDBASER.Valid = 1, its pending table (and
+    /// on GICv4.1 the vPE table) in memory the model set aside. Until made
+    /// non-resident, each [`ItsModel::run_vpes`](crate::ItsModel::run_vpes)
+    /// writes that pending table
+    /// ([`Violation::ResidentVpeWrote`](crate::Violation::ResidentVpeWrote)).
+    pub left_resident: bool,
+}
+
 /// What the modelled GIC implements. [`Default`] is like QEMU's `virt` ITS:
 /// one ITS, GITS_TYPER = 0x1f_0001_efb1, Device and Collection tables with
 /// 8-byte entries, every page size, indirect tables, coherent and
@@ -217,6 +240,8 @@ pub struct ModelConfig {
     /// GICR_CTLR.RWP reads 1 for this many GICR_CTLR reads after an
     /// EnableLPIs change.
     pub rwp_reads: u32,
+    /// GICv4 redistributors ([`VirtualLpis`]); `None`: GICv3, VLPIS = 0.
+    pub virtual_lpis: Option<VirtualLpis>,
     /// GICR_PWRR ([`RedistributorPower`]): the redistributors start powered
     /// down. `None`: no GICR_PWRR (RAZ/WI, as where firmware owns it), the
     /// redistributors are always powered.
@@ -287,6 +312,7 @@ impl Default for ModelConfig {
             quiescence: Quiescence::AfterReads(0),
             sticky_enable_lpis: false,
             rwp_reads: 0,
+            virtual_lpis: None,
             redistributor_power: None,
             redistributors: (0..4).map(|i| 0x080a_0000 + i * 0x2_0000).collect(),
             processor_numbers: Vec::new(),

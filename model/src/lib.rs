@@ -102,7 +102,7 @@ use core::ptr::NonNull;
 use gicv3_its::command::{ItsCommand, RdBase};
 use gicv3_its::id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 use gicv3_its::memory::{DmaMemory, DmaRegion, DmaRequest};
-use gicv3_its::registers::{Gicr, Gits, ReadAccess, RegisterFrame, WriteAccess};
+use gicv3_its::registers::{Gicr, GicrVlpi, Gits, ReadAccess, RegisterFrame, WriteAccess};
 use state::State;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -119,13 +119,15 @@ mod state;
 mod tables;
 #[cfg(test)]
 mod test_rig;
+mod vpe;
 
 pub use arena::{ARENA_PHYS_BASE, POISON};
 pub use config::{
     Coherency, Consumption, ModelConfig, PageSizes, Placement, Quiescence, RedistributorPower,
+    VirtualLpis,
 };
-pub use presets::{GIC600_IIDR, QDF2400_IIDR, ROCKCHIP_GIC600_IIDR, THUNDERX_IIDR};
-pub use registers::{GicrRegister, GitsRegister};
+pub use presets::{GIC600_IIDR, GIC700_IIDR, QDF2400_IIDR, ROCKCHIP_GIC600_IIDR, THUNDERX_IIDR};
+pub use registers::{GicrRegister, GicrVlpiRegister, GitsRegister};
 pub use report::{
     CommandError, MemoryFault, ModelStats, MsiError, TableKind, Translation, Violation,
     command_name,
@@ -166,6 +168,13 @@ pub struct ModelGicr {
     index: usize,
 }
 
+/// The VLPI_base frame of one of the model's GICv4 redistributors.
+#[derive(Clone)]
+pub struct ModelGicrVlpi {
+    state: Arc<Mutex<State>>,
+    index: usize,
+}
+
 /// The model's memory allocator, and the CPU side of its cache maintenance.
 #[derive(Clone)]
 pub struct ModelMemory {
@@ -182,7 +191,14 @@ macro_rules! opaque_debug {
         }
     )*};
 }
-opaque_debug!(ItsModel, ItsView, ModelGits, ModelGicr, ModelMemory);
+opaque_debug!(
+    ItsModel,
+    ItsView,
+    ModelGits,
+    ModelGicr,
+    ModelGicrVlpi,
+    ModelMemory
+);
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state
@@ -240,6 +256,30 @@ impl ItsModel {
             state: self.state.clone(),
             index,
         }
+    }
+
+    /// The VLPI_base frame of redistributor `index` (its registers read 0
+    /// and ignore writes unless [`ModelConfig::virtual_lpis`]).
+    ///
+    /// # Panics
+    /// If there is no such redistributor.
+    pub fn gicr_vlpi(&self, index: usize) -> ModelGicrVlpi {
+        assert!(
+            index < self.state().gic.rds.len(),
+            "no redistributor {index}"
+        );
+        ModelGicrVlpi {
+            state: self.state.clone(),
+            index,
+        }
+    }
+
+    /// Time passes: each vPE a previous owner left resident
+    /// ([`VirtualLpis::left_resident`]) gets a virtual LPI, which its
+    /// redistributor writes into the vPE's pending table
+    /// ([`Violation::ResidentVpeWrote`]).
+    pub fn run_vpes(&self) {
+        self.state().gic.run_vpes();
     }
 
     /// The memory allocator.
@@ -532,6 +572,32 @@ impl RegisterFrame for ModelGits {
         lock(&self.state)
             .its_mut(self.index)
             .gits_write(GitsRegister::at(access.offset()), value)
+    }
+}
+
+impl ModelGicrVlpi {
+    /// Reads a register as a raw value: for tests at the bit level.
+    pub fn read_register(&self, register: GicrVlpiRegister) -> u64 {
+        lock(&self.state).gic.vlpi_read(self.index, register)
+    }
+
+    /// Writes a register with a raw value: for tests at the bit level.
+    pub fn write_register(&self, register: GicrVlpiRegister, value: u64) {
+        lock(&self.state)
+            .gic
+            .vlpi_write(self.index, register, value)
+    }
+}
+
+impl RegisterFrame for ModelGicrVlpi {
+    type Kind = GicrVlpi;
+
+    fn load(&self, access: ReadAccess<GicrVlpi>) -> u64 {
+        self.read_register(GicrVlpiRegister::at(access.offset()))
+    }
+
+    fn store(&self, access: WriteAccess<GicrVlpi>, value: u64) {
+        self.write_register(GicrVlpiRegister::at(access.offset()), value)
     }
 }
 

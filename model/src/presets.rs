@@ -3,7 +3,7 @@
 //! test can show that the driver's quirk for it is needed (the same test
 //! with the quirk ignored fails) and sufficient (with it, it passes).
 
-use crate::{Coherency, ModelConfig, Placement, RedistributorPower};
+use crate::{Coherency, ModelConfig, Placement, RedistributorPower, VirtualLpis};
 
 /// GITS_IIDR and GICR_IIDR of Arm's GIC-600 r1p6 as Rockchip integrates it
 /// on the RK3588 and the RK3568 (ProductID 0x02, Variant 1, Revision 7).
@@ -15,6 +15,8 @@ pub const QDF2400_IIDR: u32 = 0x0000_1070;
 pub const THUNDERX_IIDR: u32 = 0xa100_034c;
 /// GICR_IIDR of Arm's GIC-600 r0p0 (ProductID 0x02, Arm 0x43b).
 pub const GIC600_IIDR: u32 = 0x0200_043b;
+/// GITS_IIDR and GICR_IIDR of Arm's GIC-700 r0p0 (ProductID 0x04).
+pub const GIC700_IIDR: u32 = 0x0400_043b;
 
 impl ModelConfig {
     /// Rockchip RK3588 (erratum 3588001): the base registers accept
@@ -90,6 +92,26 @@ impl ModelConfig {
                 .collect(),
             processor_numbers: cpus.map(|cpu| ((cpu / 32) << 6) | (cpu % 32)).collect(),
             arena_phys_base: 512 << 30,
+            ..Self::default()
+        }
+    }
+
+    /// A GICv4.1 GIC (Arm's GIC-700) as a KVM host leaves it when it kexecs
+    /// into another kernel: on every redistributor a vPE is resident
+    /// (GICR_VPENDBASER.Valid = 1, GICR_VPROPBASER.Valid = 1 on the host's
+    /// vPE table), and the redistributor keeps writing the vPE's pending
+    /// table ([`ItsModel::run_vpes`](crate::ItsModel::run_vpes)) until it is
+    /// made non-resident; Dirty then reads 1 for a few reads. Its GICR_PWRR
+    /// belongs to firmware.
+    pub fn gicv41_after_kvm_host() -> Self {
+        Self {
+            iidr: GIC700_IIDR,
+            vpe_table: true,
+            virtual_lpis: Some(VirtualLpis {
+                v4_1: true,
+                dirty_reads: 3,
+                left_resident: true,
+            }),
             ..Self::default()
         }
     }

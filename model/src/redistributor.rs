@@ -6,6 +6,7 @@ use crate::arena::Agent;
 use crate::commands::Fault;
 use crate::registers::{GICR_TYPER_DIRECT_LPI, PENDBASER_RW, PROPBASER_RW, bits};
 use crate::state::{Gic, ItsMut};
+use crate::vpe::VlpiRegisters;
 use crate::{FIRST_LPI, GicrRegister, MemoryFault, MsiError, Translation, Violation};
 use gicv3_its::IntId;
 use gicv3_its::registers::{GICR_CTLR, GICR_PENDBASER, GICR_PROPBASER, GICR_TYPER};
@@ -26,6 +27,8 @@ pub(crate) struct Redistributor {
     /// GICR_PWRR.RDPD as last written: this redistributor allows its
     /// group to be powered down.
     pub(crate) rdpd: bool,
+    /// The VLPI_base frame's registers (GICv4).
+    pub(crate) vlpi: VlpiRegisters,
 }
 
 impl Redistributor {
@@ -70,7 +73,11 @@ impl Gic {
             }
             GicrRegister::Iidr => self.config.iidr.into(),
             GicrRegister::Typer => {
+                let virtual_lpis = self.config.virtual_lpis;
                 let typer = GICR_TYPER::PLPIS::SET
+                    + GICR_TYPER::VLPIS.val(virtual_lpis.is_some().into())
+                    + GICR_TYPER::Dirty.val(virtual_lpis.is_some().into())
+                    + GICR_TYPER::RVPEID.val(virtual_lpis.is_some_and(|v| v.v4_1).into())
                     + GICR_TYPER::Last.val(last.into())
                     + GICR_TYPER::Processor_Number.val(self.config.processor_number(index).into())
                     + GICR_TYPER::Affinity_Value.val(index as u64);

@@ -8,8 +8,8 @@ use crate::tables::TABLE_ENTRY_SIZE;
 use crate::{Consumption, Quiescence, Violation};
 use gicv3_its::registers::{
     GICR_CTLR, GICR_IIDR, GICR_INVALLR, GICR_INVLPIR, GICR_PENDBASER, GICR_PROPBASER, GICR_PWRR,
-    GICR_SYNCR, GICR_TYPER, GICR_WAKER, GITS_BASER, GITS_CBASER, GITS_CREADR, GITS_CTLR,
-    GITS_CWRITER, GITS_IIDR, GITS_TRANSLATER, GITS_TYPER,
+    GICR_SYNCR, GICR_TYPER, GICR_VPENDBASER, GICR_VPROPBASER, GICR_WAKER, GITS_BASER, GITS_CBASER,
+    GITS_CREADR, GITS_CTLR, GITS_CWRITER, GITS_IIDR, GITS_TRANSLATER, GITS_TYPER,
 };
 use tock_registers::fields::Field;
 use tock_registers::{LocalRegisterCopy, RegisterLongName};
@@ -128,6 +128,29 @@ impl GicrRegister {
             o if o == GICR_INVLPIR.offset() => Self::Invlpir,
             o if o == GICR_INVALLR.offset() => Self::Invallr,
             o if o == GICR_SYNCR.offset() => Self::Syncr,
+            o => Self::Other(o),
+        }
+    }
+}
+
+/// A register of a GICv4 redistributor's VLPI_base frame, decoded from the
+/// offset of an access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GicrVlpiRegister {
+    /// GICR_VPROPBASER.
+    Vpropbaser,
+    /// GICR_VPENDBASER.
+    Vpendbaser,
+    /// An offset the model does not implement (RAZ/WI).
+    Other(usize),
+}
+
+impl GicrVlpiRegister {
+    /// The register at `offset` of a VLPI_base frame.
+    pub fn at(offset: usize) -> Self {
+        match offset {
+            o if o == GICR_VPROPBASER.offset() => Self::Vpropbaser,
+            o if o == GICR_VPENDBASER.offset() => Self::Vpendbaser,
             o => Self::Other(o),
         }
     }

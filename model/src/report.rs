@@ -1,7 +1,7 @@
 //! What the model reports: translations, the rules a driver broke
 //! ([`Violation`]), why a command or an MSI failed, and counters.
 
-use crate::{GicrRegister, GitsRegister};
+use crate::{GicrRegister, GicrVlpiRegister, GitsRegister};
 use gicv3_its::{CollectionId, DmaRequest, IntId, ItsCommand};
 use std::collections::BTreeMap;
 
@@ -109,6 +109,15 @@ pub enum Violation {
     /// `deallocate` of a region (at this physical address) that is not one
     /// the model handed out.
     BadDeallocation(u64),
+    /// A vPE a previous owner left resident on this redistributor got a
+    /// virtual LPI, and the redistributor wrote its pending table, at this
+    /// address: memory the kernel running now owns.
+    ResidentVpeWrote(usize, u64),
+    /// GICR_VPENDBASER of this redistributor written while Dirty = 1, or
+    /// (GICv4.1) GICR_VPROPBASER while a vPE is resident or Dirty = 1:
+    /// UNPREDICTABLE.
+    /// The write was ignored.
+    VpeRegisterWrittenTooEarly(usize, GicrVlpiRegister),
     /// `deallocate` of a region (at `phys`) with another request than the
     /// one it was allocated for.
     DeallocatedWithAnotherRequest {

@@ -134,6 +134,7 @@ impl State {
             its,
         };
         state.reset();
+        state.gic.leave_resident_vpes();
         state
     }
 

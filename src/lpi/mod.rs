@@ -29,7 +29,9 @@ use crate::error::ItsError;
 use crate::id::{IntId, ProcessorNumber};
 use crate::memory::{self, DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
 use crate::quirks::{self, QuirkOverrides, Quirks};
-use crate::registers::GicrFrame;
+use crate::registers::{
+    GICR_TYPER, GicrFrame, GicrVlpi, GicrVlpiFrame, ReadAccess, RegisterFrame, WriteAccess,
+};
 use crate::wait::WaitPolicy;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
@@ -95,6 +97,22 @@ impl LpiDomainConfig {
     /// as [`LpiDomain::with_region`] lays them out.
     pub fn region_bytes(&self, redistributors: usize) -> usize {
         LpiTables::region_bytes(self.clamped_id_bits(), redistributors)
+    }
+}
+
+/// The VLPI_base frame of a redistributor that has none (the caller gave
+/// none): never made, so never accessed.
+enum NoVlpiFrame {}
+
+impl RegisterFrame for NoVlpiFrame {
+    type Kind = GicrVlpi;
+
+    fn load(&self, _: ReadAccess<GicrVlpi>) -> u64 {
+        match *self {}
+    }
+
+    fn store(&self, _: WriteAccess<GicrVlpi>, _: u64) {
+        match *self {}
     }
 }
 
@@ -257,9 +275,42 @@ impl<M: DmaMemory> LpiDomain<M> {
     /// on the same region, is harmless). One running on other tables is
     /// turned off and reprogrammed when it allows that, and otherwise
     /// adopted ([`LpiDomain::with_region`]) or refused.
+    ///
+    /// A GICv4 redistributor (GICR_TYPER.VLPIS = 1) is refused with
+    /// [`ItsError::VlpiFrameNeeded`]: use
+    /// [`LpiDomain::init_redistributor_with_vlpi`].
+    ///
+    /// Every ITS a previous owner may have left enabled must have been
+    /// quiesced first ([`crate::its::quiesce`]): it would otherwise keep
+    /// translating MSIs into the pending table enabled here.
     pub fn init_redistributor<G: GicrFrame>(
         &self,
         gicr: &G,
+        rd_base: u64,
+    ) -> Result<ProcessorNumber, ItsError> {
+        self.init(gicr, None::<&NoVlpiFrame>, rd_base)
+    }
+
+    /// [`LpiDomain::init_redistributor`] for a GICv4 redistributor, with
+    /// its VLPI_base frame (`vlpi`, at RD_base + 128 KiB): first, a vPE a
+    /// previous owner left resident (a KVM host before a kexec) is made
+    /// non-resident, so that the redistributor stops writing that vPE's
+    /// pending table into memory this kernel owns (Linux does the same at
+    /// boot). Also right for a redistributor without virtual LPIs, whose
+    /// VLPI_base frame is then not touched.
+    pub fn init_redistributor_with_vlpi<G: GicrFrame, V: GicrVlpiFrame>(
+        &self,
+        gicr: &G,
+        vlpi: &V,
+        rd_base: u64,
+    ) -> Result<ProcessorNumber, ItsError> {
+        self.init(gicr, Some(vlpi), rd_base)
+    }
+
+    fn init<G: GicrFrame, V: GicrVlpiFrame>(
+        &self,
+        gicr: &G,
+        vlpi: Option<&V>,
         rd_base: u64,
     ) -> Result<ProcessorNumber, ItsError> {
         let processor_number = redistributor::identify(gicr)?;
@@ -274,6 +325,10 @@ impl<M: DmaMemory> LpiDomain<M> {
         }
         if quirks.contains(Quirks::REDISTRIBUTOR_POWER) {
             redistributor::power_up(gicr, domain.wait)?;
+        }
+        if gicr.read(GICR_TYPER).is_set(GICR_TYPER::VLPIS) {
+            let vlpi = vlpi.ok_or(ItsError::VlpiFrameNeeded { processor_number })?;
+            redistributor::retire_resident_vpe(gicr, vlpi, domain.wait)?;
         }
         if quirks.contains(Quirks::NON_COHERENT) {
             domain.stop_snooping();

@@ -15,7 +15,8 @@ use crate::id::ProcessorNumber;
 use crate::memory::{DmaMemory, MemoryAttributes};
 use crate::quirks::{QuirkOverrides, Quirks, REDISTRIBUTOR_ERRATA};
 use crate::registers::{
-    GICR_CTLR, GICR_IIDR, GICR_PENDBASER, GICR_PROPBASER, GICR_PWRR, GICR_TYPER, GicrFrame,
+    GICR_CTLR, GICR_IIDR, GICR_PENDBASER, GICR_PROPBASER, GICR_PWRR, GICR_TYPER, GICR_VPENDBASER,
+    GICR_VPROPBASER, GicrFrame, GicrVlpiFrame,
 };
 use crate::wait::{Wait, WaitPolicy};
 
@@ -67,6 +68,50 @@ pub(crate) fn power_up<G: GicrFrame>(frame: &G, wait: WaitPolicy) -> Result<(), 
             frame.write_fields(GICR_PWRR, GICR_PWRR::RDPD::CLEAR + GICR_PWRR::RDAG::CLEAR);
         }
         Ok(false)
+    })
+}
+
+/// Makes a vPE that a previous owner (a KVM host, before a kexec) left
+/// resident on a GICv4 redistributor non-resident, so that the
+/// redistributor stops reading and writing that vPE's pending table, in
+/// memory this kernel now owns: GICR_VPENDBASER.Valid cleared, then a wait
+/// until Dirty reads 0 (the redistributor done writing the table back).
+/// GICv4.1 (GICR_TYPER.RVPEID) also names the vPE table in
+/// GICR_VPROPBASER, which is invalidated as well; its VPENDBASER is
+/// written with PendingLast alone, which asks for no doorbell, as Linux
+/// does. Returns whether a vPE was resident.
+pub(crate) fn retire_resident_vpe<G: GicrFrame, V: GicrVlpiFrame>(
+    frame: &G,
+    vlpi: &V,
+    wait: WaitPolicy,
+) -> Result<bool, ItsError> {
+    let rvpeid = frame.read(GICR_TYPER).is_set(GICR_TYPER::RVPEID);
+    let mut vpendbaser = vlpi.read(GICR_VPENDBASER);
+    let resident = vpendbaser.is_set(GICR_VPENDBASER::Valid);
+    if resident {
+        log::info!(
+            "its: a vPE left resident (GICR_VPENDBASER {:#x}): made non-resident",
+            vpendbaser.get()
+        );
+        // A change the previous owner made may still be in progress.
+        wait_vpe_clean(vlpi, wait)?;
+        if rvpeid {
+            vlpi.write_fields(GICR_VPENDBASER, GICR_VPENDBASER::PendingLast::SET);
+        } else {
+            vpendbaser.modify(GICR_VPENDBASER::Valid::CLEAR);
+            vlpi.write(GICR_VPENDBASER, vpendbaser);
+        }
+        wait_vpe_clean(vlpi, wait)?;
+    }
+    if rvpeid && vlpi.read(GICR_VPROPBASER).is_set(GICR_VPROPBASER::Valid) {
+        vlpi.modify(GICR_VPROPBASER, GICR_VPROPBASER::Valid::CLEAR);
+    }
+    Ok(resident)
+}
+
+fn wait_vpe_clean<V: GicrVlpiFrame>(vlpi: &V, wait: WaitPolicy) -> Result<(), ItsError> {
+    Wait::until(wait, WaitFor::VpeTable, || {
+        Ok(!vlpi.read(GICR_VPENDBASER).is_set(GICR_VPENDBASER::Dirty))
     })
 }
 

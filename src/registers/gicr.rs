@@ -1,5 +1,6 @@
-//! The LPI registers of a redistributor's RD_base frame (GICR_*, Arm IHI
-//! 0069 12.11).
+//! The LPI registers of a redistributor's RD_base frame, and on GICv4 the
+//! two of its VLPI_base frame that say whether a vPE is resident (GICR_*,
+//! Arm IHI 0069 12.11).
 
 use super::{FrameKind, ReadOnly, ReadWrite, Register, WriteOnly};
 use tock_registers::register_bitfields;
@@ -11,6 +12,16 @@ pub enum Gicr {}
 impl FrameKind for Gicr {
     const SIZE: usize = 0x1_0000;
     const NAME: &'static str = "GICR RD_base";
+}
+
+/// A GICv4 redistributor's 64 KiB VLPI_base frame, 128 KiB above its
+/// RD_base frame (present only where GICR_TYPER.VLPIS = 1).
+#[derive(Debug)]
+pub enum GicrVlpi {}
+
+impl FrameKind for GicrVlpi {
+    const SIZE: usize = 0x1_0000;
+    const NAME: &'static str = "GICR VLPI_base";
 }
 
 // The macro-generated field value enums carry no docs of their own.
@@ -75,10 +86,18 @@ mod fields {
         pub GICR_TYPER [
             /// Physical LPIs are supported.
             PLPIS OFFSET(0) NUMBITS(1) [],
+            /// Virtual LPIs are supported (GICv4): the VLPI_base frame exists.
+            VLPIS OFFSET(1) NUMBITS(1) [],
+            /// GICR_VPENDBASER.Dirty reports when the redistributor is done
+            /// with a vPE table after its Valid changed.
+            Dirty OFFSET(2) NUMBITS(1) [],
             /// GICR_INVLPIR, GICR_INVALLR and GICR_SYNCR are implemented.
             DirectLPI OFFSET(3) NUMBITS(1) [],
             /// This is the last redistributor in its region.
             Last OFFSET(4) NUMBITS(1) [],
+            /// GICv4.1: GICR_VPENDBASER names a vPE by ID, and
+            /// GICR_VPROPBASER describes the vPE table (with a Valid bit).
+            RVPEID OFFSET(7) NUMBITS(1) [],
             /// Processor number, as the ITS's RDbase when GITS_TYPER.PTA = 0.
             Processor_Number OFFSET(8) NUMBITS(16) [],
             /// Affinity of the connected PE (Aff3.Aff2.Aff1.Aff0).
@@ -109,6 +128,27 @@ mod fields {
             OuterCache OFFSET(56) NUMBITS(3) [],
             /// The pending table is all zero: the GIC need not scan it.
             PTZ OFFSET(62) NUMBITS(1) []
+        ],
+        /// GICR_VPENDBASER, the vPE resident on the redistributor (GICv4,
+        /// 12.11.38): its pending table (GICv4.0) or its ID (GICv4.1).
+        /// While Valid = 1 the redistributor reads and writes that vPE's
+        /// pending table.
+        pub GICR_VPENDBASER [
+            /// A vPE is resident.
+            Valid OFFSET(63) NUMBITS(1) [],
+            /// GICv4.1: the redistributor is still parsing (Valid 0 to 1) or
+            /// writing back (1 to 0) the vPE's pending table (read-only;
+            /// GICv4.0 too where GICR_TYPER.Dirty = 1).
+            Dirty OFFSET(60) NUMBITS(1) [],
+            /// The last resident vPE had interrupts pending; written with
+            /// Valid = 0 on GICv4.1, it asks for no doorbell.
+            PendingLast OFFSET(61) NUMBITS(1) []
+        ],
+        /// GICR_VPROPBASER (GICv4, 12.11.37): the vLPI configuration table
+        /// (GICv4.0), or the vPE table this redistributor reads (GICv4.1).
+        pub GICR_VPROPBASER [
+            /// GICv4.1: the vPE table is valid.
+            Valid OFFSET(63) NUMBITS(1) []
         ],
         /// GICR_INVLPIR, invalidate the cached configuration of one LPI (12.11.27).
         pub GICR_INVLPIR [
@@ -146,6 +186,12 @@ pub const GICR_INVLPIR: Register<Gicr, u64, GICR_INVLPIR::Register, WriteOnly> =
     Register::new(0x00a0, "GICR_INVLPIR");
 /// GICR_INVALLR (12.11.26).
 pub const GICR_INVALLR: Register<Gicr, u64, (), WriteOnly> = Register::new(0x00b0, "GICR_INVALLR");
+/// GICR_VPROPBASER (GICv4, 12.11.37), in the VLPI_base frame.
+pub const GICR_VPROPBASER: Register<GicrVlpi, u64, GICR_VPROPBASER::Register, ReadWrite> =
+    Register::new(0x0070, "GICR_VPROPBASER");
+/// GICR_VPENDBASER (GICv4, 12.11.38), in the VLPI_base frame.
+pub const GICR_VPENDBASER: Register<GicrVlpi, u64, GICR_VPENDBASER::Register, ReadWrite> =
+    Register::new(0x0078, "GICR_VPENDBASER");
 /// GICR_SYNCR (12.11.42).
 pub const GICR_SYNCR: Register<Gicr, u32, GICR_SYNCR::Register, ReadOnly> =
     Register::new(0x00c0, "GICR_SYNCR");

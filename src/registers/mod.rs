@@ -292,10 +292,17 @@ impl<T: RegisterFrame<Kind = Gits>> GitsFrame for T {}
 pub trait GicrFrame: RegisterFrame<Kind = Gicr> {}
 impl<T: RegisterFrame<Kind = Gicr>> GicrFrame for T {}
 
+/// The registers of a GICv4 redistributor's VLPI_base frame ([`GicrVlpi`]).
+pub trait GicrVlpiFrame: RegisterFrame<Kind = GicrVlpi> {}
+impl<T: RegisterFrame<Kind = GicrVlpi>> GicrVlpiFrame for T {}
+
 /// An ITS reached through MMIO.
 pub type GitsMmio = crate::mmio::MmioFrame<Gits>;
 /// A redistributor's RD_base frame reached through MMIO.
 pub type GicrMmio = crate::mmio::MmioFrame<Gicr>;
+/// A GICv4 redistributor's VLPI_base frame (RD_base + 128 KiB) reached
+/// through MMIO.
+pub type GicrVlpiMmio = crate::mmio::MmioFrame<GicrVlpi>;
 
 #[cfg(test)]
 mod tests;

@@ -58,7 +58,7 @@ pub fn probe(model: &ItsModel, config: ItsConfig) -> ModelIts {
 pub fn init_redistributors(model: &ItsModel, domain: &ModelDomain) {
     for (index, rd_base) in model.config().redistributors.iter().enumerate() {
         let cpu = domain
-            .init_redistributor(&model.gicr(index), *rd_base)
+            .init_redistributor_with_vlpi(&model.gicr(index), &model.gicr_vlpi(index), *rd_base)
             .expect("init redistributor");
         assert_eq!(cpu.0, model.config().processor_number(index));
     }
@@ -223,7 +223,7 @@ pub fn bring_up(
         LpiDomain::new(model.memory(), domain_config).map_err(|e| ("LpiDomain::new", e))?;
     for (index, rd_base) in model.config().redistributors.iter().enumerate() {
         domain
-            .init_redistributor(&model.gicr(index), *rd_base)
+            .init_redistributor_with_vlpi(&model.gicr(index), &model.gicr_vlpi(index), *rd_base)
             .map_err(|e| ("init_redistributor", e))?;
     }
     let mut its =
@@ -316,7 +316,7 @@ fn workload(
     its.domain().save().map_err(|e| ("LpiDomain::save", e))?;
     for (index, rd_base) in model.config().redistributors.iter().enumerate() {
         its.domain()
-            .init_redistributor(&model.gicr(index), *rd_base)
+            .init_redistributor_with_vlpi(&model.gicr(index), &model.gicr_vlpi(index), *rd_base)
             .map_err(|e| ("init_redistributor", e))?;
     }
     its.restore().map_err(|e| ("restore", e))?;
