@@ -160,6 +160,9 @@ pub enum ItsError {
         /// The processor number.
         processor_number: ProcessorNumber,
     },
+    /// The ITS did not take GITS_CTLR.Enabled = 1 (KVM's emulated ITS
+    /// refuses while a table or the command queue is not Valid).
+    EnableRefused,
     /// The redistributor does not support physical LPIs (GICR_TYPER.PLPIS = 0).
     RedistributorWithoutLpis {
         /// The processor number.
@@ -355,6 +358,7 @@ impl fmt::Display for ItsError {
                 "redistributor {processor_number} has LPIs enabled for good with \
                  PROPBASER {propbaser:#x} PENDBASER {pendbaser:#x}, not the reserved tables"
             ),
+            Self::EnableRefused => write!(f, "the ITS refused to be enabled"),
             Self::VlpiFrameNeeded { processor_number } => write!(
                 f,
                 "redistributor {processor_number} supports virtual LPIs: give its VLPI_base frame"

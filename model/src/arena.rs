@@ -382,7 +382,7 @@ impl ItsMut<'_> {
         // under KVM, may be written when the VM's state is saved), enabled or
         // not.
         if GITS_CBASER::Valid.is_set(self.its.cbaser)
-            && !self.quiescent()
+            && !self.reprogrammable()
             && overlaps(self.queue_base(), self.queue_bytes() as u64)
         {
             return Some("command queue");

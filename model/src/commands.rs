@@ -64,11 +64,12 @@ impl ItsMut<'_> {
                 (Ok(()), Some(command)) => self.execute(offset, command),
             };
             match result {
-                Err(Fault::Memory(fault)) => {
+                Err(Fault::Memory(fault)) if self.gic.config.memory_errors_stall => {
                     self.gic.violations.push(Violation::Memory(fault));
                     self.its.stalled = true;
                     return;
                 }
+                Err(Fault::Memory(fault)) => self.gic.violations.push(Violation::Memory(fault)),
                 Err(Fault::Command(error)) => self.gic.violations.push(Violation::Command {
                     offset,
                     command,

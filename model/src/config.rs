@@ -61,13 +61,19 @@ pub enum Placement {
     Highest,
 }
 
-/// How long GITS_CTLR.Quiescent takes to read 1 after Enabled is cleared.
+/// When GITS_CTLR.Quiescent reads 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Quiescence {
-    /// Quiescent reads 0 for this many GITS_CTLR reads, then 1.
+    /// After Enabled is cleared, Quiescent reads 0 for this many GITS_CTLR
+    /// reads, then 1.
     AfterReads(u32),
     /// Quiescent never reads 1 again (until [`ItsModel::reset`]).
     Never,
+    /// Like KVM's emulated ITS: Quiescent reads 1 exactly when GITS_CREADR
+    /// equals GITS_CWRITER, enabled or not; a disabled ITS with commands
+    /// queued (which it does not process) is never quiescent until
+    /// CWRITER or CBASER is written.
+    WhenQueueEmpty,
 }
 
 /// Which parts of the GIC snoop the CPU's caches.
@@ -233,8 +239,22 @@ pub struct ModelConfig {
     /// (counting from 1 over the model's life), until GITS_CBASER is written.
     /// Each ITS counts its own commands and stalls on its own k-th.
     pub stall_on_command: Option<u64>,
-    /// How GITS_CTLR.Quiescent behaves after Enabled is cleared.
+    /// When GITS_CTLR.Quiescent reads 1.
     pub quiescence: Quiescence,
+    /// Like KVM's emulated ITS: a write of GITS_CTLR.Enabled = 1 is
+    /// ignored while the Device table, the Collection table or the command
+    /// queue is not Valid.
+    pub enable_needs_valid_tables: bool,
+    /// A fault: GITS_CTLR.Enabled stays 0 whatever is written.
+    pub enable_ignored: bool,
+    /// A command the ITS cannot read from memory stalls the queue
+    /// (GITS_CREADR.Stalled, as QEMU does); `false`: it is skipped and the
+    /// queue goes on, as KVM's emulated ITS does with every error.
+    pub memory_errors_stall: bool,
+    /// GITS_CBASER's address bits \[15:12\] read 0 and are not used (KVM's
+    /// emulated ITS): a queue that is not 64 KiB aligned would be read
+    /// from below where it lies.
+    pub queue_64k_aligned: bool,
     /// GICR_CTLR.EnableLPIs cannot be cleared once set (GICR_CTLR.CES = 0).
     pub sticky_enable_lpis: bool,
     /// GICR_CTLR.RWP reads 1 for this many GICR_CTLR reads after an
@@ -310,6 +330,10 @@ impl Default for ModelConfig {
             consumption: Consumption::Synchronous,
             stall_on_command: None,
             quiescence: Quiescence::AfterReads(0),
+            enable_needs_valid_tables: false,
+            enable_ignored: false,
+            memory_errors_stall: true,
+            queue_64k_aligned: false,
             sticky_enable_lpis: false,
             rwp_reads: 0,
             virtual_lpis: None,

@@ -110,6 +110,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 mod arena;
 mod commands;
 mod config;
+mod kvm;
 mod power;
 mod presets;
 mod redistributor;
@@ -126,6 +127,7 @@ pub use config::{
     Coherency, Consumption, ModelConfig, PageSizes, Placement, Quiescence, RedistributorPower,
     VirtualLpis,
 };
+pub use kvm::SavedWrite;
 pub use presets::{GIC600_IIDR, GIC700_IIDR, QDF2400_IIDR, ROCKCHIP_GIC600_IIDR, THUNDERX_IIDR};
 pub use registers::{GicrRegister, GicrVlpiRegister, GitsRegister};
 pub use report::{
@@ -379,6 +381,12 @@ impl ItsModel {
         core::mem::take(&mut self.state().gic.violations)
     }
 
+    /// What a KVM save of the VM would write into memory for ITS 0
+    /// ([`ItsView::kvm_save_tables`]).
+    pub fn kvm_save_tables(&self) -> Vec<SavedWrite> {
+        self.its(0).kvm_save_tables()
+    }
+
     /// Every command ITS 0 processed ([`ItsView::command_log`]).
     pub fn command_log(&self) -> Vec<ItsCommand> {
         self.its(0).command_log()
@@ -521,6 +529,15 @@ impl ItsView {
         self.state()
             .its_mut(self.index)
             .send_msi(device_id.0, event_id.0)
+    }
+
+    /// What KVM would write into the guest's memory if it saved the VM's
+    /// state of this ITS now (see [`ModelConfig::kvm`]): an ITE per mapped
+    /// event of every device the ITS holds, their DTEs, and the CTEs. A
+    /// write outside every live allocation is also reported as a
+    /// [`Violation::Memory`].
+    pub fn kvm_save_tables(&self) -> Vec<SavedWrite> {
+        self.state().its_mut(self.index).kvm_save_tables()
     }
 
     /// Every command the ITS processed, in order (undecodable ones left out).

@@ -3,7 +3,9 @@
 //! test can show that the driver's quirk for it is needed (the same test
 //! with the quirk ignored fails) and sufficient (with it, it passes).
 
-use crate::{Coherency, ModelConfig, Placement, RedistributorPower, VirtualLpis};
+use crate::{
+    Coherency, ModelConfig, PageSizes, Placement, Quiescence, RedistributorPower, VirtualLpis,
+};
 
 /// GITS_IIDR and GICR_IIDR of Arm's GIC-600 r1p6 as Rockchip integrates it
 /// on the RK3588 and the RK3568 (ProductID 0x02, Variant 1, Revision 7).
@@ -15,6 +17,8 @@ pub const QDF2400_IIDR: u32 = 0x0000_1070;
 pub const THUNDERX_IIDR: u32 = 0xa100_034c;
 /// GICR_IIDR of Arm's GIC-600 r0p0 (ProductID 0x02, Arm 0x43b).
 pub const GIC600_IIDR: u32 = 0x0200_043b;
+/// GITS_IIDR of KVM's emulated ITS, ABI revision 0 (ProductID 0x4b 'K').
+pub const KVM_IIDR: u32 = 0x4b00_043b;
 /// GITS_IIDR and GICR_IIDR of Arm's GIC-700 r0p0 (ProductID 0x04).
 pub const GIC700_IIDR: u32 = 0x0400_043b;
 
@@ -96,6 +100,42 @@ impl ModelConfig {
         }
     }
 
+    /// KVM's emulated ITS (arch/arm64/kvm/vgic/vgic-its.c, ABI revision 0),
+    /// where it departs from the spec's other choices: GITS_IIDR
+    /// 0x4b00043b; GITS_TYPER with 16 DeviceID and EventID bits, 8-byte
+    /// ITT entries, PTA = 0, CIL = 0; a Device table (Indirect allowed) and
+    /// a Collection table with 8-byte entries, 64 KiB pages only (any other
+    /// page size reads back as 64 KiB); GITS_CBASER's address bits [15:12]
+    /// ignored; Quiescent exactly when GITS_CREADR equals GITS_CWRITER,
+    /// commands processed only while enabled, Enabled refused while a table
+    /// or the queue is not Valid; command errors, memory ones included,
+    /// skipped rather than stalled; devices held until their MAPD V=0 or
+    /// until the Device table's GITS_BASERn is written with Valid = 0; a
+    /// save of the VM writes the held devices' DTEs and ITEs and the
+    /// collections' CTEs into guest memory
+    /// ([`ItsModel::kvm_save_tables`](crate::ItsModel::kvm_save_tables)).
+    pub fn kvm() -> Self {
+        Self {
+            iidr: KVM_IIDR,
+            devbits: 16,
+            event_id_bits: 16,
+            itt_entry_size: 8,
+            pta: false,
+            hcc: 0,
+            cid_bits: None,
+            page_sizes: PageSizes {
+                size_4k: false,
+                size_16k: false,
+                size_64k: true,
+            },
+            quiescence: Quiescence::WhenQueueEmpty,
+            enable_needs_valid_tables: true,
+            memory_errors_stall: false,
+            queue_64k_aligned: true,
+            ..Self::default()
+        }
+    }
+
     /// A GICv4.1 GIC (Arm's GIC-700) as a KVM host leaves it when it kexecs
     /// into another kernel: on every redistributor a vPE is resident
     /// (GICR_VPENDBASER.Valid = 1, GICR_VPROPBASER.Valid = 1 on the host's
@@ -145,6 +185,7 @@ mod tests {
             (ModelConfig::thunderx(), THUNDERX_IIDR),
             (ModelConfig::gic600(), GIC600_IIDR),
             (ModelConfig::gic600_server(), ROCKCHIP_GIC600_IIDR),
+            (ModelConfig::kvm(), KVM_IIDR),
         ] {
             let model = ItsModel::new(config);
             assert_eq!(model.gits().read_register(G::Iidr), iidr.into());

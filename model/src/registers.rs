@@ -157,8 +157,29 @@ impl GicrVlpiRegister {
 }
 
 impl ItsMut<'_> {
+    /// What GITS_CTLR.Quiescent reads.
     pub(crate) fn quiescent(&self) -> bool {
-        !self.its.enabled && self.its.quiescent_reads == Some(0)
+        match self.gic.config.quiescence {
+            Quiescence::WhenQueueEmpty => self.its.creadr == self.its.cwriter,
+            Quiescence::AfterReads(_) | Quiescence::Never => {
+                !self.its.enabled && self.its.quiescent_reads == Some(0)
+            }
+        }
+    }
+
+    /// Whether GITS_CBASER and GITS_BASERn may be written: the ITS is
+    /// disabled and quiescent.
+    pub(crate) fn reprogrammable(&self) -> bool {
+        !self.its.enabled && self.quiescent()
+    }
+
+    /// Whether the Device and Collection tables and the command queue are
+    /// Valid (what KVM's ITS needs before it enables).
+    fn tables_valid(&self) -> bool {
+        let valid = |value| GITS_BASER::Valid.is_set(value);
+        valid(self.its.baser[0])
+            && (!self.gic.config.collection_table || valid(self.its.baser[1]))
+            && GITS_CBASER::Valid.is_set(self.its.cbaser)
     }
 
     pub(crate) fn queue_base(&self) -> u64 {
@@ -182,6 +203,7 @@ impl ItsMut<'_> {
                     *n = n.saturating_sub(1);
                 }
                 (GITS_CTLR::Enabled.val(self.its.enabled.into())
+                    + GITS_CTLR::ImDe.val(self.its.imde.into())
                     + GITS_CTLR::Quiescent.val(quiescent.into()))
                 .value
                 .into()
@@ -210,8 +232,12 @@ impl ItsMut<'_> {
     pub(crate) fn gits_write(&mut self, register: GitsRegister, value: u64) {
         match register {
             GitsRegister::Ctlr => {
+                // ImDe exists on a GICv4 ITS (one with a vPE table).
+                self.its.imde = self.gic.config.vpe_table && GITS_CTLR::ImDe.is_set(value as u32);
                 let enable = GITS_CTLR::Enabled.is_set(value as u32);
-                if enable && !self.its.enabled {
+                let refused = self.gic.config.enable_ignored
+                    || (self.gic.config.enable_needs_valid_tables && !self.tables_valid());
+                if enable && !self.its.enabled && !refused {
                     self.its.enabled = true;
                     self.process_if_synchronous();
                 } else if !enable && self.its.enabled {
@@ -219,21 +245,29 @@ impl ItsMut<'_> {
                     self.its.quiescent_reads = match self.gic.config.quiescence {
                         Quiescence::AfterReads(n) => Some(n),
                         Quiescence::Never => None,
+                        Quiescence::WhenQueueEmpty => Some(0),
                     };
                 }
             }
-            GitsRegister::Cbaser | GitsRegister::Baser(_) if !self.quiescent() => self
+            GitsRegister::Cbaser | GitsRegister::Baser(_) if !self.reprogrammable() => self
                 .gic
                 .violations
                 .push(Violation::WriteWhileEnabled(register)),
             GitsRegister::Cbaser => {
-                let kept = value & (CBASER_RW | self.gic.shareability_mask());
+                let mut kept = value & (CBASER_RW | self.gic.shareability_mask());
+                if self.gic.config.queue_64k_aligned {
+                    kept &= !0xf000;
+                }
                 self.its.cbaser = self.gic.fixed_fields(
                     kept,
                     GITS_CBASER::InnerCache,
                     GITS_CBASER::Physical_Address,
                 );
                 self.its.creadr = 0;
+                if self.gic.config.quiescence == Quiescence::WhenQueueEmpty {
+                    // KVM starts the queue empty: CWRITER follows CREADR.
+                    self.its.cwriter = 0;
+                }
                 (self.its.stalled, self.its.injected_stall) = (false, false);
             }
             GitsRegister::Cwriter => {

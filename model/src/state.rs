@@ -34,6 +34,8 @@ pub(crate) struct Gic {
 /// One ITS's own state.
 pub(crate) struct Its {
     pub(crate) enabled: bool,
+    /// GITS_CTLR.ImDe (a GICv4 ITS's).
+    pub(crate) imde: bool,
     /// GITS_CTLR reads left before Quiescent reads 1; `None`: never.
     pub(crate) quiescent_reads: Option<u32>,
     pub(crate) cbaser: u64,
@@ -162,6 +164,7 @@ impl Its {
     fn new() -> Self {
         Self {
             enabled: false,
+            imde: false,
             quiescent_reads: Some(0),
             cbaser: 0,
             cwriter: 0,
@@ -181,7 +184,7 @@ impl Its {
 impl ItsMut<'_> {
     fn reset(&mut self) {
         let its = &mut *self.its;
-        its.enabled = false;
+        (its.enabled, its.imde) = (false, false);
         its.quiescent_reads = Some(0);
         (its.cbaser, its.cwriter, its.creadr) = (0, 0, 0);
         (its.stalled, its.injected_stall) = (false, false);

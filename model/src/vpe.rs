@@ -136,9 +136,7 @@ impl Gic {
         let vlpi = &mut self.rds[index].vlpi;
         let too_early = match register {
             GicrVlpiRegister::Vpendbaser => vlpi.dirty_reads > 0,
-            GicrVlpiRegister::Vpropbaser => {
-                virtual_lpis.v4_1 && (resident || vlpi.dirty_reads > 0)
-            }
+            GicrVlpiRegister::Vpropbaser => virtual_lpis.v4_1 && (resident || vlpi.dirty_reads > 0),
             GicrVlpiRegister::Other(_) => false,
         };
         if too_early {

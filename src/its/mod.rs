@@ -21,11 +21,13 @@ mod collections;
 mod config;
 mod devices;
 mod probe;
+mod quiesce;
 mod submit;
 mod suspend;
 
 pub use config::{Batching, ItsConfig, ItsFeatures, ItsState, MemoryUse};
-pub(crate) use probe::disable_and_quiesce;
+pub(crate) use quiesce::disable_and_quiesce;
+pub use quiesce::quiesce;
 pub(crate) use submit::{Submitter, submitter};
 
 /// A GICv3 ITS and the LPIs it maps.
@@ -56,11 +58,19 @@ pub struct Its<F: GitsFrame, M: DmaMemory> {
     pub(crate) saved_identity: Option<(u64, u32)>,
 }
 
-impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
-    pub(crate) fn enable(&self) {
-        self.frame.modify(GITS_CTLR, GITS_CTLR::Enabled::SET);
+/// Enables the ITS and reads GITS_CTLR.Enabled back: KVM's emulated ITS
+/// ignores the write while its Device or Collection table or its command
+/// queue is not Valid.
+pub(crate) fn enable<F: GitsFrame>(frame: &F) -> Result<(), ItsError> {
+    frame.modify(GITS_CTLR, GITS_CTLR::Enabled::SET);
+    if frame.read(GITS_CTLR).is_set(GITS_CTLR::Enabled) {
+        Ok(())
+    } else {
+        Err(ItsError::EnableRefused)
     }
+}
 
+impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// What the ITS supports.
     pub fn features(&self) -> ItsFeatures {
         self.features

@@ -3,15 +3,14 @@
 //! describes them, then the ITS is enabled (Arm IHI 0069 12.19.1, 12.19.2,
 //! 12.19.6).
 
-use super::{Its, ItsConfig, ItsFeatures, ItsState};
-use crate::error::{ItsError, WaitFor};
+use super::{Its, ItsConfig, ItsFeatures, ItsState, quiesce};
+use crate::error::ItsError;
 use crate::lpi::LpiDomain;
 use crate::memory::{self, DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
 use crate::queue::CommandQueue;
 use crate::registers::{GITS_CBASER, GITS_CTLR, GITS_IIDR, GITS_TYPER, GitsFrame};
 use crate::registry::Registry;
 use crate::tables::{self, ItsTable, TableRequest};
-use crate::wait::{Wait, WaitPolicy};
 use alloc::vec::Vec;
 
 impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
@@ -44,10 +43,9 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 frame.read(GITS_CBASER).get()
             );
         }
-        disable_and_quiesce(&frame, config.wait)?;
         // Whatever a previous owner left Valid (tables of any type, a
         // queue) stops being the ITS's before anything is allocated.
-        tables::invalidate_all(&frame);
+        quiesce(&frame, config.wait)?;
 
         // Allocate everything first, then describe it to the ITS: a failure
         // part-way gives the memory back with no register pointing at it.
@@ -63,9 +61,11 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 Some(table) => table.program(&frame, &memory, attributes),
                 None => Ok(()),
             })
-            .and_then(|()| queue.program(&frame, attributes));
+            .and_then(|()| queue.program(&frame, attributes))
+            .and_then(|()| super::enable(&frame));
         if let Err(error) = programmed {
-            // The ITS refused a table: nothing may stay Valid before the
+            // The ITS refused a table, or to be enabled (so it is still
+            // disabled and quiescent): nothing may stay Valid before the
             // memory goes back.
             tables::invalidate_all(&frame);
             device_table.release(&mut memory);
@@ -103,7 +103,6 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             quarantine: Vec::new(),
             saved_identity: None,
         };
-        its.enable();
         log::info!(
             "its: probed TYPER {:#x}, {} DeviceID bits ({} device table), {} collections, {}-bit LPIs",
             typer,
@@ -201,22 +200,4 @@ impl Allocation {
             ring,
         })
     }
-}
-
-/// Clears GITS_CTLR.Enabled if set and waits (as `wait` allows) for
-/// GITS_CTLR.Quiescent (12.19.6): only then may CBASER and BASERn be
-/// written, and only then does the ITS hold no cached table state.
-pub(crate) fn disable_and_quiesce<F: GitsFrame>(
-    frame: &F,
-    wait: WaitPolicy,
-) -> Result<(), ItsError> {
-    let mut ctlr = frame.read(GITS_CTLR);
-    if ctlr.is_set(GITS_CTLR::Enabled) {
-        ctlr.modify(GITS_CTLR::Enabled::CLEAR);
-        frame.write(GITS_CTLR, ctlr);
-    }
-    Wait::until(wait, WaitFor::Quiescent, || {
-        let ctlr = frame.read(GITS_CTLR);
-        Ok(ctlr.is_set(GITS_CTLR::Quiescent) && !ctlr.is_set(GITS_CTLR::Enabled))
-    })
 }

@@ -277,7 +277,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// configuration of every mapped event, and enables the ITS. The caller
     /// has disabled the ITS, waited for quiescence and invalidated the
     /// tables. Fails (leaving the ITS disabled) only if the ITS refuses a
-    /// table it took before.
+    /// table it took before, or to be enabled.
     fn reinitialise(&mut self) -> Result<(), ItsError> {
         self.queue.program(&self.frame, self.attributes)?;
         self.device_table
@@ -302,8 +302,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 }
             }
         });
-        self.enable();
-        Ok(())
+        super::enable(&self.frame)
     }
 
     /// Replays every collection and every device not yet live, then INVALL

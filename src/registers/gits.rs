@@ -23,6 +23,10 @@ mod fields {
         pub GITS_CTLR [
             /// The ITS translates MSIs and processes commands.
             Enabled OFFSET(0) NUMBITS(1) [],
+            /// GICv4: implementation defined (formerly EnableVLPI); Linux
+            /// sets it with Enabled on a GICv4 ITS and clears it with
+            /// Enabled when it quiesces one. RES0 on GICv3.
+            ImDe OFFSET(1) NUMBITS(1) [],
             /// The ITS is idle: no command or translation in flight, and with
             /// Enabled = 0 it holds nothing that still needs memory.
             Quiescent OFFSET(31) NUMBITS(1) []

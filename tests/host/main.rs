@@ -16,6 +16,7 @@ mod addresses;
 mod bad_input;
 mod coherency;
 mod gicv4;
+mod kvm;
 mod lpi_cache;
 mod lpi_tables;
 mod mapping;
