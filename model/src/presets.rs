@@ -105,7 +105,7 @@ impl ModelConfig {
     /// 0x4b00043b; GITS_TYPER with 16 DeviceID and EventID bits, 8-byte
     /// ITT entries, PTA = 0, CIL = 0; a Device table (Indirect allowed) and
     /// a Collection table with 8-byte entries, 64 KiB pages only (any other
-    /// page size reads back as 64 KiB); GITS_CBASER's address bits [15:12]
+    /// page size reads back as 64 KiB); GITS_CBASER's address bits \[15:12\]
     /// ignored; Quiescent exactly when GITS_CREADR equals GITS_CWRITER,
     /// commands processed only while enabled, Enabled refused while a table
     /// or the queue is not Valid; command errors, memory ones included,
