@@ -3,6 +3,8 @@
 //! the GIC that are not coherent), the address bits the GIC's accesses
 //! carry, and what the GIC still uses when memory is given back.
 
+mod cache;
+
 use crate::state::{Gic, ItsMut, State};
 use crate::tables::{L1_ADDRESS, L1_VALID};
 use crate::{Coherency, FIRST_LPI, MemoryFault, ModelConfig, Placement, TableKind, Violation};
@@ -39,6 +41,9 @@ pub(crate) struct Arena {
     /// Equal to `cpu` when the whole GIC is coherent, else a second block
     /// of the same layout that only cleans update from `cpu`.
     gic: NonNull<u8>,
+    /// Where `gic` is a block of its own: what the CPU's caches last had in
+    /// common with memory, line by line (see `cache.rs`).
+    synced: Option<NonNull<u8>>,
     /// What each agent reads and writes: `cpu` or `gic`.
     its_view: NonNull<u8>,
     rd_view: NonNull<u8>,
@@ -59,8 +64,12 @@ unsafe impl Send for Arena {}
 
 impl Drop for Arena {
     fn drop(&mut self) {
-        // SAFETY: both blocks came from `alloc_zeroed` with `layout`, once each.
+        // SAFETY: every block came from `alloc_zeroed` with `layout`, once
+        // each.
         unsafe {
+            if let Some(synced) = self.synced {
+                dealloc(synced.as_ptr(), self.layout);
+            }
             if self.gic != self.cpu {
                 dealloc(self.gic.as_ptr(), self.layout);
             }
@@ -108,6 +117,7 @@ impl Arena {
         Self {
             cpu,
             gic,
+            synced: (gic != cpu).then(block),
             its_view: view(its_coherent),
             rd_view: view(rd_coherent),
             layout,
@@ -303,29 +313,38 @@ impl Arena {
             if self.gic != self.cpu {
                 write_bytes(self.gic.as_ptr().add(offset), POISON, rounded);
             }
+            // The CPU zeroed the range: its lines are dirty until cleaned.
+            if let Some(synced) = self.synced {
+                write_bytes(synced.as_ptr().add(offset), POISON, rounded);
+            }
         }
         self.live.insert(offset, (request.size, rounded, request));
         Some(offset)
     }
 
-    /// Copies the CPU's bytes to the GIC view for every 64-byte line the
-    /// range touches. (Every line counts as dirty: the model cannot see
-    /// which the CPU wrote, and a driver only cleans memory it wrote.)
+    /// Cleans and invalidates every 64-byte line the range touches: copies
+    /// the CPU's bytes to the GIC view (and they are what the CPU and
+    /// memory now have in common). Every line counts as dirty: the model
+    /// cannot see which the CPU wrote, and a driver only cleans memory it
+    /// wrote.
     fn clean(&mut self, offset: usize, len: usize) {
         if self.gic != self.cpu {
             let start = offset & !(LINE - 1);
             let end = (offset + len)
                 .next_multiple_of(LINE)
                 .min(self.layout.size());
-            // SAFETY: `start..end` is inside both blocks (`end` is clamped
-            // to their size), which do not overlap; raw pointers only.
-            unsafe {
-                copy_nonoverlapping(
-                    self.cpu.as_ptr().add(start),
-                    self.gic.as_ptr().add(start),
-                    end.saturating_sub(start),
-                )
-            };
+            for block in [Some(self.gic), self.synced].into_iter().flatten() {
+                // SAFETY: `start..end` is inside both blocks (`end` is
+                // clamped to their size), which do not overlap; raw pointers
+                // only.
+                unsafe {
+                    copy_nonoverlapping(
+                        self.cpu.as_ptr().add(start),
+                        block.as_ptr().add(start),
+                        end.saturating_sub(start),
+                    )
+                };
+            }
         }
     }
 }

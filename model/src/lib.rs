@@ -392,6 +392,27 @@ impl ItsModel {
         self.its(0).command_log()
     }
 
+    /// The CPU's caches refill every line they hold clean from memory, as
+    /// speculative reads may at any time: on a GIC that does not snoop,
+    /// those lines go stale when the GIC then writes memory behind them.
+    /// Nothing happens where the GIC snoops.
+    pub fn refill_cpu_caches(&self) {
+        self.state().gic.arena.refill_clean_lines();
+    }
+
+    /// The whole of memory as the CPU reads it, stale lines included: what
+    /// a hibernation image holds.
+    pub fn hibernation_image(&self) -> Vec<u8> {
+        self.state().gic.arena.cpu_image()
+    }
+
+    /// Puts a hibernation image back into memory, as a resumed kernel does
+    /// (every view holds it, as after a clean of all of memory). The
+    /// allocations stay as they are: the image is the same kernel's.
+    pub fn restore_hibernation_image(&self, image: &[u8]) {
+        self.state().gic.arena.restore_image(image);
+    }
+
     /// Lets `n` more allocations succeed, then fails every one.
     pub fn fail_allocations_after(&self, n: usize) {
         self.state().gic.alloc_budget = Some(n);

@@ -23,6 +23,15 @@ use crate::memory::DmaMemory;
 use crate::registers::{GITS_IIDR, GITS_TYPER, GitsFrame};
 use alloc::vec::Vec;
 
+/// What a save does with the LPIs of this ITS's events that are pending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pending {
+    /// Left pending, for a restore on the same redistributors.
+    Keep,
+    /// Discarded, for a next kernel.
+    Discard,
+}
+
 impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// Unmaps every device and collection, disables the ITS and waits until
     /// it is quiescent, then clears its tables. The registry keeps every
@@ -53,15 +62,42 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// power cycle, or once a redistributor was released or reprogrammed,
     /// its pending LPIs are gone (its pending table is zeroed when it is
     /// programmed again): drivers must check their devices for work after a
-    /// restore, as they would after any resume.
+    /// restore, as they would after any resume. Before a handover to
+    /// another kernel, use [`Its::save_for_handover`].
+    ///
+    /// On a GIC that does not snoop, the Device and Collection tables are
+    /// rewritten from the CPU (zeroed, cleaned and invalidated), so that no
+    /// stale cache line of an entry the ITS wrote survives in a snapshot.
+    ///
+    /// # Errors
+    /// [`ItsError::Timeout`] if the ITS does not become quiescent (the
+    /// state is then [`ItsState::NeedsRecovery`]).
     pub fn save(&mut self) -> Result<(), ItsError> {
+        self.save_with(Pending::Keep)
+    }
+
+    /// [`Its::save`] before control passes to another kernel (a boot kernel
+    /// jumping into a hibernation image, kexec): every mapped event is also
+    /// discarded (DISCARD, 5.3.5), so that no LPI of this kernel's stays
+    /// pending in a redistributor the next kernel takes as it is (one whose
+    /// EnableLPIs cannot be cleared, or one running on the same tables),
+    /// where it would fire for whatever the next kernel maps to that INTID.
+    /// A later [`Its::restore`] replays everything as after `save`.
+    ///
+    /// # Errors
+    /// As [`Its::save`].
+    pub fn save_for_handover(&mut self) -> Result<(), ItsError> {
+        self.save_with(Pending::Discard)
+    }
+
+    fn save_with(&mut self, pending: Pending) -> Result<(), ItsError> {
         if self.state == ItsState::Saved {
             return Ok(());
         }
         // After a failed command the ITS's queue is not trusted: go straight
         // to disabling it, which (with Valid = 0 below) drops everything.
         let torn_down = self.state != ItsState::NeedsRecovery
-            && match self.tear_down() {
+            && match self.tear_down(pending) {
                 Ok(()) => true,
                 Err(error) => {
                     log::warn!("its: teardown not consumed ({error}); disabling the ITS anyway");
@@ -75,12 +111,14 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             return Err(error);
         }
         self.invalidate_tables();
-        if torn_down {
+        if torn_down && !self.device_table.attributes.needs_cache_clean() {
             // The ITS itself made every entry it wrote invalid (MAPD V=0,
             // MAPC V=0): only the level-2 pages go back, so the cost grows
             // with what was mapped, not with the size of the tables.
             self.release_level2_pages();
         } else {
+            // Not torn down, or the CPU may hold stale lines of what the
+            // ITS wrote: rewrite the tables from the CPU.
             self.clear_tables();
         }
         self.registry.forget_hardware();
@@ -190,9 +228,10 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             .map(|record| record.device_id)
     }
 
-    /// Streams MAPD V=0 for every live device and MAPC V=0 for every
-    /// collection, then a SYNC per redistributor, and waits once.
-    fn tear_down(&mut self) -> Result<(), ItsError> {
+    /// Streams MAPD V=0 for every live device (after a DISCARD per event
+    /// with [`Pending::Discard`]) and MAPC V=0 for every collection, then a
+    /// SYNC per redistributor, and waits once.
+    fn tear_down(&mut self, pending: Pending) -> Result<(), ItsError> {
         let syncs = self.sync_targets(true);
         let collections: Vec<ItsCommand> = self
             .registry
@@ -209,7 +248,35 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 })
             })
             .collect();
+        let collections_mapped = |icid| {
+            self.registry
+                .collections
+                .get(&icid)
+                .is_some_and(|record| record.mapped)
+        };
+        // Events whose collection is mapped: those an LPI can be pending for.
+        let discards: Vec<ItsCommand> = match pending {
+            Pending::Keep => Vec::new(),
+            Pending::Discard => self
+                .registry
+                .devices
+                .iter()
+                .filter(|record| record.live)
+                .flat_map(|record| {
+                    record
+                        .events()
+                        .filter(|(_, mapping)| collections_mapped(mapping.icid()))
+                        .map(|(event_id, _)| ItsCommand::Discard {
+                            device_id: record.device_id,
+                            event_id,
+                        })
+                })
+                .collect(),
+        };
         let mut queued = submitter!(self);
+        for command in discards {
+            queued.submit(command)?;
+        }
         for record in self.registry.devices.iter().filter(|r| r.live) {
             let device_id = record.device_id;
             log::info!("its: MAPD dev {device_id:#x} valid 0 (save)");

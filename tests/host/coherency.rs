@@ -364,3 +364,45 @@ fn adopted_tables_are_cleaned_whole() {
     );
     assert_no_violations(&model);
 }
+
+/// On a GIC that does not snoop, the CPU may hold lines of the tables the
+/// ITS writes (refilled by speculation while a device was mapped), which go
+/// stale when the ITS unmaps it: a hibernation image read through the
+/// caches holds DTEs and CTEs that are valid, and a resumed kernel would
+/// put them back for the ITS to find (a device it unmapped, whose ITT it
+/// gave back). `save` rewrites such tables from the CPU (zeroed, cleaned
+/// and invalidated), so the image holds what the ITS holds: nothing.
+#[test]
+fn stale_cache_lines_of_the_its_tables_do_not_survive_hibernation() {
+    let config = ModelConfig {
+        coherency: Coherency::NonCoherent,
+        shareable: false,
+        // A flat Device table, which lives on across save and restore.
+        indirect: false,
+        ..ModelConfig::default()
+    };
+    let (model, mut its) = setup(config);
+    for device in [0x10, 0x20] {
+        its.map_device(DeviceId(device), 1).unwrap();
+        its.map_event(DeviceId(device), EventId(0), CollectionId(0))
+            .unwrap();
+    }
+    its.map_collection(CollectionId(9), ProcessorNumber(1))
+        .unwrap();
+    // The CPU's caches fill with the valid entries; then the ITS unmaps.
+    model.refill_cpu_caches();
+    its.unmap_device(DeviceId(0x10)).unwrap();
+    its.unmap_collection(CollectionId(9)).unwrap();
+    its.save().unwrap();
+    its.domain().save().unwrap();
+
+    let image = model.hibernation_image();
+    model.reset();
+    model.restore_hibernation_image(&image);
+    init_redistributors(&model, its.domain());
+    its.restore().unwrap();
+    assert_eq!(model.valid_device_ids(), [DeviceId(0x20)]);
+    assert!(!model.valid_collections().contains_key(&CollectionId(9)));
+    assert_model_matches_registry(&model, &its);
+    assert_no_violations(&model);
+}

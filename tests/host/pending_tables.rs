@@ -393,3 +393,51 @@ fn a_redistributor_on_exactly_the_domains_tables_keeps_its_pending_lpis() {
     assert_eq!(model.pending(0), [lpi], "still pending");
     assert_no_violations(&model);
 }
+
+/// A handover to another kernel that keeps the redistributors as they are
+/// (EnableLPIs cannot be cleared; the next kernel adopts the tables): an
+/// LPI left pending would fire in the next kernel for whatever it maps to
+/// that INTID. `save_for_handover` discards every event's pending LPI;
+/// `save`, for a resume on the same redistributors, keeps it.
+#[test]
+fn a_handover_leaves_no_lpi_pending_for_the_next_kernel() {
+    for handover in [false, true] {
+        let model = ItsModel::new(sticky(2));
+        let (mut its, lpi) = with_a_pending_lpi(&model);
+        if handover {
+            its.save_for_handover().unwrap();
+            assert_eq!(model.pending(1), []);
+        } else {
+            its.save().unwrap();
+            assert_eq!(model.pending(1), [lpi]);
+        }
+        its.domain().save().unwrap();
+        // Either way, a restore replays the mapping.
+        init_redistributors(&model, its.domain());
+        its.restore().unwrap();
+        its.configure_event(DeviceId(0x10), EventId(0), 0xa0, true)
+            .unwrap();
+        model.send_msi(DeviceId(0x10), EventId(0)).unwrap();
+        assert_eq!(model.take_pending(1), [lpi]);
+        assert_no_violations(&model);
+    }
+}
+
+/// A driver with one event on CPU 1 whose LPI is pending (held back while
+/// disabled).
+fn with_a_pending_lpi(model: &ItsModel) -> (ModelIts, IntId) {
+    let domain = LpiDomain::new(model.memory(), LpiDomainConfig::default()).unwrap();
+    init_redistributors(model, &domain);
+    let mut its = Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap();
+    its.map_collection(CollectionId(1), ProcessorNumber(1))
+        .unwrap();
+    its.map_device(DeviceId(0x10), 1).unwrap();
+    let lpi = its
+        .map_event(DeviceId(0x10), EventId(0), CollectionId(1))
+        .unwrap();
+    its.configure_event(DeviceId(0x10), EventId(0), 0xa0, false)
+        .unwrap();
+    model.send_msi(DeviceId(0x10), EventId(0)).unwrap_err();
+    assert_eq!(model.pending(1), [lpi]);
+    (its, lpi)
+}

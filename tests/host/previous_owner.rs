@@ -139,3 +139,39 @@ fn the_model_counts_a_valid_vpe_table_as_the_its_memory() {
         [Violation::DeallocatedInUse(_, "ITS table")]
     ));
 }
+
+/// The order a kernel that takes over a GIC follows: every ITS quiesced
+/// before any redistributor's LPIs are enabled. Out of order, an ITS a
+/// previous owner left enabled (a kexec from Linux) translates a device's
+/// MSI into the pending table just enabled, for an LPI the new kernel
+/// never configured: it fires once the new kernel enables that LPI for
+/// something else. In order, the MSI is dropped.
+#[test]
+fn every_its_is_quiesced_before_any_redistributor_takes_lpis() {
+    for quiesced_first in [false, true] {
+        let model = ItsModel::new(ModelConfig::default());
+        previous_owner_leaves(&model);
+        // The next kernel boots: all its redistributors are off.
+        for index in 0..4 {
+            model
+                .gicr(index)
+                .write_register(gicv3_its_model::GicrRegister::Ctlr, 0);
+        }
+        if quiesced_first {
+            gicv3_its::its::quiesce(&model.gits(), gicv3_its::WaitPolicy::default()).unwrap();
+        }
+        let domain = gicv3_its::LpiDomain::new(model.memory(), LpiDomainConfig::default()).unwrap();
+        init_redistributors(&model, &domain);
+        // The previous owner's device raises its MSI.
+        let _ = model.send_msi(DeviceId(0x10), EventId(0));
+        let pending = model.pending(0);
+        if quiesced_first {
+            assert_eq!(pending, [], "dropped by a disabled ITS");
+        } else {
+            assert_eq!(pending, [gicv3_its::IntId(8192)], "a stray LPI");
+        }
+        let _its =
+            gicv3_its::Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default())
+                .unwrap();
+    }
+}
