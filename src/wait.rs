@@ -3,10 +3,11 @@
 //! up) gives up with [`crate::ItsError::Timeout`] instead of spinning for
 //! ever.
 //!
-//! A budget of register reads means microseconds on bare metal and seconds
-//! under KVM, where each read traps; so when the caller provides a clock
-//! ([`WaitPolicy::clock`]) a wait is bounded in time, by default one second
-//! as Linux bounds its own, and the read budget is only the fallback.
+//! A budget of register reads means a fraction of a second on bare metal and
+//! seconds under KVM, where each read traps; so a wait is bounded in time,
+//! by default one second as Linux bounds its own, on a clock: on aarch64 the
+//! generic timer ([`generic_timer`]) unless the caller gives another. The
+//! read budget stays as a backstop, for a clock that does not advance.
 
 use crate::error::{ItsError, WaitFor};
 use core::time::Duration;
@@ -18,22 +19,46 @@ pub type Clock = fn() -> Duration;
 /// How long a wait for the hardware may take.
 #[derive(Clone, Copy, Debug)]
 pub struct WaitPolicy {
-    /// Register reads before giving up, when there is no clock.
+    /// Register reads before giving up: the bound without a clock, and a
+    /// backstop with one (a clock that does not advance).
     pub poll_budget: u32,
-    /// The clock that bounds waits in time, if the caller has one.
+    /// The clock that bounds waits in time.
     pub clock: Option<Clock>,
     /// How long a wait may take when there is a clock.
     pub timeout: Duration,
 }
 
 impl Default for WaitPolicy {
+    /// On aarch64: one second on the generic timer, with a backstop of
+    /// 100,000,000 reads (far beyond a second, under KVM too, where a read
+    /// traps). Elsewhere (host tests): 1,000,000 reads, no clock.
     fn default() -> Self {
+        #[cfg(target_arch = "aarch64")]
+        let (clock, poll_budget) = (Some(generic_timer as Clock), 100_000_000);
+        #[cfg(not(target_arch = "aarch64"))]
+        let (clock, poll_budget) = (None, 1_000_000);
         Self {
-            poll_budget: 1_000_000,
-            clock: None,
+            poll_budget,
+            clock,
             timeout: Duration::from_secs(1),
         }
     }
+}
+
+/// The time since the generic timer started: the virtual counter
+/// (CNTVCT_EL0) over its frequency (CNTFRQ_EL0). Zero while firmware left
+/// CNTFRQ_EL0 at 0, in which case waits end on their read budget.
+#[cfg(target_arch = "aarch64")]
+pub fn generic_timer() -> Duration {
+    use aarch64_cpu::registers::{CNTFRQ_EL0, CNTVCT_EL0, Readable};
+    let frequency = CNTFRQ_EL0.get();
+    if frequency == 0 {
+        return Duration::ZERO;
+    }
+    let ticks = CNTVCT_EL0.get();
+    let seconds = ticks / frequency;
+    let nanos = (ticks % frequency) * 1_000_000_000 / frequency;
+    Duration::new(seconds, nanos as u32)
 }
 
 /// One wait in progress.
@@ -80,13 +105,14 @@ impl Wait {
         self.polls = self.polls.saturating_add(1);
     }
 
-    /// Whether the wait must give up: its time, or without a clock its read
-    /// budget, is spent.
+    /// Whether the wait must give up: its time, or its read budget, is
+    /// spent.
     pub(crate) fn expired(&self) -> bool {
-        match (self.policy.clock, self.start) {
+        let timed_out = match (self.policy.clock, self.start) {
             (Some(clock), Some(start)) => clock().saturating_sub(start) >= self.policy.timeout,
-            _ => self.polls >= self.policy.poll_budget,
-        }
+            _ => false,
+        };
+        timed_out || self.polls >= self.policy.poll_budget
     }
 
     /// The error for giving up.
@@ -135,9 +161,9 @@ mod tests {
     }
 
     #[test]
-    fn with_a_clock_time_bounds_the_wait_whatever_the_read_budget() {
+    fn with_a_clock_time_bounds_the_wait_before_the_read_budget() {
         let policy = WaitPolicy {
-            poll_budget: 3,
+            poll_budget: 1_000_000,
             clock: Some(ticking),
             timeout: Duration::from_millis(50),
         };
@@ -148,7 +174,37 @@ mod tests {
             Ok(false)
         });
         assert!(matches!(result, Err(ItsError::Timeout { polls: 50, .. })));
-        // Far more reads than the budget: the clock decides.
         assert_eq!(reads, 50);
+    }
+
+    /// A clock that never advances (firmware left CNTFRQ_EL0 at 0).
+    fn stopped() -> Duration {
+        Duration::ZERO
+    }
+
+    #[test]
+    fn a_clock_that_does_not_advance_leaves_the_read_budget_as_the_backstop() {
+        let policy = WaitPolicy {
+            poll_budget: 7,
+            clock: Some(stopped),
+            timeout: Duration::from_secs(1),
+        };
+        let mut reads = 0u32;
+        let result = Wait::until(policy, WaitFor::Quiescent, || {
+            reads += 1;
+            assert!(reads <= 1000, "the wait read past its budget");
+            Ok(false)
+        });
+        assert!(matches!(result, Err(ItsError::Timeout { polls: 7, .. })));
+        assert_eq!(reads, 7);
+    }
+
+    #[test]
+    fn the_default_is_one_second_with_a_read_budget() {
+        let policy = WaitPolicy::default();
+        assert_eq!(policy.timeout, Duration::from_secs(1));
+        // Host tests have no generic timer: reads bound the wait.
+        assert!(policy.clock.is_none());
+        assert_eq!(policy.poll_budget, 1_000_000);
     }
 }

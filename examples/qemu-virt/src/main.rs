@@ -207,11 +207,9 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
     cpu::enable_irqs();
 
     // Waits for the GIC are bounded in time by the generic timer (one second
-    // each), not by a count of register reads.
-    let wait = WaitPolicy {
-        clock: Some(cpu::now),
-        ..WaitPolicy::default()
-    };
+    // each, the driver's default on aarch64), not by a count of register
+    // reads.
+    let wait = WaitPolicy::default();
     let lpis = LpiDomainConfig {
         id_bits: gic.lpi_id_bits().min(16),
         wait,

@@ -16,7 +16,7 @@ use gicv3_its::registers::{GITS_TRANSLATER, Gits, Readable, Register, RegisterFr
 use gicv3_its::tock_registers::{LocalRegisterCopy, RegisterLongName};
 use gicv3_its::{
     CollectionId, DeviceId, DmaRegion, EventId, GicrMmio, GitsMmio, IntId, Its, ItsConfig,
-    ItsError, LpiDomain, LpiDomainConfig, ProcessorNumber,
+    ItsError, LpiDomain, LpiDomainConfig, ProcessorNumber, its::quiesce,
 };
 /// The boot CPU's collection (CPU 0's, [`crate::hotplug::collection`]):
 /// where [`ItsService::route`] puts every event at first.
@@ -133,6 +133,16 @@ impl ItsService {
         // `registers` is a second frame of the same ITS, which only reads and
         // writes GITS_TRANSLATER, neither of which disturbs the driver.
         let (frame, registers) = unsafe { (GitsMmio::new(base), GitsMmio::new(base)) };
+        // Every ITS stops translating MSIs (a previous owner's mappings)
+        // before this CPU's redistributor takes LPIs into its tables.
+        for node in &platform.its {
+            let Some(base) = NonNull::new(node.frames.start as *mut u8) else {
+                continue;
+            };
+            // SAFETY: as above; the frame is used only here, to quiesce.
+            let other = unsafe { GitsMmio::new(base) };
+            quiesce(&other, config.wait)?;
+        }
         let rd_base = NonNull::new(gic.rd_base() as *mut u8).ok_or(MsiError::NoIts)?;
         // SAFETY: RD_base of this CPU's redistributor, mapped as Device memory
         // for ever; `gic` only uses GICR_WAKER and GICR_TYPER there.

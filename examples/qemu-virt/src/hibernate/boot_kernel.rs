@@ -93,10 +93,12 @@ impl Hibernation {
                     "{SIMULATED_SAVE_FAILURE} (the save hook was not run)"
                 ))
             } else {
+                // A handover: no LPI of this kernel's may stay pending
+                // for the image to take as one of its own.
                 self.kernel
                     .its
                     .its
-                    .save()
+                    .save_for_handover()
                     .map_err(|error| format!("{error}"))
             };
             if let Err(error) = saved {

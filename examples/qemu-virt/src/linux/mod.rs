@@ -115,7 +115,7 @@ fn hand_over(kernel: &mut Kernel) -> Result<core::convert::Infallible, String> {
     } else {
         let its = &mut kernel.its;
         its.its
-            .save()
+            .save_for_handover()
             .map_err(|error| format!("the ITS save hook: {error}"))?;
         its.lpis
             .save()
