@@ -160,6 +160,9 @@ pub enum ItsError {
         /// The processor number.
         processor_number: ProcessorNumber,
     },
+    /// [`crate::Its::doorbell`] without [`crate::ItsConfig::doorbell`]: the
+    /// driver was not told where the ITS lies.
+    NoDoorbell,
     /// The ITS did not take GITS_CTLR.Enabled = 1 (KVM's emulated ITS
     /// refuses while a table or the command queue is not Valid).
     EnableRefused,
@@ -359,6 +362,7 @@ impl fmt::Display for ItsError {
                  PROPBASER {propbaser:#x} PENDBASER {pendbaser:#x}, not the reserved tables"
             ),
             Self::EnableRefused => write!(f, "the ITS refused to be enabled"),
+            Self::NoDoorbell => write!(f, "the ITS's physical address was not given"),
             Self::VlpiFrameNeeded { processor_number } => write!(
                 f,
                 "redistributor {processor_number} supports virtual LPIs: give its VLPI_base frame"

@@ -82,7 +82,7 @@ pub mod wait;
 pub use command::{ItsCommand, RdBase};
 pub use error::{ItsError, WaitFor};
 pub use id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
-pub use its::{Batching, Its, ItsConfig, ItsFeatures, ItsState, MemoryUse};
+pub use its::{Batching, Doorbell, Its, ItsConfig, ItsFeatures, ItsState, MemoryUse};
 pub use lpi::{LpiConfig, LpiDomain, LpiDomainConfig, RedistributorInfo, RegionRefused};
 pub use memory::{DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
 pub use queue::QueueStats;

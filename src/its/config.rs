@@ -32,6 +32,52 @@ pub struct ItsConfig {
     /// How commands reach the ITS. [`Batching::OneAtATime`] exists as the
     /// benchmarks' baseline.
     pub batching: Batching,
+    /// Where devices write their MSIs, for [`Its::doorbell`](crate::Its::doorbell).
+    pub doorbell: Option<Doorbell>,
+}
+
+/// Where a device writes its MSIs (the address its MSI or MSI-X capability
+/// is programmed with; the data is the EventID).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Doorbell {
+    /// GITS_TRANSLATER of the ITS whose control frame lies at physical
+    /// address `its_base` (the `reg` of its device tree node).
+    Translater {
+        /// Physical address of the ITS's 128 KiB.
+        its_base: u64,
+    },
+    /// Socionext SynQuacer's pre-ITS (the ITS node's
+    /// `socionext,synquacer-pre-its = <base size>`), which gives the ITS no
+    /// DeviceID of its own: a device writes to `base` + 4 × DeviceID and
+    /// the window forwards the write to GITS_TRANSLATER with that DeviceID
+    /// (as Linux's workaround reads it). DeviceIDs are limited to what the
+    /// window holds: log2(`size`) - 2 bits.
+    PreIts {
+        /// Physical address of the window.
+        base: u64,
+        /// Bytes of the window.
+        size: u64,
+    },
+}
+
+impl Doorbell {
+    /// DeviceID bits the doorbell can carry, if it limits them.
+    pub(crate) fn device_id_bits(self) -> Option<u32> {
+        match self {
+            Self::Translater { .. } => None,
+            Self::PreIts { size, .. } => Some(size.max(1).ilog2().saturating_sub(2)),
+        }
+    }
+
+    /// The address `device_id`'s MSIs go to.
+    pub(crate) fn address(self, device_id: u32) -> u64 {
+        match self {
+            Self::Translater { its_base } => {
+                its_base + crate::registers::GITS_TRANSLATER.offset() as u64
+            }
+            Self::PreIts { base, .. } => base + 4 * u64::from(device_id),
+        }
+    }
 }
 
 /// How the driver hands commands to the ITS.
@@ -59,6 +105,7 @@ impl Default for ItsConfig {
             attributes: MemoryAttributes::InnerShareableWriteBack,
             quirks: QuirkOverrides::default(),
             batching: Batching::Batched,
+            doorbell: None,
         }
     }
 }

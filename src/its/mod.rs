@@ -25,7 +25,7 @@ mod quiesce;
 mod submit;
 mod suspend;
 
-pub use config::{Batching, ItsConfig, ItsFeatures, ItsState, MemoryUse};
+pub use config::{Batching, Doorbell, ItsConfig, ItsFeatures, ItsState, MemoryUse};
 pub(crate) use quiesce::disable_and_quiesce;
 pub use quiesce::quiesce;
 pub(crate) use submit::{Submitter, submitter};
@@ -56,6 +56,8 @@ pub struct Its<F: GitsFrame, M: DmaMemory> {
     pub(crate) quarantine: Vec<(DmaRegion, DmaRequest)>,
     /// GITS_TYPER and GITS_IIDR when `save` ran, checked by `restore`.
     pub(crate) saved_identity: Option<(u64, u32)>,
+    /// Where devices write their MSIs, if the caller said.
+    pub(crate) doorbell: Option<Doorbell>,
 }
 
 /// Enables the ITS and reads GITS_CTLR.Enabled back: KVM's emulated ITS
@@ -105,6 +107,25 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// The largest DeviceID that can be mapped.
     pub fn max_device_id(&self) -> DeviceId {
         DeviceId((self.device_limit - 1).min(u64::from(u32::MAX)) as u32)
+    }
+
+    /// The physical address `device_id`'s MSIs must be written to
+    /// ([`ItsConfig::doorbell`]): GITS_TRANSLATER, or its place in a
+    /// pre-ITS window.
+    ///
+    /// # Errors
+    /// [`ItsError::NoDoorbell`] if probe was not told where the ITS is;
+    /// [`ItsError::DeviceIdOutOfRange`] for a DeviceID beyond
+    /// [`Its::max_device_id`].
+    pub fn doorbell(&self, device_id: DeviceId) -> Result<u64, ItsError> {
+        let doorbell = self.doorbell.ok_or(ItsError::NoDoorbell)?;
+        if u64::from(device_id.0) >= self.device_limit {
+            return Err(ItsError::DeviceIdOutOfRange {
+                device_id,
+                max: self.max_device_id(),
+            });
+        }
+        Ok(doorbell.address(device_id.0))
     }
 
     /// The largest number of events a device can be mapped with.

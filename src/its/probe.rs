@@ -3,7 +3,7 @@
 //! describes them, then the ITS is enabled (Arm IHI 0069 12.19.1, 12.19.2,
 //! 12.19.6).
 
-use super::{Its, ItsConfig, ItsFeatures, ItsState, quiesce};
+use super::{Doorbell, Its, ItsConfig, ItsFeatures, ItsState, quiesce};
 use crate::error::ItsError;
 use crate::lpi::LpiDomain;
 use crate::memory::{self, DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
@@ -102,6 +102,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             state: ItsState::Active,
             quarantine: Vec::new(),
             saved_identity: None,
+            doorbell: config.doorbell,
         };
         log::info!(
             "its: probed TYPER {:#x}, {} DeviceID bits ({} device table), {} collections, {}-bit LPIs",
@@ -150,7 +151,12 @@ impl Allocation {
             entry,
             TableRequest {
                 table_type: tables::DEVICES,
-                id_bits: config.device_id_bits.min(features.device_id_bits),
+                id_bits: config.device_id_bits.min(features.device_id_bits).min(
+                    config
+                        .doorbell
+                        .and_then(Doorbell::device_id_bits)
+                        .unwrap_or(32),
+                ),
                 max_flat_bytes: config.max_flat_device_table_bytes,
                 attributes,
                 quirks: features.quirks,

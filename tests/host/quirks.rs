@@ -480,3 +480,55 @@ fn a_redistributor_that_never_powers_up_is_a_timeout() {
     );
     assert_no_violations(&model);
 }
+
+/// Socionext SynQuacer: devices reach the ITS through a pre-ITS window
+/// (`socionext,synquacer-pre-its = <base size>`), which carries the
+/// DeviceID in the address: each device's doorbell is its own, and
+/// DeviceIDs are limited to what the window holds (a 256 KiB window, 16
+/// bits, on an ITS that says 20).
+#[test]
+fn synquacer_devices_write_their_msis_through_the_pre_its_window() {
+    let config = ModelConfig {
+        devbits: 20,
+        ..ModelConfig::default()
+    };
+    let window = gicv3_its::Doorbell::PreIts {
+        base: 0x5800_0000,
+        size: 1 << 18,
+    };
+    let (model, mut its) = setup_with(
+        config.clone(),
+        ItsConfig {
+            doorbell: Some(window),
+            ..ItsConfig::default()
+        },
+    );
+    assert_eq!(its.max_device_id(), DeviceId(0xffff));
+    assert_eq!(its.doorbell(DeviceId(0)), Ok(0x5800_0000));
+    assert_eq!(its.doorbell(DeviceId(0x10)), Ok(0x5800_0040));
+    assert_eq!(its.doorbell(DeviceId(0xffff)), Ok(0x5803_fffc));
+    let beyond = Err(ItsError::DeviceIdOutOfRange {
+        device_id: DeviceId(0x1_0000),
+        max: DeviceId(0xffff),
+    });
+    assert_eq!(its.doorbell(DeviceId(0x1_0000)), beyond);
+    assert_eq!(its.map_device(DeviceId(0x1_0000), 1), beyond.map(|_| ()));
+    assert_no_violations(&model);
+
+    // Everywhere else: GITS_TRANSLATER, 64 KiB + 0x40 into the ITS, for
+    // every device; and no doorbell at all if probe was not told.
+    let (_, its) = setup_with(
+        config.clone(),
+        ItsConfig {
+            doorbell: Some(gicv3_its::Doorbell::Translater {
+                its_base: 0x0808_0000,
+            }),
+            ..ItsConfig::default()
+        },
+    );
+    assert_eq!(its.max_device_id(), DeviceId(0xf_ffff));
+    assert_eq!(its.doorbell(DeviceId(0x10)), Ok(0x0809_0040));
+    assert_eq!(its.doorbell(DeviceId(0x7_0000)), Ok(0x0809_0040));
+    let (_, its) = setup(config);
+    assert_eq!(its.doorbell(DeviceId(0x10)), Err(ItsError::NoDoorbell));
+}

@@ -15,8 +15,8 @@ use gicv3_its::mmio::RegisterWidth;
 use gicv3_its::registers::{GITS_TRANSLATER, Gits, Readable, Register, RegisterFrame, Writable};
 use gicv3_its::tock_registers::{LocalRegisterCopy, RegisterLongName};
 use gicv3_its::{
-    CollectionId, DeviceId, DmaRegion, EventId, GicrMmio, GitsMmio, IntId, Its, ItsConfig,
-    ItsError, LpiDomain, LpiDomainConfig, ProcessorNumber, its::quiesce,
+    CollectionId, DeviceId, DmaRegion, Doorbell, EventId, GicrMmio, GitsMmio, IntId, Its,
+    ItsConfig, ItsError, LpiDomain, LpiDomainConfig, ProcessorNumber, its::quiesce,
 };
 /// The boot CPU's collection (CPU 0's, [`crate::hotplug::collection`]):
 /// where [`ItsService::route`] puts every event at first.
@@ -148,7 +148,15 @@ impl ItsService {
         // for ever; `gic` only uses GICR_WAKER and GICR_TYPER there.
         let gicr = unsafe { GicrMmio::new(rd_base) };
         let processor_number = lpis.init_redistributor(&gicr, gic.rd_base())?;
+        let config = ItsConfig {
+            doorbell: Some(Doorbell::Translater {
+                its_base: node.frames.start,
+            }),
+            ..config
+        };
         let mut its = Its::probe(frame, KernelDma, &lpis, config)?;
+        // GITS_TRANSLATER: the same for every device of this ITS.
+        let doorbell = its.doorbell(DeviceId(0))?;
         its.map_collection(
             crate::hotplug::collection(crate::smp::this_cpu()),
             processor_number,
@@ -159,7 +167,7 @@ impl ItsService {
             gicr,
             processor_number,
             registers,
-            doorbell: node.frames.start + GITS_TRANSLATER.offset() as u64,
+            doorbell,
             phandle: node.phandle,
         })
     }
