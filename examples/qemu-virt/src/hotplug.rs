@@ -355,5 +355,5 @@ fn bring_up_this_cpu(
     // regions and mapped as Device memory for ever; the GIC module only
     // uses GICR_WAKER and GICR_TYPER there.
     let gicr = unsafe { GicrMmio::new(frame) };
-    Ok(lpis.init_redistributor(&gicr, rd_base)?)
+    Ok(crate::msi::enable_lpis(lpis, &gicr, rd_base)?)
 }

@@ -12,12 +12,42 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::ptr::NonNull;
 use gicv3_its::mmio::RegisterWidth;
-use gicv3_its::registers::{GITS_TRANSLATER, Gits, Readable, Register, RegisterFrame, Writable};
+use gicv3_its::registers::{
+    GICR_TYPER, GITS_TRANSLATER, Gits, Readable, Register, RegisterFrame, Writable,
+};
 use gicv3_its::tock_registers::{LocalRegisterCopy, RegisterLongName};
 use gicv3_its::{
-    CollectionId, DeviceId, DmaRegion, Doorbell, EventId, GicrMmio, GitsMmio, IntId, Its,
-    ItsConfig, ItsError, LpiDomain, LpiDomainConfig, ProcessorNumber, its::quiesce,
+    CollectionId, DeviceId, DmaRegion, Doorbell, EventId, GicrMmio, GicrVlpiMmio, GitsMmio, IntId,
+    Its, ItsConfig, ItsError, LpiDomain, LpiDomainConfig, ProcessorNumber, its::quiesce,
 };
+
+/// Enables the LPIs of the redistributor at `rd_base` (its frame `gicr`)
+/// on the domain's tables. A GICv4 redistributor (GICR_TYPER.VLPIS) comes
+/// with its VLPI_base frame, 128 KiB above, through which the driver makes
+/// a vPE a previous owner left resident non-resident.
+pub fn enable_lpis(
+    lpis: &LpiDomain<KernelDma>,
+    gicr: &GicrMmio,
+    rd_base: u64,
+) -> Result<ProcessorNumber, ItsError> {
+    if !gicr.read(GICR_TYPER).is_set(GICR_TYPER::VLPIS) {
+        return lpis.init_redistributor(gicr, rd_base);
+    }
+    let vlpi_base = gicr.base().as_ptr().wrapping_add(VLPI_OFFSET);
+    let Some(vlpi_base) = NonNull::new(vlpi_base) else {
+        return lpis.init_redistributor(gicr, rd_base);
+    };
+    // SAFETY: GICR_TYPER.VLPIS says the redistributor has a VLPI_base frame
+    // 128 KiB above RD_base, inside the redistributor region the DTB gives
+    // and the kernel maps as Device memory for ever; only the driver uses it.
+    let vlpi = unsafe { GicrVlpiMmio::new(vlpi_base) };
+    lpis.init_redistributor_with_vlpi(gicr, &vlpi, rd_base)
+}
+
+/// The VLPI_base frame's offset from RD_base (RD_base, SGI_base, then
+/// VLPI_base, 64 KiB each).
+const VLPI_OFFSET: usize = 0x2_0000;
+
 /// The boot CPU's collection (CPU 0's, [`crate::hotplug::collection`]):
 /// where [`ItsService::route`] puts every event at first.
 pub const ICID: CollectionId = CollectionId(0);
@@ -147,7 +177,7 @@ impl ItsService {
         // SAFETY: RD_base of this CPU's redistributor, mapped as Device memory
         // for ever; `gic` only uses GICR_WAKER and GICR_TYPER there.
         let gicr = unsafe { GicrMmio::new(rd_base) };
-        let processor_number = lpis.init_redistributor(&gicr, gic.rd_base())?;
+        let processor_number = enable_lpis(&lpis, &gicr, gic.rd_base())?;
         let config = ItsConfig {
             doorbell: Some(Doorbell::Translater {
                 its_base: node.frames.start,

@@ -163,9 +163,7 @@ impl Hibernation {
         let its = &mut self.kernel.its;
         // The redistributor still runs on the domain's tables: this only
         // marks it ready again.
-        if let Err(error) = its
-            .lpis
-            .init_redistributor(&its.gicr, self.kernel.gic.rd_base())
+        if let Err(error) = crate::msi::enable_lpis(&its.lpis, &its.gicr, self.kernel.gic.rd_base())
         {
             self.fail(format!("init_redistributor after the snapshot: {error}"));
         }

@@ -25,9 +25,7 @@ impl Hibernation {
             Err(error) => self.fail(format!("GIC re-init: {error}")),
         }
         let its = &mut self.kernel.its;
-        if let Err(error) = its
-            .lpis
-            .init_redistributor(&its.gicr, self.kernel.gic.rd_base())
+        if let Err(error) = crate::msi::enable_lpis(&its.lpis, &its.gicr, self.kernel.gic.rd_base())
         {
             self.fail(format!("init_redistributor: {error}"));
         }
