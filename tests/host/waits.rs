@@ -1,8 +1,9 @@
-//! Waits bounded in time: with a caller's clock (`WaitPolicy::clock`), a
-//! wait for the hardware that never ends gives up once its timeout has
-//! passed, however many register reads that took, and not when the read
-//! budget is spent. Under KVM a read traps and costs microseconds, on bare
-//! metal nanoseconds, so only time is a bound the caller can state.
+//! Waits bounded in time: with a clock (`WaitPolicy::clock`, the generic
+//! timer by default on aarch64), a wait for the hardware that never ends
+//! gives up once its timeout has passed, however many register reads that
+//! took. Under KVM a read traps and costs microseconds, on bare metal
+//! nanoseconds, so only time is a bound the caller can state; the read
+//! budget is a backstop for a clock that does not advance.
 
 use crate::support::*;
 use core::cell::Cell;
@@ -39,9 +40,30 @@ fn timed(poll_budget: u32) -> WaitPolicy {
     }
 }
 
-/// Read budgets below and far above what the timeout allows: the clock
-/// decides in both cases.
-const BUDGETS: [u32; 2] = [3, 1_000_000];
+/// Read budgets far above what the timeout allows: the clock decides.
+const BUDGETS: [u32; 2] = [1_000_000, u32::MAX];
+
+/// A read budget below what the timeout allows is the backstop: it ends
+/// the wait first (a clock that does not advance would never end it).
+#[test]
+fn a_read_budget_below_the_timeout_ends_the_wait_first() {
+    let model = ItsModel::new(ModelConfig::default());
+    let domain = new_domain(&model, LpiDomainConfig::default());
+    let its = Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap();
+    model.reconfigure(|c| c.quiescence = Quiescence::Never);
+    let config = ItsConfig {
+        wait: timed(3),
+        ..ItsConfig::default()
+    };
+    assert_eq!(
+        Its::probe(model.gits(), model.memory(), &domain, config).err(),
+        Some(ItsError::Timeout {
+            waiting_for: WaitFor::Quiescent,
+            polls: 3
+        })
+    );
+    std::mem::forget(its);
+}
 
 #[test]
 fn commands_never_consumed_time_out_after_the_timeout() {
