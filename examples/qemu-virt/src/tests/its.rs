@@ -254,6 +254,26 @@ pub(super) fn movi_to_another_cpu(bench: &mut Bench) -> Outcome {
     Ok(())
 }
 
+/// The driver's waits default to one second on the generic timer, which
+/// runs at the rate the kernel's own clock says.
+pub(super) fn waits_default_to_the_generic_timer(_: &mut Bench) -> Outcome {
+    let policy = gicv3_its::WaitPolicy::default();
+    ensure!(
+        policy.clock.is_some() && policy.timeout == core::time::Duration::from_secs(1),
+        "default wait policy {policy:?}"
+    );
+    let spin = core::time::Duration::from_millis(20);
+    let before = gicv3_its::wait::generic_timer();
+    let deadline = cpu::now() + spin;
+    while cpu::now() < deadline {}
+    let elapsed = gicv3_its::wait::generic_timer().saturating_sub(before);
+    ensure!(
+        elapsed >= spin && elapsed < 10 * spin,
+        "the generic timer counted {elapsed:?} over {spin:?}"
+    );
+    Ok(())
+}
+
 pub(super) fn errors_are_typed(bench: &mut Bench) -> Outcome {
     let its = &mut bench.kernel.its.its;
     let max = its.max_device_id();

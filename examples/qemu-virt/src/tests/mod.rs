@@ -60,7 +60,7 @@ use its::{
     clear_removes_pending_lpi, discard_removes_mapping_and_pending_lpi,
     edu_msi_delivered_once_per_trigger, errors_are_typed, int_raises_lpi_once, its_init,
     movi_moves_pending_lpi, movi_to_another_cpu, save_restore_keeps_edu_lpi,
-    unmapped_device_msi_not_translated,
+    unmapped_device_msi_not_translated, waits_default_to_the_generic_timer,
 };
 use kvm_scenarios::{
     its_introspection, its_pending_across_move, its_trigger, its_unmapped_collection,
@@ -99,6 +99,10 @@ const TESTS: &[Test] = &[
     ("movi_moves_pending_lpi", movi_moves_pending_lpi),
     ("movi_to_another_cpu", movi_to_another_cpu),
     ("errors_are_typed", errors_are_typed),
+    (
+        "waits_default_to_the_generic_timer",
+        waits_default_to_the_generic_timer,
+    ),
     ("its_trigger", its_trigger),
     ("its_pending_across_move", its_pending_across_move),
     ("its_unmapped_collection", its_unmapped_collection),
