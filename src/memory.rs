@@ -336,6 +336,67 @@ pub(crate) mod tests {
         }
     }
 
+    /// Memory that hands out a 4 KiB larger region than asked for, from a
+    /// buffer, and records what it was given back.
+    struct Generous {
+        buffer: alloc::vec::Vec<u8>,
+        given_back: alloc::vec::Vec<(usize, DmaRequest)>,
+    }
+
+    // SAFETY: hands out its buffer once (the test allocates once).
+    unsafe impl DmaMemory for Generous {
+        fn allocate_zeroed(&mut self, request: DmaRequest) -> Option<DmaRegion> {
+            let virt = NonNull::new(self.buffer.as_mut_ptr())?;
+            // SAFETY: the buffer, used through the region only.
+            Some(unsafe { DmaRegion::new(virt, 0x10_0000, request.size + 4096) })
+        }
+        fn deallocate(&mut self, region: DmaRegion, request: DmaRequest) {
+            self.given_back.push((region.size(), request));
+        }
+        fn clean_invalidate_to_poc(&self, _: NonNull<u8>, _: usize) {}
+    }
+
+    #[test]
+    fn the_driver_uses_what_it_asked_for_of_a_larger_region() {
+        let mut memory = Generous {
+            buffer: alloc::vec![0; 8192],
+            given_back: alloc::vec::Vec::new(),
+        };
+        let request = DmaRequest::new(4096, 4096);
+        let region = allocate(&mut memory, request).unwrap();
+        assert_eq!(region.size(), 4096);
+        // Beyond what was asked for: refused and given back, as asked.
+        let low = DmaRequest {
+            max_address: 0x10_0fff,
+            ..DmaRequest::new(4096, 4096)
+        };
+        assert_eq!(
+            allocate(&mut memory, DmaRequest { size: 4097, ..low }).err(),
+            Some(ItsError::UnencodableAddress { phys: 0x10_0000 })
+        );
+        assert_eq!(
+            memory.given_back,
+            [(4097, DmaRequest { size: 4097, ..low })]
+        );
+        assert!(
+            allocate(&mut memory, low).is_ok(),
+            "exactly up to the limit"
+        );
+    }
+
+    #[test]
+    fn requests_allow_what_ends_at_their_limit() {
+        let below_4gib = DmaRequest::for_gic(4096, 4096, Quirks::BELOW_4GIB);
+        assert_eq!(below_4gib.max_address, 0xffff_ffff);
+        assert!(below_4gib.allows(0xffff_f000, 4096));
+        assert!(!below_4gib.allows(0xffff_f000, 4097));
+        assert!(!below_4gib.allows(u64::MAX, 2));
+        assert!(below_4gib.allows(u64::MAX, 0));
+        let anywhere = DmaRequest::for_gic(4096, 4096, Quirks::NON_COHERENT);
+        assert_eq!(anywhere, DmaRequest::new(4096, 4096));
+        assert!(anywhere.allows(u64::MAX, 1));
+    }
+
     #[test]
     fn a_clean_stops_at_the_region_end_and_only_when_needed() {
         let mut buffer = [0u8; 64];

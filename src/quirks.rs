@@ -142,10 +142,12 @@ pub const PLATFORM_ERRATA: &[PlatformErratum] = &[
     },
     PlatformErratum {
         // The GIC's accesses carry 32 address bits: every table, ITT and
-        // the command queue must lie below 4 GiB.
+        // the command queue must lie below 4 GiB. Its GIC-600 does not
+        // snoop either: the device tree marks its GIC and ITS nodes
+        // dma-noncoherent, as Linux's rk356x-base.dtsi does.
         name: "Rockchip RK3568 erratum 3568002",
         compatibles: &["rockchip,rk3566", "rockchip,rk3568"],
-        quirks: Quirks::BELOW_4GIB,
+        quirks: Quirks::BELOW_4GIB.union(Quirks::NON_COHERENT),
     },
 ];
 
@@ -292,12 +294,20 @@ mod tests {
                 &["friendlyarm,nanopi-r6s", "rockchip,rk3588s"],
                 Quirks::NON_COHERENT,
             ),
-            (&["rockchip,rk3566"], Quirks::BELOW_4GIB),
+            (
+                &["rockchip,rk3566"],
+                Quirks::BELOW_4GIB | Quirks::NON_COHERENT,
+            ),
             (
                 &["pine64,quartz64-a", "rockchip,rk3568"],
-                Quirks::BELOW_4GIB,
+                Quirks::BELOW_4GIB | Quirks::NON_COHERENT,
             ),
             (&["rockchip,rk3399"], Quirks::empty()),
+            // The same platform named twice keeps its quirks.
+            (
+                &["rockchip,rk3588s", "rockchip,rk3588"],
+                Quirks::NON_COHERENT,
+            ),
             (&["linux,dummy-virt"], Quirks::empty()),
             (&[], Quirks::empty()),
         ] {

@@ -6,7 +6,7 @@
 //! A budget of register reads means a fraction of a second on bare metal and
 //! seconds under KVM, where each read traps; so a wait is bounded in time,
 //! by default one second as Linux bounds its own, on a clock: on aarch64 the
-//! generic timer ([`generic_timer`]) unless the caller gives another. The
+//! generic timer (`generic_timer`) unless the caller gives another. The
 //! read budget stays as a backstop, for a clock that does not advance.
 
 use crate::error::{ItsError, WaitFor};
@@ -31,18 +31,30 @@ pub struct WaitPolicy {
 impl Default for WaitPolicy {
     /// On aarch64: one second on the generic timer, with a backstop of
     /// 100,000,000 reads (far beyond a second, under KVM too, where a read
-    /// traps). Elsewhere (host tests): 1,000,000 reads, no clock.
+    /// traps). Without a generic timer (firmware left CNTFRQ_EL0 at 0), and
+    /// elsewhere (host tests): 1,000,000 reads, no clock.
     fn default() -> Self {
         #[cfg(target_arch = "aarch64")]
-        let (clock, poll_budget) = (Some(generic_timer as Clock), 100_000_000);
+        let clock = generic_timer_runs().then_some(generic_timer as Clock);
         #[cfg(not(target_arch = "aarch64"))]
-        let (clock, poll_budget) = (None, 1_000_000);
+        let clock = None;
         Self {
-            poll_budget,
+            poll_budget: if clock.is_some() {
+                100_000_000
+            } else {
+                1_000_000
+            },
             clock,
             timeout: Duration::from_secs(1),
         }
     }
+}
+
+/// Whether firmware set the generic timer's frequency (CNTFRQ_EL0).
+#[cfg(target_arch = "aarch64")]
+fn generic_timer_runs() -> bool {
+    use aarch64_cpu::registers::{CNTFRQ_EL0, Readable};
+    CNTFRQ_EL0.get() != 0
 }
 
 /// The time since the generic timer started: the virtual counter
@@ -51,13 +63,19 @@ impl Default for WaitPolicy {
 #[cfg(target_arch = "aarch64")]
 pub fn generic_timer() -> Duration {
     use aarch64_cpu::registers::{CNTFRQ_EL0, CNTVCT_EL0, Readable};
-    let frequency = CNTFRQ_EL0.get();
+    counter_time(CNTVCT_EL0.get(), CNTFRQ_EL0.get())
+}
+
+/// The time `ticks` of a counter running at `frequency` Hz stand for; zero
+/// for a frequency of 0 (a counter nobody set up).
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+pub(crate) fn counter_time(ticks: u64, frequency: u64) -> Duration {
     if frequency == 0 {
         return Duration::ZERO;
     }
-    let ticks = CNTVCT_EL0.get();
     let seconds = ticks / frequency;
-    let nanos = (ticks % frequency) * 1_000_000_000 / frequency;
+    // Below `frequency`, times 10^9: fits in 128 bits whatever the counter.
+    let nanos = u128::from(ticks % frequency) * 1_000_000_000 / u128::from(frequency);
     Duration::new(seconds, nanos as u32)
 }
 
@@ -197,6 +215,26 @@ mod tests {
         });
         assert!(matches!(result, Err(ItsError::Timeout { polls: 7, .. })));
         assert_eq!(reads, 7);
+    }
+
+    #[test]
+    fn counter_ticks_become_time() {
+        // QEMU's generic timer runs at 62.5 MHz; Arm's at 1 GHz from v8.6.
+        assert_eq!(counter_time(0, 62_500_000), Duration::ZERO);
+        assert_eq!(counter_time(62_500_000, 62_500_000), Duration::from_secs(1));
+        assert_eq!(
+            counter_time(3 * 62_500_000 + 625, 62_500_000),
+            Duration::new(3, 10_000)
+        );
+        assert_eq!(
+            counter_time(1_500_000_001, 1_000_000_000),
+            Duration::new(1, 500_000_001)
+        );
+        assert_eq!(
+            counter_time(u64::MAX, 1_000_000_000),
+            Duration::new(u64::MAX / 1_000_000_000, (u64::MAX % 1_000_000_000) as u32)
+        );
+        assert_eq!(counter_time(12345, 0), Duration::ZERO);
     }
 
     #[test]

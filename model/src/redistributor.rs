@@ -127,9 +127,12 @@ impl Gic {
                     self.disable_lpis(index);
                 }
             }
-            GicrRegister::Propbaser | GicrRegister::Pendbaser if rd.enable_lpis => self
-                .violations
-                .push(Violation::WriteWhileLpisEnabled(index, register)),
+            GicrRegister::Propbaser | GicrRegister::Pendbaser
+                if rd.enable_lpis || rd.rwp_reads > 0 =>
+            {
+                self.violations
+                    .push(Violation::WriteWhileLpisEnabled(index, register))
+            }
             GicrRegister::Propbaser => {
                 rd.propbaser = propbaser;
                 rd.cache.clear();

@@ -85,7 +85,8 @@ pub enum Violation {
     /// Quiescent = 0. The write was ignored.
     WriteWhileEnabled(GitsRegister),
     /// GICR_PROPBASER or GICR_PENDBASER of this redistributor written while
-    /// its EnableLPIs = 1. The write was ignored.
+    /// its EnableLPIs = 1, or while GICR_CTLR.RWP = 1 (a change of
+    /// EnableLPIs not complete yet). The write was ignored.
     WriteWhileLpisEnabled(usize, GicrRegister),
     /// EnableLPIs set on this redistributor with GICR_PENDBASER.PTZ = 1
     /// over a pending table that is not all zero (as the GIC sees it).

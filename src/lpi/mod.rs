@@ -23,16 +23,14 @@ mod its_side;
 mod redistributor;
 mod tables;
 
-pub use redistributor::RedistributorInfo;
+pub use redistributor::{RedistributorInfo, retire_resident_vpe};
 pub use tables::{DEFAULT_PRIORITY, LpiConfig};
 
 use crate::error::ItsError;
 use crate::id::{IntId, ProcessorNumber};
 use crate::memory::{self, DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
 use crate::quirks::{self, QuirkOverrides, Quirks};
-use crate::registers::{
-    GICR_TYPER, GicrFrame, GicrVlpi, GicrVlpiFrame, ReadAccess, RegisterFrame, WriteAccess,
-};
+use crate::registers::{GICR_TYPER, GicrFrame, GicrVlpiFrame};
 use crate::wait::WaitPolicy;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
@@ -98,22 +96,6 @@ impl LpiDomainConfig {
     /// as [`LpiDomain::with_region`] lays them out.
     pub fn region_bytes(&self, redistributors: usize) -> usize {
         LpiTables::region_bytes(self.clamped_id_bits(), redistributors)
-    }
-}
-
-/// The VLPI_base frame of a redistributor that has none (the caller gave
-/// none): never made, so never accessed.
-enum NoVlpiFrame {}
-
-impl RegisterFrame for NoVlpiFrame {
-    type Kind = GicrVlpi;
-
-    fn load(&self, _: ReadAccess<GicrVlpi>) -> u64 {
-        match *self {}
-    }
-
-    fn store(&self, _: WriteAccess<GicrVlpi>, _: u64) {
-        match *self {}
     }
 }
 
@@ -242,7 +224,7 @@ impl<M: DmaMemory> LpiDomain<M> {
     }
 
     fn with_tables(memory: M, tables: LpiTables, config: LpiDomainConfig) -> Self {
-        let mut domain = Domain {
+        let domain = Domain {
             memory,
             allocator: LpiAllocator::new(tables.id_bits()),
             tables,
@@ -252,10 +234,6 @@ impl<M: DmaMemory> LpiDomain<M> {
             its: BTreeMap::new(),
             next_its: 0,
         };
-        if domain.tables.layout_is_allocated() {
-            // Fresh memory nobody else uses: ready at once.
-            domain.tables.write_property(&domain.memory, &[]);
-        }
         Self {
             shared: Arc::new(Mutex::new(domain)),
         }
@@ -289,7 +267,9 @@ impl<M: DmaMemory> LpiDomain<M> {
         gicr: &G,
         rd_base: u64,
     ) -> Result<ProcessorNumber, ItsError> {
-        self.init(gicr, None::<&NoVlpiFrame>, rd_base)
+        self.init(gicr, rd_base, |processor_number, _| {
+            Err(ItsError::VlpiFrameNeeded { processor_number })
+        })
     }
 
     /// [`LpiDomain::init_redistributor`] for a GICv4 redistributor, with
@@ -305,37 +285,32 @@ impl<M: DmaMemory> LpiDomain<M> {
         vlpi: &V,
         rd_base: u64,
     ) -> Result<ProcessorNumber, ItsError> {
-        self.init(gicr, Some(vlpi), rd_base)
+        self.init(gicr, rd_base, |_, wait| {
+            redistributor::retire_resident_vpe(gicr, vlpi, wait)
+        })
     }
 
-    fn init<G: GicrFrame, V: GicrVlpiFrame>(
+    /// Initialises the redistributor behind `gicr`; `virtual_lpis` deals
+    /// with its VLPI_base frame if GICR_TYPER.VLPIS says it has one.
+    fn init<G: GicrFrame>(
         &self,
         gicr: &G,
-        vlpi: Option<&V>,
         rd_base: u64,
+        virtual_lpis: impl FnOnce(ProcessorNumber, WaitPolicy) -> Result<(), ItsError>,
     ) -> Result<ProcessorNumber, ItsError> {
         let processor_number = redistributor::identify(gicr)?;
         let domain = &mut *self.lock();
-        let quirks = redistributor::quirks(gicr, domain.quirks);
-        let unreachable = domain
-            .tables
-            .ranges()
-            .find(|&(phys, len)| !quirks::reachable(quirks, phys, len));
-        if let Some((phys, _)) = unreachable {
-            return Err(ItsError::UnencodableAddress { phys });
-        }
-        if quirks.contains(Quirks::REDISTRIBUTOR_POWER) {
-            redistributor::power_up(gicr, domain.wait)?;
-        }
-        if gicr.read(GICR_TYPER).is_set(GICR_TYPER::VLPIS) {
-            let vlpi = vlpi.ok_or(ItsError::VlpiFrameNeeded { processor_number })?;
-            redistributor::retire_resident_vpe(gicr, vlpi, domain.wait)?;
-        }
-        if quirks.contains(Quirks::NON_COHERENT) {
-            domain.stop_snooping();
-        }
         let known = domain.redistributors.get(&processor_number).copied();
-        let kept = domain.bring_up(gicr, processor_number, quirks)?;
+        let kept = match domain.bring_up(gicr, processor_number, virtual_lpis) {
+            Ok(kept) => kept,
+            Err(error) => {
+                // Whatever it was, its LPIs may be off now.
+                if let Some(info) = domain.redistributors.get_mut(&processor_number) {
+                    info.ready = false;
+                }
+                return Err(error);
+            }
+        };
         let adopted = kept && known.is_none_or(|info| info.adopted);
         log::info!(
             "its: redistributor {processor_number} at {rd_base:#x}: LPIs enabled{}",
@@ -455,16 +430,35 @@ impl<M: DmaMemory> Domain<M> {
         }
     }
 
-    /// Enables the LPIs of the redistributor behind `gicr` on the domain's
-    /// tables, or keeps it running on the tables it has: exactly the
-    /// domain's, or a previous owner's it cannot be turned off from
-    /// ([`Domain::adopt`]). Returns whether it was kept as found.
+    /// Powers the redistributor behind `gicr` up where it needs it, stops a
+    /// vPE left resident on it (`virtual_lpis`, if it has virtual LPIs),
+    /// and enables its LPIs on the domain's tables, or keeps it running on
+    /// the tables it has: exactly the domain's, or a previous owner's it
+    /// cannot be turned off from ([`Domain::adopt`]). Returns whether it
+    /// was kept as found.
     fn bring_up<G: GicrFrame>(
         &mut self,
         gicr: &G,
         processor_number: ProcessorNumber,
-        quirks: Quirks,
+        virtual_lpis: impl FnOnce(ProcessorNumber, WaitPolicy) -> Result<(), ItsError>,
     ) -> Result<bool, ItsError> {
+        let quirks = redistributor::quirks(gicr, self.quirks);
+        let unreachable = self
+            .tables
+            .ranges()
+            .find(|&(phys, len)| !quirks::reachable(quirks, phys, len));
+        if let Some((phys, _)) = unreachable {
+            return Err(ItsError::UnencodableAddress { phys });
+        }
+        if quirks.contains(Quirks::REDISTRIBUTOR_POWER) {
+            redistributor::power_up(gicr, self.wait)?;
+        }
+        if gicr.read(GICR_TYPER).is_set(GICR_TYPER::VLPIS) {
+            virtual_lpis(processor_number, self.wait)?;
+        }
+        if quirks.contains(Quirks::NON_COHERENT) {
+            self.stop_snooping();
+        }
         let found = Found::read(gicr);
         if found.enabled {
             log::info!(
@@ -488,6 +482,8 @@ impl<M: DmaMemory> Domain<M> {
             }
         }
         self.write_property_once(&[]);
+        // A previous owner may have cleared EnableLPIs a moment ago.
+        redistributor::wait_rwp(gicr, self.wait)?;
         let pending = self
             .tables
             .place_pending(&mut self.memory, processor_number)?;
@@ -508,11 +504,11 @@ impl<M: DmaMemory> Domain<M> {
     /// ([`LpiTables::adopt`]); a property table that moves keeps the
     /// configuration of every allocated LPI.
     fn adopt(&mut self, found: &Found, processor_number: ProcessorNumber) -> Result<(), ItsError> {
-        let in_use = self
-            .redistributors
-            .values()
-            .any(|info| info.ready && info.processor_number != processor_number);
+        // (A ready redistributor is one running on the domain's tables: this
+        // one, found on others, is not.)
+        let in_use = self.redistributors.values().any(|info| info.ready);
         let allocated = self.allocator.allocated();
+        let id_bits = self.tables.id_bits();
         let kept = self.tables.configs_of(self.allocator.allocated_intids());
         let moved = self
             .tables
@@ -534,7 +530,8 @@ impl<M: DmaMemory> Domain<M> {
                     propbaser: found.propbaser.get(),
                 },
             })?;
-        if moved && allocated == 0 {
+        if self.tables.id_bits() != id_bits {
+            // Only while nothing is allocated (`LpiTables::adopt`).
             self.allocator = LpiAllocator::new(self.tables.id_bits());
         }
         self.take_attributes(found);
@@ -548,8 +545,15 @@ impl<M: DmaMemory> Domain<M> {
 
     /// Takes the attributes a redistributor kept from whoever programmed
     /// it: if they are not coherent, every table write is cleaned from now
-    /// on.
+    /// on; its PROPBASER's are what the others are asked for.
     fn take_attributes(&mut self, found: &Found) {
+        self.tables
+            .property_attributes
+            .get_or_insert(if found.coherent() {
+                MemoryAttributes::InnerShareableWriteBack
+            } else {
+                MemoryAttributes::NonCacheable
+            });
         if !found.coherent() {
             self.stop_snooping();
         }

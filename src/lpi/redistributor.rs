@@ -79,16 +79,24 @@ pub(crate) fn power_up<G: GicrFrame>(frame: &G, wait: WaitPolicy) -> Result<(), 
 /// GICv4.1 (GICR_TYPER.RVPEID) also names the vPE table in
 /// GICR_VPROPBASER, which is invalidated as well; its VPENDBASER is
 /// written with PendingLast alone, which asks for no doorbell, as Linux
-/// does. Returns whether a vPE was resident.
-pub(crate) fn retire_resident_vpe<G: GicrFrame, V: GicrVlpiFrame>(
+/// does.
+///
+/// [`crate::LpiDomain::init_redistributor_with_vlpi`] does this for each
+/// CPU it brings up. A kernel that will not bring every CPU up (a kdump
+/// kernel on one CPU) calls it at boot for every GICv4 redistributor
+/// (GICR_TYPER.VLPIS), as Linux does for all of them before anything else.
+///
+/// # Errors
+/// [`ItsError::Timeout`] (waiting for [`WaitFor::VpeTable`]) if Dirty does
+/// not clear.
+pub fn retire_resident_vpe<G: GicrFrame, V: GicrVlpiFrame>(
     frame: &G,
     vlpi: &V,
     wait: WaitPolicy,
-) -> Result<bool, ItsError> {
+) -> Result<(), ItsError> {
     let rvpeid = frame.read(GICR_TYPER).is_set(GICR_TYPER::RVPEID);
     let mut vpendbaser = vlpi.read(GICR_VPENDBASER);
-    let resident = vpendbaser.is_set(GICR_VPENDBASER::Valid);
-    if resident {
+    if vpendbaser.is_set(GICR_VPENDBASER::Valid) {
         log::info!(
             "its: a vPE left resident (GICR_VPENDBASER {:#x}): made non-resident",
             vpendbaser.get()
@@ -103,10 +111,13 @@ pub(crate) fn retire_resident_vpe<G: GicrFrame, V: GicrVlpiFrame>(
         }
         wait_vpe_clean(vlpi, wait)?;
     }
-    if rvpeid && vlpi.read(GICR_VPROPBASER).is_set(GICR_VPROPBASER::Valid) {
+    if rvpeid {
+        // The redistributor finds a vPE's pending table through the vPE
+        // table: not while it may still be writing one back.
+        wait_vpe_clean(vlpi, wait)?;
         vlpi.modify(GICR_VPROPBASER, GICR_VPROPBASER::Valid::CLEAR);
     }
-    Ok(resident)
+    Ok(())
 }
 
 fn wait_vpe_clean<V: GicrVlpiFrame>(vlpi: &V, wait: WaitPolicy) -> Result<(), ItsError> {
@@ -148,10 +159,11 @@ impl Found {
 /// LPIs. EnableLPIs must be 0: PROPBASER and PENDBASER are never written
 /// while it is 1.
 ///
-/// Each register answers for itself: once one says the GIC does not
-/// snoop, every later register (this redistributor's PENDBASER, every
-/// other redistributor's) is asked for non-cacheable memory and every write
-/// is cleaned.
+/// GICR_PROPBASER is asked for what the redistributors already running on
+/// the property table hold, so that every PROPBASER of the machine agrees
+/// (the first is asked for the caller's attributes); GICR_PENDBASER for the
+/// caller's attributes. Each answers for itself: once one says the GIC
+/// does not snoop, every write to the tables is cleaned.
 pub(crate) fn program<G: GicrFrame, M: DmaMemory>(
     frame: &G,
     tables: &mut LpiTables,
@@ -159,16 +171,13 @@ pub(crate) fn program<G: GicrFrame, M: DmaMemory>(
     pending: u64,
     wait: WaitPolicy,
 ) -> Result<(), ItsError> {
-    let property = base_register::program(frame, GICR_PROPBASER, tables.attributes, |a| {
-        tables.propbaser(a)
-    })?;
-    if property.needs_cache_clean() {
-        tables.attributes = MemoryAttributes::NonCacheable;
-    }
-    let pending = base_register::program(frame, GICR_PENDBASER, tables.attributes, |a| {
+    let wanted = tables.property_attributes.unwrap_or(tables.requested);
+    let property = base_register::program(frame, GICR_PROPBASER, wanted, |a| tables.propbaser(a))?;
+    tables.property_attributes.get_or_insert(property);
+    let pending = base_register::program(frame, GICR_PENDBASER, tables.requested, |a| {
         LpiTables::pendbaser(pending, a)
     })?;
-    if pending.needs_cache_clean() {
+    if property.needs_cache_clean() || pending.needs_cache_clean() {
         tables.attributes = MemoryAttributes::NonCacheable;
     }
     tables.clean_all(memory);
@@ -191,7 +200,10 @@ fn lpis_enabled<G: GicrFrame>(frame: &G) -> bool {
     frame.read(GICR_CTLR).is_set(GICR_CTLR::EnableLPIs)
 }
 
-fn wait_rwp<G: GicrFrame>(frame: &G, wait: WaitPolicy) -> Result<(), ItsError> {
+/// Waits until GICR_CTLR.RWP reads 0: the last change of EnableLPIs has
+/// taken effect (before which PROPBASER and PENDBASER must not be
+/// written).
+pub(crate) fn wait_rwp<G: GicrFrame>(frame: &G, wait: WaitPolicy) -> Result<(), ItsError> {
     Wait::until(wait, WaitFor::RedistributorWrite, || {
         Ok(!frame.read(GICR_CTLR).is_set(GICR_CTLR::RWP))
     })

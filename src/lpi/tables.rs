@@ -112,6 +112,14 @@ pub(crate) struct LpiTables {
     /// How CPU writes reach the GIC; the most conservative any
     /// redistributor needed.
     pub(crate) attributes: MemoryAttributes,
+    /// What the base registers are asked for first (the caller's choice,
+    /// non-cacheable where a quirk forced it).
+    pub(crate) requested: MemoryAttributes,
+    /// The attributes GICR_PROPBASER holds on the redistributors that run
+    /// on the property table in place, once one does: every redistributor
+    /// is asked for the same, so that their PROPBASERs agree (IHI 0069
+    /// 12.11.33: those GICR_TYPER.CommonLPIAff groups must hold one value).
+    pub(crate) property_attributes: Option<MemoryAttributes>,
 }
 
 impl LpiTables {
@@ -175,6 +183,8 @@ impl LpiTables {
             pending: BTreeMap::new(),
             quirks,
             attributes,
+            requested: attributes,
+            property_attributes: None,
         }
     }
 
@@ -207,12 +217,6 @@ impl LpiTables {
 
     fn phys(&self, place: Place) -> u64 {
         self.regions[place.region].phys() + place.offset as u64
-    }
-
-    /// Whether each pending table is allocated as its redistributor comes
-    /// ([`LpiTables::allocated`]) rather than laid out in a fixed region.
-    pub fn layout_is_allocated(&self) -> bool {
-        self.layout == Layout::Allocated
     }
 
     /// Where the fixed layout puts processor number `p`'s pending table,
@@ -344,10 +348,11 @@ impl LpiTables {
         region.clean(memory, self.attributes, offset, count as usize);
     }
 
-    /// The configuration byte of `intid`.
+    /// The configuration byte of `intid`, once the property table in place
+    /// has been written.
     pub fn config(&self, intid: IntId) -> Option<LpiConfig> {
         let index = intid.0.checked_sub(FIRST_LPI)? as usize;
-        if index >= Self::property_bytes(self.id_bits) {
+        if !self.property_ready || index >= Self::property_bytes(self.id_bits) {
             return None;
         }
         self.regions[self.property.region]
@@ -529,6 +534,7 @@ impl LpiTables {
             self.property = property;
             self.id_bits = found_bits;
             self.property_ready = false;
+            self.property_attributes = None;
         }
         self.pending.insert(processor_number, pending);
         Ok(moves)

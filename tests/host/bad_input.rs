@@ -118,6 +118,28 @@ fn too_many_or_zero_events() {
     );
 }
 
+/// With 32 EventID bits a device may ask for more events than a 32-bit
+/// power of two holds: its ITT is sized for 2^32 entries (and the memory
+/// for it is not there).
+#[test]
+fn an_itt_for_more_than_2_to_the_31_events() {
+    let (model, mut its) = setup(ModelConfig {
+        event_id_bits: 32,
+        ..ModelConfig::default()
+    });
+    let entry = model.config().itt_entry_size;
+    let all = (1usize << 32) * entry;
+    assert_eq!(its.itt_bytes(u32::MAX), Ok(all));
+    assert_eq!(its.itt_bytes((1 << 31) + 1), Ok(all));
+    assert_eq!(its.itt_bytes(1 << 31), Ok(all / 2));
+    assert!(matches!(
+        its.map_device(DeviceId(0x20), u32::MAX),
+        Err(ItsError::OutOfMemory { .. })
+    ));
+    assert_eq!(its.registry().devices().count(), 0);
+    assert_no_violations(&model);
+}
+
 #[test]
 fn event_id_beyond_the_itt() {
     let (model, mut its) = populated();

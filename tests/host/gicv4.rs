@@ -136,3 +136,47 @@ fn a_vpe_table_that_stays_dirty_is_a_timeout() {
     assert_eq!(model.gicr(0).read_register(GicrRegister::Ctlr) & 1, 0);
     assert_no_violations(&model);
 }
+
+/// A GICv4.1 redistributor whose vPE a previous owner made non-resident a
+/// moment before the handover, still writing its pending table back
+/// (Dirty = 1): GICR_VPROPBASER (through which the redistributor finds
+/// that table) is invalidated only once Dirty reads 0.
+#[test]
+fn the_vpe_table_is_invalidated_only_once_the_redistributor_is_done() {
+    let model = ItsModel::new(ModelConfig::gicv41_after_kvm_host());
+    for index in 0..4 {
+        model
+            .gicr_vlpi(index)
+            .write_register(GicrVlpiRegister::Vpendbaser, 1 << 61);
+    }
+    let mut its = bring_up(&model, ItsConfig::default(), LpiDomainConfig::default()).unwrap();
+    for index in 0..4 {
+        let vpropbaser = model
+            .gicr_vlpi(index)
+            .read_register(GicrVlpiRegister::Vpropbaser);
+        assert_eq!(vpropbaser & VALID, 0);
+    }
+    exercise(&model, &mut its, gicv3_its::DeviceId(0x10), 2).assert_clean();
+    assert_no_violations(&model);
+}
+
+/// A kernel that brings up one CPU only (a kdump kernel) stops the vPEs
+/// left resident on every GICv4 redistributor at boot, initialised or not.
+#[test]
+fn every_redistributors_vpe_is_retired_at_boot_whatever_cpus_come_up() {
+    let model = ItsModel::new(ModelConfig::gicv41_after_kvm_host());
+    for index in 0..4 {
+        gicv3_its::lpi::retire_resident_vpe(
+            &model.gicr(index),
+            &model.gicr_vlpi(index),
+            WaitPolicy::default(),
+        )
+        .unwrap();
+    }
+    let domain = LpiDomain::new(model.memory(), LpiDomainConfig::default()).unwrap();
+    domain
+        .init_redistributor_with_vlpi(&model.gicr(0), &model.gicr_vlpi(0), 0x080a_0000)
+        .unwrap();
+    model.run_vpes();
+    assert_no_violations(&model);
+}

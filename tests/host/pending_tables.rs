@@ -303,9 +303,17 @@ fn a_second_property_table_is_a_conflict() {
 /// and nothing is cleaned.
 #[test]
 fn adopted_tables_keep_the_attributes_they_were_programmed_with() {
-    for (attributes, coherency, cleaned) in [
-        (0u64, Coherency::NonCoherent, true),
-        (PROPBASER_INNER_SHAREABLE_WB, Coherency::Coherent, false),
+    for (property, pending, coherency, cleaned) in [
+        (0u64, 0u64, Coherency::NonCoherent, true),
+        (
+            PROPBASER_INNER_SHAREABLE_WB,
+            PENDBASER_INNER_SHAREABLE_WB,
+            Coherency::Coherent,
+            false,
+        ),
+        // Either register non-shareable is enough to clean.
+        (PROPBASER_INNER_SHAREABLE_WB, 0, Coherency::Coherent, true),
+        (0, PENDBASER_INNER_SHAREABLE_WB, Coherency::Coherent, true),
     ] {
         // A GIC that does not snoop says so: Shareability reads 0.
         let model = ItsModel::new(ModelConfig {
@@ -317,12 +325,9 @@ fn adopted_tables_keep_the_attributes_they_were_programmed_with() {
         let gicr = model.gicr(0);
         gicr.write_register(
             GicrRegister::Propbaser,
-            reserved.property.phys() | attributes | 14,
+            reserved.property.phys() | property | 14,
         );
-        gicr.write_register(
-            GicrRegister::Pendbaser,
-            reserved.pending.phys() | attributes,
-        );
+        gicr.write_register(GicrRegister::Pendbaser, reserved.pending.phys() | pending);
         gicr.write_register(GicrRegister::Ctlr, 1);
         model.take_violations(); // the GIC read tables nobody cleaned
         let domain =
@@ -440,4 +445,133 @@ fn with_a_pending_lpi(model: &ItsModel) -> (ModelIts, IntId) {
     model.send_msi(DeviceId(0x10), EventId(0)).unwrap_err();
     assert_eq!(model.pending(1), [lpi]);
     (its, lpi)
+}
+
+/// A resumed kernel (LPIs allocated, events mapped) on a GIC whose
+/// EnableLPIs cannot be cleared, after a power cycle, finds its
+/// redistributor running on the tables a boot kernel with another layout
+/// put in the same reserved region: it adopts them, the property table
+/// moves there with every allocated LPI's configuration, the allocator
+/// keeps what it handed out, and the restored events work.
+#[test]
+fn a_resumed_kernel_adopts_a_boot_kernels_layout_and_keeps_its_lpis() {
+    let model = ItsModel::new(sticky(1));
+    let region = allocate(&model, 2 << 20);
+    let (boot_property, boot_pending) = (
+        part(&region, 1 << 20, 65536 - 8192),
+        part(&region, (1 << 20) + 65536, 8192),
+    );
+    let domain =
+        LpiDomain::with_region(model.memory(), region, LpiDomainConfig::default()).unwrap();
+    init_redistributors(&model, &domain);
+    let mut its = Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap();
+    its.map_collection(CollectionId(0), ProcessorNumber(0))
+        .unwrap();
+    its.map_device(DeviceId(0x10), 2).unwrap();
+    let lpis: Vec<IntId> = (0..2)
+        .map(|event| {
+            its.map_event(DeviceId(0x10), EventId(event), CollectionId(0))
+                .unwrap()
+        })
+        .collect();
+    its.save().unwrap();
+    domain.save().unwrap();
+
+    // Power cycle; the boot kernel, whose layout differs, leaves LPIs on.
+    model.reset();
+    left_running(&model, 0, &boot_property, &boot_pending, 16);
+    domain
+        .init_redistributor(&model.gicr(0), 0x080a_0000)
+        .unwrap();
+    assert_eq!(
+        model.gicr(0).read_register(GicrRegister::Propbaser) & 0x000f_ffff_ffff_f000,
+        boot_property.phys(),
+        "adopted where the boot kernel put it"
+    );
+    assert_eq!(domain.allocated_lpis(), 2);
+    for &lpi in &lpis {
+        assert_eq!(domain.config(lpi), Some(LpiConfig::new(0xa0, true)));
+    }
+    assert_eq!(domain.config(IntId(8194)), Some(LpiConfig::DISABLED));
+    its.restore().unwrap();
+    // The boot kernel left its LPI 8193 pending (it did not discard it, as
+    // save_for_handover would have): it fires now that 8193 is enabled.
+    assert_eq!(model.take_pending(0), [IntId(8193)]);
+    for (event, &lpi) in lpis.iter().enumerate() {
+        model
+            .send_msi(DeviceId(0x10), EventId(event as u32))
+            .unwrap();
+        assert_eq!(model.take_pending(0), [lpi]);
+    }
+    its.map_device(DeviceId(0x20), 1).unwrap();
+    let next = its
+        .map_event(DeviceId(0x20), EventId(0), CollectionId(0))
+        .unwrap();
+    assert!(
+        !lpis.contains(&next),
+        "the allocator kept what it handed out"
+    );
+    assert_no_violations(&model);
+}
+
+/// A redistributor a previous owner turned off a moment ago (GICR_CTLR.RWP
+/// still 1): its base registers are written only once RWP reads 0.
+#[test]
+fn base_registers_wait_for_a_previous_owners_enable_lpis_change() {
+    let model = ItsModel::new(ModelConfig {
+        rwp_reads: 5,
+        redistributors: vec![0x080a_0000],
+        ..ModelConfig::default()
+    });
+    let elsewhere = allocate(&model, 1 << 20);
+    left_running(&model, 0, &elsewhere, &part(&elsewhere, 65536, 8192), 16);
+    let gicr = model.gicr(0);
+    while gicr.read_register(GicrRegister::Ctlr) & 0b1000 != 0 {}
+    gicr.write_register(GicrRegister::Ctlr, 0);
+    let domain = LpiDomain::new(model.memory(), LpiDomainConfig::default()).unwrap();
+    domain.init_redistributor(&gicr, 0x080a_0000).unwrap();
+    assert_no_violations(&model);
+}
+
+/// A redistributor whose re-initialisation fails (here its EnableLPIs
+/// change never completes) no longer counts as ready: nothing maps a
+/// collection onto it.
+#[test]
+fn a_redistributor_whose_init_fails_is_not_ready() {
+    let (model, mut its) = setup(ModelConfig::default());
+    let domain = its.domain().clone();
+    // Someone else turns its LPIs off; turning them on again never ends.
+    model.gicr(3).write_register(GicrRegister::Ctlr, 0);
+    model.reconfigure(|config| config.rwp_reads = u32::MAX);
+    assert!(matches!(
+        domain.init_redistributor(&model.gicr(3), 0),
+        Err(ItsError::Timeout { .. })
+    ));
+    assert!(!domain.redistributor(ProcessorNumber(3)).unwrap().ready);
+    its.unmap_collection(CollectionId(3)).unwrap();
+    assert_eq!(
+        its.map_collection(CollectionId(3), ProcessorNumber(3)),
+        Err(ItsError::RedistributorNotReady {
+            processor_number: ProcessorNumber(3)
+        })
+    );
+}
+
+/// The fixed layout's last slot is the last that fits the region.
+#[test]
+fn a_fixed_region_refuses_the_first_processor_number_past_its_last_slot() {
+    let model = ItsModel::new(ModelConfig::default());
+    let config = LpiDomainConfig::default();
+    let region = allocate(&model, config.region_bytes(3));
+    let domain = LpiDomain::with_region(model.memory(), region, config).unwrap();
+    for index in 0..3 {
+        domain.init_redistributor(&model.gicr(index), 0).unwrap();
+    }
+    assert_eq!(
+        domain.init_redistributor(&model.gicr(3), 0),
+        Err(ItsError::NoPendingTable {
+            processor_number: ProcessorNumber(3),
+            tables: 3
+        })
+    );
 }

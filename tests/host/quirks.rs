@@ -223,7 +223,7 @@ fn thunderx_its_ignores_memory_attributes() {
 #[test]
 fn rk3568_asks_for_memory_below_4_gib() {
     let named = QuirkOverrides::for_machine(RK3566);
-    assert_eq!(named.force, Quirks::BELOW_4GIB);
+    assert_eq!(named.force, Quirks::BELOW_4GIB | Quirks::NON_COHERENT);
     let model = ItsModel::new(ModelConfig::rk3568());
     let (its_config, domain_config) = with_overrides(named);
     let mut its = bring_up(&model, its_config, domain_config).unwrap();
