@@ -260,7 +260,7 @@ impl<M: DmaMemory> LpiDomain<M> {
     /// [`LpiDomain::init_redistributor_with_vlpi`].
     ///
     /// Every ITS a previous owner may have left enabled must have been
-    /// quiesced first ([`crate::its::quiesce`]): it would otherwise keep
+    /// quiesced first (`its::quiesce`): it would otherwise keep
     /// translating MSIs into the pending table enabled here.
     pub fn init_redistributor<G: GicrFrame>(
         &self,
