@@ -23,6 +23,10 @@ pub enum WaitFor {
     /// GICR_VPENDBASER.Dirty to read 0: the redistributor done with the
     /// pending table of a vPE a previous owner left resident.
     VpeTable,
+    /// GICD_CTLR.RWP to clear after a write of GICD_CTLR.
+    DistributorWrite,
+    /// GICR_WAKER.ChildrenAsleep to read 0 after waking the redistributor.
+    RedistributorWake,
 }
 
 /// An error from the ITS driver.
@@ -160,6 +164,8 @@ pub enum ItsError {
         /// The processor number.
         processor_number: ProcessorNumber,
     },
+    /// The GIC implements no LPIs (GICD_TYPER.LPIS = 0).
+    NoLpis,
     /// [`crate::Its::doorbell`] without [`crate::ItsConfig::doorbell`]: the
     /// driver was not told where the ITS lies.
     NoDoorbell,
@@ -363,6 +369,7 @@ impl fmt::Display for ItsError {
             ),
             Self::EnableRefused => write!(f, "the ITS refused to be enabled"),
             Self::NoDoorbell => write!(f, "the ITS's physical address was not given"),
+            Self::NoLpis => write!(f, "the GIC implements no LPIs"),
             Self::VlpiFrameNeeded { processor_number } => write!(
                 f,
                 "redistributor {processor_number} supports virtual LPIs: give its VLPI_base frame"

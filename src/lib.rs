@@ -66,7 +66,9 @@ extern crate alloc;
 
 mod base_register;
 pub mod command;
+mod dma_pool;
 pub mod error;
+pub mod gic;
 pub mod id;
 pub mod its;
 pub mod lpi;
@@ -80,6 +82,7 @@ mod tables;
 pub mod wait;
 
 pub use command::{ItsCommand, RdBase};
+pub use dma_pool::{DmaPool, PoolMemory};
 pub use error::{ItsError, WaitFor};
 pub use id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 pub use its::{Batching, Doorbell, Its, ItsConfig, ItsFeatures, ItsState, MemoryUse};
@@ -87,7 +90,9 @@ pub use lpi::{LpiConfig, LpiDomain, LpiDomainConfig, RedistributorInfo, RegionRe
 pub use memory::{DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
 pub use queue::QueueStats;
 pub use quirks::{QuirkOverrides, Quirks};
-pub use registers::{GicrFrame, GicrMmio, GicrVlpiFrame, GicrVlpiMmio, GitsFrame, GitsMmio};
+pub use registers::{
+    GicdFrame, GicdMmio, GicrFrame, GicrMmio, GicrVlpiFrame, GicrVlpiMmio, GitsFrame, GitsMmio,
+};
 /// The register-description crate the descriptors are built on, for
 /// callers that describe registers of their own ([`registers::Register`]).
 pub use tock_registers;

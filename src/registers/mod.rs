@@ -40,9 +40,11 @@
 //! [`ReadAccess`] and [`WriteAccess`] values, which only descriptors of
 //! readable and writable registers produce.
 
+mod gicd;
 mod gicr;
 mod gits;
 
+pub use gicd::*;
 pub use gicr::*;
 pub use gits::*;
 
@@ -296,6 +298,12 @@ impl<T: RegisterFrame<Kind = Gicr>> GicrFrame for T {}
 pub trait GicrVlpiFrame: RegisterFrame<Kind = GicrVlpi> {}
 impl<T: RegisterFrame<Kind = GicrVlpi>> GicrVlpiFrame for T {}
 
+/// The registers of the distributor's frame ([`Gicd`]).
+pub trait GicdFrame: RegisterFrame<Kind = Gicd> {}
+impl<T: RegisterFrame<Kind = Gicd>> GicdFrame for T {}
+
+/// The distributor reached through MMIO.
+pub type GicdMmio = crate::mmio::MmioFrame<Gicd>;
 /// An ITS reached through MMIO.
 pub type GitsMmio = crate::mmio::MmioFrame<Gits>;
 /// A redistributor's RD_base frame reached through MMIO.
