@@ -142,7 +142,7 @@ type NullDriver = Its<NullIts, BumpMemory>;
 
 #[inline(never)]
 fn measured_restore(its: &mut NullDriver) {
-    its.restore().expect("restore");
+    let _ = its.restore().expect("restore");
 }
 
 #[inline(never)]

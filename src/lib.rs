@@ -85,7 +85,7 @@ pub use command::{ItsCommand, RdBase};
 pub use dma_pool::{DmaPool, PoolMemory};
 pub use error::{ItsError, WaitFor};
 pub use id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
-pub use its::{Batching, Doorbell, Its, ItsConfig, ItsFeatures, ItsState, MemoryUse};
+pub use its::{Batching, Doorbell, Its, ItsConfig, ItsFeatures, ItsState, MemoryUse, Restored};
 pub use lpi::{LpiConfig, LpiDomain, LpiDomainConfig, RedistributorInfo, RegionRefused};
 pub use memory::{DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
 pub use queue::QueueStats;

@@ -135,7 +135,7 @@ fn round(model: &ItsModel, its: &mut BenchIts) -> Round {
     its.save().expect("save");
     let (m1, _) = model_counts(model);
     let s1 = its.queue_stats();
-    its.restore().expect("restore");
+    let _ = its.restore().expect("restore");
     let (m2, p2) = model_counts(model);
     let s2 = its.queue_stats();
     let by_name = |before: &BTreeMap<_, _>, after: &BTreeMap<_, _>| {
@@ -591,7 +591,7 @@ fn restore_holds_its_command_list_in_one_exact_allocation() {
     let list = commands * core::mem::size_of::<gicv3_its::ItsCommand>();
     let before = heap::live();
     heap::reset_peak();
-    its.restore().expect("restore");
+    let _ = its.restore().expect("restore");
     let peak = (heap::peak() - before) as usize;
     // The list, plus the DeviceIDs to replay and those replayed (4 bytes
     // each) and the SYNC targets.

@@ -264,7 +264,7 @@ pub fn time_driver<F: GitsFrame, M: DmaMemory>(
         its.save()?;
         let t1 = now_ns();
         let s1 = its.queue_stats();
-        its.restore()?;
+        let _ = its.restore()?;
         let t2 = now_ns();
         let s2 = its.queue_stats();
         if run == 0 {

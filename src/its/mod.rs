@@ -29,6 +29,7 @@ pub use config::{Batching, Doorbell, ItsConfig, ItsFeatures, ItsState, MemoryUse
 pub(crate) use quiesce::disable_and_quiesce;
 pub use quiesce::quiesce;
 pub(crate) use submit::{Submitter, submitter};
+pub use suspend::Restored;
 
 /// A GICv3 ITS and the LPIs it maps.
 pub struct Its<F: GitsFrame, M: DmaMemory> {

@@ -23,6 +23,23 @@ use crate::memory::DmaMemory;
 use crate::registers::{GITS_IIDR, GITS_TYPER, GitsFrame};
 use alloc::vec::Vec;
 
+/// What [`Its::restore`] replayed.
+#[must_use = "a restore may defer collections whose CPU is not ready: check `deferred_collections`"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Restored {
+    /// Devices the ITS maps again (MAPD).
+    pub devices: usize,
+    /// Events the ITS maps again (MAPTI).
+    pub events: usize,
+    /// Collections mapped again (MAPC), onto redistributors that are ready.
+    pub collections: usize,
+    /// Collections not mapped yet because their redistributor is not ready
+    /// (its CPU is offline, or [`crate::LpiDomain::init_redistributor`]
+    /// has not run for it since the save): their events' MSIs are not
+    /// delivered until [`Its::restore_collections`] maps them.
+    pub deferred_collections: usize,
+}
+
 /// What a save does with the LPIs of this ITS's events that are pending.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Pending {
@@ -143,7 +160,22 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// [`ItsState::Restoring`], [`Its::unreplayed_devices`] lists the rest,
     /// and calling `restore` again continues. Redistributors must have been
     /// set up again ([`crate::LpiDomain::init_redistributor`]) first if they were reset.
-    pub fn restore(&mut self) -> Result<(), ItsError> {
+    ///
+    /// Returns what was replayed: a collection whose redistributor is not
+    /// ready yet is mapped later ([`Its::restore_collections`]), and
+    /// [`Restored::deferred_collections`] counts those, so that a restore
+    /// that maps nothing a CPU can take cannot pass for success.
+    ///
+    /// # Errors
+    /// [`ItsError::NotSaved`] without a `save` before it;
+    /// [`ItsError::HardwareMismatch`] if GITS_TYPER or GITS_IIDR changed;
+    /// [`ItsError::Timeout`] if the ITS does not quiesce or consume the
+    /// replay; [`ItsError::RegisterRefused`] or [`ItsError::EnableRefused`]
+    /// if the ITS no longer takes its tables (the ITS stays saved);
+    /// [`ItsError::OutOfMemory`] for a level-2 table page (the state is
+    /// then [`ItsState::Restoring`]: call `restore` again);
+    /// [`ItsError::CommandStalled`] (then [`Its::recover`]).
+    pub fn restore(&mut self) -> Result<Restored, ItsError> {
         match self.state {
             ItsState::Active | ItsState::NeedsRecovery => return Err(ItsError::NotSaved),
             ItsState::Saved => {
@@ -177,20 +209,25 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         }
         self.replay()?;
         self.state = ItsState::Active;
-        let collections = self.registry.collections.values();
-        let (mapped, deferred) = collections.fold((0, 0), |(mapped, deferred), record| {
-            if record.mapped {
-                (mapped + 1, deferred)
-            } else {
-                (mapped, deferred + 1)
-            }
-        });
+        let deferred_collections = self
+            .registry
+            .collections
+            .values()
+            .filter(|record| !record.mapped)
+            .count();
+        let restored = Restored {
+            devices: self.registry.devices.len(),
+            events: self.registry.mappings().count(),
+            collections: self.registry.collections.len() - deferred_collections,
+            deferred_collections,
+        };
         log::info!(
-            "its: restored: {} devices, {} events, {mapped} collections replayed, {deferred} waiting for their redistributor",
-            self.registry.devices.len(),
-            self.registry.mappings().count(),
+            "its: restored: {} devices, {} events, {} collections replayed, {deferred_collections} waiting for their redistributor",
+            restored.devices,
+            restored.events,
+            restored.collections,
         );
-        Ok(())
+        Ok(restored)
     }
 
     /// Brings the ITS back after a command stalled or timed out: disables it,
@@ -415,6 +452,12 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         let mut stopped_at = None;
         let result = (|| {
             for command in &mapc {
+                if let ItsCommand::Mapc { icid, rdbase, .. } = command {
+                    log::info!(
+                        "its: MAPC icid {icid} valid 1 rdbase {:#x} (restore)",
+                        rdbase.field()
+                    );
+                }
                 queued.submit(*command)?;
             }
             for record in self.registry.devices.iter().filter(|r| !r.live) {

@@ -123,7 +123,7 @@ fn a_vm_save_writes_only_what_the_driver_owns_and_nothing_once_saved() {
     assert_eq!(model.kvm_save_tables(), []);
     its.domain().save().unwrap();
     init_redistributors(&model, its.domain());
-    its.restore().unwrap();
+    let _ = its.restore().unwrap();
     assert_model_matches_registry(&model, &its);
     assert_no_violations(&model);
 }
@@ -158,7 +158,7 @@ fn an_its_that_refuses_to_enable_is_an_error() {
     assert_eq!(its.restore(), Err(ItsError::EnableRefused));
     assert_eq!(its.state(), ItsState::Saved);
     model.reconfigure(|config| config.enable_ignored = false);
-    its.restore().unwrap();
+    let _ = its.restore().unwrap();
     assert_model_matches_registry(&model, &its);
     assert_no_violations(&model);
 }

@@ -70,7 +70,7 @@ fn restore_collections_drops_what_the_redistributor_cached() {
     its.domain()
         .init_redistributor(&model.gicr(0), model.config().redistributors[0])
         .unwrap();
-    its.restore().unwrap();
+    let _ = its.restore().unwrap();
     its.domain()
         .init_redistributor(&model.gicr(1), model.config().redistributors[1])
         .unwrap();
@@ -147,7 +147,7 @@ fn restore_drops_what_a_boot_kernel_left_cached() {
     std::mem::forget(boot_domain);
 
     init_redistributors(&model, &image_domain);
-    image.restore().unwrap();
+    let _ = image.restore().unwrap();
     assert_eq!(
         model.send_msi(DEVICE, EVENT),
         Err(MsiError::LpiDisabled(lpi))

@@ -313,7 +313,7 @@ fn probe_map_save_restore_on_every_model_configuration() {
         its.save().unwrap();
         assert!(model.mappings().is_empty(), "{name}");
         assert!(model.valid_collections().is_empty(), "{name}");
-        its.restore().unwrap();
+        let _ = its.restore().unwrap();
         assert_eq!(model.mappings(), before, "{name}");
         let lpi = its
             .registry()
@@ -442,7 +442,7 @@ fn a_redistributor_turned_off_by_someone_else_is_enabled_again() {
         .init_redistributor(&gicr, model.config().redistributors[0])
         .unwrap();
     assert!(gicr.read(GICR_CTLR).is_set(GICR_CTLR::EnableLPIs));
-    its.restore().unwrap();
+    let _ = its.restore().unwrap();
     model.send_msi(DeviceId(0x10), EventId(0)).unwrap();
     assert_eq!(model.take_pending(0), vec![lpi]);
     assert_no_violations(&model);
@@ -470,7 +470,7 @@ fn after_save_the_its_names_none_of_our_memory() {
         );
     }
     // Restore describes them again.
-    its.restore().unwrap();
+    let _ = its.restore().unwrap();
     assert!(frame.read(GITS_CBASER).is_set(GITS_CBASER::Valid));
     assert_model_matches_registry(&model, &its);
     assert_no_violations(&model);

@@ -419,7 +419,7 @@ fn a_handover_leaves_no_lpi_pending_for_the_next_kernel() {
         its.domain().save().unwrap();
         // Either way, a restore replays the mapping.
         init_redistributors(&model, its.domain());
-        its.restore().unwrap();
+        let _ = its.restore().unwrap();
         its.configure_event(DeviceId(0x10), EventId(0), 0xa0, true)
             .unwrap();
         model.send_msi(DeviceId(0x10), EventId(0)).unwrap();
@@ -493,7 +493,7 @@ fn a_resumed_kernel_adopts_a_boot_kernels_layout_and_keeps_its_lpis() {
         assert_eq!(domain.config(lpi), Some(LpiConfig::new(0xa0, true)));
     }
     assert_eq!(domain.config(IntId(8194)), Some(LpiConfig::DISABLED));
-    its.restore().unwrap();
+    let _ = its.restore().unwrap();
     // The boot kernel left its LPI 8193 pending (it did not discard it, as
     // save_for_handover would have): it fires now that 8193 is enabled.
     assert_eq!(model.take_pending(0), [IntId(8193)]);

@@ -28,7 +28,7 @@ fn queue_wraps_around_and_batches_doorbells() {
     // the end.
     its.save().unwrap();
     let before = its.queue_stats();
-    its.restore().unwrap();
+    let _ = its.restore().unwrap();
     let after = its.queue_stats();
     let commands = after.commands - before.commands;
     // 4 MAPC + 1 MAPD + 300 MAPTI + 4 INVALL + 4 SYNC.
@@ -99,7 +99,7 @@ fn a_full_queue_waits_for_the_its_instead_of_overwriting() {
             .unwrap();
     }
     its.save().unwrap();
-    its.restore().unwrap();
+    let _ = its.restore().unwrap();
     assert_model_matches_registry(&model, &its);
     assert_no_violations(&model);
 }

@@ -33,7 +33,7 @@ fn save_leaves_no_valid_dte_or_cte_and_restore_replays_exactly() {
     );
     its.save().unwrap(); // idempotent
 
-    its.restore().unwrap();
+    let _ = its.restore().unwrap();
     assert_eq!(its.state(), ItsState::Active);
     assert_eq!(
         model.mappings(),
@@ -57,7 +57,7 @@ fn teardown_and_replay_command_counts() {
     assert_eq!(saved.commands - start.commands, 10 + 4 + 4);
     assert_eq!(saved.doorbells - start.doorbells, 1);
     assert_eq!(saved.completion_waits - start.completion_waits, 1);
-    its.restore().unwrap();
+    let _ = its.restore().unwrap();
     let restored = its.queue_stats();
     // MAPC x4, MAPD x10, MAPTI x30, INVALL x4, SYNC x4; no INV per event.
     assert_eq!(restored.commands - saved.commands, 4 + 10 + 30 + 4 + 4);
@@ -77,7 +77,7 @@ fn restore_after_a_system_reset() {
     its.save().unwrap();
     model.reset(); // power cycle: registers reset, memory kept
     init_redistributors(&model, its.domain());
-    its.restore().unwrap();
+    let _ = its.restore().unwrap();
     assert_eq!(model.mappings(), before);
     let lpi = its
         .registry()
@@ -112,7 +112,7 @@ fn pending_lpis_survive_an_in_memory_handover() {
     // No reset: the redistributors still run on the domain's tables, so
     // initialising them changes nothing and the LPI stays pending.
     init_redistributors(&model, its.domain());
-    its.restore().unwrap();
+    let _ = its.restore().unwrap();
     assert_eq!(model.take_pending(1), vec![lpi]);
     assert_no_violations(&model);
 }
@@ -122,7 +122,7 @@ fn pending_lpis_are_dropped_by_a_power_cycle() {
     let (model, mut its, lpi) = pending_at_save();
     model.reset();
     init_redistributors(&model, its.domain());
-    its.restore().unwrap();
+    let _ = its.restore().unwrap();
     // The documented contract: gone, and the driver of the device checks it.
     assert_eq!(model.pending(1), vec![]);
     // The mapping itself is back.
@@ -143,7 +143,17 @@ fn collections_wait_for_their_redistributors_after_a_restore() {
     its.domain()
         .init_redistributor(&model.gicr(0), model.config().redistributors[0])
         .unwrap();
-    its.restore().unwrap();
+    // What was replayed, and what waits, is what restore returns.
+    let devices = its.registry().devices().count();
+    assert_eq!(
+        its.restore(),
+        Ok(gicv3_its::Restored {
+            devices,
+            events: its.registry().mappings().count(),
+            collections: 1,
+            deferred_collections: 3,
+        })
+    );
     assert_eq!(
         model.valid_collections(),
         BTreeMap::from([(CollectionId(0), 0)])
@@ -233,7 +243,7 @@ fn move_collection_moves_one_collection_and_refuses_an_offline_cpu() {
             .init_redistributor(&model.gicr(cpu), model.config().redistributors[cpu])
             .unwrap();
     }
-    its.restore().unwrap();
+    let _ = its.restore().unwrap();
     assert_eq!(
         its.move_collection(CollectionId(2), ProcessorNumber(3)),
         Err(ItsError::RedistributorNotReady {
@@ -263,7 +273,7 @@ fn an_event_mapped_onto_a_collection_not_yet_mapped_arrives_once_it_is() {
     its.domain()
         .init_redistributor(&model.gicr(0), model.config().redistributors[0])
         .unwrap();
-    its.restore().unwrap();
+    let _ = its.restore().unwrap();
     // Collection 2 waits for CPU 2: MAPTI onto it is allowed (no INV, no
     // SYNC), and the event translates to nothing yet.
     its.map_device(DeviceId(0x18), 1).unwrap();
@@ -337,7 +347,7 @@ fn restore_collections_maps_only_that_cpus_deferred_collections() {
     its.domain()
         .init_redistributor(&model.gicr(0), model.config().redistributors[0])
         .unwrap();
-    its.restore().unwrap();
+    let _ = its.restore().unwrap();
     its.domain()
         .init_redistributor(&model.gicr(1), model.config().redistributors[1])
         .unwrap();
@@ -419,7 +429,7 @@ fn restore_on_different_hardware_is_refused() {
     assert_eq!(its.state(), ItsState::Saved);
     assert!(model.mappings().is_empty());
     model.reconfigure(|c| c.iidr = 0x0100_043b);
-    its.restore().unwrap();
+    let _ = its.restore().unwrap();
     assert_model_matches_registry(&model, &its);
 }
 
@@ -451,7 +461,7 @@ fn allocation_failure_mid_restore_is_resumable() {
     assert_eq!(model.valid_device_ids(), vec![DeviceId(0x1)]);
     assert_eq!(its.map_device(DeviceId(0x9), 1), Err(ItsError::Saved));
     model.fail_allocations(false);
-    its.restore().unwrap();
+    let _ = its.restore().unwrap();
     assert_eq!(model.mappings(), before);
     assert_no_violations(&model);
 }
@@ -488,7 +498,7 @@ fn restore_replaces_mappings_a_boot_kernel_left_behind() {
     // would save state into their ITTs.
     assert!(model.held_itts().contains_key(&DeviceId(0x18)));
     init_redistributors(&model, image.domain());
-    image.restore().unwrap();
+    let _ = image.restore().unwrap();
     assert_eq!(model.mappings(), expected);
     // Restore dropped them (Device BASER Valid = 0) before replaying: only
     // the image kernel's device is held, at its own ITT.

@@ -319,7 +319,10 @@ fn workload(
             .init_redistributor_with_vlpi(&model.gicr(index), &model.gicr_vlpi(index), *rd_base)
             .map_err(|e| ("init_redistributor", e))?;
     }
-    its.restore().map_err(|e| ("restore", e))?;
+    let restored = its.restore().map_err(|e| ("restore", e))?;
+    if restored.deferred_collections != 0 {
+        wrong.push(format!("restore deferred collections: {restored:?}"));
+    }
     check_delivery(model, its, device, event, wrong);
     Ok(())
 }

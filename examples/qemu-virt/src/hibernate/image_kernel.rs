@@ -167,8 +167,10 @@ impl Hibernation {
         {
             self.fail(format!("init_redistributor after the snapshot: {error}"));
         }
-        if let Err(error) = self.kernel.its.its.restore() {
-            self.fail(format!("ITS restore after the snapshot: {error}"));
+        match self.kernel.its.its.restore() {
+            // The other CPUs' collections wait for them to come online.
+            Ok(restored) => info!("PM: ITS restored: {restored:?}"),
+            Err(error) => self.fail(format!("ITS restore after the snapshot: {error}")),
         }
         if let Some(nvme) = self.kernel.nvme.as_mut()
             && let Err(error) = nvme.resume()

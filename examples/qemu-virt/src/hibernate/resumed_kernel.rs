@@ -29,8 +29,10 @@ impl Hibernation {
         {
             self.fail(format!("init_redistributor: {error}"));
         }
-        if let Err(error) = self.kernel.its.its.restore() {
-            self.fail(format!("ITS restore: {error}"));
+        match self.kernel.its.its.restore() {
+            // The other CPUs' collections wait for them to come online.
+            Ok(restored) => info!("PM: ITS restored: {restored:?}"),
+            Err(error) => self.fail(format!("ITS restore: {error}")),
         }
         // The GIC and ITS are this kernel's again: take interrupts (NVMe's
         // resume waits for its completion interrupts).

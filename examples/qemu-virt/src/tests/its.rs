@@ -412,7 +412,11 @@ pub(super) fn save_restore_keeps_edu_lpi(bench: &mut Bench) -> Outcome {
     edu.raise(1);
     wait_for_count(lpi, before)?;
     edu.acknowledge();
-    its.restore().map_err(|e| format!("restore: {e}"))?;
+    let restored = its.restore().map_err(|e| format!("restore: {e}"))?;
+    ensure!(
+        restored.deferred_collections == 0,
+        "restore deferred collections: {restored:?}"
+    );
     ensure!(
         its.state() == ItsState::Active,
         "state after restore {:?}",

@@ -326,9 +326,14 @@ pub(super) fn its_unmapped_collection(bench: &mut Bench) -> Outcome {
         )
         .map_err(|e| format!("CPU {cpu} offline: {e}"))?;
     let its = &mut kernel.its.its;
-    its.save()
+    let restored = its
+        .save()
         .and_then(|()| its.restore())
         .map_err(|e| format!("save and restore: {e}"))?;
+    ensure!(
+        restored.deferred_collections > 0,
+        "restore deferred nothing with CPU {cpu} offline: {restored:?}"
+    );
     let waiting = its
         .registry()
         .collections()

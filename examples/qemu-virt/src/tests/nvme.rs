@@ -302,7 +302,11 @@ pub(super) fn nvme_quiesced_across_its_save_restore(bench: &mut Bench) -> Outcom
     let counts = (irq::count(admin_lpi), irq::count(io_lpi));
     its.save().map_err(|e| format!("ITS save: {e}"))?;
     cpu::wait_until(QUIET, || false);
-    its.restore().map_err(|e| format!("ITS restore: {e}"))?;
+    let restored = its.restore().map_err(|e| format!("ITS restore: {e}"))?;
+    ensure!(
+        restored.deferred_collections == 0,
+        "restore deferred collections: {restored:?}"
+    );
     ensure!(
         (irq::count(admin_lpi), irq::count(io_lpi)) == counts,
         "an NVMe interrupt arrived while quiesced"
