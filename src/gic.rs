@@ -8,8 +8,8 @@
 //! | [`enable_distributor`] | GICD_CTLR.ARE_NS, EnableGrp1NS | affinity routing (which LPIs need) and group 1 forwarded |
 //! | [`lpi_id_bits`] | GICD_TYPER.LPIS, IDbits | the [`crate::LpiDomainConfig::id_bits`] the GIC allows |
 //! | [`wake_redistributor`] | GICR_WAKER.ProcessorSleep | a sleeping redistributor signals nothing to its CPU (QEMU does not model it; hardware does) |
-//! | [`cpu_interface::enable`] | ICC_SRE_EL1, ICC_PMR_EL1, ICC_CTLR_EL1, ICC_AP1Rn_EL1, ICC_IGRPEN1_EL1 | the CPU takes group 1 interrupts of every priority |
-//! | [`cpu_interface::acknowledge`], [`cpu_interface::end_of_interrupt`] | ICC_IAR1_EL1, ICC_EOIR1_EL1 | the IRQ handler |
+//! | `cpu_interface::enable` (aarch64) | ICC_SRE_EL1, ICC_PMR_EL1, ICC_CTLR_EL1, ICC_AP1Rn_EL1, ICC_IGRPEN1_EL1 | the CPU takes group 1 interrupts of every priority |
+//! | `cpu_interface::acknowledge`, `end_of_interrupt` | ICC_IAR1_EL1, ICC_EOIR1_EL1 | the IRQ handler |
 //!
 //! A kernel with a GIC driver (the `arm-gic` crate, say) does these there
 //! instead: the table says which registers are whose. SPIs, PPIs and SGIs
