@@ -63,7 +63,8 @@ pub fn lpi_id_bits<D: GicdFrame>(gicd: &D) -> Result<u32, ItsError> {
 /// interrupts (a redistributor with ProcessorSleep = 1 signals none).
 ///
 /// # Errors
-/// [`ItsError::Timeout`] (waiting for [`WaitFor::RedistributorWake`]).
+/// [`ItsError::Timeout`] (waiting for [`WaitFor::RedistributorWake`]) if
+/// ChildrenAsleep does not clear.
 pub fn wake_redistributor<G: GicrFrame>(gicr: &G, wait: WaitPolicy) -> Result<(), ItsError> {
     gicr.modify(GICR_WAKER, GICR_WAKER::ProcessorSleep::CLEAR);
     Wait::until(wait, WaitFor::RedistributorWake, || {

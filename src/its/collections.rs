@@ -14,6 +14,19 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// Maps collection `icid` to the redistributor of `processor_number`
     /// (MAPC V=1, 5.3.8), then INVALL for it (5.3.7): the redistributor may
     /// still cache LPI configuration from whoever used it before.
+    ///
+    /// # Errors
+    /// [`ItsError::Saved`] while the ITS is saved or a restore has not
+    /// finished; [`ItsError::NeedsRecovery`] after a failed command, until
+    /// [`Its::recover`]; [`ItsError::CollectionOutOfRange`] if `icid` is beyond
+    /// what the ITS supports; [`ItsError::CollectionAlreadyMapped`] if `icid`
+    /// is mapped already (or waits for its redistributor after a restore);
+    /// [`ItsError::UnknownRedistributor`] if the domain never initialised the
+    /// redistributor of `processor_number`; [`ItsError::RedistributorNotReady`]
+    /// if its LPIs are not enabled now (offline, saved or released);
+    /// [`ItsError::Timeout`] if the ITS does not consume the commands in time,
+    /// or [`ItsError::CommandStalled`] if it stalls on one (then
+    /// [`Its::recover`]).
     pub fn map_collection(
         &mut self,
         icid: CollectionId,
@@ -56,6 +69,15 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// than by a SYNC, which must target a redistributor with LPIs enabled
     /// (5.3.23). No event is in the collection, so nothing at the
     /// redistributor waits on it.
+    ///
+    /// # Errors
+    /// [`ItsError::Saved`] while the ITS is saved or a restore has not
+    /// finished; [`ItsError::NeedsRecovery`] after a failed command, until
+    /// [`Its::recover`]; [`ItsError::CollectionNotMapped`] if `icid` is not
+    /// mapped; [`ItsError::CollectionInUse`] while events still target it;
+    /// [`ItsError::Timeout`] if the ITS does not consume the commands in time,
+    /// or [`ItsError::CommandStalled`] if it stalls on one (then
+    /// [`Its::recover`]).
     pub fn unmap_collection(&mut self, icid: CollectionId) -> Result<(), ItsError> {
         self.check_active()?;
         let record = *self
@@ -97,6 +119,18 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// by its CPU, so that CPU must still be online; to move off a CPU that
     /// goes offline, use [`Its::move_collections`], whose MOVALL takes its
     /// pending LPIs along.
+    ///
+    /// # Errors
+    /// [`ItsError::Saved`] while the ITS is saved or a restore has not
+    /// finished; [`ItsError::NeedsRecovery`] after a failed command, until
+    /// [`Its::recover`]; [`ItsError::CollectionNotMapped`] if `icid` is not
+    /// mapped; [`ItsError::CollectionDeferred`] if it waits for its
+    /// redistributor after a restore; [`ItsError::UnknownRedistributor`] if the
+    /// domain never initialised the redistributor of `to`;
+    /// [`ItsError::RedistributorNotReady`] if the collection's redistributor or
+    /// that of `to` is not ready now; [`ItsError::Timeout`] if the ITS does not
+    /// consume the commands in time, or [`ItsError::CommandStalled`] if it
+    /// stalls on one (then [`Its::recover`]).
     pub fn move_collection(
         &mut self,
         icid: CollectionId,
@@ -124,6 +158,16 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// online after a resume, once [`crate::LpiDomain::init_redistributor`]
     /// ran for it. MAPC and INVALL for each, then SYNC. Fails with
     /// [`ItsError::RedistributorNotReady`] if it is called too early.
+    ///
+    /// # Errors
+    /// [`ItsError::Saved`] while the ITS is saved or a restore has not
+    /// finished; [`ItsError::NeedsRecovery`] after a failed command, until
+    /// [`Its::recover`]; [`ItsError::UnknownRedistributor`] if the domain never
+    /// initialised the redistributor of `processor_number`;
+    /// [`ItsError::RedistributorNotReady`] if it is not ready yet;
+    /// [`ItsError::Timeout`] if the ITS does not consume the commands in time,
+    /// or [`ItsError::CommandStalled`] if it stalls on one (then
+    /// [`Its::recover`]).
     pub fn restore_collections(
         &mut self,
         processor_number: ProcessorNumber,
@@ -168,6 +212,18 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// [`ItsError::SharedLpiDomain`] when other ITSes of the LPI domain hold
     /// live mappings: their collections on the old redistributor would stay
     /// behind while their pending LPIs moved.
+    ///
+    /// # Errors
+    /// [`ItsError::Saved`] while the ITS is saved or a restore has not
+    /// finished; [`ItsError::NeedsRecovery`] after a failed command, until
+    /// [`Its::recover`]; [`ItsError::SharedLpiDomain`] if another ITS of the
+    /// domain holds live mappings; [`ItsError::UnknownRedistributor`] if the
+    /// domain never initialised the redistributor of `from` or `to`;
+    /// [`ItsError::RedistributorNotReady`] if either is not ready now (move the
+    /// collections before [`crate::LpiDomain::offline`]); [`ItsError::Timeout`]
+    /// if the ITS does not consume the commands in time, or
+    /// [`ItsError::CommandStalled`] if it stalls on one (then
+    /// [`Its::recover`]).
     pub fn move_collections(
         &mut self,
         from: ProcessorNumber,

@@ -31,6 +31,10 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     }
 
     /// Bytes of the ITT for a device with `events` events.
+    ///
+    /// # Errors
+    /// [`ItsError::EventCountOutOfRange`] for zero events or more than
+    /// [`Its::max_events`].
     pub fn itt_bytes(&self, events: u32) -> Result<usize, ItsError> {
         self.event_id_bits(events)?;
         Ok(self.itt_request(events).size)
@@ -60,6 +64,21 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
     /// Maps a device with room for `events` events: allocates its ITT
     /// (zeroed, 256-byte aligned) and sends MAPD V=1 (5.3.9).
+    ///
+    /// # Errors
+    /// [`ItsError::Saved`] while the ITS is saved or a restore has not
+    /// finished; [`ItsError::NeedsRecovery`] after a failed command, until
+    /// [`Its::recover`]; [`ItsError::DeviceIdOutOfRange`] for a DeviceID beyond
+    /// [`Its::max_device_id`]; [`ItsError::EventCountOutOfRange`] for zero
+    /// events or more than [`Its::max_events`];
+    /// [`ItsError::DeviceAlreadyMapped`] if the device is mapped already;
+    /// [`ItsError::OutOfMemory`] if there is no memory for the ITT, a level-2
+    /// Device table page or the registry's record;
+    /// [`ItsError::UnencodableAddress`] if the platform gave the ITT or the
+    /// page where the ITS cannot reach; [`ItsError::Timeout`] if the ITS does
+    /// not consume the MAPD in time, or [`ItsError::CommandStalled`] if it
+    /// stalls on it (then [`Its::recover`], which gives the ITT back). Nothing
+    /// is sent to the ITS before every other check has passed.
     pub fn map_device(&mut self, device_id: DeviceId, events: u32) -> Result<(), ItsError> {
         self.check_active()?;
         if u64::from(device_id.0) >= self.device_limit {
@@ -116,6 +135,14 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
     /// Unmaps a device (DISCARD per event, then MAPD V=0), then frees its
     /// ITT and its LPIs.
+    ///
+    /// # Errors
+    /// [`ItsError::Saved`] while the ITS is saved or a restore has not
+    /// finished; [`ItsError::NeedsRecovery`] after a failed command, until
+    /// [`Its::recover`]; [`ItsError::DeviceNotMapped`] if the device is not
+    /// mapped; [`ItsError::Timeout`] if the ITS does not consume the commands
+    /// in time, or [`ItsError::CommandStalled`] if it stalls on one (then
+    /// [`Its::recover`]).
     pub fn unmap_device(&mut self, device_id: DeviceId) -> Result<(), ItsError> {
         self.check_active()?;
         let record = self
@@ -206,6 +233,19 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// the default priority, in collection `icid` (MAPTI, then INV so the
     /// redistributor loads the LPI's configuration, 5.3.11, 5.3.6). Returns
     /// the LPI's INTID.
+    ///
+    /// # Errors
+    /// [`ItsError::Saved`] while the ITS is saved or a restore has not
+    /// finished; [`ItsError::NeedsRecovery`] after a failed command, until
+    /// [`Its::recover`]; [`ItsError::DeviceNotMapped`] if the device is not
+    /// mapped; [`ItsError::EventIdOutOfRange`] for an EventID beyond the
+    /// device's events; [`ItsError::EventAlreadyMapped`] if the event is mapped
+    /// already; [`ItsError::CollectionNotMapped`] if `icid` is not mapped;
+    /// [`ItsError::RedistributorNotReady`] if the redistributor of `icid` is
+    /// not ready now; [`ItsError::LpiSpaceExhausted`] if the domain has no free
+    /// LPI; [`ItsError::Timeout`] if the ITS does not consume the commands in
+    /// time, or [`ItsError::CommandStalled`] if it stalls on one (the LPI is
+    /// freed again; then [`Its::recover`]).
     pub fn map_event(
         &mut self,
         device_id: DeviceId,
@@ -218,6 +258,20 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// Like [`Its::map_event`], to the LPI the caller chooses: for kernels
     /// that number their interrupts themselves. Fails with
     /// [`ItsError::LpiInUse`] if any ITS of the domain already maps it.
+    ///
+    /// # Errors
+    /// [`ItsError::Saved`] while the ITS is saved or a restore has not
+    /// finished; [`ItsError::NeedsRecovery`] after a failed command, until
+    /// [`Its::recover`]; [`ItsError::DeviceNotMapped`] if the device is not
+    /// mapped; [`ItsError::EventIdOutOfRange`] for an EventID beyond the
+    /// device's events; [`ItsError::EventAlreadyMapped`] if the event is mapped
+    /// already; [`ItsError::CollectionNotMapped`] if `icid` is not mapped;
+    /// [`ItsError::RedistributorNotReady`] if the redistributor of `icid` is
+    /// not ready now; [`ItsError::LpiOutOfRange`] if `intid` is not an LPI of
+    /// the domain; [`ItsError::LpiInUse`] if it is allocated already;
+    /// [`ItsError::Timeout`] if the ITS does not consume the commands in time,
+    /// or [`ItsError::CommandStalled`] if it stalls on one (the LPI is freed
+    /// again; then [`Its::recover`]).
     pub fn map_event_to_lpi(
         &mut self,
         device_id: DeviceId,
@@ -283,6 +337,18 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
     /// Unmaps one event (DISCARD, which also clears its pending state,
     /// 5.3.5) and frees its LPI.
+    ///
+    /// # Errors
+    /// [`ItsError::Saved`] while the ITS is saved or a restore has not
+    /// finished; [`ItsError::NeedsRecovery`] after a failed command, until
+    /// [`Its::recover`]; [`ItsError::DeviceNotMapped`] if the device is not
+    /// mapped; [`ItsError::EventIdOutOfRange`] for an EventID beyond the
+    /// device's events; [`ItsError::EventNotMapped`] if the event is not
+    /// mapped; [`ItsError::CollectionDeferred`] if its collection waits for its
+    /// redistributor after a restore; [`ItsError::RedistributorNotReady`] if
+    /// that redistributor is not ready now; [`ItsError::Timeout`] if the ITS
+    /// does not consume the commands in time, or [`ItsError::CommandStalled`]
+    /// if it stalls on one (then [`Its::recover`]).
     pub fn unmap_event(&mut self, device_id: DeviceId, event_id: EventId) -> Result<(), ItsError> {
         self.check_active()?;
         let mapping = self.mapped_event(device_id, event_id)?;
@@ -302,6 +368,20 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
     /// Moves an event to collection `icid` (MOVI, 5.3.13); a pending LPI
     /// moves with it.
+    ///
+    /// # Errors
+    /// [`ItsError::Saved`] while the ITS is saved or a restore has not
+    /// finished; [`ItsError::NeedsRecovery`] after a failed command, until
+    /// [`Its::recover`]; [`ItsError::DeviceNotMapped`] if the device is not
+    /// mapped; [`ItsError::EventIdOutOfRange`] for an EventID beyond the
+    /// device's events; [`ItsError::EventNotMapped`] if the event is not
+    /// mapped; [`ItsError::CollectionNotMapped`] if `icid` is not mapped;
+    /// [`ItsError::CollectionDeferred`] if `icid` or the event's collection
+    /// waits for its redistributor after a restore;
+    /// [`ItsError::RedistributorNotReady`] if the redistributor of either is
+    /// not ready now; [`ItsError::Timeout`] if the ITS does not consume the
+    /// commands in time, or [`ItsError::CommandStalled`] if it stalls on one
+    /// (then [`Its::recover`]).
     pub fn move_event(
         &mut self,
         device_id: DeviceId,
@@ -332,6 +412,18 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
     /// Makes an event's LPI pending as if the device had signalled it (INT,
     /// 5.3.4).
+    ///
+    /// # Errors
+    /// [`ItsError::Saved`] while the ITS is saved or a restore has not
+    /// finished; [`ItsError::NeedsRecovery`] after a failed command, until
+    /// [`Its::recover`]; [`ItsError::DeviceNotMapped`] if the device is not
+    /// mapped; [`ItsError::EventIdOutOfRange`] for an EventID beyond the
+    /// device's events; [`ItsError::EventNotMapped`] if the event is not
+    /// mapped; [`ItsError::CollectionDeferred`] if its collection waits for its
+    /// redistributor after a restore; [`ItsError::RedistributorNotReady`] if
+    /// that redistributor is not ready now; [`ItsError::Timeout`] if the ITS
+    /// does not consume the commands in time, or [`ItsError::CommandStalled`]
+    /// if it stalls on one (then [`Its::recover`]).
     pub fn send_int(&mut self, device_id: DeviceId, event_id: EventId) -> Result<(), ItsError> {
         self.event_command(
             device_id,
@@ -344,6 +436,18 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     }
 
     /// Clears an event's pending LPI (CLEAR, 5.3.3).
+    ///
+    /// # Errors
+    /// [`ItsError::Saved`] while the ITS is saved or a restore has not
+    /// finished; [`ItsError::NeedsRecovery`] after a failed command, until
+    /// [`Its::recover`]; [`ItsError::DeviceNotMapped`] if the device is not
+    /// mapped; [`ItsError::EventIdOutOfRange`] for an EventID beyond the
+    /// device's events; [`ItsError::EventNotMapped`] if the event is not
+    /// mapped; [`ItsError::CollectionDeferred`] if its collection waits for its
+    /// redistributor after a restore; [`ItsError::RedistributorNotReady`] if
+    /// that redistributor is not ready now; [`ItsError::Timeout`] if the ITS
+    /// does not consume the commands in time, or [`ItsError::CommandStalled`]
+    /// if it stalls on one (then [`Its::recover`]).
     pub fn clear(&mut self, device_id: DeviceId, event_id: EventId) -> Result<(), ItsError> {
         self.event_command(
             device_id,
@@ -374,6 +478,19 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// event is checked before anything is written: an unmapped one, or one
     /// in a collection still waiting for its redistributor, is an error with
     /// nothing changed.
+    ///
+    /// # Errors
+    /// [`ItsError::Saved`] while the ITS is saved or a restore has not
+    /// finished; [`ItsError::NeedsRecovery`] after a failed command, until
+    /// [`Its::recover`]; [`ItsError::DeviceNotMapped`],
+    /// [`ItsError::EventIdOutOfRange`] or [`ItsError::EventNotMapped`] if one
+    /// of `events` is not mapped, [`ItsError::CollectionDeferred`] if the
+    /// collection of one waits for its redistributor after a restore, or
+    /// [`ItsError::RedistributorNotReady`] if that redistributor is not ready
+    /// now (nothing is changed then); [`ItsError::Timeout`] if the ITS does not
+    /// consume the commands in time, or [`ItsError::CommandStalled`] if it
+    /// stalls on one (the new configuration is written and recorded all the
+    /// same; then [`Its::recover`]).
     pub fn configure_events(
         &mut self,
         events: &[(DeviceId, EventId)],
@@ -412,6 +529,19 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
     /// Sets an event's LPI priority and enable bit in the property table and
     /// makes the redistributor reload it (INV, 5.3.6).
+    ///
+    /// # Errors
+    /// [`ItsError::Saved`] while the ITS is saved or a restore has not
+    /// finished; [`ItsError::NeedsRecovery`] after a failed command, until
+    /// [`Its::recover`]; [`ItsError::DeviceNotMapped`] if the device is not
+    /// mapped; [`ItsError::EventIdOutOfRange`] for an EventID beyond the
+    /// device's events; [`ItsError::EventNotMapped`] if the event is not
+    /// mapped; [`ItsError::CollectionDeferred`] if its collection waits for its
+    /// redistributor after a restore; [`ItsError::RedistributorNotReady`] if
+    /// that redistributor is not ready now; [`ItsError::Timeout`] if the ITS
+    /// does not consume the commands in time, or [`ItsError::CommandStalled`]
+    /// if it stalls on one (the new configuration is written and recorded all
+    /// the same; then [`Its::recover`]).
     pub fn configure_event(
         &mut self,
         device_id: DeviceId,

@@ -21,6 +21,18 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// An ITS left enabled (by firmware or a previous kernel) is disabled and
     /// waited for until quiescent first: GITS_CBASER and GITS_BASERn are only
     /// written while Enabled = 0 and Quiescent = 1 (12.19.2, 12.19.1).
+    ///
+    /// # Errors
+    /// [`ItsError::NoPhysicalLpis`] if GITS_TYPER.Physical = 0;
+    /// [`ItsError::Timeout`] if an ITS left enabled does not become quiescent;
+    /// [`ItsError::NoDeviceTable`] if no GITS_BASERn describes a Device table;
+    /// [`ItsError::OutOfMemory`] if `memory` has no room for a table or the
+    /// queue; [`ItsError::UnencodableAddress`] if it gives a table or the queue
+    /// where the ITS cannot reach, or a table above 2^48 that only 64 KiB pages
+    /// can describe; [`ItsError::RegisterRefused`] if GITS_BASERn or
+    /// GITS_CBASER does not take its table or the queue;
+    /// [`ItsError::EnableRefused`] if the ITS does not take GITS_CTLR.Enabled =
+    /// 1. The memory allocated so far is given back.
     pub fn probe(
         frame: F,
         mut memory: M,

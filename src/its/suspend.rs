@@ -167,14 +167,16 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// that maps nothing a CPU can take cannot pass for success.
     ///
     /// # Errors
-    /// [`ItsError::NotSaved`] without a `save` before it;
+    /// [`ItsError::NotSaved`] without a `save` before it, or once a failed
+    /// command left the ITS needing [`Its::recover`];
     /// [`ItsError::HardwareMismatch`] if GITS_TYPER or GITS_IIDR changed;
     /// [`ItsError::Timeout`] if the ITS does not quiesce or consume the
     /// replay; [`ItsError::RegisterRefused`] or [`ItsError::EnableRefused`]
     /// if the ITS no longer takes its tables (the ITS stays saved);
-    /// [`ItsError::OutOfMemory`] for a level-2 table page (the state is
-    /// then [`ItsState::Restoring`]: call `restore` again);
-    /// [`ItsError::CommandStalled`] (then [`Its::recover`]).
+    /// [`ItsError::OutOfMemory`] or [`ItsError::UnencodableAddress`] for a
+    /// level-2 table page (the state is then [`ItsState::Restoring`]: call
+    /// `restore` again); [`ItsError::CommandStalled`] (then
+    /// [`Its::recover`]).
     pub fn restore(&mut self) -> Result<Restored, ItsError> {
         match self.state {
             ItsState::Active | ItsState::NeedsRecovery => return Err(ItsError::NotSaved),
@@ -235,6 +237,16 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// replays the registry, so that the hardware again holds exactly what the
     /// registry says. The operation that failed is not in the registry (or,
     /// for an unmap, still is) and can be retried.
+    ///
+    /// # Errors
+    /// [`ItsError::Timeout`] if the ITS does not become quiescent, or does not
+    /// consume the replay in time; [`ItsError::RegisterRefused`] or
+    /// [`ItsError::EnableRefused`] if the ITS no longer takes its tables or
+    /// queue, or to be enabled (it stays disabled); [`ItsError::OutOfMemory`]
+    /// or [`ItsError::UnencodableAddress`] for a level-2 Device table page (the
+    /// state is then [`ItsState::Restoring`]: [`Its::restore`] continues);
+    /// [`ItsError::CommandStalled`] if the ITS stalls on the replay (then
+    /// `recover` again).
     pub fn recover(&mut self) -> Result<(), ItsError> {
         disable_and_quiesce(&self.frame, self.wait)?;
         // Valid = 0 before any memory is given back: the ITS (or KVM, which
@@ -249,6 +261,9 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             self.invalidate_tables();
             return Err(error);
         }
+        // Whatever the state was (saved, too), the ITS holds live mappings
+        // again: the domain must count it.
+        self.domain.set_active(self.slot, true);
         self.state = ItsState::Restoring;
         self.replay()?;
         self.state = ItsState::Active;

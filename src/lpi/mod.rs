@@ -160,6 +160,11 @@ impl<M: DmaMemory> LpiDomain<M> {
     /// pending table is allocated when [`LpiDomain::init_redistributor`]
     /// first sees it, so the domain serves any number of CPUs, whatever
     /// their processor numbers. Memory the GIC cannot reach is given back.
+    ///
+    /// # Errors
+    /// [`ItsError::OutOfMemory`] if `memory` has no room for the property
+    /// table; [`ItsError::UnencodableAddress`] if it gives one above 4 GiB
+    /// while `config.quirks` forces [`Quirks::BELOW_4GIB`] (it is given back).
     pub fn new(mut memory: M, config: LpiDomainConfig) -> Result<Self, ItsError> {
         let id_bits = config.clamped_id_bits();
         let forced = config.quirks.force;
@@ -190,6 +195,13 @@ impl<M: DmaMemory> LpiDomain<M> {
     /// The region must be 64 KiB aligned and hold the property table and at
     /// least one pending table. Nothing is written to it until the first
     /// redistributor is initialised.
+    ///
+    /// # Errors
+    /// The region and `memory` come back in a [`RegionRefused`] whose `error`
+    /// is [`ItsError::LpiRegionTooSmall`] if the region cannot hold the
+    /// property table and one pending table, or
+    /// [`ItsError::UnencodableAddress`] if it is not 64 KiB aligned, or lies
+    /// above 4 GiB while `config.quirks` forces [`Quirks::BELOW_4GIB`].
     pub fn with_region(
         memory: M,
         region: DmaRegion,
@@ -262,6 +274,25 @@ impl<M: DmaMemory> LpiDomain<M> {
     /// Every ITS a previous owner may have left enabled must have been
     /// quiesced first (`its::quiesce`): it would otherwise keep
     /// translating MSIs into the pending table enabled here.
+    ///
+    /// # Errors
+    /// [`ItsError::RedistributorWithoutLpis`] if GICR_TYPER.PLPIS = 0;
+    /// [`ItsError::VlpiFrameNeeded`] if GICR_TYPER.VLPIS = 1;
+    /// [`ItsError::UnencodableAddress`] if the domain's tables, or the pending
+    /// table placed for it, lie where the redistributor cannot reach (above
+    /// 4 GiB, [`Quirks::BELOW_4GIB`]); [`ItsError::OutOfMemory`] if there is no
+    /// memory for its pending table (a domain from [`LpiDomain::new`]);
+    /// [`ItsError::NoPendingTable`] if the region has no slot for its processor
+    /// number, or an adopted table lies on it (a domain from
+    /// [`LpiDomain::with_region`]); [`ItsError::LpiTablesLocked`] if its
+    /// EnableLPIs cannot be cleared and its tables do not lie in the domain's
+    /// region; [`ItsError::LpiPropertyTableConflict`] if its EnableLPIs cannot
+    /// be cleared and it uses another property table than the redistributors
+    /// ready on the domain; [`ItsError::RegisterRefused`] if GICR_PROPBASER or
+    /// GICR_PENDBASER does not take the tables; [`ItsError::Timeout`] if the
+    /// redistributor does not power up ([`Quirks::REDISTRIBUTOR_POWER`]), or
+    /// GICR_CTLR.RWP does not clear. After an error the redistributor does not
+    /// count as ready.
     pub fn init_redistributor<G: GicrFrame>(
         &self,
         gicr: &G,
@@ -279,6 +310,25 @@ impl<M: DmaMemory> LpiDomain<M> {
     /// pending table into memory this kernel owns (Linux does the same at
     /// boot). Also right for a redistributor without virtual LPIs, whose
     /// VLPI_base frame is then not touched.
+    ///
+    /// # Errors
+    /// [`ItsError::RedistributorWithoutLpis`] if GICR_TYPER.PLPIS = 0;
+    /// [`ItsError::UnencodableAddress`] if the domain's tables, or the pending
+    /// table placed for it, lie where the redistributor cannot reach (above
+    /// 4 GiB, [`Quirks::BELOW_4GIB`]); [`ItsError::OutOfMemory`] if there is no
+    /// memory for its pending table (a domain from [`LpiDomain::new`]);
+    /// [`ItsError::NoPendingTable`] if the region has no slot for its processor
+    /// number, or an adopted table lies on it (a domain from
+    /// [`LpiDomain::with_region`]); [`ItsError::LpiTablesLocked`] if its
+    /// EnableLPIs cannot be cleared and its tables do not lie in the domain's
+    /// region; [`ItsError::LpiPropertyTableConflict`] if its EnableLPIs cannot
+    /// be cleared and it uses another property table than the redistributors
+    /// ready on the domain; [`ItsError::RegisterRefused`] if GICR_PROPBASER or
+    /// GICR_PENDBASER does not take the tables; [`ItsError::Timeout`] if the
+    /// redistributor does not power up ([`Quirks::REDISTRIBUTOR_POWER`]), a vPE
+    /// left resident does not finish with its pending table
+    /// (GICR_VPENDBASER.Dirty), or GICR_CTLR.RWP does not clear. After an error
+    /// the redistributor does not count as ready.
     pub fn init_redistributor_with_vlpi<G: GicrFrame, V: GicrVlpiFrame>(
         &self,
         gicr: &G,
@@ -338,6 +388,12 @@ impl<M: DmaMemory> LpiDomain<M> {
     /// does not allow EnableLPIs to be cleared; the next kernel must then be
     /// given the same LPI table region ([`LpiDomain::with_region`]) to
     /// adopt them.
+    ///
+    /// # Errors
+    /// [`ItsError::RedistributorWithoutLpis`] if GICR_TYPER.PLPIS = 0;
+    /// [`ItsError::ItsStillActive`] while an ITS of the domain is not saved;
+    /// [`ItsError::Timeout`] if GICR_CTLR.RWP does not clear after EnableLPIs
+    /// is cleared.
     pub fn release_redistributor<G: GicrFrame>(&self, gicr: &G) -> Result<bool, ItsError> {
         let processor_number = redistributor::identify(gicr)?;
         let domain = &mut *self.lock();
@@ -353,6 +409,10 @@ impl<M: DmaMemory> LpiDomain<M> {
     /// (a snapshot, a power cycle, a handover): from now on no redistributor
     /// counts as ready until [`LpiDomain::init_redistributor`] runs for it
     /// again. Every ITS of the domain must have been saved first.
+    ///
+    /// # Errors
+    /// [`ItsError::ItsStillActive`] while an ITS of the domain is not saved
+    /// (nothing changes).
     pub fn save(&self) -> Result<(), ItsError> {
         let domain = &mut *self.lock();
         domain.check_all_saved()?;
@@ -367,6 +427,10 @@ impl<M: DmaMemory> LpiDomain<M> {
     /// ([`ItsError::RedistributorNotReady`]) until
     /// [`LpiDomain::init_redistributor`] runs for it again. Move its
     /// collections away first ([`crate::Its::move_collections`]).
+    ///
+    /// # Errors
+    /// [`ItsError::UnknownRedistributor`] if the domain never initialised the
+    /// redistributor of `processor_number`.
     pub fn offline(&self, processor_number: ProcessorNumber) -> Result<(), ItsError> {
         let mut domain = self.lock();
         let info = domain

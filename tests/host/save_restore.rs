@@ -541,3 +541,21 @@ fn restore_replaces_mappings_a_boot_kernel_left_behind() {
         .unwrap();
     assert!(matches!(mapd, ItsCommand::Mapd { itt_address, .. } if itt_address == itt));
 }
+
+/// `recover` brings an ITS back whatever state it was in, a saved one too:
+/// the LPI domain then counts it as holding live mappings again, so the
+/// domain is not saved under it.
+#[test]
+fn a_recovered_its_counts_as_active_in_its_domain() {
+    let (model, mut its) = setup(ModelConfig::default());
+    populate(&mut its, 2, 2);
+    its.save().unwrap();
+    its.recover().unwrap();
+    assert_eq!(its.state(), gicv3_its::ItsState::Active);
+    assert_eq!(
+        its.domain().save(),
+        Err(ItsError::ItsStillActive { active: 1 })
+    );
+    assert_model_matches_registry(&model, &its);
+    assert_no_violations(&model);
+}

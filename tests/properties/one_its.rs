@@ -1,87 +1,11 @@
-//! Property tests: random sequences of map, unmap, move, save, restore,
-//! resets and injected faults, on random model configurations. After every
-//! step the model's tables must translate exactly what the registry says
-//! (nothing at all while saved), and the model must have seen no spec
-//! violation.
+//! One ITS on a random model configuration (QEMU-like, non-coherent,
+//! asynchronous, PTA, KVM's), with random faults.
 
-mod support;
-
-use gicv3_its::{CollectionId, DeviceId, EventId, ProcessorNumber};
-use gicv3_its::{ItsConfig, ItsError, ItsState, WaitPolicy};
+use crate::ops::{Op, apply, expected_error, op};
+use crate::support::*;
+use gicv3_its::{ItsConfig, ItsState, WaitPolicy};
 use gicv3_its_model::{Coherency, Consumption, ModelConfig};
 use proptest::prelude::*;
-use support::*;
-
-#[derive(Clone, Debug)]
-enum Op {
-    MapDevice {
-        device: u32,
-        events: u32,
-    },
-    UnmapDevice {
-        device: u32,
-    },
-    MapEvent {
-        device: u32,
-        event: u32,
-        icid: u16,
-    },
-    UnmapEvent {
-        device: u32,
-        event: u32,
-    },
-    MoveEvent {
-        device: u32,
-        event: u32,
-        icid: u16,
-    },
-    MoveCollections {
-        from: u16,
-        to: u16,
-    },
-    ConfigureEvent {
-        device: u32,
-        event: u32,
-        priority: u8,
-        enabled: bool,
-    },
-    Save,
-    Restore,
-    /// Power cycle while saved: registers reset, memory kept.
-    ResetWhileSaved,
-    /// The next `n` allocations succeed, then one fails (cleared afterwards).
-    FailAllocationAfter {
-        n: usize,
-    },
-    /// The command `n` commands from now stalls; recover afterwards.
-    StallAfter {
-        n: u64,
-    },
-}
-
-/// A few DeviceIDs spread over level-2 pages when the table is two-level.
-const DEVICES: [u32; 6] = [0x0, 0x8, 0x10, 0x2000, 0x4001, 0xffff];
-
-fn op() -> impl Strategy<Value = Op> {
-    let device = prop::sample::select(DEVICES.to_vec());
-    prop_oneof![
-        4 => (device.clone(), 1u32..10).prop_map(|(device, events)| Op::MapDevice { device, events }),
-        1 => device.clone().prop_map(|device| Op::UnmapDevice { device }),
-        8 => (device.clone(), 0u32..10, 0u16..4)
-            .prop_map(|(device, event, icid)| Op::MapEvent { device, event, icid }),
-        2 => (device.clone(), 0u32..10).prop_map(|(device, event)| Op::UnmapEvent { device, event }),
-        2 => (device, 0u32..10, 0u16..4)
-            .prop_map(|(device, event, icid)| Op::MoveEvent { device, event, icid }),
-        1 => (0u16..4, 0u16..4).prop_map(|(from, to)| Op::MoveCollections { from, to }),
-        2 => (prop::sample::select(DEVICES.to_vec()), 0u32..10, any::<u8>(), any::<bool>())
-            .prop_map(|(device, event, priority, enabled)| Op::ConfigureEvent { device, event, priority, enabled }),
-        2 => Just(Op::Save),
-        2 => Just(Op::Restore),
-        1 => Just(Op::ResetWhileSaved),
-        1 => (0usize..3).prop_map(|n| Op::FailAllocationAfter { n }),
-        1 => (1u64..6).prop_map(|n| Op::StallAfter { n }),
-    ]
-}
 
 fn model_config() -> impl Strategy<Value = ModelConfig> {
     prop_oneof![3 => spec_config(), 1 => kvm_config()]
@@ -175,23 +99,6 @@ fn assert_msis_follow_the_lpi_configuration(model: &gicv3_its_model::ItsModel, i
     }
 }
 
-/// Errors a random operation may legitimately get; anything else fails.
-fn expected_error(error: &ItsError) -> bool {
-    matches!(
-        error,
-        ItsError::DeviceAlreadyMapped { .. }
-            | ItsError::DeviceNotMapped { .. }
-            | ItsError::EventAlreadyMapped { .. }
-            | ItsError::EventNotMapped { .. }
-            | ItsError::EventIdOutOfRange { .. }
-            | ItsError::Saved
-            | ItsError::NotSaved
-            | ItsError::OutOfMemory { .. }
-            | ItsError::CommandStalled { .. }
-            | ItsError::NeedsRecovery
-    )
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
@@ -206,16 +113,9 @@ proptest! {
         };
         let (model, mut its) = setup_with(config, its_config);
         for op in ops {
-            let result = match op {
-                Op::MapDevice { device, events } => its.map_device(DeviceId(device), events),
-                Op::UnmapDevice { device } => its.unmap_device(DeviceId(device)),
-                Op::MapEvent { device, event, icid } => its.map_event(DeviceId(device), EventId(event), CollectionId(icid)).map(|_| ()),
-                Op::UnmapEvent { device, event } => its.unmap_event(DeviceId(device), EventId(event)),
-                Op::MoveEvent { device, event, icid } => its.move_event(DeviceId(device), EventId(event), CollectionId(icid)),
-                Op::MoveCollections { from, to } => its.move_collections(ProcessorNumber(from), ProcessorNumber(to)),
-                Op::ConfigureEvent { device, event, priority, enabled } => {
-                    its.configure_event(DeviceId(device), EventId(event), priority, enabled)
-                }
+            let result = if let Some(result) = apply(&mut its, &op) {
+                result
+            } else { match op {
                 Op::Save => its.save(),
                 // Every redistributor stays ready: nothing is deferred.
                 Op::Restore => its.restore().map(|restored| {
@@ -237,7 +137,8 @@ proptest! {
                     model.reconfigure(|c| c.stall_on_command = Some(processed + n));
                     Ok(())
                 }
-            };
+                _ => unreachable!("a mapping operation: `apply` ran it"),
+            } };
             if let Err(error) = &result {
                 prop_assert!(expected_error(error), "unexpected {error:?}");
             }
