@@ -97,3 +97,8 @@ pub use registers::{
 /// callers that describe registers of their own ([`registers::Register`]).
 pub use tock_registers;
 pub use wait::{Clock, WaitPolicy};
+
+/// The README's code, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -32,6 +32,10 @@ pub(crate) use submit::{Submitter, submitter};
 pub use suspend::Restored;
 
 /// A GICv3 ITS and the LPIs it maps.
+///
+/// Dropping it runs [`Its::save`] (the ITS is left disabled, mapping
+/// nothing and referring to none of the driver's memory), then gives the
+/// ITTs back.
 pub struct Its<F: GitsFrame, M: DmaMemory> {
     pub(crate) frame: F,
     pub(crate) memory: M,

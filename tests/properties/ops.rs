@@ -56,6 +56,18 @@ pub enum Op {
 pub const DEVICES: [u32; 6] = [0x0, 0x8, 0x10, 0x2000, 0x4001, 0xffff];
 
 pub fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        20 => mapping_op(),
+        2 => Just(Op::Save),
+        2 => Just(Op::Restore),
+        1 => Just(Op::ResetWhileSaved),
+        1 => (0usize..3).prop_map(|n| Op::FailAllocationAfter { n }),
+        1 => (1u64..6).prop_map(|n| Op::StallAfter { n }),
+    ]
+}
+
+/// The operations on one ITS's mappings (no save, restore or fault).
+pub fn mapping_op() -> impl Strategy<Value = Op> {
     let device = prop::sample::select(DEVICES.to_vec());
     prop_oneof![
         4 => (device.clone(), 1u32..10).prop_map(|(device, events)| Op::MapDevice { device, events }),
@@ -63,16 +75,11 @@ pub fn op() -> impl Strategy<Value = Op> {
         8 => (device.clone(), 0u32..10, 0u16..4)
             .prop_map(|(device, event, icid)| Op::MapEvent { device, event, icid }),
         2 => (device.clone(), 0u32..10).prop_map(|(device, event)| Op::UnmapEvent { device, event }),
-        2 => (device, 0u32..10, 0u16..4)
+        2 => (device.clone(), 0u32..10, 0u16..4)
             .prop_map(|(device, event, icid)| Op::MoveEvent { device, event, icid }),
         1 => (0u16..4, 0u16..4).prop_map(|(from, to)| Op::MoveCollections { from, to }),
-        2 => (prop::sample::select(DEVICES.to_vec()), 0u32..10, any::<u8>(), any::<bool>())
+        2 => (device, 0u32..10, any::<u8>(), any::<bool>())
             .prop_map(|(device, event, priority, enabled)| Op::ConfigureEvent { device, event, priority, enabled }),
-        2 => Just(Op::Save),
-        2 => Just(Op::Restore),
-        1 => Just(Op::ResetWhileSaved),
-        1 => (0usize..3).prop_map(|n| Op::FailAllocationAfter { n }),
-        1 => (1u64..6).prop_map(|n| Op::StallAfter { n }),
     ]
 }
 
@@ -91,20 +98,6 @@ pub fn expected_error(error: &ItsError) -> bool {
             | ItsError::CommandStalled { .. }
             | ItsError::NeedsRecovery
     )
-}
-
-/// The operations on one ITS's mappings (no save, restore or fault).
-pub fn mapping_op() -> impl Strategy<Value = Op> {
-    op().prop_filter("a mapping operation", |op| {
-        !matches!(
-            op,
-            Op::Save
-                | Op::Restore
-                | Op::ResetWhileSaved
-                | Op::FailAllocationAfter { .. }
-                | Op::StallAfter { .. }
-        )
-    })
 }
 
 /// Runs a mapping operation on `its`; `None` for the others, which each
