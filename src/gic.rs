@@ -123,15 +123,15 @@ pub mod cpu_interface {
         unsafe {
             core::arch::asm!("mrs {}, s3_0_c12_c12_4", out(reg) ctlr, options(nomem, nostack))
         };
-        let priority_bits = ((ctlr >> 8) & 0x7) + 1;
+        let registers = super::active_priority_registers(ctlr);
         // SAFETY: clearing this CPU's active priorities; each register
-        // written exists for `priority_bits` (above).
+        // written exists for the priority bits implemented (above).
         unsafe {
             core::arch::asm!("msr s3_0_c12_c9_0, xzr", options(nostack));
-            if priority_bits >= 6 {
+            if registers >= 2 {
                 core::arch::asm!("msr s3_0_c12_c9_1, xzr", options(nostack));
             }
-            if priority_bits == 7 {
+            if registers == 4 {
                 core::arch::asm!(
                     "msr s3_0_c12_c9_2, xzr",
                     "msr s3_0_c12_c9_3, xzr",
@@ -158,8 +158,7 @@ pub mod cpu_interface {
         // SAFETY: reading ICC_IAR1_EL1 acknowledges an interrupt, which the
         // caller ends with `end_of_interrupt`.
         unsafe { core::arch::asm!("mrs {}, s3_0_c12_c12_0", out(reg) intid, options(nostack)) };
-        let intid = (intid & 0xff_ffff) as u32;
-        (!(1020..1024).contains(&intid)).then_some(IntId(intid))
+        super::acknowledged(intid)
     }
 
     /// Ends (and deactivates, EOImode 0) an acknowledged interrupt
@@ -173,12 +172,57 @@ pub mod cpu_interface {
     }
 }
 
+/// How many ICC_AP1Rn_EL1 registers exist for the priority bits
+/// ICC_CTLR_EL1 (`ctlr`) says are implemented (PRIbits, bits \[10:8\], plus
+/// one): one with 5 bits, two with 6, four with 7 (12.2.4).
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+fn active_priority_registers(ctlr: u64) -> usize {
+    match ((ctlr >> 8) & 0x7) + 1 {
+        7 => 4,
+        6 => 2,
+        _ => 1,
+    }
+}
+
+/// The INTID an ICC_IAR1_EL1 read (`iar`) acknowledged: bits \[23:0\];
+/// none for the special INTIDs 1020 to 1023 (1023: nothing pending).
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+fn acknowledged(iar: u64) -> Option<crate::id::IntId> {
+    let intid = (iar & 0xff_ffff) as u32;
+    (!(1020..1024).contains(&intid)).then_some(crate::id::IntId(intid))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::registers::{FrameKind, Gicd, ReadAccess, RegisterFrame, WriteAccess};
     use core::cell::RefCell;
     use std::vec::Vec;
+
+    #[test]
+    fn active_priority_registers_follow_the_priority_bits() {
+        // ICC_CTLR_EL1.PRIbits = 4 (QEMU's 5 bits), 5, 6.
+        assert_eq!(active_priority_registers(4 << 8 | 0x400), 1);
+        assert_eq!(active_priority_registers(5 << 8), 2);
+        assert_eq!(active_priority_registers(6 << 8), 4);
+        assert_eq!(active_priority_registers(0), 1);
+    }
+
+    #[test]
+    fn special_intids_acknowledge_nothing() {
+        use crate::id::IntId;
+        assert_eq!(acknowledged(8192), Some(IntId(8192)));
+        assert_eq!(
+            acknowledged(1 << 24 | 27),
+            Some(IntId(27)),
+            "bits above 23 ignored"
+        );
+        assert_eq!(acknowledged(1019), Some(IntId(1019)));
+        for special in 1020..1024 {
+            assert_eq!(acknowledged(special), None);
+        }
+        assert_eq!(acknowledged(1024), Some(IntId(1024)));
+    }
 
     /// A distributor whose GICD_CTLR.RWP reads 1 for `busy_reads` reads
     /// after each write, and which records the writes.
