@@ -37,10 +37,19 @@ impl ItsMut<'_> {
     /// Processes up to `budget` commands from GITS_CREADR towards CWRITER.
     pub(crate) fn process(&mut self, budget: usize) {
         for _ in 0..budget {
+            let queue_bytes = self.queue_bytes();
             let its = &mut *self.its;
             let valid = GITS_CBASER::Valid.is_set(its.cbaser);
             if !its.enabled || its.stalled || !valid || its.creadr == its.cwriter {
                 return;
+            }
+            if its.cwriter >= queue_bytes {
+                // CWRITER left beyond a queue that GITS_CBASER has since
+                // made smaller (CONSTRAINED UNPREDICTABLE): CREADR would
+                // never reach it, so the model stalls.
+                its.stalled = true;
+                let cwriter = its.cwriter as u64;
+                return self.gic.violations.push(Violation::BadCwriter(cwriter));
             }
             if self.gic.config.stall_on_command == Some(its.commands_processed + 1)
                 && !its.stall_fired
@@ -439,6 +448,25 @@ mod tests {
             (rig.model.command_log().len(), rig.model.violations()),
             (2, vec![])
         );
+    }
+
+    #[test]
+    fn a_cwriter_left_beyond_a_smaller_queue_stalls() {
+        // A previous owner queued commands up to 8 KiB into a two-page
+        // queue, then made the queue one page: CREADR would never reach
+        // CWRITER.
+        let mut rig = Rig::bare(ModelConfig::default());
+        rig.gits.write_register(G::Ctlr, 0);
+        let two_pages = rig.alloc(8192, 4096);
+        rig.gits
+            .write_register(G::Cbaser, VALID | two_pages.phys() | INNER_SHAREABLE | 1);
+        rig.gits.write_register(G::Cwriter, 0x1800);
+        rig.gits
+            .write_register(G::Cbaser, VALID | two_pages.phys() | INNER_SHAREABLE);
+        rig.gits.write_register(G::Ctlr, 1);
+        assert_eq!(rig.creadr(), 1, "stalled at 0");
+        assert_eq!(rig.model.take_violations(), [Violation::BadCwriter(0x1800)]);
+        assert!(rig.model.command_log().is_empty());
     }
 
     #[test]

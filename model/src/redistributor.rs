@@ -162,6 +162,11 @@ impl Gic {
         (rd.enable_lpis, rd.rwp_reads) = (true, self.config.rwp_reads);
         rd.cache.clear();
         let limit = rd.lpi_limit(self.config.lpi_id_bits);
+        if limit == u64::from(FIRST_LPI) {
+            // Fewer than 14 ID bits: every LPI is out of range, and the
+            // tables are never read.
+            return;
+        }
         let (prop, pend, ptz) = (rd.prop_table(), rd.pend_table(), rd.ptz);
         let checks = [
             self.arena.check(
@@ -215,6 +220,9 @@ impl Gic {
             rd.pend_table() + first,
             (rd.lpi_limit(self.config.lpi_id_bits) / 8 - first) as usize,
         );
+        if len == 0 {
+            return; // no LPI in range: nothing to write
+        }
         if let Err(fault) = self.arena.check(pend, len, "LPI pending table") {
             return self.violations.push(Violation::Memory(fault));
         }
@@ -353,6 +361,25 @@ mod tests {
         gicr.write_register(R::Ctlr, 1);
         assert_eq!(rig.model.pending(0), [LPI_ID]);
         assert_eq!(rig.model.violations(), []);
+    }
+
+    #[test]
+    fn with_fewer_than_14_id_bits_no_table_is_touched() {
+        // Tables nowhere in memory, IDbits 12 (13 bits): no LPI is in
+        // range, so enabling and disabling LPIs reads and writes nothing.
+        let model = crate::ItsModel::new(ModelConfig::default());
+        let gicr = model.gicr(0);
+        gicr.write_register(R::Propbaser, 12);
+        gicr.write_register(R::Pendbaser, 0);
+        gicr.write_register(R::Ctlr, 1);
+        gicr.write_register(R::Ctlr, 0);
+        assert_eq!(model.violations(), []);
+        // With 14 bits the same tables are read, and written back.
+        gicr.write_register(R::Propbaser, 13);
+        gicr.write_register(R::Ctlr, 1);
+        gicr.write_register(R::Ctlr, 0);
+        let faults = model.violations();
+        assert_eq!(faults.len(), 3, "{faults:?}");
     }
 
     #[test]
