@@ -80,6 +80,10 @@ fn tail(log: &str) -> String {
 
 /// `--from-linux` with `args`: the runner, the Linux checker and the
 /// hibernation checker must all pass.
+/// What the crate logs as `lpi::stop_lpis` turns off LPIs a previous owner
+/// left enabled.
+const LPIS_STOPPED_LINE: &str = "its: a redistributor left with LPIs enabled";
+
 fn from_linux_passes(args: &[&str]) {
     let mut all = vec!["--from-linux"];
     all.extend_from_slice(args);
@@ -91,6 +95,15 @@ fn from_linux_passes(args: &[&str]) {
         tail(&run.log)
     );
     assert!(run.log.contains(RESULT_OK_LINE), "no `{RESULT_OK_LINE}`");
+    // Linux leaves every redistributor's LPIs on (pending tables in its
+    // memory): the example stops them all before its own LPI tables.
+    let stopped = run.log.find(LPIS_STOPPED_LINE);
+    let programmed = run.log.find("its: redistributor 0 at");
+    assert!(
+        stopped.is_some() && stopped < programmed,
+        "Linux's LPIs not stopped before the example's tables; log:\n{}",
+        tail(&run.log)
+    );
     let linux = check_from_linux(&run.trace);
     assert!(
         linux.failures.is_empty(),

@@ -23,7 +23,7 @@ mod its_side;
 mod redistributor;
 mod tables;
 
-pub use redistributor::{RedistributorInfo, retire_resident_vpe};
+pub use redistributor::{RedistributorInfo, retire_resident_vpe, stop_lpis};
 pub use tables::{DEFAULT_PRIORITY, LpiConfig};
 
 use crate::error::ItsError;

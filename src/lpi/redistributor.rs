@@ -120,6 +120,42 @@ pub fn retire_resident_vpe<G: GicrFrame, V: GicrVlpiFrame>(
     Ok(())
 }
 
+/// Turns off the LPIs a previous owner (firmware, a kernel that kexecs)
+/// left enabled on a redistributor, as the first thing a kernel does at
+/// boot, before it hands out memory. A pending table is the
+/// redistributor's to read and write while EnableLPIs is 1, and until
+/// GICR_CTLR.RWP reads 0 after it is cleared (IHI 0069 5.1.2, GICR_CTLR):
+/// an implementation that caches pending state writes it back into the
+/// previous owner's pending table as it stops, wherever that lies. Memory
+/// this kernel has not used yet takes no harm; an allocation made there
+/// before would be overwritten (Linux, which cannot know either, disables
+/// LPIs as it boots and counts on the previous kernel having reserved its
+/// tables). Waits for GICR_CTLR.RWP before and after. Returns
+/// whether EnableLPIs is now 0: `false` where it cannot be cleared
+/// (GICR_CTLR.CES = 0), and the tables are then adopted from a reserved
+/// region ([`crate::LpiDomain::with_region`]) or refused.
+///
+/// Call it on every redistributor after [`crate::its::quiesce`] on every
+/// ITS (an ITS still translating keeps making LPIs pending) and before the
+/// first allocation of LPI tables. A redistributor powered down (Arm
+/// GIC-600's GICR_PWRR) reads EnableLPIs 0 and is left alone.
+///
+/// # Errors
+/// [`ItsError::Timeout`] (waiting for [`WaitFor::RedistributorWrite`]) if
+/// GICR_CTLR.RWP does not clear.
+pub fn stop_lpis<G: GicrFrame>(frame: &G, wait: WaitPolicy) -> Result<bool, ItsError> {
+    if !lpis_enabled(frame) {
+        return Ok(true);
+    }
+    log::info!(
+        "its: a redistributor left with LPIs enabled (GICR_PENDBASER {:#x}): stopping it",
+        frame.read(GICR_PENDBASER).get()
+    );
+    // A change the previous owner made may still be in progress.
+    wait_rwp(frame, wait)?;
+    disable(frame, wait)
+}
+
 fn wait_vpe_clean<V: GicrVlpiFrame>(vlpi: &V, wait: WaitPolicy) -> Result<(), ItsError> {
     Wait::until(wait, WaitFor::VpeTable, || {
         Ok(!vlpi.read(GICR_VPENDBASER).is_set(GICR_VPENDBASER::Dirty))

@@ -175,3 +175,89 @@ fn every_its_is_quiesced_before_any_redistributor_takes_lpis() {
                 .unwrap();
     }
 }
+
+/// The LPI whose bit a previous owner left set in its pending table.
+const LEFT_PENDING: u32 = 8200;
+
+/// A previous owner's redistributor 0 with LPIs enabled (16 ID bits) on
+/// tables in memory our kernel sees as free, LPI 8200 pending. Returns the
+/// pending table's address.
+fn leave_lpis_enabled(model: &ItsModel) -> u64 {
+    use gicv3_its::DmaRequest;
+    use gicv3_its_model::GicrRegister as R;
+    let mut memory = model.memory();
+    let pending = memory
+        .allocate_zeroed(DmaRequest::new(65536, 65536))
+        .unwrap();
+    let property = memory
+        .allocate_zeroed(DmaRequest::new(65536, 65536))
+        .unwrap();
+    // SAFETY: inside `pending` (8 KiB of it hold 16 bits of INTIDs).
+    unsafe {
+        let byte = LEFT_PENDING as usize / 8;
+        pending
+            .virt()
+            .as_ptr()
+            .add(byte)
+            .write(1 << (LEFT_PENDING % 8));
+    }
+    memory.clean_invalidate_to_poc(pending.virt(), pending.size());
+    let gicr = model.gicr(0);
+    gicr.write_register(R::Propbaser, property.phys() | 15);
+    gicr.write_register(R::Pendbaser, pending.phys());
+    gicr.write_register(R::Ctlr, 1);
+    assert_eq!(model.pending(0), [gicv3_its::IntId(LEFT_PENDING)]);
+    let phys = pending.phys();
+    // The previous owner is gone: its memory is free for our kernel.
+    memory.give_back(pending);
+    memory.give_back(property);
+    model.take_violations();
+    phys
+}
+
+/// The order a kernel that takes over a GIC follows: every redistributor's
+/// LPIs stopped before the kernel allocates memory. Clearing EnableLPIs
+/// makes the redistributor write its pending state back into the previous
+/// owner's pending table; in order, that memory is still unused (and the
+/// write is the model's only fault, outside every allocation). Out of
+/// order, the kernel's data was allocated there first (here a page of its
+/// own), and the write-back overwrites it when `init_redistributor` clears
+/// EnableLPIs.
+#[test]
+fn every_redistributor_stops_its_lpis_before_the_kernel_allocates_memory() {
+    for stopped_first in [false, true] {
+        let model = ItsModel::new(ModelConfig::default());
+        let left_table = leave_lpis_enabled(&model);
+        gicv3_its::its::quiesce(&model.gits(), gicv3_its::WaitPolicy::default()).unwrap();
+        if stopped_first {
+            let stopped =
+                gicv3_its::lpi::stop_lpis(&model.gicr(0), gicv3_its::WaitPolicy::default());
+            assert_eq!(stopped, Ok(true));
+            assert!(matches!(
+                model.take_violations().as_slice(),
+                [Violation::Memory(fault)]
+                    if fault.address == left_table + 1024 && fault.what == "LPI pending table"
+            ));
+        }
+        // The kernel's own data: 0xff everywhere.
+        let mut memory = model.memory();
+        let data = memory
+            .allocate_zeroed(gicv3_its::DmaRequest::new(65536, 4096))
+            .unwrap();
+        assert_eq!(data.phys(), left_table, "the same memory, handed out again");
+        // SAFETY: the whole of `data`, which this test holds.
+        unsafe { core::ptr::write_bytes(data.virt().as_ptr(), 0xff, data.size()) };
+        memory.clean_invalidate_to_poc(data.virt(), data.size());
+        let domain = gicv3_its::LpiDomain::new(model.memory(), LpiDomainConfig::default()).unwrap();
+        init_redistributors(&model, &domain);
+        // SAFETY: inside `data`.
+        let kept = unsafe { data.virt().as_ptr().add(2048).read_volatile() };
+        if stopped_first {
+            assert_eq!(kept, 0xff, "the kernel's data intact");
+            assert_no_violations(&model);
+        } else {
+            assert_eq!(kept, 0, "the kernel's data overwritten by the write-back");
+        }
+        memory.give_back(data);
+    }
+}

@@ -29,7 +29,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use gicv3_its::gic::{self, cpu_interface};
 use gicv3_its::{
     CollectionId, DeviceId, DmaPool, Doorbell, EventId, GicdMmio, GicrMmio, GitsMmio, IntId, Its,
-    ItsConfig, ItsError, LpiDomain, LpiDomainConfig, WaitPolicy, its,
+    ItsConfig, ItsError, LpiDomain, LpiDomainConfig, WaitPolicy, its, lpi,
 };
 
 // QEMU virt's map (its device tree says the same).
@@ -123,9 +123,11 @@ fn run() -> Result<(), Failure> {
     // SAFETY: clearing DAIF.I unmasks IRQs, which the handler below takes.
     unsafe { core::arch::asm!("msr daifclr, #2", options(nostack)) };
 
-    // The LPIs and the ITS: every ITS quiesced before the redistributor
-    // takes LPIs, then this CPU's collection.
+    // The LPIs and the ITS: whatever a previous owner left stopped (every
+    // ITS quiesced, every redistributor's LPIs off), then the tables, this
+    // CPU's redistributor, the ITS and this CPU's collection.
     its::quiesce(&gits, wait)?;
+    lpi::stop_lpis(&gicr, wait)?;
     let domain = LpiDomainConfig {
         id_bits: gic::lpi_id_bits(&gicd)?,
         ..LpiDomainConfig::default()

@@ -190,15 +190,22 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
         layout.scratch.start,
         layout.scratch.end,
     );
-
     // Whatever kernel ran before (Linux, through kexec) may have left a
-    // timer armed; the GIC is reset below.
+    // timer armed, and its ITSes and redistributors running on tables in
+    // memory this kernel is about to use: all stopped first. The GIC is
+    // reset here.
     cpu::stop_timers();
     // SAFETY: GICD and the GICR regions come from the DTB and are mapped as
     // Device memory; the GIC module is their only user apart from the ITS
     // driver's LPI registers.
     let gic = unsafe { Gic::init(platform.gicd.start, &platform.gicr) }
         .map_err(|e| format!("GIC: {e}"))?;
+    // Waits for the GIC are bounded in time by the generic timer (one second
+    // each, the driver's default on aarch64), not by a count of register
+    // reads.
+    let wait = WaitPolicy::default();
+    msi::stop_previous_owner(&platform, &gic, wait)
+        .map_err(|e| format!("stopping the previous owner's GIC state: {e}"))?;
     info!(
         "gic: distributor at {:#x}, redistributor at {:#x}",
         gic.gicd(),
@@ -206,10 +213,6 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
     );
     cpu::enable_irqs();
 
-    // Waits for the GIC are bounded in time by the generic timer (one second
-    // each, the driver's default on aarch64), not by a count of register
-    // reads.
-    let wait = WaitPolicy::default();
     let lpis = LpiDomainConfig {
         id_bits: gic.lpi_id_bits().min(16),
         wait,

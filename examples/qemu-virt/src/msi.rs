@@ -18,8 +18,51 @@ use gicv3_its::registers::{
 use gicv3_its::tock_registers::{LocalRegisterCopy, RegisterLongName};
 use gicv3_its::{
     CollectionId, DeviceId, DmaRegion, Doorbell, EventId, GicrMmio, GicrVlpiMmio, GitsMmio, IntId,
-    Its, ItsConfig, ItsError, LpiDomain, LpiDomainConfig, ProcessorNumber, its::quiesce,
+    Its, ItsConfig, ItsError, LpiDomain, LpiDomainConfig, ProcessorNumber, its::quiesce, lpi,
 };
+
+/// Stops whatever a previous owner (Linux, through kexec) left running on
+/// the GIC, before this kernel allocates memory that the previous owner's
+/// tables may occupy: every ITS quiesced (no more MSIs translated into its
+/// tables), then on every redistributor a resident vPE made non-resident
+/// and the LPIs stopped (the pending state written back into the previous
+/// owner's pending table now, not over memory handed out later). A
+/// redistributor whose EnableLPIs cannot be cleared keeps running; its
+/// tables are adopted from the reserved LPI region, or refused, when its
+/// CPU comes up.
+pub fn stop_previous_owner(
+    platform: &Platform,
+    gic: &Gic,
+    wait: gicv3_its::WaitPolicy,
+) -> Result<(), ItsError> {
+    for node in &platform.its {
+        let Some(base) = NonNull::new(node.frames.start as *mut u8) else {
+            continue;
+        };
+        // SAFETY: the ITS frames come from the DTB and are identity mapped
+        // as Device memory for ever (paging.rs); no driver uses them yet.
+        let frame = unsafe { GitsMmio::new(base) };
+        quiesce(&frame, wait)?;
+    }
+    for rd_base in gic.redistributors().rd_bases() {
+        let Some(base) = NonNull::new(rd_base as *mut u8) else {
+            continue;
+        };
+        // SAFETY: an RD_base frame inside a redistributor region of the
+        // DTB, mapped as Device memory for ever; its LPI registers are the
+        // driver's, which does not run yet.
+        let gicr = unsafe { GicrMmio::new(base) };
+        if let Some(vlpi) = vlpi_frame(&gicr) {
+            lpi::retire_resident_vpe(&gicr, &vlpi, wait)?;
+        }
+        if !lpi::stop_lpis(&gicr, wait)? {
+            log::warn!(
+                "gic: redistributor at {rd_base:#x} keeps its LPIs enabled (EnableLPIs cannot be cleared)"
+            );
+        }
+    }
+    Ok(())
+}
 
 /// Enables the LPIs of the redistributor at `rd_base` (its frame `gicr`)
 /// on the domain's tables. A GICv4 redistributor (GICR_TYPER.VLPIS) comes
@@ -30,18 +73,23 @@ pub fn enable_lpis(
     gicr: &GicrMmio,
     rd_base: u64,
 ) -> Result<ProcessorNumber, ItsError> {
-    if !gicr.read(GICR_TYPER).is_set(GICR_TYPER::VLPIS) {
-        return lpis.init_redistributor(gicr, rd_base);
+    match vlpi_frame(gicr) {
+        Some(vlpi) => lpis.init_redistributor_with_vlpi(gicr, &vlpi, rd_base),
+        None => lpis.init_redistributor(gicr, rd_base),
     }
-    let vlpi_base = gicr.base().as_ptr().wrapping_add(VLPI_OFFSET);
-    let Some(vlpi_base) = NonNull::new(vlpi_base) else {
-        return lpis.init_redistributor(gicr, rd_base);
-    };
+}
+
+/// The VLPI_base frame of a GICv4 redistributor (GICR_TYPER.VLPIS), 128 KiB
+/// above RD_base.
+fn vlpi_frame(gicr: &GicrMmio) -> Option<GicrVlpiMmio> {
+    if !gicr.read(GICR_TYPER).is_set(GICR_TYPER::VLPIS) {
+        return None;
+    }
+    let vlpi_base = NonNull::new(gicr.base().as_ptr().wrapping_add(VLPI_OFFSET))?;
     // SAFETY: GICR_TYPER.VLPIS says the redistributor has a VLPI_base frame
     // 128 KiB above RD_base, inside the redistributor region the DTB gives
     // and the kernel maps as Device memory for ever; only the driver uses it.
-    let vlpi = unsafe { GicrVlpiMmio::new(vlpi_base) };
-    lpis.init_redistributor_with_vlpi(gicr, &vlpi, rd_base)
+    Some(unsafe { GicrVlpiMmio::new(vlpi_base) })
 }
 
 /// The VLPI_base frame's offset from RD_base (RD_base, SGI_base, then

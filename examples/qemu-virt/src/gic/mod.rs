@@ -203,6 +203,12 @@ impl Redistributors {
         Ok(())
     }
 
+    /// The RD_base of every redistributor in the regions, in order.
+    pub fn rd_bases(&self) -> impl Iterator<Item = u64> + '_ {
+        self.iter()
+            .map(|redistributor| redistributor.rd_base.base().as_ptr() as u64)
+    }
+
     fn find(&self, affinity: u32) -> Result<Redistributor, GicError> {
         self.iter()
             .find(|redistributor| redistributor.affinity() == affinity)
