@@ -11,6 +11,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod garbage;
 mod one_its;
 mod ops;
 mod two_its;
