@@ -10,7 +10,8 @@
 //! cycles in one QEMU on one CPU and on four, 5 `--cold` cycles (four
 //! CPUs, `qemu/run`'s default), and the runs the checker or the kernel
 //! must refuse: `--no-teardown`, a failed save hook in the boot kernel, a
-//! corrupt image and an image resumed already.
+//! corrupt image, an image resumed already, and images cut short by a
+//! power cut.
 
 mod qemu_support;
 
@@ -277,4 +278,119 @@ fn a_resumed_image_is_never_resumed_again() {
         second.log
     );
     assert_eq!(second.status, 0, "{}", second.log);
+}
+
+/// Where the power-cut test cuts, in sectors of the image write (the old
+/// header invalidated, 8 sectors; the range table; the pages; the header,
+/// 8 sectors): by default a torn first write, a torn range table, the
+/// middle of the pages, a torn last write (the header half written) and
+/// after the last sector (a complete image). `POWER_CUT_POINTS` replaces
+/// them: a comma-separated list of points (`N`, `end`, `end-K`), or
+/// `sweep` for every 8th sector of a 368-sector image and the sectors
+/// around each write's edges.
+fn power_cut_points() -> Vec<String> {
+    match std::env::var("POWER_CUT_POINTS").ok().as_deref() {
+        None | Some("") => ["4", "12", "200", "end-4", "end"]
+            .map(String::from)
+            .to_vec(),
+        Some("sweep") => {
+            let mut points: Vec<String> = (0..=46).map(|i| (i * 8).to_string()).collect();
+            points.extend(
+                [
+                    "1", "7", "9", "15", "17", "end-9", "end-8", "end-7", "end-1", "end",
+                ]
+                .map(String::from),
+            );
+            points
+        }
+        Some(list) => list.split(',').map(String::from).collect(),
+    }
+}
+
+/// `(written, total)` from the kernel's power-cut line, if it cut.
+fn cut_at(log: &str) -> Option<(u64, u64)> {
+    let line = log
+        .lines()
+        .find(|line| line.contains(protocol::POWER_CUT_LINE))?;
+    let mut numbers = line[line.find(protocol::POWER_CUT_LINE)? + protocol::POWER_CUT_LINE.len()..]
+        .split_whitespace()
+        .filter_map(|word| word.parse().ok());
+    Some((numbers.next()?, numbers.next()?))
+}
+
+/// A power cut while the image is written (`qemu/run --cold --power-cut`:
+/// the disk keeps what was written up to the point, then QEMU is killed),
+/// then a boot on the same disk (`--cold --keep-image`). An image cut
+/// short is never resumed: the header goes last, and a torn header fails
+/// its checksum; the boot says why and runs a cycle of its own, which the
+/// trace checker passes. A complete image is resumed.
+#[test]
+fn a_power_cut_while_the_image_is_written_never_resumes_a_partial_image() {
+    let points = power_cut_points();
+    let mut partial = 0;
+    for point in &points {
+        let runs = run_all(&[
+            &["--cold", "--power-cut", point],
+            &["--cold", "--keep-image"],
+        ]);
+        let (cut, next) = (&runs[0], &runs[1]);
+        assert_eq!(cut.status, 0, "--power-cut {point}: {}", cut.log);
+        let Some((written, total)) = cut_at(&cut.log) else {
+            // The image was shorter than the point: written whole, and
+            // resumed by the run's second process.
+            assert!(
+                point.parse::<u64>().is_ok() && cut.log.contains(EXIT_LINE),
+                "--power-cut {point}: no cut and no resume:\n{}",
+                cut.log
+            );
+            println!("power cut at {point}: beyond the image");
+            continue;
+        };
+        assert_eq!(
+            next.status, 0,
+            "after a cut at {written}/{total}: {}",
+            next.log
+        );
+        // What the first boot after the cut did, before a process of its
+        // own hibernated.
+        let first = next
+            .log
+            .split("qemu/run: the kernel hibernated")
+            .next()
+            .unwrap_or_default();
+        let resumed = first.contains(HANDOVER_LINE);
+        if written == total {
+            assert!(
+                resumed && first.contains(EXIT_LINE),
+                "a complete image was not resumed:\n{}",
+                next.log
+            );
+        } else {
+            partial += 1;
+            assert!(
+                !resumed,
+                "an image cut at {written}/{total} sectors was resumed:\n{}",
+                next.log
+            );
+            // No header (it goes last), or one that fails a check.
+            let refused =
+                first.contains(protocol::NO_IMAGE_LINE) || first.contains("; booting normally");
+            assert!(
+                refused,
+                "no refusal after a cut at {written}/{total}:\n{}",
+                next.log
+            );
+            let report = check(&next.trace, &next.log);
+            assert!(
+                report.failures.is_empty() && report.cycles == 1,
+                "the cycle after a cut at {written}/{total}: {:#?}",
+                report.failures
+            );
+        }
+        println!("power cut at {point} ({written}/{total} sectors): resumed {resumed}");
+    }
+    println!(
+        "{} power-cut points, {partial} partial images refused",
+        points.len()
+    );
 }

@@ -104,6 +104,13 @@ pub const JUMP_LINE: &str = "PM: hibernation: copying";
 pub const EXIT_LINE: &str = "PM: hibernation: exit";
 /// The last line of a run without failures; the whole line.
 pub const RESULT_OK_LINE: &str = "PM: hibernation: result: ok";
+/// The image kernel stops where `hibernate-power-cut` cuts the power
+/// (`qemu/run` kills QEMU on it):
+/// `{POWER_CUT_LINE} {written} of {total} sectors of the image`.
+pub const POWER_CUT_LINE: &str = "PM: hibernation: power cut after";
+/// The boot kernel found no image (none written, or not written whole):
+/// the whole line.
+pub const NO_IMAGE_LINE: &str = "PM: hibernation: no image on the disk: fresh boot";
 
 /// The boot kernel's record of the image kernel's ITS, from the image
 /// header, one line per device:

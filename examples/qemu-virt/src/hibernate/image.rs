@@ -56,6 +56,12 @@ impl Progress {
 /// Bytes per disk transfer while saving or loading.
 const CHUNK: usize = 128 * 1024;
 
+/// Sectors [`write`] sends the disk for an image with `header`: the old
+/// header invalidated, then the range table, the pages and the header.
+pub fn sectors_written(header: &Header) -> u64 {
+    (HEADER_BYTES / SECTOR_SIZE) as u64 + header.sectors()
+}
+
 /// Writes an image: pages in `data` (the runs of `table`, back to back).
 /// The header goes last, so a crash mid-way leaves no valid image.
 pub fn write(

@@ -7,6 +7,7 @@
 
 use super::image::{self, ImageError, ItsView};
 use super::marker::mark;
+use super::power_cut::PowerCut;
 use super::snapshot::{self, RESUMED, SNAPSHOT_TAKEN, SavedRange, SnapshotJob};
 use super::{Hibernation, PAGE, own_header, scratch};
 use crate::cpu::IrqGuard;
@@ -129,9 +130,15 @@ impl Hibernation {
         header.ranges = job.ranges as u64;
         header.pages = job.pages as u64;
         header.table_checksum = snapshot::checksum(&raw);
-        let written = match self.disk() {
-            Some(disk) => image::write(disk, &header, table, pages),
-            None => Err(ImageError::NoImage),
+        let power_cut = self.options.power_cut;
+        let written = match (self.disk(), power_cut) {
+            (Some(disk), None) => image::write(disk, &header, table, pages),
+            (Some(disk), Some(point)) => {
+                let total = image::sectors_written(&header);
+                let mut disk = PowerCut::new(disk, point, total);
+                image::write(&mut disk, &header, table, pages)
+            }
+            (None, _) => Err(ImageError::NoImage),
         };
         written?;
         if self.options.corrupt

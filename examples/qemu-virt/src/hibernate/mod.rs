@@ -43,7 +43,9 @@
 //! log lines it reads are defined once, for both, in [`crate::protocol`].
 //! `hibernate-no-teardown` makes the boot kernel skip its save hook, to show
 //! that the checker catches it; `hibernate-fail-boot-save` makes it treat
-//! its save hook as failed, to show that it then refuses to jump.
+//! its save hook as failed, to show that it then refuses to jump;
+//! `hibernate-power-cut=POINT` cuts the power part-way through writing the
+//! image (`power_cut.rs`).
 
 mod header;
 pub mod image;
@@ -55,6 +57,7 @@ mod boot_kernel;
 mod checks;
 mod image_kernel;
 mod options;
+mod power_cut;
 mod resumed_kernel;
 mod soak;
 
@@ -62,6 +65,7 @@ use crate::block::BlockDevice;
 use crate::edu::Edu;
 use crate::hotplug;
 use crate::msi::MsiRoute;
+use crate::protocol::NO_IMAGE_LINE;
 use crate::{Kernel, irq, smp};
 use alloc::format;
 use alloc::string::String;
@@ -130,7 +134,7 @@ pub fn run(kernel: Kernel) -> ! {
             warn!("PM: hibernation: image not resumed: {error}; booting normally");
             hibernation.refused = Some(error);
         }
-        Err(ImageError::NoImage) => info!("PM: hibernation: no image on the disk: fresh boot"),
+        Err(ImageError::NoImage) => info!("{NO_IMAGE_LINE}"),
         Err(error) => {
             warn!("PM: hibernation: {error}; booting normally");
             hibernation.refused = Some(error);

@@ -1,7 +1,8 @@
 //! The hibernation cycle's switches on the kernel command line
-//! (`cycles=N`, `hibernate-cold`, and the debug switches that prove the
-//! checker and the boot kernel's refusals).
+//! (`cycles=N`, `hibernate-cold`, the debug switches that prove the
+//! checker and the boot kernel's refusals, and the power cut).
 
+use super::power_cut::CutPoint;
 use crate::Kernel;
 
 /// What the command line asks for.
@@ -19,6 +20,8 @@ pub(super) struct Options {
     /// The boot kernel treats its ITS save hook as failed (to prove that it
     /// then does not jump).
     pub(super) fail_boot_save: bool,
+    /// The power is cut while the image is written (`power_cut.rs`).
+    pub(super) power_cut: Option<CutPoint>,
 }
 
 impl Options {
@@ -36,6 +39,11 @@ impl Options {
             no_teardown: kernel.platform.has_arg("hibernate-no-teardown"),
             corrupt: kernel.platform.has_arg("hibernate-corrupt-image"),
             fail_boot_save: kernel.platform.has_arg("hibernate-fail-boot-save"),
+            power_cut: kernel
+                .platform
+                .bootargs
+                .split_whitespace()
+                .find_map(|arg| CutPoint::parse(arg.strip_prefix("hibernate-power-cut=")?)),
         }
     }
 }
