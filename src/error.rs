@@ -239,11 +239,12 @@ pub enum ItsError {
         /// Bytes asked for.
         size: usize,
     },
-    /// A bounded wait ran out of polls.
+    /// A bounded wait gave up: its time ran out on the [`crate::WaitPolicy`]'s
+    /// clock, or its budget of register reads did.
     Timeout {
         /// What was being waited for.
         waiting_for: WaitFor,
-        /// How many polls were made.
+        /// How many register reads (polls) were made.
         polls: u32,
     },
     /// The ITS stopped on a command it could not execute (GITS_CREADR.Stalled).
@@ -399,7 +400,7 @@ impl fmt::Display for ItsError {
                 write!(f, "could not allocate {size} bytes of GIC memory")
             }
             Self::Timeout { waiting_for, polls } => {
-                write!(f, "gave up waiting for {waiting_for:?} after {polls} polls")
+                write!(f, "gave up waiting for {waiting_for:?} after {polls} reads")
             }
             Self::CommandStalled { command, offset } => {
                 write!(

@@ -4,7 +4,7 @@
 //!
 //! Commands are batched: `push` only writes memory, `publish` writes CWRITER
 //! once for everything pushed since the last publish (one doorbell), and
-//! `wait_until_consumed` polls CREADR with a bounded budget. When the ring is
+//! `publish_and_wait` polls CREADR within a bounded wait. When the ring is
 //! full, `push` publishes and waits for room (backpressure), never
 //! overwriting a slot the ITS has not read.
 

@@ -2,8 +2,11 @@
 //!
 //! Every request flows one way: it is checked against the registry, encoded
 //! as commands, pushed to the queue, published with one doorbell and waited
-//! for; only when the ITS has consumed it does the registry record it. Save,
-//! restore and recovery live in `suspend.rs`.
+//! for; a mapping is recorded only once the ITS has consumed its commands.
+//! An event's configuration (priority, enable) is the exception: it is
+//! written to the property table, which the registry mirrors, before the
+//! INV or INVALL, and stays recorded if that command fails (the table
+//! holds it either way). Save, restore and recovery live in `suspend.rs`.
 
 use crate::command::RdBase;
 use crate::error::ItsError;

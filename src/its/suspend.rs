@@ -9,7 +9,7 @@
 //! runs before it jumps into a hibernation image.
 //!
 //! [`Its::restore`] rebuilds everything from the registry: it reprograms the
-//! command queue (zeroed, CWRITER = 0) and the tables, enables the ITS and
+//! command queue (empty: CREADR = CWRITER = 0) and the tables, enables the ITS and
 //! replays MAPC, MAPD and MAPTI, then one INVALL per collection and one SYNC
 //! per redistributor. [`Its::recover`] does the same after a stalled or
 //! timed-out command, so the hardware again holds exactly what the registry
@@ -391,7 +391,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         }
     }
 
-    /// Reprograms the queue (zeroed, CWRITER = 0) and the BASERs, zeroes
+    /// Reprograms the queue (empty: CWRITER = 0) and the BASERs, zeroes
     /// every ITT so no stale entry can be revived by MAPD, rewrites the LPI
     /// configuration of every mapped event, and enables the ITS. The caller
     /// has disabled the ITS, waited for quiescence and invalidated the

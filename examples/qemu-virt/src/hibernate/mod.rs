@@ -1,7 +1,12 @@
 //! Hibernation: the whole boot -> hibernate -> restore cycle, done so that
 //! the ITS never holds a mapping into memory the running kernel does not
-//! own (the bug in `../shared/seeds`: a boot kernel left its ITTs mapped
-//! when it jumped into the image).
+//! own. The bug this guards against (reported on the Linux kernel mailing
+//! list in July 2025, "Memory corruption after resume from hibernate with
+//! Arm GICv3 ITS"): the boot kernel left its devices mapped in the ITS when
+//! it jumped into the image, with ITTs at addresses the resumed kernel used
+//! for other data; when the hypervisor later saved the guest (live update
+//! or migration), KVM wrote the ITS state into those ITTs, over that
+//! data.
 //!
 //! One binary plays three parts, with `hibernate` on its command line:
 //!
