@@ -10,6 +10,7 @@
 //! error the state explains: a redistributor whose EnableLPIs cannot be
 //! cleared, running on tables our kernel cannot adopt.
 
+use crate::cases;
 use crate::support::*;
 use gicv3_its::registers::{GICR_PENDBASER, GICR_PROPBASER, GITS_BASER, GITS_CBASER};
 use gicv3_its::{CollectionId, DeviceId, DmaMemory, DmaRegion, DmaRequest, EventId};
@@ -731,15 +732,6 @@ fn run(handover: &Handover) -> Result<(), TestCaseError> {
     drop(itses);
     drop(gone);
     Ok(())
-}
-
-/// Cases: `PROPTEST_CASES` if set (the README records a release run), 64
-/// otherwise.
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(64)
 }
 
 proptest! {

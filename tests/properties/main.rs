@@ -3,10 +3,12 @@
 //! configurations, with one ITS (`one_its`) and with two sharing one LPI
 //! domain (`two_its`). After every step the model's tables must translate
 //! exactly what the registry says (nothing at all while saved), and the
-//! model must have seen no spec violation.
+//! model must have seen no spec violation. `garbage` boots on whatever
+//! state a previous owner could leave.
 //!
-//! `PROPTEST_CASES=N` sets the number of cases of the two-ITS test (64 by
-//! default; the README records a release run of 10,000).
+//! `PROPTEST_CASES=N` sets the number of cases of the two-ITS test and the
+//! previous-owner test (`garbage`): 64 by default; the README records a
+//! release run of 10,000 of each.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -15,3 +17,12 @@ mod garbage;
 mod one_its;
 mod ops;
 mod two_its;
+
+/// Cases of the tests that take `PROPTEST_CASES` (the README records the
+/// release runs), 64 otherwise.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(64)
+}

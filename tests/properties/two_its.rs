@@ -6,6 +6,7 @@
 //! registry says, no INTID is mapped twice, MSIs arrive as configured, and
 //! a hypervisor saving the VM would write nothing of a saved ITS.
 
+use crate::cases;
 use crate::ops::{Op, apply, expected_error, mapping_op};
 use crate::support::*;
 use gicv3_its::{CollectionId, ItsConfig, ItsError, ItsState, LpiDomainConfig, ProcessorNumber};
@@ -204,15 +205,6 @@ impl Machine {
         }
         assert_no_violations(&self.model);
     }
-}
-
-/// Cases: `PROPTEST_CASES` if set (10,000 for the release run the README
-/// records), 64 otherwise.
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(64)
 }
 
 proptest! {
