@@ -14,13 +14,7 @@ fn model_config() -> impl Strategy<Value = ModelConfig> {
 /// KVM's emulated ITS, consuming commands at once or a few per CREADR read.
 fn kvm_config() -> impl Strategy<Value = ModelConfig> {
     any::<bool>().prop_map(|asynchronous| ModelConfig {
-        consumption: if asynchronous {
-            Consumption::Asynchronous {
-                commands_per_creadr_read: 3,
-            }
-        } else {
-            Consumption::Synchronous
-        },
+        consumption: consumption(asynchronous),
         arena_size: 16 << 20,
         ..ModelConfig::kvm()
     })
@@ -38,17 +32,22 @@ fn spec_config() -> impl Strategy<Value = ModelConfig> {
             },
             shareable,
             pta,
-            consumption: if asynchronous {
-                Consumption::Asynchronous {
-                    commands_per_creadr_read: 3,
-                }
-            } else {
-                Consumption::Synchronous
-            },
+            consumption: consumption(asynchronous),
             arena_size: 16 << 20,
             ..ModelConfig::default()
         },
     )
+}
+
+/// Commands consumed at once, or a few per GITS_CREADR read.
+fn consumption(asynchronous: bool) -> Consumption {
+    if asynchronous {
+        Consumption::Asynchronous {
+            commands_per_creadr_read: 3,
+        }
+    } else {
+        Consumption::Synchronous
+    }
 }
 
 fn check(model: &gicv3_its_model::ItsModel, its: &ModelIts) {
