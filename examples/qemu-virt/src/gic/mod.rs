@@ -291,79 +291,9 @@ fn silence(redistributor: &Redistributor) -> Result<(), GicError> {
 
 /// The GICv3 CPU interface of the running CPU (ICC_*_EL1, 12.2).
 pub mod cpu_interface {
-    /// Enables the system-register interface, unmasks every priority,
-    /// drops every active priority a previous kernel left (ICC_AP1Rn) and
-    /// enables group 1 interrupts.
-    pub fn enable() {
-        // SAFETY: these are this CPU's own GIC system registers; EL2 (if any)
-        // allowed EL1 to use them (boot.rs). ICC_SRE_EL1 = SRE | DFB | DIB,
-        // ICC_PMR_EL1 = 0xff (no priority masked), ICC_BPR1_EL1 = 0,
-        // ICC_CTLR_EL1 = 0 (EOI also deactivates; Linux booted at EL2
-        // leaves EOImode = 1).
-        unsafe {
-            core::arch::asm!(
-                "mrs {t}, s3_0_c12_c12_5",
-                "orr {t}, {t}, #7",
-                "msr s3_0_c12_c12_5, {t}",
-                "isb",
-                "mov {t}, #0xff",
-                "msr s3_0_c4_c6_0, {t}",
-                "msr s3_0_c12_c12_3, xzr",
-                "msr s3_0_c12_c12_4, xzr",
-                "isb",
-                t = out(reg) _,
-                options(nostack),
-            );
-        }
-        clear_active_priorities();
-        // SAFETY: ICC_IGRPEN1_EL1 = 1 lets group 1 interrupts be signalled
-        // to this CPU, which has its vectors installed.
-        unsafe {
-            core::arch::asm!("msr s3_0_c12_c12_7, {}", "isb", in(reg) 1u64, options(nostack))
-        };
-    }
-
-    /// ICC_AP1Rn_EL1 = 0 (12.2.4): no group 1 priority counts as active.
-    /// A kernel that jumped away from inside an interrupt handler leaves one
-    /// set, and then nothing of equal or lower priority is signalled. Only
-    /// the registers that exist for the implemented priority bits
-    /// (ICC_CTLR_EL1.PRIbits + 1) are written: AP1R1 with 6 or more, AP1R2
-    /// and AP1R3 with 7; the others are UNDEFINED.
-    fn clear_active_priorities() {
-        let ctlr: u64;
-        // SAFETY: reading ICC_CTLR_EL1 has no effect.
-        unsafe {
-            core::arch::asm!("mrs {}, s3_0_c12_c12_4", out(reg) ctlr, options(nomem, nostack))
-        };
-        let priority_bits = ((ctlr >> 8) & 0x7) + 1;
-        // SAFETY: clearing the active priorities of this CPU's interface;
-        // each register written exists for `priority_bits` (above).
-        unsafe {
-            core::arch::asm!("msr s3_0_c12_c9_0, xzr", options(nostack));
-            if priority_bits >= 6 {
-                core::arch::asm!("msr s3_0_c12_c9_1, xzr", options(nostack));
-            }
-            if priority_bits == 7 {
-                core::arch::asm!(
-                    "msr s3_0_c12_c9_2, xzr",
-                    "msr s3_0_c12_c9_3, xzr",
-                    options(nostack)
-                );
-            }
-            core::arch::asm!("isb", options(nostack));
-        }
-    }
-
-    /// Stops this CPU's interface from signalling group 1 interrupts
-    /// (ICC_IGRPEN1_EL1 = 0): the last GIC step of a CPU going offline, or
-    /// before another kernel takes the CPU.
-    pub fn disable() {
-        // SAFETY: clearing this CPU's group 1 enable only stops interrupts
-        // being signalled to it.
-        unsafe {
-            core::arch::asm!("msr s3_0_c12_c12_7, xzr", "isb", options(nostack));
-        }
-    }
+    // Enabling (SRE, PMR, BPR1, CTLR, every active priority cleared,
+    // IGRPEN1) and disabling this CPU's interface: the crate's helpers.
+    pub use gicv3_its::gic::cpu_interface::{disable, enable};
 
     /// Sends SGI `sgi` (0..16) to the CPU with `affinity` (GICR_TYPER's
     /// layout: Aff3.Aff2.Aff1.Aff0), through ICC_SGI1R_EL1 (12.2.22):
