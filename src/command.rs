@@ -148,18 +148,18 @@ pub enum ItsCommand {
 
 /// Command numbers, DW0 bits \[7:0\] (Table 5-14).
 mod opcode {
-    pub const MOVI: u8 = 0x01;
-    pub const INT: u8 = 0x03;
-    pub const CLEAR: u8 = 0x04;
-    pub const SYNC: u8 = 0x05;
-    pub const MAPD: u8 = 0x08;
-    pub const MAPC: u8 = 0x09;
-    pub const MAPTI: u8 = 0x0a;
-    pub const MAPI: u8 = 0x0b;
-    pub const INV: u8 = 0x0c;
-    pub const INVALL: u8 = 0x0d;
-    pub const MOVALL: u8 = 0x0e;
-    pub const DISCARD: u8 = 0x0f;
+    pub(super) const MOVI: u8 = 0x01;
+    pub(super) const INT: u8 = 0x03;
+    pub(super) const CLEAR: u8 = 0x04;
+    pub(super) const SYNC: u8 = 0x05;
+    pub(super) const MAPD: u8 = 0x08;
+    pub(super) const MAPC: u8 = 0x09;
+    pub(super) const MAPTI: u8 = 0x0a;
+    pub(super) const MAPI: u8 = 0x0b;
+    pub(super) const INV: u8 = 0x0c;
+    pub(super) const INVALL: u8 = 0x0d;
+    pub(super) const MOVALL: u8 = 0x0e;
+    pub(super) const DISCARD: u8 = 0x0f;
 }
 
 const VALID: u64 = 1 << 63;

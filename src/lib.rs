@@ -9,21 +9,22 @@
 //! itself, which means that when one kernel hands over to another (a boot
 //! kernel jumping into a hibernation image, kexec), any mapping left behind
 //! points into memory the next kernel owns. This crate records every mapping
-//! in a [`registry`], so that [`Its::save`] can unmap everything and
+//! in a [`Registry`], so that [`Its::save`] can unmap everything and
 //! [`Its::restore`] can replay it.
 //!
-//! Layers, data flowing one way: [`Its`] (requests) -> [`registry`] (what
-//! is mapped) -> [`command`] (the 32-byte encodings) -> the command queue
-//! (ring, doorbell, bounded waits) -> [`registers`] over [`mmio`] (one load
+//! Layers, data flowing one way: [`Its`] (requests) -> [`Registry`] (what
+//! is mapped) -> [`ItsCommand`] (the 32-byte encodings) -> the command queue
+//! (ring, doorbell, bounded waits) -> [`registers`] over [`registers::MmioFrame`] (one load
 //! or store per access). The ITS's own tables and the [`LpiDomain`]'s LPI
 //! tables are the memory the GIC reads; [`DmaMemory`] is how the platform
 //! provides it.
 //!
 //! ```no_run
 //! use core::ptr::NonNull;
+//! use gicv3_its::registers::{GicrMmio, GitsMmio};
 //! use gicv3_its::{
-//!     CollectionId, DeviceId, DmaMemory, EventId, GicrMmio, GitsMmio, Its, ItsConfig, ItsError,
-//!     LpiDomain, LpiDomainConfig,
+//!     CollectionId, DeviceId, DmaMemory, EventId, Its, ItsConfig, ItsError, LpiDomain,
+//!     LpiDomainConfig,
 //! };
 //!
 //! fn bring_up<M: DmaMemory + Clone>(memory: M) -> Result<(), ItsError> {
@@ -61,42 +62,47 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 extern crate alloc;
 
+// The driver, private: everything a caller uses is re-exported below, once.
 mod base_register;
-pub mod command;
+mod command;
 mod dma_pool;
-pub mod error;
-pub mod gic;
-pub mod id;
-pub mod its;
-pub mod lpi;
-pub mod memory;
-pub mod mmio;
+mod error;
+mod id;
+mod its;
+mod lpi;
+mod memory;
 mod queue;
+mod registry;
+mod tables;
+
+// Namespaces a caller reaches by path: the registers, the GIC around the
+// ITS, platform quirks, bounded waits, and taking the GIC over from a
+// previous owner.
+pub mod gic;
 pub mod quirks;
 pub mod registers;
-pub mod registry;
-mod tables;
+pub mod takeover;
 pub mod wait;
 
-pub use command::{ItsCommand, RdBase};
+pub use command::{COMMAND_SIZE, ItsCommand, RdBase};
 pub use dma_pool::{DmaPool, PoolMemory};
 pub use error::{ItsError, WaitFor};
 pub use id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 pub use its::{Batching, Doorbell, Its, ItsConfig, ItsFeatures, ItsState, MemoryUse, Restored};
-pub use lpi::{LpiConfig, LpiDomain, LpiDomainConfig, RedistributorInfo, RegionRefused};
+pub use lpi::{
+    DEFAULT_PRIORITY, LpiConfig, LpiDomain, LpiDomainConfig, MAX_LPI_ID_BITS, MIN_LPI_ID_BITS,
+    RedistributorInfo, RegionRefused,
+};
 pub use memory::{DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
 pub use queue::QueueStats;
-pub use quirks::{QuirkOverrides, Quirks};
-pub use registers::{
-    GicdFrame, GicdMmio, GicrFrame, GicrMmio, GicrVlpiFrame, GicrVlpiMmio, GitsFrame, GitsMmio,
-};
+pub use registry::{CollectionRecord, DeviceRecord, EventMapping, Registry};
 /// The register-description crate the descriptors are built on, for
 /// callers that describe registers of their own ([`registers::Register`]).
 pub use tock_registers;
-pub use wait::{Clock, WaitPolicy};
 
 /// The README's code, compiled as a doctest.
 #[cfg(doctest)]

@@ -32,7 +32,7 @@ pub struct QueueStats {
 
 /// The ring of commands and the software side of its pointers.
 #[derive(Debug)]
-pub struct CommandQueue {
+pub(crate) struct CommandQueue {
     ring: DmaRegion,
     attributes: MemoryAttributes,
     /// Byte offset of the next free slot.
@@ -46,11 +46,11 @@ pub struct CommandQueue {
 
 impl CommandQueue {
     /// Size of the ring the driver allocates: 64 KiB, 2048 commands.
-    pub const DEFAULT_BYTES: usize = 64 * 1024;
+    pub(crate) const DEFAULT_BYTES: usize = 64 * 1024;
 
     /// Takes a ring of `ring.size()` bytes (a multiple of 4 KiB, at most
     /// 1 MiB, 64 KiB aligned).
-    pub fn new(ring: DmaRegion, attributes: MemoryAttributes) -> Self {
+    pub(crate) fn new(ring: DmaRegion, attributes: MemoryAttributes) -> Self {
         Self {
             ring,
             attributes,
@@ -62,22 +62,22 @@ impl CommandQueue {
     }
 
     /// The counts so far.
-    pub fn stats(&self) -> QueueStats {
+    pub(crate) fn stats(&self) -> QueueStats {
         self.stats
     }
 
     /// The ring's memory.
-    pub fn ring(&self) -> &DmaRegion {
+    pub(crate) fn ring(&self) -> &DmaRegion {
         &self.ring
     }
 
     /// Gives the ring's memory back (when probe fails).
-    pub fn into_ring(self) -> DmaRegion {
+    pub(crate) fn into_ring(self) -> DmaRegion {
         self.ring
     }
 
     /// The GITS_CBASER value that describes this ring.
-    pub fn cbaser(
+    pub(crate) fn cbaser(
         &self,
         attributes: MemoryAttributes,
     ) -> LocalRegisterCopy<u64, GITS_CBASER::Register> {
@@ -102,7 +102,7 @@ impl CommandQueue {
     /// The register is read back (see [`base_register`]): the queue stays
     /// with `wanted` attributes if the ITS takes them and they are coherent,
     /// else it becomes non-cacheable and every command is cleaned.
-    pub fn program<F: GitsFrame>(
+    pub(crate) fn program<F: GitsFrame>(
         &mut self,
         frame: &F,
         wanted: MemoryAttributes,
@@ -117,7 +117,7 @@ impl CommandQueue {
 
     /// Writes GITS_CBASER with Valid = 0, so the ITS no longer refers to the
     /// ring. The caller guarantees the ITS is disabled and quiescent.
-    pub fn invalidate<F: GitsFrame>(&self, frame: &F) {
+    pub(crate) fn invalidate<F: GitsFrame>(&self, frame: &F) {
         let mut value = self.cbaser(self.attributes);
         value.modify(GITS_CBASER::Valid::CLEAR);
         frame.write(GITS_CBASER, value);
@@ -134,10 +134,10 @@ impl CommandQueue {
     /// allows) for the ITS to make room.
     ///
     /// The slot is plain Normal memory: the command is written with plain
-    /// stores, and the barrier before the CWRITER write ([`crate::mmio`])
+    /// stores, and the barrier before the CWRITER write ([`crate::registers::MmioFrame`])
     /// orders it before the doorbell.
     #[inline(always)]
-    pub fn push<F: GitsFrame, M: DmaMemory>(
+    pub(crate) fn push<F: GitsFrame, M: DmaMemory>(
         &mut self,
         frame: &F,
         memory: &M,
@@ -184,7 +184,7 @@ impl CommandQueue {
     /// Tells the ITS about every command pushed so far: one CWRITER write,
     /// skipped when nothing is new. A GIC that does not snoop gets the new
     /// slots cleaned to the Point of Coherency first.
-    pub fn publish<F: GitsFrame, M: DmaMemory>(&mut self, frame: &F, memory: &M) {
+    pub(crate) fn publish<F: GitsFrame, M: DmaMemory>(&mut self, frame: &F, memory: &M) {
         if self.published == self.write {
             return;
         }
@@ -217,7 +217,7 @@ impl CommandQueue {
     }
 
     /// Publishes and waits until the ITS has consumed every command.
-    pub fn publish_and_wait<F: GitsFrame, M: DmaMemory>(
+    pub(crate) fn publish_and_wait<F: GitsFrame, M: DmaMemory>(
         &mut self,
         frame: &F,
         memory: &M,
@@ -263,7 +263,7 @@ impl CommandQueue {
     }
 
     /// Decodes the command in the slot at `offset`.
-    pub fn command_at(&self, offset: usize) -> Option<ItsCommand> {
+    pub(crate) fn command_at(&self, offset: usize) -> Option<ItsCommand> {
         let mut words = [0; 4];
         for (index, word) in words.iter_mut().enumerate() {
             *word = self.ring.read_u64(offset + index * 8)?;

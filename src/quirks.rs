@@ -180,7 +180,7 @@ impl QuirkOverrides {
     /// [`crate::ItsConfig::quirks`] and [`crate::LpiDomainConfig::quirks`].
     ///
     /// ```
-    /// use gicv3_its::{QuirkOverrides, Quirks};
+    /// use gicv3_its::quirks::{QuirkOverrides, Quirks};
     ///
     /// let rock5b = QuirkOverrides::for_machine(["radxa,rock-5b", "rockchip,rk3588"]);
     /// assert_eq!(rock5b.force, Quirks::NON_COHERENT);

@@ -28,7 +28,7 @@ pub struct EventMapping {
 
 impl EventMapping {
     /// An event routed to LPI `intid` (at least 8192) in collection `icid`.
-    pub fn new(intid: IntId, icid: CollectionId, config: LpiConfig) -> Option<Self> {
+    pub(crate) fn new(intid: IntId, icid: CollectionId, config: LpiConfig) -> Option<Self> {
         Some(Self {
             intid: NonZeroU32::new(intid.0)?,
             icid,

@@ -17,7 +17,7 @@ use tock_registers::LocalRegisterCopy;
 const TYPE_DEVICES: u64 = 1;
 const TYPE_COLLECTIONS: u64 = 4;
 /// Number of GITS_BASERn registers.
-pub const BASER_COUNT: usize = 8;
+pub(crate) const BASER_COUNT: usize = 8;
 /// GITS_BASERn.Size is 8 bits: at most 256 pages.
 const MAX_PAGES: usize = 256;
 /// A level-1 entry of a two-level table: bit 63 Valid, address of the page.
@@ -30,7 +30,7 @@ const PAGE_SIZES: [(usize, u64); 3] = [(65536, 2), (16384, 1), (4096, 0)];
 
 /// How a table's memory is laid out and described to the ITS.
 #[derive(Debug)]
-pub struct ItsTable {
+pub(crate) struct ItsTable {
     /// Which GITS_BASERn describes it.
     pub baser_index: usize,
     /// Bytes per entry (GITS_BASERn.Entry_Size + 1).
@@ -53,7 +53,7 @@ pub struct ItsTable {
 
 /// What a table should be able to hold, and how large a flat one may be.
 #[derive(Clone, Copy, Debug)]
-pub struct TableRequest {
+pub(crate) struct TableRequest {
     /// The table type (GITS_BASERn.Type).
     pub table_type: u64,
     /// ID bits the table must cover.
@@ -67,7 +67,7 @@ pub struct TableRequest {
 }
 
 /// GITS_BASERn index and entry size of the first table of `table_type`.
-pub fn find_baser<F: GitsFrame>(frame: &F, table_type: u64) -> Option<(usize, usize)> {
+pub(crate) fn find_baser<F: GitsFrame>(frame: &F, table_type: u64) -> Option<(usize, usize)> {
     (0..BASER_COUNT).find_map(|index| {
         let baser = read_baser(frame, index);
         (baser.read(GITS_BASER::Type) == table_type)
@@ -83,16 +83,16 @@ fn read_baser<F: GitsFrame>(frame: &F, index: usize) -> Baser {
 type Baser = LocalRegisterCopy<u64, GITS_BASER::Register>;
 
 /// The Device table type.
-pub const DEVICES: u64 = TYPE_DEVICES;
+pub(crate) const DEVICES: u64 = TYPE_DEVICES;
 /// The Collection table type.
-pub const COLLECTIONS: u64 = TYPE_COLLECTIONS;
+pub(crate) const COLLECTIONS: u64 = TYPE_COLLECTIONS;
 
 impl ItsTable {
     /// Negotiates page size and indirection for the table in
     /// GITS_BASER<`baser_index`> and allocates it zeroed;
     /// [`ItsTable::program`] then describes it to the ITS. The caller
     /// guarantees the ITS is disabled and quiescent.
-    pub fn create<F: GitsFrame, M: DmaMemory>(
+    pub(crate) fn create<F: GitsFrame, M: DmaMemory>(
         frame: &F,
         memory: &mut M,
         baser_index: usize,
@@ -152,7 +152,7 @@ impl ItsTable {
     }
 
     /// The GITS_BASERn value describing this table with `attributes`.
-    pub fn baser(&self, attributes: MemoryAttributes) -> Baser {
+    pub(crate) fn baser(&self, attributes: MemoryAttributes) -> Baser {
         let phys = self.memory.phys();
         let address_field = if self.page_size == 65536 {
             // With 64 KiB pages, bits [15:12] of the field hold PA[51:48].
@@ -178,7 +178,7 @@ impl ItsTable {
     /// table stays with `wanted` attributes if the ITS takes them and they
     /// are coherent, else it becomes non-cacheable and is cleaned. The
     /// caller guarantees the ITS is disabled and quiescent.
-    pub fn program<F: GitsFrame, M: DmaMemory>(
+    pub(crate) fn program<F: GitsFrame, M: DmaMemory>(
         &mut self,
         frame: &F,
         memory: &M,
@@ -194,7 +194,7 @@ impl ItsTable {
     /// table memory, and KVM's emulated ITS drops every device (or
     /// collection) it still holds. The caller guarantees the ITS is disabled
     /// and quiescent.
-    pub fn invalidate<F: GitsFrame>(&self, frame: &F) {
+    pub(crate) fn invalidate<F: GitsFrame>(&self, frame: &F) {
         let mut value = self.baser(self.attributes);
         value.modify(GITS_BASER::Valid::CLEAR);
         frame.write(GITS_BASER[self.baser_index], value);
@@ -212,7 +212,7 @@ impl ItsTable {
     /// (the caller checks), has memory: for a two-level table, allocates and
     /// links its level-2 page if it has none. The ITS may be enabled (5.2.1:
     /// a level-1 entry may be made valid at any time).
-    pub fn ensure_entry<M: DmaMemory>(
+    pub(crate) fn ensure_entry<M: DmaMemory>(
         &mut self,
         memory: &mut M,
         device_id: DeviceId,
@@ -246,7 +246,7 @@ impl ItsTable {
     /// Gives every level-2 page back and clears the level-1 entries that
     /// pointed at them, leaving the rest of the table as it is. The caller
     /// guarantees the ITS is disabled and quiescent.
-    pub fn release_level2<M: DmaMemory>(&mut self, memory: &mut M) {
+    pub(crate) fn release_level2<M: DmaMemory>(&mut self, memory: &mut M) {
         while let Some((index, page)) = self.level2.pop_first() {
             let offset = index * LEVEL1_ENTRY_SIZE;
             self.memory.write_u64(offset, 0);
@@ -264,7 +264,7 @@ impl ItsTable {
     /// Zeroes every entry and gives level-2 pages back, so that the table
     /// refers to no memory but its own. The caller guarantees the ITS is
     /// disabled and quiescent (it holds no mapping from this table).
-    pub fn clear<M: DmaMemory>(&mut self, memory: &mut M) {
+    pub(crate) fn clear<M: DmaMemory>(&mut self, memory: &mut M) {
         let size = self.memory.size();
         self.memory.fill(0, size, 0);
         self.memory.clean(memory, self.attributes, 0, size);
@@ -274,12 +274,12 @@ impl ItsTable {
     }
 
     /// Bytes of memory the table uses now (level 1 or flat, plus level 2).
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.memory.size() + self.level2.len() * self.page_size
     }
 
     /// Gives all memory back.
-    pub fn release<M: DmaMemory>(mut self, memory: &mut M) {
+    pub(crate) fn release<M: DmaMemory>(mut self, memory: &mut M) {
         self.clear(memory);
         let request = DmaRequest::for_gic(self.memory.size(), self.page_size, self.quirks);
         memory.deallocate(self.memory, request);
@@ -290,7 +290,7 @@ impl ItsTable {
 /// so that nothing a previous owner programmed is the ITS's any more (and
 /// KVM drops whatever devices and collections it held). The caller
 /// guarantees the ITS is disabled and quiescent.
-pub fn invalidate_all<F: GitsFrame>(frame: &F) {
+pub(crate) fn invalidate_all<F: GitsFrame>(frame: &F) {
     frame.modify(GITS_CBASER, GITS_CBASER::Valid::CLEAR);
     for register in GITS_BASER {
         let mut baser = frame.read(register);

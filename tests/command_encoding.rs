@@ -31,7 +31,7 @@
 //! Every bit not listed for a command is RES0 and must be zero; each test
 //! compares all 256 bits, so a stray bit anywhere fails it.
 
-use gicv3_its::command::COMMAND_SIZE;
+use gicv3_its::COMMAND_SIZE;
 use gicv3_its::{CollectionId, DeviceId, EventId, IntId, ItsCommand, ProcessorNumber, RdBase};
 use proptest::prelude::*;
 

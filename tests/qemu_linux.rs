@@ -80,7 +80,7 @@ fn tail(log: &str) -> String {
 
 /// `--from-linux` with `args`: the runner, the Linux checker and the
 /// hibernation checker must all pass.
-/// What the crate logs as `lpi::stop_lpis` turns off LPIs a previous owner
+/// What the crate logs as `takeover::stop_lpis` turns off LPIs a previous owner
 /// left enabled.
 const LPIS_STOPPED_LINE: &str = "its: a redistributor left with LPIs enabled";
 

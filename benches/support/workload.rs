@@ -22,12 +22,13 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
-use gicv3_its::command::COMMAND_SIZE;
+use gicv3_its::COMMAND_SIZE;
+use gicv3_its::registers::GitsFrame;
 use gicv3_its::registers::{GITS_BASER, GITS_CBASER, GITS_CREADR, GITS_CTLR, GITS_CWRITER};
 use gicv3_its::tock_registers::LocalRegisterCopy;
 use gicv3_its::{
-    CollectionId, DeviceId, DmaMemory, DmaRegion, DmaRequest, EventId, GitsFrame, IntId, Its,
-    ItsCommand, ItsError, ItsFeatures, MemoryUse, ProcessorNumber, QueueStats, RdBase,
+    CollectionId, DeviceId, DmaMemory, DmaRegion, DmaRequest, EventId, IntId, Its, ItsCommand,
+    ItsError, ItsFeatures, MemoryUse, ProcessorNumber, QueueStats, RdBase,
 };
 
 /// Devices per point.

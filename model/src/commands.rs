@@ -5,8 +5,8 @@
 use crate::state::ItsMut;
 use crate::tables::{CollectionSlot, Dte, Ite, TABLE_ENTRY_SIZE};
 use crate::{CommandError, Consumption, FIRST_LPI, MemoryFault, Violation, command_name};
-use gicv3_its::command::{COMMAND_SIZE, ItsCommand};
 use gicv3_its::registers::GITS_CBASER;
+use gicv3_its::{COMMAND_SIZE, ItsCommand};
 use gicv3_its::{CollectionId, DeviceId, EventId, IntId};
 
 /// Why a command stopped: skip it (command error) or stall (memory error).

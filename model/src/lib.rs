@@ -99,10 +99,10 @@
 #![warn(missing_docs)]
 
 use core::ptr::NonNull;
-use gicv3_its::command::{ItsCommand, RdBase};
-use gicv3_its::id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
-use gicv3_its::memory::{DmaMemory, DmaRegion, DmaRequest};
 use gicv3_its::registers::{Gicr, GicrVlpi, Gits, ReadAccess, RegisterFrame, WriteAccess};
+use gicv3_its::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
+use gicv3_its::{DmaMemory, DmaRegion, DmaRequest};
+use gicv3_its::{ItsCommand, RdBase};
 use state::State;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -4,7 +4,7 @@
 use crate::{CommandError, ItsModel, ModelConfig, ModelGits, ModelMemory, Violation};
 use crate::{GicrRegister as R, GitsRegister as G};
 use gicv3_its::ItsCommand as C;
-use gicv3_its::command::{COMMAND_SIZE, ItsCommand, RdBase};
+use gicv3_its::{COMMAND_SIZE, ItsCommand, RdBase};
 use gicv3_its::{CollectionId, DeviceId, DmaMemory, DmaRegion, DmaRequest, EventId, IntId};
 
 pub(crate) const LPI: u32 = 8200;

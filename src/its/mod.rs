@@ -159,11 +159,6 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         &self.domain
     }
 
-    /// The platform memory (for inspection by the caller).
-    pub fn memory(&self) -> &M {
-        &self.memory
-    }
-
     /// The RDbase for a processor, in the form GITS_TYPER.PTA asks for.
     /// Any redistributor the domain has initialised, ready or not: for
     /// commands that only name it (MAPC V=0).

@@ -2,11 +2,13 @@
 //! a hint, so that sequential allocation is O(1) and an INTID is never
 //! handed out twice.
 
-use super::FIRST_LPI;
 use crate::error::ItsError;
 use crate::id::IntId;
 use alloc::vec;
 use alloc::vec::Vec;
+
+/// The first LPI INTID, as a number ([`IntId::FIRST_LPI`]).
+const FIRST_LPI: u32 = IntId::FIRST_LPI.0;
 
 /// Hands out LPI INTIDs from `FIRST_LPI` to `2^id_bits - 1`, never one twice.
 #[derive(Debug)]
@@ -21,7 +23,7 @@ pub(crate) struct LpiAllocator {
 impl LpiAllocator {
     /// An allocator for every LPI below `2^id_bits` (14 to 31 bits; the
     /// domain checks).
-    pub fn new(id_bits: u32) -> Self {
+    pub(super) fn new(id_bits: u32) -> Self {
         let count = (1u32 << id_bits.min(31)).saturating_sub(FIRST_LPI);
         Self {
             used: vec![0; count.div_ceil(64) as usize],
@@ -52,12 +54,12 @@ impl LpiAllocator {
     }
 
     /// Whether `intid` is allocated.
-    pub fn is_allocated(&self, intid: IntId) -> bool {
+    pub(super) fn is_allocated(&self, intid: IntId) -> bool {
         self.index(intid).is_ok_and(|index| self.is_used(index))
     }
 
     /// Allocates `count` consecutive LPIs and returns the first INTID.
-    pub fn allocate(&mut self, count: u32) -> Result<IntId, ItsError> {
+    pub(super) fn allocate(&mut self, count: u32) -> Result<IntId, ItsError> {
         let exhausted = ItsError::LpiSpaceExhausted { requested: count };
         if count == 0 || count > self.count {
             return Err(exhausted);
@@ -90,7 +92,7 @@ impl LpiAllocator {
     }
 
     /// Marks a specific LPI allocated, for a caller that chooses its INTIDs.
-    pub fn reserve(&mut self, intid: IntId) -> Result<(), ItsError> {
+    pub(super) fn reserve(&mut self, intid: IntId) -> Result<(), ItsError> {
         let index = self.index(intid)?;
         if self.is_used(index) {
             return Err(ItsError::LpiInUse { intid });
@@ -100,26 +102,26 @@ impl LpiAllocator {
     }
 
     /// Frees one LPI. Freeing a free LPI is a no-op.
-    pub fn free(&mut self, intid: IntId) {
+    pub(super) fn free(&mut self, intid: IntId) {
         if let Ok(index) = self.index(intid) {
             self.set(index, false);
         }
     }
 
     /// Every allocated INTID, ascending.
-    pub fn allocated_intids(&self) -> impl Iterator<Item = IntId> + '_ {
+    pub(super) fn allocated_intids(&self) -> impl Iterator<Item = IntId> + '_ {
         (0..self.count)
             .filter(|&index| self.is_used(index))
             .map(|index| IntId(FIRST_LPI + index))
     }
 
     /// Number of LPIs allocated.
-    pub fn allocated(&self) -> u32 {
+    pub(super) fn allocated(&self) -> u32 {
         self.used.iter().map(|word| word.count_ones()).sum()
     }
 
     /// Calls `f(first, count)` for each run of free LPIs, in order.
-    pub fn for_each_free_run(&self, mut f: impl FnMut(IntId, u32)) {
+    pub(super) fn for_each_free_run(&self, mut f: impl FnMut(IntId, u32)) {
         let mut run: Option<(u32, u32)> = None;
         let mut flush = |run: &mut Option<(u32, u32)>| {
             if let Some((start, len)) = run.take() {

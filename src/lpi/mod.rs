@@ -40,8 +40,6 @@ use allocator::LpiAllocator;
 use spin::{Mutex, MutexGuard};
 use tables::{LpiTables, PENDING_ALIGN, PROPERTY_ALIGN};
 
-/// The first LPI INTID.
-pub const FIRST_LPI: u32 = 8192;
 /// Largest LPI INTID width the domain supports: 16M LPIs, a 16 MiB property
 /// table. (The architecture allows 32 bits; nobody needs 4 GiB of tables.)
 pub const MAX_LPI_ID_BITS: u32 = 24;
@@ -272,7 +270,7 @@ impl<M: DmaMemory> LpiDomain<M> {
     /// [`LpiDomain::init_redistributor_with_vlpi`].
     ///
     /// Every ITS a previous owner may have left enabled must have been
-    /// quiesced first (`its::quiesce`): it would otherwise keep
+    /// quiesced first (`takeover::quiesce`): it would otherwise keep
     /// translating MSIs into the pending table enabled here.
     ///
     /// # Errors

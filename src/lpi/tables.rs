@@ -14,7 +14,6 @@
 //!   resumes) compute the same addresses. Tables a previous owner left in
 //!   use inside that region may be adopted where they are.
 
-use super::FIRST_LPI;
 use crate::error::ItsError;
 use crate::id::{IntId, ProcessorNumber};
 use crate::memory::{self, DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
@@ -23,6 +22,9 @@ use crate::registers::{GICR_PENDBASER, GICR_PROPBASER};
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use tock_registers::LocalRegisterCopy;
+
+/// The first LPI INTID, as a number ([`IntId::FIRST_LPI`]).
+const FIRST_LPI: u32 = IntId::FIRST_LPI.0;
 
 mod adopt;
 
@@ -117,19 +119,19 @@ pub(crate) struct LpiTables {
 
 impl LpiTables {
     /// Bytes of the property table for `id_bits`: one byte per LPI.
-    pub const fn property_bytes(id_bits: u32) -> usize {
+    pub(super) const fn property_bytes(id_bits: u32) -> usize {
         (1usize << id_bits) - FIRST_LPI as usize
     }
 
     /// Bytes of one pending table: one bit per INTID, SGIs/PPIs/SPIs included.
-    pub const fn pending_bytes(id_bits: u32) -> usize {
+    pub(super) const fn pending_bytes(id_bits: u32) -> usize {
         (1usize << id_bits) / 8
     }
 
     /// Bytes of a fixed-layout region holding the property table and the
     /// pending tables of processor numbers below `redistributors`, each
     /// 64 KiB aligned.
-    pub const fn region_bytes(id_bits: u32, redistributors: usize) -> usize {
+    pub(super) const fn region_bytes(id_bits: u32, redistributors: usize) -> usize {
         Self::property_bytes(id_bits).next_multiple_of(PENDING_ALIGN)
             + redistributors * Self::pending_bytes(id_bits).next_multiple_of(PENDING_ALIGN)
     }
@@ -137,7 +139,7 @@ impl LpiTables {
     /// Tables with the property table at the start of `property` (4 KiB
     /// aligned, at least [`LpiTables::property_bytes`]) and every pending
     /// table allocated when its redistributor is initialised.
-    pub fn allocated(
+    pub(super) fn allocated(
         property: DmaRegion,
         id_bits: u32,
         attributes: MemoryAttributes,
@@ -148,7 +150,7 @@ impl LpiTables {
 
     /// Tables laid out in `region` (64 KiB aligned): the property table
     /// first, then one pending table per processor number.
-    pub fn fixed(
+    pub(super) fn fixed(
         region: DmaRegion,
         id_bits: u32,
         attributes: MemoryAttributes,
@@ -182,13 +184,13 @@ impl LpiTables {
     }
 
     /// The interrupt ID bits the tables cover.
-    pub fn id_bits(&self) -> u32 {
+    pub(super) fn id_bits(&self) -> u32 {
         self.id_bits
     }
 
     /// Pending tables a fixed layout has room for (processor numbers
     /// below); `None` for the allocated layout, which has no limit.
-    pub fn fixed_slots(&self) -> Option<usize> {
+    pub(super) fn fixed_slots(&self) -> Option<usize> {
         (self.layout == Layout::Fixed).then(|| {
             let first = Self::property_bytes(self.id_bits).next_multiple_of(PENDING_ALIGN);
             let per_table = Self::pending_bytes(self.id_bits).next_multiple_of(PENDING_ALIGN);
@@ -197,12 +199,12 @@ impl LpiTables {
     }
 
     /// Bytes of memory the tables take: every region.
-    pub fn bytes(&self) -> usize {
+    pub(super) fn bytes(&self) -> usize {
         self.regions.iter().map(DmaRegion::size).sum()
     }
 
     /// Every region's physical range, for reachability checks.
-    pub fn ranges(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
+    pub(super) fn ranges(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
         self.regions
             .iter()
             .map(|region| (region.phys(), region.size()))
@@ -252,7 +254,7 @@ impl LpiTables {
     /// in a fixed layout, or a newly allocated one, and returns its
     /// physical address. The table is not zeroed here
     /// ([`LpiTables::clear_pending`]).
-    pub fn place_pending<M: DmaMemory>(
+    pub(super) fn place_pending<M: DmaMemory>(
         &mut self,
         memory: &mut M,
         processor_number: ProcessorNumber,
@@ -290,7 +292,7 @@ impl LpiTables {
 
     /// Writes the configuration byte of `intid` and cleans it when needed.
     /// The redistributors see it after an INV, INVALL or GICR_INVLPIR.
-    pub fn set_config<M: DmaMemory>(&mut self, memory: &M, intid: IntId, config: LpiConfig) {
+    pub(super) fn set_config<M: DmaMemory>(&mut self, memory: &M, intid: IntId, config: LpiConfig) {
         let offset = self.property.offset + (intid.0 - FIRST_LPI) as usize;
         let region = &mut self.regions[self.property.region];
         if region.write_u8(offset, config.byte()) {
@@ -303,7 +305,7 @@ impl LpiTables {
     /// the GIC needs it (the redistributors read the table after an INV,
     /// INVALL or GICR_INVLPIR, ordered by the barrier before the register
     /// write that sends it).
-    pub fn set_configs<M: DmaMemory>(
+    pub(super) fn set_configs<M: DmaMemory>(
         &mut self,
         memory: &M,
         configs: impl FnOnce(&mut dyn FnMut(IntId, LpiConfig)),
@@ -329,7 +331,7 @@ impl LpiTables {
     }
 
     /// Writes `count` configuration bytes from `first`, all `config`.
-    pub fn fill_configs<M: DmaMemory>(
+    pub(super) fn fill_configs<M: DmaMemory>(
         &mut self,
         memory: &M,
         first: IntId,
@@ -344,7 +346,7 @@ impl LpiTables {
 
     /// The configuration byte of `intid`, once the property table in place
     /// has been written.
-    pub fn config(&self, intid: IntId) -> Option<LpiConfig> {
+    pub(super) fn config(&self, intid: IntId) -> Option<LpiConfig> {
         let index = intid.0.checked_sub(FIRST_LPI)? as usize;
         if !self.property_ready || index >= Self::property_bytes(self.id_bits) {
             return None;
@@ -356,14 +358,17 @@ impl LpiTables {
 
     /// Whether the property table in place has been written since it
     /// became the domain's ([`LpiTables::write_property`]).
-    pub fn property_ready(&self) -> bool {
+    pub(super) fn property_ready(&self) -> bool {
         self.property_ready
     }
 
     /// The configuration bytes of `intids` as the property table in place
     /// holds them, if it has been written ([`LpiTables::write_property`]):
     /// what a property table that replaces it must keep.
-    pub fn configs_of(&self, intids: impl Iterator<Item = IntId>) -> Vec<(IntId, LpiConfig)> {
+    pub(super) fn configs_of(
+        &self,
+        intids: impl Iterator<Item = IntId>,
+    ) -> Vec<(IntId, LpiConfig)> {
         if !self.property_ready {
             return Vec::new();
         }
@@ -375,7 +380,7 @@ impl LpiTables {
     /// Writes the whole property table in place, which makes it the
     /// domain's: every LPI disabled at the default priority, except `kept`
     /// (what [`LpiTables::configs_of`] read from the table it replaces).
-    pub fn write_property<M: DmaMemory>(&mut self, memory: &M, kept: &[(IntId, LpiConfig)]) {
+    pub(super) fn write_property<M: DmaMemory>(&mut self, memory: &M, kept: &[(IntId, LpiConfig)]) {
         let count = Self::property_bytes(self.id_bits) as u32;
         self.fill_configs(memory, IntId(FIRST_LPI), count, LpiConfig::DISABLED);
         for &(intid, config) in kept {
@@ -386,7 +391,11 @@ impl LpiTables {
 
     /// Zeroes the pending table of `processor_number` (placed first), so
     /// that GICR_PENDBASER.PTZ = 1 is true.
-    pub fn clear_pending<M: DmaMemory>(&mut self, memory: &M, processor_number: ProcessorNumber) {
+    pub(super) fn clear_pending<M: DmaMemory>(
+        &mut self,
+        memory: &M,
+        processor_number: ProcessorNumber,
+    ) {
         let Some(place) = self.pending.get(&processor_number).copied() else {
             return;
         };
@@ -398,7 +407,7 @@ impl LpiTables {
 
     /// Cleans every table to the Point of Coherency when the GIC does not
     /// snoop.
-    pub fn clean_all<M: DmaMemory>(&self, memory: &M) {
+    pub(super) fn clean_all<M: DmaMemory>(&self, memory: &M) {
         let property = Self::property_bytes(self.id_bits);
         self.regions[self.property.region].clean(
             memory,
@@ -417,7 +426,7 @@ impl LpiTables {
     }
 
     /// The GICR_PROPBASER value describing the property table.
-    pub fn propbaser(&self, attributes: MemoryAttributes) -> Propbaser {
+    pub(super) fn propbaser(&self, attributes: MemoryAttributes) -> Propbaser {
         Propbaser::new(
             (GICR_PROPBASER::IDbits.val(u64::from(self.id_bits) - 1)
                 + GICR_PROPBASER::Physical_Address.val(self.phys(self.property) >> 12)
@@ -429,7 +438,7 @@ impl LpiTables {
 
     /// The GICR_PENDBASER value describing the pending table at `phys`
     /// (PTZ set: the caller zeroed it).
-    pub fn pendbaser(phys: u64, attributes: MemoryAttributes) -> Pendbaser {
+    pub(super) fn pendbaser(phys: u64, attributes: MemoryAttributes) -> Pendbaser {
         Pendbaser::new(
             (GICR_PENDBASER::Physical_Address.val(phys >> 16)
                 + GICR_PENDBASER::PTZ::SET
@@ -442,7 +451,7 @@ impl LpiTables {
     /// Whether found PROPBASER/PENDBASER describe exactly the domain's
     /// tables for `processor_number` (addresses and ID bits; attributes
     /// may differ): its pending table, or its slot in a fixed layout.
-    pub fn is_ours(
+    pub(super) fn is_ours(
         &self,
         propbaser: Propbaser,
         pendbaser: Pendbaser,
@@ -458,7 +467,7 @@ impl LpiTables {
 
     /// Marks `processor_number`'s pending table (its slot) as in use, for a
     /// redistributor found running on exactly the domain's tables.
-    pub fn keep_pending(&mut self, processor_number: ProcessorNumber) {
+    pub(super) fn keep_pending(&mut self, processor_number: ProcessorNumber) {
         if let Some(place) = self.pending_place(processor_number) {
             self.pending.insert(processor_number, place);
         }

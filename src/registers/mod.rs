@@ -35,7 +35,7 @@
 //! ```
 //!
 //! The driver reaches registers through [`RegisterFrame`]: the hardware
-//! implementation is [`crate::mmio::MmioFrame`], and the host tests put a
+//! implementation is [`MmioFrame`], and the host tests put a
 //! software ITS behind the same trait. An implementation only sees
 //! [`ReadAccess`] and [`WriteAccess`] values, which only descriptors of
 //! readable and writable registers produce.
@@ -43,12 +43,15 @@
 mod gicd;
 mod gicr;
 mod gits;
+mod mmio;
+mod width;
 
 pub use gicd::*;
 pub use gicr::*;
 pub use gits::*;
+pub use mmio::{GicdMmio, GicrMmio, GicrVlpiMmio, GitsMmio, MmioFrame};
+pub use width::{RegisterWidth, Width};
 
-use crate::mmio::{RegisterWidth, Width};
 use core::marker::PhantomData;
 use tock_registers::fields::FieldValue;
 use tock_registers::{LocalRegisterCopy, RegisterLongName};
@@ -301,16 +304,6 @@ impl<T: RegisterFrame<Kind = GicrVlpi>> GicrVlpiFrame for T {}
 /// The registers of the distributor's frame ([`Gicd`]).
 pub trait GicdFrame: RegisterFrame<Kind = Gicd> {}
 impl<T: RegisterFrame<Kind = Gicd>> GicdFrame for T {}
-
-/// The distributor reached through MMIO.
-pub type GicdMmio = crate::mmio::MmioFrame<Gicd>;
-/// An ITS reached through MMIO.
-pub type GitsMmio = crate::mmio::MmioFrame<Gits>;
-/// A redistributor's RD_base frame reached through MMIO.
-pub type GicrMmio = crate::mmio::MmioFrame<Gicr>;
-/// A GICv4 redistributor's VLPI_base frame (RD_base + 128 KiB) reached
-/// through MMIO.
-pub type GicrVlpiMmio = crate::mmio::MmioFrame<GicrVlpi>;
 
 #[cfg(test)]
 mod tests;

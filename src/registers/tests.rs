@@ -3,8 +3,8 @@
 //! the spec's register maps (Arm IHI 0069 tables 12-26 and 12-22), not read
 //! from the descriptors.
 
+use super::MmioFrame;
 use super::*;
-use crate::mmio::MmioFrame;
 use core::ptr::NonNull;
 use std::vec;
 
@@ -137,7 +137,7 @@ fn modify_changes_only_the_given_fields() {
 
 #[test]
 fn widths_are_their_sizes_in_bytes() {
-    use crate::mmio::Width;
+    use super::Width;
     let sizes = [Width::U8, Width::U16, Width::U32, Width::U64].map(Width::bytes);
     assert_eq!(sizes, [1, 2, 4, 8]);
 }

@@ -4,7 +4,7 @@
 //! until GICR_VPENDBASER.Valid is cleared (Linux clears it at boot).
 
 use crate::support::*;
-use gicv3_its::WaitPolicy;
+use gicv3_its::wait::WaitPolicy;
 use gicv3_its::{ItsConfig, ItsError, LpiDomain, LpiDomainConfig, ProcessorNumber, WaitFor};
 use gicv3_its_model::{
     GicrRegister, GicrVlpiRegister, ItsModel, ModelConfig, Violation, VirtualLpis,
@@ -166,7 +166,7 @@ fn the_vpe_table_is_invalidated_only_once_the_redistributor_is_done() {
 fn every_redistributors_vpe_is_retired_at_boot_whatever_cpus_come_up() {
     let model = ItsModel::new(ModelConfig::gicv41_after_kvm_host());
     for index in 0..4 {
-        gicv3_its::lpi::retire_resident_vpe(
+        gicv3_its::takeover::retire_resident_vpe(
             &model.gicr(index),
             &model.gicr_vlpi(index),
             WaitPolicy::default(),

@@ -53,7 +53,7 @@ fn a_disabled_its_with_commands_queued_is_quiesced() {
     model.memory().give_back(queue);
 }
 
-/// `gicv3_its::its::quiesce` alone, as a kernel runs it on every ITS before
+/// `gicv3_its::takeover::quiesce` alone, as a kernel runs it on every ITS before
 /// enabling any redistributor's LPIs: the ITS a previous owner left
 /// enabled, mapping a device, stops translating at once, and drops what it
 /// held.
@@ -72,7 +72,7 @@ fn quiesce_stops_an_its_a_previous_owner_left_running() {
     assert!(model.send_msi(DeviceId(0x10), EventId(0)).is_ok());
     model.take_pending(0);
 
-    gicv3_its::its::quiesce(&model.gits(), gicv3_its::WaitPolicy::default()).unwrap();
+    gicv3_its::takeover::quiesce(&model.gits(), gicv3_its::wait::WaitPolicy::default()).unwrap();
     assert_eq!(
         model.send_msi(DeviceId(0x10), EventId(0)),
         Err(gicv3_its_model::MsiError::ItsDisabled)

@@ -158,7 +158,8 @@ fn every_its_is_quiesced_before_any_redistributor_takes_lpis() {
                 .write_register(gicv3_its_model::GicrRegister::Ctlr, 0);
         }
         if quiesced_first {
-            gicv3_its::its::quiesce(&model.gits(), gicv3_its::WaitPolicy::default()).unwrap();
+            gicv3_its::takeover::quiesce(&model.gits(), gicv3_its::wait::WaitPolicy::default())
+                .unwrap();
         }
         let domain = gicv3_its::LpiDomain::new(model.memory(), LpiDomainConfig::default()).unwrap();
         init_redistributors(&model, &domain);
@@ -228,10 +229,13 @@ fn every_redistributor_stops_its_lpis_before_the_kernel_allocates_memory() {
     for stopped_first in [false, true] {
         let model = ItsModel::new(ModelConfig::default());
         let left_table = leave_lpis_enabled(&model);
-        gicv3_its::its::quiesce(&model.gits(), gicv3_its::WaitPolicy::default()).unwrap();
+        gicv3_its::takeover::quiesce(&model.gits(), gicv3_its::wait::WaitPolicy::default())
+            .unwrap();
         if stopped_first {
-            let stopped =
-                gicv3_its::lpi::stop_lpis(&model.gicr(0), gicv3_its::WaitPolicy::default());
+            let stopped = gicv3_its::takeover::stop_lpis(
+                &model.gicr(0),
+                gicv3_its::wait::WaitPolicy::default(),
+            );
             assert_eq!(stopped, Ok(true));
             assert!(matches!(
                 model.take_violations().as_slice(),

@@ -3,8 +3,9 @@
 
 use crate::support::*;
 use gicv3_its::registers::{GITS_BASER, RegisterFrame};
+use gicv3_its::wait::WaitPolicy;
 use gicv3_its::{CollectionId, DeviceId, EventId, ProcessorNumber};
-use gicv3_its::{ItsCommand, ItsConfig, ItsError, WaitFor, WaitPolicy};
+use gicv3_its::{ItsCommand, ItsConfig, ItsError, WaitFor};
 use gicv3_its_model::{
     Coherency, CommandError, ItsModel, ModelConfig, MsiError, PageSizes, Quiescence, TableKind,
 };

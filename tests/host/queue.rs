@@ -2,8 +2,9 @@
 //! ITS that stops consuming or stalls.
 
 use crate::support::*;
+use gicv3_its::wait::WaitPolicy;
 use gicv3_its::{CollectionId, DeviceId, EventId};
-use gicv3_its::{ItsCommand, ItsConfig, ItsError, ItsState, WaitFor, WaitPolicy};
+use gicv3_its::{ItsCommand, ItsConfig, ItsError, ItsState, WaitFor};
 use gicv3_its_model::{Coherency, Consumption, ModelConfig};
 
 #[test]

@@ -6,10 +6,9 @@
 //! delivered while disabled, register writes ignored).
 
 use crate::support::*;
-use gicv3_its::{
-    DeviceId, EventId, Its, ItsConfig, ItsError, LpiDomain, LpiDomainConfig, QuirkOverrides,
-    Quirks, WaitFor, WaitPolicy,
-};
+use gicv3_its::quirks::{QuirkOverrides, Quirks};
+use gicv3_its::wait::WaitPolicy;
+use gicv3_its::{DeviceId, EventId, Its, ItsConfig, ItsError, LpiDomain, LpiDomainConfig, WaitFor};
 use gicv3_its_model::{
     CommandError, GicrRegister, GitsRegister, ItsModel, MemoryFault, ModelConfig, MsiError,
     RedistributorPower, THUNDERX_IIDR, Translation, Violation,

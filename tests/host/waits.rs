@@ -8,9 +8,10 @@
 use crate::support::*;
 use core::cell::Cell;
 use core::time::Duration;
+use gicv3_its::wait::WaitPolicy;
 use gicv3_its::{
     CollectionId, Its, ItsConfig, ItsError, LpiDomain, LpiDomainConfig, ProcessorNumber,
-    RedistributorInfo, WaitFor, WaitPolicy,
+    RedistributorInfo, WaitFor,
 };
 use gicv3_its_model::{Consumption, ItsModel, ModelConfig, Quiescence, RedistributorPower};
 

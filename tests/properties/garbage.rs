@@ -13,11 +13,10 @@
 use crate::cases;
 use crate::support::*;
 use gicv3_its::registers::{GICR_PENDBASER, GICR_PROPBASER, GITS_BASER, GITS_CBASER};
+use gicv3_its::takeover;
+use gicv3_its::wait::WaitPolicy;
 use gicv3_its::{CollectionId, DeviceId, DmaMemory, DmaRegion, DmaRequest, EventId};
-use gicv3_its::{
-    Its, ItsConfig, ItsError, LpiDomain, LpiDomainConfig, ProcessorNumber, WaitPolicy,
-};
-use gicv3_its::{its, lpi};
+use gicv3_its::{Its, ItsConfig, ItsError, LpiDomain, LpiDomainConfig, ProcessorNumber};
 use gicv3_its_model::{
     Consumption, GicrRegister as R, GicrVlpiRegister as V, GitsRegister as G, ItsModel,
     ModelConfig, Quiescence, Translation, Violation, VirtualLpis,
@@ -262,11 +261,11 @@ impl Reserved {
 fn stop_previous_owner(model: &ItsModel) -> Result<Vec<Violation>, (String, ItsError)> {
     let config = model.config();
     for index in 0..config.its_count {
-        its::quiesce(&model.its(index).gits(), Default::default())
+        takeover::quiesce(&model.its(index).gits(), Default::default())
             .map_err(|e| (format!("quiesce ITS {index}"), e))?;
     }
     for index in 0..config.redistributors.len() {
-        lpi::stop_lpis(&model.gicr(index), Default::default())
+        takeover::stop_lpis(&model.gicr(index), Default::default())
             .map_err(|e| (format!("stop_lpis {index}"), e))?;
     }
     Ok(model.take_violations())

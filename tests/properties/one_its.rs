@@ -3,7 +3,8 @@
 
 use crate::ops::{Op, apply, expected_error, op};
 use crate::support::*;
-use gicv3_its::{ItsConfig, ItsState, WaitPolicy};
+use gicv3_its::wait::WaitPolicy;
+use gicv3_its::{ItsConfig, ItsState};
 use gicv3_its_model::{Coherency, Consumption, ModelConfig};
 use proptest::prelude::*;
 

@@ -9,8 +9,9 @@
 use crate::cases;
 use crate::ops::{Op, apply, expected_error, mapping_op};
 use crate::support::*;
+use gicv3_its::wait::WaitPolicy;
 use gicv3_its::{CollectionId, ItsConfig, ItsError, ItsState, LpiDomainConfig, ProcessorNumber};
-use gicv3_its::{IntId, Its, WaitPolicy};
+use gicv3_its::{IntId, Its};
 use gicv3_its_model::{Coherency, ItsModel, ModelConfig, MsiError, Translation};
 use proptest::prelude::*;
 use std::collections::BTreeSet;

@@ -3,9 +3,10 @@
 
 #![allow(dead_code)]
 
+use gicv3_its::quirks::{QuirkOverrides, Quirks};
 use gicv3_its::{
     CollectionId, DeviceId, EventId, IntId, Its, ItsConfig, ItsError, LpiDomain, LpiDomainConfig,
-    ProcessorNumber, QuirkOverrides, Quirks,
+    ProcessorNumber,
 };
 use gicv3_its_model::{
     ItsModel, ModelConfig, ModelGits, ModelMemory, MsiError, Translation, Violation,

@@ -27,9 +27,12 @@ use core::fmt::Write;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU32, Ordering};
 use gicv3_its::gic::{self, cpu_interface};
+use gicv3_its::registers::{GicdMmio, GicrMmio, GitsMmio};
+use gicv3_its::takeover;
+use gicv3_its::wait::WaitPolicy;
 use gicv3_its::{
-    CollectionId, DeviceId, DmaPool, Doorbell, EventId, GicdMmio, GicrMmio, GitsMmio, IntId, Its,
-    ItsConfig, ItsError, LpiDomain, LpiDomainConfig, WaitPolicy, its, lpi,
+    CollectionId, DeviceId, DmaPool, Doorbell, EventId, IntId, Its, ItsConfig, ItsError, LpiDomain,
+    LpiDomainConfig,
 };
 
 // QEMU virt's map (its device tree says the same).
@@ -126,8 +129,8 @@ fn run() -> Result<(), Failure> {
     // The LPIs and the ITS: whatever a previous owner left stopped (every
     // ITS quiesced, every redistributor's LPIs off), then the tables, this
     // CPU's redistributor, the ITS and this CPU's collection.
-    its::quiesce(&gits, wait)?;
-    lpi::stop_lpis(&gicr, wait)?;
+    takeover::quiesce(&gits, wait)?;
+    takeover::stop_lpis(&gicr, wait)?;
     let domain = LpiDomainConfig {
         id_bits: gic::lpi_id_bits(&gicd)?,
         ..LpiDomainConfig::default()

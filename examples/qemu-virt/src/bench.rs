@@ -26,7 +26,9 @@ use aarch64_cpu::registers::{CNTFRQ_EL0, CNTVCT_EL0, Readable};
 use alloc::format;
 use alloc::string::String;
 use core::ptr::NonNull;
-use gicv3_its::{Batching, GitsMmio, ItsConfig, RdBase, WaitPolicy};
+use gicv3_its::registers::GitsMmio;
+use gicv3_its::wait::WaitPolicy;
+use gicv3_its::{Batching, ItsConfig, RdBase};
 use log::LevelFilter;
 use workload::{
     DEVICES, EVENTS, Floor, FloorPlan, Geometry, Measurement, MemoryPoint, Mode, Op, QUEUE_BYTES,

@@ -3,7 +3,7 @@
 
 use crate::pci::Function;
 use core::ptr::NonNull;
-use gicv3_its::mmio::MmioFrame;
+use gicv3_its::registers::MmioFrame;
 use gicv3_its::registers::{FrameKind, ReadOnly, ReadWrite, Register, RegisterFrame, WriteOnly};
 use gicv3_its::tock_registers::LocalRegisterCopy;
 

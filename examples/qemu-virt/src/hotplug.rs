@@ -44,7 +44,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 use core::ptr::NonNull;
-use gicv3_its::{CollectionId, DeviceId, EventId, GicrMmio, ItsError, LpiDomain, ProcessorNumber};
+use gicv3_its::registers::GicrMmio;
+use gicv3_its::{CollectionId, DeviceId, EventId, ItsError, LpiDomain, ProcessorNumber};
 use log::info;
 
 /// The collection of CPU `cpu`: its ICID is the CPU's index.

@@ -46,7 +46,8 @@ use alloc::vec::Vec;
 use core::ops::Range;
 use core::panic::PanicInfo;
 use core::ptr::NonNull;
-use gicv3_its::{ItsConfig, LpiDomainConfig, WaitPolicy};
+use gicv3_its::wait::WaitPolicy;
+use gicv3_its::{ItsConfig, LpiDomainConfig};
 use log::{LevelFilter, error, info};
 
 /// Exit status when the platform could not be brought up.

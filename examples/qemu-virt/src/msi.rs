@@ -11,14 +11,16 @@ use crate::platform::{PciHost, Platform};
 use alloc::vec::Vec;
 use core::fmt;
 use core::ptr::NonNull;
-use gicv3_its::mmio::RegisterWidth;
+use gicv3_its::registers::RegisterWidth;
 use gicv3_its::registers::{
     GICR_TYPER, GITS_TRANSLATER, Gits, Readable, Register, RegisterFrame, Writable,
 };
+use gicv3_its::registers::{GicrMmio, GicrVlpiMmio, GitsMmio};
+use gicv3_its::takeover::{self, quiesce};
 use gicv3_its::tock_registers::{LocalRegisterCopy, RegisterLongName};
 use gicv3_its::{
-    CollectionId, DeviceId, DmaRegion, Doorbell, EventId, GicrMmio, GicrVlpiMmio, GitsMmio, IntId,
-    Its, ItsConfig, ItsError, LpiDomain, LpiDomainConfig, ProcessorNumber, its::quiesce, lpi,
+    CollectionId, DeviceId, DmaRegion, Doorbell, EventId, IntId, Its, ItsConfig, ItsError,
+    LpiDomain, LpiDomainConfig, ProcessorNumber,
 };
 
 /// Stops whatever a previous owner (Linux, through kexec) left running on
@@ -33,7 +35,7 @@ use gicv3_its::{
 pub fn stop_previous_owner(
     platform: &Platform,
     gic: &Gic,
-    wait: gicv3_its::WaitPolicy,
+    wait: gicv3_its::wait::WaitPolicy,
 ) -> Result<(), ItsError> {
     for node in &platform.its {
         let Some(base) = NonNull::new(node.frames.start as *mut u8) else {
@@ -53,9 +55,9 @@ pub fn stop_previous_owner(
         // driver's, which does not run yet.
         let gicr = unsafe { GicrMmio::new(base) };
         if let Some(vlpi) = vlpi_frame(&gicr) {
-            lpi::retire_resident_vpe(&gicr, &vlpi, wait)?;
+            takeover::retire_resident_vpe(&gicr, &vlpi, wait)?;
         }
-        if !lpi::stop_lpis(&gicr, wait)? {
+        if !takeover::stop_lpis(&gicr, wait)? {
             log::warn!(
                 "gic: redistributor at {rd_base:#x} keeps its LPIs enabled (EnableLPIs cannot be cleared)"
             );

@@ -41,7 +41,7 @@ impl LpiTables {
     /// redistributor uses the one in place (`in_use`), and with other ID
     /// bits only while no LPI is allocated (`allocated == 0`). Returns
     /// whether the property table moved. Nothing changes on a refusal.
-    pub fn adopt(
+    pub(crate) fn adopt(
         &mut self,
         propbaser: Propbaser,
         pendbaser: Pendbaser,

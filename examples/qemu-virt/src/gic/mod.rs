@@ -18,7 +18,7 @@ use core::fmt;
 use core::ops::Range;
 use core::ptr::NonNull;
 use core::time::Duration;
-use gicv3_its::mmio::MmioFrame;
+use gicv3_its::registers::MmioFrame;
 use gicv3_its::registers::{GICR_CTLR, GICR_TYPER, GICR_WAKER, Gicr, RegisterFrame};
 use gicv3_its::tock_registers::LocalRegisterCopy;
 use registers::{

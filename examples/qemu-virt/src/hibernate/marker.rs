@@ -5,7 +5,7 @@
 use crate::protocol::Phase;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicPtr, Ordering};
-use gicv3_its::mmio::MmioFrame;
+use gicv3_its::registers::MmioFrame;
 use gicv3_its::registers::{Gits, ReadOnly, Register, RegisterFrame};
 
 /// An ITS identification register (GITS_PIDR0..7, GITS_CIDR0..3, Arm IHI

@@ -6,7 +6,7 @@
 use crate::pci::Bar;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
-use gicv3_its::mmio::MmioFrame;
+use gicv3_its::registers::MmioFrame;
 use gicv3_its::registers::{
     Access, FrameKind, ReadAccess, ReadOnly, ReadWrite, Readable, Register, RegisterFrame,
     Writable, WriteAccess, WriteOnly,

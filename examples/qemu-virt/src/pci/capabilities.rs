@@ -5,7 +5,7 @@
 
 use super::config::ConfigStructure;
 use core::ptr::NonNull;
-use gicv3_its::mmio::MmioFrame;
+use gicv3_its::registers::MmioFrame;
 use gicv3_its::registers::{FrameKind, ReadOnly, ReadWrite, Register, RegisterFrame};
 use gicv3_its::tock_registers::{LocalRegisterCopy, register_bitfields};
 

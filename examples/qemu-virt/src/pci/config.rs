@@ -3,7 +3,7 @@
 //! capability list, whose structures are frames placed at their offsets.
 
 use core::ptr::NonNull;
-use gicv3_its::mmio::MmioFrame;
+use gicv3_its::registers::MmioFrame;
 use gicv3_its::registers::{FrameKind, ReadOnly, ReadWrite, Register, RegisterFrame};
 use gicv3_its::tock_registers::register_bitfields;
 

@@ -23,7 +23,7 @@ use config::{
 };
 use core::fmt;
 use core::ptr::NonNull;
-use gicv3_its::mmio::MmioFrame;
+use gicv3_its::registers::MmioFrame;
 use gicv3_its::registers::{FrameKind, RegisterFrame};
 use gicv3_its::tock_registers::LocalRegisterCopy;
 

@@ -257,7 +257,7 @@ pub(super) fn movi_to_another_cpu(bench: &mut Bench) -> Outcome {
 /// The driver's waits default to one second on the generic timer, which
 /// runs at the rate the kernel's own clock says.
 pub(super) fn waits_default_to_the_generic_timer(_: &mut Bench) -> Outcome {
-    let policy = gicv3_its::WaitPolicy::default();
+    let policy = gicv3_its::wait::WaitPolicy::default();
     ensure!(
         policy.clock.is_some() && policy.timeout == core::time::Duration::from_secs(1),
         "default wait policy {policy:?}"

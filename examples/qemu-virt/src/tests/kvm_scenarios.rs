@@ -14,7 +14,7 @@ use crate::{cpu, irq};
 use alloc::format;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU16, Ordering};
-use gicv3_its::lpi::{DEFAULT_PRIORITY, FIRST_LPI};
+use gicv3_its::DEFAULT_PRIORITY;
 use gicv3_its::registers::{GITS_BASER, GITS_IIDR, GITS_TYPER, Gits, ReadWrite, Register};
 use gicv3_its::tock_registers::LocalRegisterCopy;
 use gicv3_its::{DeviceId, EventId, IntId, ItsError};
@@ -37,7 +37,7 @@ const EVENTS: u32 = 256;
 const PENDING_LPIS: u32 = 256;
 /// The pending scenario's LPIs, chosen (not allocated), so that they are
 /// consecutive: INTIDs from here on.
-const PENDING_FIRST: u32 = FIRST_LPI + 0x1000;
+const PENDING_FIRST: u32 = IntId::FIRST_LPI.0 + 0x1000;
 
 /// GITS_IIDR and GITS_TYPER described as writable, on purpose: the
 /// introspection test writes them to see that the ITS ignores it. (The

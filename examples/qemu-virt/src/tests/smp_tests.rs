@@ -12,7 +12,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use core::time::Duration;
-use gicv3_its::lpi::{DEFAULT_PRIORITY, FIRST_LPI};
+use gicv3_its::DEFAULT_PRIORITY;
 use gicv3_its::{DeviceId, EventId, IntId};
 use log::info;
 
@@ -30,7 +30,7 @@ const CONCURRENT_LIMIT: Duration = Duration::from_secs(20);
 const CHURN_DEVICE: DeviceId = DeviceId(0xfe30);
 const CHURN_EVENTS: u32 = 4;
 /// Its LPIs, chosen so that one handler covers them.
-const CHURN_FIRST: u32 = FIRST_LPI + 0x1200;
+const CHURN_FIRST: u32 = IntId::FIRST_LPI.0 + 0x1200;
 
 fn pause(duration: Duration) {
     cpu::wait_until(duration, || false);

@@ -18,47 +18,13 @@
 //! reads memory a doorbell write announces, which is why the example kernel
 //! uses this layer for its own devices too.
 
-use crate::registers::{FrameKind, ReadAccess, RegisterFrame, WriteAccess};
+use super::{FrameKind, Gicd, Gicr, GicrVlpi, Gits, ReadAccess, RegisterFrame, Width, WriteAccess};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
-use tock_registers::UIntLike;
 
-/// How wide a register is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Width {
-    /// 8 bits.
-    U8,
-    /// 16 bits.
-    U16,
-    /// 32 bits.
-    U32,
-    /// 64 bits.
-    U64,
-}
-
-impl Width {
-    /// Bytes of a register of this width.
-    pub const fn bytes(self) -> usize {
-        match self {
-            Self::U8 => 1,
-            Self::U16 => 2,
-            Self::U32 => 4,
-            Self::U64 => 8,
-        }
-    }
-}
-
-/// A register width the accessor layer can load and store in one instruction.
-pub trait RegisterWidth: UIntLike {
-    /// The width as a value.
-    const WIDTH: Width;
-
-    /// Zero-extends to 64 bits.
-    fn to_u64(self) -> u64;
-
-    /// Truncates from 64 bits.
-    fn from_u64(value: u64) -> Self;
-
+/// An integer a register of its width is loaded and stored as, with one
+/// instruction.
+trait SingleAccess: Sized {
     /// Loads `Self` from `address` with one instruction of its width.
     ///
     /// # Safety
@@ -73,19 +39,9 @@ pub trait RegisterWidth: UIntLike {
     unsafe fn store(address: *mut Self, value: Self);
 }
 
-macro_rules! register_width {
-    ($ty:ty, $width:ident, $load:literal, $store:literal) => {
-        impl RegisterWidth for $ty {
-            const WIDTH: Width = Width::$width;
-
-            fn to_u64(self) -> u64 {
-                self.into()
-            }
-
-            fn from_u64(value: u64) -> Self {
-                value as $ty
-            }
-
+macro_rules! single_access {
+    ($ty:ty, $load:literal, $store:literal) => {
+        impl SingleAccess for $ty {
             #[inline(always)]
             unsafe fn load(address: *const Self) -> Self {
                 #[cfg(target_arch = "aarch64")]
@@ -138,27 +94,23 @@ macro_rules! register_width {
     };
 }
 
-register_width!(
+single_access!(
     u8,
-    U8,
     "ldrb {value:w}, [{address}]",
     "strb {value:w}, [{address}]"
 );
-register_width!(
+single_access!(
     u16,
-    U16,
     "ldrh {value:w}, [{address}]",
     "strh {value:w}, [{address}]"
 );
-register_width!(
+single_access!(
     u32,
-    U32,
     "ldr {value:w}, [{address}]",
     "str {value:w}, [{address}]"
 );
-register_width!(
+single_access!(
     u64,
-    U64,
     "ldr {value:x}, [{address}]",
     "str {value:x}, [{address}]"
 );
@@ -244,3 +196,13 @@ impl<K: FrameKind> RegisterFrame for MmioFrame<K> {
         }
     }
 }
+
+/// The distributor reached through MMIO.
+pub type GicdMmio = MmioFrame<Gicd>;
+/// An ITS reached through MMIO.
+pub type GitsMmio = MmioFrame<Gits>;
+/// A redistributor's RD_base frame reached through MMIO.
+pub type GicrMmio = MmioFrame<Gicr>;
+/// A GICv4 redistributor's VLPI_base frame (RD_base + 128 KiB) reached
+/// through MMIO.
+pub type GicrVlpiMmio = MmioFrame<GicrVlpi>;
