@@ -137,10 +137,6 @@ impl Devices {
         Some(&mut self.sorted[index])
     }
 
-    pub(crate) fn contains(&self, device_id: DeviceId) -> bool {
-        self.position(device_id).is_ok()
-    }
-
     /// Makes room for one more record, so that [`Devices::insert`] cannot
     /// fail: growing by a quarter (at least one), not doubling.
     pub(crate) fn reserve_one(&mut self) -> Result<(), ItsError> {
@@ -196,21 +192,37 @@ impl Devices {
 /// A mapped collection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CollectionRecord {
+    processor_number: ProcessorNumber,
+    events: usize,
+    live: bool,
+}
+
+impl CollectionRecord {
     /// The redistributor's processor number.
-    pub processor_number: ProcessorNumber,
+    pub fn processor_number(&self) -> ProcessorNumber {
+        self.processor_number
+    }
+
     /// Events currently routed to the collection.
-    pub events: usize,
+    pub fn events(&self) -> usize {
+        self.events
+    }
+
     /// Whether the ITS holds the mapping now: false while the ITS is
     /// saved, and after a restore until the redistributor is ready
     /// ([`crate::Its::restore_collections`]).
-    pub mapped: bool,
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
 }
 
-/// Everything the driver has mapped.
+/// Everything the driver has mapped: a device, its ITT and events, or a
+/// collection is recorded here once the ITS has consumed the commands that
+/// map it, and is *live* while the ITS holds that mapping.
 #[derive(Debug, Default)]
 pub struct Registry {
-    pub(crate) devices: Devices,
-    pub(crate) collections: BTreeMap<CollectionId, CollectionRecord>,
+    devices: Devices,
+    collections: BTreeMap<CollectionId, CollectionRecord>,
 }
 
 impl Registry {
@@ -275,7 +287,7 @@ impl Registry {
             record.live = false;
         }
         for record in self.collections.values_mut() {
-            record.mapped = false;
+            record.live = false;
         }
     }
 
@@ -292,6 +304,74 @@ impl Registry {
         if let Some(collection) = mapping.and_then(|m| self.collections.get_mut(&m.icid())) {
             collection.events = collection.events.saturating_add_signed(delta);
         }
+    }
+
+    /// The record of a collection.
+    pub(crate) fn collection(&self, icid: CollectionId) -> Option<CollectionRecord> {
+        self.collections.get(&icid).copied()
+    }
+
+    /// Records a collection the ITS now holds on `processor_number`, or
+    /// one it holds again (after a restore, or moved), keeping its events.
+    pub(crate) fn set_collection_live(
+        &mut self,
+        icid: CollectionId,
+        processor_number: ProcessorNumber,
+    ) {
+        let record = self.collections.entry(icid).or_insert(CollectionRecord {
+            processor_number,
+            events: 0,
+            live: true,
+        });
+        record.processor_number = processor_number;
+        record.live = true;
+    }
+
+    /// Forgets an unmapped collection.
+    pub(crate) fn remove_collection(&mut self, icid: CollectionId) {
+        self.collections.remove(&icid);
+    }
+
+    /// Number of devices recorded, live or not.
+    pub(crate) fn device_count(&self) -> usize {
+        self.devices.len()
+    }
+
+    /// Number of collections recorded, live or not.
+    pub(crate) fn collection_count(&self) -> usize {
+        self.collections.len()
+    }
+
+    /// Makes room for one more device, so that [`Registry::insert_device`]
+    /// cannot fail.
+    pub(crate) fn reserve_device(&mut self) -> Result<(), ItsError> {
+        self.devices.reserve_one()
+    }
+
+    /// Records a device the ITS now holds, after
+    /// [`Registry::reserve_device`].
+    pub(crate) fn insert_device(&mut self, record: DeviceRecord) {
+        self.devices.insert(record);
+    }
+
+    /// Every device's ITT, for the CPU to rewrite.
+    pub(crate) fn itts_mut(&mut self) -> impl Iterator<Item = &mut DmaRegion> {
+        self.devices.iter_mut().map(|record| &mut record.itt)
+    }
+
+    /// Records that the ITS holds every device before `stopped_at` (all of
+    /// them with `None`): a replay got that far.
+    pub(crate) fn set_devices_live_before(&mut self, stopped_at: Option<DeviceId>) {
+        for record in self.devices.iter_mut() {
+            if stopped_at.is_none_or(|stop| record.device_id < stop) {
+                record.live = true;
+            }
+        }
+    }
+
+    /// Every device record, the registry left without any.
+    pub(crate) fn take_devices(&mut self) -> Vec<DeviceRecord> {
+        self.devices.take()
     }
 
     /// Bytes of ITT memory held.

@@ -8,6 +8,8 @@ use crate::error::ItsError;
 use crate::id::{CollectionId, ProcessorNumber};
 use crate::memory::DmaMemory;
 use crate::registers::GitsFrame;
+use crate::registry::CollectionRecord;
+use alloc::vec;
 use alloc::vec::Vec;
 
 impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
@@ -34,20 +36,13 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     ) -> Result<(), ItsError> {
         self.check_active()?;
         self.check_icid(icid)?;
-        if self.registry.collections.contains_key(&icid) {
+        if self.registry.collection(icid).is_some() {
             return Err(ItsError::CollectionAlreadyMapped { icid });
         }
         let rdbase = self.ready_rdbase(processor_number)?;
         self.execute(&map_and_reload(icid, rdbase), &[rdbase])?;
         log::info!("its: MAPC icid {icid} valid 1 rdbase {:#x}", rdbase.field());
-        self.registry.collections.insert(
-            icid,
-            crate::registry::CollectionRecord {
-                processor_number,
-                events: 0,
-                mapped: true,
-            },
-        );
+        self.registry.set_collection_live(icid, processor_number);
         Ok(())
     }
 
@@ -80,22 +75,21 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// [`Its::recover`]).
     pub fn unmap_collection(&mut self, icid: CollectionId) -> Result<(), ItsError> {
         self.check_active()?;
-        let record = *self
+        let record = self
             .registry
-            .collections
-            .get(&icid)
+            .collection(icid)
             .ok_or(ItsError::CollectionNotMapped { icid })?;
-        if record.events > 0 {
+        if record.events() > 0 {
             return Err(ItsError::CollectionInUse {
                 icid,
-                events: record.events,
+                events: record.events(),
             });
         }
-        if record.mapped {
-            let (rdbase, sync) = match self.ready_rdbase(record.processor_number) {
+        if record.is_live() {
+            let (rdbase, sync) = match self.ready_rdbase(record.processor_number()) {
                 Ok(rdbase) => (rdbase, Some(rdbase)),
                 Err(ItsError::RedistributorNotReady { .. }) => {
-                    (self.rdbase(record.processor_number)?, None)
+                    (self.rdbase(record.processor_number())?, None)
                 }
                 Err(error) => return Err(error),
             };
@@ -109,7 +103,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             )?;
             log::info!("its: MAPC icid {icid} valid 0");
         }
-        self.registry.collections.remove(&icid);
+        self.registry.remove_collection(icid);
         Ok(())
     }
 
@@ -147,9 +141,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             "its: MAPC icid {icid} valid 1 rdbase {:#x} (moved)",
             to_rdbase.field()
         );
-        if let Some(record) = self.registry.collections.get_mut(&icid) {
-            record.processor_number = to;
-        }
+        self.registry.set_collection_live(icid, to);
         Ok(())
     }
 
@@ -174,31 +166,13 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     ) -> Result<(), ItsError> {
         self.check_active()?;
         let rdbase = self.ready_rdbase(processor_number)?;
-        let deferred: Vec<CollectionId> = self
-            .registry
-            .collections
-            .iter()
-            .filter(|(_, record)| !record.mapped && record.processor_number == processor_number)
-            .map(|(&icid, _)| icid)
-            .collect();
-        if deferred.is_empty() {
-            return Ok(());
-        }
-        let commands: Vec<ItsCommand> = deferred
-            .iter()
-            .flat_map(|&icid| map_and_reload(icid, rdbase))
-            .collect();
-        self.execute(&commands, &[rdbase])?;
-        for icid in deferred {
-            log::info!(
-                "its: MAPC icid {icid} valid 1 rdbase {:#x} (restore)",
-                rdbase.field()
-            );
-            if let Some(record) = self.registry.collections.get_mut(&icid) {
-                record.mapped = true;
-            }
-        }
-        Ok(())
+        self.map_collections_onto(
+            |record| !record.is_live() && record.processor_number() == processor_number,
+            processor_number,
+            rdbase,
+            None,
+            "restore",
+        )
     }
 
     /// Moves every collection of one redistributor to another, for example
@@ -239,30 +213,61 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         if from == to {
             return Ok(());
         }
-        let moving: Vec<CollectionId> = self
+        self.map_collections_onto(
+            |record| record.is_live() && record.processor_number() == from,
+            to,
+            to_rdbase,
+            Some((
+                ItsCommand::Movall {
+                    from: from_rdbase,
+                    to: to_rdbase,
+                },
+                from_rdbase,
+            )),
+            "moved",
+        )
+    }
+
+    /// MAPC and INVALL of every collection `select` picks onto the
+    /// redistributor of `to` (at `to_rdbase`), then `then` (a command and
+    /// the other redistributor it involves), then SYNC: what
+    /// [`Its::restore_collections`] and [`Its::move_collections`] both do.
+    /// Once the ITS has consumed it all, each collection is recorded live
+    /// on `to`. With nothing selected and nothing `then`, no command is
+    /// sent.
+    fn map_collections_onto(
+        &mut self,
+        select: impl Fn(&CollectionRecord) -> bool,
+        to: ProcessorNumber,
+        to_rdbase: RdBase,
+        then: Option<(ItsCommand, RdBase)>,
+        why: &str,
+    ) -> Result<(), ItsError> {
+        let selected: Vec<CollectionId> = self
             .registry
-            .collections
-            .iter()
-            .filter(|(_, record)| record.mapped && record.processor_number == from)
-            .map(|(&icid, _)| icid)
+            .collections()
+            .filter(|(_, record)| select(record))
+            .map(|(icid, _)| icid)
             .collect();
-        let mut commands: Vec<ItsCommand> = moving
+        if selected.is_empty() && then.is_none() {
+            return Ok(());
+        }
+        let mut commands: Vec<ItsCommand> = selected
             .iter()
             .flat_map(|&icid| map_and_reload(icid, to_rdbase))
             .collect();
-        commands.push(ItsCommand::Movall {
-            from: from_rdbase,
-            to: to_rdbase,
-        });
-        self.execute(&commands, &[from_rdbase, to_rdbase])?;
-        for icid in moving {
+        let mut syncs = vec![to_rdbase];
+        if let Some((command, other)) = then {
+            commands.push(command);
+            syncs.insert(0, other);
+        }
+        self.execute(&commands, &syncs)?;
+        for icid in selected {
             log::info!(
-                "its: MAPC icid {icid} valid 1 rdbase {:#x} (moved)",
+                "its: MAPC icid {icid} valid 1 rdbase {:#x} ({why})",
                 to_rdbase.field()
             );
-            if let Some(record) = self.registry.collections.get_mut(&icid) {
-                record.processor_number = to;
-            }
+            self.registry.set_collection_live(icid, to);
         }
         Ok(())
     }

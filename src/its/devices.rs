@@ -88,7 +88,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             });
         }
         self.event_id_bits(events)?;
-        if self.registry.devices.contains(device_id) {
+        if self.registry.device(device_id).is_some() {
             return Err(ItsError::DeviceAlreadyMapped { device_id });
         }
         let request = self.itt_request(events);
@@ -104,7 +104,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             })?;
         slots.resize(events as usize, None);
         let slots = slots.into_boxed_slice();
-        self.registry.devices.reserve_one()?;
+        self.registry.reserve_device()?;
         let itt = memory::allocate(&mut self.memory, request)?;
         itt.clean(&self.memory, self.itt_attributes(), 0, request.size);
         let size = mapd_size(events);
@@ -124,7 +124,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             "its: MAPD dev {device_id:#x} valid 1 itt {:#x} size {size}",
             itt.phys(),
         );
-        self.registry.devices.insert(DeviceRecord {
+        self.registry.insert_device(DeviceRecord {
             device_id,
             live: true,
             itt,
@@ -147,8 +147,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         self.check_active()?;
         let record = self
             .registry
-            .devices
-            .get(device_id)
+            .device(device_id)
             .ok_or(ItsError::DeviceNotMapped { device_id })?;
         // DISCARD each event first: MAPD V=0 drops the translations but not
         // the LPIs' pending state (5.3.5, 5.3.9), and the LPIs are about to
@@ -167,7 +166,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             itt_address: record.itt.phys(),
             valid: false,
         });
-        let targets = self.event_targets(record);
+        let targets = self
+            .sync_targets(self.live_processors(record.events().map(|(_, mapping)| mapping.icid())));
         self.execute(&commands, &targets)?;
         log::info!("its: MAPD dev {device_id:#x} valid 0");
         if let Some(record) = self.registry.remove_device(device_id) {
@@ -178,16 +178,6 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             self.memory.deallocate(record.itt, request);
         }
         Ok(())
-    }
-
-    fn event_targets(&self, record: &DeviceRecord) -> Vec<RdBase> {
-        let mut targets: Vec<RdBase> = record
-            .events()
-            .filter_map(|(_, mapping)| self.rdbase_of_collection(mapping.icid()).ok())
-            .collect();
-        targets.sort_unstable();
-        targets.dedup();
-        targets
     }
 
     /// Frees an unmapped event's LPI and disables it in the property table
@@ -203,8 +193,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     ) -> Result<Option<EventMapping>, ItsError> {
         let record = self
             .registry
-            .devices
-            .get(device_id)
+            .device(device_id)
             .ok_or(ItsError::DeviceNotMapped { device_id })?;
         record
             .events
@@ -500,12 +489,15 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         self.check_active()?;
         let config = LpiConfig::new(priority, enabled);
         let mut mappings = Vec::with_capacity(events.len());
-        let mut collections: Vec<(CollectionId, RdBase)> = Vec::new();
+        let mut collections: Vec<CollectionId> = Vec::new();
         for &(device_id, event_id) in events {
             let mapping = self.mapped_event(device_id, event_id)?;
             let icid = mapping.icid();
-            if !collections.iter().any(|&(known, _)| known == icid) {
-                collections.push((icid, self.rdbase_of_collection(icid)?));
+            if !collections.contains(&icid) {
+                // The collection must be live on a ready redistributor for
+                // its INVALL to be followed by a SYNC.
+                self.rdbase_of_collection(icid)?;
+                collections.push(icid);
             }
             mappings.push((device_id, event_id, mapping));
         }
@@ -519,11 +511,9 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         }
         let invalls: Vec<ItsCommand> = collections
             .iter()
-            .map(|&(icid, _)| ItsCommand::Invall { icid })
+            .map(|&icid| ItsCommand::Invall { icid })
             .collect();
-        let mut syncs: Vec<RdBase> = collections.iter().map(|&(_, rdbase)| rdbase).collect();
-        syncs.sort_unstable();
-        syncs.dedup();
+        let syncs = self.sync_targets(self.live_processors(collections));
         self.execute(&invalls, &syncs)
     }
 

@@ -191,16 +191,42 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     fn rdbase_of_collection(&self, icid: CollectionId) -> Result<RdBase, ItsError> {
         let record = self
             .registry
-            .collections
-            .get(&icid)
+            .collection(icid)
             .ok_or(ItsError::CollectionNotMapped { icid })?;
-        if !record.mapped {
+        if !record.is_live() {
             return Err(ItsError::CollectionDeferred {
                 icid,
-                processor_number: record.processor_number,
+                processor_number: record.processor_number(),
             });
         }
-        self.ready_rdbase(record.processor_number)
+        self.ready_rdbase(record.processor_number())
+    }
+
+    /// The redistributors to SYNC after commands for collections on
+    /// `processors`: each once, in order, and only those whose LPIs are
+    /// enabled now, because a SYNC must not target any other (5.3.23). The
+    /// one place that decides where SYNCs go; the caller says which
+    /// collections its commands concern.
+    fn sync_targets(&self, processors: impl IntoIterator<Item = ProcessorNumber>) -> Vec<RdBase> {
+        let mut targets: Vec<RdBase> = processors
+            .into_iter()
+            .filter_map(|processor_number| self.ready_rdbase(processor_number).ok())
+            .collect();
+        targets.sort_unstable();
+        targets.dedup();
+        targets
+    }
+
+    /// The processor numbers of the live collections among `collections`.
+    fn live_processors(
+        &self,
+        collections: impl IntoIterator<Item = CollectionId>,
+    ) -> impl Iterator<Item = ProcessorNumber> {
+        collections
+            .into_iter()
+            .filter_map(|icid| self.registry.collection(icid))
+            .filter(|record| record.is_live())
+            .map(|record| record.processor_number())
     }
 
     fn check_active(&self) -> Result<(), ItsError> {

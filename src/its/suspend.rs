@@ -17,7 +17,7 @@
 
 use crate::command::{ItsCommand, RdBase};
 use crate::error::ItsError;
-use crate::id::{CollectionId, DeviceId, EventId};
+use crate::id::{CollectionId, DeviceId, EventId, ProcessorNumber};
 use crate::its::{Its, ItsState, disable_and_quiesce, submitter};
 use crate::memory::DmaMemory;
 use crate::registers::{GITS_IIDR, GITS_TYPER, GitsFrame};
@@ -144,8 +144,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         self.domain.set_active(self.slot, false);
         log::info!(
             "its: saved: {} devices and {} collections unmapped, ITS disabled",
-            self.registry.devices.len(),
-            self.registry.collections.len()
+            self.registry.device_count(),
+            self.registry.collection_count()
         );
         Ok(())
     }
@@ -213,14 +213,13 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         self.state = ItsState::Active;
         let deferred_collections = self
             .registry
-            .collections
-            .values()
-            .filter(|record| !record.mapped)
+            .collections()
+            .filter(|(_, record)| !record.is_live())
             .count();
         let restored = Restored {
-            devices: self.registry.devices.len(),
+            devices: self.registry.device_count(),
             events: self.registry.mappings().count(),
-            collections: self.registry.collections.len() - deferred_collections,
+            collections: self.registry.collection_count() - deferred_collections,
             deferred_collections,
         };
         log::info!(
@@ -274,24 +273,24 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// DeviceIDs that a partial restore has not replayed yet.
     pub fn unreplayed_devices(&self) -> impl Iterator<Item = DeviceId> + '_ {
         self.registry
-            .devices
-            .iter()
-            .filter(|record| !record.live)
-            .map(|record| record.device_id)
+            .devices()
+            .filter(|(_, record)| !record.is_live())
+            .map(|(device_id, _)| device_id)
     }
 
     /// Streams MAPD V=0 for every live device (after a DISCARD per event
     /// with [`Pending::Discard`]) and MAPC V=0 for every collection, then a
     /// SYNC per redistributor, and waits once.
     fn tear_down(&mut self, pending: Pending) -> Result<(), ItsError> {
-        let syncs = self.sync_targets(true);
-        let collections: Vec<ItsCommand> = self
-            .registry
-            .collections
-            .iter()
-            .filter(|(_, record)| record.mapped)
-            .filter_map(|(&icid, record)| {
-                let rdbase = self.rdbase(record.processor_number).ok()?;
+        let live = || {
+            self.registry
+                .collections()
+                .filter(|(_, record)| record.is_live())
+        };
+        let syncs = self.sync_targets(live().map(|(_, record)| record.processor_number()));
+        let collections: Vec<ItsCommand> = live()
+            .filter_map(|(icid, record)| {
+                let rdbase = self.rdbase(record.processor_number()).ok()?;
                 log::info!("its: MAPC icid {icid} valid 0 (save)");
                 Some(ItsCommand::Mapc {
                     icid,
@@ -300,26 +299,24 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 })
             })
             .collect();
-        let collections_mapped = |icid| {
+        let collection_live = |icid| {
             self.registry
-                .collections
-                .get(&icid)
-                .is_some_and(|record| record.mapped)
+                .collection(icid)
+                .is_some_and(|record| record.is_live())
         };
         // Events whose collection is mapped: those an LPI can be pending for.
         let discards: Vec<ItsCommand> = match pending {
             Pending::Keep => Vec::new(),
             Pending::Discard => self
                 .registry
-                .devices
-                .iter()
-                .filter(|record| record.live)
-                .flat_map(|record| {
+                .devices()
+                .filter(|(_, record)| record.is_live())
+                .flat_map(|(device_id, record)| {
                     record
                         .events()
-                        .filter(|(_, mapping)| collections_mapped(mapping.icid()))
-                        .map(|(event_id, _)| ItsCommand::Discard {
-                            device_id: record.device_id,
+                        .filter(|(_, mapping)| collection_live(mapping.icid()))
+                        .map(move |(event_id, _)| ItsCommand::Discard {
+                            device_id,
                             event_id,
                         })
                 })
@@ -329,8 +326,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         for command in discards {
             queued.submit(command)?;
         }
-        for record in self.registry.devices.iter().filter(|r| r.live) {
-            let device_id = record.device_id;
+        for (device_id, record) in self.registry.devices().filter(|(_, r)| r.is_live()) {
             log::info!("its: MAPD dev {device_id:#x} valid 0 (save)");
             queued.submit(ItsCommand::Mapd {
                 device_id,
@@ -346,21 +342,6 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             queued.submit(ItsCommand::Sync { rdbase })?;
         }
         queued.finish()
-    }
-
-    /// One SYNC target per ready redistributor that has a collection
-    /// (mapped ones only, with `only_mapped`).
-    fn sync_targets(&self, only_mapped: bool) -> Vec<RdBase> {
-        let mut targets: Vec<RdBase> = self
-            .registry
-            .collections
-            .values()
-            .filter(|record| record.mapped || !only_mapped)
-            .filter_map(|record| self.ready_rdbase(record.processor_number).ok())
-            .collect();
-        targets.sort_unstable();
-        targets.dedup();
-        targets
     }
 
     /// Marks the queue and every table invalid in CBASER and BASERn, so the
@@ -405,20 +386,18 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             table.program(&self.frame, &self.memory, self.attributes)?;
         }
         let itt_attributes = self.device_table.attributes;
-        for record in self.registry.devices.iter_mut() {
-            let size = record.itt.size();
-            record.itt.fill(0, size, 0);
-            record.itt.clean(&self.memory, itt_attributes, 0, size);
+        for itt in self.registry.itts_mut() {
+            let size = itt.size();
+            itt.fill(0, size, 0);
+            itt.clean(&self.memory, itt_attributes, 0, size);
         }
         // The property table may have been rewritten by another kernel (it
         // can live outside the hibernation image): put back every mapped
         // LPI's configuration; INVALL in `replay` makes it take effect.
-        let devices = &self.registry.devices;
+        let registry = &self.registry;
         self.domain.restore_configs(|write| {
-            for record in devices.iter() {
-                for mapping in record.events.iter().flatten() {
-                    write(mapping.intid(), mapping.config());
-                }
+            for (_, mapping) in registry.mappings() {
+                write(mapping.intid(), mapping.config());
             }
         });
         super::enable(&self.frame)
@@ -432,18 +411,22 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         // Collections whose redistributor is ready now; the others wait for
         // `restore_collections`. Events are mapped whatever their
         // collection (MAPTI needs only a valid ICID, 5.3.11).
-        let ready: Vec<(CollectionId, RdBase)> = self
+        let ready: Vec<(CollectionId, ProcessorNumber, RdBase)> = self
             .registry
-            .collections
-            .iter()
-            .filter(|(_, record)| !record.mapped)
-            .filter_map(|(&icid, record)| {
-                Some((icid, self.ready_rdbase(record.processor_number).ok()?))
+            .collections()
+            .filter(|(_, record)| !record.is_live())
+            .filter_map(|(icid, record)| {
+                let processor_number = record.processor_number();
+                Some((
+                    icid,
+                    processor_number,
+                    self.ready_rdbase(processor_number).ok()?,
+                ))
             })
             .collect();
         let mapc: Vec<ItsCommand> = ready
             .iter()
-            .map(|&(icid, rdbase)| ItsCommand::Mapc {
+            .map(|&(icid, _, rdbase)| ItsCommand::Mapc {
                 icid,
                 rdbase,
                 valid: true,
@@ -451,10 +434,16 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             .collect();
         let invall: Vec<ItsCommand> = ready
             .iter()
-            .map(|&(icid, _)| ItsCommand::Invall { icid })
+            .map(|&(icid, _, _)| ItsCommand::Invall { icid })
             .collect();
+        // Every collection the ITS holds after the replay: those live
+        // before it and those it maps.
         let syncs: Vec<ItsCommand> = self
-            .sync_targets(false)
+            .sync_targets(
+                self.registry
+                    .collections()
+                    .map(|(_, record)| record.processor_number()),
+            )
             .into_iter()
             .map(|rdbase| ItsCommand::Sync { rdbase })
             .collect();
@@ -475,8 +464,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 }
                 queued.submit(*command)?;
             }
-            for record in self.registry.devices.iter().filter(|r| !r.live) {
-                let device_id = record.device_id;
+            for (device_id, record) in self.registry.devices().filter(|(_, r)| !r.is_live()) {
                 if let Err(error) = self
                     .device_table
                     .ensure_entry(queued.memory_mut(), device_id)
@@ -515,17 +503,11 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             self.state = ItsState::NeedsRecovery;
             return Err(error);
         }
-        for (icid, _) in ready {
-            if let Some(record) = self.registry.collections.get_mut(&icid) {
-                record.mapped = true;
-            }
+        for (icid, processor_number, _) in ready {
+            self.registry.set_collection_live(icid, processor_number);
         }
         // Everything before the device that could not be replayed is live.
-        for record in self.registry.devices.iter_mut() {
-            if stopped_at.is_none_or(|stop| record.device_id < stop) {
-                record.live = true;
-            }
-        }
+        self.registry.set_devices_live_before(stopped_at);
         failure.map_or(Ok(()), Err)
     }
 }
@@ -548,7 +530,7 @@ impl<F: GitsFrame, M: DmaMemory> Drop for Its<F, M> {
             self.slot,
             registry.mappings().map(|(_, mapping)| mapping.intid()),
         );
-        for record in registry.devices.take() {
+        for record in registry.take_devices() {
             let request = self.itt_request(record.events.len() as u32);
             self.memory.deallocate(record.itt, request);
         }

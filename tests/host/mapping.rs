@@ -121,7 +121,7 @@ fn move_event_and_move_collections_retarget_pending_lpis() {
         its.registry()
             .collections()
             .find(|(icid, _)| *icid == CollectionId(2))
-            .map(|(_, r)| r.processor_number),
+            .map(|(_, r)| r.processor_number()),
         Some(ProcessorNumber(3))
     );
     assert_eq!(

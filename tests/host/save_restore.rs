@@ -164,7 +164,7 @@ fn collections_wait_for_their_redistributors_after_a_restore() {
         .find(|(icid, _)| *icid == CollectionId(1))
         .unwrap()
         .1;
-    assert!(!collection_1.mapped);
+    assert!(!collection_1.is_live());
     // Its event is mapped, but translates to nothing until CPU 1 is back.
     assert!(model.mappings().contains_key(&(DeviceId(0x10), EventId(0))));
     assert!(model.send_msi(DeviceId(0x10), EventId(0)).is_err());

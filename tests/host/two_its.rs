@@ -63,7 +63,7 @@ fn assert_translates(model: &ItsModel, index: usize, its: &Driver) {
             .registry()
             .collections()
             .find(|(icid, _)| *icid == mapping.icid())
-            .map(|(_, record)| usize::from(record.processor_number.0))
+            .map(|(_, record)| usize::from(record.processor_number().0))
             .expect("collection recorded");
         let expected = Translation {
             intid: mapping.intid(),

@@ -137,7 +137,7 @@ impl Machine {
                     let moving: Vec<CollectionId> = its
                         .registry()
                         .collections()
-                        .filter(|(_, record)| record.processor_number == ProcessorNumber(cpu))
+                        .filter(|(_, record)| record.processor_number() == ProcessorNumber(cpu))
                         .map(|(icid, _)| icid)
                         .collect();
                     for icid in moving {
@@ -182,7 +182,7 @@ impl Machine {
                     .registry()
                     .collections()
                     .find(|(icid, _)| *icid == mapping.icid())
-                    .map(|(_, record)| usize::from(record.processor_number.0))
+                    .map(|(_, record)| usize::from(record.processor_number().0))
                     .expect("collection recorded");
                 let delivered = view.send_msi(device, event);
                 if mapping.config().enabled() {

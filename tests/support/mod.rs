@@ -125,7 +125,7 @@ pub fn assert_model_matches_registry(model: &ItsModel, its: &ModelIts) {
             .registry()
             .collections()
             .find(|(id, _)| *id == icid)
-            .map(|(_, record)| redistributor_index(model, record.processor_number))
+            .map(|(_, record)| redistributor_index(model, record.processor_number()))
             .expect("collection recorded");
         assert_eq!(
             model.translate(device_id, event_id),
@@ -336,7 +336,7 @@ fn expected(model: &ItsModel, its: &ModelIts, device: DeviceId, event: EventId) 
         .registry()
         .collections()
         .find(|(id, _)| *id == mapping.icid())
-        .map(|(_, record)| redistributor_index(model, record.processor_number))
+        .map(|(_, record)| redistributor_index(model, record.processor_number()))
         .expect("collection recorded");
     (mapping.intid(), cpu)
 }

@@ -212,8 +212,8 @@ impl Cpus {
             .map(|(_, record)| record);
         match record {
             None => its.its.map_collection(icid, processor_number)?,
-            Some(record) if !record.mapped => its.its.restore_collections(processor_number)?,
-            Some(record) if record.processor_number != processor_number => {
+            Some(record) if !record.is_live() => its.its.restore_collections(processor_number)?,
+            Some(record) if record.processor_number() != processor_number => {
                 its.its.move_collection(icid, processor_number)?
             }
             Some(_) => {}

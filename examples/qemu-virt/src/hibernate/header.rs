@@ -157,7 +157,7 @@ impl ItsView {
             collections: its
                 .registry()
                 .collections()
-                .map(|(icid, record)| (icid.0, record.processor_number.0))
+                .map(|(icid, record)| (icid.0, record.processor_number().0))
                 .collect(),
         }
     }

@@ -50,8 +50,8 @@ pub(super) fn its_init(bench: &mut Bench) -> Outcome {
             && smp::online().all(|cpu| {
                 collections.iter().any(|(icid, record)| {
                     *icid == hotplug::collection(cpu)
-                        && record.mapped
-                        && Some(record.processor_number) == cpus.processor_number(cpu)
+                        && record.is_live()
+                        && Some(record.processor_number()) == cpus.processor_number(cpu)
                 })
             }),
         "collections {collections:?}"

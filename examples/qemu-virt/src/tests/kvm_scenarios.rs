@@ -338,7 +338,7 @@ pub(super) fn its_unmapped_collection(bench: &mut Bench) -> Outcome {
         .registry()
         .collections()
         .find(|&(id, _)| id == icid)
-        .is_some_and(|(_, record)| !record.mapped);
+        .is_some_and(|(_, record)| !record.is_live());
     ensure!(
         waiting,
         "collection {icid} was restored with its CPU offline"
