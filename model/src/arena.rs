@@ -5,18 +5,12 @@
 
 mod cache;
 
-use crate::state::{Gic, ItsMut, State};
-use crate::tables::{L1_ADDRESS, L1_VALID};
-use crate::{Coherency, FIRST_LPI, MemoryFault, ModelConfig, Placement, TableKind, Violation};
+use crate::{Coherency, MemoryFault, ModelConfig, Placement};
 use core::ptr::{NonNull, copy_nonoverlapping, write_bytes};
-use gicv3_its::registers::GITS_CBASER;
 use gicv3_its::{DmaRegion, DmaRequest};
 use std::alloc::{Layout, alloc_zeroed, dealloc, handle_alloc_error};
 use std::collections::BTreeMap;
 
-/// Physical address of the first byte of the model's arena, unless
-/// [`ModelConfig::arena_phys_base`] says otherwise.
-pub const ARENA_PHYS_BASE: u64 = 0x4000_0000;
 /// The byte a non-coherent GIC sees in memory that was allocated but not
 /// cleaned yet. Bit 0 is set, so poisoned DTEs, CTEs and ITEs look valid.
 pub const POISON: u8 = 0xa5;
@@ -273,7 +267,9 @@ impl Arena {
     /// The first (or, with [`Placement::Highest`], last) free range that
     /// fits `request` below its `max_address`; returns the offset of
     /// `request.size` zeroed bytes (poison in a separate GIC view).
-    fn allocate(&mut self, request: DmaRequest) -> Option<usize> {
+    /// Hands out `request` (zeroed for the CPU, poison for a GIC that has
+    /// not seen a clean), with the bytes it takes up (whole lines).
+    pub(crate) fn allocate(&mut self, request: DmaRequest) -> Option<(DmaRegion, usize)> {
         let rounded = request.size.max(1).checked_next_multiple_of(LINE)?;
         let align = request.align.max(LINE);
         // The end of the arena, or of what the request allows.
@@ -319,7 +315,43 @@ impl Arena {
             }
         }
         self.live.insert(offset, (request.size, rounded, request));
-        Some(offset)
+        // SAFETY: `offset..offset + size` is inside the arena, which lives as
+        // long as any handle; it is handed out once until `release`; the
+        // arena is aligned to ARENA_ALIGN, so the virtual address is aligned
+        // like the physical one (up to 2 MiB).
+        let region = unsafe {
+            DmaRegion::new(
+                NonNull::new_unchecked(self.cpu.as_ptr().add(offset)),
+                self.phys_base + offset as u64,
+                request.size,
+            )
+        };
+        Some((region, rounded))
+    }
+
+    /// The live allocation `region` is, as (offset, bytes taken up, the
+    /// request it was made for): `None` if the arena did not hand it out
+    /// (another address, another size, or not live).
+    pub(crate) fn allocation(&self, region: &DmaRegion) -> Option<(usize, usize, DmaRequest)> {
+        let offset = region.phys().wrapping_sub(self.phys_base) as usize;
+        let virt_ok = region.virt().as_ptr() as usize == self.cpu.as_ptr() as usize + offset;
+        let &(size, rounded, request) = self.live.get(&offset)?;
+        (virt_ok && size == region.size()).then_some((offset, rounded, request))
+    }
+
+    /// The request of the allocation at `phys`, if one starts there.
+    pub(crate) fn request_at(&self, phys: u64) -> Option<DmaRequest> {
+        let offset = phys.wrapping_sub(self.phys_base) as usize;
+        self.live.get(&offset).map(|&(_, _, request)| request)
+    }
+
+    /// Takes back the allocation at `offset` of `rounded` bytes, poisoning
+    /// the CPU's bytes to catch a use after free.
+    pub(crate) fn release(&mut self, offset: usize, rounded: usize) {
+        if self.live.remove(&offset).is_some() {
+            // SAFETY: the range was a live allocation inside the arena.
+            unsafe { write_bytes(self.cpu.as_ptr().add(offset), POISON, rounded) };
+        }
     }
 
     /// Cleans and invalidates every 64-byte line the range touches: copies
@@ -327,7 +359,16 @@ impl Arena {
     /// memory now have in common). Every line counts as dirty: the model
     /// cannot see which the CPU wrote, and a driver only cleans memory it
     /// wrote.
-    fn clean(&mut self, offset: usize, len: usize) {
+    ///
+    /// `false` (nothing done) if the range is not inside the arena.
+    pub(crate) fn clean(&mut self, virt: NonNull<u8>, len: usize) -> bool {
+        let offset = (virt.as_ptr() as usize).wrapping_sub(self.cpu.as_ptr() as usize);
+        if offset
+            .checked_add(len)
+            .is_none_or(|end| end > self.layout.size())
+        {
+            return false;
+        }
         if self.gic != self.cpu {
             let start = offset & !(LINE - 1);
             let end = (offset + len)
@@ -346,160 +387,20 @@ impl Arena {
                 };
             }
         }
-    }
-}
-
-impl State {
-    pub(crate) fn deallocate(&mut self, region: DmaRegion, request: DmaRequest) {
-        let gic = &mut self.gic;
-        let phys = region.phys();
-        let offset = phys.wrapping_sub(gic.arena.phys_base) as usize;
-        let virt_ok = region.virt().as_ptr() as usize == gic.arena.cpu.as_ptr() as usize + offset;
-        let Some(&(_, rounded, asked)) = gic
-            .arena
-            .live
-            .get(&offset)
-            .filter(|(size, ..)| virt_ok && *size == region.size())
-        else {
-            return gic.violations.push(Violation::BadDeallocation(phys));
-        };
-        if asked != request {
-            gic.violations
-                .push(Violation::DeallocatedWithAnotherRequest {
-                    phys,
-                    asked,
-                    given: request,
-                });
-        }
-        if let Some(what) = self.in_use(phys, rounded as u64) {
-            self.gic
-                .violations
-                .push(Violation::DeallocatedInUse(phys, what));
-        }
-        let gic = &mut self.gic;
-        gic.arena.live.remove(&offset);
-        gic.stats.bytes_allocated -= rounded;
-        // Poison the CPU's bytes to catch use after free.
-        // SAFETY: the range was a live allocation inside the arena.
-        unsafe { write_bytes(gic.arena.cpu.as_ptr().add(offset), POISON, rounded) };
-    }
-
-    /// What the GIC still uses in `phys..phys + len`, if anything: any ITS,
-    /// or any redistributor.
-    fn in_use(&mut self, phys: u64, len: u64) -> Option<&'static str> {
-        (0..self.its.len())
-            .find_map(|index| self.its_mut(index).in_use(phys, len))
-            .or_else(|| self.gic.lpi_tables_in_use(phys, len))
-    }
-}
-
-impl ItsMut<'_> {
-    /// What this ITS still uses in `phys..phys + len`, if anything.
-    fn in_use(&self, phys: u64, len: u64) -> Option<&'static str> {
-        let overlaps = |start: u64, size: u64| start < phys + len && phys < start + size;
-        // Memory a Valid base register describes belongs to the ITS (and,
-        // under KVM, may be written when the VM's state is saved), enabled or
-        // not.
-        if GITS_CBASER::Valid.is_set(self.its.cbaser)
-            && !self.reprogrammable()
-            && overlaps(self.queue_base(), self.queue_bytes() as u64)
-        {
-            return Some("command queue");
-        }
-        let kinds = [TableKind::Devices, TableKind::Collections, TableKind::Vpes];
-        for table in kinds.map(|kind| self.table(kind)) {
-            let Some(t) = table else { continue };
-            if overlaps(t.base, t.bytes as u64) {
-                return Some("ITS table");
-            }
-            for l1 in (0..t.bytes as u64).step_by(8).filter(|_| t.indirect) {
-                let entry = self.gic.arena.read_entry(t.base + l1, 8, "").unwrap_or(0);
-                if entry & L1_VALID != 0 && overlaps(entry & L1_ADDRESS, t.page as u64) {
-                    return Some("level-2 table page");
-                }
-            }
-        }
-        self.its
-            .itts
-            .values()
-            .any(|&(itt, size)| overlaps(itt, size as u64))
-            .then_some("ITT of a mapped device")
-    }
-}
-
-impl Gic {
-    pub(crate) fn allocate(&mut self, request: DmaRequest) -> Option<DmaRegion> {
-        if self.alloc_budget == Some(0) || !request.align.is_power_of_two() {
-            return None;
-        }
-        let size = request.size;
-        let offset = self.arena.allocate(request)?;
-        if let Some(budget) = &mut self.alloc_budget {
-            *budget -= 1;
-        }
-        let stats = &mut self.stats;
-        stats.allocations += 1;
-        stats.bytes_allocated += self.arena.live[&offset].1;
-        stats.peak_bytes_allocated = stats.peak_bytes_allocated.max(stats.bytes_allocated);
-        // SAFETY: `offset..offset + size` is inside the arena, which lives as
-        // long as any handle; it is handed out once until `deallocate`; the
-        // arena is aligned to ARENA_ALIGN, so the virtual address is aligned
-        // like the physical one (up to 2 MiB).
-        Some(unsafe {
-            DmaRegion::new(
-                NonNull::new_unchecked(self.arena.cpu.as_ptr().add(offset)),
-                self.arena.phys_base + offset as u64,
-                size,
-            )
-        })
-    }
-
-    /// The request `region` was allocated for, if the model handed it out
-    /// (else one that matches no allocation).
-    pub(crate) fn request_of(&self, region: &DmaRegion) -> DmaRequest {
-        let offset = region.phys().wrapping_sub(self.arena.phys_base) as usize;
-        self.arena
-            .live
-            .get(&offset)
-            .map_or(DmaRequest::new(region.size(), 0), |&(_, _, request)| {
-                request
-            })
-    }
-
-    /// Which LPI table of a redistributor with EnableLPIs = 1 overlaps
-    /// `phys..phys + len`, if any.
-    fn lpi_tables_in_use(&self, phys: u64, len: u64) -> Option<&'static str> {
-        let overlaps = |start: u64, size: u64| start < phys + len && phys < start + size;
-        let max_bits = self.config.lpi_id_bits;
-        self.rds.iter().filter(|rd| rd.enable_lpis).find_map(|rd| {
-            let limit = rd.lpi_limit(max_bits);
-            (overlaps(rd.prop_table(), limit - u64::from(FIRST_LPI))
-                || overlaps(rd.pend_table(), limit / 8))
-            .then_some("LPI table of a redistributor with EnableLPIs = 1")
-        })
-    }
-
-    pub(crate) fn clean(&mut self, virt: NonNull<u8>, len: usize) {
-        self.stats.cleans += 1;
-        self.stats.bytes_cleaned += len as u64;
-        let offset = (virt.as_ptr() as usize).wrapping_sub(self.arena.cpu.as_ptr() as usize);
-        if offset
-            .checked_add(len)
-            .is_none_or(|end| end > self.arena.layout.size())
-        {
-            return self
-                .violations
-                .push(Violation::CleanOutsideArena(virt.as_ptr() as usize));
-        }
-        self.arena.clean(offset, len);
+        true
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::ARENA_PHYS_BASE;
+
+    use crate::{Coherency, FIRST_LPI, MemoryFault, ModelConfig, Violation};
+
+    use gicv3_its::DmaRequest;
+
     use crate::test_rig::*;
-    use crate::{CommandError, ItsModel, ModelConfig};
+    use crate::{CommandError, ItsModel};
     use crate::{GicrRegister as R, GitsRegister as G};
     use gicv3_its::{DeviceId, DmaMemory, EventId, ProcessorNumber, RdBase};
 

@@ -3,6 +3,10 @@
 #[cfg(doc)]
 use crate::ItsModel;
 
+/// Physical address of the first byte of the model's arena, unless
+/// [`ModelConfig::arena_phys_base`] says otherwise.
+pub const ARENA_PHYS_BASE: u64 = 0x4000_0000;
+
 /// Which ITS table page sizes GITS_BASERn.Page_Size accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageSizes {
@@ -342,7 +346,7 @@ impl Default for ModelConfig {
             processor_numbers: Vec::new(),
             lpi_id_bits: 16,
             arena_size: 32 << 20,
-            arena_phys_base: crate::ARENA_PHYS_BASE,
+            arena_phys_base: ARENA_PHYS_BASE,
             placement: Placement::Lowest,
             iidr: 0x0100_043b,
         }

@@ -122,10 +122,10 @@ mod tables;
 mod test_rig;
 mod vpe;
 
-pub use arena::{ARENA_PHYS_BASE, POISON};
+pub use arena::POISON;
 pub use config::{
-    Coherency, Consumption, ModelConfig, PageSizes, Placement, Quiescence, RedistributorPower,
-    VirtualLpis,
+    ARENA_PHYS_BASE, Coherency, Consumption, ModelConfig, PageSizes, Placement, Quiescence,
+    RedistributorPower, VirtualLpis,
 };
 pub use kvm::SavedWrite;
 pub use presets::{GIC600_IIDR, GIC700_IIDR, QDF2400_IIDR, ROCKCHIP_GIC600_IIDR, THUNDERX_IIDR};

@@ -11,6 +11,14 @@ use gicv3_its::ItsCommand;
 use gicv3_its::registers::{GITS_BASER, GITS_TYPER};
 use std::collections::BTreeMap;
 
+mod commands;
+mod memory;
+mod power;
+mod redistributors;
+mod registers;
+mod vlpi;
+mod walks;
+
 /// Everything behind the lock.
 pub(crate) struct State {
     pub(crate) gic: Gic,
