@@ -181,7 +181,11 @@ fn read_level(file: &Path, dir: &Path, path: &[String], levels: &mut BTreeMap<St
             level
                 .evidence
                 .entry((child.clone(), sibling.clone()))
-                .or_insert_with(|| format!("{}: {}", file.display(), segs.join("::")));
+                .or_insert_with(|| {
+                    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+                    let shown = file.strip_prefix(manifest).unwrap_or(file);
+                    format!("{}: {}", shown.display(), segs.join("::"))
+                });
         };
         for file in &files {
             let text = code(file);

@@ -14,6 +14,10 @@ use aarch64_rt::{InitialPagetable, initial_pagetable};
 /// (QEMU loads an Image there); the initial page table maps the 1 GiB block
 /// around it, which on `virt` also holds the DTB.
 const LINK_ADDRESS: usize = 0x4008_0000;
+
+/// The immediate of the `hvc` that asks this kernel's EL2 stub (below) to
+/// enter another kernel at EL2 (`linux/jump.rs`).
+pub const LINUX_HVC: u16 = 0x4c58;
 /// The Image header's text_offset.
 const TEXT_OFFSET: usize = 0x8_0000;
 const _: () = assert!(LINK_ADDRESS % (2 << 20) == TEXT_OFFSET);
@@ -197,5 +201,5 @@ core::arch::global_asm!(
     "msr vbar_el1, x9",
     "isb",
     "b secondary_main",
-    linux_hvc = const crate::linux::LINUX_HVC,
+    linux_hvc = const LINUX_HVC,
 );

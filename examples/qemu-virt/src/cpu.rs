@@ -122,3 +122,22 @@ fn for_each_line(start: usize, len: usize, mut f: impl FnMut(usize)) {
         address += line;
     }
 }
+
+/// CPUs the kernel can drive: one cluster of 16 on QEMU's `virt`, enough
+/// for the 4 to 16 cores this crate's kernels have.
+pub const MAX_CPUS: usize = 16;
+
+/// The index of the CPU running this (its place in the DTB's `/cpus`).
+pub fn this_cpu() -> usize {
+    let index: u64;
+    // SAFETY: reading TPIDR_EL1, which only `set_this_cpu` writes.
+    unsafe { core::arch::asm!("mrs {}, tpidr_el1", out(reg) index, options(nomem, nostack)) };
+    index as usize
+}
+
+/// Records this CPU's index, once, as it comes up (smp.rs).
+pub fn set_this_cpu(index: usize) {
+    // SAFETY: TPIDR_EL1 is this kernel's per-CPU register, holding the
+    // CPU's index and nothing else.
+    unsafe { core::arch::asm!("msr tpidr_el1, {}", in(reg) index as u64, options(nomem, nostack)) };
+}

@@ -15,7 +15,7 @@ use gicv3_its::{DmaMemory, DmaRegion, DmaRequest};
 /// Blocks of at most 2^20 bytes (1 MiB, the largest allocation, a flat ITS
 /// Device table included): the heap arena is cut into the same 1 MiB blocks
 /// wherever it starts, so the hibernation layout's allocation offset shifts
-/// every allocation by exactly that offset (hibernate/layout.rs).
+/// every allocation by exactly that offset (layout.rs).
 static HEAP: LockedHeap<21> = LockedHeap::empty();
 
 /// The global allocator: the buddy heap, with freed blocks zeroed, so that

@@ -38,25 +38,15 @@
 
 use crate::cpu;
 use crate::gic::{GicError, Redistributors, cpu_interface};
-use crate::msi::ItsService;
+use crate::msi::{ItsService, collection};
 use crate::smp::{self, CpuState, KICK_SGI, SmpError};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 use core::ptr::NonNull;
 use gicv3_its::registers::GicrMmio;
-use gicv3_its::{CollectionId, DeviceId, EventId, ItsError, LpiDomain, ProcessorNumber};
+use gicv3_its::{DeviceId, EventId, ItsError, LpiDomain, ProcessorNumber};
 use log::info;
-
-/// The collection of CPU `cpu`: its ICID is the CPU's index.
-pub fn collection(cpu: usize) -> CollectionId {
-    CollectionId(cpu as u16)
-}
-
-/// The CPU whose collection `icid` is.
-pub fn cpu_of(icid: CollectionId) -> usize {
-    usize::from(icid.0)
-}
 
 /// Why a CPU could not come online or go offline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,7 +127,7 @@ impl Cpus {
     /// processor number `boot`.
     pub fn new(redistributors: Redistributors, boot: ProcessorNumber) -> Self {
         let mut processor_numbers = vec![None; smp::count()];
-        processor_numbers[smp::this_cpu()] = Some(boot);
+        processor_numbers[cpu::this_cpu()] = Some(boot);
         Self {
             redistributors,
             processor_numbers,
@@ -174,7 +164,7 @@ impl Cpus {
     /// their collections unmapped or (`unmap` false) left for
     /// `restore_collections`.
     pub fn offline_all(&mut self, its: &mut ItsService, unmap: bool) -> Result<(), HotplugError> {
-        let me = smp::this_cpu();
+        let me = cpu::this_cpu();
         let online: Vec<usize> = smp::online().filter(|&cpu| cpu != me).collect();
         for cpu in online {
             self.offline(its, cpu, Handoff::Movi { to: me, unmap })?;
@@ -249,7 +239,7 @@ impl Cpus {
         cpu: usize,
         handoff: Handoff,
     ) -> Result<(), HotplugError> {
-        if cpu == smp::this_cpu() || smp::state(cpu) != CpuState::Online {
+        if cpu == cpu::this_cpu() || smp::state(cpu) != CpuState::Online {
             return Err(HotplugError::NotOnline(cpu));
         }
         let processor_number = self

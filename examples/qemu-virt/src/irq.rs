@@ -7,8 +7,8 @@
 //! Each slot counts the interrupts it handled per CPU, so a test can tell
 //! on which CPU an LPI was taken.
 
+use crate::cpu::{self, MAX_CPUS};
 use crate::gic::{SPURIOUS, cpu_interface};
-use crate::smp::{self, MAX_CPUS};
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use gicv3_its::IntId;
 
@@ -28,7 +28,7 @@ struct Slot {
     count: AtomicU32,
     /// Affinity of the CPU that last handled it.
     cpu: AtomicU32,
-    /// Handled per CPU index ([`smp::this_cpu`]).
+    /// Handled per CPU index ([`cpu::this_cpu`]).
     per_cpu: [AtomicU32; MAX_CPUS],
 }
 
@@ -107,7 +107,7 @@ pub fn last_cpu(intid: IntId) -> Option<u32> {
     find(intid.0).map(|slot| slot.cpu.load(Ordering::Acquire))
 }
 
-/// How many times CPU `cpu` (an index, [`smp::this_cpu`]) handled `intid`
+/// How many times CPU `cpu` (an index, [`cpu::this_cpu`]) handled `intid`
 /// since it was registered.
 pub fn count_on(intid: IntId, cpu: usize) -> u32 {
     find(intid.0)
@@ -147,7 +147,7 @@ pub fn handle_pending() {
                 let handler: Handler = unsafe { core::mem::transmute::<usize, Handler>(handler) };
                 handler(IntId(intid), context);
                 slot.cpu.store(crate::cpu::affinity(), Ordering::Release);
-                if let Some(count) = slot.per_cpu.get(smp::this_cpu()) {
+                if let Some(count) = slot.per_cpu.get(cpu::this_cpu()) {
                     count.fetch_add(1, Ordering::AcqRel);
                 }
                 slot.count.fetch_add(1, Ordering::AcqRel);

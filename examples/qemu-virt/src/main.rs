@@ -24,7 +24,9 @@ mod heap;
 mod hibernate;
 mod hotplug;
 mod irq;
+mod layout;
 mod linux;
+mod marker;
 mod msi;
 mod nvme;
 mod paging;
@@ -67,8 +69,8 @@ pub struct Kernel {
     pub functions: Vec<Function>,
     /// The first NVMe controller, up and running, if there is one.
     pub nvme: Option<nvme::Nvme>,
-    /// Where the heap, the LPI tables and scratch RAM are (hibernate/layout.rs).
-    pub layout: hibernate::layout::Layout,
+    /// Where the heap, the LPI tables and scratch RAM are (layout.rs).
+    pub layout: layout::Layout,
     /// The DTB the kernel was entered with, for a kernel it boots.
     pub dtb: Range<usize>,
     /// The exception level the kernel was entered at (it runs at EL1).
@@ -150,10 +152,9 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
         *hole = reserved.address() as usize..reserved.address() as usize + reserved.size();
     }
     // The heap is a fixed-size arena at a place every boot agrees on, so
-    // that a hibernation image can hold it (hibernate/layout.rs).
+    // that a hibernation image can hold it (layout.rs).
     let writable = (&raw const data_begin) as usize..image.end;
-    let Ok(layout) =
-        hibernate::layout::Layout::plan(&fdt, image.clone(), writable, INITIAL_BLOCK, &holes)
+    let Ok(layout) = layout::Layout::plan(&fdt, image.clone(), writable, INITIAL_BLOCK, &holes)
     else {
         power::exit(EXIT_BOOT_FAILED);
     };
@@ -228,9 +229,9 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
     {
         // SAFETY: the ITS frames from the DTB, identity mapped as Device
         // memory for ever by `paging::activate`.
-        unsafe { hibernate::marker::set_its_frame(its) };
+        unsafe { marker::set_its_frame(its) };
     }
-    hibernate::marker::mark(protocol::Phase::Boot);
+    marker::mark(protocol::Phase::Boot);
     let config = ItsConfig {
         wait,
         ..ItsConfig::default()

@@ -23,6 +23,16 @@ use gicv3_its::{
     LpiDomain, LpiDomainConfig, ProcessorNumber,
 };
 
+/// The collection of CPU `cpu`: its ICID is the CPU's index.
+pub fn collection(cpu: usize) -> CollectionId {
+    CollectionId(cpu as u16)
+}
+
+/// The CPU whose collection `icid` is.
+pub fn cpu_of(icid: CollectionId) -> usize {
+    usize::from(icid.0)
+}
+
 /// Stops whatever a previous owner (Linux, through kexec) left running on
 /// the GIC, before this kernel allocates memory that the previous owner's
 /// tables may occupy: every ITS quiesced (no more MSIs translated into its
@@ -98,7 +108,7 @@ fn vlpi_frame(gicr: &GicrMmio) -> Option<GicrVlpiMmio> {
 /// VLPI_base, 64 KiB each).
 const VLPI_OFFSET: usize = 0x2_0000;
 
-/// The boot CPU's collection (CPU 0's, [`crate::hotplug::collection`]):
+/// The boot CPU's collection (CPU 0's, [`collection`]):
 /// where [`ItsService::route`] puts every event at first.
 pub const ICID: CollectionId = CollectionId(0);
 
@@ -185,7 +195,7 @@ pub struct ItsService {
 impl ItsService {
     /// Places the LPI tables in `lpi_region`, enables LPIs on this CPU's
     /// redistributor, probes the first ITS in the DTB and maps this CPU's
-    /// collection ([`crate::hotplug::collection`]) to it.
+    /// collection ([`collection`]) to it.
     pub fn init(
         platform: &Platform,
         gic: &Gic,
@@ -237,10 +247,7 @@ impl ItsService {
         let mut its = Its::probe(frame, KernelDma, &lpis, config)?;
         // GITS_TRANSLATER: the same for every device of this ITS.
         let doorbell = its.doorbell(DeviceId(0))?;
-        its.map_collection(
-            crate::hotplug::collection(crate::smp::this_cpu()),
-            processor_number,
-        )?;
+        its.map_collection(collection(crate::cpu::this_cpu()), processor_number)?;
         Ok(Self {
             its,
             lpis,

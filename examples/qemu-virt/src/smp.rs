@@ -18,7 +18,7 @@
 //!
 //! Nothing here takes a lock, and neither does the IRQ path.
 
-use crate::cpu::{self, IrqGuard};
+use crate::cpu::{self, IrqGuard, MAX_CPUS, set_this_cpu, this_cpu};
 use crate::gic::cpu_interface;
 use crate::platform::PsciConduit;
 use crate::{irq, paging, power};
@@ -32,9 +32,6 @@ use gicv3_its::IntId;
 use smccc::psci::{AffinityState, LowestAffinityLevel};
 use smccc::{Hvc, Smc};
 
-/// CPUs the kernel can drive: one cluster of 16 on QEMU's `virt`, enough
-/// for the 4 to 16 cores this crate's kernels have.
-pub const MAX_CPUS: usize = 16;
 /// The SGI that announces work to a waiting CPU.
 pub const KICK_SGI: u32 = 0;
 /// Stack pages of each secondary CPU.
@@ -173,20 +170,6 @@ pub fn init(mpidrs: &[u64]) -> usize {
 /// Number of CPUs (at most [`MAX_CPUS`]).
 pub fn count() -> usize {
     COUNT.load(Ordering::Acquire)
-}
-
-/// The index of the CPU running this.
-pub fn this_cpu() -> usize {
-    let index: u64;
-    // SAFETY: reading TPIDR_EL1, which only `set_this_cpu` writes.
-    unsafe { core::arch::asm!("mrs {}, tpidr_el1", out(reg) index, options(nomem, nostack)) };
-    index as usize
-}
-
-fn set_this_cpu(index: usize) {
-    // SAFETY: TPIDR_EL1 is this kernel's per-CPU register, holding the
-    // CPU's index and nothing else.
-    unsafe { core::arch::asm!("msr tpidr_el1, {}", in(reg) index as u64, options(nomem, nostack)) };
 }
 
 /// The MPIDR of CPU `cpu`.

@@ -4,12 +4,12 @@
 //! fails, refuses to jump and powers off.
 
 use super::image::{self, Header, ImageError, ItsView};
-use super::layout::Layout;
-use super::marker::mark;
 use super::snapshot::{self, CopyOp, SavedRange};
 use super::{DELIVERY, Hibernation, PAGE, own_header, scratch};
 use crate::cpu::{self, IrqGuard};
 use crate::edu::Edu;
+use crate::layout::Layout;
+use crate::marker::mark;
 use crate::msi::{ICID, MsiRoute};
 use crate::protocol::{
     BOOT_ITS_LINE, EXIT_HANDOVER_FAILED, FOREIGN_DEVICE, HANDOVER_LINE, IMAGE_ITS_LINE, JUMP_LINE,

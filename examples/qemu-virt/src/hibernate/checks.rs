@@ -4,10 +4,10 @@
 //! an edu that only the boot kernel mapped is translated. Each resume's
 //! checks lie between the `ForeignProbe` and `ChecksDone` markers.
 
-use super::marker::mark;
 use super::{DELIVERY, Hibernation};
 use crate::block::BlockDevice;
 use crate::edu::Edu;
+use crate::marker::mark;
 use crate::protocol::{CheckPoint, FOREIGN_DEVICE, Phase};
 use crate::{cpu, irq};
 use alloc::vec::Vec;

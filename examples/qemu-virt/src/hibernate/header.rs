@@ -9,9 +9,9 @@
 //! [`Header::decode`] and [`Header::check_against`] check every field, and
 //! any mismatch is an [`ImageError`].
 
-use super::layout::Layout;
 use super::snapshot::{SAVED_RANGE_BYTES, checksum};
 use crate::block::{BlockError, SECTOR_SIZE};
+use crate::layout::Layout;
 use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;

@@ -6,11 +6,11 @@
 //! which runs the cycle's checks and goes on with the next cycle.
 
 use super::image::{self, ImageError, ItsView};
-use super::marker::mark;
 use super::power_cut::PowerCut;
 use super::snapshot::{self, RESUMED, SNAPSHOT_TAKEN, SavedRange, SnapshotJob};
 use super::{Hibernation, PAGE, own_header, scratch};
 use crate::cpu::IrqGuard;
+use crate::marker::mark;
 use crate::power;
 use crate::protocol::{
     CORRUPT_IMAGE_REFUSED_LINE, CheckPoint, ENTRY_LINE, EXIT_HIBERNATED, Phase, RESULT_OK_LINE,

@@ -54,8 +54,6 @@
 
 mod header;
 pub mod image;
-pub mod layout;
-pub mod marker;
 pub mod snapshot;
 
 mod boot_kernel;
@@ -68,10 +66,11 @@ mod soak;
 
 use crate::block::BlockDevice;
 use crate::edu::Edu;
-use crate::hotplug;
+use crate::layout::Layout;
+use crate::msi;
 use crate::msi::MsiRoute;
 use crate::protocol::NO_IMAGE_LINE;
-use crate::{Kernel, irq, smp};
+use crate::{Kernel, cpu, irq, smp};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -79,7 +78,6 @@ use core::time::Duration;
 use gicv3_its::registers::{GITS_BASER, GITS_CBASER};
 use gicv3_its::{DeviceId, EventId, IntId};
 use image::{Header, ImageError, ItsView};
-use layout::Layout;
 use log::{error, info, warn};
 use options::Options;
 
@@ -232,7 +230,7 @@ impl Hibernation {
     /// two CPUs); NVMe's admin vector stays here. Every kernel of the cycle
     /// does this, the boot kernel too.
     fn spread_interrupts(&mut self) {
-        let me = smp::this_cpu();
+        let me = cpu::this_cpu();
         let others: Vec<usize> = smp::online().filter(|&cpu| cpu != me).collect();
         let Some(&first) = others.first() else {
             return;
@@ -268,14 +266,14 @@ impl Hibernation {
             .its
             .registry()
             .event(device_id, event_id)
-            .map(|mapping| hotplug::cpu_of(mapping.icid()))
+            .map(|mapping| msi::cpu_of(mapping.icid()))
     }
 
     /// Takes every CPU but this one offline, their events moved here (MOVI)
     /// and their collections kept for the restore: as a kernel does before
     /// it snapshots itself or jumps into an image.
     fn offline_secondaries(&mut self) {
-        let others = smp::online().filter(|&cpu| cpu != smp::this_cpu()).count();
+        let others = smp::online().filter(|&cpu| cpu != cpu::this_cpu()).count();
         if others == 0 {
             return;
         }

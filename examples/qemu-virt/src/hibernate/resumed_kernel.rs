@@ -5,9 +5,9 @@
 
 use super::Hibernation;
 use super::image::{self, ImageError};
-use super::marker::mark;
 use crate::cpu::{self, IrqGuard};
 use crate::gic::Gic;
+use crate::marker::mark;
 use crate::pci;
 use crate::protocol::{EXIT_LINE, Phase};
 use alloc::format;

@@ -13,8 +13,7 @@
 //! before the caches are turned off (`super::run`); nothing else needs to
 //! reach memory, as Linux invalidates what it writes with its MMU off.
 
-/// The immediate of the `hvc` that asks boot.rs's EL2 stub to enter Linux.
-pub const LINUX_HVC: u16 = 0x4c58;
+use crate::boot::LINUX_HVC;
 
 unsafe extern "C" {
     /// See [`enter`].

@@ -36,12 +36,11 @@ mod image;
 mod jump;
 
 pub use image::LinuxImage;
-pub use jump::LINUX_HVC;
 
 use crate::block::{BlockDevice, SECTOR_SIZE};
 use crate::boot::INITIAL_BLOCK;
 use crate::gic::cpu_interface;
-use crate::hibernate::marker::mark;
+use crate::marker::mark;
 use crate::protocol::{
     EXIT_HANDOVER_FAILED, LINUX_FAILED_LINE, LINUX_HANDOVER_LINE, LINUX_IMAGE_LINE,
     LINUX_JUMP_LINE, LINUX_NO_TEARDOWN_LINE, LINUX_USED_LINE, Phase,

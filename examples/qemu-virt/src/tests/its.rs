@@ -11,16 +11,17 @@ use super::{
 const SYNTHETIC_DEVICE_2: DeviceId = DeviceId(SYNTHETIC_DEVICE.0 + 1);
 const SYNTHETIC_DEVICE_3: DeviceId = DeviceId(SYNTHETIC_DEVICE.0 + 2);
 use crate::edu::Edu;
+use crate::msi;
 use crate::msi::{ICID, MsiRoute};
 use crate::pci::Function;
-use crate::{cpu, hotplug, irq, smp};
+use crate::{cpu, irq, smp};
 use alloc::format;
 use gicv3_its::{CollectionId, DeviceId, EventId, ItsError, ItsState, ProcessorNumber};
 use log::info;
 
 /// A second collection on the same CPU, for MOVI (beyond the CPUs' own,
 /// whose ICIDs are their indexes).
-const SECOND_ICID: CollectionId = CollectionId(smp::MAX_CPUS as u16);
+const SECOND_ICID: CollectionId = CollectionId(cpu::MAX_CPUS as u16);
 /// edu MSIs raised by the delivery test.
 const EDU_TRIGGERS: u32 = 5;
 
@@ -49,7 +50,7 @@ pub(super) fn its_init(bench: &mut Bench) -> Outcome {
         collections.len() == smp::online().count()
             && smp::online().all(|cpu| {
                 collections.iter().any(|(icid, record)| {
-                    *icid == hotplug::collection(cpu)
+                    *icid == msi::collection(cpu)
                         && record.is_live()
                         && Some(record.processor_number()) == cpus.processor_number(cpu)
                 })
@@ -214,7 +215,7 @@ pub(super) fn movi_moves_pending_lpi(bench: &mut Bench) -> Outcome {
 }
 
 pub(super) fn movi_to_another_cpu(bench: &mut Bench) -> Outcome {
-    let ours = smp::this_cpu();
+    let ours = cpu::this_cpu();
     let Some(other) = smp::online().find(|&cpu| cpu != ours) else {
         info!("test: one CPU only, nothing to move to (qemu/run --smp 2 runs this)");
         return Ok(());
@@ -229,7 +230,7 @@ pub(super) fn movi_to_another_cpu(bench: &mut Bench) -> Outcome {
         let _masked = cpu::IrqGuard::new();
         its.send_int(SYNTHETIC_DEVICE, EventId(3))
             .map_err(|e| format!("INT: {e}"))?;
-        its.move_event(SYNTHETIC_DEVICE, EventId(3), hotplug::collection(other))
+        its.move_event(SYNTHETIC_DEVICE, EventId(3), msi::collection(other))
             .map_err(|e| format!("MOVI: {e}"))?;
     }
     wait_for_count(lpi, before + 1)?;

@@ -8,9 +8,11 @@
 //! (`qemu/run --test --smp 4`) and are skipped, saying so, with fewer.
 
 use super::{Bench, Outcome, PerCpu, SILENCE, count_only, expect_taken, has_cpus, per_cpu, quiet};
-use crate::hotplug::{self, Handoff};
-use crate::smp::{self, MAX_CPUS};
-use crate::{cpu, irq};
+use crate::cpu::{self, MAX_CPUS};
+use crate::hotplug::Handoff;
+use crate::irq;
+use crate::msi;
+use crate::smp;
 use alloc::format;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU16, Ordering};
@@ -124,10 +126,10 @@ pub(super) fn its_trigger(bench: &mut Bench) -> Outcome {
         .and_then(|()| its.map_device(DEVICE_7, EVENTS))
         .map_err(|e| format!("MAPD: {e}"))?;
     let lpi_a = its
-        .map_event(DEVICE_2, EventId(20), hotplug::collection(cpu_a))
+        .map_event(DEVICE_2, EventId(20), msi::collection(cpu_a))
         .map_err(|e| format!("MAPTI: {e}"))?;
     let lpi_b = its
-        .map_event(DEVICE_7, EventId(255), hotplug::collection(cpu_b))
+        .map_event(DEVICE_7, EventId(255), msi::collection(cpu_b))
         .map_err(|e| format!("MAPTI: {e}"))?;
     for lpi in [lpi_a, lpi_b] {
         irq::register(lpi, count_only, 0).map_err(|_| "IRQ table full")?;
@@ -163,7 +165,7 @@ pub(super) fn its_trigger(bench: &mut Bench) -> Outcome {
     its.map_device(CPU_DEVICE, 1)
         .map_err(|e| format!("MAPD {CPU_DEVICE:#x}: {e}"))?;
     let lpi_0 = its
-        .map_event(CPU_DEVICE, EventId(0), hotplug::collection(cpu_a))
+        .map_event(CPU_DEVICE, EventId(0), msi::collection(cpu_a))
         .map_err(|e| format!("MAPTI: {e}"))?;
     irq::register(lpi_0, count_only, 0).map_err(|_| "IRQ table full")?;
     let before = per_cpu(lpi_0);
@@ -197,7 +199,7 @@ static PENDING_HITS: [[AtomicU16; MAX_CPUS]; PENDING_LPIS as usize] =
 
 fn pending_hit(intid: IntId, _context: usize) {
     if let Some(per_cpu) = PENDING_HITS.get(intid.0.wrapping_sub(PENDING_FIRST) as usize)
-        && let Some(hits) = per_cpu.get(smp::this_cpu())
+        && let Some(hits) = per_cpu.get(cpu::this_cpu())
     {
         hits.fetch_add(1, Ordering::AcqRel);
     }
@@ -243,7 +245,7 @@ pub(super) fn its_pending_across_move(bench: &mut Bench) -> Outcome {
         its.map_event_to_lpi(
             PENDING_DEVICE,
             EventId(event),
-            hotplug::collection(cpu),
+            msi::collection(cpu),
             IntId(PENDING_FIRST + event),
         )
         .and_then(|()| its.configure_event(PENDING_DEVICE, EventId(event), DEFAULT_PRIORITY, false))
@@ -285,8 +287,8 @@ pub(super) fn its_pending_across_move(bench: &mut Bench) -> Outcome {
     }
     // Everything back as it was: each CPU's collection on its CPU.
     let restored = its.unmap_device(PENDING_DEVICE).and_then(|()| {
-        its.move_collection(hotplug::collection(from_odd), pn_from_odd)?;
-        its.move_collection(hotplug::collection(from_even), pn_from_even)
+        its.move_collection(msi::collection(from_odd), pn_from_odd)?;
+        its.move_collection(msi::collection(from_even), pn_from_even)
     });
     irq::unregister(IntId(PENDING_FIRST));
     ensure!(
@@ -312,7 +314,7 @@ pub(super) fn its_unmapped_collection(bench: &mut Bench) -> Outcome {
         return Ok(());
     }
     let cpu = smp::count() - 1;
-    let icid = hotplug::collection(cpu);
+    let icid = msi::collection(cpu);
     let kernel = &mut bench.kernel;
     kernel
         .cpus
@@ -320,7 +322,7 @@ pub(super) fn its_unmapped_collection(bench: &mut Bench) -> Outcome {
             &mut kernel.its,
             cpu,
             Handoff::Movi {
-                to: smp::this_cpu(),
+                to: cpu::this_cpu(),
                 unmap: false,
             },
         )

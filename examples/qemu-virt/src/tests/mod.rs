@@ -12,12 +12,13 @@
 //! `nvme.rs`. Tests that need more CPUs than the machine has say they are
 //! skipped ([`TEST_SKIPPED`]) and pass.
 
+use crate::cpu::{self, MAX_CPUS};
 use crate::edu::Edu;
 use crate::msi::MsiRoute;
 use crate::platform::PciHost;
 use crate::protocol::{TEST_RESULT_FAILED, TEST_RESULT_OK, TEST_SKIPPED};
-use crate::smp::{self, MAX_CPUS};
-use crate::{Kernel, cpu, irq};
+use crate::smp;
+use crate::{Kernel, irq};
 use alloc::format;
 use alloc::string::String;
 use core::time::Duration;

@@ -4,7 +4,8 @@
 //! lost or taken twice.
 
 use super::{Bench, DELIVERY, Outcome, SILENCE, edu_bench, has_cpus, per_cpu, quiet};
-use crate::hotplug::{self, Handoff};
+use crate::hotplug::Handoff;
+use crate::msi;
 use crate::smp;
 use crate::{cpu, irq};
 use alloc::format;
@@ -66,7 +67,7 @@ pub(super) fn cpu_offline_and_online_while_msis_flow(bench: &mut Bench) -> Outco
     }
     let (edu, route) = edu_bench(bench)?;
     let (lpi, device_id) = (route.lpis[0], route.device_id);
-    let me = smp::this_cpu();
+    let me = cpu::this_cpu();
     let target = (0..smp::count()).find(|&cpu| cpu != me).unwrap_or(1);
     let raiser = smp::count() - 1;
     let kernel = &mut bench.kernel;
@@ -157,7 +158,7 @@ pub(super) fn driver_shared_by_cpus_while_msis_flow(bench: &mut Bench) -> Outcom
     }
     let (edu, route) = edu_bench(bench)?;
     let (lpi, edu_device) = (route.lpis[0], route.device_id);
-    let me = smp::this_cpu();
+    let me = cpu::this_cpu();
     let online: Vec<usize> = smp::online().collect();
     let workers: Vec<usize> = online.iter().copied().filter(|&cpu| cpu != me).collect();
     for hits in &CHURN_HITS {
@@ -179,7 +180,7 @@ pub(super) fn driver_shared_by_cpus_while_msis_flow(bench: &mut Bench) -> Outcom
     let churn = || {
         let mut round = 0;
         while !stop.load(Ordering::Acquire) {
-            let icid = hotplug::collection(online[round % online.len()]);
+            let icid = msi::collection(online[round % online.len()]);
             let mapped = {
                 let mut its = its.lock();
                 its.map_device(CHURN_DEVICE, CHURN_EVENTS).and_then(|()| {
@@ -222,7 +223,7 @@ pub(super) fn driver_shared_by_cpus_while_msis_flow(bench: &mut Bench) -> Outcom
     let mover = || {
         let mut n = 0;
         while !stop.load(Ordering::Acquire) {
-            let icid = hotplug::collection(online[n % online.len()]);
+            let icid = msi::collection(online[n % online.len()]);
             if let Err(error) = its.lock().move_event(edu_device, EventId(0), icid) {
                 fail(format!("MOVI edu to {icid}: {error}"));
             }
@@ -289,7 +290,7 @@ pub(super) fn driver_shared_by_cpus_while_msis_flow(bench: &mut Bench) -> Outcom
     // Leave edu's event as the other tests expect it: here, enabled.
     let its = &mut bench.kernel.its.its;
     let restored = its
-        .move_event(edu_device, EventId(0), hotplug::collection(me))
+        .move_event(edu_device, EventId(0), msi::collection(me))
         .and_then(|()| its.configure_event(edu_device, EventId(0), DEFAULT_PRIORITY, true));
     info!(
         "test: driver shared by CPUs {workers:?} and {me}: {rounds} map/INT/unmap rounds, {} MOVIs, {} disable/enable pairs; {raised} edu MSIs raised, {handled} handled, (CPU, MSIs) {taken:?}",
