@@ -33,10 +33,13 @@
 
 use gicv3_its::COMMAND_SIZE;
 use gicv3_its::{CollectionId, DeviceId, EventId, IntId, ItsCommand, ProcessorNumber, RdBase};
+use gicv3_its_model::decode_command;
 use proptest::prelude::*;
 
 /// Asserts that `cmd` encodes to exactly `expected`, that the hand-written
-/// vector decodes back to `cmd`, and that decode(encode(cmd)) == cmd.
+/// vector decodes back to `cmd` by both readings of the spec (the driver's
+/// `ItsCommand::decode` and the model's own `decode_command`), and that
+/// decode(encode(cmd)) == cmd.
 fn check(cmd: ItsCommand, expected: [u64; 4]) {
     let got = cmd.encode();
     assert_eq!(
@@ -50,6 +53,12 @@ fn check(cmd: ItsCommand, expected: [u64; 4]) {
         ItsCommand::decode(expected),
         Some(cmd),
         "decode({})",
+        hex(expected)
+    );
+    assert_eq!(
+        decode_command(expected),
+        Some(cmd),
+        "the model's decode_command({})",
         hex(expected)
     );
     assert_eq!(
@@ -938,6 +947,11 @@ fn decode_rejects_numbers_this_crate_does_not_send() {
             None,
             "command number {number:#04x}"
         );
+        assert_eq!(
+            decode_command([number, 0, 0, 0]),
+            None,
+            "the model, command number {number:#04x}"
+        );
     }
 }
 
@@ -1050,5 +1064,6 @@ proptest! {
         // DW0[31:8] is RES0 in every physical command.
         prop_assert_eq!(words[0] & 0xFFFF_FF00, 0);
         prop_assert_eq!(ItsCommand::decode(words), Some(cmd));
+        prop_assert_eq!(decode_command(words), Some(cmd));
     }
 }

@@ -110,6 +110,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 mod arena;
 mod commands;
 mod config;
+mod decode;
 mod kvm;
 mod power;
 mod presets;
@@ -127,6 +128,7 @@ pub use config::{
     ARENA_PHYS_BASE, Coherency, Consumption, ModelConfig, PageSizes, Placement, Quiescence,
     RedistributorPower, VirtualLpis,
 };
+pub use decode::decode_command;
 pub use kvm::SavedWrite;
 pub use presets::{GIC600_IIDR, GIC700_IIDR, QDF2400_IIDR, ROCKCHIP_GIC600_IIDR, THUNDERX_IIDR};
 pub use registers::{GicrRegister, GicrVlpiRegister, GitsRegister};

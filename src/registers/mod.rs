@@ -306,4 +306,6 @@ pub trait GicdFrame: RegisterFrame<Kind = Gicd> {}
 impl<T: RegisterFrame<Kind = Gicd>> GicdFrame for T {}
 
 #[cfg(test)]
+mod field_tests;
+#[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 
 use super::ItsMut;
 use crate::commands::Fault;
+use crate::decode::decode_command;
 use crate::tables::{CollectionSlot, Dte, Ite, TABLE_ENTRY_SIZE};
 use crate::{CommandError, Consumption, FIRST_LPI, Violation, command_name};
 use gicv3_its::registers::GITS_CBASER;
@@ -47,7 +48,7 @@ impl ItsMut<'_> {
             let words = core::array::from_fn(|i| {
                 u64::from_le_bytes(raw[i * 8..][..8].try_into().expect("8 bytes"))
             });
-            let command = ItsCommand::decode(words);
+            let command = decode_command(words);
             let result = match (read, command) {
                 (Err(fault), _) => Err(Fault::Memory(fault)),
                 (Ok(()), None) => Err(Fault::Command(CommandError::Undecodable)),
