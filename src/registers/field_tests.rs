@@ -49,7 +49,7 @@ fn gits_fields_cover_their_spec_bits() {
     assert_eq!(bits64(GITS_CBASER::OuterCache), 0x00e0_0000_0000_0000);
     assert_eq!(bits64(GITS_CBASER::InnerCache), 0x3800_0000_0000_0000);
     assert_eq!(bits64(GITS_CBASER::Valid), 0x8000_0000_0000_0000);
-    // GITS_CWRITER and GITS_CREADR (12.19.3): Offset [19:5].
+    // GITS_CWRITER and GITS_CREADR: Offset [19:5].
     assert_eq!(bits64(GITS_CWRITER::Retry), 1);
     assert_eq!(bits64(GITS_CWRITER::Offset), 0xf_ffe0);
     assert_eq!(bits64(GITS_CREADR::Stalled), 1);
