@@ -13,7 +13,7 @@
 //! non-cacheable, and the CPU cleans every write to the Point of Coherency.
 
 use crate::error::ItsError;
-use crate::memory::MemoryAttributes;
+use crate::memory::{MemoryAttributes, encoding};
 use crate::registers::{
     GICR_PENDBASER, GICR_PROPBASER, GITS_BASER, GITS_CBASER, ReadWrite, Register, RegisterFrame,
 };
@@ -74,7 +74,7 @@ impl BaseRegister for GICR_PENDBASER::Register {
 /// coherent, as Linux counts any change.
 pub(crate) fn coherent<R: BaseRegister>(value: LocalRegisterCopy<u64, R>) -> bool {
     value.read(R::SHAREABILITY) == MemoryAttributes::InnerShareableWriteBack.shareability()
-        && value.read(R::INNER_CACHE) >= 0b010
+        && value.read(R::INNER_CACHE) >= encoding::FIRST_CACHEABLE
 }
 
 /// Writes `register` with `value(attributes)` for `wanted`, reads it back

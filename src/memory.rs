@@ -258,20 +258,38 @@ pub enum MemoryAttributes {
     NonCacheable,
 }
 
+/// The Shareability and cacheability encodings, the same in GITS_BASERn,
+/// GITS_CBASER, GICR_PROPBASER and GICR_PENDBASER (Arm IHI 0069, their
+/// register descriptions).
+pub(crate) mod encoding {
+    /// Shareability: Non-shareable.
+    pub(crate) const NON_SHAREABLE: u64 = 0b00;
+    /// Shareability: Inner Shareable.
+    pub(crate) const INNER_SHAREABLE: u64 = 0b01;
+    /// InnerCache: Normal Inner Non-cacheable.
+    pub(crate) const NON_CACHEABLE: u64 = 0b001;
+    /// InnerCache: the first cacheable encoding (Read-allocate,
+    /// Write-through); every one above it is cacheable too.
+    pub(crate) const FIRST_CACHEABLE: u64 = 0b010;
+    /// InnerCache: Normal Inner Read-allocate, Write-allocate, Write-back.
+    pub(crate) const WRITE_BACK: u64 = 0b111;
+}
+
 impl MemoryAttributes {
-    /// The Shareability field value (0b01 Inner Shareable, 0b00 Non-shareable).
+    /// The Shareability field value (Inner Shareable, or Non-shareable).
     pub const fn shareability(self) -> u64 {
         match self {
-            Self::InnerShareableWriteBack => 0b01,
-            Self::NonCacheable => 0b00,
+            Self::InnerShareableWriteBack => encoding::INNER_SHAREABLE,
+            Self::NonCacheable => encoding::NON_SHAREABLE,
         }
     }
 
-    /// The InnerCache field value (0b111 RaWaWb, 0b001 Non-cacheable).
+    /// The InnerCache field value (Read- and Write-allocate Write-back, or
+    /// Non-cacheable).
     pub const fn inner_cache(self) -> u64 {
         match self {
-            Self::InnerShareableWriteBack => 0b111,
-            Self::NonCacheable => 0b001,
+            Self::InnerShareableWriteBack => encoding::WRITE_BACK,
+            Self::NonCacheable => encoding::NON_CACHEABLE,
         }
     }
 

@@ -12,10 +12,10 @@ use crate::quirks::Quirks;
 use crate::registers::{GITS_BASER, GITS_CBASER, GitsFrame};
 use alloc::collections::BTreeMap;
 use tock_registers::LocalRegisterCopy;
+use tock_registers::fields::FieldValue;
 
-/// GITS_BASERn.Type values this driver uses.
-const TYPE_DEVICES: u64 = 1;
-const TYPE_COLLECTIONS: u64 = 4;
+/// What a GITS_BASERn holds (its read-only Type field).
+pub(crate) type TableType = GITS_BASER::Type::Value;
 /// Number of GITS_BASERn registers.
 pub(crate) const BASER_COUNT: usize = 8;
 /// GITS_BASERn.Size is 8 bits: at most 256 pages.
@@ -26,7 +26,11 @@ const LEVEL1_ENTRY_SIZE: usize = 8;
 
 /// Page sizes in the order they are tried: the largest first, so that one
 /// level-2 page covers the most devices.
-const PAGE_SIZES: [(usize, u64); 3] = [(65536, 2), (16384, 1), (4096, 0)];
+const PAGE_SIZES: [(usize, GITS_BASER::Page_Size::Value); 3] = [
+    (65536, GITS_BASER::Page_Size::Value::Size64K),
+    (16384, GITS_BASER::Page_Size::Value::Size16K),
+    (4096, GITS_BASER::Page_Size::Value::Size4K),
+];
 
 /// How a table's memory is laid out and described to the ITS.
 #[derive(Debug)]
@@ -55,7 +59,7 @@ pub(crate) struct ItsTable {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TableRequest {
     /// The table type (GITS_BASERn.Type).
-    pub table_type: u64,
+    pub table_type: TableType,
     /// ID bits the table must cover.
     pub id_bits: u32,
     /// Largest flat table in bytes before a two-level one is used.
@@ -67,10 +71,10 @@ pub(crate) struct TableRequest {
 }
 
 /// GITS_BASERn index and entry size of the first table of `table_type`.
-pub(crate) fn find_baser<F: GitsFrame>(frame: &F, table_type: u64) -> Option<(usize, usize)> {
+pub(crate) fn find_baser<F: GitsFrame>(frame: &F, table_type: TableType) -> Option<(usize, usize)> {
     (0..BASER_COUNT).find_map(|index| {
         let baser = read_baser(frame, index);
-        (baser.read(GITS_BASER::Type) == table_type)
+        (baser.read_as_enum(GITS_BASER::Type) == Some(table_type))
             .then(|| (index, baser.read(GITS_BASER::Entry_Size) as usize + 1))
     })
 }
@@ -81,11 +85,6 @@ fn read_baser<F: GitsFrame>(frame: &F, index: usize) -> Baser {
 
 /// A GITS_BASERn value.
 type Baser = LocalRegisterCopy<u64, GITS_BASER::Register>;
-
-/// The Device table type.
-pub(crate) const DEVICES: u64 = TYPE_DEVICES;
-/// The Collection table type.
-pub(crate) const COLLECTIONS: u64 = TYPE_COLLECTIONS;
 
 impl ItsTable {
     /// Negotiates page size and indirection for the table in
@@ -107,7 +106,7 @@ impl ItsTable {
         let ids_per_page = (page_size / entry_size) as u64;
 
         let mut indirect = false;
-        if flat_bytes > max_flat && request.table_type == TYPE_DEVICES {
+        if flat_bytes > max_flat && request.table_type == TableType::Devices {
             indirect = try_indirect(frame, baser_index, page_size);
             if !indirect {
                 // Flat tables only (Indirect is RAZ/WI): as large as
@@ -165,7 +164,7 @@ impl ItsTable {
         Baser::new(
             (GITS_BASER::Valid::SET
                 + GITS_BASER::Indirect.val(self.indirect as u64)
-                + GITS_BASER::Page_Size.val(page_size_field)
+                + FieldValue::from(page_size_field)
                 + GITS_BASER::Size.val(pages - 1)
                 + GITS_BASER::Physical_Address.val(address_field)
                 + GITS_BASER::Shareability.val(attributes.shareability())
@@ -294,7 +293,7 @@ pub(crate) fn invalidate_all<F: GitsFrame>(frame: &F) {
     frame.modify(GITS_CBASER, GITS_CBASER::Valid::CLEAR);
     for register in GITS_BASER {
         let mut baser = frame.read(register);
-        if baser.read(GITS_BASER::Type) != 0 {
+        if baser.read_as_enum(GITS_BASER::Type) != Some(TableType::Unimplemented) {
             baser.modify(GITS_BASER::Valid::CLEAR);
             frame.write(register, baser);
         }
@@ -308,8 +307,8 @@ pub(crate) fn invalidate_all<F: GitsFrame>(frame: &F) {
 fn negotiate_page_size<F: GitsFrame>(frame: &F, index: usize) -> usize {
     let register = GITS_BASER[index];
     let accepted = PAGE_SIZES.iter().find(|(_, field)| {
-        frame.write_fields(register, GITS_BASER::Page_Size.val(*field));
-        read_baser(frame, index).read(GITS_BASER::Page_Size) == *field
+        frame.write_fields(register, (*field).into());
+        read_baser(frame, index).read_as_enum(GITS_BASER::Page_Size) == Some(*field)
     });
     // Page_Size reads 3 (reserved) whatever is written: no size is known
     // to work, and programming the table will fail on the read-back.
@@ -317,11 +316,11 @@ fn negotiate_page_size<F: GitsFrame>(frame: &F, index: usize) -> usize {
 }
 
 /// GITS_BASERn.Page_Size's encoding of `page_size`.
-fn page_size_field(page_size: usize) -> u64 {
+fn page_size_field(page_size: usize) -> GITS_BASER::Page_Size::Value {
     PAGE_SIZES
         .iter()
         .find(|(size, _)| *size == page_size)
-        .map_or(0, |(_, field)| *field)
+        .map_or(GITS_BASER::Page_Size::Value::Size4K, |(_, field)| *field)
 }
 
 /// Whether GITS_BASERn.Indirect sticks (it is RAZ/WI when unsupported),
@@ -329,7 +328,7 @@ fn page_size_field(page_size: usize) -> u64 {
 fn try_indirect<F: GitsFrame>(frame: &F, index: usize, page_size: usize) -> bool {
     frame.write_fields(
         GITS_BASER[index],
-        GITS_BASER::Indirect::SET + GITS_BASER::Page_Size.val(page_size_field(page_size)),
+        GITS_BASER::Indirect::SET + FieldValue::from(page_size_field(page_size)),
     );
     read_baser(frame, index).is_set(GITS_BASER::Indirect)
 }

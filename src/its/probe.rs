@@ -155,14 +155,14 @@ impl Allocation {
         attributes: MemoryAttributes,
     ) -> Result<Self, ItsError> {
         let (index, entry) =
-            tables::find_baser(frame, tables::DEVICES).ok_or(ItsError::NoDeviceTable)?;
+            tables::find_baser(frame, tables::TableType::Devices).ok_or(ItsError::NoDeviceTable)?;
         let device_table = ItsTable::create(
             frame,
             memory,
             index,
             entry,
             TableRequest {
-                table_type: tables::DEVICES,
+                table_type: tables::TableType::Devices,
                 id_bits: config.device_id_bits.min(features.device_id_bits).min(
                     config
                         .doorbell
@@ -181,9 +181,9 @@ impl Allocation {
             }
         };
         let mut collection_table = None;
-        if let Some((index, entry)) = tables::find_baser(frame, tables::COLLECTIONS) {
+        if let Some((index, entry)) = tables::find_baser(frame, tables::TableType::Collections) {
             let request = TableRequest {
-                table_type: tables::COLLECTIONS,
+                table_type: tables::TableType::Collections,
                 id_bits: u32::from(config.collections.max(1))
                     .next_power_of_two()
                     .ilog2(),
