@@ -17,6 +17,11 @@ use crate::wait::{Wait, WaitPolicy};
 use core::sync::atomic::{Ordering, compiler_fence};
 use tock_registers::LocalRegisterCopy;
 
+/// GITS_CBASER.Size counts pages of 4 KiB...
+const PAGE: usize = 4096;
+/// ...and holds at most 256 of them.
+const MAX_PAGES: usize = 256;
+
 /// Deterministic counts of what the queue made the hardware do.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct QueueStats {
@@ -48,17 +53,28 @@ impl CommandQueue {
     /// Size of the ring the driver allocates: 64 KiB, 2048 commands.
     pub(crate) const DEFAULT_BYTES: usize = 64 * 1024;
 
-    /// Takes a ring of `ring.size()` bytes (a multiple of 4 KiB, at most
-    /// 1 MiB, 64 KiB aligned).
-    pub(crate) fn new(ring: DmaRegion, attributes: MemoryAttributes) -> Self {
-        Self {
+    /// Takes `ring` as the queue, if it is exactly what GITS_CBASER can
+    /// describe: 1 to 256 pages of 4 KiB (Size), at a 4 KiB aligned address
+    /// (Physical_Address, bits [51:12]), so that the ring is a whole number of
+    /// 32-byte slots, each 8-byte aligned. Otherwise the ring comes back.
+    pub(crate) fn new(ring: DmaRegion, attributes: MemoryAttributes) -> Result<Self, DmaRegion> {
+        let size = ring.size();
+        let encodable = size.is_multiple_of(PAGE)
+            && (PAGE..=MAX_PAGES * PAGE).contains(&size)
+            && ring.phys().is_multiple_of(PAGE as u64)
+            && ring.phys() < 1 << 52
+            && (ring.virt().as_ptr() as usize).is_multiple_of(PAGE);
+        if !encodable {
+            return Err(ring);
+        }
+        Ok(Self {
             ring,
             attributes,
             write: 0,
             published: 0,
             read: 0,
             stats: QueueStats::default(),
-        }
+        })
     }
 
     /// The counts so far.
@@ -81,7 +97,7 @@ impl CommandQueue {
         &self,
         attributes: MemoryAttributes,
     ) -> LocalRegisterCopy<u64, GITS_CBASER::Register> {
-        let pages = (self.ring.size() / 4096) as u64;
+        let pages = (self.ring.size() / PAGE) as u64;
         let value = GITS_CBASER::Valid::SET
             + GITS_CBASER::Size.val(pages - 1)
             + GITS_CBASER::Physical_Address.val(self.ring.phys() >> 12)
@@ -150,9 +166,9 @@ impl CommandQueue {
         }
         let words = command.encode().map(u64::to_le);
         // SAFETY: `write` is a slot offset: a multiple of 32 below the ring's
-        // size (`new`, `program` and `after` keep it so), and the ring is
-        // 64 KiB aligned, so the 32 bytes are inside the region and 8-byte
-        // aligned; `DmaRegion::new`'s caller promised the region is valid
+        // size (`new`, `program` and `after` keep it so), and `new` took only
+        // a ring of whole 4 KiB pages at a 4 KiB aligned address, so the 32
+        // bytes are inside the region and 8-byte aligned; `DmaRegion::new`'s caller promised the region is valid
         // and ours. The ITS reads only slots published before.
         unsafe {
             self.ring
@@ -269,5 +285,73 @@ impl CommandQueue {
             *word = self.ring.read_u64(offset + index * 8)?;
         }
         ItsCommand::decode(words)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::ptr::NonNull;
+    use std::alloc::{Layout, alloc_zeroed, dealloc};
+
+    /// 257 pages of 4 KiB aligned memory, given back on drop.
+    struct Pages(NonNull<u8>);
+
+    const LAYOUT: Layout = match Layout::from_size_align(257 * PAGE, PAGE) {
+        Ok(layout) => layout,
+        Err(_) => panic!("a valid layout"),
+    };
+
+    impl Pages {
+        fn new() -> Self {
+            // SAFETY: a non-zero size.
+            Self(NonNull::new(unsafe { alloc_zeroed(LAYOUT) }).expect("memory"))
+        }
+
+        /// A region of `size` bytes at `offset` of the pages, at `phys`.
+        fn region(&self, offset: usize, phys: u64, size: usize) -> DmaRegion {
+            assert!(offset + size <= LAYOUT.size());
+            // SAFETY: inside the pages, which outlive the region in each
+            // test, used through the region only.
+            unsafe { DmaRegion::new(self.0.add(offset), phys, size) }
+        }
+    }
+
+    impl Drop for Pages {
+        fn drop(&mut self) {
+            // SAFETY: allocated in `new` with the same layout.
+            unsafe { dealloc(self.0.as_ptr(), LAYOUT) }
+        }
+    }
+
+    const ATTRIBUTES: MemoryAttributes = MemoryAttributes::InnerShareableWriteBack;
+
+    #[test]
+    fn a_ring_is_exactly_what_cbaser_encodes() {
+        let pages = Pages::new();
+        for (offset, phys, size) in [
+            (0, 0x4000_0000, PAGE),
+            (0, 0x4000_1000, 256 * PAGE),
+            (PAGE, 0x4000_0000, 16 * PAGE),
+        ] {
+            let queue = CommandQueue::new(pages.region(offset, phys, size), ATTRIBUTES);
+            assert!(queue.is_ok(), "{size:#x} bytes at {phys:#x}");
+        }
+        for (offset, phys, size, why) in [
+            (0, 0x4000_0000, 0, "no page"),
+            (0, 0x4000_0000, PAGE + 32, "not whole pages"),
+            (0, 0x4000_0000, 257 * PAGE, "more than 256 pages"),
+            (0, 0x4000_0800, PAGE, "physical address not 4 KiB aligned"),
+            (0, 1 << 52, PAGE, "beyond 52 bits"),
+            (8, 0x4000_0000, PAGE, "virtual address not 4 KiB aligned"),
+        ] {
+            let region = pages.region(offset, phys, size);
+            let given_back = CommandQueue::new(region, ATTRIBUTES).expect_err(why);
+            assert_eq!(
+                (given_back.phys(), given_back.size()),
+                (phys, size),
+                "{why}"
+            );
+        }
     }
 }

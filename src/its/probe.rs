@@ -6,7 +6,7 @@
 use super::{Doorbell, Its, ItsConfig, ItsFeatures, ItsState, quiesce};
 use crate::error::ItsError;
 use crate::lpi::LpiDomain;
-use crate::memory::{self, DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
+use crate::memory::{self, DmaMemory, DmaRequest, MemoryAttributes};
 use crate::queue::CommandQueue;
 use crate::registers::{GITS_CBASER, GITS_CTLR, GITS_IIDR, GITS_TYPER, GitsFrame};
 use crate::registry::Registry;
@@ -64,9 +64,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         let Allocation {
             mut device_table,
             mut collection_table,
-            ring,
+            mut queue,
         } = Allocation::new(&frame, &mut memory, &config, &features, attributes)?;
-        let mut queue = CommandQueue::new(ring, attributes);
         let programmed = device_table
             .program(&frame, &memory, attributes)
             .and_then(|()| match &mut collection_table {
@@ -141,7 +140,7 @@ const QUEUE_ALIGN: usize = 65536;
 struct Allocation {
     device_table: ItsTable,
     collection_table: Option<ItsTable>,
-    ring: DmaRegion,
+    queue: CommandQueue,
 }
 
 impl Allocation {
@@ -212,10 +211,22 @@ impl Allocation {
                 return Err(error);
             }
         };
+        let queue = match CommandQueue::new(ring, attributes) {
+            Ok(queue) => queue,
+            Err(ring) => {
+                // Allocated as asked (whole pages, 64 KiB aligned), a ring
+                // is always one CBASER encodes; memory from a DmaMemory
+                // that broke its contract goes back.
+                let phys = ring.phys();
+                memory.deallocate(ring, request);
+                give_back(memory, device_table, collection_table);
+                return Err(ItsError::UnencodableAddress { phys });
+            }
+        };
         Ok(Self {
             device_table,
             collection_table,
-            ring,
+            queue,
         })
     }
 }
