@@ -23,14 +23,18 @@ use alloc::vec::Vec;
 mod collections;
 mod config;
 mod devices;
+mod features;
 mod probe;
 mod quiesce;
+mod report;
 mod submit;
 mod suspend;
 
-pub use config::{Batching, Doorbell, ItsConfig, ItsFeatures, ItsState, MemoryUse};
+pub use config::{Batching, Doorbell, ItsConfig};
+pub use features::ItsFeatures;
 pub(crate) use quiesce::disable_and_quiesce;
 pub use quiesce::quiesce;
+pub use report::{ItsState, MemoryUse};
 pub(crate) use submit::{Submitter, submitter};
 pub use suspend::Restored;
 
