@@ -93,7 +93,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         }
         let request = self.itt_request(events);
         self.device_table
-            .ensure_entry(&mut self.memory, device_id)?;
+            .ensure_entry(self.channel.memory_mut(), device_id)?;
         // The registry's room before the hardware changes: after MAPD there
         // must be nothing left that can fail.
         let mut slots = Vec::new();
@@ -105,8 +105,13 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         slots.resize(events as usize, None);
         let slots = slots.into_boxed_slice();
         self.registry.reserve_device()?;
-        let itt = memory::allocate(&mut self.memory, request)?;
-        itt.clean(&self.memory, self.itt_attributes(), 0, request.size);
+        let itt = memory::allocate(self.channel.memory_mut(), request)?;
+        itt.clean(
+            self.channel.memory(),
+            self.itt_attributes(),
+            0,
+            request.size,
+        );
         let size = mapd_size(events);
         let command = ItsCommand::Mapd {
             device_id,
@@ -175,7 +180,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 self.forget_event(mapping);
             }
             let request = self.itt_request(record.events.len() as u32);
-            self.memory.deallocate(record.itt, request);
+            self.channel.memory_mut().deallocate(record.itt, request);
         }
         Ok(())
     }

@@ -8,7 +8,7 @@
 //! INV or INVALL, and stays recorded if that command fails (the table
 //! holds it either way). Save, restore and recovery live in `suspend.rs`.
 
-use crate::command::RdBase;
+use crate::command::{ItsCommand, RdBase};
 use crate::error::ItsError;
 use crate::id::{CollectionId, DeviceId, ProcessorNumber};
 use crate::lpi::{ItsSlot, LpiDomain};
@@ -17,9 +17,9 @@ use crate::queue::{CommandQueue, QueueStats};
 use crate::registers::{GITS_CTLR, GitsFrame};
 use crate::registry::Registry;
 use crate::tables::ItsTable;
-use crate::wait::WaitPolicy;
 use alloc::vec::Vec;
 
+mod channel;
 mod collections;
 mod config;
 mod devices;
@@ -27,15 +27,14 @@ mod features;
 mod probe;
 mod quiesce;
 mod report;
-mod submit;
 mod suspend;
 
+use channel::CommandChannel;
 pub use config::{Batching, Doorbell, ItsConfig};
 pub use features::ItsFeatures;
 pub(crate) use quiesce::disable_and_quiesce;
 pub use quiesce::quiesce;
 pub use report::{ItsState, MemoryUse};
-pub(crate) use submit::{Submitter, submitter};
 pub use suspend::Restored;
 
 /// A GICv3 ITS and the LPIs it maps.
@@ -44,32 +43,29 @@ pub use suspend::Restored;
 /// nothing and referring to none of the driver's memory), then gives the
 /// ITTs back.
 pub struct Its<F: GitsFrame, M: DmaMemory> {
-    pub(crate) frame: F,
-    pub(crate) memory: M,
-    pub(crate) features: ItsFeatures,
-    /// How long waits for the hardware may take.
-    pub(crate) wait: WaitPolicy,
-    pub(crate) attributes: MemoryAttributes,
-    pub(crate) batching: Batching,
-    pub(crate) queue: CommandQueue,
-    pub(crate) device_table: ItsTable,
-    pub(crate) collection_table: Option<ItsTable>,
+    /// The frame, the memory and the command queue.
+    channel: CommandChannel<F, M>,
+    features: ItsFeatures,
+    /// The attributes the tables were asked with.
+    attributes: MemoryAttributes,
+    device_table: ItsTable,
+    collection_table: Option<ItsTable>,
     /// Largest DeviceID + 1 and ICID + 1 that can be mapped.
-    pub(crate) device_limit: u64,
-    pub(crate) collection_limit: u32,
+    device_limit: u64,
+    collection_limit: u32,
     /// The LPIs this ITS maps events to, shared with the other ITSes.
-    pub(crate) domain: LpiDomain<M>,
+    domain: LpiDomain<M>,
     /// How the domain knows this ITS.
-    pub(crate) slot: ItsSlot,
-    pub(crate) registry: Registry,
-    pub(crate) state: ItsState,
+    slot: ItsSlot,
+    registry: Registry,
+    state: ItsState,
     /// ITTs the ITS may still reference after a failed command: given back
     /// only by `recover`, once the ITS is disabled and its tables cleared.
-    pub(crate) quarantine: Vec<(DmaRegion, DmaRequest)>,
+    quarantine: Vec<(DmaRegion, DmaRequest)>,
     /// GITS_TYPER and GITS_IIDR when `save` ran, checked by `restore`.
-    pub(crate) saved_identity: Option<(u64, u32)>,
+    saved_identity: Option<(u64, u32)>,
     /// Where devices write their MSIs, if the caller said.
-    pub(crate) doorbell: Option<Doorbell>,
+    doorbell: Option<Doorbell>,
 }
 
 /// Enables the ITS and reads GITS_CTLR.Enabled back: KVM's emulated ITS
@@ -102,13 +98,13 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
     /// Command, doorbell and polling counts so far.
     pub fn queue_stats(&self) -> QueueStats {
-        self.queue.stats()
+        self.channel.stats()
     }
 
     /// How commands reach the ITS from now on ([`ItsConfig::batching`] at
     /// probe). For benchmarks that compare both ways on one ITS.
     pub fn set_batching(&mut self, batching: Batching) {
-        self.batching = batching;
+        self.channel.set_batching(batching);
     }
 
     /// Number of LPI INTIDs allocated to events now.
@@ -152,7 +148,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             device_table: self.device_table.bytes(),
             collection_table: self.collection_table.as_ref().map_or(0, ItsTable::bytes),
             itts: self.registry.itt_bytes(),
-            queue: self.queue.ring().size(),
+            queue: self.channel.queue_bytes(),
             lpi_tables: self.domain.table_bytes(),
             registry: self.registry.heap_bytes(),
         }
@@ -231,6 +227,17 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             .filter_map(|icid| self.registry.collection(icid))
             .filter(|record| record.is_live())
             .map(|record| record.processor_number())
+    }
+
+    /// Sends `commands`, then one SYNC per redistributor in `syncs`, and
+    /// waits until the ITS has consumed them. A stall or timeout moves the
+    /// driver to [`ItsState::NeedsRecovery`].
+    fn execute(&mut self, commands: &[ItsCommand], syncs: &[RdBase]) -> Result<(), ItsError> {
+        let result = self.channel.send(commands, syncs);
+        if result.is_err() {
+            self.state = ItsState::NeedsRecovery;
+        }
+        result
     }
 
     fn check_active(&self) -> Result<(), ItsError> {

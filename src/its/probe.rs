@@ -3,7 +3,7 @@
 //! describes them, then the ITS is enabled (Arm IHI 0069 12.19.1, 12.19.2,
 //! 12.19.6).
 
-use super::{Doorbell, Its, ItsConfig, ItsFeatures, ItsState, quiesce};
+use super::{CommandChannel, Doorbell, Its, ItsConfig, ItsFeatures, ItsState, quiesce};
 use crate::error::ItsError;
 use crate::lpi::LpiDomain;
 use crate::memory::{self, DmaMemory, DmaRequest, MemoryAttributes};
@@ -96,13 +96,9 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
         let device_limit = device_table.capacity;
         let its = Self {
-            frame,
-            memory,
+            channel: CommandChannel::new(frame, memory, queue, config.wait, config.batching),
             features,
-            wait: config.wait,
             attributes,
-            batching: config.batching,
-            queue,
             device_table,
             collection_table,
             device_limit,

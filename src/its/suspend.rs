@@ -18,7 +18,7 @@
 use crate::command::{ItsCommand, RdBase};
 use crate::error::ItsError;
 use crate::id::{CollectionId, DeviceId, EventId, ProcessorNumber};
-use crate::its::{Its, ItsState, disable_and_quiesce, submitter};
+use crate::its::{Its, ItsState, disable_and_quiesce};
 use crate::memory::DmaMemory;
 use crate::registers::{GITS_IIDR, GITS_TYPER, GitsFrame};
 use alloc::vec::Vec;
@@ -121,7 +121,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                     false
                 }
             };
-        if let Err(error) = disable_and_quiesce(&self.frame, self.wait) {
+        if let Err(error) = disable_and_quiesce(self.channel.frame(), self.channel.wait()) {
             // What the ITS holds is unknown now; the registry still knows
             // everything, for `recover` or another `save`.
             self.state = ItsState::NeedsRecovery;
@@ -182,8 +182,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             ItsState::Active | ItsState::NeedsRecovery => return Err(ItsError::NotSaved),
             ItsState::Saved => {
                 let (saved_typer, saved_iidr) = self.saved_identity.ok_or(ItsError::NotSaved)?;
-                let found_typer = self.frame.read(GITS_TYPER).get();
-                let found_iidr = self.frame.read(GITS_IIDR).get();
+                let found_typer = self.channel.frame().read(GITS_TYPER).get();
+                let found_iidr = self.channel.frame().read(GITS_IIDR).get();
                 if (found_typer, found_iidr) != (saved_typer, saved_iidr) {
                     return Err(ItsError::HardwareMismatch {
                         saved_typer,
@@ -196,7 +196,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 // since `save`: force it off, and Valid = 0 drops whatever it
                 // holds (another kernel's mappings, a stalled queue) before
                 // our tables go in.
-                disable_and_quiesce(&self.frame, self.wait)?;
+                disable_and_quiesce(self.channel.frame(), self.channel.wait())?;
                 self.invalidate_tables();
                 if let Err(error) = self.reinitialise() {
                     // Still saved: nothing is Valid, and restore may be
@@ -247,14 +247,14 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// [`ItsError::CommandStalled`] if the ITS stalls on the replay (then
     /// `recover` again).
     pub fn recover(&mut self) -> Result<(), ItsError> {
-        disable_and_quiesce(&self.frame, self.wait)?;
+        disable_and_quiesce(self.channel.frame(), self.channel.wait())?;
         // Valid = 0 before any memory is given back: the ITS (or KVM, which
         // keeps devices until then) must no longer refer to it.
         self.invalidate_tables();
         self.clear_tables();
         self.registry.forget_hardware();
         for (itt, request) in self.quarantine.drain(..) {
-            self.memory.deallocate(itt, request);
+            self.channel.memory_mut().deallocate(itt, request);
         }
         if let Err(error) = self.reinitialise() {
             self.invalidate_tables();
@@ -322,7 +322,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 })
                 .collect(),
         };
-        let mut queued = submitter!(self);
+        let queued = &mut self.channel;
         for command in discards {
             queued.submit(command)?;
         }
@@ -349,10 +349,10 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// holds, even mappings some other kernel left). Only while the ITS is
     /// disabled and quiescent.
     fn invalidate_tables(&mut self) {
-        self.queue.invalidate(&self.frame);
-        self.device_table.invalidate(&self.frame);
+        self.channel.invalidate_queue();
+        self.device_table.invalidate(self.channel.frame());
         if let Some(table) = &self.collection_table {
-            table.invalidate(&self.frame);
+            table.invalidate(self.channel.frame());
         }
     }
 
@@ -360,15 +360,15 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// entries that pointed at them. Only while the ITS is disabled,
     /// quiescent and invalidated.
     fn release_level2_pages(&mut self) {
-        self.device_table.release_level2(&mut self.memory);
+        self.device_table.release_level2(self.channel.memory_mut());
     }
 
     /// Zeroes the Device and Collection tables (giving level-2 pages back).
     /// Only while the ITS is disabled and quiescent.
     fn clear_tables(&mut self) {
-        self.device_table.clear(&mut self.memory);
+        self.device_table.clear(self.channel.memory_mut());
         if let Some(table) = &mut self.collection_table {
-            table.clear(&mut self.memory);
+            table.clear(self.channel.memory_mut());
         }
     }
 
@@ -379,17 +379,17 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// tables. Fails (leaving the ITS disabled) only if the ITS refuses a
     /// table it took before, or to be enabled.
     fn reinitialise(&mut self) -> Result<(), ItsError> {
-        self.queue.program(&self.frame, self.attributes)?;
+        self.channel.program_queue(self.attributes)?;
         self.device_table
-            .program(&self.frame, &self.memory, self.attributes)?;
+            .program(self.channel.frame(), self.channel.memory(), self.attributes)?;
         if let Some(table) = &mut self.collection_table {
-            table.program(&self.frame, &self.memory, self.attributes)?;
+            table.program(self.channel.frame(), self.channel.memory(), self.attributes)?;
         }
         let itt_attributes = self.device_table.attributes;
         for itt in self.registry.itts_mut() {
             let size = itt.size();
             itt.fill(0, size, 0);
-            itt.clean(&self.memory, itt_attributes, 0, size);
+            itt.clean(self.channel.memory(), itt_attributes, 0, size);
         }
         // The property table may have been rewritten by another kernel (it
         // can live outside the hibernation image): put back every mapped
@@ -400,7 +400,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 write(mapping.intid(), mapping.config());
             }
         });
-        super::enable(&self.frame)
+        super::enable(self.channel.frame())
     }
 
     /// Replays every collection and every device not yet live, then INVALL
@@ -451,7 +451,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         // Commands go to the ring as they are generated: no list of them is
         // built, so a resume needs no large allocation. The registry is only
         // read here; `live` is set once the ITS has consumed everything.
-        let mut queued = submitter!(self);
+        let queued = &mut self.channel;
         let mut failure = None;
         let mut stopped_at = None;
         let result = (|| {
@@ -532,10 +532,10 @@ impl<F: GitsFrame, M: DmaMemory> Drop for Its<F, M> {
         );
         for record in registry.take_devices() {
             let request = self.itt_request(record.events.len() as u32);
-            self.memory.deallocate(record.itt, request);
+            self.channel.memory_mut().deallocate(record.itt, request);
         }
         for (itt, request) in self.quarantine.drain(..) {
-            self.memory.deallocate(itt, request);
+            self.channel.memory_mut().deallocate(itt, request);
         }
     }
 }
