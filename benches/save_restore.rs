@@ -1,6 +1,6 @@
 //! What save and restore cost on the software ITS model, how it grows, and
 //! how it compares with sending one command at a time and with the raw
-//! floor (`cargo bench`; see `benches/support/workload.rs`
+//! floor (`cargo bench`; see `crates/bench-workload`
 //! for the workload, the floor and the memory minima).
 //!
 //! For every point of N devices x M events it prints the commands, CWRITER
@@ -19,8 +19,7 @@ extern crate alloc;
 
 #[path = "support/heap.rs"]
 mod heap;
-#[path = "support/workload.rs"]
-mod workload;
+use bench_workload as workload;
 
 use gicv3_its::{Batching, Its, ItsConfig, LpiDomain, LpiDomainConfig, ProcessorNumber};
 use gicv3_its_model::{ItsModel, ModelConfig, ModelGits, ModelMemory};

@@ -170,6 +170,17 @@ const fn dw0(opcode: u8, device_id: DeviceId) -> u64 {
 }
 
 impl ItsCommand {
+    /// MAPD's Size field for a device with `events` events: the EventID
+    /// bits it needs minus one, with at least one bit, so that its ITT has
+    /// at least two entries (5.3.9).
+    pub const fn mapd_size(events: u32) -> u8 {
+        let bits = match events.checked_next_power_of_two() {
+            Some(power) => power.ilog2(),
+            None => 32,
+        };
+        (if bits > 1 { bits } else { 1 } - 1) as u8
+    }
+
     /// Encodes the command as the four doublewords the ITS reads.
     #[inline]
     pub const fn encode(self) -> [u64; 4] {
@@ -307,5 +318,18 @@ impl ItsCommand {
             },
             _ => return None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapd_size_is_event_id_bits_minus_one_with_two_entries_at_least() {
+        for (events, size) in [(1, 0), (2, 0), (3, 1), (4, 1), (5, 2), (32, 4), (33, 5)] {
+            assert_eq!(ItsCommand::mapd_size(events), size, "{events} events");
+        }
+        assert_eq!(ItsCommand::mapd_size(u32::MAX), 31);
     }
 }

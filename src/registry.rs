@@ -6,6 +6,7 @@
 //! Events are stored per device in a vector indexed by EventID, so lookups
 //! are O(log devices) and memory is 8 bytes per event slot.
 
+use crate::command::ItsCommand;
 use crate::error::ItsError;
 use crate::id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 use crate::lpi::LpiConfig;
@@ -90,7 +91,7 @@ impl DeviceRecord {
     /// MAPD's Size field: EventID bits minus one, for at least two entries
     /// (5.3.9).
     pub(crate) fn mapd_size(&self) -> u8 {
-        mapd_size(self.events.len() as u32)
+        ItsCommand::mapd_size(self.events.len() as u32)
     }
 
     /// The mapped events, as (EventID, mapping).
@@ -105,13 +106,6 @@ impl DeviceRecord {
     pub fn is_live(&self) -> bool {
         self.live
     }
-}
-
-/// MAPD's Size field for `events` events: EventID bits minus one, at least
-/// one bit so that an ITT has at least two entries (5.3.9).
-pub(crate) fn mapd_size(events: u32) -> u8 {
-    let bits = events.checked_next_power_of_two().map_or(32, u32::ilog2);
-    (bits.max(1) - 1) as u8
 }
 
 /// The mapped devices, sorted by DeviceID: a binary search finds one, a
@@ -401,13 +395,5 @@ mod tests {
         // 64 bytes per device with a quarter spare: at most 51 per record.
         assert!(core::mem::size_of::<DeviceRecord>() <= 48);
         assert_eq!(core::mem::size_of::<Option<EventMapping>>(), 8);
-    }
-
-    #[test]
-    fn mapd_size_is_event_id_bits_minus_one_with_two_entries_at_least() {
-        for (events, size) in [(1, 0), (2, 0), (3, 1), (4, 1), (5, 2), (32, 4), (33, 5)] {
-            assert_eq!(mapd_size(events), size, "{events} events");
-        }
-        assert_eq!(mapd_size(u32::MAX), 31);
     }
 }

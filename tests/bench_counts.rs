@@ -5,14 +5,13 @@
 //!
 //! The workload (fake DeviceIDs from 0x100, four collections on four
 //! redistributors, the floor's command lists) is the benchmark's own,
-//! `benches/support/workload.rs`.
+//! `crates/bench-workload`.
 
 extern crate alloc;
 
 #[path = "../benches/support/heap.rs"]
 mod heap;
-#[path = "../benches/support/workload.rs"]
-mod workload;
+use bench_workload as workload;
 
 use gicv3_its::{
     Batching, Its, ItsConfig, LpiDomain, LpiDomainConfig, ProcessorNumber, QueueStats,

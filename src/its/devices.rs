@@ -9,7 +9,7 @@ use crate::id::{CollectionId, DeviceId, EventId, IntId};
 use crate::lpi::{DEFAULT_PRIORITY, LpiConfig};
 use crate::memory::{self, DmaMemory, DmaRequest, MemoryAttributes};
 use crate::registers::GitsFrame;
-use crate::registry::{DeviceRecord, EventMapping, mapd_size};
+use crate::registry::{DeviceRecord, EventMapping};
 use alloc::vec::Vec;
 
 /// ITT base addresses are 256-byte aligned (MAPD's ITT_addr is bits \[51:8\]).
@@ -112,7 +112,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             0,
             request.size,
         );
-        let size = mapd_size(events);
+        let size = ItsCommand::mapd_size(events);
         let command = ItsCommand::Mapd {
             device_id,
             size,

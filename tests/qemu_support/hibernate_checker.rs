@@ -8,7 +8,7 @@
 //! every MSI it received and the ITE it translated it with, every interrupt
 //! the CPU acknowledged, and the kernel's phase markers (the kernel reads an
 //! ITS identification register where it prints each phase line, see
-//! examples/qemu-virt/src/protocol.rs), so the trace splits into the
+//! crates/qemu-protocol), so the trace splits into the
 //! kernel's phases without relying on timing. Each cycle must mark `entry`,
 //! `boot`, `handing over`, `jump`, `exit`, `foreign probe` and `checks done`
 //! exactly once, in that order, and the trace must end after a complete

@@ -120,7 +120,7 @@ fn rule2_a_collection_restored_onto_another_redistributor_is_caught() {
 
 #[test]
 fn the_saved_run_has_every_line_the_protocol_names() {
-    // A line changed in protocol.rs changes the kernel and the checker
+    // A line changed in crates/qemu-protocol changes the kernel and the checker
     // alike; this says when the saved run no longer matches them.
     for line in [
         ENTRY_LINE,
@@ -423,7 +423,7 @@ fn a_missing_or_repeated_marker_is_a_failure() {
 
 #[test]
 fn the_checker_expects_the_markers_in_the_order_the_kernel_marks_them() {
-    // The first boot, then three cycles, as `protocol.rs` defines them.
+    // The first boot, then three cycles, as `crates/qemu-protocol` defines them.
     let cycles = Phase::CYCLE
         .into_iter()
         .cycle()

@@ -10,9 +10,10 @@
 #![allow(dead_code)]
 
 /// The example kernel's own definition of its phase markers and of the log
-/// lines the tests read.
-#[path = "../../examples/qemu-virt/src/protocol.rs"]
-pub mod protocol;
+/// lines the tests read (the `qemu-protocol` crate, which the kernel uses
+/// too).
+#[allow(unused_imports)] // Not every QEMU test reads the protocol.
+pub use qemu_protocol as protocol;
 
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};

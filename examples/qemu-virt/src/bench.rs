@@ -2,7 +2,7 @@
 //! `bench` on the kernel command line (`qemu/run --bench`).
 //!
 //! The same workload and report as the host benchmark
-//! (`benches/support/workload.rs`, included below): N devices x M events
+//! (the `bench-workload` crate): N devices x M events
 //! with fake DeviceIDs from 0x100 (the ITS takes MAPD for any DeviceID below
 //! 2^Devbits, no device is needed), four collections on this CPU, save and
 //! restore timed with CNTVCT_EL0 for the batched driver, the
@@ -15,8 +15,7 @@
 //!
 //! `bench-runs=N` on the command line sets the runs per point (default 5).
 
-#[path = "../../../benches/support/workload.rs"]
-mod workload;
+use bench_workload as workload;
 
 use crate::heap::KernelDma;
 use crate::msi::ItsService;

@@ -1,6 +1,6 @@
 //! Phase markers in the ITS's own trace: where the kernel prints a phase's
 //! line, it reads the ITS identification register that names the phase
-//! ([`Phase`], defined with the host checker in `protocol.rs`).
+//! ([`Phase`], defined with the host checker in `crates/qemu-protocol`).
 
 use crate::protocol::Phase;
 use core::ptr::NonNull;
@@ -36,7 +36,7 @@ const fn marker(phase: Phase) -> IdRegister {
     }
 }
 
-// Each phase's register is at the offset `protocol.rs` gives the phase,
+// Each phase's register is at the offset `crates/qemu-protocol` gives the phase,
 // which is how the host checker reads the trace.
 const _: () = {
     let mut index = 0;

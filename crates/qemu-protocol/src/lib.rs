@@ -1,16 +1,15 @@
 //! What the host tests read from the example kernel: the phase markers it
 //! leaves in the ITS trace, and the lines of its serial log they look for.
 //!
-//! Both sides use this one file: the kernel compiles it as its `protocol`
-//! module and marks and prints exactly these; the host tests include it
-//! (`#[path]` in `tests/qemu_support/mod.rs`) and look for exactly these.
-//! So it depends on nothing (not even `alloc`) and builds in the `no_std`
-//! kernel and on the host alike. A text changed here changes both sides;
+//! Both sides depend on this one crate: the kernel (as its `protocol`)
+//! marks and prints exactly these, and the host tests
+//! (`tests/qemu_support/mod.rs`) look for exactly these. So it depends on
+//! nothing (not even `alloc`) and builds in the `no_std` kernel and on the
+//! host alike. A text changed here changes both sides;
 //! the saved run in `tests/fixtures/`, on which the trace checker's unit
 //! tests run, must then be taken again.
 
-// Each side uses only a part of it.
-#![allow(dead_code)]
+#![no_std]
 
 /// A phase of the hibernation cycle, as the kernel marks it in the ITS
 /// trace.
