@@ -4,7 +4,7 @@
 //! keeping the edu's LPI.
 
 use super::{
-    Bench, Outcome, SYNTHETIC_DEVICE, SYNTHETIC_EVENTS, count_only, edu_bench, wait_for_count,
+    Outcome, Rig, SYNTHETIC_DEVICE, SYNTHETIC_EVENTS, count_only, edu_rig, wait_for_count,
 };
 
 /// Two more synthetic DeviceIDs, next to [`SYNTHETIC_DEVICE`].
@@ -25,8 +25,8 @@ const SECOND_ICID: CollectionId = CollectionId(cpu::MAX_CPUS as u16);
 /// edu MSIs raised by the delivery test.
 const EDU_TRIGGERS: u32 = 5;
 
-pub(super) fn its_init(bench: &mut Bench) -> Outcome {
-    let its = &bench.kernel.its;
+pub(super) fn its_init(rig: &mut Rig) -> Outcome {
+    let its = &rig.kernel.its;
     ensure!(
         its.its.state() == ItsState::Active,
         "state {:?}",
@@ -45,7 +45,7 @@ pub(super) fn its_init(bench: &mut Bench) -> Outcome {
     );
     // One collection per online CPU, on its own redistributor.
     let collections: alloc::vec::Vec<_> = its.its.registry().collections().collect();
-    let cpus = &bench.kernel.cpus;
+    let cpus = &rig.kernel.cpus;
     ensure!(
         collections.len() == smp::online().count()
             && smp::online().all(|cpu| {
@@ -57,7 +57,7 @@ pub(super) fn its_init(bench: &mut Bench) -> Outcome {
             }),
         "collections {collections:?}"
     );
-    let its_base = bench
+    let its_base = rig
         .kernel
         .platform
         .its
@@ -77,18 +77,17 @@ fn first_edu(functions: &[Function]) -> Option<(&Function, Edu)> {
         .find_map(|function| Some((function, Edu::new(function)?)))
 }
 
-pub(super) fn edu_msi_delivered_once_per_trigger(bench: &mut Bench) -> Outcome {
-    let host = bench.host.as_ref().ok_or("no PCI host bridge")?;
-    let (function, edu) =
-        first_edu(&bench.kernel.functions).ok_or("no edu device (-device edu)")?;
+pub(super) fn edu_msi_delivered_once_per_trigger(rig: &mut Rig) -> Outcome {
+    let host = rig.host.as_ref().ok_or("no PCI host bridge")?;
+    let (function, edu) = first_edu(&rig.kernel.functions).ok_or("no edu device (-device edu)")?;
     let (_, alive) = edu.identify();
     ensure!(alive, "edu liveness check failed");
-    let route = bench
+    let route = rig
         .kernel
         .its
         .route(host, function, 1)
         .map_err(|e| format!("routing the edu MSI: {e}"))?;
-    let expected_device_id = bench
+    let expected_device_id = rig
         .kernel
         .its
         .device_id(host, function)
@@ -110,12 +109,12 @@ pub(super) fn edu_msi_delivered_once_per_trigger(bench: &mut Bench) -> Outcome {
         edu.raise(1);
         wait_for_count(lpi, n)?;
     }
-    bench.edu = Some((edu, route));
+    rig.edu = Some((edu, route));
     Ok(())
 }
 
-pub(super) fn int_raises_lpi_once(bench: &mut Bench) -> Outcome {
-    let its = &mut bench.kernel.its.its;
+pub(super) fn int_raises_lpi_once(rig: &mut Rig) -> Outcome {
+    let its = &mut rig.kernel.its.its;
     its.map_device(SYNTHETIC_DEVICE, SYNTHETIC_EVENTS)
         .map_err(|e| format!("MAPD: {e}"))?;
     for event in 0..SYNTHETIC_EVENTS {
@@ -123,9 +122,9 @@ pub(super) fn int_raises_lpi_once(bench: &mut Bench) -> Outcome {
             .map_event(SYNTHETIC_DEVICE, EventId(event), ICID)
             .map_err(|e| format!("MAPTI event {event}: {e}"))?;
         irq::register(lpi, count_only, 0).map_err(|_| "IRQ table full")?;
-        bench.synthetic_lpis[event as usize] = lpi;
+        rig.synthetic_lpis[event as usize] = lpi;
     }
-    let lpi = bench.synthetic_lpis[0];
+    let lpi = rig.synthetic_lpis[0];
     its.send_int(SYNTHETIC_DEVICE, EventId(0))
         .map_err(|e| format!("INT: {e}"))?;
     wait_for_count(lpi, 1)?;
@@ -134,9 +133,9 @@ pub(super) fn int_raises_lpi_once(bench: &mut Bench) -> Outcome {
     wait_for_count(lpi, 2)
 }
 
-pub(super) fn clear_removes_pending_lpi(bench: &mut Bench) -> Outcome {
-    let its = &mut bench.kernel.its.its;
-    let lpi = bench.synthetic_lpis[1];
+pub(super) fn clear_removes_pending_lpi(rig: &mut Rig) -> Outcome {
+    let its = &mut rig.kernel.its.its;
+    let lpi = rig.synthetic_lpis[1];
     {
         // With IRQs masked the LPI stays pending at the redistributor.
         let _masked = cpu::IrqGuard::new();
@@ -152,9 +151,9 @@ pub(super) fn clear_removes_pending_lpi(bench: &mut Bench) -> Outcome {
     wait_for_count(lpi, 1)
 }
 
-pub(super) fn discard_removes_mapping_and_pending_lpi(bench: &mut Bench) -> Outcome {
-    let its = &mut bench.kernel.its.its;
-    let lpi = bench.synthetic_lpis[2];
+pub(super) fn discard_removes_mapping_and_pending_lpi(rig: &mut Rig) -> Outcome {
+    let its = &mut rig.kernel.its.its;
+    let lpi = rig.synthetic_lpis[2];
     {
         let _masked = cpu::IrqGuard::new();
         its.send_int(SYNTHETIC_DEVICE, EventId(2))
@@ -177,16 +176,16 @@ pub(super) fn discard_removes_mapping_and_pending_lpi(bench: &mut Bench) -> Outc
         .map_event(SYNTHETIC_DEVICE, EventId(2), ICID)
         .map_err(|e| format!("MAPTI again: {e}"))?;
     irq::register(lpi, count_only, 0).map_err(|_| "IRQ table full")?;
-    bench.synthetic_lpis[2] = lpi;
+    rig.synthetic_lpis[2] = lpi;
     its.send_int(SYNTHETIC_DEVICE, EventId(2))
         .map_err(|e| format!("INT: {e}"))?;
     wait_for_count(lpi, 1)
 }
 
-pub(super) fn movi_moves_pending_lpi(bench: &mut Bench) -> Outcome {
-    let processor = bench.kernel.its.processor_number;
-    let its = &mut bench.kernel.its.its;
-    let lpi = bench.synthetic_lpis[3];
+pub(super) fn movi_moves_pending_lpi(rig: &mut Rig) -> Outcome {
+    let processor = rig.kernel.its.processor_number;
+    let its = &mut rig.kernel.its.its;
+    let lpi = rig.synthetic_lpis[3];
     its.map_collection(SECOND_ICID, processor)
         .map_err(|e| format!("MAPC: {e}"))?;
     {
@@ -214,14 +213,14 @@ pub(super) fn movi_moves_pending_lpi(bench: &mut Bench) -> Outcome {
         .map_err(|e| format!("MAPC V=0: {e}"))
 }
 
-pub(super) fn movi_to_another_cpu(bench: &mut Bench) -> Outcome {
+pub(super) fn movi_to_another_cpu(rig: &mut Rig) -> Outcome {
     let ours = cpu::this_cpu();
     let Some(other) = smp::online().find(|&cpu| cpu != ours) else {
         info!("test: one CPU only, nothing to move to (qemu/run --smp 2 runs this)");
         return Ok(());
     };
-    let its = &mut bench.kernel.its.its;
-    let lpi = bench.synthetic_lpis[3];
+    let its = &mut rig.kernel.its.its;
+    let lpi = rig.synthetic_lpis[3];
     let before = irq::count(lpi);
     let before_there = irq::count_on(lpi, other);
     {
@@ -257,7 +256,7 @@ pub(super) fn movi_to_another_cpu(bench: &mut Bench) -> Outcome {
 
 /// The driver's waits default to one second on the generic timer, which
 /// runs at the rate the kernel's own clock says.
-pub(super) fn waits_default_to_the_generic_timer(_: &mut Bench) -> Outcome {
+pub(super) fn waits_default_to_the_generic_timer(_: &mut Rig) -> Outcome {
     let policy = gicv3_its::wait::WaitPolicy::default();
     ensure!(
         policy.clock.is_some() && policy.timeout == core::time::Duration::from_secs(1),
@@ -275,8 +274,8 @@ pub(super) fn waits_default_to_the_generic_timer(_: &mut Bench) -> Outcome {
     Ok(())
 }
 
-pub(super) fn errors_are_typed(bench: &mut Bench) -> Outcome {
-    let its = &mut bench.kernel.its.its;
+pub(super) fn errors_are_typed(rig: &mut Rig) -> Outcome {
+    let its = &mut rig.kernel.its.its;
     let max = its.max_device_id();
     let too_big = DeviceId(max.0.wrapping_add(1));
     if too_big != DeviceId(0) {
@@ -353,14 +352,14 @@ pub(super) fn errors_are_typed(bench: &mut Bench) -> Outcome {
     ensure!(its.state() == ItsState::Active, "state {:?}", its.state());
     its.send_int(SYNTHETIC_DEVICE, EventId(0))
         .map_err(|e| format!("INT: {e}"))?;
-    wait_for_count(bench.synthetic_lpis[0], 3)
+    wait_for_count(rig.synthetic_lpis[0], 3)
 }
 
-pub(super) fn unmapped_device_msi_not_translated(bench: &mut Bench) -> Outcome {
-    let (edu, route) = edu_bench(bench)?;
+pub(super) fn unmapped_device_msi_not_translated(rig: &mut Rig) -> Outcome {
+    let (edu, route) = edu_rig(rig)?;
     let lpi = route.lpis[0];
     let before = irq::count(lpi);
-    let its = &mut bench.kernel.its.its;
+    let its = &mut rig.kernel.its.its;
     its.map_device(SYNTHETIC_DEVICE_2, 1)
         .map_err(|e| format!("MAPD: {e}"))?;
     its.unmap_device(SYNTHETIC_DEVICE_2)
@@ -383,7 +382,7 @@ pub(super) fn unmapped_device_msi_not_translated(bench: &mut Bench) -> Outcome {
     edu.acknowledge();
     edu.raise(1);
     wait_for_count(new_lpi, 1)?;
-    bench.edu = Some((
+    rig.edu = Some((
         edu,
         MsiRoute {
             device_id: route.device_id,
@@ -393,11 +392,11 @@ pub(super) fn unmapped_device_msi_not_translated(bench: &mut Bench) -> Outcome {
     Ok(())
 }
 
-pub(super) fn save_restore_keeps_edu_lpi(bench: &mut Bench) -> Outcome {
-    let (edu, route) = edu_bench(bench)?;
+pub(super) fn save_restore_keeps_edu_lpi(rig: &mut Rig) -> Outcome {
+    let (edu, route) = edu_rig(rig)?;
     let lpi = route.lpis[0];
     let before = irq::count(lpi);
-    let its = &mut bench.kernel.its.its;
+    let its = &mut rig.kernel.its.its;
     its.save().map_err(|e| format!("save: {e}"))?;
     ensure!(
         its.state() == ItsState::Saved,
@@ -434,5 +433,5 @@ pub(super) fn save_restore_keeps_edu_lpi(bench: &mut Bench) -> Outcome {
     wait_for_count(lpi, before + 1)?;
     its.send_int(SYNTHETIC_DEVICE, EventId(0))
         .map_err(|e| format!("INT: {e}"))?;
-    wait_for_count(bench.synthetic_lpis[0], 4)
+    wait_for_count(rig.synthetic_lpis[0], 4)
 }

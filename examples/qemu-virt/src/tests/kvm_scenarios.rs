@@ -7,7 +7,7 @@
 //! kvm-unit-tests, the scenarios that need several CPUs want four
 //! (`qemu/run --test --smp 4`) and are skipped, saying so, with fewer.
 
-use super::{Bench, Outcome, PerCpu, SILENCE, count_only, expect_taken, has_cpus, per_cpu, quiet};
+use super::{Outcome, PerCpu, Rig, SILENCE, count_only, expect_taken, has_cpus, per_cpu, quiet};
 use crate::cpu::{self, MAX_CPUS};
 use crate::hotplug::Handoff;
 use crate::irq;
@@ -53,8 +53,8 @@ const TYPER_WRITTEN: Register<Gits, u64, (), ReadWrite> =
 /// its-introspection: the identification registers are read-only, physical
 /// LPIs are supported, the ID widths are not zero, and the ITS has a Device
 /// and a Collection table (the driver found and programmed them).
-pub(super) fn its_introspection(bench: &mut Bench) -> Outcome {
-    let its = &bench.kernel.its;
+pub(super) fn its_introspection(rig: &mut Rig) -> Outcome {
+    let its = &rig.kernel.its;
     let iidr = its.read_register(GITS_IIDR).get();
     let typer = its.read_register(GITS_TYPER);
     its.write_register(IIDR_WRITTEN, LocalRegisterCopy::new(!iidr));
@@ -114,14 +114,14 @@ pub(super) fn its_introspection(bench: &mut Bench) -> Outcome {
 /// an LPI disabled in the property table (INV) delivers nothing, and once
 /// enabled again (INVALL) the pending one arrives, once; after MAPD V=0 the
 /// device's MSI delivers nothing.
-pub(super) fn its_trigger(bench: &mut Bench) -> Outcome {
+pub(super) fn its_trigger(rig: &mut Rig) -> Outcome {
     if !has_cpus(4) {
         return Ok(());
     }
     let count = smp::count();
     // kvm-unit-tests' targets: the last two CPUs.
     let (cpu_a, cpu_b) = (count - 1, count - 2);
-    let its = &mut bench.kernel.its.its;
+    let its = &mut rig.kernel.its.its;
     its.map_device(DEVICE_2, EVENTS)
         .and_then(|()| its.map_device(DEVICE_7, EVENTS))
         .map_err(|e| format!("MAPD: {e}"))?;
@@ -169,14 +169,14 @@ pub(super) fn its_trigger(bench: &mut Bench) -> Outcome {
         .map_err(|e| format!("MAPTI: {e}"))?;
     irq::register(lpi_0, count_only, 0).map_err(|_| "IRQ table full")?;
     let before = per_cpu(lpi_0);
-    bench.kernel.its.write_translater(0);
+    rig.kernel.its.write_translater(0);
     expect_taken(lpi_0, &before, &[(cpu_a, 1)]).map_err(|e| format!("MSI while mapped: {e}"))?;
-    let its = &mut bench.kernel.its.its;
+    let its = &mut rig.kernel.its.its;
     its.unmap_device(CPU_DEVICE)
         .map_err(|e| format!("MAPD V=0: {e}"))?;
-    bench.kernel.its.write_translater(0);
+    rig.kernel.its.write_translater(0);
     expect_taken(lpi_0, &before, &[(cpu_a, 1)]).map_err(|e| format!("mapd valid=false: {e}"))?;
-    let its = &mut bench.kernel.its.its;
+    let its = &mut rig.kernel.its.its;
     let refused = its.send_int(CPU_DEVICE, EventId(0));
     ensure!(
         refused
@@ -218,14 +218,14 @@ fn pending_hits() -> u32 {
 /// before) while disabled in the property table, their collections moved
 /// to two other CPUs with MOVALL, then enabled: each is delivered exactly
 /// once, on its new CPU.
-pub(super) fn its_pending_across_move(bench: &mut Bench) -> Outcome {
+pub(super) fn its_pending_across_move(rig: &mut Rig) -> Outcome {
     if !has_cpus(4) {
         return Ok(());
     }
     let count = smp::count();
     let (from_odd, from_even) = (count - 1, count - 2);
     let (to_odd, to_even) = (count - 3, count - 4);
-    let cpus = &bench.kernel.cpus;
+    let cpus = &rig.kernel.cpus;
     let pn = |cpu| {
         cpus.processor_number(cpu)
             .ok_or(format!("CPU {cpu} has no processor number"))
@@ -237,7 +237,7 @@ pub(super) fn its_pending_across_move(bench: &mut Bench) -> Outcome {
     }
     irq::register_range(IntId(PENDING_FIRST), PENDING_LPIS, pending_hit, 0)
         .map_err(|_| "IRQ table full")?;
-    let its = &mut bench.kernel.its.its;
+    let its = &mut rig.kernel.its.its;
     its.map_device(PENDING_DEVICE, PENDING_LPIS)
         .map_err(|e| format!("MAPD: {e}"))?;
     for event in 0..PENDING_LPIS {
@@ -309,13 +309,13 @@ pub(super) fn its_pending_across_move(bench: &mut Bench) -> Outcome {
 /// mapped (MAPC, INVALL). Here the collection is a CPU's that is offline
 /// across a save and restore, so the restore leaves it waiting; INT is
 /// refused until the CPU comes back and `restore_collections` maps it.
-pub(super) fn its_unmapped_collection(bench: &mut Bench) -> Outcome {
+pub(super) fn its_unmapped_collection(rig: &mut Rig) -> Outcome {
     if !has_cpus(2) {
         return Ok(());
     }
     let cpu = smp::count() - 1;
     let icid = msi::collection(cpu);
-    let kernel = &mut bench.kernel;
+    let kernel = &mut rig.kernel;
     kernel
         .cpus
         .offline(

@@ -73,8 +73,9 @@ use nvme::{
 };
 use smp_tests::{cpu_offline_and_online_while_msis_flow, driver_shared_by_cpus_while_msis_flow};
 
-/// What the tests share: the kernel, and the edu device once routed.
-struct Bench {
+/// The test rig: what the tests share (the kernel, and the edu device once
+/// routed).
+struct Rig {
     kernel: Kernel,
     host: Option<PciHost>,
     edu: Option<(Edu, MsiRoute)>,
@@ -82,7 +83,7 @@ struct Bench {
 }
 
 /// A test: its name and its body.
-type Test = (&'static str, fn(&mut Bench) -> Outcome);
+type Test = (&'static str, fn(&mut Rig) -> Outcome);
 
 const TESTS: &[Test] = &[
     ("its_init", its_init),
@@ -139,7 +140,7 @@ const TESTS: &[Test] = &[
 /// Runs every test; returns the number that failed.
 pub fn run(kernel: Kernel) -> usize {
     let host = kernel.platform.pci.clone();
-    let mut bench = Bench {
+    let mut rig = Rig {
         kernel,
         host,
         edu: None,
@@ -147,7 +148,7 @@ pub fn run(kernel: Kernel) -> usize {
     };
     // `test-only=NAME,NAME` runs those tests alone (and those before them
     // that they build on: the edu route, the synthetic device).
-    let only: alloc::vec::Vec<&str> = bench
+    let only: alloc::vec::Vec<&str> = rig
         .kernel
         .platform
         .bootargs
@@ -165,7 +166,7 @@ pub fn run(kernel: Kernel) -> usize {
             continue;
         }
         info!("test {name} ...");
-        match test(&mut bench) {
+        match test(&mut rig) {
             Ok(()) => info!("test {name} ... ok"),
             Err(message) => {
                 failed += 1;
@@ -173,7 +174,7 @@ pub fn run(kernel: Kernel) -> usize {
             }
         }
     }
-    if let Some(nvme) = &bench.kernel.nvme {
+    if let Some(nvme) = &rig.kernel.nvme {
         // For the host test, which matches these with the ITS trace.
         let [admin, io] = nvme.interrupts();
         info!(
@@ -262,9 +263,8 @@ fn expect_taken(lpi: IntId, before: &PerCpu, expected: &[(usize, u32)]) -> Outco
 }
 
 /// The edu device and its route, as the delivery test left them.
-fn edu_bench(bench: &Bench) -> Result<(Edu, MsiRoute), String> {
-    bench
-        .edu
+fn edu_rig(rig: &Rig) -> Result<(Edu, MsiRoute), String> {
+    rig.edu
         .clone()
         .ok_or_else(|| "the edu delivery test did not route the edu".into())
 }

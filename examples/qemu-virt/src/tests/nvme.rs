@@ -3,7 +3,7 @@
 //! typed, a lost completion interrupt times out and `resume` recovers, and
 //! the controller stays quiet while the ITS is saved.
 
-use super::{Bench, DELIVERY, Outcome, QUIET};
+use super::{DELIVERY, Outcome, QUIET, Rig};
 use crate::block::{BlockDevice, BlockError, SECTOR_SIZE};
 use crate::nvme::{self, Nvme};
 use crate::{cpu, irq};
@@ -15,20 +15,19 @@ use gicv3_its::EventId;
 use log::info;
 
 /// The NVMe controller the kernel brought up.
-fn nvme_bench(bench: &mut Bench) -> Result<&mut Nvme, String> {
-    bench
-        .kernel
+fn nvme_bench(rig: &mut Rig) -> Result<&mut Nvme, String> {
+    rig.kernel
         .nvme
         .as_mut()
         .ok_or_else(|| "no NVMe controller brought up (-device nvme; see the boot log)".into())
 }
 
-pub(super) fn nvme_msix_table_points_at_the_its(bench: &mut Bench) -> Outcome {
-    let doorbell = bench.kernel.its.doorbell();
-    let host = bench.host.clone().ok_or("no PCI host bridge")?;
-    let nvme = nvme_bench(bench)?;
+pub(super) fn nvme_msix_table_points_at_the_its(rig: &mut Rig) -> Outcome {
+    let doorbell = rig.kernel.its.doorbell();
+    let host = rig.host.clone().ok_or("no PCI host bridge")?;
+    let nvme = nvme_bench(rig)?;
     let (bdf, route) = (nvme.bdf(), nvme.route().clone());
-    let function = bench
+    let function = rig
         .kernel
         .functions
         .iter()
@@ -39,7 +38,7 @@ pub(super) fn nvme_msix_table_points_at_the_its(bench: &mut Bench) -> Outcome {
         .msix()
         .ok_or("the NVMe controller has no usable MSI-X")?;
     ensure!(route.lpis.len() == nvme::VECTORS, "LPIs {:?}", route.lpis);
-    let device_id = bench
+    let device_id = rig
         .kernel
         .its
         .device_id(&host, function)
@@ -57,7 +56,7 @@ pub(super) fn nvme_msix_table_points_at_the_its(bench: &mut Bench) -> Outcome {
             entry == Some((doorbell, u32::from(vector), false)),
             "MSI-X entry {vector}: {entry:x?}, expected doorbell {doorbell:#x}, EventID {vector}, unmasked"
         );
-        let mapping = bench
+        let mapping = rig
             .kernel
             .its
             .its
@@ -134,8 +133,8 @@ fn write_read_back(nvme: &mut Nvme, transfers: &[(u64, usize)], misalign: usize)
     Ok(())
 }
 
-pub(super) fn nvme_write_read_back_by_lpis(bench: &mut Bench) -> Outcome {
-    let nvme = nvme_bench(bench)?;
+pub(super) fn nvme_write_read_back_by_lpis(rig: &mut Rig) -> Outcome {
+    let nvme = nvme_bench(rig)?;
     let capacity = nvme.capacity();
     let per_command = nvme.max_sectors_per_command();
     ensure!(capacity >= 4096, "capacity {capacity} sectors");
@@ -158,8 +157,8 @@ pub(super) fn nvme_write_read_back_by_lpis(bench: &mut Bench) -> Outcome {
     write_read_back(nvme, &[(2048, 9), (3000, per_command + 1)], 1)
 }
 
-pub(super) fn nvme_errors_are_typed(bench: &mut Bench) -> Outcome {
-    let nvme = nvme_bench(bench)?;
+pub(super) fn nvme_errors_are_typed(rig: &mut Rig) -> Outcome {
+    let nvme = nvme_bench(rig)?;
     let capacity = nvme.capacity();
     let io_lpi = nvme.lpis()[1];
     let commands = nvme.io_commands();
@@ -232,13 +231,13 @@ pub(super) fn nvme_errors_are_typed(bench: &mut Bench) -> Outcome {
 /// A completion whose interrupt never comes (its MSI-X vector masked) ends
 /// in `Timeout`, then every transfer is refused until `resume` resets the
 /// controller.
-pub(super) fn nvme_lost_interrupt_times_out_and_resume_recovers(bench: &mut Bench) -> Outcome {
-    let nvme = bench
+pub(super) fn nvme_lost_interrupt_times_out_and_resume_recovers(rig: &mut Rig) -> Outcome {
+    let nvme = rig
         .kernel
         .nvme
         .as_mut()
         .ok_or("no NVMe controller brought up")?;
-    let function = bench
+    let function = rig
         .kernel
         .functions
         .iter()
@@ -278,10 +277,10 @@ pub(super) fn nvme_lost_interrupt_times_out_and_resume_recovers(bench: &mut Benc
 
 /// The hibernation sequence: quiesce the disk, save the ITS (the snapshot
 /// would be taken here), restore the ITS, resume the disk and write.
-pub(super) fn nvme_quiesced_across_its_save_restore(bench: &mut Bench) -> Outcome {
+pub(super) fn nvme_quiesced_across_its_save_restore(rig: &mut Rig) -> Outcome {
     const LBA: u64 = 4096;
-    let its = &mut bench.kernel.its.its;
-    let nvme = bench
+    let its = &mut rig.kernel.its.its;
+    let nvme = rig
         .kernel
         .nvme
         .as_mut()

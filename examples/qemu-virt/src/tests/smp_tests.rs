@@ -3,7 +3,7 @@
 //! edu raises MSIs. Both count every MSI raised and handled: none may be
 //! lost or taken twice.
 
-use super::{Bench, DELIVERY, Outcome, SILENCE, edu_bench, has_cpus, per_cpu, quiet};
+use super::{DELIVERY, Outcome, Rig, SILENCE, edu_rig, has_cpus, per_cpu, quiet};
 use crate::hotplug::Handoff;
 use crate::msi;
 use crate::smp;
@@ -61,16 +61,16 @@ fn raise_until(
 /// unmapped; or MOVALL, its collection moved along), and back when it is
 /// online again. Another CPU raises the MSIs throughout; each must be
 /// handled exactly once.
-pub(super) fn cpu_offline_and_online_while_msis_flow(bench: &mut Bench) -> Outcome {
+pub(super) fn cpu_offline_and_online_while_msis_flow(rig: &mut Rig) -> Outcome {
     if !has_cpus(3) {
         return Ok(());
     }
-    let (edu, route) = edu_bench(bench)?;
+    let (edu, route) = edu_rig(rig)?;
     let (lpi, device_id) = (route.lpis[0], route.device_id);
     let me = cpu::this_cpu();
     let target = (0..smp::count()).find(|&cpu| cpu != me).unwrap_or(1);
     let raiser = smp::count() - 1;
-    let kernel = &mut bench.kernel;
+    let kernel = &mut rig.kernel;
     kernel
         .cpus
         .set_affinity(&mut kernel.its, device_id, EventId(0), target)
@@ -152,11 +152,11 @@ fn churn_hit(intid: IntId, _context: usize) {
 /// one raises edu MSIs, each once the previous one was handled. Every MSI
 /// and every INT must be handled exactly once, and nothing may deadlock
 /// (work that does not finish is a panic). The IRQ path takes no lock.
-pub(super) fn driver_shared_by_cpus_while_msis_flow(bench: &mut Bench) -> Outcome {
+pub(super) fn driver_shared_by_cpus_while_msis_flow(rig: &mut Rig) -> Outcome {
     if !has_cpus(4) {
         return Ok(());
     }
-    let (edu, route) = edu_bench(bench)?;
+    let (edu, route) = edu_rig(rig)?;
     let (lpi, edu_device) = (route.lpis[0], route.device_id);
     let me = cpu::this_cpu();
     let online: Vec<usize> = smp::online().collect();
@@ -169,7 +169,7 @@ pub(super) fn driver_shared_by_cpus_while_msis_flow(bench: &mut Bench) -> Outcom
     let start = irq::count(lpi);
     let start_cpus = per_cpu(lpi);
     // First come, first served: no CPU starves the others of the driver.
-    let its: spin::mutex::TicketMutex<_> = spin::mutex::TicketMutex::new(&mut bench.kernel.its.its);
+    let its: spin::mutex::TicketMutex<_> = spin::mutex::TicketMutex::new(&mut rig.kernel.its.its);
     let stop = AtomicBool::new(false);
     let rounds = AtomicU32::new(0);
     let moves = AtomicU32::new(0);
@@ -288,7 +288,7 @@ pub(super) fn driver_shared_by_cpus_while_msis_flow(bench: &mut Bench) -> Outcom
         .collect();
     let failures = failures.into_inner();
     // Leave edu's event as the other tests expect it: here, enabled.
-    let its = &mut bench.kernel.its.its;
+    let its = &mut rig.kernel.its.its;
     let restored = its
         .move_event(edu_device, EventId(0), msi::collection(me))
         .and_then(|()| its.configure_event(edu_device, EventId(0), DEFAULT_PRIORITY, true));
