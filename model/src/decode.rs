@@ -3,7 +3,7 @@
 //! `ItsCommand::encode`, and the model decodes with this, written from the
 //! spec and not from the driver, so that a field both got wrong the same way
 //! is the only kind of mistake the host tests cannot see. The hand-computed
-//! vectors of `tests/command_encoding.rs` check both readings.
+//! vectors of `tests/command_encoding/` check both readings.
 //!
 //! The model turns what it reads into the driver's `ItsCommand` values: the
 //! type is only the list of commands and their fields.
