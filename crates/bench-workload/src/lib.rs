@@ -1,6 +1,6 @@
 //! The save/restore benchmark's workload, shared by the host benchmark
 //! (`benches/save_restore.rs`, on the software ITS model), its count checks
-//! (`tests/bench_counts.rs`) and the example kernel's `bench` mode
+//! (`tests/bench_counts/`) and the example kernel's `bench` mode
 //! (`examples/qemu-virt/src/bench.rs`, on QEMU's ITS). It is `no_std` with
 //! `alloc` and generic over the register frame, the memory and the clock, so
 //! that both back ends run the same code and print the same table.

@@ -1,0 +1,250 @@
+//! The memory save and restore need: the registry's heap, the tables'
+//! architectural minimum, and restore's transient heap.
+
+use super::*;
+
+/// Heap the driver's mapping calls add, measured by counting allocations
+/// (the model's own are left out): (after map_device, after map_event).
+fn registry_growth(devices: u32, events: u32) -> (isize, isize, BenchIts, ItsModel) {
+    let model = ItsModel::new(model_config());
+    let mut its = probe(&model, its_config(Batching::Batched));
+    let before = heap::live();
+    workload::map_devices(&mut its, 0, devices, events).expect("map devices");
+    let after_devices = heap::live();
+    workload::map_events(&mut its, 0, devices, events).expect("map events");
+    let after_events = heap::live();
+    (
+        after_devices - before,
+        after_events - after_devices,
+        its,
+        model,
+    )
+}
+
+#[test]
+fn registry_overhead_per_device_and_per_event() {
+    for (devices, events) in [(256, 1), (1024, 1), (256, 32), (1024, 32)] {
+        let (by_devices, by_events, its, _model) = registry_growth(devices, events);
+        let n = devices as usize;
+        let mappings = n * events as usize;
+        // The driver's own accounting meets the budget: 16 bytes per
+        // event and 64 per device.
+        let estimate = its.memory_use().registry;
+        let collections = usize::from(COLLECTIONS) * 16;
+        assert!(
+            estimate - collections <= 16 * mappings + 64 * n,
+            "{devices}x{events}: estimated {estimate}"
+        );
+        // Measured: mapping an event allocates nothing (its slot came with
+        // the device), and a slot is 8 bytes.
+        assert_eq!(by_events, 0, "{devices}x{events}");
+        let measured = by_devices as usize;
+        // The device records sit in one sorted list, 48 bytes each with at
+        // most a quarter spare: within the 64 bytes per device.
+        assert!(
+            measured <= 64 * n + 8 * mappings,
+            "{devices}x{events}: {measured} bytes of heap"
+        );
+    }
+    // Per event slot, from the difference between 32 and 1 events.
+    let (one, _, _, _) = registry_growth(1024, 1);
+    let (many, _, _, _) = registry_growth(1024, 32);
+    assert_eq!((many - one) as usize, 1024 * 31 * 8);
+}
+
+/// The registry's own estimate of its heap (`MemoryUse::registry`).
+fn estimate(its: &BenchIts) -> isize {
+    its.memory_use().registry as isize
+}
+
+#[test]
+fn the_registry_reports_its_heap_exactly_and_grows_and_shrinks_in_bounded_steps() {
+    let model = ItsModel::new(model_config());
+    let mut its = probe(&model, its_config(Batching::Batched));
+    let (heap_before, estimate_before) = (heap::live(), estimate(&its));
+    let check = |its: &BenchIts, what: &str| {
+        // The estimate is the heap the driver really holds.
+        let held = heap::live() - heap_before;
+        assert_eq!(estimate(its) - estimate_before, held, "{what}");
+        held
+    };
+
+    // Growing: never more than 64 bytes per device (a record is 48, with at
+    // most a quarter spare), and a number of reallocations of the device
+    // list that grows with the logarithm of the devices, not with them. A
+    // map adds 8 bytes (one event slot) unless the list grew.
+    let mut growths = 0;
+    for index in 0..1024 {
+        let before = estimate(&its);
+        workload::map_devices(&mut its, index, index + 1, 1).unwrap();
+        let held = check(&its, "after a map");
+        let slots = 8 * (index as isize + 1);
+        assert!(
+            held - slots <= 64 * (index as isize + 1),
+            "{} devices: {held}",
+            index + 1
+        );
+        growths += usize::from(estimate(&its) - before != 8);
+    }
+    assert!(growths <= 40, "{growths} reallocations of the device list");
+
+    // Shrinking: at most twice the records of the devices left, again in a
+    // logarithmic number of steps, and with room to spare after each step,
+    // so that mapping a device again does not reallocate at once.
+    let mut shrinks = 0;
+    for index in (100..1024).rev() {
+        let before = estimate(&its);
+        its.unmap_device(gicv3_its::DeviceId(workload::FIRST_DEVICE_ID + index))
+            .unwrap();
+        let held = check(&its, "after an unmap");
+        let left = index as isize;
+        assert!(held - 8 * left <= 2 * 48 * left, "{left} devices: {held}");
+        if before - estimate(&its) > 8 {
+            shrinks += 1;
+            let list = estimate(&its);
+            workload::map_devices(&mut its, index, index + 1, 1).unwrap();
+            assert_eq!(estimate(&its), list + 8, "spare room after a shrink");
+            its.unmap_device(gicv3_its::DeviceId(workload::FIRST_DEVICE_ID + index))
+                .unwrap();
+        }
+    }
+    assert!(
+        (1..=20).contains(&shrinks),
+        "{shrinks} reallocations to unmap"
+    );
+}
+
+#[test]
+fn a_full_heap_is_a_typed_error_that_changes_nothing() {
+    let model = ItsModel::new(model_config());
+    let mut its = probe(&model, its_config(Batching::Batched));
+    let mut growth_refused = 0;
+    for index in 0..200u32 {
+        let device = gicv3_its::DeviceId(workload::FIRST_DEVICE_ID + index);
+        let mapped = index as usize;
+        // The first allocation is the event slots (8 bytes for one event),
+        // the second, if the device list is full, its growth by a quarter.
+        for (fail_after, size) in [(0, 8), (1, (mapped / 4).max(1) * 48)] {
+            let dtes = heap::uncounted(|| model.valid_device_ids());
+            let held = heap::live();
+            heap::fail_after(Some(fail_after));
+            let result = its.map_device(device, 1);
+            heap::fail_after(None);
+            match result {
+                Err(gicv3_its::ItsError::OutOfMemory { size: reported }) => {
+                    assert_eq!(reported, size, "{mapped} devices mapped");
+                    growth_refused += usize::from(fail_after == 1);
+                }
+                // Only the second failure can miss: the list had room.
+                Ok(()) if fail_after == 1 => {
+                    its.unmap_device(device).unwrap();
+                }
+                other => panic!("{mapped} devices, fail after {fail_after}: {other:?}"),
+            }
+            assert_eq!(heap::live(), held, "nothing kept of a refused map");
+            let now = heap::uncounted(|| model.valid_device_ids());
+            assert_eq!(now, dtes, "the ITS unchanged");
+        }
+        its.map_device(device, 1).unwrap();
+    }
+    assert!(growth_refused >= 10, "{growth_refused}");
+}
+
+#[test]
+fn table_memory_is_the_architectural_minimum() {
+    // 64 KiB pages (the driver's first choice), DeviceID bits covering the
+    // benchmark's DeviceIDs (0x100..0x500 fit in one page of DTEs).
+    for (devices, events) in POINTS {
+        let lpi_id_bits = (8192 + u64::from(devices * events))
+            .next_power_of_two()
+            .ilog2()
+            .max(14);
+        let config = ItsConfig {
+            device_id_bits: 13,
+            ..its_config(Batching::Batched)
+        };
+        let lpis = LpiDomainConfig {
+            id_bits: lpi_id_bits,
+            ..domain_config()
+        };
+        let (model, its) = mapped_with(devices, events, config, lpis);
+        let geometry = Geometry::read(&model.gits(), its.features());
+        assert_eq!(geometry.page_size, 65536);
+        let driver = TableBytes::of(its.memory_use());
+        let minimum = TableBytes::minimum(geometry, devices, events, REDISTRIBUTORS as usize);
+        assert_eq!(
+            driver.device_table, minimum.device_table,
+            "{devices}x{events}"
+        );
+        assert_eq!(
+            driver.collection_table, minimum.collection_table,
+            "{devices}x{events}"
+        );
+        assert_eq!(driver.itts, minimum.itts, "{devices}x{events}");
+        // The LPI tables: the property table and one pending table per
+        // redistributor, each allocated on its own (a pending table 64 KiB
+        // aligned, as PENDBASER holds address bits [51:16]: padding the
+        // allocator may use for something else).
+        let property = (1usize << lpi_id_bits) - 8192;
+        let pending = (1usize << lpi_id_bits) / 8;
+        assert_eq!(
+            minimum.lpi_tables,
+            property + REDISTRIBUTORS as usize * pending
+        );
+        assert_eq!(driver.lpi_tables, minimum.lpi_tables, "{devices}x{events}");
+    }
+    // 4 KiB pages: 256 devices' DTEs (0x100..0x200) fit in one 4 KiB page.
+    let model = ItsModel::new(ModelConfig {
+        page_sizes: PageSizes {
+            size_4k: true,
+            size_16k: false,
+            size_64k: false,
+        },
+        ..model_config()
+    });
+    let mut its = probe(
+        &model,
+        ItsConfig {
+            device_id_bits: 9,
+            ..its_config(Batching::Batched)
+        },
+    );
+    workload::map_devices(&mut its, 0, 256, 8).expect("map devices");
+    workload::map_events(&mut its, 0, 256, 8).expect("map events");
+    let geometry = Geometry::read(&model.gits(), its.features());
+    assert_eq!(geometry.page_size, 4096);
+    let driver = TableBytes::of(its.memory_use());
+    let minimum = TableBytes::minimum(geometry, 256, 8, REDISTRIBUTORS as usize);
+    assert_eq!(driver.device_table, minimum.device_table);
+    assert_eq!(driver.collection_table, minimum.collection_table);
+    assert_eq!(driver.itts, minimum.itts);
+}
+
+#[test]
+fn restore_streams_its_commands_so_its_heap_does_not_grow_with_the_mappings() {
+    // A kernel resuming from hibernation may have little heap free (the
+    // example's heap hands out at most 1 MiB at a time), so restore builds
+    // no list of its commands: it writes them to the ring as it walks the
+    // registry. What it does allocate (the collections to map and the SYNC
+    // targets) depends on the collections alone, so 64 times the devices
+    // and 4 times the events cost not one byte more.
+    let transient_heap = |devices, events| {
+        let (model, mut its) = mapped(devices, events, its_config(Batching::Batched));
+        its.save().expect("save");
+        let before = heap::live();
+        heap::reset_peak();
+        let restored = its.restore().expect("restore");
+        assert_eq!(restored.devices, devices as usize);
+        assert!(model.violations().is_empty());
+        heap::peak() - before
+    };
+    let small = transient_heap(16, 8);
+    let large = transient_heap(1024, 32);
+    assert_eq!(small, large, "restore's transient heap (bytes)");
+    // And it is small: the collections' commands, not the mappings'.
+    let per_collection = 4 * core::mem::size_of::<gicv3_its::ItsCommand>();
+    assert!(
+        (small as usize) <= usize::from(COLLECTIONS) * per_collection,
+        "{small} bytes for {COLLECTIONS} collections"
+    );
+}
