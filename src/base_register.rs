@@ -15,7 +15,8 @@
 use crate::error::ItsError;
 use crate::memory::{MemoryAttributes, encoding};
 use crate::registers::{
-    GICR_PENDBASER, GICR_PROPBASER, GITS_BASER, GITS_CBASER, ReadWrite, Register, RegisterFrame,
+    GICR_PENDBASER, GICR_PROPBASER, GITS_BASER, GITS_CBASER, ReadOnlyFields, ReadWrite, Register,
+    RegisterFrame,
 };
 use tock_registers::LocalRegisterCopy;
 use tock_registers::RegisterLongName;
@@ -49,7 +50,7 @@ impl BaseRegister for GITS_BASER::Register {
     const SHAREABILITY: Field<u64, Self> = GITS_BASER::Shareability;
     const INNER_CACHE: Field<u64, Self> = GITS_BASER::InnerCache;
     const OUTER_CACHE: Field<u64, Self> = GITS_BASER::OuterCache;
-    const NOT_WRITTEN_BACK: u64 = bits(GITS_BASER::Type) | bits(GITS_BASER::Entry_Size);
+    const NOT_WRITTEN_BACK: u64 = <LocalRegisterCopy<u64, Self> as ReadOnlyFields>::MASK;
 }
 
 impl BaseRegister for GICR_PROPBASER::Register {

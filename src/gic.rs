@@ -17,7 +17,9 @@
 //! those.
 
 use crate::error::{ItsError, WaitFor};
-use crate::registers::{GICD_CTLR, GICD_TYPER, GICR_WAKER, GicdFrame, GicrFrame};
+use crate::registers::{
+    GICD_CTLR, GICD_CTLR_RO, GICD_TYPER, GICR_WAKER, GicdFrame, GicrFrame, ReadOnlyFields,
+};
 use crate::wait::{Wait, WaitPolicy};
 use tock_registers::LocalRegisterCopy;
 
@@ -32,7 +34,7 @@ use tock_registers::LocalRegisterCopy;
 pub fn enable_distributor<D: GicdFrame>(gicd: &D, wait: WaitPolicy) -> Result<(), ItsError> {
     let settled = || {
         Wait::until(wait, WaitFor::DistributorWrite, || {
-            Ok(!gicd.read(GICD_CTLR).is_set(GICD_CTLR::RWP))
+            Ok(!gicd.read(GICD_CTLR).read_only().is_set(GICD_CTLR_RO::RWP))
         })
     };
     // Affinity routing may only change while every group is disabled.

@@ -9,13 +9,13 @@ use crate::error::ItsError;
 use crate::id::DeviceId;
 use crate::memory::{self, DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
 use crate::quirks::Quirks;
-use crate::registers::{GITS_BASER, GITS_CBASER, GitsFrame};
+use crate::registers::{GITS_BASER, GITS_BASER_RO, GITS_CBASER, GitsFrame, ReadOnlyFields};
 use alloc::collections::BTreeMap;
 use tock_registers::LocalRegisterCopy;
 use tock_registers::fields::FieldValue;
 
 /// What a GITS_BASERn holds (its read-only Type field).
-pub(crate) type TableType = GITS_BASER::Type::Value;
+pub(crate) type TableType = GITS_BASER_RO::Type::Value;
 /// Number of GITS_BASERn registers.
 pub(crate) const BASER_COUNT: usize = 8;
 /// GITS_BASERn.Size is 8 bits: at most 256 pages.
@@ -74,8 +74,9 @@ pub(crate) struct TableRequest {
 pub(crate) fn find_baser<F: GitsFrame>(frame: &F, table_type: TableType) -> Option<(usize, usize)> {
     (0..BASER_COUNT).find_map(|index| {
         let baser = read_baser(frame, index);
-        (baser.read_as_enum(GITS_BASER::Type) == Some(table_type))
-            .then(|| (index, baser.read(GITS_BASER::Entry_Size) as usize + 1))
+        let fixed = baser.read_only();
+        (fixed.read_as_enum(GITS_BASER_RO::Type) == Some(table_type))
+            .then(|| (index, fixed.read(GITS_BASER_RO::Entry_Size) as usize + 1))
     })
 }
 
@@ -293,7 +294,7 @@ pub(crate) fn invalidate_all<F: GitsFrame>(frame: &F) {
     frame.modify(GITS_CBASER, GITS_CBASER::Valid::CLEAR);
     for register in GITS_BASER {
         let mut baser = frame.read(register);
-        if baser.read_as_enum(GITS_BASER::Type) != Some(TableType::Unimplemented) {
+        if baser.read_only().read_as_enum(GITS_BASER_RO::Type) != Some(TableType::Unimplemented) {
             baser.modify(GITS_BASER::Valid::CLEAR);
             frame.write(register, baser);
         }

@@ -7,7 +7,9 @@
 //! orders its boot.
 
 use crate::error::{ItsError, WaitFor};
-use crate::registers::{GITS_CREADR, GITS_CTLR, GITS_CWRITER, GitsFrame};
+use crate::registers::{
+    GITS_CREADR, GITS_CTLR, GITS_CTLR_RO, GITS_CWRITER, GitsFrame, ReadOnlyFields,
+};
 use crate::tables;
 use crate::wait::{Wait, WaitPolicy};
 use tock_registers::LocalRegisterCopy;
@@ -54,7 +56,7 @@ pub(crate) fn disable_and_quiesce<F: GitsFrame>(
         if ctlr.is_set(GITS_CTLR::Enabled) {
             return Ok(false);
         }
-        if ctlr.is_set(GITS_CTLR::Quiescent) {
+        if ctlr.read_only().is_set(GITS_CTLR_RO::Quiescent) {
             return Ok(true);
         }
         discard_queued_commands(frame);

@@ -15,8 +15,8 @@ use crate::id::ProcessorNumber;
 use crate::memory::{DmaMemory, MemoryAttributes};
 use crate::quirks::{QuirkOverrides, Quirks, REDISTRIBUTOR_ERRATA};
 use crate::registers::{
-    GICR_CTLR, GICR_IIDR, GICR_PENDBASER, GICR_PROPBASER, GICR_PWRR, GICR_TYPER, GICR_VPENDBASER,
-    GICR_VPROPBASER, GicrFrame, GicrVlpiFrame,
+    GICR_CTLR, GICR_CTLR_RO, GICR_IIDR, GICR_PENDBASER, GICR_PROPBASER, GICR_PWRR, GICR_PWRR_RO,
+    GICR_TYPER, GICR_VPENDBASER, GICR_VPROPBASER, GicrFrame, GicrVlpiFrame, ReadOnlyFields,
 };
 use crate::wait::{Wait, WaitPolicy};
 
@@ -64,7 +64,8 @@ pub(crate) fn power_up<G: GicrFrame>(frame: &G, wait: WaitPolicy) -> Result<(), 
         if !pwrr.is_set(GICR_PWRR::RDPD) {
             return Ok(true);
         }
-        if pwrr.read(GICR_PWRR::RDGPD) == pwrr.read(GICR_PWRR::RDGPO) {
+        let group = pwrr.read_only();
+        if group.read(GICR_PWRR_RO::RDGPD) == group.read(GICR_PWRR_RO::RDGPO) {
             frame.write_fields(GICR_PWRR, GICR_PWRR::RDPD::CLEAR + GICR_PWRR::RDAG::CLEAR);
         }
         Ok(false)
@@ -241,6 +242,6 @@ fn lpis_enabled<G: GicrFrame>(frame: &G) -> bool {
 /// written).
 pub(crate) fn wait_rwp<G: GicrFrame>(frame: &G, wait: WaitPolicy) -> Result<(), ItsError> {
     Wait::until(wait, WaitFor::RedistributorWrite, || {
-        Ok(!frame.read(GICR_CTLR).is_set(GICR_CTLR::RWP))
+        Ok(!frame.read(GICR_CTLR).read_only().is_set(GICR_CTLR_RO::RWP))
     })
 }

@@ -25,7 +25,7 @@ fn gits_fields_cover_their_spec_bits() {
     // GITS_CTLR: Enabled [0], ImDe [1], Quiescent [31].
     assert_eq!(bits32(GITS_CTLR::Enabled), 0x0000_0001);
     assert_eq!(bits32(GITS_CTLR::ImDe), 0x0000_0002);
-    assert_eq!(bits32(GITS_CTLR::Quiescent), 0x8000_0000);
+    assert_eq!(bits32(GITS_CTLR_RO::Quiescent), 0x8000_0000);
     // GITS_IIDR.
     assert_eq!(bits32(GITS_IIDR::Implementer), 0x0000_0fff);
     assert_eq!(bits32(GITS_IIDR::Revision), 0x0000_f000);
@@ -59,9 +59,9 @@ fn gits_fields_cover_their_spec_bits() {
     assert_eq!(bits64(GITS_BASER::Page_Size), 0x300);
     assert_eq!(bits64(GITS_BASER::Shareability), 0xc00);
     assert_eq!(bits64(GITS_BASER::Physical_Address), 0x0000_ffff_ffff_f000);
-    assert_eq!(bits64(GITS_BASER::Entry_Size), 0x001f_0000_0000_0000);
+    assert_eq!(bits64(GITS_BASER_RO::Entry_Size), 0x001f_0000_0000_0000);
     assert_eq!(bits64(GITS_BASER::OuterCache), 0x00e0_0000_0000_0000);
-    assert_eq!(bits64(GITS_BASER::Type), 0x0700_0000_0000_0000);
+    assert_eq!(bits64(GITS_BASER_RO::Type), 0x0700_0000_0000_0000);
     assert_eq!(bits64(GITS_BASER::InnerCache), 0x3800_0000_0000_0000);
     assert_eq!(bits64(GITS_BASER::Indirect), 0x4000_0000_0000_0000);
     assert_eq!(bits64(GITS_BASER::Valid), 0x8000_0000_0000_0000);
@@ -69,26 +69,26 @@ fn gits_fields_cover_their_spec_bits() {
     // vPEs 2, Collections 4.
     assert_eq!(GITS_BASER::Page_Size::Size16K.value, 1 << 8);
     assert_eq!(GITS_BASER::Page_Size::Size64K.value, 2 << 8);
-    assert_eq!(GITS_BASER::Type::Devices.value, 1 << 56);
-    assert_eq!(GITS_BASER::Type::VPEs.value, 2 << 56);
-    assert_eq!(GITS_BASER::Type::Collections.value, 4 << 56);
+    assert_eq!(GITS_BASER_RO::Type::Devices.value, 1 << 56);
+    assert_eq!(GITS_BASER_RO::Type::VPEs.value, 2 << 56);
+    assert_eq!(GITS_BASER_RO::Type::Collections.value, 4 << 56);
 }
 
 #[test]
 fn gicr_fields_cover_their_spec_bits() {
     // GICR_CTLR: EnableLPIs [0], CES [1], RWP [3], UWP [31].
     assert_eq!(bits32(GICR_CTLR::EnableLPIs), 1 << 0);
-    assert_eq!(bits32(GICR_CTLR::CES), 1 << 1);
-    assert_eq!(bits32(GICR_CTLR::RWP), 1 << 3);
-    assert_eq!(bits32(GICR_CTLR::UWP), 1 << 31);
+    assert_eq!(bits32(GICR_CTLR_RO::CES), 1 << 1);
+    assert_eq!(bits32(GICR_CTLR_RO::RWP), 1 << 3);
+    assert_eq!(bits32(GICR_CTLR_RO::UWP), 1 << 31);
     // GICR_WAKER: ProcessorSleep [1], ChildrenAsleep [2].
     assert_eq!(bits32(GICR_WAKER::ProcessorSleep), 1 << 1);
     assert_eq!(bits32(GICR_WAKER::ChildrenAsleep), 1 << 2);
     // GICR_PWRR (GIC-600 TRM): RDPD [0], RDAG [1], RDGPD [2], RDGPO [3].
     assert_eq!(bits32(GICR_PWRR::RDPD), 1 << 0);
     assert_eq!(bits32(GICR_PWRR::RDAG), 1 << 1);
-    assert_eq!(bits32(GICR_PWRR::RDGPD), 1 << 2);
-    assert_eq!(bits32(GICR_PWRR::RDGPO), 1 << 3);
+    assert_eq!(bits32(GICR_PWRR_RO::RDGPD), 1 << 2);
+    assert_eq!(bits32(GICR_PWRR_RO::RDGPO), 1 << 3);
     // GICR_SYNCR: Busy [0].
     assert_eq!(bits32(GICR_SYNCR::Busy), 1);
     // GICR_TYPER.

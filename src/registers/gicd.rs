@@ -27,7 +27,10 @@ mod fields {
             /// security state, EnableGrp1NS from the Non-secure side).
             EnableGrp1NS OFFSET(1) NUMBITS(1) [],
             /// Affinity routing is enabled (ARE with one security state).
-            ARE_NS OFFSET(4) NUMBITS(1) [],
+            ARE_NS OFFSET(4) NUMBITS(1) []
+        ],
+        /// GICD_CTLR's read-only fields ([`super::ReadOnlyFields`]).
+        pub GICD_CTLR_RO [
             /// Register write pending: a write to GICD_CTLR is still
             /// taking effect.
             RWP OFFSET(31) NUMBITS(1) []

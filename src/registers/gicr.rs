@@ -33,7 +33,10 @@ mod fields {
         /// GICR_CTLR, redistributor control register (12.11.2).
         pub GICR_CTLR [
             /// LPIs are enabled for this redistributor.
-            EnableLPIs OFFSET(0) NUMBITS(1) [],
+            EnableLPIs OFFSET(0) NUMBITS(1) []
+        ],
+        /// GICR_CTLR's read-only fields ([`super::ReadOnlyFields`]).
+        pub GICR_CTLR_RO [
             /// EnableLPIs can be cleared once set (GICv3.1+; otherwise unknown).
             CES OFFSET(1) NUMBITS(1) [],
             /// Register write pending: an EnableLPIs change is still in progress.
@@ -67,11 +70,14 @@ mod fields {
             /// accessible (0).
             RDPD OFFSET(0) NUMBITS(1) [],
             /// Apply RDPD to every redistributor of the group (write-only).
-            RDAG OFFSET(1) NUMBITS(1) [],
-            /// The group's intended state: powered down (read-only).
+            RDAG OFFSET(1) NUMBITS(1) []
+        ],
+        /// GICR_PWRR's read-only fields ([`super::ReadOnlyFields`]).
+        pub GICR_PWRR_RO [
+            /// The group's intended state: powered down.
             RDGPD OFFSET(2) NUMBITS(1) [],
-            /// The group's actual state: powered off (read-only). The group has
-            /// reached its intended state when RDGPD = RDGPO.
+            /// The group's actual state: powered off. The group has reached
+            /// its intended state when RDGPD = RDGPO.
             RDGPO OFFSET(3) NUMBITS(1) []
         ],
         /// GICR_SYNCR, completion of GICR_INVLPIR/INVALLR/CLRLPIR (12.11.42).

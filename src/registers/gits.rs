@@ -26,7 +26,10 @@ mod fields {
             /// GICv4: implementation defined (formerly EnableVLPI); Linux
             /// sets it with Enabled on a GICv4 ITS and clears it with
             /// Enabled when it quiesces one. RES0 on GICv3.
-            ImDe OFFSET(1) NUMBITS(1) [],
+            ImDe OFFSET(1) NUMBITS(1) []
+        ],
+        /// GITS_CTLR's read-only fields ([`super::ReadOnlyFields`]).
+        pub GITS_CTLR_RO [
             /// The ITS is idle: no command or translation in flight, and with
             /// Enabled = 0 it holds nothing that still needs memory.
             Quiescent OFFSET(31) NUMBITS(1) []
@@ -112,23 +115,26 @@ mod fields {
             /// Physical address bits \[47:12\]; with 64 KiB pages bits \[15:12\]
             /// hold address bits \[51:48\].
             Physical_Address OFFSET(12) NUMBITS(36) [],
-            /// Bytes per table entry, minus one (read-only).
-            Entry_Size OFFSET(48) NUMBITS(5) [],
             /// Outer cacheability; 0 means same as inner.
             OuterCache OFFSET(53) NUMBITS(3) [],
-            /// What the table holds (read-only).
-            Type OFFSET(56) NUMBITS(3) [
-                Unimplemented = 0,
-                Devices = 1,
-                VPEs = 2,
-                Collections = 4
-            ],
             /// Inner cacheability.
             InnerCache OFFSET(59) NUMBITS(3) [],
             /// Two-level table: entries point at level-2 pages.
             Indirect OFFSET(62) NUMBITS(1) [],
             /// The ITS may use the table.
             Valid OFFSET(63) NUMBITS(1) []
+        ],
+        /// GITS_BASERn's read-only fields ([`super::ReadOnlyFields`]).
+        pub GITS_BASER_RO [
+            /// Bytes per table entry, minus one (read-only).
+            Entry_Size OFFSET(48) NUMBITS(5) [],
+            /// What the table holds (read-only).
+            Type OFFSET(56) NUMBITS(3) [
+                Unimplemented = 0,
+                Devices = 1,
+                VPEs = 2,
+                Collections = 4
+            ]
         ]
     ];
 }

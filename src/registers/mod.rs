@@ -56,6 +56,58 @@ use core::marker::PhantomData;
 use tock_registers::fields::FieldValue;
 use tock_registers::{LocalRegisterCopy, RegisterLongName};
 
+/// The read-only fields of a register value, through a bitfield type of
+/// their own (`GICD_CTLR_RO`, `GITS_CTLR_RO`, `GITS_BASER_RO`,
+/// `GICR_CTLR_RO`, `GICR_PWRR_RO`). A write or a modify takes fields of the register's own
+/// type, so a read-only field cannot be written by mistake:
+///
+/// ```compile_fail
+/// use gicv3_its::registers::{GITS_BASER, GITS_BASER_RO, GitsFrame};
+///
+/// fn retype(gits: &impl GitsFrame) {
+///     gits.write_fields(GITS_BASER[0], GITS_BASER_RO::Type::Collections); // read-only
+/// }
+/// ```
+///
+/// while reading one is a call away:
+///
+/// ```
+/// use gicv3_its::registers::{GITS_CTLR, GITS_CTLR_RO, GitsFrame, ReadOnlyFields};
+///
+/// fn quiescent(gits: &impl GitsFrame) -> bool {
+///     gits.read(GITS_CTLR).read_only().is_set(GITS_CTLR_RO::Quiescent)
+/// }
+/// ```
+pub trait ReadOnlyFields {
+    /// The value as its read-only fields' type.
+    type View;
+    /// Every read-only bit of the register: what a write cannot set, and a
+    /// read-back need not match.
+    const MASK: u64;
+    /// The same bits, for reading the read-only fields.
+    fn read_only(self) -> Self::View;
+}
+
+/// Implements [`ReadOnlyFields`] for a register's values: `$ro` holds the
+/// read-only fields `$field` of `$register`.
+macro_rules! read_only_fields {
+    ($width:ty, $register:ident => $ro:ident [$($field:ident),+]) => {
+        impl ReadOnlyFields for LocalRegisterCopy<$width, $register::Register> {
+            type View = LocalRegisterCopy<$width, $ro::Register>;
+            const MASK: u64 = 0 $(| (($ro::$field.mask as u64) << $ro::$field.shift))+;
+            fn read_only(self) -> Self::View {
+                LocalRegisterCopy::new(self.get())
+            }
+        }
+    };
+}
+
+read_only_fields!(u32, GICD_CTLR => GICD_CTLR_RO [RWP]);
+read_only_fields!(u32, GITS_CTLR => GITS_CTLR_RO [Quiescent]);
+read_only_fields!(u64, GITS_BASER => GITS_BASER_RO [Entry_Size, Type]);
+read_only_fields!(u32, GICR_CTLR => GICR_CTLR_RO [CES, RWP, UWP]);
+read_only_fields!(u32, GICR_PWRR => GICR_PWRR_RO [RDGPD, RDGPO]);
+
 /// A kind of register frame: the ITS control frame, a redistributor's
 /// RD_base frame, or a frame of the caller's own (the example kernel
 /// describes its devices' registers the same way).

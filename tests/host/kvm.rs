@@ -6,7 +6,9 @@
 //! into guest memory.
 
 use crate::support::*;
-use gicv3_its::registers::{GITS_CBASER, GITS_CREADR, GITS_CTLR, GITS_CWRITER, RegisterFrame};
+use gicv3_its::registers::{
+    GITS_CBASER, GITS_CREADR, GITS_CTLR, GITS_CTLR_RO, GITS_CWRITER, ReadOnlyFields, RegisterFrame,
+};
 use gicv3_its::tock_registers::LocalRegisterCopy;
 use gicv3_its::{
     CollectionId, DeviceId, EventId, ItsConfig, ItsError, ItsState, LpiDomainConfig,
@@ -36,7 +38,12 @@ fn a_disabled_its_with_commands_queued_is_quiesced() {
             + GITS_CBASER::Physical_Address.val(queue.phys() >> 12),
     );
     gits.write(GITS_CWRITER, LocalRegisterCopy::new(3 * 32));
-    assert!(!gits.read(GITS_CTLR).is_set(GITS_CTLR::Quiescent));
+    assert!(
+        !gits
+            .read(GITS_CTLR)
+            .read_only()
+            .is_set(GITS_CTLR_RO::Quiescent)
+    );
 
     let mut its = probe(&model, ItsConfig::default());
     assert_eq!(

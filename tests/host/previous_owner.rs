@@ -7,7 +7,7 @@
 //! (under KVM it is written when the VM is saved: the seed's corruption).
 
 use crate::support::*;
-use gicv3_its::registers::{GITS_BASER, GITS_CBASER, RegisterFrame};
+use gicv3_its::registers::{GITS_BASER, GITS_BASER_RO, GITS_CBASER, ReadOnlyFields, RegisterFrame};
 use gicv3_its::{CollectionId, DeviceId, DmaMemory, EventId, ProcessorNumber};
 use gicv3_its::{ItsConfig, ItsError, ItsState, LpiDomainConfig};
 use gicv3_its_model::{ItsModel, ModelConfig, Quiescence, Violation};
@@ -105,7 +105,11 @@ fn probe_takes_a_vpe_table_the_previous_owner_left_away_from_the_its() {
     });
     let gits = model.gits();
     let vpe_baser = GITS_BASER[2];
-    assert!(gits.read(vpe_baser).matches_all(GITS_BASER::Type::VPEs));
+    assert!(
+        gits.read(vpe_baser)
+            .read_only()
+            .matches_all(GITS_BASER_RO::Type::VPEs)
+    );
     let mut memory = model.memory();
     let table = memory
         .allocate_zeroed(gicv3_its::DmaRequest::new(65536, 65536))

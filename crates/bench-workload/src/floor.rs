@@ -5,7 +5,10 @@ use crate::*;
 use alloc::vec::Vec;
 use gicv3_its::COMMAND_SIZE;
 use gicv3_its::registers::GitsFrame;
-use gicv3_its::registers::{GITS_BASER, GITS_CBASER, GITS_CREADR, GITS_CTLR, GITS_CWRITER};
+use gicv3_its::registers::{
+    GITS_BASER, GITS_BASER_RO, GITS_CBASER, GITS_CREADR, GITS_CTLR, GITS_CTLR_RO, GITS_CWRITER,
+    ReadOnlyFields,
+};
 use gicv3_its::tock_registers::LocalRegisterCopy;
 use gicv3_its::{
     CollectionId, DeviceId, DmaMemory, DmaRegion, DmaRequest, EventId, IntId, ItsCommand, RdBase,
@@ -66,7 +69,7 @@ fn disable_and_quiesce<F: GitsFrame>(frame: &F, poll_budget: u32) -> Result<(), 
     frame.modify(GITS_CTLR, GITS_CTLR::Enabled::CLEAR);
     let quiescent = (0..poll_budget).any(|_| {
         let ctlr = frame.read(GITS_CTLR);
-        ctlr.is_set(GITS_CTLR::Quiescent) && !ctlr.is_set(GITS_CTLR::Enabled)
+        ctlr.read_only().is_set(GITS_CTLR_RO::Quiescent) && !ctlr.is_set(GITS_CTLR::Enabled)
     });
     quiescent.then_some(()).ok_or(FloorError::NotQuiescent)
 }
@@ -109,7 +112,7 @@ impl<F: GitsFrame> Floor<F> {
         let basers: Vec<(usize, u64)> = (0..8)
             .map(|index| frame.read(GITS_BASER[index]))
             .enumerate()
-            .filter(|(_, value)| value.read(GITS_BASER::Type) != 0)
+            .filter(|(_, value)| value.read_only().read(GITS_BASER_RO::Type) != 0)
             .map(|(index, value)| (index, value.get()))
             .collect();
         // Left as a save leaves it: disabled, the queue and tables invalid.

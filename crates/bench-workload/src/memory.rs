@@ -2,8 +2,8 @@
 //! at each point.
 
 use crate::*;
-use gicv3_its::registers::GITS_BASER;
 use gicv3_its::registers::GitsFrame;
+use gicv3_its::registers::{GITS_BASER, GITS_BASER_RO, ReadOnlyFields};
 use gicv3_its::{ItsCommand, ItsFeatures, MemoryUse};
 
 /// The layout the ITS imposes on its tables, read from the hardware.
@@ -31,18 +31,18 @@ impl Geometry {
             _ => 65536,
         };
         // Entry_Size is the entry's bytes minus one.
-        let find = |table_type: GITS_BASER::Type::Value| {
+        let find = |table_type: GITS_BASER_RO::Type::Value| {
             (0..8).find_map(|index| {
-                let baser = frame.read(GITS_BASER[index]);
-                (baser.read_as_enum(GITS_BASER::Type) == Some(table_type))
-                    .then_some((index, baser.read(GITS_BASER::Entry_Size) as usize + 1))
+                let baser = frame.read(GITS_BASER[index]).read_only();
+                (baser.read_as_enum(GITS_BASER_RO::Type) == Some(table_type))
+                    .then_some((index, baser.read(GITS_BASER_RO::Entry_Size) as usize + 1))
             })
         };
-        let (dte_index, dte_size) = find(GITS_BASER::Type::Value::Devices).unwrap_or((0, 8));
+        let (dte_index, dte_size) = find(GITS_BASER_RO::Type::Value::Devices).unwrap_or((0, 8));
         Self {
             page_size: page(dte_index),
             dte_size,
-            cte_size: find(GITS_BASER::Type::Value::Collections).map_or(0, |(_, size)| size),
+            cte_size: find(GITS_BASER_RO::Type::Value::Collections).map_or(0, |(_, size)| size),
             itt_entry_size: features.itt_entry_size,
             hcc: features.hcc,
         }

@@ -4,6 +4,7 @@ use super::Gic;
 use crate::power::PowerGroup;
 use crate::redistributor::Redistributor;
 use crate::{GicrRegister, RedistributorPower, Violation};
+use gicv3_its::registers::GICR_PWRR_RO;
 use gicv3_its::registers::{GICR_PWRR, GICR_WAKER};
 use std::ops::Range;
 
@@ -87,13 +88,15 @@ impl Gic {
             }
         }
         let off = self.power_groups[group].off;
-        let value = GICR_PWRR::RDPD.val((self.rds[index].rdpd || off).into())
-            + GICR_PWRR::RDGPD.val(intended.into())
-            + GICR_PWRR::RDGPO.val(off.into());
+        let value = GICR_PWRR::RDPD
+            .val((self.rds[index].rdpd || off).into())
+            .value
+            | (GICR_PWRR_RO::RDGPD.val(intended.into()) + GICR_PWRR_RO::RDGPO.val(off.into()))
+                .value;
         // RDGO (bits [14:8]): the index in the group; RDG (bits [23:15]):
         // the group.
         let place = (index - members.start) << 8 | group << 15;
-        u64::from(value.value) | place as u64
+        u64::from(value) | place as u64
     }
 
     pub(crate) fn pwrr_write(&mut self, index: usize, value: u64) {

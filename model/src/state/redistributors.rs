@@ -7,6 +7,7 @@ use crate::commands::Fault;
 use crate::registers::{GICR_TYPER_DIRECT_LPI, PENDBASER_RW, PROPBASER_RW};
 use crate::{FIRST_LPI, GicrRegister, MemoryFault, MsiError, Translation, Violation};
 use gicv3_its::IntId;
+use gicv3_its::registers::GICR_CTLR_RO;
 use gicv3_its::registers::{GICR_CTLR, GICR_PENDBASER, GICR_PROPBASER, GICR_TYPER};
 
 impl Gic {
@@ -23,10 +24,9 @@ impl Gic {
             GicrRegister::Ctlr => {
                 let busy = rd.rwp_reads > 0;
                 rd.rwp_reads = rd.rwp_reads.saturating_sub(1);
-                let ctlr = GICR_CTLR::EnableLPIs.val(rd.enable_lpis.into())
-                    + GICR_CTLR::CES.val((!self.config.sticky_enable_lpis).into())
-                    + GICR_CTLR::RWP.val(busy.into());
-                ctlr.value.into()
+                let fixed = GICR_CTLR_RO::CES.val((!self.config.sticky_enable_lpis).into())
+                    + GICR_CTLR_RO::RWP.val(busy.into());
+                (GICR_CTLR::EnableLPIs.val(rd.enable_lpis.into()).value | fixed.value).into()
             }
             GicrRegister::Iidr => self.config.iidr.into(),
             GicrRegister::Typer => {

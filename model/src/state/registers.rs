@@ -6,6 +6,7 @@ use crate::registers::{BASER_RW, CBASER_RW, GitsRegister, QUEUE_PAGE, bits};
 use crate::tables::TABLE_ENTRY_SIZE;
 use crate::{Consumption, Quiescence, Violation};
 use gicv3_its::registers::{GITS_BASER, GITS_CBASER, GITS_CREADR, GITS_CTLR, GITS_CWRITER};
+use gicv3_its::registers::{GITS_BASER_RO, GITS_CTLR_RO, ReadOnlyFields};
 use tock_registers::fields::Field;
 use tock_registers::{LocalRegisterCopy, RegisterLongName};
 
@@ -55,11 +56,11 @@ impl ItsMut<'_> {
                 {
                     *n = n.saturating_sub(1);
                 }
-                (GITS_CTLR::Enabled.val(self.its.enabled.into())
-                    + GITS_CTLR::ImDe.val(self.its.imde.into())
-                    + GITS_CTLR::Quiescent.val(quiescent.into()))
+                ((GITS_CTLR::Enabled.val(self.its.enabled.into())
+                    + GITS_CTLR::ImDe.val(self.its.imde.into()))
                 .value
-                .into()
+                    | GITS_CTLR_RO::Quiescent.val(quiescent.into()).value)
+                    .into()
             }
             GitsRegister::Iidr => self.gic.config.iidr.into(),
             GitsRegister::Typer => self.gic.typer,
@@ -142,7 +143,8 @@ impl ItsMut<'_> {
                 // live on, whether the ITS is enabled or not, until their
                 // table is written with Valid = 0.
                 let r = LocalRegisterCopy::<u64, GITS_BASER::Register>::new(self.its.baser[n]);
-                if !r.is_set(GITS_BASER::Valid) && r.matches_all(GITS_BASER::Type::Devices) {
+                let devices = r.read_only().matches_all(GITS_BASER_RO::Type::Devices);
+                if !r.is_set(GITS_BASER::Valid) && devices {
                     self.its.itts.clear();
                 }
             }
@@ -201,9 +203,9 @@ impl Gic {
     /// The value GITS_BASERn holds after `value` is written to it.
     pub(crate) fn baser_value(&self, n: usize, value: u64) -> u64 {
         let table_type = match n {
-            0 => GITS_BASER::Type::Devices,
-            1 if self.config.collection_table => GITS_BASER::Type::Collections,
-            2 if self.config.vpe_table => GITS_BASER::Type::VPEs,
+            0 => GITS_BASER_RO::Type::Devices,
+            1 if self.config.collection_table => GITS_BASER_RO::Type::Collections,
+            2 if self.config.vpe_table => GITS_BASER_RO::Type::VPEs,
             _ => return 0,
         };
         let indirect = if self.config.indirect {
@@ -231,11 +233,9 @@ impl Gic {
             kept &= !high;
         }
         let mut register = LocalRegisterCopy::<u64, GITS_BASER::Register>::new(kept);
-        register.modify(
-            table_type
-                + GITS_BASER::Page_Size.val(page)
-                + GITS_BASER::Entry_Size.val(TABLE_ENTRY_SIZE as u64 - 1),
-        );
-        register.get()
+        register.modify(GITS_BASER::Page_Size.val(page));
+        // The read-only fields, as the hardware sets them.
+        let fixed = table_type + GITS_BASER_RO::Entry_Size.val(TABLE_ENTRY_SIZE as u64 - 1);
+        register.get() | fixed.value
     }
 }

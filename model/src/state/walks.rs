@@ -9,6 +9,7 @@ use crate::tables::{
 };
 use crate::{CommandError, TableKind, Translation};
 use gicv3_its::registers::GITS_BASER;
+use gicv3_its::registers::{GITS_BASER_RO, ReadOnlyFields};
 use gicv3_its::{CollectionId, IntId, RdBase};
 use std::collections::BTreeMap;
 use tock_registers::LocalRegisterCopy;
@@ -16,13 +17,13 @@ use tock_registers::LocalRegisterCopy;
 impl ItsMut<'_> {
     pub(crate) fn table(&self, kind: TableKind) -> Option<Table> {
         let wanted = match kind {
-            TableKind::Devices => GITS_BASER::Type::Devices,
-            TableKind::Collections => GITS_BASER::Type::Collections,
-            TableKind::Vpes => GITS_BASER::Type::VPEs,
+            TableKind::Devices => GITS_BASER_RO::Type::Devices,
+            TableKind::Collections => GITS_BASER_RO::Type::Collections,
+            TableKind::Vpes => GITS_BASER_RO::Type::VPEs,
         };
         self.its.baser.iter().find_map(|&value| {
             let r = LocalRegisterCopy::<u64, GITS_BASER::Register>::new(value);
-            if !r.matches_all(wanted) || !r.is_set(GITS_BASER::Valid) {
+            if !r.read_only().matches_all(wanted) || !r.is_set(GITS_BASER::Valid) {
                 return None;
             }
             let page = QUEUE_PAGE << (2 * r.read(GITS_BASER::Page_Size));
@@ -35,7 +36,7 @@ impl ItsMut<'_> {
                 base,
                 page,
                 bytes: (r.read(GITS_BASER::Size) as usize + 1) * page,
-                entry: r.read(GITS_BASER::Entry_Size) as usize + 1,
+                entry: r.read_only().read(GITS_BASER_RO::Entry_Size) as usize + 1,
                 indirect: r.is_set(GITS_BASER::Indirect),
             })
         })

@@ -19,7 +19,9 @@ use core::ops::Range;
 use core::ptr::NonNull;
 use core::time::Duration;
 use gicv3_its::registers::MmioFrame;
-use gicv3_its::registers::{GICR_CTLR, GICR_TYPER, GICR_WAKER, Gicr, RegisterFrame};
+use gicv3_its::registers::{
+    GICR_CTLR, GICR_CTLR_RO, GICR_TYPER, GICR_WAKER, Gicr, ReadOnlyFields, RegisterFrame,
+};
 use gicv3_its::tock_registers::LocalRegisterCopy;
 use registers::{
     GICD_CTLR, GICD_ICACTIVER, GICD_ICENABLER, GICD_ICPENDR, GICD_IGROUPR, GICD_TYPER,
@@ -282,7 +284,7 @@ fn silence(redistributor: &Redistributor) -> Result<(), GicError> {
     let (rd, sgi) = (&redistributor.rd_base, &redistributor.sgi_base);
     sgi.write(GICR_ICENABLER0, ALL);
     wait("GICR_CTLR.RWP", || {
-        !rd.read(GICR_CTLR).is_set(GICR_CTLR::RWP)
+        !rd.read(GICR_CTLR).read_only().is_set(GICR_CTLR_RO::RWP)
     })?;
     sgi.write(GICR_ICACTIVER0, ALL);
     sgi.write(GICR_ICPENDR0, ALL);

@@ -17,7 +17,9 @@ use alloc::format;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU16, Ordering};
 use gicv3_its::DEFAULT_PRIORITY;
-use gicv3_its::registers::{GITS_BASER, GITS_IIDR, GITS_TYPER, Gits, ReadWrite, Register};
+use gicv3_its::registers::{
+    GITS_BASER, GITS_BASER_RO, GITS_IIDR, GITS_TYPER, Gits, ReadOnlyFields, ReadWrite, Register,
+};
 use gicv3_its::tock_registers::LocalRegisterCopy;
 use gicv3_its::{DeviceId, EventId, IntId, ItsError};
 use log::info;
@@ -83,11 +85,11 @@ pub(super) fn its_introspection(rig: &mut Rig) -> Outcome {
     let table = |kind| {
         GITS_BASER.iter().position(|&baser| {
             let value = its.read_register(baser);
-            value.matches_all(kind) && value.is_set(GITS_BASER::Valid)
+            value.read_only().matches_all(kind) && value.is_set(GITS_BASER::Valid)
         })
     };
-    let devices = table(GITS_BASER::Type::Devices);
-    let collections = table(GITS_BASER::Type::Collections);
+    let devices = table(GITS_BASER_RO::Type::Devices);
+    let collections = table(GITS_BASER_RO::Type::Collections);
     ensure!(
         devices.is_some() && (collections.is_some() || features.hcc > 0),
         "Device table in BASER{devices:?}, Collection table in BASER{collections:?}"
