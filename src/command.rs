@@ -178,7 +178,8 @@ impl ItsCommand {
             Some(power) => power.ilog2(),
             None => 32,
         };
-        (if bits > 1 { bits } else { 1 } - 1) as u8
+        // One bit at the least: 0 and 1 bits both give Size 0.
+        bits.saturating_sub(1) as u8
     }
 
     /// Encodes the command as the four doublewords the ITS reads.
