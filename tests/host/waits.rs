@@ -66,6 +66,28 @@ fn a_read_budget_below_the_timeout_ends_the_wait_first() {
     std::mem::forget(its);
 }
 
+/// Save waits for quiescence by the policy the driver was probed with, not
+/// a default of its own.
+#[test]
+fn save_waits_by_the_configured_policy() {
+    let model = ItsModel::new(ModelConfig::default());
+    let domain = new_domain(&model, LpiDomainConfig::default());
+    let config = ItsConfig {
+        wait: timed(3),
+        ..ItsConfig::default()
+    };
+    let mut its = Its::probe(model.gits(), model.memory(), &domain, config).unwrap();
+    model.reconfigure(|c| c.quiescence = Quiescence::Never);
+    assert_eq!(
+        its.save(),
+        Err(ItsError::Timeout {
+            waiting_for: WaitFor::Quiescent,
+            polls: 3,
+        })
+    );
+    std::mem::forget(its);
+}
+
 #[test]
 fn commands_never_consumed_time_out_after_the_timeout() {
     for budget in BUDGETS {
