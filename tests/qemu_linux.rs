@@ -30,8 +30,10 @@ mod linux_checker_tests;
 #[path = "qemu_support/trace.rs"]
 mod trace;
 
-use linux_checker::{assert_reported, check_from_linux, check_to_linux};
-use qemu_support::protocol::{LINUX_JUMP_LINE, LINUX_NO_TEARDOWN_LINE, RESULT_OK_LINE};
+use linux_checker::{assert_reported, check_from_linux, check_linux_rounds, check_to_linux};
+use qemu_support::protocol::{
+    LINUX_JUMP_LINE, LINUX_NO_TEARDOWN_LINE, LINUX_ROUND_LINE, Phase, RESULT_OK_LINE,
+};
 use qemu_support::{one_at_a_time, require_qemu, run_runner, scratch};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -70,6 +72,22 @@ fn run(args: &[&str]) -> Run {
     };
     let _ = std::fs::remove_file(&disk);
     run
+}
+
+/// `log` in parts, each up to and including a line that starts with
+/// `line`, and the rest.
+fn split_after_line<'a>(log: &'a str, line: &str) -> Vec<&'a str> {
+    let mut parts = Vec::new();
+    let (mut start, mut offset) = (0, 0);
+    for text in log.split_inclusive('\n') {
+        offset += text.len();
+        if text.starts_with(line) {
+            parts.push(&log[start..offset]);
+            start = offset;
+        }
+    }
+    parts.push(&log[start..]);
+    parts
 }
 
 /// The log's last lines, for a failure message.
@@ -160,6 +178,75 @@ fn linux_kexecs_into_the_example_which_hibernates_and_resumes() {
 #[test]
 fn the_example_boots_linux_with_the_its_left_clean() {
     to_linux_passes(&[]);
+}
+
+/// Rounds in one QEMU process (`--linux-rounds`): Linux kexecs into the
+/// example, which hibernates, resumes and boots Linux, which kexecs into
+/// the example again. The runner's verdict (every Linux boot counted MSIs
+/// through the ITS with no GIC warning; every round ended with the same
+/// memory in use), the Linux checker over every boot and every handover,
+/// and the hibernation checker over every cycle.
+fn linux_rounds_pass(rounds: usize) {
+    let count = rounds.to_string();
+    let run = run(&["--linux-rounds", &count]);
+    assert_eq!(
+        run.status,
+        0,
+        "qemu/run --linux-rounds {rounds} failed; log:\n{}",
+        tail(&run.log)
+    );
+    let ends: Vec<&str> = run
+        .log
+        .lines()
+        .filter_map(|line| line.trim_end().strip_prefix(LINUX_ROUND_LINE))
+        .collect();
+    assert_eq!(ends.len(), rounds, "rounds ended: {ends:#?}");
+    // "K of N: heap in use H bytes, ITS memory M bytes (...)": all alike
+    // after the round number.
+    let memory: Vec<Option<&str>> = ends
+        .iter()
+        .map(|end| end.split_once(": ").map(|(_, memory)| memory))
+        .collect();
+    assert!(
+        memory.iter().all(|m| m.is_some() && *m == memory[0]),
+        "the example's memory changed between rounds: {ends:#?}"
+    );
+    let linux = check_linux_rounds(&run.trace, rounds);
+    assert!(
+        linux.failures.is_empty(),
+        "the Linux checker failed the run:\n{:#?}\n{}",
+        linux.failures,
+        linux.summary
+    );
+    // Each round is a run from Linux with one cycle: split the trace at
+    // the `to Linux` markers and the log at the jumps into Linux.
+    let traces = trace::split_at_marker(&run.trace, Phase::ToLinux);
+    let logs = split_after_line(&run.log, LINUX_JUMP_LINE);
+    assert_eq!(
+        (traces.len(), logs.len()),
+        (rounds, rounds),
+        "rounds in the trace and the log"
+    );
+    for (round, (trace, log)) in traces.iter().zip(&logs).enumerate() {
+        let cycle = hibernate_checker::check(trace, log);
+        assert!(
+            cycle.failures.is_empty() && cycle.cycles == 1,
+            "the hibernation checker failed round {} ({} cycles):\n{:#?}",
+            round + 1,
+            cycle.cycles,
+            cycle.failures
+        );
+    }
+    println!(
+        "--linux-rounds {rounds} passed in {:.1} s:\n{}",
+        run.elapsed.as_secs_f64(),
+        linux.summary,
+    );
+}
+
+#[test]
+fn two_rounds_of_handovers_with_linux_in_one_process() {
+    linux_rounds_pass(2);
 }
 
 #[test]

@@ -25,6 +25,11 @@
 //!   kernel mapped after its probe, and every MSI translated goes through a
 //!   mapping written after the probe: none through a Linux mapping.
 //!
+//! **Rounds** ([`check_linux_rounds`], `qemu/run --linux-rounds`): L1 to
+//! L4 at every boot of the example, and at every `to Linux` marker T1 to
+//! T3 for the handover it marks (the example's use of the ITS counted from
+//! its last `boot` or `jump` marker, Linux's until the next `boot`).
+//!
 //! **To Linux** ([`check_to_linux`]):
 //!
 //! - T1. The example kernel used the ITS: between its `boot` and `to
@@ -87,7 +92,53 @@ struct Probe {
 
 /// Judges a `--from-linux` run: rules L1 to L4.
 pub fn check_from_linux(trace: &str) -> Report {
+    check_linux(trace, None)
+}
+
+/// Judges a `--linux-rounds` run of `rounds` rounds: L1 to L4 at every
+/// boot, T1 to T3 at each of the `rounds - 1` handovers to Linux.
+pub fn check_linux_rounds(trace: &str, rounds: usize) -> Report {
+    check_linux(trace, Some(rounds))
+}
+
+/// What the example did since its last `boot` or `jump` marker, and what
+/// Linux did since the last `to Linux` marker (T1, T3).
+#[derive(Debug, Default)]
+struct Handovers {
+    handovers: usize,
+    example_devices: BTreeSet<u64>,
+    example_msis: usize,
+    /// Since the last `to Linux`, until the next `boot`: whether Linux
+    /// rewrote its Device table yet, and its MSIs translated since.
+    linux: Option<(bool, usize)>,
+}
+
+impl Handovers {
+    /// At a `to Linux` marker: T1 and T2.
+    fn handover(&mut self, report: &mut Report, state: &ItsState) {
+        self.handovers += 1;
+        held_mappings(report, state, "at the handover");
+        handover_state(report, state, &self.example_devices, self.example_msis);
+        self.linux = Some((false, 0));
+    }
+
+    /// At a `boot` marker, or at the end: T3 for the Linux before it.
+    fn linux_done(&mut self, report: &mut Report) {
+        if let Some((_, 0)) = self.linux.take() {
+            report.failures.push(format!(
+                "T3: handover {}: Linux had no MSI translated through the ITS",
+                self.handovers
+            ));
+        }
+        self.example_devices.clear();
+        self.example_msis = 0;
+    }
+}
+
+/// L1 to L4, and with `rounds` the handovers to Linux too.
+fn check_linux(trace: &str, rounds: Option<usize>) -> Report {
     let events = parse(trace);
+    let mut handovers = Handovers::default();
     let mut report = Report::default();
     let mut state = ItsState::default();
     let mut boots = 0;
@@ -107,6 +158,7 @@ pub fn check_from_linux(trace: &str) -> Report {
         match event {
             Event::Marker(Phase::Boot) => {
                 boots += 1;
+                handovers.linux_done(&mut report);
                 if let Some(unfinished) = probe.take() {
                     report.failures.push(format!(
                         "L2: boot {}: the kernel never enabled the ITS before the next boot",
@@ -140,12 +192,23 @@ pub fn check_from_linux(trace: &str) -> Report {
                 });
                 fresh_itts.clear();
             }
+            Event::Marker(Phase::ToLinux) if rounds.is_some() => {
+                left_enabled.clear();
+                handovers.handover(&mut report, &state);
+            }
             Event::Marker(Phase::ToLinux) => report
                 .failures
                 .push("markers: `to Linux` in a --from-linux run".into()),
+            Event::Marker(Phase::Jump) => {
+                // The boot kernel jumps into the image: from here on the
+                // resumed kernel's use of the ITS counts.
+                left_enabled.clear();
+                handovers.example_devices.clear();
+                handovers.example_msis = 0;
+            }
             // The kernel hands over (to a reset and the next boot, or into
             // its image): what it took over is no longer in question.
-            Event::Marker(Phase::Entry | Phase::Jump) => left_enabled.clear(),
+            Event::Marker(Phase::Entry) => left_enabled.clear(),
             Event::Marker(_) => {}
             Event::Ctlr(value) if value & 1 != 0 => {
                 if let Some(done) = probe.take() {
@@ -161,6 +224,15 @@ pub fn check_from_linux(trace: &str) -> Report {
                         }
                     }
                     probes.push(done.boot);
+                }
+            }
+            Event::Baser { index, .. }
+                if handovers.linux.is_some()
+                    && !state.enabled
+                    && state.baser_type(*index) == BASER_TYPE_DEVICES =>
+            {
+                if let Some((rewritten, _)) = handovers.linux.as_mut() {
+                    *rewritten = true;
                 }
             }
             Event::Baser { .. } | Event::Cbaser(_) => {
@@ -219,11 +291,23 @@ pub fn check_from_linux(trace: &str) -> Report {
                 ));
             }
             Event::Dte {
-                itt, valid: true, ..
+                device,
+                itt,
+                valid: true,
             } => {
                 fresh_itts.insert(*itt);
                 if boots == 0 {
                     linux_devices.insert(*itt);
+                }
+                match handovers.linux {
+                    Some((false, _)) => report.failures.push(format!(
+                        "T3: handover {}: Linux mapped DeviceID {device:#x} before it rewrote the Device table",
+                        handovers.handovers
+                    )),
+                    Some(_) => {}
+                    None => {
+                        handovers.example_devices.insert(*device);
+                    }
                 }
             }
             Event::Ite { itt, event: ev, .. } if boots > 0 && !fresh_itts.contains(itt) => {
@@ -247,6 +331,15 @@ pub fn check_from_linux(trace: &str) -> Report {
                             "L4: boot {boots}: an MSI of DeviceID {requester:#x} EventID {ev} was translated to LPI {intid}, which no mapping written since the probe gives"
                         ));
                     }
+                    match handovers.linux.as_mut() {
+                        Some((true, msis)) => *msis += 1,
+                        Some((false, _)) => report.failures.push(format!(
+                            "T3: handover {}: an MSI of DeviceID {requester:#x} was translated to LPI {intid} before Linux rewrote the tables: through the example kernel's mapping",
+                            handovers.handovers
+                        )),
+                        None if boots > 0 => handovers.example_msis += 1,
+                        None => {}
+                    }
                 }
             }
             Event::GuestError(line) => check_guest_error(&mut report, line, boots),
@@ -259,9 +352,20 @@ pub fn check_from_linux(trace: &str) -> Report {
             .failures
             .push("markers: no `boot` marker: the example kernel never ran".into());
     }
+    handovers.linux_done(&mut report);
+    if let Some(rounds) = rounds
+        && handovers.handovers + 1 != rounds
+    {
+        report.failures.push(format!(
+            "markers: {} handovers to Linux in {rounds} rounds, expected {}",
+            handovers.handovers,
+            rounds - 1
+        ));
+    }
     let _ = writeln!(
         report.summary,
-        "{boots} example boots; probes that replaced the previous kernel's tables: {probes:?}"
+        "{boots} example boots, {} handovers to Linux; probes that replaced the previous kernel's tables: {probes:?}",
+        handovers.handovers
     );
     report
 }

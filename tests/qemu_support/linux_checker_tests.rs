@@ -272,3 +272,16 @@ fn l4_an_ite_written_into_an_itt_not_mapped_since_the_probe_is_caught() {
         ],
     );
 }
+
+/// A saved `--linux-rounds` trace given by `ROUNDS_TRACE` and
+/// `ROUNDS` (for trying the checker on a run at hand).
+#[test]
+fn a_rounds_trace_at_hand() {
+    let (Ok(path), Ok(rounds)) = (std::env::var("ROUNDS_TRACE"), std::env::var("ROUNDS")) else {
+        return;
+    };
+    let trace = std::fs::read_to_string(path).expect("the trace");
+    let report = crate::linux_checker::check_linux_rounds(&trace, rounds.parse().expect("ROUNDS"));
+    println!("{}", report.summary);
+    assert!(report.failures.is_empty(), "{:#?}", report.failures);
+}

@@ -126,6 +126,25 @@ const ITS_ERROR_EVENTS: &[&str] = &[
     "gicv3_its_vte_read_fault",
 ];
 
+/// `trace` in parts, cut at each `phase` marker's line (which is in
+/// neither part).
+pub fn split_at_marker(trace: &str, phase: Phase) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut offset = 0;
+    for line in trace.split_inclusive('\n') {
+        let marker = line.split_whitespace().next() == Some("gicv3_its_read")
+            && field(line, "offset").and_then(Phase::from_offset) == Some(phase);
+        if marker {
+            parts.push(&trace[start..offset]);
+            start = offset + line.len();
+        }
+        offset += line.len();
+    }
+    parts.push(&trace[start..]);
+    parts
+}
+
 pub fn parse(trace: &str) -> Vec<Event> {
     let mut events = Vec::new();
     // Set by a TRANSLATER write until its ITE read: QEMU translates inside

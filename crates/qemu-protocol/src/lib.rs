@@ -207,6 +207,11 @@ pub const LINUX_NO_TEARDOWN_LINE: &str = "linux: linux-no-teardown: Linux gets t
 /// kernel then powers off with status [`EXIT_HANDOVER_FAILED`].
 pub const LINUX_FAILED_LINE: &str = "linux: FAILED:";
 
+/// The image kernel's line at the end of each round of `linux-rounds`,
+/// followed by "K of N: heap in use H bytes, ITS memory M bytes (...)":
+/// the same H and M every round.
+pub const LINUX_ROUND_LINE: &str = "PM: linux round";
+
 // ---- the on-target tests' serial log (`qemu/run --test`) -------------------
 
 /// The verdict when every on-target test passed:

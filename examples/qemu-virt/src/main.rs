@@ -139,11 +139,15 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
     holes[0] = image.clone();
     holes[1] = dtb.clone();
     // For `to-linux`: the initrd and the Linux Image the kernel boots must
-    // survive until then (the Image's BSS too).
-    if let Some(initrd) = platform::initrd(&fdt) {
+    // survive until then (the Image's BSS too). With `linux-rounds` the
+    // initrd is the copy QEMU's loader keeps (the DTB's is kexec's stub).
+    let bootargs = fdt.chosen().ok().and_then(|chosen| chosen.bootargs());
+    let loader_initrd = bootargs.and_then(linux::rounds::initrd);
+    if let Some(initrd) = loader_initrd.clone() {
+        holes[2] = initrd;
+    } else if let Some(initrd) = platform::initrd(&fdt) {
         holes[2] = initrd.start as usize..initrd.end as usize;
     }
-    let bootargs = fdt.chosen().ok().and_then(|chosen| chosen.bootargs());
     if let Some(Ok(linux)) =
         bootargs.and_then(|args| linux::LinuxImage::named(args, &INITIAL_BLOCK))
     {
@@ -163,9 +167,12 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
     // the kernel image, the DTB and reserved memory (checked by `plan`), and
     // used by nothing else.
     unsafe { heap::add_arena(layout.arena.clone()) };
-    let Ok(platform) = Platform::from_dtb(&fdt) else {
+    let Ok(mut platform) = Platform::from_dtb(&fdt) else {
         power::exit(EXIT_BOOT_FAILED);
     };
+    if let Some(initrd) = loader_initrd {
+        platform.initrd = Some(initrd.start as u64..initrd.end as u64);
+    }
     power::set_psci_conduit(platform.psci);
     let boot_cpu = smp::init(&platform.cpus);
     if paging::activate(&platform).is_err() {
@@ -259,6 +266,13 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
             None
         }),
         None => None,
+    };
+    // A kernel that hibernates and then boots Linux (`linux-rounds`) needs
+    // the DTB after its resume: a copy in the heap, which the image holds.
+    let dtb = if linux::rounds::requested(&platform.bootargs).is_some() {
+        linux::rounds::keep_dtb(&dtb)
+    } else {
+        dtb
     };
     Ok(Kernel {
         platform,

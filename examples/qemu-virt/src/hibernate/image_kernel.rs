@@ -13,8 +13,10 @@ use crate::cpu::IrqGuard;
 use crate::marker::mark;
 use crate::power;
 use crate::protocol::{
-    CORRUPT_IMAGE_REFUSED_LINE, CheckPoint, ENTRY_LINE, EXIT_HIBERNATED, Phase, RESULT_OK_LINE,
+    CORRUPT_IMAGE_REFUSED_LINE, CheckPoint, ENTRY_LINE, EXIT_HIBERNATED, LINUX_ROUND_LINE, Phase,
+    RESULT_OK_LINE,
 };
+use crate::{heap, linux};
 use alloc::format;
 use alloc::vec::Vec;
 use log::{error, info, warn};
@@ -54,6 +56,38 @@ impl Hibernation {
         );
         if self.failures == 0 {
             info!("{RESULT_OK_LINE}");
+        }
+        if let Some(rounds) = linux::rounds::requested(&self.kernel.platform.bootargs) {
+            self.linux_round_done(rounds);
+        }
+        power::exit(self.failures.min(255))
+    }
+
+    /// The end of a round of `linux-rounds`: reports this kernel's memory
+    /// (the same every round), then boots Linux for the next round, unless
+    /// this was the last or something failed.
+    fn linux_round_done(mut self, rounds: linux::rounds::Rounds) -> ! {
+        let its = self.kernel.its.its.memory_use();
+        info!(
+            "{LINUX_ROUND_LINE} {} of {}: heap in use {} bytes, ITS memory {} bytes (device table {}, collection table {}, ITTs {}, queue {}, LPI tables {})",
+            rounds.round,
+            rounds.rounds,
+            heap::usage().0,
+            its.device_table + its.collection_table + its.itts + its.queue + its.lpi_tables,
+            its.device_table,
+            its.collection_table,
+            its.itts,
+            its.queue,
+            its.lpi_tables
+        );
+        if self.failures == 0 && rounds.round < rounds.rounds {
+            match linux::rounds::prepare_next(&self.kernel, rounds) {
+                Ok(next) => {
+                    info!("PM: booting Linux for round {next}");
+                    linux::run_after_use(self.kernel)
+                }
+                Err(error) => self.fail(format!("preparing the next Linux round: {error}")),
+            }
         }
         power::exit(self.failures.min(255))
     }

@@ -34,6 +34,7 @@
 
 mod image;
 mod jump;
+pub mod rounds;
 
 pub use image::LinuxImage;
 
@@ -65,14 +66,23 @@ pub fn requested(kernel: &Kernel) -> bool {
 /// by powering off with [`EXIT_HANDOVER_FAILED`] if something is wrong
 /// before the jump.
 pub fn run(mut kernel: Kernel) -> ! {
-    let Err(error) = hand_over(&mut kernel);
+    let Err(error) = hand_over(&mut kernel, true);
+    error!("{LINUX_FAILED_LINE} {error}; powering off with status {EXIT_HANDOVER_FAILED}");
+    power::exit(EXIT_HANDOVER_FAILED);
+}
+
+/// As [`run`], for a kernel whose devices have raised their MSIs through
+/// the ITS already (a resumed kernel's checks, `linux-rounds`): nothing
+/// more is routed before the handover.
+pub fn run_after_use(mut kernel: Kernel) -> ! {
+    let Err(error) = hand_over(&mut kernel, false);
     error!("{LINUX_FAILED_LINE} {error}; powering off with status {EXIT_HANDOVER_FAILED}");
     power::exit(EXIT_HANDOVER_FAILED);
 }
 
 /// Everything up to the jump; an error before it leaves the ITS as it was
 /// or saved, and nothing entered.
-fn hand_over(kernel: &mut Kernel) -> Result<core::convert::Infallible, String> {
+fn hand_over(kernel: &mut Kernel, use_first: bool) -> Result<core::convert::Infallible, String> {
     let image = LinuxImage::named(&kernel.platform.bootargs, &INITIAL_BLOCK)
         .ok_or("no linux-image=ADDRESS on the command line")?
         .map_err(|error| format!("{error}"))?;
@@ -91,7 +101,9 @@ fn hand_over(kernel: &mut Kernel) -> Result<core::convert::Infallible, String> {
         image.entry, image.size, image.flags, kernel.dtb.start
     );
 
-    use_devices(kernel)?;
+    if use_first {
+        use_devices(kernel)?;
+    }
 
     info!("{LINUX_HANDOVER_LINE}");
     // Linux brings the other CPUs up itself, with PSCI CPU_ON: they must be
