@@ -249,6 +249,24 @@ fn two_rounds_of_handovers_with_linux_in_one_process() {
     linux_rounds_pass(2);
 }
 
+/// Rounds whose example skips its save hook before Linux: Linux warns,
+/// the runner fails, and the checker names the handover.
+#[test]
+fn rounds_without_the_save_hook_fail_at_the_handover() {
+    let run = run(&["--linux-rounds", "2", "--append", "linux-no-teardown"]);
+    assert!(run.log.contains(LINUX_NO_TEARDOWN_LINE));
+    assert_ne!(
+        run.status,
+        0,
+        "qemu/run passed rounds whose handover skipped the save hook; log:\n{}",
+        tail(&run.log)
+    );
+    let report = check_linux_rounds(&run.trace, 2);
+    assert_reported(&report, &["T2", "still maps DeviceID"]);
+    assert_reported(&report, &["T2", "still enabled"]);
+    assert_reported(&report, &["T2", "still has LPIs enabled"]);
+}
+
 #[test]
 fn without_the_save_hook_linux_and_the_checker_see_the_stale_its() {
     let run = run(&["--to-linux", "--no-teardown"]);
