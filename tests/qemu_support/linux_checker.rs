@@ -111,12 +111,17 @@ struct Handovers {
     /// Since the last `to Linux`, until the next `boot`: whether Linux
     /// rewrote its Device table yet, and its MSIs translated since.
     linux: Option<(bool, usize)>,
+    /// What the ITS still mapped when the example last disabled it outside
+    /// a probe (T2: the save hook unmaps before it disables; invalid tables
+    /// alone would leave a hypervisor's copy to chance).
+    at_disable: Vec<String>,
 }
 
 impl Handovers {
     /// At a `to Linux` marker: T1 and T2.
     fn handover(&mut self, report: &mut Report, state: &ItsState) {
         self.handovers += 1;
+        report.failures.append(&mut self.at_disable);
         held_mappings(report, state, "at the handover");
         handover_state(report, state, &self.example_devices, self.example_msis);
         self.linux = Some((false, 0));
@@ -132,6 +137,7 @@ impl Handovers {
         }
         self.example_devices.clear();
         self.example_msis = 0;
+        self.at_disable.clear();
     }
 }
 
@@ -210,6 +216,11 @@ fn check_linux(trace: &str, rounds: Option<usize>) -> Report {
             // its image): what it took over is no longer in question.
             Event::Marker(Phase::Entry) => left_enabled.clear(),
             Event::Marker(_) => {}
+            Event::Ctlr(value)
+                if value & 1 == 0 && state.enabled && probe.is_none() && rounds.is_some() =>
+            {
+                handovers.at_disable = mappings_held(&state, "when the example disabled it");
+            }
             Event::Ctlr(value) if value & 1 != 0 => {
                 if let Some(done) = probe.take() {
                     for (wanted, what) in [
@@ -482,16 +493,22 @@ pub fn check_to_linux(trace: &str) -> Report {
 
 /// T2: every mapping the ITS holds `when`.
 fn held_mappings(report: &mut Report, state: &ItsState, when: &str) {
-    for (device, itt) in &state.devices {
-        report.failures.push(format!(
+    report.failures.extend(mappings_held(state, when));
+}
+
+/// T2's findings: every mapping the ITS holds `when`, one line each.
+fn mappings_held(state: &ItsState, when: &str) -> Vec<String> {
+    let devices = state.devices.iter().map(|(device, itt)| {
+        format!(
             "T2: {when} the ITS still maps DeviceID {device:#x} (ITT {itt:#x}): a stale mapping for Linux"
-        ));
-    }
-    for (icid, rdbase) in &state.collections {
-        report.failures.push(format!(
+        )
+    });
+    let collections = state.collections.iter().map(|(icid, rdbase)| {
+        format!(
             "T2: {when} the ITS still maps ICID {icid} (RDbase {rdbase:#x}): a stale mapping for Linux"
-        ));
-    }
+        )
+    });
+    devices.chain(collections).collect()
 }
 
 /// T1 and the rest of T2, at the `to Linux` marker.

@@ -1,8 +1,9 @@
 //! The Linux checker's own tests, on saved real runs.
 //!
-//! `tests/fixtures/to-linux.trace` and `tests/fixtures/from-linux.trace` are
-//! the traces of real `qemu/run --to-linux --trace FILE` and `qemu/run
-//! --from-linux --trace FILE` runs, without the lines the checker never
+//! `tests/fixtures/to-linux.trace`, `tests/fixtures/from-linux.trace` and
+//! `tests/fixtures/linux-rounds.trace` are the traces of real `qemu/run
+//! --to-linux --trace FILE`, `qemu/run --from-linux --trace FILE` and
+//! `qemu/run --linux-rounds 2 --trace FILE` runs, without the lines the checker never
 //! reads (`tests/fixtures/trim-trace FILE > tests/fixtures/NAME.trace`).
 //! Each test below breaks one thing in them and expects the checker to say
 //! so; the saved runs themselves must pass. Take them again after changing
@@ -16,6 +17,7 @@ use crate::qemu_support::protocol::Phase;
 
 const TO_LINUX: &str = include_str!("../fixtures/to-linux.trace");
 const FROM_LINUX: &str = include_str!("../fixtures/from-linux.trace");
+const ROUNDS: &str = include_str!("../fixtures/linux-rounds.trace");
 
 /// The line index of the `nth` (from 0) marker of `phase`.
 fn marker(trace: &str, phase: Phase, nth: usize) -> usize {
@@ -72,6 +74,7 @@ fn passes(report: &Report) {
 fn the_saved_runs_pass_the_checker() {
     passes(&check_to_linux(TO_LINUX));
     passes(&check_from_linux(FROM_LINUX));
+    passes(&check_linux_rounds(ROUNDS, 2));
 }
 
 /// The example's handover, from its `boot` marker to `to Linux`.
@@ -271,6 +274,72 @@ fn l4_an_ite_written_into_an_itt_not_mapped_since_the_probe_is_caught() {
             "which no Device Table write since the probe mapped",
         ],
     );
+}
+
+/// In the rounds run: the resumed example, from its `jump` marker to `to
+/// Linux`, and Linux after it, to the next `boot`.
+fn rounds_handover() -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+    let to = marker(ROUNDS, Phase::ToLinux, 0);
+    (
+        marker(ROUNDS, Phase::Jump, 0)..to,
+        to..marker(ROUNDS, Phase::Boot, 2),
+    )
+}
+
+#[test]
+fn rounds_t2_a_mapping_left_at_a_handover_is_caught() {
+    let (example, _) = rounds_handover();
+    let trace = without(ROUNDS, example, |l| {
+        l.starts_with("gicv3_its_dte_write") && l.contains("valid 0")
+    });
+    assert_reported(
+        &check_linux_rounds(&trace, 2),
+        &[
+            "T2",
+            "when the example disabled it the ITS still maps DeviceID",
+        ],
+    );
+}
+
+#[test]
+fn rounds_t1_the_resumed_example_must_have_used_the_its() {
+    let (example, _) = rounds_handover();
+    let trace = without(ROUNDS, example, |l| {
+        l.starts_with("gicv3_its_translation_write")
+    });
+    assert_reported(
+        &check_linux_rounds(&trace, 2),
+        &["T1", "did not use the ITS"],
+    );
+}
+
+#[test]
+fn rounds_t3_each_linux_must_rewrite_its_tables_and_take_msis() {
+    let (_, linux) = rounds_handover();
+    let trace = without(ROUNDS, linux.clone(), |l| {
+        l.starts_with("gicv3_its_write") && l.contains("offset 0x100 ")
+    });
+    assert_reported(
+        &check_linux_rounds(&trace, 2),
+        &["T3", "handover 1", "before it rewrote the Device table"],
+    );
+    let trace = without(ROUNDS, linux, |l| {
+        l.starts_with("gicv3_its_translation_write")
+    });
+    assert_reported(
+        &check_linux_rounds(&trace, 2),
+        &["T3", "handover 1", "no MSI"],
+    );
+}
+
+#[test]
+fn rounds_every_round_but_the_last_hands_over() {
+    assert_reported(
+        &check_linux_rounds(ROUNDS, 3),
+        &["markers", "1 handovers to Linux in 3 rounds"],
+    );
+    // A --from-linux run has no handover to Linux.
+    assert_reported(&check_from_linux(ROUNDS), &["markers", "`to Linux`"]);
 }
 
 /// A saved `--linux-rounds` trace given by `ROUNDS_TRACE` and
