@@ -195,8 +195,19 @@ fn linux_rounds_pass(rounds: usize) {
         "qemu/run --linux-rounds {rounds} failed; log:\n{}",
         tail(&run.log)
     );
-    let ends: Vec<&str> = run
-        .log
+    let summary = judge_rounds(&run.trace, &run.log, rounds);
+    println!(
+        "--linux-rounds {rounds} passed in {:.1} s:\n{summary}",
+        run.elapsed.as_secs_f64(),
+    );
+}
+
+/// The judgement of a `--linux-rounds` run beyond the runner's: `rounds`
+/// rounds ended with the same memory, the Linux checker over every boot
+/// and handover, the hibernation checker over each round's cycle.
+/// Returns the Linux checker's summary.
+fn judge_rounds(trace: &str, log: &str, rounds: usize) -> String {
+    let ends: Vec<&str> = log
         .lines()
         .filter_map(|line| line.trim_end().strip_prefix(LINUX_ROUND_LINE))
         .collect();
@@ -211,7 +222,7 @@ fn linux_rounds_pass(rounds: usize) {
         memory.iter().all(|m| m.is_some() && *m == memory[0]),
         "the example's memory changed between rounds: {ends:#?}"
     );
-    let linux = check_linux_rounds(&run.trace, rounds);
+    let linux = check_linux_rounds(trace, rounds);
     assert!(
         linux.failures.is_empty(),
         "the Linux checker failed the run:\n{:#?}\n{}",
@@ -220,8 +231,8 @@ fn linux_rounds_pass(rounds: usize) {
     );
     // Each round is a run from Linux with one cycle: split the trace at
     // the `to Linux` markers and the log at the jumps into Linux.
-    let traces = trace::split_at_marker(&run.trace, Phase::ToLinux);
-    let logs = split_after_line(&run.log, LINUX_JUMP_LINE);
+    let traces = trace::split_at_marker(trace, Phase::ToLinux);
+    let logs = split_after_line(log, LINUX_JUMP_LINE);
     assert_eq!(
         (traces.len(), logs.len()),
         (rounds, rounds),
@@ -237,11 +248,7 @@ fn linux_rounds_pass(rounds: usize) {
             cycle.failures
         );
     }
-    println!(
-        "--linux-rounds {rounds} passed in {:.1} s:\n{}",
-        run.elapsed.as_secs_f64(),
-        linux.summary,
-    );
+    linux.summary
 }
 
 #[test]

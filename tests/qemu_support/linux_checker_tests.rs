@@ -342,15 +342,23 @@ fn rounds_every_round_but_the_last_hands_over() {
     assert_reported(&check_from_linux(ROUNDS), &["markers", "`to Linux`"]);
 }
 
-/// A saved `--linux-rounds` trace given by `ROUNDS_TRACE` and
-/// `ROUNDS` (for trying the checker on a run at hand).
+/// A `--linux-rounds` run at hand, for recording a long one (README, "Long
+/// runs"): its trace (`ROUNDS_TRACE`), its serial log (`ROUNDS_LOG`) and
+/// its rounds (`ROUNDS`), judged as the QEMU test judges two rounds. Run
+/// with `--ignored`.
 #[test]
-fn a_rounds_trace_at_hand() {
-    let (Ok(path), Ok(rounds)) = (std::env::var("ROUNDS_TRACE"), std::env::var("ROUNDS")) else {
-        return;
+#[ignore = "judges a run at hand: ROUNDS_TRACE, ROUNDS_LOG and ROUNDS"]
+fn a_rounds_run_at_hand() {
+    let variable = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set (see the doc comment)"))
     };
-    let trace = std::fs::read_to_string(path).expect("the trace");
-    let report = crate::linux_checker::check_linux_rounds(&trace, rounds.parse().expect("ROUNDS"));
-    println!("{}", report.summary);
-    assert!(report.failures.is_empty(), "{:#?}", report.failures);
+    let (trace, log, rounds) = (
+        variable("ROUNDS_TRACE"),
+        variable("ROUNDS_LOG"),
+        variable("ROUNDS"),
+    );
+    let trace = std::fs::read_to_string(trace).expect("the trace");
+    let log = std::fs::read_to_string(log).expect("the log");
+    let rounds: usize = rounds.parse().expect("ROUNDS");
+    crate::judge_rounds(&trace, &log, rounds);
 }
