@@ -189,45 +189,33 @@ fn read_level(file: &Path, dir: &Path, path: &[String], levels: &mut BTreeMap<St
         };
         for file in &files {
             let text = code(file);
-            // From the crate root.
-            for segs in paths_after(&text, "crate::") {
-                let inside = segs.len() > path.len() && segs[..path.len()] == *path;
-                if !inside {
-                    continue;
-                }
-                let first = &segs[path.len()];
-                let sibling = if children.contains(first) {
-                    first
-                } else if let Some(owner) = exported.get(first) {
-                    owner
-                } else {
-                    continue;
-                };
-                if sibling != child {
-                    seen(sibling, file, &segs);
-                    named.insert(sibling.clone());
-                }
-            }
+            // From the crate root: the segment after this level's path.
+            let from_root = paths_after(&text, "crate::")
+                .into_iter()
+                .filter_map(|segs| {
+                    let inside = segs.len() > path.len() && segs[..path.len()] == *path;
+                    inside.then(|| (segs[path.len()].clone(), segs))
+                });
             // From the parent: only the child's own top file's `super::`
             // is the parent of the child (deeper files' `super::` is
             // handled at their own level).
-            if *file == child_file {
-                for segs in paths_after(&text, "super::") {
-                    let Some(first) = segs.first() else { continue };
-                    if first == "super" {
-                        continue;
-                    }
-                    let sibling = if children.contains(first) {
-                        first
-                    } else if let Some(owner) = exported.get(first) {
-                        owner
-                    } else {
-                        continue;
-                    };
-                    if sibling != child {
-                        seen(sibling, file, &segs);
-                        named.insert(sibling.clone());
-                    }
+            let from_parent = paths_after(&text, "super::")
+                .into_iter()
+                .filter(|_| *file == child_file)
+                .filter_map(|segs| Some((segs.first()?.clone(), segs)))
+                .filter(|(first, _)| first != "super");
+            for (first, segs) in from_root.chain(from_parent) {
+                // A sibling by name, or by an item the parent re-exports.
+                let sibling = if children.contains(&first) {
+                    first
+                } else if let Some(owner) = exported.get(&first) {
+                    owner.clone()
+                } else {
+                    continue;
+                };
+                if sibling != *child {
+                    seen(&sibling, file, &segs);
+                    named.insert(sibling);
                 }
             }
         }
