@@ -207,6 +207,11 @@ pub const LINUX_NO_TEARDOWN_LINE: &str = "linux: linux-no-teardown: Linux gets t
 /// kernel then powers off with status [`EXIT_HANDOVER_FAILED`].
 pub const LINUX_FAILED_LINE: &str = "linux: FAILED:";
 
+/// The line a boot prints about the GIC a previous owner left running,
+/// stopped before the heap was used: "N ITSes quiesced; M redistributors,
+/// LPIs left on stopped at S, stuck at K".
+pub const EARLY_STOP_LINE: &str = "gic: a previous owner's GIC, stopped before the heap:";
+
 /// The image kernel's line at the end of each round of `linux-rounds`,
 /// followed by "K of N: heap in use H bytes, ITS memory M bytes (...)":
 /// the same H and M every round.

@@ -52,9 +52,18 @@ pub const NORMAL: El1Attributes = El1Attributes::VALID
 pub const INITIAL_BLOCK: core::ops::Range<usize> =
     (LINK_ADDRESS & !((1 << 30) - 1))..(LINK_ADDRESS & !((1 << 30) - 1)) + (1 << 30);
 
+/// The first 1 GiB, identity-mapped as Device memory from the start: on
+/// QEMU's `virt` it holds the GIC (and the UART, flash and PCI windows), so
+/// that a previous owner's ITSes and redistributors can be stopped before
+/// the heap is used (`msi::stop_previous_owner_early`).
+pub const INITIAL_DEVICES: core::ops::Range<usize> = 0..1 << 30;
+
+const _: () = assert!(INITIAL_DEVICES.end <= INITIAL_BLOCK.start);
+
 initial_pagetable!(
     {
         let mut table = [0; 512];
+        table[0] = DEVICE.bits() | INITIAL_DEVICES.start;
         table[LINK_ADDRESS >> 30] = NORMAL.bits() | INITIAL_BLOCK.start;
         InitialPagetable(table)
     },

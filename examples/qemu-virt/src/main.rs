@@ -33,6 +33,7 @@ mod paging;
 mod pci;
 mod platform;
 mod power;
+use protocol::EARLY_STOP_LINE;
 /// What the host tests read: phase markers and log lines.
 use qemu_protocol as protocol;
 mod semihosting;
@@ -132,6 +133,10 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
     let Ok(fdt) = platform::dtb_at(dtb_address, INITIAL_BLOCK) else {
         power::exit(EXIT_BOOT_FAILED);
     };
+    // Before anything uses memory a previous owner's GIC tables may occupy,
+    // the heap included: its ITSes and redistributors stopped (reported
+    // once the console is up).
+    let early_stop = msi::stop_previous_owner_early(&fdt, WaitPolicy::default());
     // SAFETY: the linker script defines the symbols.
     let image = unsafe { image_range() };
     let dtb = dtb_address as usize..dtb_address as usize + fdt.total_size();
@@ -200,10 +205,15 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
         layout.scratch.start,
         layout.scratch.end,
     );
+    let stop = early_stop.map_err(|e| format!("stopping the previous owner's GIC: {e}"))?;
+    info!(
+        "{EARLY_STOP_LINE} {} ITSes quiesced; {} redistributors, LPIs left on stopped at {}, stuck at {}",
+        stop.itses, stop.redistributors, stop.stopped, stop.stuck
+    );
     // Whatever kernel ran before (Linux, through kexec) may have left a
-    // timer armed, and its ITSes and redistributors running on tables in
-    // memory this kernel is about to use: all stopped first. The GIC is
-    // reset here.
+    // timer armed, and (beyond the initial map) ITSes and redistributors
+    // running on tables in memory this kernel is about to use: all stopped
+    // first. The GIC is reset here.
     cpu::stop_timers();
     // SAFETY: GICD and the GICR regions come from the DTB and are mapped as
     // Device memory; the GIC module is their only user apart from the ITS

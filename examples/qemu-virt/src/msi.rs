@@ -4,20 +4,24 @@
 //!
 //! The driver logs each mapping as it makes it (`its: MAPD dev ...`).
 
-use crate::gic::Gic;
+use crate::boot::INITIAL_DEVICES;
+use crate::gic::{self, Gic};
 use crate::heap::KernelDma;
 use crate::pci::Function;
-use crate::platform::{PciHost, Platform};
+use crate::platform::{self, GicFrame, PciHost, Platform};
 use alloc::vec::Vec;
 use core::fmt;
+use core::ops::Range;
 use core::ptr::NonNull;
+use flat_device_tree::Fdt;
 use gicv3_its::registers::RegisterWidth;
 use gicv3_its::registers::{
-    GICR_TYPER, GITS_TRANSLATER, Gits, Readable, Register, RegisterFrame, Writable,
+    GICR_CTLR, GICR_TYPER, GITS_TRANSLATER, Gits, Readable, Register, RegisterFrame, Writable,
 };
 use gicv3_its::registers::{GicrMmio, GicrVlpiMmio, GitsMmio};
 use gicv3_its::takeover::{self, quiesce};
 use gicv3_its::tock_registers::{LocalRegisterCopy, RegisterLongName};
+use gicv3_its::wait::WaitPolicy;
 use gicv3_its::{
     CollectionId, DeviceId, DmaRegion, Doorbell, EventId, IntId, Its, ItsConfig, ItsError,
     LpiDomain, LpiDomainConfig, ProcessorNumber,
@@ -34,40 +38,122 @@ pub fn cpu_of(icid: CollectionId) -> usize {
 }
 
 /// Stops whatever a previous owner (Linux, through kexec) left running on
-/// the GIC, before this kernel allocates memory that the previous owner's
-/// tables may occupy: every ITS quiesced (no more MSIs translated into its
-/// tables), then on every redistributor a resident vPE made non-resident
-/// and the LPIs stopped (the pending state written back into the previous
-/// owner's pending table now, not over memory handed out later). A
-/// redistributor whose EnableLPIs cannot be cleared keeps running; its
-/// tables are adopted from the reserved LPI region, or refused, when its
-/// CPU comes up.
+/// the GIC, before this kernel uses any memory that the previous owner's
+/// tables may occupy, its heap included: every ITS quiesced (no more MSIs
+/// translated into its tables), then on every redistributor a resident vPE
+/// made non-resident and the LPIs stopped (the pending state written back
+/// into the previous owner's pending table now, not over memory handed out
+/// later). A redistributor whose EnableLPIs cannot be cleared keeps
+/// running; its tables are adopted from the reserved LPI region, or
+/// refused, when its CPU comes up.
+///
+/// It runs before the heap exists: the frames come from the DTB without
+/// allocating, reached through the Device block of the initial page table
+/// ([`INITIAL_DEVICES`]); frames beyond it are left to
+/// [`stop_previous_owner`], once paging maps them.
+pub fn stop_previous_owner_early(fdt: &Fdt, wait: WaitPolicy) -> Result<EarlyStop, ItsError> {
+    let mapped = |range: &Range<u64>| {
+        INITIAL_DEVICES.start as u64 <= range.start && range.end <= INITIAL_DEVICES.end as u64
+    };
+    let mut stop = EarlyStop::default();
+    let mut result = Ok(());
+    platform::for_each_gic_frame(fdt, |frame| {
+        if result.is_err() {
+            return;
+        }
+        result = match frame {
+            GicFrame::Its(frames) if mapped(&frames) => quiesce_at(frames.start, wait).map(|()| {
+                stop.itses += 1;
+            }),
+            GicFrame::Redistributors(region) if mapped(&region) => {
+                // SAFETY: a redistributor region from the DTB, inside the
+                // block the initial page table maps as Device memory; no
+                // driver runs yet.
+                unsafe { gic::rd_bases_in(region) }.try_for_each(|rd_base| {
+                    stop.redistributors += 1;
+                    match stop_lpis_at(rd_base, wait)? {
+                        Lpis::WereOff => {}
+                        Lpis::Stopped => stop.stopped += 1,
+                        Lpis::Stuck => stop.stuck += 1,
+                    }
+                    Ok(())
+                })
+            }
+            // Beyond the initial map: `stop_previous_owner`, after paging.
+            _ => Ok(()),
+        };
+    });
+    result.map(|()| stop)
+}
+
+/// What [`stop_previous_owner_early`] did: ITSes quiesced, redistributors
+/// seen, and of those the ones whose LPIs a previous owner had left on,
+/// stopped or stuck on (EnableLPIs cannot be cleared).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EarlyStop {
+    /// ITSes quiesced.
+    pub itses: u32,
+    /// Redistributors seen.
+    pub redistributors: u32,
+    /// Redistributors whose LPIs were on and are off now.
+    pub stopped: u32,
+    /// Redistributors whose LPIs were on and stay on.
+    pub stuck: u32,
+}
+
+/// A redistributor's LPIs before and after [`stop_lpis_at`].
+enum Lpis {
+    WereOff,
+    Stopped,
+    Stuck,
+}
+
+/// Quiesces the ITS whose control frame is at `base` (Device memory).
+fn quiesce_at(base: u64, wait: WaitPolicy) -> Result<(), ItsError> {
+    let Some(base) = NonNull::new(base as *mut u8) else {
+        return Ok(());
+    };
+    // SAFETY: the ITS frames come from the DTB and are identity mapped as
+    // Device memory (initially, and for ever by paging.rs); no driver uses
+    // them yet.
+    let frame = unsafe { GitsMmio::new(base) };
+    quiesce(&frame, wait)
+}
+
+/// Makes a resident vPE non-resident and turns LPIs off at the
+/// redistributor whose RD_base frame is at `rd_base` (Device memory).
+fn stop_lpis_at(rd_base: u64, wait: WaitPolicy) -> Result<Lpis, ItsError> {
+    let Some(base) = NonNull::new(rd_base as *mut u8) else {
+        return Ok(Lpis::WereOff);
+    };
+    // SAFETY: an RD_base frame inside a redistributor region of the DTB,
+    // mapped as Device memory; its LPI registers are the driver's, which
+    // does not run yet.
+    let gicr = unsafe { GicrMmio::new(base) };
+    if let Some(vlpi) = vlpi_frame(&gicr) {
+        takeover::retire_resident_vpe(&gicr, &vlpi, wait)?;
+    }
+    let were_on = gicr.read(GICR_CTLR).is_set(GICR_CTLR::EnableLPIs);
+    Ok(match (were_on, takeover::stop_lpis(&gicr, wait)?) {
+        (false, _) => Lpis::WereOff,
+        (true, true) => Lpis::Stopped,
+        (true, false) => Lpis::Stuck,
+    })
+}
+
+/// [`stop_previous_owner_early`] for every ITS and redistributor, once
+/// paging maps them all: what the initial map did not reach (QEMU puts
+/// redistributors beyond 123 CPUs high), and nothing more elsewhere.
 pub fn stop_previous_owner(
     platform: &Platform,
     gic: &Gic,
-    wait: gicv3_its::wait::WaitPolicy,
+    wait: WaitPolicy,
 ) -> Result<(), ItsError> {
     for node in &platform.its {
-        let Some(base) = NonNull::new(node.frames.start as *mut u8) else {
-            continue;
-        };
-        // SAFETY: the ITS frames come from the DTB and are identity mapped
-        // as Device memory for ever (paging.rs); no driver uses them yet.
-        let frame = unsafe { GitsMmio::new(base) };
-        quiesce(&frame, wait)?;
+        quiesce_at(node.frames.start, wait)?;
     }
     for rd_base in gic.redistributors().rd_bases() {
-        let Some(base) = NonNull::new(rd_base as *mut u8) else {
-            continue;
-        };
-        // SAFETY: an RD_base frame inside a redistributor region of the
-        // DTB, mapped as Device memory for ever; its LPI registers are the
-        // driver's, which does not run yet.
-        let gicr = unsafe { GicrMmio::new(base) };
-        if let Some(vlpi) = vlpi_frame(&gicr) {
-            takeover::retire_resident_vpe(&gicr, &vlpi, wait)?;
-        }
-        if !takeover::stop_lpis(&gicr, wait)? {
+        if let Lpis::Stuck = stop_lpis_at(rd_base, wait)? {
             log::warn!(
                 "gic: redistributor at {rd_base:#x} keeps its LPIs enabled (EnableLPIs cannot be cleared)"
             );

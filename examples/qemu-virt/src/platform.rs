@@ -199,6 +199,34 @@ pub fn for_each_memory_region(fdt: &Fdt, mut f: impl FnMut(Range<u64>)) {
     }
 }
 
+/// A frame of the GIC that a previous owner may have left running.
+#[derive(Clone, Debug)]
+pub enum GicFrame {
+    /// An ITS's control frame.
+    Its(Range<u64>),
+    /// A redistributor region (one or more redistributors).
+    Redistributors(Range<u64>),
+}
+
+/// The GIC's ITS frames, then its redistributor regions, from the DTB
+/// without a heap (for stopping a previous owner's GIC before the heap is
+/// used).
+pub fn for_each_gic_frame(fdt: &Fdt, mut f: impl FnMut(GicFrame)) {
+    fdt.all_nodes()
+        .filter(|node| is_compatible(node, "arm,gic-v3-its"))
+        .filter_map(|node| reg(&node, 0))
+        .for_each(|frames| f(GicFrame::Its(frames)));
+    if let Some(gic) = fdt.find_compatible(&["arm,gic-v3"]) {
+        let regions = gic
+            .property("#redistributor-regions")
+            .and_then(|p| p.as_usize())
+            .unwrap_or(1);
+        (1..=regions)
+            .filter_map(|i| reg(&gic, i))
+            .for_each(|region| f(GicFrame::Redistributors(region)));
+    }
+}
+
 impl Platform {
     /// Reads the platform from the DTB.
     pub fn from_dtb(fdt: &Fdt) -> Result<Self, PlatformError> {

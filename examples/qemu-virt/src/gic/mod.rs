@@ -221,35 +221,57 @@ impl Redistributors {
     /// last (GICR_TYPER.Last).
     fn iter(&self) -> impl Iterator<Item = Redistributor> + '_ {
         self.regions.iter().flat_map(|region| {
-            let mut next = Some(region.start);
-            core::iter::from_fn(move || {
-                let frame = next.take()?;
-                // RD_base and SGI_base must both lie in the region.
-                let end = frame.checked_add(2 * SGI_BASE_OFFSET as u64)?;
-                if end > region.end {
-                    return None;
-                }
-                let rd_base = NonNull::new(frame as *mut u8)?;
-                let sgi_base = NonNull::new((frame as usize + SGI_BASE_OFFSET) as *mut u8)?;
-                // SAFETY: both frames lie inside a redistributor region, which
-                // `new`'s caller promised is mapped as Device memory for ever
-                // and whose non-LPI registers are ours.
-                let (rd_base, sgi_base) =
-                    unsafe { (MmioFrame::new(rd_base), MmioFrame::new(sgi_base)) };
-                let typer = rd_base.read(GICR_TYPER);
-                if !typer.is_set(GICR_TYPER::Last) {
-                    // VLPI_base and a reserved frame follow on GICv4.
-                    let frames = if typer.is_set(GICR_TYPER_VLPIS) { 4 } else { 2 };
-                    next = frame.checked_add(frames * SGI_BASE_OFFSET as u64);
-                }
-                Some(Redistributor {
-                    rd_base,
-                    sgi_base,
-                    typer,
-                })
-            })
+            // SAFETY: `new`'s caller promised the regions are mapped as
+            // Device memory for ever.
+            unsafe { frames_in(region.clone()) }
         })
     }
+}
+
+/// The RD_base of every redistributor in `region`, in order, without a
+/// heap.
+///
+/// # Safety
+/// `region` must be a redistributor region of the GIC, mapped as Device
+/// memory while the iterator is used.
+pub unsafe fn rd_bases_in(region: Range<u64>) -> impl Iterator<Item = u64> {
+    // SAFETY: as the caller promised.
+    unsafe { frames_in(region) }.map(|redistributor| redistributor.rd_base.base().as_ptr() as u64)
+}
+
+/// Every redistributor in `region`, in order, up to the last
+/// (GICR_TYPER.Last).
+///
+/// # Safety
+/// `region` must be a redistributor region of the GIC, mapped as Device
+/// memory while the iterator is used.
+unsafe fn frames_in(region: Range<u64>) -> impl Iterator<Item = Redistributor> {
+    let mut next = Some(region.start);
+    core::iter::from_fn(move || {
+        let frame = next.take()?;
+        // RD_base and SGI_base must both lie in the region.
+        let end = frame.checked_add(2 * SGI_BASE_OFFSET as u64)?;
+        if end > region.end {
+            return None;
+        }
+        let rd_base = NonNull::new(frame as *mut u8)?;
+        let sgi_base = NonNull::new((frame as usize + SGI_BASE_OFFSET) as *mut u8)?;
+        // SAFETY: both frames lie inside a redistributor region, which the
+        // caller promised is mapped as Device memory; only its registers
+        // that are ours are used through them.
+        let (rd_base, sgi_base) = unsafe { (MmioFrame::new(rd_base), MmioFrame::new(sgi_base)) };
+        let typer = rd_base.read(GICR_TYPER);
+        if !typer.is_set(GICR_TYPER::Last) {
+            // VLPI_base and a reserved frame follow on GICv4.
+            let frames = if typer.is_set(GICR_TYPER_VLPIS) { 4 } else { 2 };
+            next = frame.checked_add(frames * SGI_BASE_OFFSET as u64);
+        }
+        Some(Redistributor {
+            rd_base,
+            sgi_base,
+            typer,
+        })
+    })
 }
 
 /// One redistributor's frames.
