@@ -299,34 +299,28 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 })
             })
             .collect();
-        let collection_live = |icid| {
-            self.registry
-                .collection(icid)
-                .is_some_and(|record| record.is_live())
-        };
-        // Events whose collection is mapped: those an LPI can be pending for.
-        let discards: Vec<ItsCommand> = match pending {
-            Pending::Keep => Vec::new(),
-            Pending::Discard => self
-                .registry
-                .devices()
-                .filter(|(_, record)| record.is_live())
-                .flat_map(|(device_id, record)| {
-                    record
-                        .events()
-                        .filter(|(_, mapping)| collection_live(mapping.icid()))
-                        .map(move |(event_id, _)| ItsCommand::Discard {
+        // Commands go to the ring as they are generated from the registry:
+        // no list of them is built, so a save needs no heap that grows with
+        // what is mapped (only the collections' MAPCs and the SYNC targets
+        // above, a few each).
+        let registry = &self.registry;
+        let queued = &mut self.channel;
+        if let Pending::Discard = pending {
+            for (device_id, record) in registry.devices().filter(|(_, r)| r.is_live()) {
+                for (event_id, mapping) in record.events() {
+                    // Only an event whose collection is mapped can have an
+                    // LPI pending.
+                    let collection = registry.collection(mapping.icid());
+                    if collection.is_some_and(|record| record.is_live()) {
+                        queued.submit(ItsCommand::Discard {
                             device_id,
                             event_id,
-                        })
-                })
-                .collect(),
-        };
-        let queued = &mut self.channel;
-        for command in discards {
-            queued.submit(command)?;
+                        })?;
+                    }
+                }
+            }
         }
-        for (device_id, record) in self.registry.devices().filter(|(_, r)| r.is_live()) {
+        for (device_id, record) in registry.devices().filter(|(_, r)| r.is_live()) {
             log::info!("its: MAPD dev {device_id:#x} valid 0 (save)");
             queued.submit(ItsCommand::Mapd {
                 device_id,

@@ -248,3 +248,28 @@ fn restore_streams_its_commands_so_its_heap_does_not_grow_with_the_mappings() {
         "{small} bytes for {COLLECTIONS} collections"
     );
 }
+
+#[test]
+fn save_streams_its_commands_so_its_heap_does_not_grow_with_the_mappings() {
+    // The same for the save hooks: a handover's save sends a DISCARD per
+    // event, and builds no list of them.
+    for handover in [false, true] {
+        let transient_heap = |devices, events| {
+            let (model, mut its) = mapped(devices, events, its_config(Batching::Batched));
+            let before = heap::live();
+            heap::reset_peak();
+            if handover {
+                its.save_for_handover().expect("save for handover");
+            } else {
+                its.save().expect("save");
+            }
+            assert!(model.violations().is_empty());
+            heap::peak() - before
+        };
+        assert_eq!(
+            transient_heap(16, 8),
+            transient_heap(1024, 32),
+            "the transient heap of save (handover: {handover})"
+        );
+    }
+}
