@@ -239,7 +239,7 @@ pub enum ItsError {
         /// Bytes asked for.
         size: usize,
     },
-    /// A bounded wait gave up: its time ran out on the [`crate::wait::WaitPolicy`]'s
+    /// A bounded wait gave up: its time ran out on the wait policy's
     /// clock, or its budget of register reads did.
     Timeout {
         /// What was being waited for.

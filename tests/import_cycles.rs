@@ -6,9 +6,11 @@
 //! root, or a directory with `mod.rs`) its nodes are its child modules, and
 //! child `a` depends on sibling `b` when a file of `a` names `b` by path:
 //! `crate::b` (at the root), `super::b`, `crate::dir::b`, or an item the
-//! parent re-exports from `b` (`crate::Item`, `super::Item`). Test modules
-//! (`#[cfg(test)]` and what follows) and comments are not read. A cycle in
-//! any directory fails the test, printed as `a -> b -> a`.
+//! parent re-exports from `b` (`crate::Item`, `super::Item`); a comment that
+//! names `b` by its path counts too (a doc link up a floor is a dependency
+//! for the reader). Test modules (`#[cfg(test)]` and what follows) are not
+//! read. A cycle in any directory fails the test, with the file and path of
+//! each edge.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -37,22 +39,16 @@ fn module_files(dir: &Path, name: &str) -> Option<(PathBuf, PathBuf)> {
     }
 }
 
-/// Code lines of a file: comments, test-only module declarations
-/// (`#[cfg(test)] mod rig;`) and imports for documentation (`#[cfg(doc)]`)
-/// dropped, and nothing from an inline test module
-/// (`#[cfg(test)] mod tests {`) on: the unit tests may reach anything.
-fn code(path: &Path) -> String {
+/// The text of a file that names other modules, as (code, comments):
+/// everything but the inline test module (`#[cfg(test)] mod tests {` and
+/// what follows, which may reach anything) and test-only module
+/// declarations (`#[cfg(test)] mod rig;`).
+fn code(path: &Path) -> (String, String) {
     let text = fs::read_to_string(path).unwrap_or_default();
-    let mut out = String::new();
+    let (mut code, mut comments) = (String::new(), String::new());
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with("#[cfg(doc)]") {
-            // An import for documentation links only.
-            lines.next();
-            continue;
-        }
-        if trimmed.starts_with("#[cfg(test)]") {
+        if line.trim_start().starts_with("#[cfg(test)]") {
             let next = lines.peek().map_or("", |next| next.trim());
             if next.ends_with('{') {
                 break;
@@ -60,13 +56,13 @@ fn code(path: &Path) -> String {
             lines.next();
             continue;
         }
-        if trimmed.starts_with("//") {
-            continue;
-        }
-        out.push_str(line.split(" // ").next().unwrap_or(""));
-        out.push('\n');
+        let (text, comment) = line.split_at(line.find("//").unwrap_or(line.len()));
+        code.push_str(text);
+        code.push('\n');
+        comments.push_str(comment);
+        comments.push('\n');
     }
-    out
+    (code, comments)
 }
 
 /// `mod name;` declarations (with `#[path]`-less files only).
@@ -162,7 +158,7 @@ fn segments(text: &str) -> Vec<String> {
 /// `dir`) at crate path `path` (empty for the root), records its level and
 /// recurses into children that are directories.
 fn read_level(file: &Path, dir: &Path, path: &[String], levels: &mut BTreeMap<String, Level>) {
-    let source = code(file);
+    let (source, _) = code(file);
     let children = child_modules(&source);
     if children.is_empty() {
         return;
@@ -188,23 +184,37 @@ fn read_level(file: &Path, dir: &Path, path: &[String], levels: &mut BTreeMap<St
                 });
         };
         for file in &files {
-            let text = code(file);
+            let (code, comments) = code(file);
             // From the crate root: the segment after this level's path.
-            let from_root = paths_after(&text, "crate::")
-                .into_iter()
-                .filter_map(|segs| {
-                    let inside = segs.len() > path.len() && segs[..path.len()] == *path;
-                    inside.then(|| (segs[path.len()].clone(), segs))
-                });
+            let from_root = |text: &str| {
+                paths_after(text, "crate::")
+                    .into_iter()
+                    .filter_map(|segs| {
+                        let inside = segs.len() > path.len() && segs[..path.len()] == *path;
+                        inside.then(|| (segs[path.len()].clone(), segs))
+                    })
+                    .collect::<Vec<_>>()
+            };
             // From the parent: only the child's own top file's `super::`
             // is the parent of the child (deeper files' `super::` is
             // handled at their own level).
-            let from_parent = paths_after(&text, "super::")
+            let from_parent = paths_after(&code, "super::")
                 .into_iter()
                 .filter(|_| *file == child_file)
                 .filter_map(|segs| Some((segs.first()?.clone(), segs)))
                 .filter(|(first, _)| first != "super");
-            for (first, segs) in from_root.chain(from_parent) {
+            // A comment that names a module by its path (a doc link up a
+            // floor) is a dependency for the reader too; one that names an
+            // item the parent re-exports (`crate::Its`) is not: an error
+            // names the calls that return it.
+            let linked = from_root(&comments)
+                .into_iter()
+                .filter(|(first, _)| children.contains(first));
+            for (first, segs) in from_root(&code)
+                .into_iter()
+                .chain(from_parent)
+                .chain(linked)
+            {
                 // A sibling by name, or by an item the parent re-exports.
                 let sibling = if children.contains(&first) {
                     first

@@ -136,7 +136,7 @@ pub fn retire_resident_vpe<G: GicrFrame, V: GicrVlpiFrame>(
 /// (GICR_CTLR.CES = 0), and the tables are then adopted from a reserved
 /// region ([`crate::LpiDomain::with_region`]) or refused.
 ///
-/// Call it on every redistributor after [`crate::takeover::quiesce`] on every
+/// Call it on every redistributor after `takeover::quiesce` on every
 /// ITS (an ITS still translating keeps making LPIs pending) and before the
 /// first allocation of LPI tables. A redistributor powered down (Arm
 /// GIC-600's GICR_PWRR) reads EnableLPIs 0 and is left alone.

@@ -168,7 +168,7 @@ impl WindowAllocator {
 /// Scans the host bridge's first bus, assigns every memory BAR and enables
 /// memory decoding. Every function is left quiet ([`Function::quiesce`]):
 /// no bus mastering, no MSI or MSI-X, whatever a previous kernel (Linux,
-/// through kexec) left enabled; [`crate::msi::ItsService::route`] turns bus
+/// through kexec) left enabled; `msi::ItsService::route` turns bus
 /// mastering on for the functions a driver routes.
 pub fn enumerate(host: &PciHost) -> Vec<Function> {
     let mut windows: Vec<WindowAllocator> = host
