@@ -104,6 +104,21 @@ impl DmaRegion {
         Self { virt, phys, size }
     }
 
+    /// A region of no bytes: what stands in for one given back while its
+    /// owner is dropped. Every access checks the size, so none reaches it.
+    fn empty() -> Self {
+        Self {
+            virt: NonNull::dangling(),
+            phys: 0,
+            size: 0,
+        }
+    }
+
+    /// The region, leaving one of no bytes in its place.
+    pub(crate) fn take(&mut self) -> Self {
+        core::mem::replace(self, Self::empty())
+    }
+
     /// The first `size` bytes of the region (all of it if it is smaller).
     pub(crate) fn trimmed(self, size: usize) -> Self {
         Self {

@@ -280,9 +280,16 @@ impl ItsTable {
 
     /// Gives all memory back.
     pub(crate) fn release<M: DmaMemory>(mut self, memory: &mut M) {
+        self.give_back(memory);
+    }
+
+    /// Gives all memory back, leaving a table of no bytes (for a driver
+    /// being dropped). The caller guarantees the ITS is disabled and
+    /// quiescent and GITS_BASERn invalid.
+    pub(crate) fn give_back<M: DmaMemory>(&mut self, memory: &mut M) {
         self.clear(memory);
         let request = DmaRequest::for_gic(self.memory.size(), self.page_size, self.quirks);
-        memory.deallocate(self.memory, request);
+        memory.deallocate(self.memory.take(), request);
     }
 }
 

@@ -6,7 +6,7 @@
 use super::Batching;
 use crate::command::{ItsCommand, RdBase};
 use crate::error::ItsError;
-use crate::memory::{DmaMemory, MemoryAttributes};
+use crate::memory::{DmaMemory, DmaRegion, MemoryAttributes};
 use crate::queue::{CommandQueue, QueueStats};
 use crate::registers::GitsFrame;
 use crate::wait::WaitPolicy;
@@ -84,6 +84,12 @@ impl<F: GitsFrame, M: DmaMemory> CommandChannel<F, M> {
     /// Marks the queue invalid in GITS_CBASER.
     pub(super) fn invalidate_queue(&self) {
         self.queue.invalidate(&self.frame);
+    }
+
+    /// The memory provider and the ring, for giving the ring back as the
+    /// driver is dropped.
+    pub(super) fn into_memory_and_ring(self) -> (M, DmaRegion) {
+        (self.memory, self.queue.into_ring())
     }
 
     /// Queues one command (published at once with

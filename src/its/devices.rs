@@ -2,7 +2,7 @@
 //! (MAPTI, INV), and what can be done to a mapped event (DISCARD, MOVI,
 //! INT, CLEAR, a new configuration), Arm IHI 0069 5.3.
 
-use super::Its;
+use super::{Its, ItsFeatures};
 use crate::command::{ItsCommand, RdBase};
 use crate::error::ItsError;
 use crate::id::{CollectionId, DeviceId, EventId, IntId};
@@ -44,12 +44,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// allocated with: a power of two entries, at least two, 256-byte
     /// aligned, where the ITS reaches.
     pub(crate) fn itt_request(&self, events: u32) -> DmaRequest {
-        let entries = events
-            .max(2)
-            .checked_next_power_of_two()
-            .map_or(1 << 32, u64::from);
-        let bytes = (entries as usize * self.features.itt_entry_size).next_multiple_of(ITT_ALIGN);
-        DmaRequest::for_gic(bytes, ITT_ALIGN, self.features.quirks)
+        itt_request(&self.features, events)
     }
 
     fn itt_attributes(&self) -> MemoryAttributes {
@@ -563,4 +558,15 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         );
         result
     }
+}
+
+/// What the ITT of a device with `events` events is allocated with: a
+/// power of two of entries (two at least), in 256-byte units.
+pub(super) fn itt_request(features: &ItsFeatures, events: u32) -> DmaRequest {
+    let entries = events
+        .max(2)
+        .checked_next_power_of_two()
+        .map_or(1 << 32, u64::from);
+    let bytes = (entries as usize * features.itt_entry_size).next_multiple_of(ITT_ALIGN);
+    DmaRequest::for_gic(bytes, ITT_ALIGN, features.quirks)
 }

@@ -18,12 +18,14 @@ use crate::registers::{GITS_CTLR, GitsFrame};
 use crate::registry::Registry;
 use crate::tables::ItsTable;
 use alloc::vec::Vec;
+use core::mem::ManuallyDrop;
 
 mod channel;
 mod collections;
 mod config;
 mod devices;
 mod features;
+mod memory_source;
 mod probe;
 mod quiesce;
 mod report;
@@ -32,6 +34,7 @@ mod suspend;
 use channel::CommandChannel;
 pub use config::{Batching, Doorbell, ItsConfig};
 pub use features::ItsFeatures;
+use memory_source::MemorySource;
 pub(crate) use quiesce::disable_and_quiesce;
 pub use quiesce::quiesce;
 pub use report::{ItsState, MemoryUse};
@@ -43,8 +46,9 @@ pub use suspend::Restored;
 /// nothing and referring to none of the driver's memory), then gives the
 /// ITTs back.
 pub struct Its<F: GitsFrame, M: DmaMemory> {
-    /// The frame, the memory and the command queue.
-    channel: CommandChannel<F, M>,
+    /// The frame, the memory (its own or the domain's) and the command
+    /// queue; taken apart only by `Drop`, to give the queue back.
+    channel: ManuallyDrop<CommandChannel<F, MemorySource<M>>>,
     features: ItsFeatures,
     /// The attributes the tables were asked with.
     attributes: MemoryAttributes,

@@ -3,7 +3,9 @@
 //! describes them, then the ITS is enabled (Arm IHI 0069 12.19.1, 12.19.2,
 //! 12.19.6).
 
-use super::{CommandChannel, Doorbell, Its, ItsConfig, ItsFeatures, ItsState, quiesce};
+use super::{
+    CommandChannel, Doorbell, Its, ItsConfig, ItsFeatures, ItsState, MemorySource, quiesce,
+};
 use crate::error::ItsError;
 use crate::lpi::LpiDomain;
 use crate::memory::{self, DmaMemory, DmaRequest, MemoryAttributes};
@@ -12,6 +14,7 @@ use crate::registers::{GITS_CBASER, GITS_CTLR, GITS_IIDR, GITS_TYPER, GitsFrame}
 use crate::registry::Registry;
 use crate::tables::{self, ItsTable, TableRequest};
 use alloc::vec::Vec;
+use core::mem::ManuallyDrop;
 
 impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// Probes the ITS behind `frame`, allocates its tables and command queue
@@ -35,7 +38,33 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// 1. The memory allocated so far is given back.
     pub fn probe(
         frame: F,
-        mut memory: M,
+        memory: M,
+        domain: &LpiDomain<M>,
+        config: ItsConfig,
+    ) -> Result<Self, ItsError> {
+        Self::probe_with(frame, MemorySource::Own(memory), domain, config)
+    }
+
+    /// [`Its::probe`] with the domain's memory provider instead of one of
+    /// its own: every allocation, given back and cleaned through the
+    /// provider that [`LpiDomain::new`] or [`LpiDomain::with_region`] was
+    /// given, under the domain's lock. One provider then serves the LPI
+    /// tables and every ITS, and need not be `Clone` (a kernel's own frame
+    /// allocator, say).
+    ///
+    /// # Errors
+    /// As [`Its::probe`].
+    pub fn probe_sharing(
+        frame: F,
+        domain: &LpiDomain<M>,
+        config: ItsConfig,
+    ) -> Result<Self, ItsError> {
+        Self::probe_with(frame, MemorySource::Domain(domain.clone()), domain, config)
+    }
+
+    fn probe_with(
+        frame: F,
+        mut memory: MemorySource<M>,
         domain: &LpiDomain<M>,
         config: ItsConfig,
     ) -> Result<Self, ItsError> {
@@ -96,7 +125,13 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
         let device_limit = device_table.capacity;
         let its = Self {
-            channel: CommandChannel::new(frame, memory, queue, config.wait, config.batching),
+            channel: ManuallyDrop::new(CommandChannel::new(
+                frame,
+                memory,
+                queue,
+                config.wait,
+                config.batching,
+            )),
             features,
             attributes,
             device_table,
@@ -130,7 +165,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 /// The command queue is 64 KiB aligned: KVM's ITS ignores GITS_CBASER's
 /// address bits \[15:12\], so any other alignment would put its queue
 /// elsewhere.
-const QUEUE_ALIGN: usize = 65536;
+pub(super) const QUEUE_ALIGN: usize = 65536;
 
 /// What `probe` allocates before it programs any register.
 struct Allocation {

@@ -18,10 +18,13 @@
 use crate::command::{ItsCommand, RdBase};
 use crate::error::ItsError;
 use crate::id::{CollectionId, DeviceId, EventId, ProcessorNumber};
+use crate::its::devices::itt_request;
+use crate::its::probe::QUEUE_ALIGN;
 use crate::its::{Its, ItsState, disable_and_quiesce};
-use crate::memory::DmaMemory;
+use crate::memory::{DmaMemory, DmaRequest};
 use crate::registers::{GITS_IIDR, GITS_TYPER, GitsFrame};
 use alloc::vec::Vec;
+use core::mem::ManuallyDrop;
 
 /// What [`Its::restore`] replayed.
 #[must_use = "a restore may defer collections whose CPU is not ready: check `deferred_collections`"]
@@ -509,14 +512,17 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 impl<F: GitsFrame, M: DmaMemory> Drop for Its<F, M> {
     /// Dropping the driver runs [`Its::save`], so the ITS is left disabled,
     /// holding no mapping and referring to none of the driver's memory; then
-    /// the ITTs are given back. The tables and the queue stay allocated (the
-    /// memory provider goes with the driver anyway), and the LPI tables
-    /// always do: a redistributor whose EnableLPIs cannot be cleared still
-    /// points at them. If the ITS does not become quiescent nothing is given
-    /// back.
+    /// everything it allocated goes back to its provider (its own, or the
+    /// domain's with [`Its::probe_sharing`]): the ITTs, the tables and the
+    /// queue. The LPI tables stay: a redistributor whose EnableLPIs cannot
+    /// be cleared still points at them. If the ITS does not become
+    /// quiescent nothing is given back.
     fn drop(&mut self) {
         if let Err(error) = self.save() {
             log::warn!("its: dropped without a clean save ({error}); its memory is kept");
+            // SAFETY: `drop` runs once and nothing uses the channel after
+            // this: it is dropped as a field would be.
+            unsafe { ManuallyDrop::drop(&mut self.channel) };
             return;
         }
         let mut registry = core::mem::take(&mut self.registry);
@@ -524,12 +530,24 @@ impl<F: GitsFrame, M: DmaMemory> Drop for Its<F, M> {
             self.slot,
             registry.mappings().map(|(_, mapping)| mapping.intid()),
         );
+        let memory = self.channel.memory_mut();
         for record in registry.take_devices() {
-            let request = self.itt_request(record.events.len() as u32);
-            self.channel.memory_mut().deallocate(record.itt, request);
+            let request = itt_request(&self.features, record.events.len() as u32);
+            memory.deallocate(record.itt, request);
         }
         for (itt, request) in self.quarantine.drain(..) {
-            self.channel.memory_mut().deallocate(itt, request);
+            memory.deallocate(itt, request);
         }
+        // Save left GITS_BASERn and GITS_CBASER invalid: the ITS refers to
+        // none of them any more.
+        self.device_table.give_back(memory);
+        if let Some(table) = self.collection_table.as_mut() {
+            table.give_back(memory);
+        }
+        // SAFETY: `drop` runs once and nothing uses the channel after this.
+        let channel = unsafe { ManuallyDrop::take(&mut self.channel) };
+        let (mut memory, ring) = channel.into_memory_and_ring();
+        let request = DmaRequest::for_gic(ring.size(), QUEUE_ALIGN, self.features.quirks);
+        memory.deallocate(ring, request);
     }
 }

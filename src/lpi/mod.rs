@@ -253,6 +253,12 @@ impl<M: DmaMemory> LpiDomain<M> {
         self.shared.lock()
     }
 
+    /// Runs `f` on the domain's memory provider, under the domain's lock
+    /// (for an ITS that shares it, [`crate::Its::probe_sharing`]).
+    pub(crate) fn with_memory<R>(&self, f: impl FnOnce(&mut M) -> R) -> R {
+        f(&mut self.lock().memory)
+    }
+
     /// Points the redistributor behind `gicr` (its RD_base frame, at
     /// physical address `rd_base`) at the domain's tables and enables its
     /// LPIs. Call it once per CPU at boot, and again after a resume or a

@@ -26,5 +26,6 @@ mod probe;
 mod queue;
 mod quirks;
 mod save_restore;
+mod shared_memory;
 mod two_its;
 mod waits;
