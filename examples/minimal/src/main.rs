@@ -143,7 +143,7 @@ fn run() -> Result<(), Failure> {
         }),
         ..ItsConfig::default()
     };
-    let mut its = Its::probe(gits, DMA.memory(), &lpis, config)?;
+    let mut its = Its::probe_sharing(gits, &lpis, config)?;
     its.map_collection(CollectionId(0), cpu)?;
 
     // The device (DeviceID 0, one event) and its MSI.
