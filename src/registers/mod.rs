@@ -58,8 +58,8 @@ use tock_registers::{LocalRegisterCopy, RegisterLongName};
 
 /// The read-only fields of a register value, through a bitfield type of
 /// their own (`GICD_CTLR_RO`, `GITS_CTLR_RO`, `GITS_BASER_RO`,
-/// `GICR_CTLR_RO`, `GICR_PWRR_RO`). A write or a modify takes fields of the register's own
-/// type, so a read-only field cannot be written by mistake:
+/// `GICR_CTLR_RO`, `GICR_PWRR_RO`). A write or a modify takes fields of the
+/// register's own type, so a read-only field cannot be written by mistake:
 ///
 /// ```compile_fail
 /// use gicv3_its::registers::{GITS_BASER, GITS_BASER_RO, GitsFrame};
