@@ -116,13 +116,12 @@ impl<F: GitsFrame, M: DmaMemory> CommandChannel<F, M> {
     /// the ITS has consumed them.
     pub(super) fn send(
         &mut self,
-        commands: &[ItsCommand],
+        commands: impl IntoIterator<Item = ItsCommand>,
         syncs: &[RdBase],
     ) -> Result<(), ItsError> {
         let syncs = syncs.iter().map(|&rdbase| ItsCommand::Sync { rdbase });
         commands
-            .iter()
-            .copied()
+            .into_iter()
             .chain(syncs)
             .try_for_each(|command| self.submit(command))?;
         self.finish()

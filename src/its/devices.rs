@@ -149,26 +149,27 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             .registry
             .device(device_id)
             .ok_or(ItsError::DeviceNotMapped { device_id })?;
+        let targets = self
+            .sync_targets(self.live_processors(record.events().map(|(_, mapping)| mapping.icid())));
         // DISCARD each event first: MAPD V=0 drops the translations but not
         // the LPIs' pending state (5.3.5, 5.3.9), and the LPIs are about to
         // be freed for reuse. Then SYNC every redistributor they went to, so
-        // nothing through the old ITT is still in flight.
-        let mut commands: Vec<ItsCommand> = record
-            .events()
-            .map(|(event_id, _)| ItsCommand::Discard {
-                device_id,
-                event_id,
-            })
-            .collect();
-        commands.push(ItsCommand::Mapd {
+        // nothing through the old ITT is still in flight. Streamed from the
+        // registry: no list of a device's events is built.
+        let discards = record.events().map(|(event_id, _)| ItsCommand::Discard {
+            device_id,
+            event_id,
+        });
+        let unmap = ItsCommand::Mapd {
             device_id,
             size: record.mapd_size(),
             itt_address: record.itt.phys(),
             valid: false,
-        });
-        let targets = self
-            .sync_targets(self.live_processors(record.events().map(|(_, mapping)| mapping.icid())));
-        self.execute(&commands, &targets)?;
+        };
+        let result = self
+            .channel
+            .send(discards.chain(core::iter::once(unmap)), &targets);
+        self.recovery_after(result)?;
         log::info!("its: MAPD dev {device_id:#x} valid 0");
         if let Some(record) = self.registry.remove_device(device_id) {
             for (_, mapping) in record.events() {
@@ -488,20 +489,14 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     ) -> Result<(), ItsError> {
         self.check_active()?;
         let config = LpiConfig::new(priority, enabled);
-        let mut mappings = Vec::with_capacity(events.len());
-        let mut collections: Vec<CollectionId> = Vec::new();
+        // Every event mapped, in a collection live on a ready redistributor
+        // (its INVALL must be followed by a SYNC), before anything changes.
         for &(device_id, event_id) in events {
             let mapping = self.mapped_event(device_id, event_id)?;
-            let icid = mapping.icid();
-            if !collections.contains(&icid) {
-                // The collection must be live on a ready redistributor for
-                // its INVALL to be followed by a SYNC.
-                self.rdbase_of_collection(icid)?;
-                collections.push(icid);
-            }
-            mappings.push((device_id, event_id, mapping));
+            self.rdbase_of_collection(mapping.icid())?;
         }
-        for &(device_id, event_id, mapping) in &mappings {
+        for &(device_id, event_id) in events {
+            let mapping = self.mapped_event(device_id, event_id)?;
             self.domain.set_config(mapping.intid(), config);
             self.registry.set_event(
                 device_id,
@@ -509,12 +504,24 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 EventMapping::new(mapping.intid(), mapping.icid(), config),
             );
         }
-        let invalls: Vec<ItsCommand> = collections
-            .iter()
-            .map(|&icid| ItsCommand::Invall { icid })
-            .collect();
-        let syncs = self.sync_targets(self.live_processors(collections));
-        self.execute(&invalls, &syncs)
+        // One INVALL per collection that any of the events is in, in ICID
+        // order, then the SYNCs; collections are few, events may be many,
+        // and no list of either is built.
+        let registry = &self.registry;
+        let icids = || {
+            events
+                .iter()
+                .filter_map(|&(device_id, event_id)| registry.event(device_id, event_id))
+                .map(|mapping| mapping.icid())
+        };
+        let syncs = self.sync_targets(self.live_processors(icids()));
+        let invalls = registry
+            .collections()
+            .map(|(icid, _)| icid)
+            .filter(|&icid| icids().any(|concerned| concerned == icid))
+            .map(|icid| ItsCommand::Invall { icid });
+        let result = self.channel.send(invalls, &syncs);
+        self.recovery_after(result)
     }
 
     /// Sets an event's LPI priority and enable bit in the property table and

@@ -212,12 +212,16 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// one place that decides where SYNCs go; the caller says which
     /// collections its commands concern.
     fn sync_targets(&self, processors: impl IntoIterator<Item = ProcessorNumber>) -> Vec<RdBase> {
-        let mut targets: Vec<RdBase> = processors
-            .into_iter()
-            .filter_map(|processor_number| self.ready_rdbase(processor_number).ok())
-            .collect();
-        targets.sort_unstable();
-        targets.dedup();
+        // Kept sorted and without repeats as it is built: one entry per
+        // redistributor, however many events name it.
+        let mut targets: Vec<RdBase> = Vec::new();
+        for processor_number in processors {
+            if let Ok(rdbase) = self.ready_rdbase(processor_number)
+                && let Err(at) = targets.binary_search(&rdbase)
+            {
+                targets.insert(at, rdbase);
+            }
+        }
         targets
     }
 
@@ -237,7 +241,13 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// waits until the ITS has consumed them. A stall or timeout moves the
     /// driver to [`ItsState::NeedsRecovery`].
     fn execute(&mut self, commands: &[ItsCommand], syncs: &[RdBase]) -> Result<(), ItsError> {
-        let result = self.channel.send(commands, syncs);
+        let result = self.channel.send(commands.iter().copied(), syncs);
+        self.recovery_after(result)
+    }
+
+    /// `result` of sending commands, with the driver moved to
+    /// [`ItsState::NeedsRecovery`] if it is a stall or a timeout.
+    fn recovery_after(&mut self, result: Result<(), ItsError>) -> Result<(), ItsError> {
         if result.is_err() {
             self.state = ItsState::NeedsRecovery;
         }

@@ -273,3 +273,28 @@ fn save_streams_its_commands_so_its_heap_does_not_grow_with_the_mappings() {
         );
     }
 }
+
+#[test]
+fn unmapping_and_configuring_build_no_list_of_events() {
+    // Per device and per batch of events: what these allocate for a moment
+    // does not grow with the events (a device of 2048 MSI-X vectors, a
+    // batch of all of them).
+    let transient_heap = |events: u32| {
+        let (model, mut its) = mapped(2, events, its_config(Batching::Batched));
+        let device = gicv3_its::DeviceId(workload::FIRST_DEVICE_ID);
+        let batch: Vec<(gicv3_its::DeviceId, gicv3_its::EventId)> = (0..events)
+            .map(|event| (device, gicv3_its::EventId(event)))
+            .collect();
+        let before = heap::live();
+        heap::reset_peak();
+        its.configure_events(&batch, 0xa0, true).expect("configure");
+        let configuring = heap::peak() - before;
+        heap::reset_peak();
+        let before = heap::live();
+        its.unmap_device(device).expect("unmap");
+        let unmapping = heap::peak() - before;
+        assert!(model.violations().is_empty());
+        (configuring, unmapping)
+    };
+    assert_eq!(transient_heap(8), transient_heap(2048));
+}
