@@ -321,6 +321,20 @@ impl Registry {
         record.live = true;
     }
 
+    /// Records as live every collection for which `to` names the
+    /// processor it is now held on (by a restore or a move), in ICID order.
+    pub(crate) fn set_collections_live(
+        &mut self,
+        mut to: impl FnMut(CollectionId, CollectionRecord) -> Option<ProcessorNumber>,
+    ) {
+        for (&icid, record) in self.collections.iter_mut() {
+            if let Some(processor_number) = to(icid, *record) {
+                record.processor_number = processor_number;
+                record.live = true;
+            }
+        }
+    }
+
     /// Forgets an unmapped collection.
     pub(crate) fn remove_collection(&mut self, icid: CollectionId) {
         self.collections.remove(&icid);

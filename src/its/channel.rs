@@ -117,9 +117,9 @@ impl<F: GitsFrame, M: DmaMemory> CommandChannel<F, M> {
     pub(super) fn send(
         &mut self,
         commands: impl IntoIterator<Item = ItsCommand>,
-        syncs: &[RdBase],
+        syncs: impl IntoIterator<Item = RdBase>,
     ) -> Result<(), ItsError> {
-        let syncs = syncs.iter().map(|&rdbase| ItsCommand::Sync { rdbase });
+        let syncs = syncs.into_iter().map(|rdbase| ItsCommand::Sync { rdbase });
         commands
             .into_iter()
             .chain(syncs)

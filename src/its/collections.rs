@@ -9,8 +9,6 @@ use crate::id::{CollectionId, ProcessorNumber};
 use crate::memory::DmaMemory;
 use crate::registers::GitsFrame;
 use crate::registry::CollectionRecord;
-use alloc::vec;
-use alloc::vec::Vec;
 
 impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// Maps collection `icid` to the redistributor of `processor_number`
@@ -243,32 +241,28 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         then: Option<(ItsCommand, RdBase)>,
         why: &str,
     ) -> Result<(), ItsError> {
-        let selected: Vec<CollectionId> = self
-            .registry
-            .collections()
-            .filter(|(_, record)| select(record))
-            .map(|(icid, _)| icid)
-            .collect();
-        if selected.is_empty() && then.is_none() {
+        let registry = &self.registry;
+        if then.is_none() && !registry.collections().any(|(_, record)| select(&record)) {
             return Ok(());
         }
-        let mut commands: Vec<ItsCommand> = selected
-            .iter()
-            .flat_map(|&icid| map_and_reload(icid, to_rdbase))
-            .collect();
-        let mut syncs = vec![to_rdbase];
-        if let Some((command, other)) = then {
-            commands.push(command);
-            syncs.insert(0, other);
-        }
-        self.execute(&commands, &syncs)?;
-        for icid in selected {
-            log::info!(
-                "its: MAPC icid {icid} valid 1 rdbase {:#x} ({why})",
-                to_rdbase.field()
-            );
-            self.registry.set_collection_live(icid, to);
-        }
+        // Streamed from the registry: no list of the collections is built.
+        let commands = registry
+            .collections()
+            .filter(|(_, record)| select(record))
+            .flat_map(|(icid, _)| map_and_reload(icid, to_rdbase))
+            .chain(then.map(|(command, _)| command));
+        let syncs = then.map(|(_, other)| other).into_iter().chain([to_rdbase]);
+        let result = self.channel.send(commands, syncs);
+        self.recovery_after(result)?;
+        self.registry.set_collections_live(|icid, record| {
+            select(&record).then(|| {
+                log::info!(
+                    "its: MAPC icid {icid} valid 1 rdbase {:#x} ({why})",
+                    to_rdbase.field()
+                );
+                to
+            })
+        });
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! (MAPTI, INV), and what can be done to a mapped event (DISCARD, MOVI,
 //! INT, CLEAR, a new configuration), Arm IHI 0069 5.3.
 
-use super::{Its, ItsFeatures};
+use super::{Its, ItsFeatures, Targets, live_processors};
 use crate::command::{ItsCommand, RdBase};
 use crate::error::ItsError;
 use crate::id::{CollectionId, DeviceId, EventId, IntId};
@@ -149,8 +149,10 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             .registry
             .device(device_id)
             .ok_or(ItsError::DeviceNotMapped { device_id })?;
-        let targets = self
-            .sync_targets(self.live_processors(record.events().map(|(_, mapping)| mapping.icid())));
+        let registry = &self.registry;
+        let syncs = Targets::of(&self.domain, &self.features).syncs(|| {
+            live_processors(registry, record.events().map(|(_, mapping)| mapping.icid()))
+        });
         // DISCARD each event first: MAPD V=0 drops the translations but not
         // the LPIs' pending state (5.3.5, 5.3.9), and the LPIs are about to
         // be freed for reuse. Then SYNC every redistributor they went to, so
@@ -168,7 +170,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         };
         let result = self
             .channel
-            .send(discards.chain(core::iter::once(unmap)), &targets);
+            .send(discards.chain(core::iter::once(unmap)), syncs);
         self.recovery_after(result)?;
         log::info!("its: MAPD dev {device_id:#x} valid 0");
         if let Some(record) = self.registry.remove_device(device_id) {
@@ -514,13 +516,14 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 .filter_map(|&(device_id, event_id)| registry.event(device_id, event_id))
                 .map(|mapping| mapping.icid())
         };
-        let syncs = self.sync_targets(self.live_processors(icids()));
+        let syncs =
+            Targets::of(&self.domain, &self.features).syncs(|| live_processors(registry, icids()));
         let invalls = registry
             .collections()
             .map(|(icid, _)| icid)
             .filter(|&icid| icids().any(|concerned| concerned == icid))
             .map(|icid| ItsCommand::Invall { icid });
-        let result = self.channel.send(invalls, &syncs);
+        let result = self.channel.send(invalls, syncs);
         self.recovery_after(result)
     }
 

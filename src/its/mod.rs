@@ -30,6 +30,7 @@ mod probe;
 mod quiesce;
 mod report;
 mod suspend;
+mod targets;
 
 use channel::CommandChannel;
 pub use config::{Batching, Doorbell, ItsConfig};
@@ -39,6 +40,7 @@ pub(crate) use quiesce::disable_and_quiesce;
 pub use quiesce::quiesce;
 pub use report::{ItsState, MemoryUse};
 pub use suspend::Restored;
+use targets::{Targets, live_processors};
 
 /// A GICv3 ITS and the LPIs it maps.
 ///
@@ -163,32 +165,23 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         &self.domain
     }
 
-    /// The RDbase for a processor, in the form GITS_TYPER.PTA asks for.
-    /// Any redistributor the domain has initialised, ready or not: for
-    /// commands that only name it (MAPC V=0).
-    pub(crate) fn rdbase(&self, processor_number: ProcessorNumber) -> Result<RdBase, ItsError> {
-        let (rd_base, _) = self.domain.target(processor_number)?;
-        Ok(self.encode_rdbase(processor_number, rd_base))
+    /// The redistributors as this ITS names them (see [`Targets`]).
+    fn targets(&self) -> Targets<'_, M> {
+        Targets::of(&self.domain, &self.features)
     }
 
-    /// A redistributor whose LPIs are enabled now: for MAPC V=1 and for
-    /// SYNC, which must not target one that is not (5.3.8, 5.3.23).
+    /// The RDbase for a processor, in the form GITS_TYPER.PTA asks for:
+    /// any redistributor the domain has initialised ([`Targets::any`]).
+    pub(crate) fn rdbase(&self, processor_number: ProcessorNumber) -> Result<RdBase, ItsError> {
+        self.targets().any(processor_number)
+    }
+
+    /// A redistributor whose LPIs are enabled now ([`Targets::ready`]).
     pub(crate) fn ready_rdbase(
         &self,
         processor_number: ProcessorNumber,
     ) -> Result<RdBase, ItsError> {
-        match self.domain.target(processor_number)? {
-            (rd_base, true) => Ok(self.encode_rdbase(processor_number, rd_base)),
-            (_, false) => Err(ItsError::RedistributorNotReady { processor_number }),
-        }
-    }
-
-    fn encode_rdbase(&self, processor_number: ProcessorNumber, rd_base: u64) -> RdBase {
-        if self.features.pta {
-            RdBase::physical_address(rd_base)
-        } else {
-            RdBase::processor_number(processor_number)
-        }
+        self.targets().ready(processor_number)
     }
 
     /// The redistributor of a collection the ITS holds now, for SYNC.
@@ -206,42 +199,13 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         self.ready_rdbase(record.processor_number())
     }
 
-    /// The redistributors to SYNC after commands for collections on
-    /// `processors`: each once, in order, and only those whose LPIs are
-    /// enabled now, because a SYNC must not target any other (5.3.23). The
-    /// one place that decides where SYNCs go; the caller says which
-    /// collections its commands concern.
-    fn sync_targets(&self, processors: impl IntoIterator<Item = ProcessorNumber>) -> Vec<RdBase> {
-        // Kept sorted and without repeats as it is built: one entry per
-        // redistributor, however many events name it.
-        let mut targets: Vec<RdBase> = Vec::new();
-        for processor_number in processors {
-            if let Ok(rdbase) = self.ready_rdbase(processor_number)
-                && let Err(at) = targets.binary_search(&rdbase)
-            {
-                targets.insert(at, rdbase);
-            }
-        }
-        targets
-    }
-
-    /// The processor numbers of the live collections among `collections`.
-    fn live_processors(
-        &self,
-        collections: impl IntoIterator<Item = CollectionId>,
-    ) -> impl Iterator<Item = ProcessorNumber> {
-        collections
-            .into_iter()
-            .filter_map(|icid| self.registry.collection(icid))
-            .filter(|record| record.is_live())
-            .map(|record| record.processor_number())
-    }
-
     /// Sends `commands`, then one SYNC per redistributor in `syncs`, and
     /// waits until the ITS has consumed them. A stall or timeout moves the
     /// driver to [`ItsState::NeedsRecovery`].
     fn execute(&mut self, commands: &[ItsCommand], syncs: &[RdBase]) -> Result<(), ItsError> {
-        let result = self.channel.send(commands.iter().copied(), syncs);
+        let result = self
+            .channel
+            .send(commands.iter().copied(), syncs.iter().copied());
         self.recovery_after(result)
     }
 

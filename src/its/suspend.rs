@@ -15,15 +15,14 @@
 //! timed-out command, so the hardware again holds exactly what the registry
 //! says.
 
-use crate::command::{ItsCommand, RdBase};
+use crate::command::ItsCommand;
 use crate::error::ItsError;
-use crate::id::{CollectionId, DeviceId, EventId, ProcessorNumber};
+use crate::id::{DeviceId, EventId};
 use crate::its::devices::itt_request;
 use crate::its::probe::QUEUE_ALIGN;
-use crate::its::{Its, ItsState, disable_and_quiesce};
+use crate::its::{Its, ItsState, Targets, disable_and_quiesce};
 use crate::memory::{DmaMemory, DmaRequest};
 use crate::registers::{GITS_IIDR, GITS_TYPER, GitsFrame};
-use alloc::vec::Vec;
 use core::mem::ManuallyDrop;
 
 /// What [`Its::restore`] replayed.
@@ -285,28 +284,26 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// with [`Pending::Discard`]) and MAPC V=0 for every collection, then a
     /// SYNC per redistributor, and waits once.
     fn tear_down(&mut self, pending: Pending) -> Result<(), ItsError> {
+        // Commands go to the ring as they are generated from the registry:
+        // no list of them, or of the redistributors, is built, so a save
+        // needs no heap.
+        let targets = Targets::of(&self.domain, &self.features);
+        let registry = &self.registry;
         let live = || {
-            self.registry
+            registry
                 .collections()
                 .filter(|(_, record)| record.is_live())
         };
-        let syncs = self.sync_targets(live().map(|(_, record)| record.processor_number()));
-        let collections: Vec<ItsCommand> = live()
-            .filter_map(|(icid, record)| {
-                let rdbase = self.rdbase(record.processor_number()).ok()?;
-                log::info!("its: MAPC icid {icid} valid 0 (save)");
-                Some(ItsCommand::Mapc {
-                    icid,
-                    rdbase,
-                    valid: false,
-                })
+        let syncs = targets.syncs(|| live().map(|(_, record)| record.processor_number()));
+        let unmaps = live().filter_map(|(icid, record)| {
+            let rdbase = targets.any(record.processor_number()).ok()?;
+            log::info!("its: MAPC icid {icid} valid 0 (save)");
+            Some(ItsCommand::Mapc {
+                icid,
+                rdbase,
+                valid: false,
             })
-            .collect();
-        // Commands go to the ring as they are generated from the registry:
-        // no list of them is built, so a save needs no heap that grows with
-        // what is mapped (only the collections' MAPCs and the SYNC targets
-        // above, a few each).
-        let registry = &self.registry;
+        });
         let queued = &mut self.channel;
         if let Pending::Discard = pending {
             for (device_id, record) in registry.devices().filter(|(_, r)| r.is_live()) {
@@ -332,7 +329,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 valid: false,
             })?;
         }
-        for command in collections {
+        for command in unmaps {
             queued.submit(command)?;
         }
         for rdbase in syncs {
@@ -408,60 +405,49 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         // Collections whose redistributor is ready now; the others wait for
         // `restore_collections`. Events are mapped whatever their
         // collection (MAPTI needs only a valid ICID, 5.3.11).
-        let ready: Vec<(CollectionId, ProcessorNumber, RdBase)> = self
-            .registry
-            .collections()
-            .filter(|(_, record)| !record.is_live())
-            .filter_map(|(icid, record)| {
-                let processor_number = record.processor_number();
-                Some((
-                    icid,
-                    processor_number,
-                    self.ready_rdbase(processor_number).ok()?,
-                ))
-            })
-            .collect();
-        let mapc: Vec<ItsCommand> = ready
-            .iter()
-            .map(|&(icid, _, rdbase)| ItsCommand::Mapc {
+        let targets = Targets::of(&self.domain, &self.features);
+        let registry = &self.registry;
+        let ready = || {
+            registry
+                .collections()
+                .filter(|(_, record)| !record.is_live())
+                .filter_map(move |(icid, record)| {
+                    Some((icid, targets.ready(record.processor_number()).ok()?))
+                })
+        };
+        let mapc = ready().map(|(icid, rdbase)| {
+            log::info!(
+                "its: MAPC icid {icid} valid 1 rdbase {:#x} (restore)",
+                rdbase.field()
+            );
+            ItsCommand::Mapc {
                 icid,
                 rdbase,
                 valid: true,
-            })
-            .collect();
-        let invall: Vec<ItsCommand> = ready
-            .iter()
-            .map(|&(icid, _, _)| ItsCommand::Invall { icid })
-            .collect();
+            }
+        });
+        let invall = ready().map(|(icid, _)| ItsCommand::Invall { icid });
         // Every collection the ITS holds after the replay: those live
         // before it and those it maps.
-        let syncs: Vec<ItsCommand> = self
-            .sync_targets(
-                self.registry
+        let syncs = targets
+            .syncs(|| {
+                registry
                     .collections()
-                    .map(|(_, record)| record.processor_number()),
-            )
-            .into_iter()
-            .map(|rdbase| ItsCommand::Sync { rdbase })
-            .collect();
+                    .map(|(_, record)| record.processor_number())
+            })
+            .map(|rdbase| ItsCommand::Sync { rdbase });
 
         // Commands go to the ring as they are generated: no list of them is
-        // built, so a resume needs no large allocation. The registry is only
-        // read here; `live` is set once the ITS has consumed everything.
+        // built, so a resume needs no heap. The registry is only read here;
+        // `live` is set once the ITS has consumed everything.
         let queued = &mut self.channel;
         let mut failure = None;
         let mut stopped_at = None;
         let result = (|| {
-            for command in &mapc {
-                if let ItsCommand::Mapc { icid, rdbase, .. } = command {
-                    log::info!(
-                        "its: MAPC icid {icid} valid 1 rdbase {:#x} (restore)",
-                        rdbase.field()
-                    );
-                }
-                queued.submit(*command)?;
+            for command in mapc {
+                queued.submit(command)?;
             }
-            for (device_id, record) in self.registry.devices().filter(|(_, r)| !r.is_live()) {
+            for (device_id, record) in registry.devices().filter(|(_, r)| !r.is_live()) {
                 if let Err(error) = self
                     .device_table
                     .ensure_entry(queued.memory_mut(), device_id)
@@ -491,8 +477,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                     }
                 }
             }
-            for command in invall.iter().chain(&syncs) {
-                queued.submit(*command)?;
+            for command in invall.chain(syncs) {
+                queued.submit(command)?;
             }
             queued.finish()
         })();
@@ -500,9 +486,12 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             self.state = ItsState::NeedsRecovery;
             return Err(error);
         }
-        for (icid, processor_number, _) in ready {
-            self.registry.set_collection_live(icid, processor_number);
-        }
+        // The collections mapped: those that were ready, as they still are.
+        self.registry.set_collections_live(|_, record| {
+            let processor_number = record.processor_number();
+            (!record.is_live() && targets.ready(processor_number).is_ok())
+                .then_some(processor_number)
+        });
         // Everything before the device that could not be replayed is live.
         self.registry.set_devices_live_before(stopped_at);
         failure.map_or(Ok(()), Err)
