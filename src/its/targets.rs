@@ -76,6 +76,9 @@ impl<'a, M: DmaMemory> Targets<'a, M> {
         self,
         candidates: impl Fn() -> I,
     ) -> impl Iterator<Item = RdBase> {
+        // No more steps than candidates, whatever happens below: a walk
+        // that always ends.
+        let bound = candidates().count();
         let mut last: Option<ProcessorNumber> = None;
         let mut next_candidate = move || {
             let next = candidates()
@@ -84,13 +87,16 @@ impl<'a, M: DmaMemory> Targets<'a, M> {
             last = Some(next);
             Some(next)
         };
+        let mut walked = 0;
         core::iter::from_fn(move || {
-            loop {
+            while walked < bound {
+                walked += 1;
                 let processor_number = next_candidate()?;
                 if let Ok(rdbase) = self.ready(processor_number) {
                     return Some(rdbase);
                 }
             }
+            None
         })
     }
 }
