@@ -76,28 +76,20 @@ impl<'a, M: DmaMemory> Targets<'a, M> {
         self,
         candidates: impl Fn() -> I,
     ) -> impl Iterator<Item = RdBase> {
-        // No more steps than candidates, whatever happens below: a walk
-        // that always ends.
+        // Never more steps than there are candidates, so that the walk ends
+        // whatever the comparison below does.
         let bound = candidates().count();
         let mut last: Option<ProcessorNumber> = None;
-        let mut next_candidate = move || {
+        let next_candidate = move || {
             let next = candidates()
                 .filter(|processor_number| last.is_none_or(|last| *processor_number > last))
                 .min()?;
             last = Some(next);
             Some(next)
         };
-        let mut walked = 0;
-        core::iter::from_fn(move || {
-            while walked < bound {
-                walked += 1;
-                let processor_number = next_candidate()?;
-                if let Ok(rdbase) = self.ready(processor_number) {
-                    return Some(rdbase);
-                }
-            }
-            None
-        })
+        core::iter::from_fn(next_candidate)
+            .take(bound)
+            .filter_map(move |processor_number| self.ready(processor_number).ok())
     }
 }
 

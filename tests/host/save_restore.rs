@@ -559,3 +559,54 @@ fn a_recovered_its_counts_as_active_in_its_domain() {
     assert_model_matches_registry(&model, &its);
     assert_no_violations(&model);
 }
+
+/// Every SYNC of a save, a restore, an unmap and a batch of event changes
+/// goes to a redistributor that holds one of the collections concerned,
+/// each once (5.3.23): four CPUs, one collection each, events on all.
+#[test]
+fn syncs_go_once_to_each_redistributor_concerned() {
+    let (model, mut its) = setup(ModelConfig::default());
+    populate(&mut its, 4, 4);
+    let every_cpu: Vec<u64> = processor_numbers(&model).map(|p| u64::from(p.0)).collect();
+    let syncs_of = |model: &ItsModel, from: usize| -> Vec<u64> {
+        model.command_log()[from..]
+            .iter()
+            .filter_map(|command| match command {
+                ItsCommand::Sync { rdbase } => Some(rdbase.field()),
+                _ => None,
+            })
+            .collect()
+    };
+
+    let start = model.command_log().len();
+    its.save().expect("save");
+    assert_eq!(syncs_of(&model, start), every_cpu, "save");
+    let start = model.command_log().len();
+    let _ = its.restore().expect("restore");
+    assert_eq!(syncs_of(&model, start), every_cpu, "restore");
+
+    // The first device's events are on collections 0..4, ICID i on CPU i.
+    let device = DeviceId(0x100);
+    let events: Vec<(DeviceId, EventId)> = its
+        .registry()
+        .device(device)
+        .expect("the first device")
+        .events()
+        .map(|(event_id, _)| (device, event_id))
+        .collect();
+    let mut concerned: Vec<u64> = events
+        .iter()
+        .filter_map(|&(d, e)| its.registry().event(d, e))
+        .map(|mapping| u64::from(mapping.icid().0))
+        .collect();
+    concerned.sort_unstable();
+    concerned.dedup();
+    let start = model.command_log().len();
+    its.configure_events(&events, 0x80, true)
+        .expect("configure");
+    assert_eq!(syncs_of(&model, start), concerned, "configure_events");
+    let start = model.command_log().len();
+    its.unmap_device(device).expect("unmap");
+    assert_eq!(syncs_of(&model, start), concerned, "unmap_device");
+    assert_no_violations(&model);
+}
