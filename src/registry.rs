@@ -253,6 +253,17 @@ impl Registry {
         })
     }
 
+    /// Calls `f` with every event mapping, without its IDs: the cheapest
+    /// walk (two plain loops), for what needs only the LPIs and their
+    /// configuration, as a restore rewriting the property table.
+    pub(crate) fn for_each_event_mapping(&self, mut f: impl FnMut(&EventMapping)) {
+        for record in self.devices.iter() {
+            for mapping in record.events.iter().flatten() {
+                f(mapping);
+            }
+        }
+    }
+
     /// Records (or with `None` forgets) the mapping of one event of a mapped
     /// device, keeping every collection's event count in step.
     pub(crate) fn set_event(

@@ -390,9 +390,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         // LPI's configuration; INVALL in `replay` makes it take effect.
         let registry = &self.registry;
         self.domain.restore_configs(|write| {
-            for (_, mapping) in registry.mappings() {
-                write(mapping.intid(), mapping.config());
-            }
+            registry.for_each_event_mapping(|mapping| write(mapping.intid(), mapping.config()));
         });
         super::enable(self.channel.frame())
     }
