@@ -268,6 +268,12 @@ impl ItsTable {
         let size = self.memory.size();
         self.memory.fill(0, size, 0);
         self.memory.clean(memory, self.attributes, 0, size);
+        self.free_level2(memory);
+    }
+
+    /// Gives every level-2 page back, leaving the level-1 entries as they
+    /// are (the caller clears them, or gives the table back too).
+    fn free_level2<M: DmaMemory>(&mut self, memory: &mut M) {
         while let Some((_, page)) = self.level2.pop_first() {
             memory.deallocate(page, self.page_request());
         }
@@ -285,9 +291,10 @@ impl ItsTable {
 
     /// Gives all memory back, leaving a table of no bytes (for a driver
     /// being dropped). The caller guarantees the ITS is disabled and
-    /// quiescent and GITS_BASERn invalid.
+    /// quiescent and GITS_BASERn invalid. Nothing is zeroed: memory comes
+    /// back from its provider zeroed anyway.
     pub(crate) fn give_back<M: DmaMemory>(&mut self, memory: &mut M) {
-        self.clear(memory);
+        self.free_level2(memory);
         let request = DmaRequest::for_gic(self.memory.size(), self.page_size, self.quirks);
         memory.deallocate(self.memory.take(), request);
     }

@@ -39,19 +39,12 @@ use gicv3_its::{CollectionId, DeviceId, EventId, IntId, ItsCommand, ProcessorNum
 use gicv3_its_model::decode_command;
 use proptest::prelude::*;
 
-/// Asserts that `cmd` encodes to exactly `expected`, that the hand-written
-/// vector decodes back to `cmd` by both readings of the spec (the driver's
-/// `ItsCommand::decode` and the model's own `decode_command`), and that
-/// decode(encode(cmd)) == cmd.
+/// Asserts that `cmd` encodes to exactly `expected`, and that the
+/// hand-written vector decodes back to `cmd` by both readings of the spec
+/// (the driver's `ItsCommand::decode` and the model's own
+/// `decode_command`).
 fn check(cmd: ItsCommand, expected: [u64; 4]) {
-    let got = cmd.encode();
-    assert_eq!(
-        got,
-        expected,
-        "encode({cmd:?})\n  got      {}\n  expected {}",
-        hex(got),
-        hex(expected)
-    );
+    check_encode_only(cmd, expected);
     assert_eq!(
         ItsCommand::decode(expected),
         Some(cmd),
@@ -63,11 +56,6 @@ fn check(cmd: ItsCommand, expected: [u64; 4]) {
         Some(cmd),
         "the model's decode_command({})",
         hex(expected)
-    );
-    assert_eq!(
-        ItsCommand::decode(got),
-        Some(cmd),
-        "decode(encode({cmd:?}))"
     );
 }
 

@@ -224,7 +224,7 @@ fn bring_up(dtb_address: u64, entry_el: u64) -> Result<Kernel, alloc::string::St
     // each, the driver's default on aarch64), not by a count of register
     // reads.
     let wait = WaitPolicy::default();
-    msi::stop_previous_owner(&platform, &gic, wait)
+    msi::stop_previous_owner(&platform, wait)
         .map_err(|e| format!("stopping the previous owner's GIC state: {e}"))?;
     info!(
         "gic: distributor at {:#x}, redistributor at {:#x}",

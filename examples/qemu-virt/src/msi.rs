@@ -52,9 +52,6 @@ pub fn cpu_of(icid: CollectionId) -> usize {
 /// ([`INITIAL_DEVICES`]); frames beyond it are left to
 /// [`stop_previous_owner`], once paging maps them.
 pub fn stop_previous_owner_early(fdt: &Fdt, wait: WaitPolicy) -> Result<EarlyStop, ItsError> {
-    let mapped = |range: &Range<u64>| {
-        INITIAL_DEVICES.start as u64 <= range.start && range.end <= INITIAL_DEVICES.end as u64
-    };
     let mut stop = EarlyStop::default();
     let mut result = Ok(());
     platform::for_each_gic_frame(fdt, |frame| {
@@ -62,10 +59,11 @@ pub fn stop_previous_owner_early(fdt: &Fdt, wait: WaitPolicy) -> Result<EarlySto
             return;
         }
         result = match frame {
-            GicFrame::Its(frames) if mapped(&frames) => quiesce_at(frames.start, wait).map(|()| {
-                stop.itses += 1;
-            }),
-            GicFrame::Redistributors(region) if mapped(&region) => {
+            GicFrame::Its(frames) if initially_mapped(&frames) => quiesce_at(frames.start, wait)
+                .map(|()| {
+                    stop.itses += 1;
+                }),
+            GicFrame::Redistributors(region) if initially_mapped(&region) => {
                 // SAFETY: a redistributor region from the DTB, inside the
                 // block the initial page table maps as Device memory; no
                 // driver runs yet.
@@ -141,25 +139,38 @@ fn stop_lpis_at(rd_base: u64, wait: WaitPolicy) -> Result<Lpis, ItsError> {
     })
 }
 
-/// [`stop_previous_owner_early`] for every ITS and redistributor, once
-/// paging maps them all: what the initial map did not reach (QEMU puts
-/// redistributors beyond 123 CPUs high), and nothing more elsewhere.
-pub fn stop_previous_owner(
-    platform: &Platform,
-    gic: &Gic,
-    wait: WaitPolicy,
-) -> Result<(), ItsError> {
-    for node in &platform.its {
+/// [`stop_previous_owner_early`] for the ITSes and redistributors the
+/// initial map did not reach (QEMU puts redistributors beyond 123 CPUs
+/// high), once paging maps them all; the others were stopped already.
+pub fn stop_previous_owner(platform: &Platform, wait: WaitPolicy) -> Result<(), ItsError> {
+    for node in platform
+        .its
+        .iter()
+        .filter(|node| !initially_mapped(&node.frames))
+    {
         quiesce_at(node.frames.start, wait)?;
     }
-    for rd_base in gic.redistributors().rd_bases() {
-        if let Lpis::Stuck = stop_lpis_at(rd_base, wait)? {
-            log::warn!(
-                "gic: redistributor at {rd_base:#x} keeps its LPIs enabled (EnableLPIs cannot be cleared)"
-            );
+    for region in platform
+        .gicr
+        .iter()
+        .filter(|region| !initially_mapped(region))
+    {
+        // SAFETY: a redistributor region from the DTB, mapped as Device
+        // memory for ever by paging.rs; no driver runs yet.
+        for rd_base in unsafe { gic::rd_bases_in(region.clone()) } {
+            if let Lpis::Stuck = stop_lpis_at(rd_base, wait)? {
+                log::warn!(
+                    "gic: redistributor at {rd_base:#x} keeps its LPIs enabled (EnableLPIs cannot be cleared)"
+                );
+            }
         }
     }
     Ok(())
+}
+
+/// Whether `range` lies in the Device block of the initial page table.
+fn initially_mapped(range: &Range<u64>) -> bool {
+    INITIAL_DEVICES.start as u64 <= range.start && range.end <= INITIAL_DEVICES.end as u64
 }
 
 /// Enables the LPIs of the redistributor at `rd_base` (its frame `gicr`)
