@@ -9,6 +9,7 @@
 //!
 //! static POOL: DmaPool = DmaPool::new();
 //!
+//! # #[cfg(feature = "alloc")]
 //! fn lpis(memory: &'static mut [u8]) -> LpiDomain<gicv3_its::PoolMemory> {
 //!     // SAFETY: the kernel maps its RAM with virtual = physical, as Normal
 //!     // write-back memory, and gives `memory` to the pool alone.

@@ -29,6 +29,25 @@ pub enum WaitFor {
     RedistributorWake,
 }
 
+/// A store of the driver's bookkeeping, named by [`ItsError::StorageFull`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bookkeeping {
+    /// The registry's mapped devices, one entry each.
+    Devices,
+    /// The registry's event slots, one per EventID of every mapped device.
+    Events,
+    /// The registry's mapped collections.
+    Collections,
+    /// The level-2 pages of a two-level Device table.
+    TablePages,
+    /// The redistributors an LPI domain has seen, and their pending tables.
+    Redistributors,
+    /// The ITSes attached to an LPI domain.
+    Itses,
+    /// The LPI allocator's bitmap, one bit per LPI of the domain.
+    LpiBitmap,
+}
+
 /// An error from the ITS driver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ItsError {
@@ -239,6 +258,18 @@ pub enum ItsError {
         /// Bytes asked for.
         size: usize,
     },
+    /// Bookkeeping in room the caller gave ([`crate::ItsStorage`],
+    /// [`crate::DomainStorage`]) is full, or too small for what is
+    /// recorded already. Nothing changed.
+    StorageFull {
+        /// Which store.
+        store: Bookkeeping,
+        /// Its capacity: entries, or words of the LPI bitmap.
+        capacity: usize,
+    },
+    /// Storage was given twice: the room of an [`crate::ItsStorage`] or a
+    /// [`crate::DomainStorage`] serves one driver for good.
+    StorageClaimed,
     /// A bounded wait gave up: its time ran out on the wait policy's
     /// clock, or its budget of register reads did.
     Timeout {
@@ -399,6 +430,13 @@ impl fmt::Display for ItsError {
             Self::OutOfMemory { size } => {
                 write!(f, "could not allocate {size} bytes of GIC memory")
             }
+            Self::StorageFull { store, capacity } => {
+                write!(
+                    f,
+                    "no room for more {store:?}: the storage holds {capacity}"
+                )
+            }
+            Self::StorageClaimed => write!(f, "the storage serves another driver already"),
             Self::Timeout { waiting_for, polls } => {
                 write!(f, "gave up waiting for {waiting_for:?} after {polls} reads")
             }

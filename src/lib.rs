@@ -27,6 +27,7 @@
 //!     LpiDomainConfig,
 //! };
 //!
+//! # #[cfg(feature = "alloc")]
 //! fn bring_up<M: DmaMemory + Clone>(memory: M) -> Result<(), ItsError> {
 //!     // SAFETY: on QEMU virt the ITS frame is at 0x0808_0000 and the first
 //!     // redistributor at 0x080a_0000, identity-mapped as Device memory and
@@ -64,6 +65,9 @@
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
 
+// The heap, for the bookkeeping only, with the `alloc` feature (default);
+// without it, the caller gives room ([`ItsStorage`], [`DomainStorage`]).
+#[cfg(any(feature = "alloc", test))]
 extern crate alloc;
 
 // The driver, private: everything a caller uses is re-exported below, once.
@@ -77,6 +81,8 @@ mod lpi;
 mod memory;
 mod queue;
 mod registry;
+mod storage;
+mod store;
 mod tables;
 
 // Namespaces a caller reaches by path: the registers, the GIC around the
@@ -90,7 +96,7 @@ pub mod wait;
 
 pub use command::{COMMAND_SIZE, ItsCommand, RdBase};
 pub use dma_pool::{DmaPool, PoolMemory};
-pub use error::{ItsError, WaitFor};
+pub use error::{Bookkeeping, ItsError, WaitFor};
 pub use id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 pub use its::{Batching, Doorbell, Its, ItsConfig, ItsFeatures, ItsState, MemoryUse, Restored};
 pub use lpi::{
@@ -100,11 +106,12 @@ pub use lpi::{
 pub use memory::{DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
 pub use queue::QueueStats;
 pub use registry::{CollectionRecord, DeviceRecord, EventMapping, Registry};
+pub use storage::{DomainStorage, ItsStorage, lpi_bitmap_words};
 /// The register-description crate the descriptors are built on, for
 /// callers that describe registers of their own ([`registers::Register`]).
 pub use tock_registers;
 
-/// The README's code, compiled as a doctest.
-#[cfg(doctest)]
+/// The README's code, compiled as a doctest (it uses the heap).
+#[cfg(all(doctest, feature = "alloc"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

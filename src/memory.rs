@@ -236,7 +236,10 @@ impl DmaRegion {
 /// `allocate_zeroed` must return memory that satisfies [`DmaRegion::new`]'s
 /// contract, is zeroed, has at least the requested size and alignment, and is
 /// not handed out again until it is given back with `deallocate`.
-pub unsafe trait DmaMemory {
+///
+/// A provider owns what it needs (`'static`): the LPI domain that holds it
+/// may live in a `static` ([`crate::DomainStorage`]).
+pub unsafe trait DmaMemory: 'static {
     /// Allocates `request.size` zeroed bytes aligned to `request.align` (a
     /// power of two), or returns `None` when there is no memory.
     ///

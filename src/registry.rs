@@ -3,17 +3,16 @@
 //! can be rebuilt ([`crate::Its::restore`], [`crate::Its::recover`]) and torn
 //! down ([`crate::Its::save`]).
 //!
-//! Events are stored per device in a vector indexed by EventID, so lookups
-//! are O(log devices) and memory is 8 bytes per event slot.
+//! Events are stored in one pool, each device's slots together and indexed
+//! by EventID, so lookups are O(log devices) and memory is 8 bytes per
+//! event slot.
 
 use crate::command::ItsCommand;
-use crate::error::ItsError;
+use crate::error::{Bookkeeping, ItsError};
 use crate::id::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
 use crate::lpi::LpiConfig;
 use crate::memory::DmaRegion;
-use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
-use alloc::vec::Vec;
+use crate::store::{Map, Slots};
 use core::num::NonZeroU32;
 
 /// Where one event is routed.
@@ -53,21 +52,31 @@ impl EventMapping {
     }
 }
 
-/// A mapped device: its ITT and its events.
+/// What the registry keeps of a mapped device; its events lie in the
+/// registry's event pool, from `first_event`, in DeviceID order.
 #[derive(Debug)]
-pub struct DeviceRecord {
-    /// The device.
-    pub(crate) device_id: DeviceId,
+pub(crate) struct DeviceEntry {
     /// Whether the ITS currently holds this device's mapping (false after
     /// `save`, until `restore` replays it).
-    pub(crate) live: bool,
+    live: bool,
     /// The ITT the device was mapped with.
-    pub(crate) itt: DmaRegion,
+    itt: DmaRegion,
+    /// Where the device's event slots start in the pool.
+    first_event: usize,
     /// One slot per EventID the device may use.
-    pub(crate) events: Box<[Option<EventMapping>]>,
+    events: u32,
 }
 
-impl DeviceRecord {
+/// A mapped device: its ITT and its events, as the registry holds them.
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceRecord<'a> {
+    device_id: DeviceId,
+    entry: &'a DeviceEntry,
+    /// One slot per EventID the device may use.
+    events: &'a [Option<EventMapping>],
+}
+
+impl<'a> DeviceRecord<'a> {
     /// The device.
     pub fn device_id(&self) -> DeviceId {
         self.device_id
@@ -75,111 +84,41 @@ impl DeviceRecord {
 
     /// Physical address of the ITT.
     pub fn itt_address(&self) -> u64 {
-        self.itt.phys()
+        self.entry.itt.phys()
     }
 
     /// Bytes of the ITT.
     pub fn itt_bytes(&self) -> usize {
-        self.itt.size()
+        self.entry.itt.size()
     }
 
     /// Number of events the device was mapped with.
     pub fn event_count(&self) -> u32 {
-        self.events.len() as u32
+        self.entry.events
     }
 
     /// MAPD's Size field: EventID bits minus one, for at least two entries
     /// (5.3.9).
     pub(crate) fn mapd_size(&self) -> u8 {
-        ItsCommand::mapd_size(self.events.len() as u32)
+        ItsCommand::mapd_size(self.entry.events)
+    }
+
+    /// The mapping of one event, `None` if it is unmapped or beyond the
+    /// device's events.
+    pub fn event(&self, event_id: EventId) -> Option<EventMapping> {
+        *self.events.get(event_id.0 as usize)?
     }
 
     /// The mapped events, as (EventID, mapping).
-    pub fn events(&self) -> impl Iterator<Item = (EventId, EventMapping)> + '_ {
-        self.events
-            .iter()
-            .enumerate()
-            .filter_map(|(event_id, mapping)| Some((EventId(event_id as u32), (*mapping)?)))
+    pub fn events(&self) -> impl Iterator<Item = (EventId, EventMapping)> + use<'a> {
+        (0..)
+            .zip(self.events)
+            .filter_map(|(event_id, mapping)| Some((EventId(event_id), (*mapping)?)))
     }
 
     /// Whether the ITS holds this device's mapping now.
     pub fn is_live(&self) -> bool {
-        self.live
-    }
-}
-
-/// The mapped devices, sorted by DeviceID: a binary search finds one, a
-/// walk visits each once in order, and the heap holds each record once with
-/// at most a quarter spare.
-#[derive(Debug, Default)]
-pub(crate) struct Devices {
-    sorted: Vec<DeviceRecord>,
-}
-
-impl Devices {
-    fn position(&self, device_id: DeviceId) -> Result<usize, usize> {
-        self.sorted
-            .binary_search_by_key(&device_id, |record| record.device_id)
-    }
-
-    pub(crate) fn get(&self, device_id: DeviceId) -> Option<&DeviceRecord> {
-        Some(&self.sorted[self.position(device_id).ok()?])
-    }
-
-    pub(crate) fn get_mut(&mut self, device_id: DeviceId) -> Option<&mut DeviceRecord> {
-        let index = self.position(device_id).ok()?;
-        Some(&mut self.sorted[index])
-    }
-
-    /// Makes room for one more record, so that [`Devices::insert`] cannot
-    /// fail: growing by a quarter (at least one), not doubling.
-    pub(crate) fn reserve_one(&mut self) -> Result<(), ItsError> {
-        if self.sorted.len() < self.sorted.capacity() {
-            return Ok(());
-        }
-        let more = (self.sorted.len() / 4).max(1);
-        self.sorted
-            .try_reserve_exact(more)
-            .map_err(|_| ItsError::OutOfMemory {
-                size: more * core::mem::size_of::<DeviceRecord>(),
-            })
-    }
-
-    /// Inserts a device not mapped yet, after [`Devices::reserve_one`].
-    pub(crate) fn insert(&mut self, record: DeviceRecord) {
-        if let Err(index) = self.position(record.device_id) {
-            self.sorted.insert(index, record);
-        }
-    }
-
-    pub(crate) fn remove(&mut self, device_id: DeviceId) -> Option<DeviceRecord> {
-        let record = self.sorted.remove(self.position(device_id).ok()?);
-        if self.sorted.capacity() > 2 * self.sorted.len() {
-            self.sorted
-                .shrink_to(self.sorted.len() + self.sorted.len() / 4);
-        }
-        Some(record)
-    }
-
-    pub(crate) fn iter(&self) -> core::slice::Iter<'_, DeviceRecord> {
-        self.sorted.iter()
-    }
-
-    pub(crate) fn iter_mut(&mut self) -> core::slice::IterMut<'_, DeviceRecord> {
-        self.sorted.iter_mut()
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.sorted.len()
-    }
-
-    /// Every record, the list left empty.
-    pub(crate) fn take(&mut self) -> Vec<DeviceRecord> {
-        core::mem::take(&mut self.sorted)
-    }
-
-    fn heap_bytes(&self) -> usize {
-        self.sorted.capacity() * core::mem::size_of::<DeviceRecord>()
+        self.entry.live
     }
 }
 
@@ -213,54 +152,76 @@ impl CollectionRecord {
 /// Everything the driver has mapped: a device, its ITT and events, or a
 /// collection is recorded here once the ITS has consumed the commands that
 /// map it, and is *live* while the ITS holds that mapping.
-#[derive(Debug, Default)]
+///
+/// Devices and collections are kept sorted (a binary search finds one, a
+/// walk visits them in ID order), and the events of every device lie in
+/// one pool, 8 bytes a slot, in DeviceID order: on the heap with the
+/// `alloc` feature, or in [`crate::ItsStorage`].
+#[derive(Debug)]
 pub struct Registry {
-    devices: Devices,
-    collections: BTreeMap<CollectionId, CollectionRecord>,
+    devices: Map<DeviceId, DeviceEntry>,
+    events: Slots<Option<EventMapping>>,
+    collections: Map<CollectionId, CollectionRecord>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self {
+            devices: Map::empty(Bookkeeping::Devices),
+            events: Slots::empty(Bookkeeping::Events),
+            collections: Map::empty(Bookkeeping::Collections),
+        }
+    }
 }
 
 impl Registry {
+    fn record<'a>(&'a self, device_id: DeviceId, entry: &'a DeviceEntry) -> DeviceRecord<'a> {
+        let slots = self.events.used();
+        let end = entry.first_event + entry.events as usize;
+        DeviceRecord {
+            device_id,
+            entry,
+            events: slots.get(entry.first_event..end).unwrap_or(&[]),
+        }
+    }
+
     /// The record of a device.
-    pub fn device(&self, device_id: DeviceId) -> Option<&DeviceRecord> {
-        self.devices.get(device_id)
+    pub fn device(&self, device_id: DeviceId) -> Option<DeviceRecord<'_>> {
+        Some(self.record(device_id, self.devices.get(device_id)?))
     }
 
     /// Every device, in DeviceID order.
-    pub fn devices(&self) -> impl Iterator<Item = (DeviceId, &DeviceRecord)> {
-        self.devices.iter().map(|record| (record.device_id, record))
+    pub fn devices(&self) -> impl Iterator<Item = (DeviceId, DeviceRecord<'_>)> {
+        self.devices
+            .iter()
+            .map(|(device_id, entry)| (device_id, self.record(device_id, entry)))
     }
 
     /// Every collection, in ICID order.
     pub fn collections(&self) -> impl Iterator<Item = (CollectionId, CollectionRecord)> + '_ {
-        self.collections.iter().map(|(id, record)| (*id, *record))
+        self.collections.iter().map(|(id, record)| (id, *record))
     }
 
     /// The mapping of one event.
     pub fn event(&self, device_id: DeviceId, event_id: EventId) -> Option<EventMapping> {
-        *self
-            .devices
-            .get(device_id)?
-            .events
-            .get(event_id.0 as usize)?
+        self.device(device_id)?.event(event_id)
     }
 
     /// Every event mapping as ((DeviceID, EventID), mapping).
     pub fn mappings(&self) -> impl Iterator<Item = ((DeviceId, EventId), EventMapping)> + '_ {
-        self.devices.iter().flat_map(|record| {
+        self.devices().flat_map(|(device_id, record)| {
             record
                 .events()
-                .map(move |(event_id, mapping)| ((record.device_id, event_id), mapping))
+                .map(move |(event_id, mapping)| ((device_id, event_id), mapping))
         })
     }
 
     /// Calls `f` with every event mapping, without its IDs: the cheapest
-    /// walk (two plain loops), for what needs only the LPIs and their
-    /// configuration, as a restore rewriting the property table.
+    /// walk (one plain loop over the pool), for what needs only the LPIs
+    /// and their configuration, as a restore rewriting the property table.
     pub(crate) fn for_each_event_mapping(&self, mut f: impl FnMut(&EventMapping)) {
-        for record in self.devices.iter() {
-            for mapping in record.events.iter().flatten() {
-                f(mapping);
-            }
+        for mapping in self.events.used().iter().flatten() {
+            f(mapping);
         }
     }
 
@@ -272,10 +233,16 @@ impl Registry {
         event_id: EventId,
         mapping: Option<EventMapping>,
     ) {
+        let Some(entry) = self.devices.get(device_id) else {
+            return;
+        };
+        if event_id.0 >= entry.events {
+            return;
+        }
         let Some(slot) = self
-            .devices
-            .get_mut(device_id)
-            .and_then(|record| record.events.get_mut(event_id.0 as usize))
+            .events
+            .used_mut()
+            .get_mut(entry.first_event + event_id.0 as usize)
         else {
             return;
         };
@@ -288,48 +255,81 @@ impl Registry {
     /// its tables were invalidated): no device is live, no collection
     /// mapped.
     pub(crate) fn forget_hardware(&mut self) {
-        for record in self.devices.iter_mut() {
-            record.live = false;
+        for (_, entry) in self.devices.iter_mut() {
+            entry.live = false;
         }
-        for record in self.collections.values_mut() {
+        for (_, record) in self.collections.iter_mut() {
             record.live = false;
         }
     }
 
-    /// Removes a device, and its events from their collections' counts.
-    pub(crate) fn remove_device(&mut self, device_id: DeviceId) -> Option<DeviceRecord> {
-        let record = self.devices.remove(device_id)?;
-        for (_, mapping) in record.events() {
-            self.count_event(Some(mapping), -1);
+    /// Removes a device, its events from the pool and from their
+    /// collections' counts, and gives each of them to `forget`; returns
+    /// its ITT and event count.
+    pub(crate) fn remove_device(
+        &mut self,
+        device_id: DeviceId,
+        mut forget: impl FnMut(EventMapping),
+    ) -> Option<(DmaRegion, u32)> {
+        let entry = self.devices.remove(device_id)?;
+        let first = entry.first_event;
+        let count = entry.events as usize;
+        for at in first..first + count {
+            let mapping = self.events.used_mut().get_mut(at).and_then(Option::take);
+            if let Some(mapping) = mapping {
+                self.count_event(Some(mapping), -1);
+                forget(mapping);
+            }
         }
-        Some(record)
+        self.events.remove(first, count);
+        for (_, later) in self.devices.iter_mut() {
+            if later.first_event > first {
+                later.first_event -= count;
+            }
+        }
+        Some((entry.itt, entry.events))
     }
 
     fn count_event(&mut self, mapping: Option<EventMapping>, delta: isize) {
-        if let Some(collection) = mapping.and_then(|m| self.collections.get_mut(&m.icid())) {
+        if let Some(collection) = mapping.and_then(|m| self.collections.get_mut(m.icid())) {
             collection.events = collection.events.saturating_add_signed(delta);
         }
     }
 
     /// The record of a collection.
     pub(crate) fn collection(&self, icid: CollectionId) -> Option<CollectionRecord> {
-        self.collections.get(&icid).copied()
+        self.collections.get(icid).copied()
+    }
+
+    /// Makes room for one more collection, so that
+    /// [`Registry::set_collection_live`] cannot fail.
+    ///
+    /// # Errors
+    /// [`ItsError::OutOfMemory`] or [`ItsError::StorageFull`].
+    pub(crate) fn reserve_collection(&mut self) -> Result<(), ItsError> {
+        self.collections.reserve_one()
     }
 
     /// Records a collection the ITS now holds on `processor_number`, or
-    /// one it holds again (after a restore, or moved), keeping its events.
+    /// one it holds again (after a restore, or moved), keeping its events;
+    /// a new one after [`Registry::reserve_collection`].
     pub(crate) fn set_collection_live(
         &mut self,
         icid: CollectionId,
         processor_number: ProcessorNumber,
     ) {
-        let record = self.collections.entry(icid).or_insert(CollectionRecord {
+        if let Some(record) = self.collections.get_mut(icid) {
+            record.processor_number = processor_number;
+            record.live = true;
+            return;
+        }
+        let record = CollectionRecord {
             processor_number,
             events: 0,
             live: true,
-        });
-        record.processor_number = processor_number;
-        record.live = true;
+        };
+        // Reserved by the caller: this cannot fail.
+        let _ = self.collections.insert(icid, record);
     }
 
     /// Records as live every collection for which `to` names the
@@ -338,7 +338,7 @@ impl Registry {
         &mut self,
         mut to: impl FnMut(CollectionId, CollectionRecord) -> Option<ProcessorNumber>,
     ) {
-        for (&icid, record) in self.collections.iter_mut() {
+        for (icid, record) in self.collections.iter_mut() {
             if let Some(processor_number) = to(icid, *record) {
                 record.processor_number = processor_number;
                 record.live = true;
@@ -348,7 +348,7 @@ impl Registry {
 
     /// Forgets an unmapped collection.
     pub(crate) fn remove_collection(&mut self, icid: CollectionId) {
-        self.collections.remove(&icid);
+        self.collections.remove(icid);
     }
 
     /// Number of devices recorded, live or not.
@@ -356,59 +356,125 @@ impl Registry {
         self.devices.len()
     }
 
+    /// Number of event slots of every device recorded.
+    pub(crate) fn event_slots(&self) -> usize {
+        self.events.len()
+    }
+
     /// Number of collections recorded, live or not.
     pub(crate) fn collection_count(&self) -> usize {
         self.collections.len()
     }
 
-    /// Makes room for one more device, so that [`Registry::insert_device`]
-    /// cannot fail.
-    pub(crate) fn reserve_device(&mut self) -> Result<(), ItsError> {
+    /// Makes room for one more device of `events` events, so that
+    /// [`Registry::insert_device`] cannot fail.
+    ///
+    /// # Errors
+    /// [`ItsError::OutOfMemory`] or [`ItsError::StorageFull`] for the event
+    /// slots or the device's entry; nothing changes but spare room.
+    pub(crate) fn reserve_device(&mut self, events: u32) -> Result<(), ItsError> {
+        self.events.reserve(events as usize)?;
         self.devices.reserve_one()
     }
 
-    /// Records a device the ITS now holds, after
-    /// [`Registry::reserve_device`].
-    pub(crate) fn insert_device(&mut self, record: DeviceRecord) {
-        self.devices.insert(record);
+    /// Records a device the ITS now holds, not recorded yet, after
+    /// [`Registry::reserve_device`]: its event slots go after those of the
+    /// devices before it.
+    pub(crate) fn insert_device(&mut self, device_id: DeviceId, itt: DmaRegion, events: u32) {
+        if self.devices.contains(device_id) {
+            return;
+        }
+        let rank = self.devices.rank(device_id);
+        let first_event = self
+            .devices
+            .iter()
+            .nth(rank)
+            .map_or(self.events.len(), |(_, next)| next.first_event);
+        if !self.events.insert(first_event, events as usize) {
+            return;
+        }
+        for (_, later) in self.devices.iter_mut() {
+            if later.first_event >= first_event {
+                later.first_event += events as usize;
+            }
+        }
+        let entry = DeviceEntry {
+            live: true,
+            itt,
+            first_event,
+            events,
+        };
+        // Reserved by the caller: this cannot fail.
+        let _ = self.devices.insert(device_id, entry);
     }
 
     /// Every device's ITT, for the CPU to rewrite.
     pub(crate) fn itts_mut(&mut self) -> impl Iterator<Item = &mut DmaRegion> {
-        self.devices.iter_mut().map(|record| &mut record.itt)
+        self.devices.iter_mut().map(|(_, entry)| &mut entry.itt)
     }
 
     /// Records that the ITS holds every device before `stopped_at` (all of
     /// them with `None`): a replay got that far.
     pub(crate) fn set_devices_live_before(&mut self, stopped_at: Option<DeviceId>) {
-        for record in self.devices.iter_mut() {
-            if stopped_at.is_none_or(|stop| record.device_id < stop) {
-                record.live = true;
+        for (device_id, entry) in self.devices.iter_mut() {
+            if stopped_at.is_none_or(|stop| device_id < stop) {
+                entry.live = true;
             }
         }
     }
 
-    /// Every device record, the registry left without any.
-    pub(crate) fn take_devices(&mut self) -> Vec<DeviceRecord> {
-        self.devices.take()
+    /// Forgets every device, giving each one's ITT and event count to
+    /// `give_back`, in DeviceID order.
+    pub(crate) fn clear_devices(&mut self, mut give_back: impl FnMut(DmaRegion, u32)) {
+        self.devices
+            .drain(|_, entry| give_back(entry.itt, entry.events));
+        self.events.remove(0, self.events.len());
+    }
+
+    /// Moves everything recorded into the caller's room, which the
+    /// registry keeps from now on ([`crate::ItsStorage`]).
+    ///
+    /// # Errors
+    /// [`ItsError::StorageFull`] if one of the three cannot hold what is
+    /// recorded; nothing moves.
+    pub(crate) fn move_to(&mut self, room: RegistryRoom) -> Result<(), ItsError> {
+        let fits = |store, capacity: usize, len: usize| {
+            if capacity < len {
+                Err(ItsError::StorageFull { store, capacity })
+            } else {
+                Ok(())
+            }
+        };
+        fits(Bookkeeping::Devices, room.devices.len(), self.devices.len())?;
+        fits(Bookkeeping::Events, room.events.len(), self.events.len())?;
+        fits(
+            Bookkeeping::Collections,
+            room.collections.len(),
+            self.collections.len(),
+        )?;
+        self.devices.move_to(room.devices)?;
+        self.events.move_to(room.events)?;
+        self.collections.move_to(room.collections)
     }
 
     /// Bytes of ITT memory held.
     pub fn itt_bytes(&self) -> usize {
-        self.devices.iter().map(|record| record.itt.size()).sum()
+        self.devices.values().map(|entry| entry.itt.size()).sum()
     }
 
-    /// Bytes of heap the registry itself uses, approximately: the device
-    /// list, each device's event slots, and a map node per collection.
+    /// Bytes of heap the registry itself uses: the device list, the event
+    /// pool and the collection list, with their spare room (none without
+    /// the `alloc` feature).
     pub fn heap_bytes(&self) -> usize {
-        let per_collection = core::mem::size_of::<(CollectionId, CollectionRecord)>();
-        let events: usize = self
-            .devices
-            .iter()
-            .map(|record| core::mem::size_of_val::<[Option<EventMapping>]>(&record.events))
-            .sum();
-        self.devices.heap_bytes() + self.collections.len() * per_collection + events
+        self.devices.heap_bytes() + self.events.heap_bytes() + self.collections.heap_bytes()
     }
+}
+
+/// The caller's room for a registry ([`crate::ItsStorage`]).
+pub(crate) struct RegistryRoom {
+    pub(crate) devices: &'static mut [Option<(DeviceId, DeviceEntry)>],
+    pub(crate) events: &'static mut [Option<EventMapping>],
+    pub(crate) collections: &'static mut [Option<(CollectionId, CollectionRecord)>],
 }
 
 #[cfg(test)]
@@ -418,7 +484,7 @@ mod tests {
     #[test]
     fn a_device_record_fits_the_budget() {
         // 64 bytes per device with a quarter spare: at most 51 per record.
-        assert!(core::mem::size_of::<DeviceRecord>() <= 48);
+        assert!(core::mem::size_of::<Option<(DeviceId, DeviceEntry)>>() <= 48);
         assert_eq!(core::mem::size_of::<Option<EventMapping>>(), 8);
     }
 }

@@ -5,12 +5,12 @@
 //! fills in the level-1 entries that point at level-2 pages.
 
 use crate::base_register;
-use crate::error::ItsError;
+use crate::error::{Bookkeeping, ItsError};
 use crate::id::DeviceId;
 use crate::memory::{self, DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
 use crate::quirks::Quirks;
 use crate::registers::{GITS_BASER, GITS_BASER_RO, GITS_CBASER, GitsFrame, ReadOnlyFields};
-use alloc::collections::BTreeMap;
+use crate::store::Map;
 use tock_registers::LocalRegisterCopy;
 use tock_registers::fields::FieldValue;
 
@@ -32,6 +32,10 @@ const PAGE_SIZES: [(usize, GITS_BASER::Page_Size::Value); 3] = [
     (4096, GITS_BASER::Page_Size::Value::Size4K),
 ];
 
+/// The caller's room for the records of a table's level-2 pages
+/// ([`crate::ItsStorage`]).
+pub(crate) type PageRoom = &'static mut [Option<(usize, DmaRegion)>];
+
 /// How a table's memory is laid out and described to the ITS.
 #[derive(Debug)]
 pub(crate) struct ItsTable {
@@ -50,7 +54,7 @@ pub(crate) struct ItsTable {
     /// The flat table, or the level-1 table.
     memory: DmaRegion,
     /// Level-2 pages by level-1 index (two-level tables only).
-    level2: BTreeMap<usize, DmaRegion>,
+    level2: Map<usize, DmaRegion>,
     /// The ITS's quirks, for where level-2 pages may lie.
     quirks: Quirks,
 }
@@ -146,7 +150,7 @@ impl ItsTable {
             attributes: request.attributes,
             capacity,
             memory: region,
-            level2: BTreeMap::new(),
+            level2: Map::empty(Bookkeeping::TablePages),
             quirks: request.quirks,
         })
     }
@@ -222,9 +226,11 @@ impl ItsTable {
             return Ok(());
         }
         let index = self.level1_index(id);
-        if self.level2.contains_key(&index) {
+        if self.level2.contains(index) {
             return Ok(());
         }
+        // Room for the page's record before the page: nothing to undo.
+        self.level2.reserve_one()?;
         let page = memory::allocate(memory, self.page_request())?;
         page.clean(memory, self.attributes, 0, self.page_size);
         self.memory
@@ -235,8 +241,23 @@ impl ItsTable {
             index * LEVEL1_ENTRY_SIZE,
             LEVEL1_ENTRY_SIZE,
         );
-        self.level2.insert(index, page);
+        // Reserved above: this cannot fail.
+        let _ = self.level2.insert(index, page);
         Ok(())
+    }
+
+    /// Number of level-2 pages allocated.
+    pub(crate) fn level2_pages(&self) -> usize {
+        self.level2.len()
+    }
+
+    /// Moves the records of level-2 pages into the caller's room
+    /// ([`crate::ItsStorage`]).
+    ///
+    /// # Errors
+    /// [`ItsError::StorageFull`] if `room` cannot hold those recorded.
+    pub(crate) fn move_pages_to(&mut self, room: PageRoom) -> Result<(), ItsError> {
+        self.level2.move_to(room)
     }
 
     fn level1_index(&self, id: u32) -> usize {
@@ -247,13 +268,14 @@ impl ItsTable {
     /// pointed at them, leaving the rest of the table as it is. The caller
     /// guarantees the ITS is disabled and quiescent.
     pub(crate) fn release_level2<M: DmaMemory>(&mut self, memory: &mut M) {
-        while let Some((index, page)) = self.level2.pop_first() {
+        let request = self.page_request();
+        let (table, attributes) = (&mut self.memory, self.attributes);
+        self.level2.drain(|index, page| {
             let offset = index * LEVEL1_ENTRY_SIZE;
-            self.memory.write_u64(offset, 0);
-            self.memory
-                .clean(memory, self.attributes, offset, LEVEL1_ENTRY_SIZE);
-            memory.deallocate(page, self.page_request());
-        }
+            table.write_u64(offset, 0);
+            table.clean(memory, attributes, offset, LEVEL1_ENTRY_SIZE);
+            memory.deallocate(page, request);
+        });
     }
 
     /// What a level-2 page is allocated with: a page, aligned to its size.
@@ -274,9 +296,9 @@ impl ItsTable {
     /// Gives every level-2 page back, leaving the level-1 entries as they
     /// are (the caller clears them, or gives the table back too).
     fn free_level2<M: DmaMemory>(&mut self, memory: &mut M) {
-        while let Some((_, page)) = self.level2.pop_first() {
-            memory.deallocate(page, self.page_request());
-        }
+        let request = self.page_request();
+        self.level2
+            .drain(|_, page| memory.deallocate(page, request));
     }
 
     /// Bytes of memory the table uses now (level 1 or flat, plus level 2).

@@ -24,9 +24,10 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// [`ItsError::UnknownRedistributor`] if the domain never initialised the
     /// redistributor of `processor_number`; [`ItsError::RedistributorNotReady`]
     /// if its LPIs are not enabled now (offline, saved or released);
-    /// [`ItsError::Timeout`] if the ITS does not consume the commands in time,
-    /// or [`ItsError::CommandStalled`] if it stalls on one (then
-    /// [`Its::recover`]).
+    /// [`ItsError::OutOfMemory`] or [`ItsError::StorageFull`] if the
+    /// registry has no room for it; [`ItsError::Timeout`] if the ITS does
+    /// not consume the commands in time, or [`ItsError::CommandStalled`] if
+    /// it stalls on one (then [`Its::recover`]).
     pub fn map_collection(
         &mut self,
         icid: CollectionId,
@@ -38,6 +39,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             return Err(ItsError::CollectionAlreadyMapped { icid });
         }
         let rdbase = self.ready_rdbase(processor_number)?;
+        // The registry's room before the ITS changes.
+        self.registry.reserve_collection()?;
         self.execute(&map_and_reload(icid, rdbase), &[rdbase])?;
         log::info!("its: MAPC icid {icid} valid 1 rdbase {:#x}", rdbase.field());
         self.registry.set_collection_live(icid, processor_number);

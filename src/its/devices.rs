@@ -9,8 +9,7 @@ use crate::id::{CollectionId, DeviceId, EventId, IntId};
 use crate::lpi::{DEFAULT_PRIORITY, LpiConfig};
 use crate::memory::{self, DmaMemory, DmaRequest, MemoryAttributes};
 use crate::registers::GitsFrame;
-use crate::registry::{DeviceRecord, EventMapping};
-use alloc::vec::Vec;
+use crate::registry::EventMapping;
 
 /// ITT base addresses are 256-byte aligned (MAPD's ITT_addr is bits \[51:8\]).
 const ITT_ALIGN: usize = 256;
@@ -69,6 +68,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// [`ItsError::DeviceAlreadyMapped`] if the device is mapped already;
     /// [`ItsError::OutOfMemory`] if there is no memory for the ITT, a level-2
     /// Device table page or the registry's record;
+    /// [`ItsError::StorageFull`] if the caller's storage has no room for the
+    /// device, its events or a level-2 page's record;
     /// [`ItsError::UnencodableAddress`] if the platform gave the ITT or the
     /// page where the ITS cannot reach; [`ItsError::Timeout`] if the ITS does
     /// not consume the MAPD in time, or [`ItsError::CommandStalled`] if it
@@ -89,18 +90,14 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         let request = self.itt_request(events);
         self.device_table
             .ensure_entry(self.channel.memory_mut(), device_id)?;
-        // The registry's room before the hardware changes: after MAPD there
-        // must be nothing left that can fail.
-        let mut slots = Vec::new();
-        slots
-            .try_reserve_exact(events as usize)
-            .map_err(|_| ItsError::OutOfMemory {
-                size: events as usize * core::mem::size_of::<Option<EventMapping>>(),
-            })?;
-        slots.resize(events as usize, None);
-        let slots = slots.into_boxed_slice();
-        self.registry.reserve_device()?;
+        // The ITT first (a device of too many events fails here, before the
+        // registry asks for room for them), then the registry's room: after
+        // MAPD there must be nothing left that can fail.
         let itt = memory::allocate(self.channel.memory_mut(), request)?;
+        if let Err(error) = self.registry.reserve_device(events) {
+            self.channel.memory_mut().deallocate(itt, request);
+            return Err(error);
+        }
         itt.clean(
             self.channel.memory(),
             self.itt_attributes(),
@@ -117,19 +114,15 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         if let Err(error) = self.execute(&[command], &[]) {
             // The ITS may or may not have taken the mapping: keep the ITT
             // away from everyone until `recover` has cleared the tables.
-            self.quarantine.push((itt, request));
+            // (One at most: every operation waits for `recover` now.)
+            self.quarantine = Some((itt, request));
             return Err(error);
         }
         log::info!(
             "its: MAPD dev {device_id:#x} valid 1 itt {:#x} size {size}",
             itt.phys(),
         );
-        self.registry.insert_device(DeviceRecord {
-            device_id,
-            live: true,
-            itt,
-            events: slots,
-        });
+        self.registry.insert_device(device_id, itt, events);
         Ok(())
     }
 
@@ -165,7 +158,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         let unmap = ItsCommand::Mapd {
             device_id,
             size: record.mapd_size(),
-            itt_address: record.itt.phys(),
+            itt_address: record.itt_address(),
             valid: false,
         };
         let result = self
@@ -173,12 +166,13 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             .send(discards.chain(core::iter::once(unmap)), syncs);
         self.recovery_after(result)?;
         log::info!("its: MAPD dev {device_id:#x} valid 0");
-        if let Some(record) = self.registry.remove_device(device_id) {
-            for (_, mapping) in record.events() {
-                self.forget_event(mapping);
-            }
-            let request = self.itt_request(record.events.len() as u32);
-            self.channel.memory_mut().deallocate(record.itt, request);
+        let domain = &self.domain;
+        let removed = self
+            .registry
+            .remove_device(device_id, |mapping| domain.free(mapping.intid()));
+        if let Some((itt, events)) = removed {
+            let request = self.itt_request(events);
+            self.channel.memory_mut().deallocate(itt, request);
         }
         Ok(())
     }
@@ -198,15 +192,14 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             .registry
             .device(device_id)
             .ok_or(ItsError::DeviceNotMapped { device_id })?;
-        record
-            .events
-            .get(event_id.0 as usize)
-            .copied()
-            .ok_or(ItsError::EventIdOutOfRange {
+        if event_id.0 >= record.event_count() {
+            return Err(ItsError::EventIdOutOfRange {
                 device_id,
                 event_id,
-                events: record.events.len() as u32,
-            })
+                events: record.event_count(),
+            });
+        }
+        Ok(record.event(event_id))
     }
 
     fn mapped_event(

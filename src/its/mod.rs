@@ -16,8 +16,8 @@ use crate::memory::{DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
 use crate::queue::{CommandQueue, QueueStats};
 use crate::registers::{GITS_CTLR, GitsFrame};
 use crate::registry::Registry;
+use crate::storage::ItsStorage;
 use crate::tables::ItsTable;
-use alloc::vec::Vec;
 use core::mem::ManuallyDrop;
 
 mod channel;
@@ -65,9 +65,10 @@ pub struct Its<F: GitsFrame, M: DmaMemory> {
     slot: ItsSlot,
     registry: Registry,
     state: ItsState,
-    /// ITTs the ITS may still reference after a failed command: given back
-    /// only by `recover`, once the ITS is disabled and its tables cleared.
-    quarantine: Vec<(DmaRegion, DmaRequest)>,
+    /// The ITT the ITS may still reference after a failed MAPD: given back
+    /// only by `recover`, once the ITS is disabled and its tables cleared
+    /// (one at most: nothing but `recover` runs after a failed command).
+    quarantine: Option<(DmaRegion, DmaRequest)>,
     /// GITS_TYPER and GITS_IIDR when `save` ran, checked by `restore`.
     saved_identity: Option<(u64, u32)>,
     /// Where devices write their MSIs, if the caller said.
@@ -116,6 +117,35 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// Number of LPI INTIDs allocated to events now.
     pub fn allocated_lpis(&self) -> u32 {
         self.registry.mappings().count() as u32
+    }
+
+    /// Keeps the registry and the Device table's page records in
+    /// `storage` from now on, moving what they hold there: the way to map
+    /// anything without the `alloc` feature, and a bound on what the driver
+    /// may hold with it. Call it once, after probe; the storage serves this
+    /// driver for good (it is not given back when the driver is dropped).
+    ///
+    /// # Errors
+    /// [`ItsError::StorageClaimed`] if the storage serves a driver already;
+    /// [`ItsError::StorageFull`] if it cannot hold what is recorded now.
+    /// Nothing changes, and nothing is claimed, on an error.
+    pub fn use_storage<const D: usize, const E: usize, const C: usize, const P: usize>(
+        &mut self,
+        storage: &'static ItsStorage<D, E, C, P>,
+    ) -> Result<(), ItsError> {
+        if storage.is_claimed() {
+            return Err(ItsError::StorageClaimed);
+        }
+        storage.check((
+            self.registry.device_count(),
+            self.registry.event_slots(),
+            self.registry.collection_count(),
+            self.device_table.level2_pages(),
+        ))?;
+        let (registry, pages) = storage.claim().ok_or(ItsError::StorageClaimed)?;
+        // Checked above: neither can fail.
+        self.registry.move_to(registry)?;
+        self.device_table.move_pages_to(pages)
     }
 
     /// The largest DeviceID that can be mapped.

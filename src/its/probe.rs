@@ -7,13 +7,12 @@ use super::{
     CommandChannel, Doorbell, Its, ItsConfig, ItsFeatures, ItsState, MemorySource, quiesce,
 };
 use crate::error::ItsError;
-use crate::lpi::LpiDomain;
+use crate::lpi::{ItsSlot, LpiDomain};
 use crate::memory::{self, DmaMemory, DmaRequest, MemoryAttributes};
 use crate::queue::CommandQueue;
 use crate::registers::{GITS_CBASER, GITS_CTLR, GITS_IIDR, GITS_TYPER, GitsFrame};
 use crate::registry::Registry;
 use crate::tables::{self, ItsTable, TableRequest};
-use alloc::vec::Vec;
 use core::mem::ManuallyDrop;
 
 impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
@@ -64,8 +63,23 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
     fn probe_with(
         frame: F,
+        memory: MemorySource<M>,
+        domain: &LpiDomain<M>,
+        config: ItsConfig,
+    ) -> Result<Self, ItsError> {
+        let slot = domain.attach()?;
+        let probed = Self::probe_attached(frame, memory, domain, slot, config);
+        if probed.is_err() {
+            domain.detach(slot, core::iter::empty());
+        }
+        probed
+    }
+
+    fn probe_attached(
+        frame: F,
         mut memory: MemorySource<M>,
         domain: &LpiDomain<M>,
+        slot: ItsSlot,
         config: ItsConfig,
     ) -> Result<Self, ItsError> {
         let typer = frame.read(GITS_TYPER).get();
@@ -138,11 +152,11 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             collection_table,
             device_limit,
             collection_limit,
-            slot: domain.attach(),
+            slot,
             domain: domain.clone(),
             registry: Registry::default(),
             state: ItsState::Active,
-            quarantine: Vec::new(),
+            quarantine: None,
             saved_identity: None,
             doorbell: config.doorbell,
         };

@@ -17,7 +17,7 @@
 
 use crate::command::ItsCommand;
 use crate::error::ItsError;
-use crate::id::{DeviceId, EventId};
+use crate::id::DeviceId;
 use crate::its::devices::itt_request;
 use crate::its::probe::QUEUE_ALIGN;
 use crate::its::{Its, ItsState, Targets, disable_and_quiesce};
@@ -255,7 +255,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         self.invalidate_tables();
         self.clear_tables();
         self.registry.forget_hardware();
-        for (itt, request) in self.quarantine.drain(..) {
+        if let Some((itt, request)) = self.quarantine.take() {
             self.channel.memory_mut().deallocate(itt, request);
         }
         if let Err(error) = self.reinitialise() {
@@ -325,7 +325,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             queued.submit(ItsCommand::Mapd {
                 device_id,
                 size: record.mapd_size(),
-                itt_address: record.itt.phys(),
+                itt_address: record.itt_address(),
                 valid: false,
             })?;
         }
@@ -456,23 +456,21 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                 }
                 log::info!(
                     "its: MAPD dev {device_id:#x} valid 1 itt {:#x} (restore)",
-                    record.itt.phys()
+                    record.itt_address()
                 );
                 queued.submit(ItsCommand::Mapd {
                     device_id,
                     size: record.mapd_size(),
-                    itt_address: record.itt.phys(),
+                    itt_address: record.itt_address(),
                     valid: true,
                 })?;
-                for (event_id, slot) in (0..).zip(record.events.iter()) {
-                    if let Some(mapping) = slot {
-                        queued.submit(ItsCommand::Mapti {
-                            device_id,
-                            event_id: EventId(event_id),
-                            intid: mapping.intid(),
-                            icid: mapping.icid(),
-                        })?;
-                    }
+                for (event_id, mapping) in record.events() {
+                    queued.submit(ItsCommand::Mapti {
+                        device_id,
+                        event_id,
+                        intid: mapping.intid(),
+                        icid: mapping.icid(),
+                    })?;
                 }
             }
             for command in invall.chain(syncs) {
@@ -518,11 +516,11 @@ impl<F: GitsFrame, M: DmaMemory> Drop for Its<F, M> {
             registry.mappings().map(|(_, mapping)| mapping.intid()),
         );
         let memory = self.channel.memory_mut();
-        for record in registry.take_devices() {
-            let request = itt_request(&self.features, record.events.len() as u32);
-            memory.deallocate(record.itt, request);
-        }
-        for (itt, request) in self.quarantine.drain(..) {
+        let features = &self.features;
+        registry.clear_devices(|itt, events| {
+            memory.deallocate(itt, itt_request(features, events));
+        });
+        if let Some((itt, request)) = self.quarantine.take() {
             memory.deallocate(itt, request);
         }
         // Save left GITS_BASERn and GITS_CBASER invalid: the ITS refers to

@@ -2,10 +2,9 @@
 //! a hint, so that sequential allocation is O(1) and an INTID is never
 //! handed out twice.
 
-use crate::error::ItsError;
+use crate::error::{Bookkeeping, ItsError};
 use crate::id::IntId;
-use alloc::vec;
-use alloc::vec::Vec;
+use crate::store::Slots;
 
 /// The first LPI INTID, as a number ([`IntId::FIRST_LPI`]).
 const FIRST_LPI: u32 = IntId::FIRST_LPI.0;
@@ -14,7 +13,7 @@ const FIRST_LPI: u32 = IntId::FIRST_LPI.0;
 #[derive(Debug)]
 pub(crate) struct LpiAllocator {
     /// One bit per LPI, set when allocated.
-    used: Vec<u64>,
+    used: Slots<u64>,
     count: u32,
     /// Where the next search starts, so sequential allocation is O(1).
     hint: u32,
@@ -22,14 +21,52 @@ pub(crate) struct LpiAllocator {
 
 impl LpiAllocator {
     /// An allocator for every LPI below `2^id_bits` (14 to 31 bits; the
-    /// domain checks).
-    pub(super) fn new(id_bits: u32) -> Self {
-        let count = (1u32 << id_bits.min(31)).saturating_sub(FIRST_LPI);
-        Self {
-            used: vec![0; count.div_ceil(64) as usize],
-            count,
+    /// domain checks), its bitmap in `room` (or on the heap).
+    ///
+    /// # Errors
+    /// [`ItsError::OutOfMemory`] or [`ItsError::StorageFull`] if the bitmap
+    /// does not fit.
+    pub(super) fn new(id_bits: u32) -> Result<Self, ItsError> {
+        Self::in_room(id_bits, Slots::empty(Bookkeeping::LpiBitmap))
+    }
+
+    /// As [`LpiAllocator::new`], its bitmap in `room`.
+    pub(super) fn in_room(id_bits: u32, room: Slots<u64>) -> Result<Self, ItsError> {
+        let mut allocator = Self {
+            used: room,
+            count: 0,
             hint: 0,
-        }
+        };
+        allocator.reserve_for(id_bits)?;
+        allocator.reset(id_bits);
+        Ok(allocator)
+    }
+
+    /// LPIs below `2^id_bits`.
+    fn lpis(id_bits: u32) -> u32 {
+        (1u32 << id_bits.min(31)).saturating_sub(FIRST_LPI)
+    }
+
+    /// Makes room for the bitmap of `id_bits`, so that
+    /// [`LpiAllocator::reset`] to them cannot fail.
+    ///
+    /// # Errors
+    /// [`ItsError::OutOfMemory`] or [`ItsError::StorageFull`].
+    pub(super) fn reserve_for(&mut self, id_bits: u32) -> Result<(), ItsError> {
+        let words = Self::lpis(id_bits).div_ceil(64) as usize;
+        self.used.reserve(words.saturating_sub(self.used.len()))
+    }
+
+    /// Frees every LPI and covers those below `2^id_bits`, in the room
+    /// [`LpiAllocator::reserve_for`] made (none are covered without it).
+    pub(super) fn reset(&mut self, id_bits: u32) {
+        let count = Self::lpis(id_bits);
+        self.count = if self.used.reset(count.div_ceil(64) as usize) {
+            count
+        } else {
+            0
+        };
+        self.hint = 0;
     }
 
     fn index(&self, intid: IntId) -> Result<u32, ItsError> {
@@ -41,11 +78,16 @@ impl LpiAllocator {
     }
 
     fn is_used(&self, index: u32) -> bool {
-        self.used[index as usize / 64] & (1 << (index % 64)) != 0
+        self.used
+            .used()
+            .get(index as usize / 64)
+            .is_some_and(|word| word & (1 << (index % 64)) != 0)
     }
 
     fn set(&mut self, index: u32, used: bool) {
-        let word = &mut self.used[index as usize / 64];
+        let Some(word) = self.used.used_mut().get_mut(index as usize / 64) else {
+            return;
+        };
         if used {
             *word |= 1 << (index % 64);
         } else {
@@ -108,16 +150,9 @@ impl LpiAllocator {
         }
     }
 
-    /// Every allocated INTID, ascending.
-    pub(super) fn allocated_intids(&self) -> impl Iterator<Item = IntId> + '_ {
-        (0..self.count)
-            .filter(|&index| self.is_used(index))
-            .map(|index| IntId(FIRST_LPI + index))
-    }
-
     /// Number of LPIs allocated.
     pub(super) fn allocated(&self) -> u32 {
-        self.used.iter().map(|word| word.count_ones()).sum()
+        self.used.used().iter().map(|word| word.count_ones()).sum()
     }
 
     /// Calls `f(first, count)` for each run of free LPIs, in order.
@@ -130,7 +165,7 @@ impl LpiAllocator {
         };
         // `count` is 2^id_bits - 8192: a whole number of 64-bit words, so
         // every bit of every word is an LPI.
-        for (word_index, &word) in self.used.iter().enumerate() {
+        for (word_index, &word) in self.used.used().iter().enumerate() {
             let base = word_index as u32 * 64;
             if word == 0 {
                 match &mut run {
@@ -164,7 +199,7 @@ mod tests {
 
     #[test]
     fn allocates_every_lpi_once_then_reports_exhaustion() {
-        let mut lpis = LpiAllocator::new(14);
+        let mut lpis = LpiAllocator::new(14).unwrap();
         assert_eq!(lpis.count, 8192);
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..8192 {
@@ -182,7 +217,7 @@ mod tests {
 
     #[test]
     fn ranges_are_contiguous_and_skip_used_lpis() {
-        let mut lpis = LpiAllocator::new(14);
+        let mut lpis = LpiAllocator::new(14).unwrap();
         lpis.reserve(IntId(FIRST_LPI + 2)).unwrap();
         let first = lpis.allocate(4).unwrap();
         assert!(first.0 > FIRST_LPI + 2);
@@ -208,7 +243,7 @@ mod tests {
         lpis.free(IntId(16384));
         assert_eq!(lpis.allocated(), 5);
         // Wraps around to find room before the hint once the end is full.
-        let mut small = LpiAllocator::new(14);
+        let mut small = LpiAllocator::new(14).unwrap();
         let a = small.allocate(8000).unwrap();
         small.allocate(192).unwrap();
         for intid in a.0..a.0 + 50 {
@@ -224,14 +259,14 @@ mod tests {
     #[test]
     fn a_request_is_one_lpi_to_all_of_them() {
         let exhausted = |requested| Err(ItsError::LpiSpaceExhausted { requested });
-        let mut lpis = LpiAllocator::new(14);
+        let mut lpis = LpiAllocator::new(14).unwrap();
         assert_eq!(lpis.allocate(0), exhausted(0));
         assert_eq!(lpis.allocate(8193), exhausted(8193));
         assert_eq!(lpis.allocated(), 0);
         assert_eq!(lpis.allocate(8192), Ok(IntId(8192)));
         assert!(lpis.is_allocated(IntId(16383)));
         // The rest of the space after the first LPI, up to the last one.
-        let mut lpis = LpiAllocator::new(14);
+        let mut lpis = LpiAllocator::new(14).unwrap();
         assert!(!lpis.is_allocated(IntId(8192)));
         lpis.reserve(IntId(8192)).unwrap();
         assert!(lpis.is_allocated(IntId(8192)));
@@ -244,12 +279,12 @@ mod tests {
     fn allocation_is_next_fit_so_a_freed_lpi_is_not_handed_out_at_once() {
         // An LPI just freed may still be pending somewhere on its way out;
         // the next allocation starts where the last one ended.
-        let mut lpis = LpiAllocator::new(14);
+        let mut lpis = LpiAllocator::new(14).unwrap();
         let first = lpis.allocate(1).unwrap();
         lpis.free(first);
         assert_eq!(lpis.allocate(1), Ok(IntId(first.0 + 1)));
         // Far into the space, a request of two still starts at the hint.
-        let mut lpis = LpiAllocator::new(14);
+        let mut lpis = LpiAllocator::new(14).unwrap();
         let block = lpis.allocate(5000).unwrap();
         for intid in block.0..block.0 + 5000 {
             lpis.free(IntId(intid));
@@ -259,7 +294,7 @@ mod tests {
 
     #[test]
     fn free_runs_cover_exactly_the_free_lpis() {
-        let mut lpis = LpiAllocator::new(14);
+        let mut lpis = LpiAllocator::new(14).unwrap();
         let runs = |lpis: &LpiAllocator| {
             let mut runs = std::vec::Vec::new();
             lpis.for_each_free_run(|first, count| runs.push((first.0, count)));
@@ -270,11 +305,8 @@ mod tests {
         lpis.reserve(IntId(8192 + 64)).unwrap();
         lpis.reserve(IntId(16383)).unwrap();
         assert_eq!(runs(&lpis), [(8192, 63), (8192 + 65, 8192 - 66)],);
-        let full = LpiAllocator {
-            used: vec![u64::MAX; 128],
-            count: 8192,
-            hint: 0,
-        };
+        let mut full = LpiAllocator::new(14).unwrap();
+        full.allocate(8192).unwrap();
         assert_eq!(runs(&full), []);
     }
 }

@@ -5,14 +5,14 @@
 //! 5.1, GICR_CTLR).
 
 use super::Domain;
-use super::allocator::LpiAllocator;
 use super::redistributor::{self, Found};
-use super::tables::{LpiConfig, LpiTables, Refusal};
+use super::tables::{LpiTables, Refusal};
 use crate::error::ItsError;
-use crate::id::{IntId, ProcessorNumber};
+use crate::id::ProcessorNumber;
+use crate::lpi::{MAX_LPI_ID_BITS, MIN_LPI_ID_BITS};
 use crate::memory::{DmaMemory, MemoryAttributes};
 use crate::quirks::{self, Quirks};
-use crate::registers::{GICR_TYPER, GicrFrame};
+use crate::registers::{GICR_PROPBASER, GICR_TYPER, GicrFrame};
 use crate::wait::WaitPolicy;
 
 impl<M: DmaMemory> Domain<M> {
@@ -38,6 +38,8 @@ impl<M: DmaMemory> Domain<M> {
         processor_number: ProcessorNumber,
         virtual_lpis: impl FnOnce(ProcessorNumber, WaitPolicy) -> Result<(), ItsError>,
     ) -> Result<bool, ItsError> {
+        // Room to record its pending table before anything changes.
+        self.tables.reserve_pending(processor_number)?;
         let quirks = redistributor::quirks(gicr, self.quirks);
         let unreachable = self
             .tables
@@ -69,7 +71,7 @@ impl<M: DmaMemory> Domain<M> {
                 // Clearing EnableLPIs would only drop its pending LPIs.
                 self.tables.keep_pending(processor_number);
                 self.take_attributes(&found);
-                self.write_property_once(&[]);
+                self.write_property_once();
                 return Ok(true);
             }
             if !redistributor::disable(gicr, self.wait)? {
@@ -77,7 +79,7 @@ impl<M: DmaMemory> Domain<M> {
                 return Ok(true);
             }
         }
-        self.write_property_once(&[]);
+        self.write_property_once();
         // A previous owner may have cleared EnableLPIs a moment ago.
         redistributor::wait_rwp(gicr, self.wait)?;
         let pending = self
@@ -105,7 +107,13 @@ impl<M: DmaMemory> Domain<M> {
         let in_use = self.redistributors.values().any(|info| info.ready);
         let allocated = self.allocator.allocated();
         let id_bits = self.tables.id_bits();
-        let kept = self.tables.configs_of(self.allocator.allocated_intids());
+        let from = self.tables.written_property();
+        // Room for the allocator of the ID bits found, before anything
+        // changes (only those `LpiTables::adopt` may take).
+        let found_bits = found.propbaser.read(GICR_PROPBASER::IDbits) as u32 + 1;
+        if (MIN_LPI_ID_BITS..=MAX_LPI_ID_BITS).contains(&found_bits) {
+            self.allocator.reserve_for(found_bits)?;
+        }
         let moved = self
             .tables
             .adopt(
@@ -128,13 +136,15 @@ impl<M: DmaMemory> Domain<M> {
             })?;
         if self.tables.id_bits() != id_bits {
             // Only while nothing is allocated (`LpiTables::adopt`).
-            self.allocator = LpiAllocator::new(self.tables.id_bits());
+            self.allocator.reset(self.tables.id_bits());
         }
         self.take_attributes(found);
         if moved {
-            self.tables.write_property(&self.memory, &kept);
+            let allocator = &self.allocator;
+            self.tables
+                .write_property(&self.memory, from, |intid| allocator.is_allocated(intid));
         } else {
-            self.write_property_once(&kept);
+            self.write_property_once();
         }
         Ok(())
     }
@@ -157,9 +167,9 @@ impl<M: DmaMemory> Domain<M> {
 
     /// Writes the property table if it has not been since it became the
     /// domain's.
-    fn write_property_once(&mut self, kept: &[(IntId, LpiConfig)]) {
+    fn write_property_once(&mut self) {
         if !self.tables.property_ready() {
-            self.tables.write_property(&self.memory, kept);
+            self.tables.write_property(&self.memory, None, |_| false);
         }
     }
 }

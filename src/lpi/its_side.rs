@@ -10,18 +10,22 @@ use crate::memory::DmaMemory;
 
 impl<M: DmaMemory> LpiDomain<M> {
     /// Registers an ITS; it starts active.
-    pub(crate) fn attach(&self) -> ItsSlot {
+    ///
+    /// # Errors
+    /// [`ItsError::OutOfMemory`] or [`ItsError::StorageFull`] if the domain
+    /// has no room to record it.
+    pub(crate) fn attach(&self) -> Result<ItsSlot, ItsError> {
         let domain = &mut *self.lock();
         let slot = domain.next_its;
+        domain.its.insert(slot, true)?;
         domain.next_its += 1;
-        domain.its.insert(slot, true);
-        ItsSlot(slot)
+        Ok(ItsSlot(slot))
     }
 
     /// Forgets an ITS and frees `lpis`, the LPIs it still held.
     pub(crate) fn detach(&self, its: ItsSlot, lpis: impl Iterator<Item = IntId>) {
         let domain = &mut *self.lock();
-        domain.its.remove(&its.0);
+        domain.its.remove(its.0);
         for intid in lpis {
             domain.free(intid);
         }
@@ -29,7 +33,7 @@ impl<M: DmaMemory> LpiDomain<M> {
 
     /// Records whether an ITS holds live mappings.
     pub(crate) fn set_active(&self, its: ItsSlot, active: bool) {
-        if let Some(state) = self.lock().its.get_mut(&its.0) {
+        if let Some(state) = self.lock().its.get_mut(its.0) {
             *state = active;
         }
     }
@@ -93,7 +97,7 @@ impl<M: DmaMemory> LpiDomain<M> {
     ) -> Result<(u64, bool), ItsError> {
         self.lock()
             .redistributors
-            .get(&processor_number)
+            .get(processor_number)
             .map(|info| (info.rd_base, info.ready))
             .ok_or(ItsError::UnknownRedistributor { processor_number })
     }

@@ -20,6 +20,7 @@
 
 mod allocator;
 mod bring_up;
+mod domain;
 mod its_side;
 mod redistributor;
 mod tables;
@@ -33,11 +34,13 @@ use crate::memory::{self, DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
 use crate::quirks::{self, QuirkOverrides, Quirks};
 use crate::registers::{GicrFrame, GicrVlpiFrame};
 use crate::wait::WaitPolicy;
-use alloc::collections::BTreeMap;
+#[cfg(feature = "alloc")]
 use alloc::sync::Arc;
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
-use allocator::LpiAllocator;
+pub(crate) use domain::{Domain, DomainRoom, PendingPlace};
 use spin::{Mutex, MutexGuard};
+pub(crate) use tables::Layout;
 use tables::{LpiTables, PENDING_ALIGN, PROPERTY_ALIGN};
 
 /// Largest LPI INTID width the domain supports: 16M LPIs, a 16 MiB property
@@ -115,14 +118,25 @@ pub struct RegionRefused<M> {
 /// redistributor whose EnableLPIs cannot be cleared may still point at
 /// them, and the domain holds no frame to ask.
 pub struct LpiDomain<M: DmaMemory> {
-    shared: Arc<Mutex<Domain<M>>>,
+    shared: Shared<M>,
+}
+
+/// Where the domain lives: on the heap, shared by counting, or in the
+/// caller's [`crate::DomainStorage`] for good.
+enum Shared<M: 'static> {
+    #[cfg(feature = "alloc")]
+    Heap(Arc<Mutex<Domain<M>>>),
+    Static(&'static Mutex<Domain<M>>),
 }
 
 impl<M: DmaMemory> Clone for LpiDomain<M> {
     fn clone(&self) -> Self {
-        Self {
-            shared: self.shared.clone(),
-        }
+        let shared = match &self.shared {
+            #[cfg(feature = "alloc")]
+            Shared::Heap(domain) => Shared::Heap(domain.clone()),
+            Shared::Static(domain) => Shared::Static(domain),
+        };
+        Self { shared }
     }
 }
 
@@ -141,18 +155,6 @@ impl<M: DmaMemory> core::fmt::Debug for LpiDomain<M> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ItsSlot(u32);
 
-struct Domain<M> {
-    memory: M,
-    allocator: LpiAllocator,
-    tables: LpiTables,
-    redistributors: BTreeMap<ProcessorNumber, RedistributorInfo>,
-    wait: WaitPolicy,
-    quirks: QuirkOverrides,
-    /// Attached ITSes, and whether each holds live mappings (not saved).
-    its: BTreeMap<u32, bool>,
-    next_its: u32,
-}
-
 impl<M: DmaMemory> LpiDomain<M> {
     /// Allocates the property table from `memory`; each redistributor's
     /// pending table is allocated when [`LpiDomain::init_redistributor`]
@@ -163,14 +165,46 @@ impl<M: DmaMemory> LpiDomain<M> {
     /// [`ItsError::OutOfMemory`] if `memory` has no room for the property
     /// table; [`ItsError::UnencodableAddress`] if it gives one above 4 GiB
     /// while `config.quirks` forces [`Quirks::BELOW_4GIB`] (it is given back).
+    #[cfg(feature = "alloc")]
     pub fn new(mut memory: M, config: LpiDomainConfig) -> Result<Self, ItsError> {
+        let region = Self::allocate_property(&mut memory, &config)?;
+        match Domain::new(memory, Layout::Allocated, region, &config, None) {
+            Ok(domain) => Ok(Self::on_heap(domain)),
+            Err((error, region, mut memory)) => {
+                memory.deallocate(region, Self::property_request(&config));
+                Err(error)
+            }
+        }
+    }
+
+    /// What the property table is allocated with.
+    pub(crate) fn property_request(config: &LpiDomainConfig) -> DmaRequest {
         let id_bits = config.clamped_id_bits();
         let forced = config.quirks.force;
-        let request =
-            DmaRequest::for_gic(LpiTables::property_bytes(id_bits), PROPERTY_ALIGN, forced);
-        let region = memory::allocate(&mut memory, request)?;
-        let tables = LpiTables::allocated(region, id_bits, config.first_attributes(), forced);
-        Ok(Self::with_tables(memory, tables, config))
+        DmaRequest::for_gic(LpiTables::property_bytes(id_bits), PROPERTY_ALIGN, forced)
+    }
+
+    /// Allocates the property table.
+    pub(crate) fn allocate_property(
+        memory: &mut M,
+        config: &LpiDomainConfig,
+    ) -> Result<DmaRegion, ItsError> {
+        memory::allocate(memory, Self::property_request(config))
+    }
+
+    /// A domain on the heap.
+    #[cfg(feature = "alloc")]
+    fn on_heap(domain: Domain<M>) -> Self {
+        Self {
+            shared: Shared::Heap(Arc::new(Mutex::new(domain))),
+        }
+    }
+
+    /// A domain in the caller's storage.
+    pub(crate) fn in_storage(domain: &'static Mutex<Domain<M>>) -> Self {
+        Self {
+            shared: Shared::Static(domain),
+        }
     }
 
     /// Places the tables in `region`, memory reserved for them that every
@@ -200,57 +234,58 @@ impl<M: DmaMemory> LpiDomain<M> {
     /// property table and one pending table, or
     /// [`ItsError::UnencodableAddress`] if it is not 64 KiB aligned, or lies
     /// above 4 GiB while `config.quirks` forces [`Quirks::BELOW_4GIB`].
+    #[cfg(feature = "alloc")]
     pub fn with_region(
         memory: M,
         region: DmaRegion,
         config: LpiDomainConfig,
     ) -> Result<Self, RegionRefused<M>> {
-        let id_bits = config.clamped_id_bits();
-        let needed = LpiTables::region_bytes(id_bits, 1);
-        let forced = config.quirks.force;
-        let error = if region.size() < needed {
-            Some(ItsError::LpiRegionTooSmall {
-                size: region.size(),
-                needed,
-            })
-        } else if !region.phys().is_multiple_of(PENDING_ALIGN as u64)
-            || !quirks::reachable(forced, region.phys(), region.size())
-        {
-            Some(ItsError::UnencodableAddress {
-                phys: region.phys(),
-            })
-        } else {
-            None
-        };
-        if let Some(error) = error {
+        if let Err(error) = Self::check_region(&region, &config) {
             return Err(RegionRefused {
                 error,
                 region,
                 memory,
             });
         }
-        let tables = LpiTables::fixed(region, id_bits, config.first_attributes(), forced);
-        Ok(Self::with_tables(memory, tables, config))
-    }
-
-    fn with_tables(memory: M, tables: LpiTables, config: LpiDomainConfig) -> Self {
-        let domain = Domain {
-            memory,
-            allocator: LpiAllocator::new(tables.id_bits()),
-            tables,
-            redistributors: BTreeMap::new(),
-            wait: config.wait,
-            quirks: config.quirks,
-            its: BTreeMap::new(),
-            next_its: 0,
-        };
-        Self {
-            shared: Arc::new(Mutex::new(domain)),
+        match Domain::new(memory, Layout::Fixed, region, &config, None) {
+            Ok(domain) => Ok(Self::on_heap(domain)),
+            Err((error, region, memory)) => Err(RegionRefused {
+                error,
+                region,
+                memory,
+            }),
         }
     }
 
+    /// Checks a region for [`LpiDomain::with_region`]: large enough for the
+    /// property table and one pending table, 64 KiB aligned and reachable.
+    pub(crate) fn check_region(
+        region: &DmaRegion,
+        config: &LpiDomainConfig,
+    ) -> Result<(), ItsError> {
+        let needed = LpiTables::region_bytes(config.clamped_id_bits(), 1);
+        if region.size() < needed {
+            return Err(ItsError::LpiRegionTooSmall {
+                size: region.size(),
+                needed,
+            });
+        }
+        if !region.phys().is_multiple_of(PENDING_ALIGN as u64)
+            || !quirks::reachable(config.quirks.force, region.phys(), region.size())
+        {
+            return Err(ItsError::UnencodableAddress {
+                phys: region.phys(),
+            });
+        }
+        Ok(())
+    }
+
     fn lock(&self) -> MutexGuard<'_, Domain<M>> {
-        self.shared.lock()
+        match &self.shared {
+            #[cfg(feature = "alloc")]
+            Shared::Heap(domain) => domain.lock(),
+            Shared::Static(domain) => domain.lock(),
+        }
     }
 
     /// Runs `f` on the domain's memory provider, under the domain's lock
@@ -354,12 +389,14 @@ impl<M: DmaMemory> LpiDomain<M> {
     ) -> Result<ProcessorNumber, ItsError> {
         let processor_number = redistributor::identify(gicr)?;
         let domain = &mut *self.lock();
-        let known = domain.redistributors.get(&processor_number).copied();
+        // Room to record it before anything changes.
+        domain.redistributors.reserve_for(processor_number)?;
+        let known = domain.redistributors.get(processor_number).copied();
         let kept = match domain.bring_up(gicr, processor_number, virtual_lpis) {
             Ok(kept) => kept,
             Err(error) => {
                 // Whatever it was, its LPIs may be off now.
-                if let Some(info) = domain.redistributors.get_mut(&processor_number) {
+                if let Some(info) = domain.redistributors.get_mut(processor_number) {
                     info.ready = false;
                 }
                 return Err(error);
@@ -374,15 +411,14 @@ impl<M: DmaMemory> LpiDomain<M> {
                 ""
             }
         );
-        domain.redistributors.insert(
+        let info = RedistributorInfo {
             processor_number,
-            RedistributorInfo {
-                processor_number,
-                rd_base,
-                adopted,
-                ready: true,
-            },
-        );
+            rd_base,
+            adopted,
+            ready: true,
+        };
+        // Reserved above: this cannot fail.
+        let _ = domain.redistributors.insert(processor_number, info);
         Ok(processor_number)
     }
 
@@ -403,7 +439,7 @@ impl<M: DmaMemory> LpiDomain<M> {
         let domain = &mut *self.lock();
         domain.check_all_saved()?;
         let released = redistributor::disable(gicr, domain.wait)?;
-        if let Some(info) = domain.redistributors.get_mut(&processor_number) {
+        if let Some(info) = domain.redistributors.get_mut(processor_number) {
             info.ready = false;
         }
         Ok(released)
@@ -420,7 +456,7 @@ impl<M: DmaMemory> LpiDomain<M> {
     pub fn save(&self) -> Result<(), ItsError> {
         let domain = &mut *self.lock();
         domain.check_all_saved()?;
-        for info in domain.redistributors.values_mut() {
+        for (_, info) in domain.redistributors.iter_mut() {
             info.ready = false;
         }
         Ok(())
@@ -439,21 +475,31 @@ impl<M: DmaMemory> LpiDomain<M> {
         let mut domain = self.lock();
         let info = domain
             .redistributors
-            .get_mut(&processor_number)
+            .get_mut(processor_number)
             .ok_or(ItsError::UnknownRedistributor { processor_number })?;
         info.ready = false;
         Ok(())
     }
 
     /// Every redistributor the domain has initialised, by processor number.
+    #[cfg(feature = "alloc")]
     pub fn redistributors(&self) -> Vec<RedistributorInfo> {
-        self.lock().redistributors.values().copied().collect()
+        let mut all = Vec::new();
+        self.for_each_redistributor(|info| all.push(info));
+        all
+    }
+
+    /// Calls `f` with every redistributor the domain has initialised, by
+    /// processor number, under the domain's lock (`f` must not use the
+    /// domain).
+    pub fn for_each_redistributor(&self, f: impl FnMut(RedistributorInfo)) {
+        self.lock().redistributors.values().copied().for_each(f);
     }
 
     /// The redistributor with processor number `processor_number`, if the
     /// domain has initialised it.
     pub fn redistributor(&self, processor_number: ProcessorNumber) -> Option<RedistributorInfo> {
-        self.lock().redistributors.get(&processor_number).copied()
+        self.lock().redistributors.get(processor_number).copied()
     }
 
     /// Number of LPIs allocated to events now, across every ITS.
@@ -474,15 +520,5 @@ impl<M: DmaMemory> LpiDomain<M> {
     /// The configuration byte of an LPI, as the property table holds it.
     pub fn config(&self, intid: IntId) -> Option<LpiConfig> {
         self.lock().tables.config(intid)
-    }
-}
-
-impl<M> Domain<M> {
-    fn check_all_saved(&self) -> Result<(), ItsError> {
-        let active = self.its.values().filter(|active| **active).count();
-        if active > 0 {
-            return Err(ItsError::ItsStillActive { active });
-        }
-        Ok(())
     }
 }

@@ -14,13 +14,12 @@
 //!   resumes) compute the same addresses. Tables a previous owner left in
 //!   use inside that region may be adopted where they are.
 
-use crate::error::ItsError;
+use crate::error::{Bookkeeping, ItsError};
 use crate::id::{IntId, ProcessorNumber};
 use crate::memory::{self, DmaMemory, DmaRegion, DmaRequest, MemoryAttributes};
 use crate::quirks::Quirks;
 use crate::registers::{GICR_PENDBASER, GICR_PROPBASER};
-use alloc::collections::BTreeMap;
-use alloc::vec::Vec;
+use crate::store::Map;
 use tock_registers::LocalRegisterCopy;
 
 /// The first LPI INTID, as a number ([`IntId::FIRST_LPI`]).
@@ -75,14 +74,24 @@ pub(crate) type Pendbaser = LocalRegisterCopy<u64, GICR_PENDBASER::Register>;
 
 /// Where a table lies: one of the domain's regions, and an offset in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Place {
-    region: usize,
+pub(crate) struct Place {
+    region: Region,
     offset: usize,
+}
+
+/// One of the domain's regions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Region {
+    /// The first: the property table's, and in a fixed layout every
+    /// table's.
+    First,
+    /// The pending table allocated for a processor (allocated layout).
+    Own(ProcessorNumber),
 }
 
 /// How the tables are laid out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Layout {
+pub(crate) enum Layout {
     /// The property table in region 0, each pending table allocated.
     Allocated,
     /// Everything in region 0, pending tables by processor number.
@@ -94,14 +103,16 @@ enum Layout {
 pub(crate) struct LpiTables {
     layout: Layout,
     id_bits: u32,
-    /// Every region a table lies in; region 0 holds the property table
-    /// (at first: an adopted one may lie elsewhere in it).
-    regions: Vec<DmaRegion>,
+    /// The first region, which holds the property table (at first: an
+    /// adopted one may lie elsewhere in it).
+    first: DmaRegion,
+    /// The pending tables allocated one by one (allocated layout).
+    own: Map<ProcessorNumber, DmaRegion>,
     property: Place,
     /// Whether the property table at `property` has been written since it
     /// became the domain's.
     property_ready: bool,
-    pending: BTreeMap<ProcessorNumber, Place>,
+    pending: Map<ProcessorNumber, Place>,
     /// Where the GIC can reach memory.
     quirks: Quirks,
     /// How CPU writes reach the GIC; the most conservative any
@@ -139,6 +150,7 @@ impl LpiTables {
     /// Tables with the property table at the start of `property` (4 KiB
     /// aligned, at least [`LpiTables::property_bytes`]) and every pending
     /// table allocated when its redistributor is initialised.
+    #[cfg(test)]
     pub(super) fn allocated(
         property: DmaRegion,
         id_bits: u32,
@@ -150,6 +162,7 @@ impl LpiTables {
 
     /// Tables laid out in `region` (64 KiB aligned): the property table
     /// first, then one pending table per processor number.
+    #[cfg(test)]
     pub(super) fn fixed(
         region: DmaRegion,
         id_bits: u32,
@@ -159,7 +172,11 @@ impl LpiTables {
         Self::new(Layout::Fixed, region, id_bits, attributes, quirks)
     }
 
-    fn new(
+    /// Tables laid out in `region` as `layout` says: the property table
+    /// at its start, and the pending tables each allocated
+    /// ([`Layout::Allocated`]) or at their slots after it
+    /// ([`Layout::Fixed`]).
+    pub(crate) fn new(
         layout: Layout,
         region: DmaRegion,
         id_bits: u32,
@@ -169,13 +186,14 @@ impl LpiTables {
         Self {
             layout,
             id_bits,
-            regions: alloc::vec![region],
+            first: region,
+            own: Map::empty(Bookkeeping::Redistributors),
             property: Place {
-                region: 0,
+                region: Region::First,
                 offset: 0,
             },
             property_ready: false,
-            pending: BTreeMap::new(),
+            pending: Map::empty(Bookkeeping::Redistributors),
             quirks,
             attributes,
             requested: attributes,
@@ -194,24 +212,67 @@ impl LpiTables {
         (self.layout == Layout::Fixed).then(|| {
             let first = Self::property_bytes(self.id_bits).next_multiple_of(PENDING_ALIGN);
             let per_table = Self::pending_bytes(self.id_bits).next_multiple_of(PENDING_ALIGN);
-            self.regions[0].size().saturating_sub(first) / per_table
+            self.first.size().saturating_sub(first) / per_table
         })
     }
 
     /// Bytes of memory the tables take: every region.
     pub(super) fn bytes(&self) -> usize {
-        self.regions.iter().map(DmaRegion::size).sum()
+        self.first.size() + self.own.values().map(DmaRegion::size).sum::<usize>()
     }
 
     /// Every region's physical range, for reachability checks.
     pub(super) fn ranges(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
-        self.regions
-            .iter()
+        core::iter::once(&self.first)
+            .chain(self.own.values())
             .map(|region| (region.phys(), region.size()))
     }
 
+    fn region(&self, region: Region) -> Option<&DmaRegion> {
+        match region {
+            Region::First => Some(&self.first),
+            Region::Own(processor_number) => self.own.get(processor_number),
+        }
+    }
+
+    fn region_mut(&mut self, region: Region) -> Option<&mut DmaRegion> {
+        match region {
+            Region::First => Some(&mut self.first),
+            Region::Own(processor_number) => self.own.get_mut(processor_number),
+        }
+    }
+
+    /// Makes room to record `processor_number`'s pending table (and the
+    /// region of one allocated for it), so that placing, keeping or
+    /// adopting it cannot fail for want of room.
+    ///
+    /// # Errors
+    /// [`ItsError::OutOfMemory`] or [`ItsError::StorageFull`].
+    pub(super) fn reserve_pending(
+        &mut self,
+        processor_number: ProcessorNumber,
+    ) -> Result<(), ItsError> {
+        self.pending.reserve_for(processor_number)?;
+        if self.layout == Layout::Allocated {
+            self.own.reserve_for(processor_number)?;
+        }
+        Ok(())
+    }
+
+    /// Moves the records of pending tables into the caller's room
+    /// ([`crate::DomainStorage`]).
+    pub(super) fn move_to(
+        &mut self,
+        pending: &'static mut [Option<(ProcessorNumber, Place)>],
+        own: &'static mut [Option<(ProcessorNumber, DmaRegion)>],
+    ) -> Result<(), ItsError> {
+        self.pending.move_to(pending)?;
+        self.own.move_to(own)
+    }
+
     fn phys(&self, place: Place) -> u64 {
-        self.regions[place.region].phys() + place.offset as u64
+        self.region(place.region)
+            .map_or(0, |region| region.phys() + place.offset as u64)
     }
 
     /// Where the fixed layout puts processor number `p`'s pending table,
@@ -219,7 +280,7 @@ impl LpiTables {
     fn fixed_slot(&self, processor_number: ProcessorNumber) -> Option<Place> {
         let slot = usize::from(processor_number.0);
         (slot < self.fixed_slots()?).then(|| Place {
-            region: 0,
+            region: Region::First,
             offset: Self::property_bytes(self.id_bits).next_multiple_of(PENDING_ALIGN)
                 + slot * Self::pending_bytes(self.id_bits).next_multiple_of(PENDING_ALIGN),
         })
@@ -229,7 +290,7 @@ impl LpiTables {
     /// layout.
     fn pending_place(&self, processor_number: ProcessorNumber) -> Option<Place> {
         self.pending
-            .get(&processor_number)
+            .get(processor_number)
             .copied()
             .or_else(|| self.fixed_slot(processor_number))
     }
@@ -247,7 +308,7 @@ impl LpiTables {
             || self
                 .pending
                 .iter()
-                .any(|(&owner, &other)| owner != processor_number && crosses(other, pending_len))
+                .any(|(owner, &other)| owner != processor_number && crosses(other, pending_len))
     }
 
     /// Gives `processor_number` a pending table: the one it has, its slot
@@ -259,7 +320,7 @@ impl LpiTables {
         memory: &mut M,
         processor_number: ProcessorNumber,
     ) -> Result<u64, ItsError> {
-        if let Some(&place) = self.pending.get(&processor_number) {
+        if let Some(&place) = self.pending.get(processor_number) {
             return Ok(self.phys(place));
         }
         let bytes = Self::pending_bytes(self.id_bits);
@@ -278,15 +339,18 @@ impl LpiTables {
             }
             Layout::Allocated => {
                 let request = DmaRequest::for_gic(bytes, PENDING_ALIGN, self.quirks);
+                // Room for both records first: nothing to undo after.
+                self.reserve_pending(processor_number)?;
                 let region = memory::allocate(memory, request)?;
-                self.regions.push(region);
+                // Reserved: this cannot fail.
+                let _ = self.own.insert(processor_number, region);
                 Place {
-                    region: self.regions.len() - 1,
+                    region: Region::Own(processor_number),
                     offset: 0,
                 }
             }
         };
-        self.pending.insert(processor_number, place);
+        self.pending.insert(processor_number, place)?;
         Ok(self.phys(place))
     }
 
@@ -294,9 +358,12 @@ impl LpiTables {
     /// The redistributors see it after an INV, INVALL or GICR_INVLPIR.
     pub(super) fn set_config<M: DmaMemory>(&mut self, memory: &M, intid: IntId, config: LpiConfig) {
         let offset = self.property.offset + (intid.0 - FIRST_LPI) as usize;
-        let region = &mut self.regions[self.property.region];
+        let attributes = self.attributes;
+        let Some(region) = self.region_mut(self.property.region) else {
+            return;
+        };
         if region.write_u8(offset, config.byte()) {
-            region.clean(memory, self.attributes, offset, 1);
+            region.clean(memory, attributes, offset, 1);
         }
     }
 
@@ -314,7 +381,9 @@ impl LpiTables {
             configs(&mut |intid, config| self.set_config(memory, intid, config));
             return;
         }
-        let region = &self.regions[self.property.region];
+        let Some(region) = self.region(self.property.region) else {
+            return;
+        };
         let bytes = Self::property_bytes(self.id_bits)
             .min(region.size().saturating_sub(self.property.offset));
         let table = region.virt().as_ptr().wrapping_add(self.property.offset);
@@ -339,9 +408,11 @@ impl LpiTables {
         config: LpiConfig,
     ) {
         let offset = self.property.offset + (first.0 - FIRST_LPI) as usize;
-        let region = &mut self.regions[self.property.region];
-        region.fill(offset, count as usize, config.byte());
-        region.clean(memory, self.attributes, offset, count as usize);
+        let attributes = self.attributes;
+        if let Some(region) = self.region_mut(self.property.region) {
+            region.fill(offset, count as usize, config.byte());
+            region.clean(memory, attributes, offset, count as usize);
+        }
     }
 
     /// The configuration byte of `intid`, once the property table in place
@@ -351,7 +422,7 @@ impl LpiTables {
         if !self.property_ready || index >= Self::property_bytes(self.id_bits) {
             return None;
         }
-        self.regions[self.property.region]
+        self.region(self.property.region)?
             .read_u8(self.property.offset + index)
             .map(LpiConfig)
     }
@@ -362,31 +433,54 @@ impl LpiTables {
         self.property_ready
     }
 
-    /// The configuration bytes of `intids` as the property table in place
-    /// holds them, if it has been written ([`LpiTables::write_property`]):
-    /// what a property table that replaces it must keep.
-    pub(super) fn configs_of(
-        &self,
-        intids: impl Iterator<Item = IntId>,
-    ) -> Vec<(IntId, LpiConfig)> {
-        if !self.property_ready {
-            return Vec::new();
-        }
-        intids
-            .filter_map(|intid| Some((intid, self.config(intid)?)))
-            .collect()
+    /// Where the property table in place lies, if it has been written
+    /// ([`LpiTables::write_property`]): what a property table that
+    /// replaces it copies the allocated LPIs' bytes from.
+    pub(super) fn written_property(&self) -> Option<Place> {
+        self.property_ready.then_some(self.property)
     }
 
     /// Writes the whole property table in place, which makes it the
-    /// domain's: every LPI disabled at the default priority, except `kept`
-    /// (what [`LpiTables::configs_of`] read from the table it replaces).
-    pub(super) fn write_property<M: DmaMemory>(&mut self, memory: &M, kept: &[(IntId, LpiConfig)]) {
-        let count = Self::property_bytes(self.id_bits) as u32;
-        self.fill_configs(memory, IntId(FIRST_LPI), count, LpiConfig::DISABLED);
-        for &(intid, config) in kept {
-            self.set_config(memory, intid, config);
-        }
+    /// domain's: every LPI disabled at the default priority, except those
+    /// `kept` names, whose bytes are copied from the written table at
+    /// `from` that this one replaces (in the same region; the two may
+    /// overlap, so the copy runs in the direction that reads every byte
+    /// before it is overwritten, as a memmove does).
+    pub(super) fn write_property<M: DmaMemory>(
+        &mut self,
+        memory: &M,
+        from: Option<Place>,
+        kept: impl Fn(IntId) -> bool,
+    ) {
+        let count = Self::property_bytes(self.id_bits);
+        let to = self.property;
         self.property_ready = true;
+        let Some(from) = from.filter(|from| *from != to) else {
+            self.fill_configs(memory, IntId(FIRST_LPI), count as u32, LpiConfig::DISABLED);
+            return;
+        };
+        let attributes = self.attributes;
+        let Some(region) = self.region_mut(to.region) else {
+            return;
+        };
+        let copy = |index: usize, region: &mut DmaRegion| {
+            let intid = IntId(FIRST_LPI + index as u32);
+            let byte = if kept(intid) {
+                region.read_u8(from.offset + index)
+            } else {
+                None
+            };
+            region.write_u8(
+                to.offset + index,
+                byte.unwrap_or(LpiConfig::DISABLED.byte()),
+            );
+        };
+        if to.offset <= from.offset {
+            (0..count).for_each(|index| copy(index, region));
+        } else {
+            (0..count).rev().for_each(|index| copy(index, region));
+        }
+        region.clean(memory, attributes, to.offset, count);
     }
 
     /// Zeroes the pending table of `processor_number` (placed first), so
@@ -396,32 +490,28 @@ impl LpiTables {
         memory: &M,
         processor_number: ProcessorNumber,
     ) {
-        let Some(place) = self.pending.get(&processor_number).copied() else {
+        let Some(place) = self.pending.get(processor_number).copied() else {
             return;
         };
         let bytes = Self::pending_bytes(self.id_bits);
-        let region = &mut self.regions[place.region];
-        region.fill(place.offset, bytes, 0);
-        region.clean(memory, self.attributes, place.offset, bytes);
+        let attributes = self.attributes;
+        if let Some(region) = self.region_mut(place.region) {
+            region.fill(place.offset, bytes, 0);
+            region.clean(memory, attributes, place.offset, bytes);
+        }
     }
 
     /// Cleans every table to the Point of Coherency when the GIC does not
     /// snoop.
     pub(super) fn clean_all<M: DmaMemory>(&self, memory: &M) {
         let property = Self::property_bytes(self.id_bits);
-        self.regions[self.property.region].clean(
-            memory,
-            self.attributes,
-            self.property.offset,
-            property,
-        );
-        for place in self.pending.values() {
-            self.regions[place.region].clean(
-                memory,
-                self.attributes,
-                place.offset,
-                Self::pending_bytes(self.id_bits),
-            );
+        let pending = Self::pending_bytes(self.id_bits);
+        let places = core::iter::once((self.property, property))
+            .chain(self.pending.values().map(|place| (*place, pending)));
+        for (place, bytes) in places {
+            if let Some(region) = self.region(place.region) {
+                region.clean(memory, self.attributes, place.offset, bytes);
+            }
         }
     }
 
@@ -469,7 +559,8 @@ impl LpiTables {
     /// redistributor found running on exactly the domain's tables.
     pub(super) fn keep_pending(&mut self, processor_number: ProcessorNumber) {
         if let Some(place) = self.pending_place(processor_number) {
-            self.pending.insert(processor_number, place);
+            // Reserved by the caller ([`LpiTables::reserve_pending`]).
+            let _ = self.pending.insert(processor_number, place);
         }
     }
 }

@@ -4,9 +4,10 @@
 //! high, so every address the driver writes (base registers, MAPD's ITT
 //! address, level-1 entries) is exercised with bits [51:48] set.
 
+use crate::support::room;
 use crate::support::*;
 use gicv3_its::registers::{GITS_BASER, RegisterFrame};
-use gicv3_its::{Its, ItsConfig, ItsError, LpiDomainConfig};
+use gicv3_its::{ItsConfig, ItsError, LpiDomainConfig};
 use gicv3_its_model::{ItsModel, ModelConfig, PageSizes};
 
 /// An arena whose addresses have bits [51:48] = 0b1010: a bit lost or
@@ -61,7 +62,7 @@ fn above_2_pow_48_a_table_with_4k_or_16k_pages_is_refused() {
         let model = ItsModel::new(high(page_sizes));
         let domain = new_domain(&model, LpiDomainConfig::default());
         let before = model.stats().bytes_allocated;
-        let probed = Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default());
+        let probed = room::probe(model.gits(), model.memory(), &domain, ItsConfig::default());
         assert!(
             matches!(
                 probed.err(),

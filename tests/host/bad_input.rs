@@ -1,8 +1,9 @@
 //! Bad input and misuse: each is a typed error that changes neither the
 //! registry nor what the ITS holds (checked on the model after every call).
 
+use crate::support::room;
 use crate::support::*;
-use gicv3_its::{CollectionId, DeviceId, EventId, LpiDomain, LpiDomainConfig, ProcessorNumber};
+use gicv3_its::{CollectionId, DeviceId, EventId, LpiDomainConfig, ProcessorNumber};
 use gicv3_its::{ItsConfig, ItsError};
 use gicv3_its_model::{ItsModel, ModelConfig};
 
@@ -170,8 +171,7 @@ fn lpi_space_exhausted() {
             ..LpiDomainConfig::default()
         },
     );
-    let mut its =
-        gicv3_its::Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap();
+    let mut its = room::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap();
     its.map_collection(CollectionId(0), ProcessorNumber(0))
         .unwrap();
     its.map_device(DeviceId(1), 8192).unwrap();
@@ -355,7 +355,7 @@ fn lpi_region_too_small() {
     .unwrap();
     let phys = region.phys();
     let config = LpiDomainConfig::default();
-    let Err(refused) = LpiDomain::with_region(memory, region, config) else {
+    let Err(refused) = room::domain_with_region(memory, region, config) else {
         panic!("a 64 KiB region holds no property table and pending table at 16 bits");
     };
     assert_eq!(
@@ -385,7 +385,7 @@ fn out_of_range_configuration_values_are_clamped_not_trusted() {
         },
     );
     assert_eq!(domain.id_bits(), 14);
-    let mut its = gicv3_its::Its::probe(model.gits(), model.memory(), &domain, config).unwrap();
+    let mut its = room::probe(model.gits(), model.memory(), &domain, config).unwrap();
     its.map_collection(CollectionId(0), ProcessorNumber(0))
         .unwrap();
     its.map_device(DeviceId(1), 1).unwrap();

@@ -4,10 +4,13 @@
 //! test's doc comment says what the driver did before, and where a
 //! configuration reproduces that, the test runs it and shows it fail.
 
+use crate::support::room;
+#[allow(unused_imports)]
+use crate::support::room::Redistributors as _;
 use crate::support::*;
 use gicv3_its::{
-    CollectionId, DeviceId, DmaMemory, DmaRegion, EventId, Its, ItsConfig, ItsError, LpiDomain,
-    LpiDomainConfig, MemoryAttributes, ProcessorNumber,
+    CollectionId, DeviceId, DmaMemory, DmaRegion, EventId, ItsConfig, ItsError, LpiDomainConfig,
+    MemoryAttributes, ProcessorNumber,
 };
 use gicv3_its_model::{Coherency, GicrRegister, GitsRegister, ItsModel, ModelConfig, MsiError};
 
@@ -187,7 +190,7 @@ fn address_bits_the_gic_does_not_implement_are_refused() {
         ..ModelConfig::default()
     };
     let model = ItsModel::new(config.clone());
-    let domain = LpiDomain::new(model.memory(), LpiDomainConfig::default()).unwrap();
+    let domain = room::domain(model.memory(), LpiDomainConfig::default()).unwrap();
     match domain.init_redistributor(&model.gicr(0), 0x080a_0000) {
         Err(ItsError::RegisterRefused {
             register: "GICR_PROPBASER",
@@ -198,7 +201,7 @@ fn address_bits_the_gic_does_not_implement_are_refused() {
     }
     assert_eq!(model.gicr(0).read_register(GicrRegister::Ctlr) & 1, 0);
     let before = model.stats().bytes_allocated;
-    let probed = Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default());
+    let probed = room::probe(model.gits(), model.memory(), &domain, ItsConfig::default());
     assert!(matches!(
         probed.err(),
         Some(ItsError::RegisterRefused {
@@ -218,13 +221,13 @@ fn address_bits_the_gic_does_not_implement_are_refused() {
         arena_phys_base: (1 << 32) - (2 << 20),
         ..config
     });
-    let domain = LpiDomain::new(model.memory(), LpiDomainConfig::default()).unwrap();
+    let domain = room::domain(model.memory(), LpiDomainConfig::default()).unwrap();
     init_redistributors(&model, &domain);
     // Probe allocates two 64 KiB tables, then the 64 KiB queue: leave room
     // below 4 GiB for the two tables only.
     let fillers = fill_below_but(&model, 1 << 32, 2);
     let before = model.stats().bytes_allocated;
-    let probed = Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default());
+    let probed = room::probe(model.gits(), model.memory(), &domain, ItsConfig::default());
     assert!(
         matches!(
             probed.as_ref().err(),
@@ -312,9 +315,9 @@ fn adopted_tables_are_cleaned_whole() {
 
     // The previous kernel: 128 events on LPIs 8192..8319, all enabled;
     // event 100's MSI is still pending when it hands over.
-    let previous = LpiDomain::with_region(model.memory(), agreed, domain_config).unwrap();
+    let previous = room::domain_with_region(model.memory(), agreed, domain_config).unwrap();
     init_redistributors(&model, &previous);
-    let mut its = Its::probe(
+    let mut its = room::probe(
         model.gits(),
         model.memory(),
         &previous,
@@ -334,18 +337,18 @@ fn adopted_tables_are_cleaned_whole() {
     previous.save().unwrap();
     assert!(!previous.release_redistributor(&model.gicr(0)).unwrap());
     // It jumps to the next kernel: none of its code runs again.
-    std::mem::forget(its);
-    std::mem::forget(previous);
+    room::forget(its);
+    room::forget(previous);
     assert_eq!(model.pending(0), [left]);
 
     // The next kernel, told the same region.
     // SAFETY: the model memory the previous kernel's domain used; that
     // domain is gone and nothing else writes it.
     let same = unsafe { DmaRegion::new(virt, phys, bytes) };
-    let next = LpiDomain::with_region(model.memory(), same, domain_config).unwrap();
+    let next = room::domain_with_region(model.memory(), same, domain_config).unwrap();
     init_redistributors(&model, &next);
     assert!(next.redistributors()[0].adopted);
-    let mut its = Its::probe(model.gits(), model.memory(), &next, ItsConfig::default()).unwrap();
+    let mut its = room::probe(model.gits(), model.memory(), &next, ItsConfig::default()).unwrap();
     its.map_collection(CollectionId(0), ProcessorNumber(0))
         .unwrap();
     assert_eq!(model.take_pending(0), []);

@@ -3,9 +3,12 @@
 //! table the redistributor keeps writing, in memory the new kernel owns,
 //! until GICR_VPENDBASER.Valid is cleared (Linux clears it at boot).
 
+use crate::support::room;
+#[allow(unused_imports)]
+use crate::support::room::Redistributors as _;
 use crate::support::*;
 use gicv3_its::wait::WaitPolicy;
-use gicv3_its::{ItsConfig, ItsError, LpiDomain, LpiDomainConfig, ProcessorNumber, WaitFor};
+use gicv3_its::{ItsConfig, ItsError, LpiDomainConfig, ProcessorNumber, WaitFor};
 use gicv3_its_model::{
     GicrRegister, GicrVlpiRegister, ItsModel, ModelConfig, Violation, VirtualLpis,
 };
@@ -79,7 +82,7 @@ fn init_makes_every_vpe_left_resident_non_resident() {
 #[test]
 fn a_gicv4_redistributor_needs_its_vlpi_frame() {
     let model = ItsModel::new(ModelConfig::gicv41_after_kvm_host());
-    let domain = LpiDomain::new(model.memory(), LpiDomainConfig::default()).unwrap();
+    let domain = room::domain(model.memory(), LpiDomainConfig::default()).unwrap();
     assert_eq!(
         domain.init_redistributor(&model.gicr(0), 0x080a_0000),
         Err(ItsError::VlpiFrameNeeded {
@@ -97,7 +100,7 @@ fn a_gicv4_redistributor_needs_its_vlpi_frame() {
     );
     // A GICv3 redistributor needs none, and one given is not touched.
     let model = ItsModel::new(ModelConfig::default());
-    let domain = LpiDomain::new(model.memory(), LpiDomainConfig::default()).unwrap();
+    let domain = room::domain(model.memory(), LpiDomainConfig::default()).unwrap();
     domain
         .init_redistributor(&model.gicr(0), 0x080a_0000)
         .unwrap();
@@ -125,7 +128,7 @@ fn a_vpe_table_that_stays_dirty_is_a_timeout() {
         },
         ..LpiDomainConfig::default()
     };
-    let domain = LpiDomain::new(model.memory(), config).unwrap();
+    let domain = room::domain(model.memory(), config).unwrap();
     assert_eq!(
         domain.init_redistributor_with_vlpi(&model.gicr(0), &model.gicr_vlpi(0), 0x080a_0000),
         Err(ItsError::Timeout {
@@ -173,7 +176,7 @@ fn every_redistributors_vpe_is_retired_at_boot_whatever_cpus_come_up() {
         )
         .unwrap();
     }
-    let domain = LpiDomain::new(model.memory(), LpiDomainConfig::default()).unwrap();
+    let domain = room::domain(model.memory(), LpiDomainConfig::default()).unwrap();
     domain
         .init_redistributor_with_vlpi(&model.gicr(0), &model.gicr_vlpi(0), 0x080a_0000)
         .unwrap();

@@ -5,6 +5,7 @@
 //! invalidated, and a save of the VM that writes the held devices' entries
 //! into guest memory.
 
+use crate::support::room;
 use crate::support::*;
 use gicv3_its::registers::{
     GITS_CBASER, GITS_CREADR, GITS_CTLR, GITS_CTLR_RO, GITS_CWRITER, ReadOnlyFields, RegisterFrame,
@@ -144,10 +145,10 @@ fn an_its_that_refuses_to_enable_is_an_error() {
         enable_ignored: true,
         ..ModelConfig::kvm()
     });
-    let domain = gicv3_its::LpiDomain::new(model.memory(), LpiDomainConfig::default()).unwrap();
+    let domain = room::domain(model.memory(), LpiDomainConfig::default()).unwrap();
     init_redistributors(&model, &domain);
     let before = model.stats().bytes_allocated;
-    let probed = gicv3_its::Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default());
+    let probed = room::probe(model.gits(), model.memory(), &domain, ItsConfig::default());
     assert_eq!(probed.err(), Some(ItsError::EnableRefused));
     assert_eq!(model.stats().bytes_allocated, before, "memory given back");
     let valid = 1 << 63;

@@ -9,10 +9,11 @@
 //! Each shows a disabled LPI held back, where a redistributor without the
 //! INVALL would deliver it from its stale "enabled".
 
+use crate::support::room;
 use crate::support::*;
 use gicv3_its::{
-    CollectionId, DeviceId, DmaMemory, DmaRegion, EventId, IntId, Its, ItsConfig, LpiDomain,
-    LpiDomainConfig, ProcessorNumber,
+    CollectionId, DeviceId, DmaMemory, DmaRegion, EventId, IntId, ItsConfig, LpiDomainConfig,
+    ProcessorNumber,
 };
 use gicv3_its_model::{ItsModel, ModelConfig, MsiError};
 
@@ -100,9 +101,9 @@ fn restore_drops_what_a_boot_kernel_left_cached() {
         .unwrap();
     let (virt, phys) = (region.virt(), region.phys());
 
-    let image_domain = LpiDomain::with_region(model.memory(), region, domain_config).unwrap();
+    let image_domain = room::domain_with_region(model.memory(), region, domain_config).unwrap();
     init_redistributors(&model, &image_domain);
-    let mut image = Its::probe(
+    let mut image = room::probe(
         model.gits(),
         model.memory(),
         &image_domain,
@@ -122,9 +123,9 @@ fn restore_drops_what_a_boot_kernel_left_cached() {
     // SAFETY: the region the image kernel's domain uses; the boot kernel
     // runs while the image kernel does not.
     let same = unsafe { DmaRegion::new(virt, phys, bytes) };
-    let boot_domain = LpiDomain::with_region(model.memory(), same, domain_config).unwrap();
+    let boot_domain = room::domain_with_region(model.memory(), same, domain_config).unwrap();
     init_redistributors(&model, &boot_domain);
-    let mut boot = Its::probe(
+    let mut boot = room::probe(
         model.gits(),
         model.memory(),
         &boot_domain,
@@ -143,8 +144,8 @@ fn restore_drops_what_a_boot_kernel_left_cached() {
     boot.save().unwrap();
     boot_domain.save().unwrap();
     // It jumps into the image: none of its code runs again.
-    std::mem::forget(boot);
-    std::mem::forget(boot_domain);
+    room::forget(boot);
+    room::forget(boot_domain);
 
     init_redistributors(&model, &image_domain);
     let _ = image.restore().unwrap();

@@ -2,10 +2,13 @@
 //! what redistributors cached before, and the tables on every model
 //! configuration.
 
+use crate::support::room;
+#[allow(unused_imports)]
+use crate::support::room::Redistributors as _;
 use crate::support::*;
 use gicv3_its::registers::{GICR_CTLR, GITS_BASER, GITS_CBASER, RegisterFrame};
 use gicv3_its::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
-use gicv3_its::{ItsCommand, ItsConfig, ItsError, LpiDomain, LpiDomainConfig, RedistributorInfo};
+use gicv3_its::{ItsCommand, ItsConfig, ItsError, LpiDomainConfig, RedistributorInfo};
 use gicv3_its_model::{
     Coherency, Consumption, ItsModel, ModelConfig, MsiError, PageSizes, Quiescence,
 };
@@ -40,7 +43,7 @@ fn adopted_after_a_previous_kernel_used_lpi_8192_on_cpu_1() -> (ItsModel, ModelI
     // Delivered on CPU 1, whose redistributor now caches "enabled".
     model.send_msi(DeviceId(0x20), EventId(0)).unwrap();
     assert_eq!(model.take_pending(1), vec![lpi]);
-    std::mem::forget(previous); // handed over without a teardown
+    room::forget(previous); // handed over without a teardown
 
     // SAFETY: the model memory the previous kernel used, which nothing
     // writes any more (its driver is forgotten).
@@ -57,9 +60,9 @@ fn probe_with_region(
     region: gicv3_its::DmaRegion,
     config: LpiDomainConfig,
 ) -> ModelIts {
-    let domain = LpiDomain::with_region(model.memory(), region, config).unwrap();
+    let domain = room::domain_with_region(model.memory(), region, config).unwrap();
     init_redistributors(model, &domain);
-    gicv3_its::Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap()
+    room::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap()
 }
 
 #[test]
@@ -106,11 +109,11 @@ fn sticky_enable_lpis_adopts_agreed_tables_and_refuses_others() {
     )
     .unwrap();
     let (agreed_virt, agreed_phys) = (agreed.virt(), agreed.phys());
-    let first_domain = LpiDomain::with_region(model.memory(), agreed, domain_config).unwrap();
+    let first_domain = room::domain_with_region(model.memory(), agreed, domain_config).unwrap();
     first_domain
         .init_redistributor(&model.gicr(0), 0x080a_0000)
         .unwrap();
-    let mut first = gicv3_its::Its::probe(
+    let mut first = room::probe(
         model.gits(),
         model.memory(),
         &first_domain,
@@ -128,19 +131,19 @@ fn sticky_enable_lpis_adopts_agreed_tables_and_refuses_others() {
         "sticky"
     );
 
-    std::mem::forget(first);
-    std::mem::forget(first_domain);
+    room::forget(first);
+    room::forget(first_domain);
 
     // The same region, as the next kernel is told: adopted, and LPIs work.
     // SAFETY: `agreed_virt` is the model memory the first driver used; that
     // driver is forgotten, so nothing else writes it.
     let same = unsafe { gicv3_its::DmaRegion::new(agreed_virt, agreed_phys, region_bytes) };
-    let next_domain = LpiDomain::with_region(model.memory(), same, domain_config).unwrap();
+    let next_domain = room::domain_with_region(model.memory(), same, domain_config).unwrap();
     next_domain
         .init_redistributor(&model.gicr(0), 0x080a_0000)
         .unwrap();
     assert!(next_domain.redistributors()[0].adopted);
-    let mut next = gicv3_its::Its::probe(
+    let mut next = room::probe(
         model.gits(),
         model.memory(),
         &next_domain,
@@ -159,10 +162,10 @@ fn sticky_enable_lpis_adopts_agreed_tables_and_refuses_others() {
     );
     assert_eq!(model.take_pending(0), vec![lpi]);
     next.save().unwrap();
-    std::mem::forget(next);
+    room::forget(next);
 
     // A kernel with other tables is refused, with what it found.
-    let other = LpiDomain::new(model.memory(), domain_config).unwrap();
+    let other = room::domain(model.memory(), domain_config).unwrap();
     match other.init_redistributor(&model.gicr(0), 0x080a_0000) {
         Err(ItsError::LpiTablesLocked { propbaser, .. }) => {
             assert_eq!(propbaser & 0x000f_ffff_ffff_f000, agreed_phys)
@@ -484,7 +487,7 @@ fn a_failed_probe_gives_back_its_memory_and_leaves_nothing_valid() {
         model.fail_allocations_after(fail_after);
         let before = model.stats().bytes_allocated;
         assert!(matches!(
-            gicv3_its::Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default()),
+            room::probe(model.gits(), model.memory(), &domain, ItsConfig::default()),
             Err(ItsError::OutOfMemory { .. })
         ));
         assert_eq!(
@@ -500,7 +503,7 @@ fn a_failed_probe_gives_back_its_memory_and_leaves_nothing_valid() {
     // The LPI domain's own allocation.
     model.fail_allocations_after(0);
     assert!(matches!(
-        LpiDomain::new(model.memory(), LpiDomainConfig::default()),
+        room::domain(model.memory(), LpiDomainConfig::default()),
         Err(ItsError::OutOfMemory { .. })
     ));
     model.fail_allocations(false);
@@ -524,7 +527,7 @@ fn a_misaligned_lpi_region_is_refused() {
             (4 << 20) - 4096,
         )
     };
-    let refused = LpiDomain::with_region(memory, shifted, LpiDomainConfig::default())
+    let refused = room::domain_with_region(memory, shifted, LpiDomainConfig::default())
         .err()
         .unwrap();
     assert_eq!(
@@ -579,7 +582,7 @@ fn a_domain_over_a_given_region_rewrites_its_property_table_and_zeroes_pending_t
     let virt = region.virt();
     // SAFETY: the region just allocated, `bytes` long, not yet given away.
     unsafe { virt.as_ptr().write_bytes(0x5a, bytes) };
-    let domain = LpiDomain::with_region(model.memory(), region, config).unwrap();
+    let domain = room::domain_with_region(model.memory(), region, config).unwrap();
     let property_bytes = (1usize << domain.id_bits()) - 8192;
     // SAFETY: the domain's region, read while nothing writes it.
     let seen = unsafe { std::slice::from_raw_parts(virt.as_ptr(), bytes) };

@@ -27,5 +27,6 @@ mod queue;
 mod quirks;
 mod save_restore;
 mod shared_memory;
+mod storage;
 mod two_its;
 mod waits;

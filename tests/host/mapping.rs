@@ -172,9 +172,16 @@ fn each_collection_adds_the_same_registry_heap() {
         estimates.push(its.memory_use().registry);
     }
     let steps: Vec<usize> = estimates.windows(2).map(|w| w[1] - w[0]).collect();
-    // A map entry: the ID and its record, 16 to 64 bytes each.
-    assert!(steps.iter().all(|&step| step == steps[0]), "{estimates:?}");
-    assert!((16..=64).contains(&steps[0]), "{estimates:?}");
+    // A map entry: the ID and its record, 16 to 64 bytes each (the list
+    // grows by a quarter, so by one entry while it holds fewer than 8).
+    #[cfg(feature = "alloc")]
+    {
+        assert!(steps.iter().all(|&step| step == steps[0]), "{estimates:?}");
+        assert!((16..=64).contains(&steps[0]), "{estimates:?}");
+    }
+    // Without the heap the records live in the caller's storage.
+    #[cfg(not(feature = "alloc"))]
+    assert!(estimates.iter().all(|&bytes| bytes == 0), "{steps:?}");
 }
 
 #[test]

@@ -3,10 +3,13 @@
 //! cleared: adopted where they lie in memory reserved for them (as Linux
 //! adopts them), refused elsewhere.
 
+use crate::support::room;
+#[allow(unused_imports)]
+use crate::support::room::Redistributors as _;
 use crate::support::*;
 use gicv3_its::{
-    CollectionId, DeviceId, DmaRegion, DmaRequest, EventId, IntId, Its, ItsConfig, ItsError,
-    LpiConfig, LpiDomain, LpiDomainConfig, ProcessorNumber,
+    CollectionId, DeviceId, DmaRegion, DmaRequest, EventId, IntId, ItsConfig, ItsError, LpiConfig,
+    LpiDomainConfig, ProcessorNumber,
 };
 use gicv3_its_model::{Coherency, GicrRegister, ItsModel, ModelConfig, ModelMemory, Translation};
 
@@ -67,7 +70,7 @@ fn a_fixed_region_holds_the_processor_numbers_it_was_sized_for() {
         let model = ItsModel::new(config);
         let config = LpiDomainConfig::default();
         let region = allocate(&model, config.region_bytes(slots));
-        let domain = LpiDomain::with_region(model.memory(), region, config).unwrap();
+        let domain = room::domain_with_region(model.memory(), region, config).unwrap();
         for index in 0..slots {
             domain.init_redistributor(&model.gicr(index), 0).unwrap();
         }
@@ -175,7 +178,7 @@ fn tables_a_previous_owner_left_in_reserved_memory_are_adopted() {
     left_running(&model, 0, &reserved.property, &reserved.pending, 15);
     assert_eq!(model.pending(0), [IntId(8193)]);
     let domain =
-        LpiDomain::with_region(model.memory(), reserved.region, LpiDomainConfig::default())
+        room::domain_with_region(model.memory(), reserved.region, LpiDomainConfig::default())
             .unwrap();
     assert_eq!(
         domain.init_redistributor(&model.gicr(0), 0x080a_0000),
@@ -215,7 +218,7 @@ fn tables_a_previous_owner_left_in_reserved_memory_are_adopted() {
     );
 
     // The domain works on the adopted tables.
-    let mut its = Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap();
+    let mut its = room::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap();
     its.map_collection(CollectionId(1), ProcessorNumber(1))
         .unwrap();
     its.map_device(DeviceId(0x10), 1).unwrap();
@@ -244,10 +247,11 @@ fn tables_outside_reserved_memory_are_refused() {
         propbaser: before.0,
         pendbaser: before.1,
     });
-    let allocated = LpiDomain::new(model.memory(), LpiDomainConfig::default()).unwrap();
+    let allocated = room::domain(model.memory(), LpiDomainConfig::default()).unwrap();
     assert_eq!(allocated.init_redistributor(&model.gicr(0), 0), locked);
     let region = allocate(&model, 1 << 20);
-    let fixed = LpiDomain::with_region(model.memory(), region, LpiDomainConfig::default()).unwrap();
+    let fixed =
+        room::domain_with_region(model.memory(), region, LpiDomainConfig::default()).unwrap();
     assert_eq!(fixed.init_redistributor(&model.gicr(0), 0), locked);
     assert!(fixed.redistributors().is_empty());
     assert_eq!(
@@ -270,7 +274,7 @@ fn a_pending_table_across_the_property_table_is_refused() {
     let across = part(&reserved.region, 1 << 20, 4096);
     left_running(&model, 0, &reserved.property, &across, 15);
     let domain =
-        LpiDomain::with_region(model.memory(), reserved.region, LpiDomainConfig::default())
+        room::domain_with_region(model.memory(), reserved.region, LpiDomainConfig::default())
             .unwrap();
     assert!(matches!(
         domain.init_redistributor(&model.gicr(0), 0),
@@ -291,7 +295,7 @@ fn a_second_property_table_is_a_conflict() {
     let other_pending = part(&reserved.region, 1536 << 10, 4096);
     left_running(&model, 1, &other, &other_pending, 15);
     let domain =
-        LpiDomain::with_region(model.memory(), reserved.region, LpiDomainConfig::default())
+        room::domain_with_region(model.memory(), reserved.region, LpiDomainConfig::default())
             .unwrap();
     domain.init_redistributor(&model.gicr(0), 0).unwrap();
     assert_eq!(
@@ -339,7 +343,7 @@ fn adopted_tables_keep_the_attributes_they_were_programmed_with() {
         gicr.write_register(GicrRegister::Ctlr, 1);
         model.take_violations(); // the GIC read tables nobody cleaned
         let domain =
-            LpiDomain::with_region(model.memory(), reserved.region, LpiDomainConfig::default())
+            room::domain_with_region(model.memory(), reserved.region, LpiDomainConfig::default())
                 .unwrap();
         let before = model.stats().cleans;
         domain.init_redistributor(&gicr, 0).unwrap();
@@ -348,7 +352,7 @@ fn adopted_tables_keep_the_attributes_they_were_programmed_with() {
         // the previous owner had not enabled either, stays disabled when
         // an ITS maps an event to it and disables it.
         let mut its =
-            Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap();
+            room::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap();
         its.map_collection(CollectionId(0), ProcessorNumber(0))
             .unwrap();
         its.map_device(DeviceId(0x10), 1).unwrap();
@@ -375,11 +379,11 @@ fn a_redistributor_on_exactly_the_domains_tables_keeps_its_pending_lpis() {
     let config = LpiDomainConfig::default();
     let region = allocate(&model, config.region_bytes(1));
     let (virt, phys, size) = (region.virt(), region.phys(), region.size());
-    let first = LpiDomain::with_region(model.memory(), region, config).unwrap();
+    let first = room::domain_with_region(model.memory(), region, config).unwrap();
     first
         .init_redistributor(&model.gicr(0), 0x080a_0000)
         .unwrap();
-    let mut its = Its::probe(model.gits(), model.memory(), &first, ItsConfig::default()).unwrap();
+    let mut its = room::probe(model.gits(), model.memory(), &first, ItsConfig::default()).unwrap();
     its.map_collection(CollectionId(0), ProcessorNumber(0))
         .unwrap();
     its.map_device(DeviceId(0x10), 1).unwrap();
@@ -393,12 +397,12 @@ fn a_redistributor_on_exactly_the_domains_tables_keeps_its_pending_lpis() {
     assert_eq!(model.pending(0), [lpi]);
     its.save().unwrap();
     first.save().unwrap();
-    std::mem::forget(its);
-    std::mem::forget(first);
+    room::forget(its);
+    room::forget(first);
 
     // SAFETY: the region the first domain used, forgotten with it.
     let same = unsafe { DmaRegion::new(virt, phys, size) };
-    let second = LpiDomain::with_region(model.memory(), same, config).unwrap();
+    let second = room::domain_with_region(model.memory(), same, config).unwrap();
     second
         .init_redistributor(&model.gicr(0), 0x080a_0000)
         .unwrap();
@@ -439,9 +443,9 @@ fn a_handover_leaves_no_lpi_pending_for_the_next_kernel() {
 /// A driver with one event on CPU 1 whose LPI is pending (held back while
 /// disabled).
 fn with_a_pending_lpi(model: &ItsModel) -> (ModelIts, IntId) {
-    let domain = LpiDomain::new(model.memory(), LpiDomainConfig::default()).unwrap();
+    let domain = room::domain(model.memory(), LpiDomainConfig::default()).unwrap();
     init_redistributors(model, &domain);
-    let mut its = Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap();
+    let mut its = room::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap();
     its.map_collection(CollectionId(1), ProcessorNumber(1))
         .unwrap();
     its.map_device(DeviceId(0x10), 1).unwrap();
@@ -470,9 +474,9 @@ fn a_resumed_kernel_adopts_a_boot_kernels_layout_and_keeps_its_lpis() {
         part(&region, (1 << 20) + 65536, 8192),
     );
     let domain =
-        LpiDomain::with_region(model.memory(), region, LpiDomainConfig::default()).unwrap();
+        room::domain_with_region(model.memory(), region, LpiDomainConfig::default()).unwrap();
     init_redistributors(&model, &domain);
-    let mut its = Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap();
+    let mut its = room::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap();
     its.map_collection(CollectionId(0), ProcessorNumber(0))
         .unwrap();
     its.map_device(DeviceId(0x10), 2).unwrap();
@@ -536,7 +540,7 @@ fn base_registers_wait_for_a_previous_owners_enable_lpis_change() {
     let gicr = model.gicr(0);
     while gicr.read_register(GicrRegister::Ctlr) & 0b1000 != 0 {}
     gicr.write_register(GicrRegister::Ctlr, 0);
-    let domain = LpiDomain::new(model.memory(), LpiDomainConfig::default()).unwrap();
+    let domain = room::domain(model.memory(), LpiDomainConfig::default()).unwrap();
     domain.init_redistributor(&gicr, 0x080a_0000).unwrap();
     assert_no_violations(&model);
 }

@@ -6,6 +6,7 @@
 //! Valid = 0, and memory that a Valid base register describes is the ITS's
 //! (under KVM it is written when the VM is saved: the seed's corruption).
 
+use crate::support::room;
 use crate::support::*;
 use gicv3_its::registers::{GITS_BASER, GITS_BASER_RO, GITS_CBASER, ReadOnlyFields, RegisterFrame};
 use gicv3_its::{CollectionId, DeviceId, DmaMemory, EventId, ProcessorNumber};
@@ -83,8 +84,7 @@ fn a_probe_that_fails_after_a_kexec_leaves_nothing_of_the_previous_owner_valid()
         previous_owner_leaves(&model);
         let domain = new_domain(&model, LpiDomainConfig::default());
         model.fail_allocations_after(fail_after);
-        let probed =
-            gicv3_its::Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default());
+        let probed = room::probe(model.gits(), model.memory(), &domain, ItsConfig::default());
         assert!(matches!(probed, Err(ItsError::OutOfMemory { .. })));
         model.fail_allocations(false);
         let when = format!("by a probe failing after {fail_after} allocations");
@@ -165,7 +165,7 @@ fn every_its_is_quiesced_before_any_redistributor_takes_lpis() {
             gicv3_its::takeover::quiesce(&model.gits(), gicv3_its::wait::WaitPolicy::default())
                 .unwrap();
         }
-        let domain = gicv3_its::LpiDomain::new(model.memory(), LpiDomainConfig::default()).unwrap();
+        let domain = room::domain(model.memory(), LpiDomainConfig::default()).unwrap();
         init_redistributors(&model, &domain);
         // The previous owner's device raises its MSI.
         let _ = model.send_msi(DeviceId(0x10), EventId(0));
@@ -176,8 +176,7 @@ fn every_its_is_quiesced_before_any_redistributor_takes_lpis() {
             assert_eq!(pending, [gicv3_its::IntId(8192)], "a stray LPI");
         }
         let _its =
-            gicv3_its::Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default())
-                .unwrap();
+            room::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap();
     }
 }
 
@@ -256,7 +255,7 @@ fn every_redistributor_stops_its_lpis_before_the_kernel_allocates_memory() {
         // SAFETY: the whole of `data`, which this test holds.
         unsafe { core::ptr::write_bytes(data.virt().as_ptr(), 0xff, data.size()) };
         memory.clean_invalidate_to_poc(data.virt(), data.size());
-        let domain = gicv3_its::LpiDomain::new(model.memory(), LpiDomainConfig::default()).unwrap();
+        let domain = room::domain(model.memory(), LpiDomainConfig::default()).unwrap();
         init_redistributors(&model, &domain);
         // SAFETY: inside `data`.
         let kept = unsafe { data.virt().as_ptr().add(2048).read_volatile() };

@@ -1,6 +1,7 @@
 //! Probe: tables sized and negotiated on every configuration, what a previous
 //! kernel left disabled first, failures that leave nothing behind.
 
+use crate::support::room;
 use crate::support::*;
 use gicv3_its::registers::{GITS_BASER, RegisterFrame};
 use gicv3_its::wait::WaitPolicy;
@@ -341,7 +342,7 @@ fn an_its_that_never_quiesces_is_a_timeout() {
         ..ItsConfig::default()
     };
     assert_eq!(
-        gicv3_its::Its::probe(model.gits(), model.memory(), its.domain(), small).err(),
+        room::probe(model.gits(), model.memory(), its.domain(), small).err(),
         Some(ItsError::Timeout {
             waiting_for: WaitFor::Quiescent,
             polls: 100

@@ -5,10 +5,13 @@
 //! wrong (the GIC reading stale or out-of-bounds memory, MSIs lost or
 //! delivered while disabled, register writes ignored).
 
+use crate::support::room;
+#[allow(unused_imports)]
+use crate::support::room::Redistributors as _;
 use crate::support::*;
 use gicv3_its::quirks::{QuirkOverrides, Quirks};
 use gicv3_its::wait::WaitPolicy;
-use gicv3_its::{DeviceId, EventId, Its, ItsConfig, ItsError, LpiDomain, LpiDomainConfig, WaitFor};
+use gicv3_its::{DeviceId, EventId, ItsConfig, ItsError, LpiDomainConfig, WaitFor};
 use gicv3_its_model::{
     CommandError, GicrRegister, GitsRegister, ItsModel, MemoryFault, ModelConfig, MsiError,
     RedistributorPower, THUNDERX_IIDR, Translation, Violation,
@@ -300,12 +303,12 @@ fn memory_above_the_limit_is_refused_and_given_back() {
         ..LpiDomainConfig::default()
     };
     assert!(matches!(
-        LpiDomain::new(memory.clone(), forced).err(),
+        room::domain(memory.clone(), forced).err(),
         Some(ItsError::UnencodableAddress { phys }) if phys >= 1 << 32
     ));
     assert_eq!(model.stats().bytes_allocated, 0, "given back");
-    let domain = LpiDomain::new(memory.clone(), LpiDomainConfig::default()).unwrap();
-    let probed = Its::probe(
+    let domain = room::domain(memory.clone(), LpiDomainConfig::default()).unwrap();
+    let probed = room::probe(
         model.gits(),
         memory,
         &domain,
@@ -464,7 +467,7 @@ fn a_redistributor_that_never_powers_up_is_a_timeout() {
         },
         ..LpiDomainConfig::default()
     };
-    let domain = LpiDomain::new(model.memory(), config).unwrap();
+    let domain = room::domain(model.memory(), config).unwrap();
     assert_eq!(
         domain.init_redistributor(&model.gicr(0), 0x080a_0000),
         Err(ItsError::Timeout {

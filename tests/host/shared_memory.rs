@@ -2,11 +2,12 @@
 //! (`Its::probe_sharing`): one provider, which cannot be cloned, serves the
 //! LPI tables and the ITS, and gets back everything the ITS took.
 
+use crate::support::room;
 use crate::support::*;
 use core::ptr::NonNull;
 use gicv3_its::{
-    CollectionId, DeviceId, DmaMemory, DmaRegion, DmaRequest, EventId, Its, ItsConfig, LpiDomain,
-    LpiDomainConfig, ProcessorNumber,
+    CollectionId, DeviceId, DmaMemory, DmaRegion, DmaRequest, EventId, ItsConfig, LpiDomainConfig,
+    ProcessorNumber,
 };
 use gicv3_its_model::{ItsModel, ModelConfig, ModelMemory};
 
@@ -33,7 +34,7 @@ unsafe impl DmaMemory for Unshared {
 fn an_its_allocates_through_the_domains_provider_and_gives_everything_back() {
     let model = ItsModel::new(ModelConfig::default());
     let domain =
-        LpiDomain::new(Unshared(model.memory()), LpiDomainConfig::default()).expect("LPI domain");
+        room::domain(Unshared(model.memory()), LpiDomainConfig::default()).expect("LPI domain");
     let init = || {
         for (index, rd_base) in model.config().redistributors.iter().enumerate() {
             domain
@@ -43,7 +44,7 @@ fn an_its_allocates_through_the_domains_provider_and_gives_everything_back() {
     };
     init();
     let domain_only = model.live_allocations();
-    let mut its = Its::probe_sharing(model.gits(), &domain, ItsConfig::default()).expect("probe");
+    let mut its = room::probe_sharing(model.gits(), &domain, ItsConfig::default()).expect("probe");
     assert!(
         model.live_allocations().len() > domain_only.len(),
         "the ITS's tables and queue came from the domain's provider"

@@ -3,6 +3,7 @@
 //! property table and redistributors. Judged by what the model's two ITSes
 //! translate and deliver.
 
+use crate::support::room;
 use crate::support::*;
 use gicv3_its::{
     CollectionId, DeviceId, EventId, IntId, Its, ItsConfig, ItsError, LpiDomainConfig,
@@ -22,7 +23,7 @@ fn two_its() -> (ItsModel, ModelDomain, Driver, Driver) {
     });
     let domain = new_domain(&model, LpiDomainConfig::default());
     let probe = |index: usize| {
-        let mut its = Its::probe(
+        let mut its = room::probe(
             model.its(index).gits(),
             model.memory(),
             &domain,

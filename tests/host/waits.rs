@@ -5,13 +5,15 @@
 //! nanoseconds, so only time is a bound the caller can state; the read
 //! budget is a backstop for a clock that does not advance.
 
+use crate::support::room;
+#[allow(unused_imports)]
+use crate::support::room::Redistributors as _;
 use crate::support::*;
 use core::cell::Cell;
 use core::time::Duration;
 use gicv3_its::wait::WaitPolicy;
 use gicv3_its::{
-    CollectionId, Its, ItsConfig, ItsError, LpiDomain, LpiDomainConfig, ProcessorNumber,
-    RedistributorInfo, WaitFor,
+    CollectionId, ItsConfig, ItsError, LpiDomainConfig, ProcessorNumber, RedistributorInfo, WaitFor,
 };
 use gicv3_its_model::{Consumption, ItsModel, ModelConfig, Quiescence, RedistributorPower};
 
@@ -50,14 +52,14 @@ const BUDGETS: [u32; 2] = [1_000_000, u32::MAX];
 fn a_read_budget_below_the_timeout_ends_the_wait_first() {
     let model = ItsModel::new(ModelConfig::default());
     let domain = new_domain(&model, LpiDomainConfig::default());
-    let its = Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap();
+    let its = room::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap();
     model.reconfigure(|c| c.quiescence = Quiescence::Never);
     let config = ItsConfig {
         wait: timed(3),
         ..ItsConfig::default()
     };
     assert_eq!(
-        Its::probe(model.gits(), model.memory(), &domain, config).err(),
+        room::probe(model.gits(), model.memory(), &domain, config).err(),
         Some(ItsError::Timeout {
             waiting_for: WaitFor::Quiescent,
             polls: 3
@@ -76,7 +78,7 @@ fn save_waits_by_the_configured_policy() {
         wait: timed(3),
         ..ItsConfig::default()
     };
-    let mut its = Its::probe(model.gits(), model.memory(), &domain, config).unwrap();
+    let mut its = room::probe(model.gits(), model.memory(), &domain, config).unwrap();
     model.reconfigure(|c| c.quiescence = Quiescence::Never);
     assert_eq!(
         its.save(),
@@ -97,7 +99,7 @@ fn commands_never_consumed_time_out_after_the_timeout() {
             wait: timed(budget),
             ..ItsConfig::default()
         };
-        let mut its = Its::probe(model.gits(), model.memory(), &domain, config).unwrap();
+        let mut its = room::probe(model.gits(), model.memory(), &domain, config).unwrap();
         model.reconfigure(|c| c.consumption = Consumption::Never);
         let reads_before = model.stats().polls;
         let polls = match its.map_collection(CollectionId(0), ProcessorNumber(0)) {
@@ -120,14 +122,14 @@ fn an_its_that_never_quiesces_times_out_after_the_timeout() {
     for budget in BUDGETS {
         let model = ItsModel::new(ModelConfig::default());
         let domain = new_domain(&model, LpiDomainConfig::default());
-        let its = Its::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap();
+        let its = room::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap();
         model.reconfigure(|c| c.quiescence = Quiescence::Never);
         let config = ItsConfig {
             wait: timed(budget),
             ..ItsConfig::default()
         };
         assert_eq!(
-            Its::probe(model.gits(), model.memory(), &domain, config).err(),
+            room::probe(model.gits(), model.memory(), &domain, config).err(),
             Some(ItsError::Timeout {
                 waiting_for: WaitFor::Quiescent,
                 polls: TIMEOUT_READS
@@ -152,7 +154,7 @@ fn redistributor_waits_time_out_after_the_timeout() {
             wait: timed(budget),
             ..LpiDomainConfig::default()
         };
-        let domain = LpiDomain::new(model.memory(), config).unwrap();
+        let domain = room::domain(model.memory(), config).unwrap();
         assert_eq!(
             domain.init_redistributor(&model.gicr(0), 0x080a_0000),
             Err(ItsError::Timeout {
@@ -166,7 +168,7 @@ fn redistributor_waits_time_out_after_the_timeout() {
             rwp_reads: u32::MAX,
             ..ModelConfig::default()
         });
-        let domain = LpiDomain::new(model.memory(), config).unwrap();
+        let domain = room::domain(model.memory(), config).unwrap();
         assert_eq!(
             domain.init_redistributor(&model.gicr(0), 0x080a_0000),
             Err(ItsError::Timeout {

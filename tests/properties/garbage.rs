@@ -11,12 +11,13 @@
 //! cleared, running on tables our kernel cannot adopt.
 
 use crate::cases;
+use crate::support::room;
 use crate::support::*;
 use gicv3_its::registers::{GICR_PENDBASER, GICR_PROPBASER, GITS_BASER, GITS_CBASER};
 use gicv3_its::takeover;
 use gicv3_its::wait::WaitPolicy;
 use gicv3_its::{CollectionId, DeviceId, DmaMemory, DmaRegion, DmaRequest, EventId};
-use gicv3_its::{Its, ItsConfig, ItsError, LpiDomain, LpiDomainConfig, ProcessorNumber};
+use gicv3_its::{ItsConfig, ItsError, LpiDomainConfig, ProcessorNumber};
 use gicv3_its_model::{
     Consumption, GicrRegister as R, GicrVlpiRegister as V, GitsRegister as G, ItsModel,
     ModelConfig, Quiescence, Translation, Violation, VirtualLpis,
@@ -286,10 +287,13 @@ fn boot(
         ..LpiDomainConfig::default()
     };
     let domain = match reserved {
-        Some(reserved) => LpiDomain::with_region(model.memory(), reserved.region(), domain_config)
-            .map_err(|refused| ("LpiDomain::with_region".into(), refused.error))?,
-        None => LpiDomain::new(model.memory(), domain_config)
-            .map_err(|e| ("LpiDomain::new".into(), e))?,
+        Some(reserved) => {
+            room::domain_with_region(model.memory(), reserved.region(), domain_config)
+                .map_err(|refused| ("LpiDomain::with_region".into(), refused.error))?
+        }
+        None => {
+            room::domain(model.memory(), domain_config).map_err(|e| ("LpiDomain::new".into(), e))?
+        }
     };
     for (index, &rd_base) in config.redistributors.iter().enumerate() {
         domain
@@ -298,7 +302,7 @@ fn boot(
     }
     let mut itses = Vec::new();
     for index in 0..config.its_count {
-        let mut its = Its::probe(
+        let mut its = room::probe(
             model.its(index).gits(),
             model.memory(),
             &domain,

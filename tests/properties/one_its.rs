@@ -99,23 +99,18 @@ fn assert_msis_follow_the_lpi_configuration(model: &gicv3_its_model::ItsModel, i
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
-
-    #[test]
-    fn model_always_translates_what_the_registry_says(
-        config in model_config(),
-        ops in prop::collection::vec(op(), 1..60),
-    ) {
-        let its_config = ItsConfig {
-            wait: WaitPolicy { poll_budget: 10_000, ..WaitPolicy::default() },
-            ..ItsConfig::default()
-        };
-        let (model, mut its) = setup_with(config, its_config);
-        for op in ops {
-            let result = if let Some(result) = apply(&mut its, &op) {
-                result
-            } else { match op {
+/// Runs `ops` on `its`, checking the model against the registry after
+/// each, then saves and restores once more.
+fn run(
+    model: &gicv3_its_model::ItsModel,
+    its: &mut ModelIts,
+    ops: Vec<Op>,
+) -> Result<(), TestCaseError> {
+    for op in ops {
+        let result = if let Some(result) = apply(its, &op) {
+            result
+        } else {
+            match op {
                 Op::Save => its.save(),
                 // Every redistributor stays ready: nothing is deferred.
                 Op::Restore => its.restore().map(|restored| {
@@ -124,7 +119,7 @@ proptest! {
                 Op::ResetWhileSaved => {
                     if its.state() == ItsState::Saved {
                         model.reset();
-                        init_redistributors(&model, its.domain());
+                        init_redistributors(model, its.domain());
                     }
                     Ok(())
                 }
@@ -138,25 +133,85 @@ proptest! {
                     Ok(())
                 }
                 _ => unreachable!("a mapping operation: `apply` ran it"),
-            } };
-            if let Err(error) = &result {
-                prop_assert!(expected_error(error), "unexpected {error:?}");
             }
-            // Faults are one-shot: clear them, and recover from a stall.
-            model.fail_allocations(false);
-            model.reconfigure(|c| c.stall_on_command = None);
-            if its.state() == ItsState::NeedsRecovery {
-                its.recover().unwrap();
-            }
-            check(&model, &its);
+        };
+        if let Err(error) = &result {
+            prop_assert!(expected_error(error), "unexpected {error:?}");
         }
-        // Whatever happened, a save leaves nothing and a restore brings back
-        // exactly the registry.
-        let _ = its.restore();
-        its.save().unwrap();
-        check(&model, &its);
-        let _ = its.restore().unwrap();
-        prop_assert_eq!(its.unreplayed_devices().count(), 0);
-        check(&model, &its);
+        // Faults are one-shot: clear them, and recover from a stall.
+        model.fail_allocations(false);
+        model.reconfigure(|c| c.stall_on_command = None);
+        if its.state() == ItsState::NeedsRecovery {
+            its.recover().unwrap();
+        }
+        check(model, its);
+    }
+    // Whatever happened, a save leaves nothing and a restore brings back
+    // exactly the registry.
+    let _ = its.restore();
+    its.save().unwrap();
+    check(model, its);
+    let _ = its.restore().unwrap();
+    prop_assert_eq!(its.unreplayed_devices().count(), 0);
+    check(model, its);
+    Ok(())
+}
+
+/// A driver on `config` whose registry lives in `storage` (small: maps
+/// fail with `StorageFull` at random points), one collection per CPU.
+fn in_storage<const D: usize, const E: usize, const P: usize>(
+    config: ModelConfig,
+    its_config: ItsConfig,
+) -> (gicv3_its_model::ItsModel, ModelIts) {
+    let model = gicv3_its_model::ItsModel::new(config);
+    let domain = new_domain(&model, gicv3_its::LpiDomainConfig::default());
+    let mut its =
+        gicv3_its::Its::probe(model.gits(), model.memory(), &domain, its_config).expect("probe");
+    let storage = Box::leak(Box::new(gicv3_its::ItsStorage::<D, E, 8, P>::new()));
+    its.use_storage(storage).expect("storage");
+    for (icid, cpu) in processor_numbers(&model).enumerate() {
+        its.map_collection(gicv3_its::CollectionId(icid as u16), cpu)
+            .expect("map collection");
+    }
+    (model, its)
+}
+
+fn its_config() -> ItsConfig {
+    ItsConfig {
+        wait: WaitPolicy {
+            poll_budget: 10_000,
+            ..WaitPolicy::default()
+        },
+        ..ItsConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn model_always_translates_what_the_registry_says(
+        config in model_config(),
+        ops in prop::collection::vec(op(), 1..60),
+    ) {
+        let (model, mut its) = setup_with(config, its_config());
+        run(&model, &mut its, ops)?;
+    }
+
+    /// The same with the registry in small storage of the caller's, as
+    /// without the heap: full stores refuse maps at random points, and
+    /// nothing else changes.
+    #[test]
+    fn a_registry_in_small_storage_stays_what_the_model_translates(
+        config in model_config(),
+        room in 0..3usize,
+        ops in prop::collection::vec(op(), 1..60),
+    ) {
+        let (model, mut its) = match room {
+            0 => in_storage::<2, 6, 1>(config, its_config()),
+            1 => in_storage::<4, 12, 2>(config, its_config()),
+            _ => in_storage::<8, 40, 4>(config, its_config()),
+        };
+        run(&model, &mut its, ops)?;
     }
 }

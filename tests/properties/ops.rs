@@ -95,6 +95,7 @@ pub fn expected_error(error: &ItsError) -> bool {
             | ItsError::Saved
             | ItsError::NotSaved
             | ItsError::OutOfMemory { .. }
+            | ItsError::StorageFull { .. }
             | ItsError::CommandStalled { .. }
             | ItsError::NeedsRecovery
     )

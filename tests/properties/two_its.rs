@@ -8,10 +8,11 @@
 
 use crate::cases;
 use crate::ops::{Op, apply, expected_error, mapping_op};
+use crate::support::room;
 use crate::support::*;
+use gicv3_its::IntId;
 use gicv3_its::wait::WaitPolicy;
 use gicv3_its::{CollectionId, ItsConfig, ItsError, ItsState, LpiDomainConfig, ProcessorNumber};
-use gicv3_its::{IntId, Its};
 use gicv3_its_model::{Coherency, ItsModel, ModelConfig, MsiError, Translation};
 use proptest::prelude::*;
 use std::collections::BTreeSet;
@@ -76,7 +77,7 @@ impl Machine {
                 },
                 ..ItsConfig::default()
             };
-            let mut its = Its::probe(model.its(index).gits(), model.memory(), &domain, config)
+            let mut its = room::probe(model.its(index).gits(), model.memory(), &domain, config)
                 .expect("probe");
             for cpu in 0..4 {
                 its.map_collection(CollectionId(cpu), ProcessorNumber(cpu))

@@ -13,6 +13,8 @@ use gicv3_its_model::{
 };
 use std::collections::BTreeMap;
 
+pub mod room;
+
 pub type ModelIts = Its<ModelGits, ModelMemory>;
 pub type ModelDomain = LpiDomain<ModelMemory>;
 
@@ -33,7 +35,7 @@ pub fn setup_full(
 ) -> (ItsModel, ModelIts) {
     let model = ItsModel::new(config);
     let domain = new_domain(&model, domain_config);
-    let mut its = Its::probe(model.gits(), model.memory(), &domain, its_config).expect("probe");
+    let mut its = room::probe(model.gits(), model.memory(), &domain, its_config).expect("probe");
     for (icid, cpu) in processor_numbers(&model).enumerate() {
         its.map_collection(CollectionId(icid as u16), cpu)
             .expect("map collection");
@@ -45,7 +47,7 @@ pub fn setup_full(
 /// An LPI domain on the model's memory with every redistributor
 /// initialised.
 pub fn new_domain(model: &ItsModel, config: LpiDomainConfig) -> ModelDomain {
-    let domain = LpiDomain::new(model.memory(), config).expect("LPI domain");
+    let domain = room::domain(model.memory(), config).expect("LPI domain");
     init_redistributors(model, &domain);
     domain
 }
@@ -53,7 +55,7 @@ pub fn new_domain(model: &ItsModel, config: LpiDomainConfig) -> ModelDomain {
 /// A driver probed on the model with a domain of its own.
 pub fn probe(model: &ItsModel, config: ItsConfig) -> ModelIts {
     let domain = new_domain(model, LpiDomainConfig::default());
-    Its::probe(model.gits(), model.memory(), &domain, config).expect("probe")
+    room::probe(model.gits(), model.memory(), &domain, config).expect("probe")
 }
 
 pub fn init_redistributors(model: &ItsModel, domain: &ModelDomain) {
@@ -220,15 +222,14 @@ pub fn bring_up(
     its_config: ItsConfig,
     domain_config: LpiDomainConfig,
 ) -> Result<ModelIts, (&'static str, ItsError)> {
-    let domain =
-        LpiDomain::new(model.memory(), domain_config).map_err(|e| ("LpiDomain::new", e))?;
+    let domain = room::domain(model.memory(), domain_config).map_err(|e| ("LpiDomain::new", e))?;
     for (index, rd_base) in model.config().redistributors.iter().enumerate() {
         domain
             .init_redistributor_with_vlpi(&model.gicr(index), &model.gicr_vlpi(index), *rd_base)
             .map_err(|e| ("init_redistributor", e))?;
     }
     let mut its =
-        Its::probe(model.gits(), model.memory(), &domain, its_config).map_err(|e| ("probe", e))?;
+        room::probe(model.gits(), model.memory(), &domain, its_config).map_err(|e| ("probe", e))?;
     for (icid, cpu) in processor_numbers(model).enumerate() {
         its.map_collection(CollectionId(icid as u16), cpu)
             .map_err(|e| ("map_collection", e))?;

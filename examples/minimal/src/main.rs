@@ -12,17 +12,13 @@
 #![no_std]
 #![no_main]
 
-extern crate alloc;
-
 use aarch64_paging::descriptor::El1Attributes;
 use aarch64_paging::mair::{Mair, MairAttribute, NormalMemory};
 use aarch64_rt::{
     ExceptionHandlers, InitialPagetable, RegisterStateRef, entry, exception_handlers,
     initial_pagetable,
 };
-use alloc::format;
 use arm_pl011_uart::{PL011Registers, Uart, UniqueMmioPointer};
-use buddy_system_allocator::LockedHeap;
 use core::fmt::Write;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -31,8 +27,8 @@ use gicv3_its::registers::{GicdMmio, GicrMmio, GitsMmio};
 use gicv3_its::takeover;
 use gicv3_its::wait::WaitPolicy;
 use gicv3_its::{
-    CollectionId, DeviceId, DmaPool, Doorbell, EventId, IntId, Its, ItsConfig, ItsError, LpiDomain,
-    LpiDomainConfig,
+    CollectionId, DeviceId, DmaPool, DomainStorage, Doorbell, EventId, IntId, Its, ItsConfig,
+    ItsError, ItsStorage, LpiDomain, LpiDomainConfig, PoolMemory, lpi_bitmap_words,
 };
 
 // QEMU virt's map (its device tree says the same).
@@ -72,10 +68,13 @@ initial_pagetable!(
     MAIR.0
 );
 
-/// The driver keeps its registry on the heap.
-#[global_allocator]
-static HEAP: LockedHeap<32> = LockedHeap::new();
-static mut HEAP_MEMORY: [u8; 1 << 20] = [0; 1 << 20];
+/// No heap: the driver's bookkeeping lives here. The LPI domain: one CPU,
+/// one ITS, 16-bit LPIs; the ITS: one device of one event, one collection,
+/// one level-2 page of its two-level Device table.
+const LPI_ID_BITS: u32 = 16;
+static LPIS: DomainStorage<PoolMemory, 1, 1, { lpi_bitmap_words(LPI_ID_BITS) }> =
+    DomainStorage::new();
+static ITS: ItsStorage<1, 1, 1, 1> = ItsStorage::new();
 
 /// Memory for the GIC's tables: 2 MiB of RAM, identity-mapped.
 static DMA: DmaPool = DmaPool::new();
@@ -88,21 +87,20 @@ static TAKEN: AtomicU32 = AtomicU32::new(0);
 
 entry!(main);
 fn main(_: u64, _: u64, _: u64, _: u64) -> ! {
-    // SAFETY: `main` runs once; these statics are handed to their
-    // allocators here and never touched otherwise. The RAM is identity
-    // mapped as Normal memory (the page table above).
+    // SAFETY: `main` runs once; this static is handed to the pool here and
+    // never touched otherwise. The RAM is identity mapped as Normal memory
+    // (the page table above).
     unsafe {
-        let (heap, dma) = (&raw mut HEAP_MEMORY, &raw mut DMA_MEMORY);
-        HEAP.lock().init(heap as usize, (*heap).len());
+        let dma = &raw mut DMA_MEMORY;
         DMA.add(&mut (*dma).0);
     }
     match run() {
         Ok(()) => {
-            println("minimal: PASS");
+            println(format_args!("minimal: PASS"));
             exit(0)
         }
         Err(error) => {
-            println(&format!("minimal: FAIL: {error}"));
+            println(format_args!("minimal: FAIL: {error}"));
             exit(1)
         }
     }
@@ -132,10 +130,10 @@ fn run() -> Result<(), Failure> {
     takeover::quiesce(&gits, wait)?;
     takeover::stop_lpis(&gicr, wait)?;
     let domain = LpiDomainConfig {
-        id_bits: gic::lpi_id_bits(&gicd)?,
+        id_bits: gic::lpi_id_bits(&gicd)?.min(LPI_ID_BITS),
         ..LpiDomainConfig::default()
     };
-    let lpis = LpiDomain::new(DMA.memory(), domain)?;
+    let lpis = LpiDomain::new_in(&LPIS, DMA.memory(), domain)?;
     let cpu = lpis.init_redistributor(&gicr, GICR as u64)?;
     let config = ItsConfig {
         doorbell: Some(Doorbell::Translater {
@@ -144,6 +142,7 @@ fn run() -> Result<(), Failure> {
         ..ItsConfig::default()
     };
     let mut its = Its::probe_sharing(gits, &lpis, config)?;
+    its.use_storage(&ITS)?;
     its.map_collection(CollectionId(0), cpu)?;
 
     // The device (DeviceID 0, one event) and its MSI.
@@ -155,7 +154,7 @@ fn run() -> Result<(), Failure> {
     // Around a snapshot: every mapping torn down, then replayed.
     its.save()?;
     lpis.save()?;
-    println("minimal: saved, the ITS maps nothing");
+    println(format_args!("minimal: saved, the ITS maps nothing"));
     lpis.init_redistributor(&gicr, GICR as u64)?;
     let restored = its.restore()?;
     if restored.deferred_collections != 0 {
@@ -173,7 +172,7 @@ fn raise_and_take(doorbell: u64, lpi: IntId) -> Result<(), Failure> {
     unsafe { (doorbell as *mut u32).write_volatile(0) };
     for _ in 0..10_000_000 {
         if TAKEN.load(Ordering::SeqCst) == lpi.0 {
-            println(&format!("minimal: took LPI {}", lpi.0));
+            println(format_args!("minimal: took LPI {}", lpi.0));
             return Ok(());
         }
         core::hint::spin_loop();
@@ -221,7 +220,7 @@ fn frame(address: usize) -> NonNull<u8> {
 }
 
 /// Writes a line to the console.
-fn println(line: &str) {
+fn println(line: core::fmt::Arguments) {
     // SAFETY: QEMU virt's PL011, identity-mapped Device memory; this kernel
     // has one CPU and writes to it nowhere else at the same time.
     let registers = unsafe { UniqueMmioPointer::new(frame(UART).cast::<PL011Registers>()) };
@@ -241,6 +240,6 @@ fn exit(status: u32) -> ! {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    println(&format!("minimal: panic: {info}"));
+    println(format_args!("minimal: panic: {info}"));
     exit(2)
 }

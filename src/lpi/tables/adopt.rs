@@ -3,7 +3,7 @@
 //! reserved memory: both must lie inside the memory reserved for them
 //! (the fixed region), a pending table across no other table.
 
-use super::{Layout, LpiTables, Pendbaser, Place, Propbaser, overlap};
+use super::{Layout, LpiTables, Pendbaser, Place, Propbaser, Region, overlap};
 use crate::id::ProcessorNumber;
 use crate::lpi::{MAX_LPI_ID_BITS, MIN_LPI_ID_BITS};
 use crate::registers::{GICR_PENDBASER, GICR_PROPBASER};
@@ -26,9 +26,12 @@ impl LpiTables {
         if self.layout != Layout::Fixed {
             return None;
         }
-        let region = &self.regions[0];
+        let region = &self.first;
         let offset = usize::try_from(phys.checked_sub(region.phys())?).ok()?;
-        (offset.checked_add(len)? <= region.size()).then_some(Place { region: 0, offset })
+        (offset.checked_add(len)? <= region.size()).then_some(Place {
+            region: Region::First,
+            offset,
+        })
     }
 
     /// Takes the tables a redistributor whose EnableLPIs cannot be cleared
@@ -80,13 +83,14 @@ impl LpiTables {
             return Err(Refusal::NotReserved);
         }
         if moves {
-            self.pending.clear();
+            self.pending.drain(|_, _| {});
             self.property = property;
             self.id_bits = found_bits;
             self.property_ready = false;
             self.property_attributes = None;
         }
-        self.pending.insert(processor_number, pending);
+        // Room reserved by the caller ([`LpiTables::reserve_pending`]).
+        let _ = self.pending.insert(processor_number, pending);
         Ok(moves)
     }
 }

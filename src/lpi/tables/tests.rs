@@ -99,9 +99,9 @@ fn a_kept_pending_table_is_the_slot_it_runs_on() {
     let mut tables = fixed(&mut buffer);
     tables.keep_pending(P1);
     assert_eq!(
-        tables.pending.get(&P1),
+        tables.pending.get(P1),
         Some(&Place {
-            region: 0,
+            region: Region::First,
             offset: 2 * 65536
         })
     );
@@ -124,21 +124,47 @@ fn set_configs_writes_nothing_beyond_the_property_table() {
 }
 
 #[test]
-fn configs_are_read_and_kept_only_once_the_property_table_is_written() {
+fn configs_are_read_only_once_the_property_table_is_written() {
     let mut buffer = std::vec![0u8; 3 * 65536];
     let mut tables = fixed(&mut buffer);
     let memory = Recorder::default();
     assert_eq!(tables.config(IntId(8192)), None, "not written yet");
-    assert_eq!(tables.configs_of([IntId(8192)].into_iter()), []);
-    let enabled = LpiConfig::new(0x40, true);
-    tables.write_property(&memory, &[(IntId(8193), enabled)]);
+    assert_eq!(tables.written_property(), None);
+    tables.write_property(&memory, None, |_| true);
     assert_eq!(tables.config(IntId(8192)), Some(LpiConfig::DISABLED));
-    assert_eq!(tables.config(IntId(8193)), Some(enabled));
+    assert_eq!(tables.config(IntId(16383)), Some(LpiConfig::DISABLED));
     assert_eq!(tables.config(IntId(16384)), None, "beyond 14 bits");
-    assert_eq!(
-        tables.configs_of([IntId(8193), IntId(8194)].into_iter()),
-        [(IntId(8193), enabled), (IntId(8194), LpiConfig::DISABLED)]
-    );
+    assert_eq!(tables.written_property(), Some(tables.property));
+}
+
+#[test]
+fn a_property_table_that_moves_keeps_the_kept_bytes_whichever_way_it_overlaps() {
+    let mut buffer = std::vec![0u8; 3 * 65536];
+    let mut tables = fixed(&mut buffer);
+    let memory = Recorder::default();
+    tables.write_property(&memory, None, |_| false);
+    let (low, high) = (IntId(8193), IntId(8192 + 5000));
+    let (one, two) = (LpiConfig::new(0x40, true), LpiConfig::new(0x80, true));
+    tables.set_config(&memory, low, one);
+    tables.set_config(&memory, high, two);
+    tables.set_config(&memory, IntId(8195), one);
+    let kept = |intid: IntId| intid == low || intid == high;
+    // Up by 4 KiB, across itself: copied from the top down.
+    for offset in [4096, 0] {
+        let from = tables.written_property();
+        tables.property = Place {
+            region: Region::First,
+            offset,
+        };
+        tables.write_property(&memory, from, kept);
+        assert_eq!(tables.config(low), Some(one), "to {offset}");
+        assert_eq!(tables.config(high), Some(two), "to {offset}");
+        assert_eq!(
+            tables.config(IntId(8195)),
+            Some(LpiConfig::DISABLED),
+            "not kept, to {offset}"
+        );
+    }
 }
 
 #[test]
