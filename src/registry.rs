@@ -271,6 +271,8 @@ impl Registry {
         device_id: DeviceId,
         mut forget: impl FnMut(EventMapping),
     ) -> Option<(DmaRegion, u32)> {
+        // The devices after it (from its place on) hold the later slots.
+        let place = self.devices.rank(device_id);
         let entry = self.devices.remove(device_id)?;
         let first = entry.first_event;
         let count = entry.events as usize;
@@ -282,10 +284,8 @@ impl Registry {
             }
         }
         self.events.remove(first, count);
-        for (_, later) in self.devices.iter_mut() {
-            if later.first_event > first {
-                later.first_event -= count;
-            }
+        for (_, later) in self.devices.iter_mut_from(place) {
+            later.first_event -= count;
         }
         Some((entry.itt, entry.events))
     }
@@ -384,19 +384,19 @@ impl Registry {
         if self.devices.contains(device_id) {
             return;
         }
-        let rank = self.devices.rank(device_id);
+        // Its slots go where those of the device after it start, or last;
+        // the devices after it move up.
+        let place = self.devices.rank(device_id);
         let first_event = self
             .devices
-            .iter()
-            .nth(rank)
+            .iter_from(place)
+            .next()
             .map_or(self.events.len(), |(_, next)| next.first_event);
         if !self.events.insert(first_event, events as usize) {
             return;
         }
-        for (_, later) in self.devices.iter_mut() {
-            if later.first_event >= first_event {
-                later.first_event += events as usize;
-            }
+        for (_, later) in self.devices.iter_mut_from(place) {
+            later.first_event += events as usize;
         }
         let entry = DeviceEntry {
             live: true,

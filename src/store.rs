@@ -312,20 +312,24 @@ impl<K: Ord + Copy, V> Map<K, V> {
 
     /// Every entry, in key order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (K, &V)> {
-        self.slots
-            .used()
-            .iter()
-            .flatten()
-            .map(|(key, value)| (*key, value))
+        self.iter_from(0)
+    }
+
+    /// The entries from the `at`-th on ([`Map::rank`]), in key order.
+    pub(crate) fn iter_from(&self, at: usize) -> impl Iterator<Item = (K, &V)> {
+        let slots = self.slots.used().get(at..).unwrap_or_default();
+        slots.iter().flatten().map(|(key, value)| (*key, value))
     }
 
     /// Every entry, in key order, the values to change.
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (K, &mut V)> {
-        self.slots
-            .used_mut()
-            .iter_mut()
-            .flatten()
-            .map(|(key, value)| (*key, value))
+        self.iter_mut_from(0)
+    }
+
+    /// The entries from the `at`-th on, in key order, the values to change.
+    pub(crate) fn iter_mut_from(&mut self, at: usize) -> impl Iterator<Item = (K, &mut V)> {
+        let slots = self.slots.used_mut().get_mut(at..).unwrap_or_default();
+        slots.iter_mut().flatten().map(|(key, value)| (*key, value))
     }
 
     /// Every value, in key order.

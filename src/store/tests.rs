@@ -34,6 +34,17 @@ fn a_map_keeps_its_entries_sorted_and_each_key_once() {
         (map.rank(5), map.rank(20), map.rank(25), map.rank(40)),
         (0, 1, 2, 3)
     );
+    let from = |map: &Map<u32, u32>, at| map.iter_from(at).map(|(key, _)| key).collect::<Vec<_>>();
+    assert_eq!(
+        (from(&map, 1), from(&map, 3), from(&map, 9)),
+        (vec![20, 30], vec![], vec![])
+    );
+    for (_, value) in map.iter_mut_from(2) {
+        *value += 100;
+    }
+    assert_eq!(map.get(30), Some(&131));
+    assert_eq!(map.iter_mut_from(4).count(), 0);
+    *map.get_mut(30).unwrap() = 31;
     *map.get_mut(10).unwrap() = 7;
     assert_eq!(map.values().copied().collect::<Vec<_>>(), [7, 99, 31]);
     assert_eq!(map.remove(20), Some(99));
