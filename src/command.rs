@@ -173,6 +173,7 @@ impl ItsCommand {
     /// MAPD's Size field for a device with `events` events: the EventID
     /// bits it needs minus one, with at least one bit, so that its ITT has
     /// at least two entries (5.3.9).
+    #[inline]
     pub const fn mapd_size(events: u32) -> u8 {
         let bits = match events.checked_next_power_of_two() {
             Some(power) => power.ilog2(),

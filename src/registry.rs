@@ -37,16 +37,19 @@ impl EventMapping {
     }
 
     /// The LPI.
+    #[inline]
     pub fn intid(&self) -> IntId {
         IntId(self.intid.get())
     }
 
     /// The collection.
+    #[inline]
     pub fn icid(&self) -> CollectionId {
         self.icid
     }
 
     /// The LPI's configuration.
+    #[inline]
     pub fn config(&self) -> LpiConfig {
         self.config
     }
@@ -72,17 +75,20 @@ pub(crate) struct DeviceEntry {
 pub struct DeviceRecord<'a> {
     device_id: DeviceId,
     entry: &'a DeviceEntry,
-    /// One slot per EventID the device may use.
-    events: &'a [Option<EventMapping>],
+    /// The registry's event pool, of which the device's slots are a part
+    /// (found only when asked for: a save needs none).
+    pool: &'a [Option<EventMapping>],
 }
 
 impl<'a> DeviceRecord<'a> {
     /// The device.
+    #[inline]
     pub fn device_id(&self) -> DeviceId {
         self.device_id
     }
 
     /// Physical address of the ITT.
+    #[inline]
     pub fn itt_address(&self) -> u64 {
         self.entry.itt.phys()
     }
@@ -93,30 +99,44 @@ impl<'a> DeviceRecord<'a> {
     }
 
     /// Number of events the device was mapped with.
+    #[inline]
     pub fn event_count(&self) -> u32 {
         self.entry.events
     }
 
     /// MAPD's Size field: EventID bits minus one, for at least two entries
     /// (5.3.9).
+    #[inline]
     pub(crate) fn mapd_size(&self) -> u8 {
         ItsCommand::mapd_size(self.entry.events)
     }
 
     /// The mapping of one event, `None` if it is unmapped or beyond the
     /// device's events.
+    #[inline]
     pub fn event(&self, event_id: EventId) -> Option<EventMapping> {
-        *self.events.get(event_id.0 as usize)?
+        *self.slots().get(event_id.0 as usize)?
+    }
+
+    /// One slot per EventID, `None` where no event is mapped: what a
+    /// replay walks.
+    #[inline]
+    pub(crate) fn slots(&self) -> &'a [Option<EventMapping>] {
+        let first = self.entry.first_event;
+        let end = first + self.entry.events as usize;
+        self.pool.get(first..end).unwrap_or_default()
     }
 
     /// The mapped events, as (EventID, mapping).
+    #[inline]
     pub fn events(&self) -> impl Iterator<Item = (EventId, EventMapping)> + use<'a> {
         (0..)
-            .zip(self.events)
+            .zip(self.slots())
             .filter_map(|(event_id, mapping)| Some((EventId(event_id), (*mapping)?)))
     }
 
     /// Whether the ITS holds this device's mapping now.
+    #[inline]
     pub fn is_live(&self) -> bool {
         self.entry.live
     }
@@ -175,13 +195,12 @@ impl Default for Registry {
 }
 
 impl Registry {
+    #[inline]
     fn record<'a>(&'a self, device_id: DeviceId, entry: &'a DeviceEntry) -> DeviceRecord<'a> {
-        let slots = self.events.used();
-        let end = entry.first_event + entry.events as usize;
         DeviceRecord {
             device_id,
             entry,
-            events: slots.get(entry.first_event..end).unwrap_or(&[]),
+            pool: self.events.used(),
         }
     }
 
@@ -191,6 +210,7 @@ impl Registry {
     }
 
     /// Every device, in DeviceID order.
+    #[inline]
     pub fn devices(&self) -> impl Iterator<Item = (DeviceId, DeviceRecord<'_>)> {
         self.devices
             .iter()
@@ -216,9 +236,20 @@ impl Registry {
         })
     }
 
+    /// Number of events mapped, of every device: a count of the pool's
+    /// filled slots.
+    pub fn event_mappings(&self) -> usize {
+        self.events
+            .used()
+            .iter()
+            .filter(|slot| slot.is_some())
+            .count()
+    }
+
     /// Calls `f` with every event mapping, without its IDs: the cheapest
     /// walk (one plain loop over the pool), for what needs only the LPIs
     /// and their configuration, as a restore rewriting the property table.
+    #[inline]
     pub(crate) fn for_each_event_mapping(&self, mut f: impl FnMut(&EventMapping)) {
         for mapping in self.events.used().iter().flatten() {
             f(mapping);

@@ -116,7 +116,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
 
     /// Number of LPI INTIDs allocated to events now.
     pub fn allocated_lpis(&self) -> u32 {
-        self.registry.mappings().count() as u32
+        self.registry.event_mappings() as u32
     }
 
     /// Keeps the registry and the Device table's page records in

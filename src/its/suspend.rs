@@ -17,7 +17,7 @@
 
 use crate::command::ItsCommand;
 use crate::error::ItsError;
-use crate::id::DeviceId;
+use crate::id::{DeviceId, EventId};
 use crate::its::devices::itt_request;
 use crate::its::probe::QUEUE_ALIGN;
 use crate::its::{Its, ItsState, Targets, disable_and_quiesce};
@@ -220,7 +220,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             .count();
         let restored = Restored {
             devices: self.registry.device_count(),
-            events: self.registry.mappings().count(),
+            events: self.registry.event_mappings(),
             collections: self.registry.collection_count() - deferred_collections,
             deferred_collections,
         };
@@ -464,13 +464,17 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
                     itt_address: record.itt_address(),
                     valid: true,
                 })?;
-                for (event_id, mapping) in record.events() {
-                    queued.submit(ItsCommand::Mapti {
-                        device_id,
-                        event_id,
-                        intid: mapping.intid(),
-                        icid: mapping.icid(),
-                    })?;
+                // A plain walk of the slots: the cheapest (a replay's
+                // commands are mostly these).
+                for (event_id, slot) in (0..).zip(record.slots()) {
+                    if let Some(mapping) = slot {
+                        queued.submit(ItsCommand::Mapti {
+                            device_id,
+                            event_id: EventId(event_id),
+                            intid: mapping.intid(),
+                            icid: mapping.icid(),
+                        })?;
+                    }
                 }
             }
             for command in invall.chain(syncs) {
