@@ -280,3 +280,53 @@ fn lpi_bitmap_words_cover_every_lpi() {
     assert_eq!(lpi_bitmap_words(16), (65536 - 8192) / 64);
     assert_eq!(lpi_bitmap_words(24), ((1 << 24) - 8192) / 64);
 }
+
+/// 64 KiB aligned memory of the model's, for a fixed region.
+fn region(model: &ItsModel, bytes: usize) -> gicv3_its::DmaRegion {
+    let mut memory: ModelMemory = model.memory();
+    gicv3_its::DmaMemory::allocate_zeroed(&mut memory, gicv3_its::DmaRequest::new(bytes, 65536))
+        .unwrap()
+}
+
+#[test]
+fn a_fixed_region_domain_in_storage_gives_everything_back_when_refused() {
+    let model = ItsModel::new(ModelConfig::default());
+    let config = LpiDomainConfig::default();
+    let bytes = config.region_bytes(4);
+    let narrow: &'static DomainStorage<ModelMemory, 4, 1, { lpi_bitmap_words(14) }> =
+        leak(DomainStorage::new());
+    // The bitmap: too small for 16 bits. The region comes back whole.
+    let refused = LpiDomain::with_region_in(narrow, model.memory(), region(&model, bytes), config)
+        .err()
+        .unwrap();
+    assert_eq!(
+        refused.error,
+        ItsError::StorageFull {
+            store: Bookkeeping::LpiBitmap,
+            capacity: lpi_bitmap_words(14)
+        }
+    );
+    assert_eq!(refused.region.size(), bytes);
+    assert!(!narrow.is_claimed());
+    // A region too small: refused as without storage, nothing claimed.
+    let storage: &'static SmallDomain = leak(DomainStorage::new());
+    let refused = LpiDomain::with_region_in(storage, model.memory(), region(&model, 65536), config)
+        .err()
+        .unwrap();
+    assert!(matches!(refused.error, ItsError::LpiRegionTooSmall { .. }));
+    assert!(!storage.is_claimed());
+    // Room enough: the domain lays its tables out in the region.
+    let domain =
+        LpiDomain::with_region_in(storage, model.memory(), region(&model, bytes), config).unwrap();
+    assert!(storage.is_claimed());
+    domain
+        .init_redistributor(&model.gicr(0), model.config().redistributors[0])
+        .unwrap();
+    assert_eq!(domain.table_bytes(), bytes, "no table allocated beside it");
+    // Taken now.
+    let refused = LpiDomain::with_region_in(storage, model.memory(), region(&model, bytes), config)
+        .err()
+        .unwrap();
+    assert_eq!(refused.error, ItsError::StorageClaimed);
+    assert_eq!(refused.region.size(), bytes);
+}
