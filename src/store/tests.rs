@@ -47,6 +47,7 @@ fn a_map_keeps_its_entries_sorted_and_each_key_once() {
     *map.get_mut(30).unwrap() = 31;
     *map.get_mut(10).unwrap() = 7;
     assert_eq!(map.values().copied().collect::<Vec<_>>(), [7, 99, 31]);
+    assert_eq!(std::format!("{map:?}"), "{10: 7, 20: 99, 30: 31}");
     assert_eq!(map.remove(20), Some(99));
     assert_eq!(map.remove(20), None);
     assert_eq!(keys(&map), [10, 30]);
@@ -89,6 +90,7 @@ fn slots_insert_and_remove_runs_in_place() {
     slots.used_mut().copy_from_slice(&[1, 2, 3]);
     assert!(slots.insert(1, 2), "two defaults after the first");
     assert_eq!(slots.used(), [1, 0, 0, 2, 3]);
+    assert_eq!(std::format!("{slots:?}"), "[1, 0, 0, 2, 3]");
     assert!(!slots.insert(6, 1), "beyond the end");
     assert!(!slots.insert(0, 4), "beyond the room");
     slots.remove(1, 2);

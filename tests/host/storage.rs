@@ -330,3 +330,32 @@ fn a_fixed_region_domain_in_storage_gives_everything_back_when_refused() {
     assert_eq!(refused.error, ItsError::StorageClaimed);
     assert_eq!(refused.region.size(), bytes);
 }
+
+/// With the heap, the pages of a two-level Device table move into the
+/// storage too, if it has room for them.
+#[cfg(feature = "alloc")]
+#[test]
+fn storage_given_later_takes_the_device_table_pages_or_nothing() {
+    let model = ItsModel::new(ModelConfig {
+        devbits: 20,
+        ..ModelConfig::default()
+    });
+    let mut its = bare_its(&model);
+    // Two level-2 pages: DeviceIDs in different 64 KiB pages of 8-byte
+    // entries.
+    its.map_device(DeviceId(1), 1).unwrap();
+    its.map_device(DeviceId(0x4_0000), 1).unwrap();
+    let one_page = leak(ItsStorage::<4, 4, 4, 1>::new());
+    assert_eq!(its.use_storage(one_page), full(Bookkeeping::TablePages, 1));
+    assert!(!one_page.is_claimed());
+    its.use_storage(leak(ItsStorage::<4, 4, 4, 2>::new()))
+        .unwrap();
+    // A third page has no room; the device is not mapped.
+    assert_eq!(
+        its.map_device(DeviceId(0x8_0000), 1),
+        full(Bookkeeping::TablePages, 2)
+    );
+    assert_eq!(model.valid_device_ids(), [DeviceId(1), DeviceId(0x4_0000)]);
+    its.map_device(DeviceId(2), 1).unwrap();
+    assert_no_violations(&model);
+}
