@@ -568,3 +568,34 @@ fn a_redistributor_whose_init_fails_is_not_ready() {
         })
     );
 }
+
+/// A domain of 14 ID bits that adopts a previous owner's 15-bit tables
+/// takes their ID bits (it has allocated nothing yet), and with them twice
+/// the LPIs: the last 15-bit LPI can be mapped and is delivered.
+#[test]
+fn adopted_tables_with_more_id_bits_bring_their_lpis() {
+    let model = ItsModel::new(sticky(1));
+    let reserved = reserved(&model);
+    left_running(&model, 0, &reserved.property, &reserved.pending, 15);
+    let config = LpiDomainConfig {
+        id_bits: 14,
+        ..LpiDomainConfig::default()
+    };
+    let domain = room::domain_with_region(model.memory(), reserved.region, config).unwrap();
+    assert_eq!(domain.id_bits(), 14);
+    domain
+        .init_redistributor(&model.gicr(0), 0x080a_0000)
+        .unwrap();
+    assert_eq!(domain.id_bits(), 15);
+    let mut its = room::probe(model.gits(), model.memory(), &domain, ItsConfig::default()).unwrap();
+    its.map_collection(CollectionId(0), ProcessorNumber(0))
+        .unwrap();
+    its.map_device(DeviceId(1), 1).unwrap();
+    let last = IntId((1 << 15) - 1);
+    its.map_event_to_lpi(DeviceId(1), EventId(0), CollectionId(0), last)
+        .unwrap();
+    its.configure_event(DeviceId(1), EventId(0), 0xa0, true)
+        .unwrap();
+    assert_eq!(model.send_msi(DeviceId(1), EventId(0)).unwrap().intid, last);
+    assert!(model.pending(0).contains(&last));
+}
