@@ -315,3 +315,37 @@ fn unmapping_and_configuring_build_no_list_of_events() {
     };
     assert_eq!(transient_heap(8), transient_heap(2048));
 }
+
+/// The first initialisation of a redistributor records it, its pending
+/// table and the region that holds the table: a heap that refuses any of
+/// the three refuses the initialisation before anything changes (no
+/// pending table allocated, the redistributor not ready).
+#[test]
+fn a_heap_that_refuses_a_redistributor_record_changes_nothing() {
+    let mut outcomes = Vec::new();
+    for fail_after in 0..4 {
+        let model = ItsModel::new(model_config());
+        let domain = LpiDomain::new(Uncounted(model.memory()), domain_config()).unwrap();
+        let allocations = heap::uncounted(|| model.live_allocations());
+        let rd_base = model.config().redistributors[0];
+        heap::fail_after(Some(fail_after));
+        let result = domain.init_redistributor(&Uncounted(model.gicr(0)), rd_base);
+        heap::fail_after(None);
+        if result.is_err() {
+            let now = heap::uncounted(|| model.live_allocations());
+            assert_eq!(now, allocations, "fail after {fail_after}: no pending table");
+            assert!(domain.redistributor(gicv3_its::ProcessorNumber(0)).is_none());
+        }
+        outcomes.push(result.map(|_| ()));
+    }
+    let refused = Err(gicv3_its::ItsError::OutOfMemory { size: 0 });
+    let sizes: Vec<_> = outcomes
+        .iter()
+        .map(|outcome| match outcome {
+            Err(gicv3_its::ItsError::OutOfMemory { .. }) => refused,
+            other => *other,
+        })
+        .collect();
+    // The redistributor's record, its pending table's, its region's.
+    assert_eq!(sizes, [refused, refused, refused, Ok(())]);
+}
