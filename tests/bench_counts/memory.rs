@@ -349,3 +349,47 @@ fn a_heap_that_refuses_a_redistributor_record_changes_nothing() {
     // The redistributor's record, its pending table's, its region's.
     assert_eq!(sizes, [refused, refused, refused, Ok(())]);
 }
+
+/// A domain and an ITS in storage of the caller's use no heap at all, for
+/// their records or anything else, from the domain's creation to a save
+/// and a restore.
+#[test]
+fn drivers_in_storage_use_no_heap() {
+    use gicv3_its::{DomainStorage, ItsStorage, lpi_bitmap_words};
+    type Storage = DomainStorage<Uncounted<ModelMemory>, 8, 2, { lpi_bitmap_words(16) }>;
+    let model = ItsModel::new(model_config());
+    let (domain_storage, its_storage) = heap::uncounted(|| {
+        let domain: &'static Storage = Box::leak(Box::new(DomainStorage::new()));
+        let its: &'static ItsStorage<64, 1024, 8, 4> = Box::leak(Box::new(ItsStorage::new()));
+        (domain, its)
+    });
+    let before = heap::live();
+    let domain =
+        LpiDomain::new_in(domain_storage, Uncounted(model.memory()), domain_config()).unwrap();
+    for (index, &rd_base) in model.config().redistributors.iter().enumerate() {
+        domain
+            .init_redistributor(&Uncounted(model.gicr(index)), rd_base)
+            .unwrap();
+    }
+    let config = its_config(Batching::Batched);
+    let mut its = Its::probe_sharing(Uncounted(model.gits()), &domain, config).unwrap();
+    its.use_storage(its_storage).unwrap();
+    for cpu in 0..COLLECTIONS {
+        its.map_collection(gicv3_its::CollectionId(cpu), ProcessorNumber(cpu))
+            .unwrap();
+    }
+    workload::map_devices(&mut its, 0, 32, 8).unwrap();
+    workload::map_events(&mut its, 0, 32, 8).unwrap();
+    its.save().unwrap();
+    domain.save().unwrap();
+    for (index, &rd_base) in model.config().redistributors.iter().enumerate() {
+        domain
+            .init_redistributor(&Uncounted(model.gicr(index)), rd_base)
+            .unwrap();
+    }
+    let restored = its.restore().unwrap();
+    assert_eq!((restored.devices, restored.events), (32, 256));
+    assert_eq!(heap::live(), before, "heap held by drivers in storage");
+    assert_eq!(its.memory_use().registry, 0);
+    assert!(heap::uncounted(|| model.violations()).is_empty());
+}
