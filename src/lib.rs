@@ -56,6 +56,11 @@
 //! }
 //! ```
 //!
+//! Features: `alloc` (default) keeps the driver's bookkeeping on the heap.
+//! Without it the crate links no `alloc`, and the bookkeeping lives in
+//! storage the caller declares as `static`s: [`DomainStorage`]
+//! ([`LpiDomain::new_in`]) and [`ItsStorage`] ([`Its::use_storage`]).
+//!
 //! Spec references are to the GIC architecture specification, Arm IHI 0069
 //! (GICv3 and GICv4): chapter 5 (LPIs and the ITS, 5.3 the commands) and
 //! chapter 12 (the GITS_* and GICR_* registers).
@@ -64,6 +69,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
+// Without `alloc`, the docs still name the heap's constructors
+// (`LpiDomain::new`, `with_region`), whose `_in` forms say "as ...": the
+// links resolve in the default build, which is the one documented.
+#![cfg_attr(not(feature = "alloc"), allow(rustdoc::broken_intra_doc_links))]
 
 // The heap, for the bookkeeping only, with the `alloc` feature (default);
 // without it, the caller gives room ([`ItsStorage`], [`DomainStorage`]).
