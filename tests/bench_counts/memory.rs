@@ -333,8 +333,15 @@ fn a_heap_that_refuses_a_redistributor_record_changes_nothing() {
         heap::fail_after(None);
         if result.is_err() {
             let now = heap::uncounted(|| model.live_allocations());
-            assert_eq!(now, allocations, "fail after {fail_after}: no pending table");
-            assert!(domain.redistributor(gicv3_its::ProcessorNumber(0)).is_none());
+            assert_eq!(
+                now, allocations,
+                "fail after {fail_after}: no pending table"
+            );
+            assert!(
+                domain
+                    .redistributor(gicv3_its::ProcessorNumber(0))
+                    .is_none()
+            );
         }
         outcomes.push(result.map(|_| ()));
     }
