@@ -11,7 +11,7 @@
 use crate::error::ItsError;
 use crate::id::{CollectionId, DeviceId, ProcessorNumber};
 use crate::lpi::{Domain, DomainRoom, Layout, LpiDomain, LpiDomainConfig, PendingPlace};
-use crate::lpi::{RedistributorInfo, RegionRefused};
+use crate::lpi::{MAX_LPI_ID_BITS, MIN_LPI_ID_BITS, RedistributorInfo, RegionRefused};
 use crate::memory::{DmaMemory, DmaRegion};
 use crate::registry::{CollectionRecord, DeviceEntry, EventMapping, RegistryRoom};
 use crate::tables::PageRoom;
@@ -277,10 +277,18 @@ impl<M: DmaMemory> LpiDomain<M> {
     }
 }
 
-/// Words of LPI bitmap a domain of `id_bits` LPI ID bits (14 to 24) needs:
-/// the `LPI_WORDS` parameter of a [`DomainStorage`], one bit per LPI from
-/// 8192 to `2^id_bits - 1`.
+/// Words of LPI bitmap a domain of `id_bits` LPI ID bits needs: the
+/// `LPI_WORDS` parameter of a [`DomainStorage`], one bit per LPI from 8192
+/// to `2^id_bits - 1`. The bits are clamped to 14..=24, as
+/// [`LpiDomainConfig::clamped_id_bits`] clamps them.
 pub const fn lpi_bitmap_words(id_bits: u32) -> usize {
+    let id_bits = if id_bits < MIN_LPI_ID_BITS {
+        MIN_LPI_ID_BITS
+    } else if id_bits > MAX_LPI_ID_BITS {
+        MAX_LPI_ID_BITS
+    } else {
+        id_bits
+    };
     ((1usize << id_bits) - 8192).div_ceil(64)
 }
 

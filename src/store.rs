@@ -117,7 +117,7 @@ impl<E: Default> Slots<E> {
                 let grow = (needed - room).max(self.len / 4);
                 vec.try_reserve_exact(grow)
                     .map_err(|_| ItsError::OutOfMemory {
-                        size: grow * core::mem::size_of::<E>(),
+                        size: grow.saturating_mul(core::mem::size_of::<E>()),
                     })?;
                 vec.resize_with(room + grow, E::default);
                 Ok(())
@@ -163,6 +163,13 @@ impl<E: Default> Slots<E> {
             vec.truncate(self.len + self.len / 4);
             vec.shrink_to_fit();
         }
+    }
+
+    /// Sets every value in use back to the default and uses none, keeping
+    /// the room.
+    pub(crate) fn clear(&mut self) {
+        self.used_mut().fill_with(E::default);
+        self.len = 0;
     }
 
     /// Makes the first `len` values, all default, the ones in use, if
@@ -302,12 +309,14 @@ impl<K: Ord + Copy, V> Map<K, V> {
         Some(value)
     }
 
-    /// Removes every entry, giving each to `f` in key order.
+    /// Removes every entry, giving each to `f` in key order. The room
+    /// stays: what reserved room before (a caller about to put entries
+    /// back, as adopting tables does) keeps it.
     pub(crate) fn drain(&mut self, mut f: impl FnMut(K, V)) {
         for (key, value) in self.slots.used_mut().iter_mut().filter_map(Option::take) {
             f(key, value);
         }
-        self.slots.remove(0, self.slots.len());
+        self.slots.clear();
     }
 
     /// Every entry, in key order.

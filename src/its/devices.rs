@@ -114,7 +114,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         if let Err(error) = self.execute(&[command], &[]) {
             // The ITS may or may not have taken the mapping: keep the ITT
             // away from everyone until `recover` has cleared the tables.
-            // (One at most: every operation waits for `recover` now.)
+            // (One at most: every mapping waits for `recover`, or a save
+            // that disables the ITS, and both give it back.)
             self.quarantine = Some((itt, request));
             return Err(error);
         }

@@ -66,8 +66,8 @@ pub struct Its<F: GitsFrame, M: DmaMemory> {
     registry: Registry,
     state: ItsState,
     /// The ITT the ITS may still reference after a failed MAPD: given back
-    /// only by `recover`, once the ITS is disabled and its tables cleared
-    /// (one at most: nothing but `recover` runs after a failed command).
+    /// by `recover` or `save`, once the ITS is disabled and its tables
+    /// invalid (one at most: no mapping runs until one of them has).
     quarantine: Option<(DmaRegion, DmaRequest)>,
     /// GITS_TYPER and GITS_IIDR when `save` ran, checked by `restore`.
     saved_identity: Option<(u64, u32)>,

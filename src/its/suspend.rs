@@ -130,6 +130,8 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
             return Err(error);
         }
         self.invalidate_tables();
+        // Disabled, quiescent, its tables invalid: the ITS refers to no ITT.
+        self.give_back_quarantine();
         if torn_down && !self.device_table.attributes.needs_cache_clean() {
             // The ITS itself made every entry it wrote invalid (MAPD V=0,
             // MAPC V=0): only the level-2 pages go back, so the cost grows
@@ -255,9 +257,7 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
         self.invalidate_tables();
         self.clear_tables();
         self.registry.forget_hardware();
-        if let Some((itt, request)) = self.quarantine.take() {
-            self.channel.memory_mut().deallocate(itt, request);
-        }
+        self.give_back_quarantine();
         if let Err(error) = self.reinitialise() {
             self.invalidate_tables();
             return Err(error);
@@ -372,6 +372,14 @@ impl<F: GitsFrame, M: DmaMemory> Its<F, M> {
     /// has disabled the ITS, waited for quiescence and invalidated the
     /// tables. Fails (leaving the ITS disabled) only if the ITS refuses a
     /// table it took before, or to be enabled.
+    /// Gives back the ITT a failed MAPD left, once the ITS is disabled and
+    /// its tables invalid (it can refer to it no more).
+    fn give_back_quarantine(&mut self) {
+        if let Some((itt, request)) = self.quarantine.take() {
+            self.channel.memory_mut().deallocate(itt, request);
+        }
+    }
+
     fn reinitialise(&mut self) -> Result<(), ItsError> {
         self.channel.program_queue(self.attributes)?;
         self.device_table

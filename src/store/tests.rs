@@ -58,6 +58,7 @@ fn a_map_keeps_its_entries_sorted_and_each_key_once() {
     map.drain(|key, value| drained.push((key, value)));
     assert_eq!(drained, [(10, 8), (30, 32)]);
     assert_eq!(map.len(), 0);
+    assert_eq!(map.reserve_one(), Ok(()));
     map.insert(5, 5).unwrap();
     assert_eq!(keys(&map), [5], "the room is whole again");
 }
@@ -168,4 +169,17 @@ fn a_heap_run_grows_by_a_quarter_and_shrinks_when_half_empty() {
     assert_eq!(slots.heap_bytes() / size, 50, "a quarter spare");
     slots.remove(0, 10);
     assert_eq!(slots.heap_bytes() / size, 50, "not below half");
+    // Cleared, a run keeps its room, for what reserved it.
+    slots.clear();
+    assert_eq!((slots.len(), slots.heap_bytes() / size), (0, 50));
+    assert!(slots.insert(0, 50));
+    assert_eq!(slots.used(), [0; 50], "nothing left of the values cleared");
+    // A map drained keeps its room too.
+    let mut map = Map::empty(Bookkeeping::Redistributors);
+    for key in 0..8u32 {
+        map.insert(key, key).unwrap();
+    }
+    let held = map.heap_bytes();
+    map.drain(|_, _| {});
+    assert_eq!((map.len(), map.heap_bytes()), (0, held));
 }

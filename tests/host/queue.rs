@@ -185,3 +185,36 @@ fn a_stalled_command_is_reported_with_the_command_and_recovered() {
     assert_model_matches_registry(&model, &its);
     assert_no_violations(&model);
 }
+
+/// The ITT of a MAPD the ITS stalled on is kept from everyone until the
+/// ITS can refer to it no more: a save (which disables the ITS) gives it
+/// back as `recover` does, so that a second failed MAPD after a save and a
+/// restore loses neither.
+#[test]
+fn the_itt_of_a_stalled_mapd_goes_back_at_the_save_that_follows() {
+    let (model, mut its) = setup(ModelConfig::default());
+    let before = model.live_allocations().len();
+    for device in [0x31, 0x32] {
+        let processed = model.command_log().len() as u64;
+        model.reconfigure(|c| c.stall_on_command = Some(processed + 1));
+        assert!(matches!(
+            its.map_device(DeviceId(device), 2),
+            Err(ItsError::CommandStalled { .. })
+        ));
+        assert_eq!(its.state(), ItsState::NeedsRecovery);
+        // Its ITT (and the Device table's level-2 page for it) kept while
+        // the ITS may use them.
+        assert!(model.live_allocations().len() > before);
+        model.reconfigure(|c| c.stall_on_command = None);
+        its.save().unwrap();
+        assert_eq!(
+            model.live_allocations().len(),
+            before,
+            "given back by the save"
+        );
+        assert_eq!(its.restore().unwrap().deferred_collections, 0);
+        assert_eq!(its.state(), ItsState::Active);
+    }
+    assert_model_matches_registry(&model, &its);
+    assert_no_violations(&model);
+}

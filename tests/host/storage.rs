@@ -279,6 +279,11 @@ fn lpi_bitmap_words_cover_every_lpi() {
     assert_eq!(lpi_bitmap_words(14), 8192 / 64);
     assert_eq!(lpi_bitmap_words(16), (65536 - 8192) / 64);
     assert_eq!(lpi_bitmap_words(24), ((1 << 24) - 8192) / 64);
+    // Clamped as the domain clamps its ID bits.
+    assert_eq!(lpi_bitmap_words(0), lpi_bitmap_words(14));
+    assert_eq!(lpi_bitmap_words(13), lpi_bitmap_words(14));
+    assert_eq!(lpi_bitmap_words(25), lpi_bitmap_words(24));
+    assert_eq!(lpi_bitmap_words(u32::MAX), lpi_bitmap_words(24));
 }
 
 /// 64 KiB aligned memory of the model's, for a fixed region.
