@@ -9,10 +9,9 @@ use super::redistributor::{self, Found};
 use super::tables::{LpiTables, Refusal};
 use crate::error::ItsError;
 use crate::id::ProcessorNumber;
-use crate::lpi::{MAX_LPI_ID_BITS, MIN_LPI_ID_BITS};
 use crate::memory::{DmaMemory, MemoryAttributes};
 use crate::quirks::{self, Quirks};
-use crate::registers::{GICR_PROPBASER, GICR_TYPER, GicrFrame};
+use crate::registers::{GICR_TYPER, GicrFrame};
 use crate::wait::WaitPolicy;
 
 impl<M: DmaMemory> Domain<M> {
@@ -108,15 +107,9 @@ impl<M: DmaMemory> Domain<M> {
         let allocated = self.allocator.allocated();
         let id_bits = self.tables.id_bits();
         let from = self.tables.written_property();
-        // Room for the allocator of the ID bits found, before anything
-        // changes (only those `LpiTables::adopt` may take).
-        let found_bits = found.propbaser.read(GICR_PROPBASER::IDbits) as u32 + 1;
-        if (MIN_LPI_ID_BITS..=MAX_LPI_ID_BITS).contains(&found_bits) {
-            self.allocator.reserve_for(found_bits)?;
-        }
-        let moved = self
+        let adoption = self
             .tables
-            .adopt(
+            .adoption(
                 found.propbaser,
                 found.pendbaser,
                 processor_number,
@@ -134,10 +127,14 @@ impl<M: DmaMemory> Domain<M> {
                     propbaser: found.propbaser.get(),
                 },
             })?;
-        if self.tables.id_bits() != id_bits {
-            // Only while nothing is allocated (`LpiTables::adopt`).
-            self.allocator.reset(self.tables.id_bits());
+        if adoption.id_bits != id_bits {
+            // Room for the allocator of the adopted ID bits before anything
+            // changes; then every LPI is free (other bits are adopted only
+            // while nothing is allocated).
+            self.allocator.reserve_for(adoption.id_bits)?;
+            self.allocator.reset(adoption.id_bits);
         }
+        let moved = self.tables.adopt_as(adoption);
         self.take_attributes(found);
         if moved {
             let allocator = &self.allocator;

@@ -13,9 +13,14 @@ use gicv3_its::{RedistributorInfo, RegionRefused};
 #[cfg(not(feature = "alloc"))]
 type TestItsStorage = ItsStorage<2048, 16384, 256, 64>;
 
+/// The LPI ID bits a domain's storage has bitmap for without the heap:
+/// the tests' own domains use 16 or fewer; a previous owner's adopted
+/// tables may have more (24 bits would take 2 MiB of the test's stack).
+pub const LPI_ID_BITS: u32 = 20;
+
 /// Room for one domain without the heap: 256 CPUs, 8 ITSes, 20-bit LPIs.
 #[cfg(not(feature = "alloc"))]
-type TestDomainStorage<M> = DomainStorage<M, 256, 8, { lpi_bitmap_words(20) }>;
+type TestDomainStorage<M> = DomainStorage<M, 256, 8, { lpi_bitmap_words(LPI_ID_BITS) }>;
 
 /// [`LpiDomain::new`], or [`LpiDomain::new_in`] leaked storage.
 pub fn domain<M: DmaMemory + Send>(

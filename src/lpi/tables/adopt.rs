@@ -35,15 +35,10 @@ impl LpiTables {
     }
 
     /// Takes the tables a redistributor whose EnableLPIs cannot be cleared
-    /// still uses, as Linux does with tables a previous kernel left: both
-    /// must lie inside the memory reserved for them (the fixed region), the
-    /// pending table across no other table of the domain's. A property
-    /// table elsewhere than the domain's (or with other ID bits) becomes
-    /// the domain's, to be rewritten by the caller
-    /// ([`LpiTables::write_property`]), but only while no other
-    /// redistributor uses the one in place (`in_use`), and with other ID
-    /// bits only while no LPI is allocated (`allocated == 0`). Returns
-    /// whether the property table moved. Nothing changes on a refusal.
+    /// still uses ([`LpiTables::adoption`], then [`LpiTables::adopt_as`]).
+    /// Returns whether the property table moved. Nothing changes on a
+    /// refusal. (The two steps in one, for the tests.)
+    #[cfg(test)]
     pub(crate) fn adopt(
         &mut self,
         propbaser: Propbaser,
@@ -52,6 +47,29 @@ impl LpiTables {
         in_use: bool,
         allocated: u32,
     ) -> Result<bool, Refusal> {
+        let adoption = self.adoption(propbaser, pendbaser, processor_number, in_use, allocated)?;
+        Ok(self.adopt_as(adoption))
+    }
+
+    /// Whether the tables a redistributor whose EnableLPIs cannot be
+    /// cleared still uses can be taken, as Linux takes tables a previous
+    /// kernel left: both must lie inside the memory reserved for them (the
+    /// fixed region), the pending table across no other table of the
+    /// domain's. A property table elsewhere than the domain's (or with other
+    /// ID bits) would become the domain's, to be rewritten by the caller
+    /// ([`LpiTables::write_property`]), but only while no other
+    /// redistributor uses the one in place (`in_use`), and with other ID
+    /// bits only while no LPI is allocated (`allocated == 0`). Changes
+    /// nothing: the caller makes room for what it implies, then
+    /// [`LpiTables::adopt_as`].
+    pub(crate) fn adoption(
+        &self,
+        propbaser: Propbaser,
+        pendbaser: Pendbaser,
+        processor_number: ProcessorNumber,
+        in_use: bool,
+        allocated: u32,
+    ) -> Result<Adoption, Refusal> {
         let found_bits = propbaser.read(GICR_PROPBASER::IDbits) as u32 + 1;
         if !(MIN_LPI_ID_BITS..=MAX_LPI_ID_BITS).contains(&found_bits)
             || (found_bits != self.id_bits && allocated > 0)
@@ -82,17 +100,42 @@ impl LpiTables {
         {
             return Err(Refusal::NotReserved);
         }
-        if moves {
+        Ok(Adoption {
+            processor_number,
+            id_bits: found_bits,
+            property,
+            pending,
+            moves,
+        })
+    }
+
+    /// Takes the tables [`LpiTables::adoption`] accepted. Returns whether
+    /// the property table moved.
+    pub(crate) fn adopt_as(&mut self, adoption: Adoption) -> bool {
+        if adoption.moves {
             self.pending.drain(|_, _| {});
-            self.property = property;
-            self.id_bits = found_bits;
+            self.property = adoption.property;
+            self.id_bits = adoption.id_bits;
             self.property_ready = false;
             self.property_attributes = None;
         }
         // Room reserved by the caller ([`LpiTables::reserve_pending`]).
-        let _ = self.pending.insert(processor_number, pending);
-        Ok(moves)
+        let _ = self
+            .pending
+            .insert(adoption.processor_number, adoption.pending);
+        adoption.moves
     }
+}
+
+/// Tables [`LpiTables::adoption`] accepted, to be taken.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Adoption {
+    processor_number: ProcessorNumber,
+    /// The ID bits of the adopted property table.
+    pub(crate) id_bits: u32,
+    property: Place,
+    pending: Place,
+    moves: bool,
 }
 
 #[cfg(test)]
