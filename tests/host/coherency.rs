@@ -5,8 +5,6 @@
 //! configuration reproduces that, the test runs it and shows it fail.
 
 use crate::support::room;
-#[allow(unused_imports)]
-use crate::support::room::Redistributors as _;
 use crate::support::*;
 use gicv3_its::{
     CollectionId, DeviceId, DmaMemory, DmaRegion, EventId, ItsConfig, ItsError, LpiDomainConfig,
@@ -347,7 +345,7 @@ fn adopted_tables_are_cleaned_whole() {
     let same = unsafe { DmaRegion::new(virt, phys, bytes) };
     let next = room::domain_with_region(model.memory(), same, domain_config).unwrap();
     init_redistributors(&model, &next);
-    assert!(next.redistributors()[0].adopted);
+    assert!(room::redistributors(&next)[0].adopted);
     let mut its = room::probe(model.gits(), model.memory(), &next, ItsConfig::default()).unwrap();
     its.map_collection(CollectionId(0), ProcessorNumber(0))
         .unwrap();

@@ -4,8 +4,6 @@
 //! until GICR_VPENDBASER.Valid is cleared (Linux clears it at boot).
 
 use crate::support::room;
-#[allow(unused_imports)]
-use crate::support::room::Redistributors as _;
 use crate::support::*;
 use gicv3_its::wait::WaitPolicy;
 use gicv3_its::{ItsConfig, ItsError, LpiDomainConfig, ProcessorNumber, WaitFor};
@@ -90,7 +88,7 @@ fn a_gicv4_redistributor_needs_its_vlpi_frame() {
         })
     );
     assert_eq!(model.gicr(0).read_register(GicrRegister::Ctlr) & 1, 0);
-    assert!(domain.redistributors().is_empty());
+    assert!(room::redistributors(&domain).is_empty());
     assert_eq!(
         model
             .gicr_vlpi(0)

@@ -3,8 +3,6 @@
 //! configuration.
 
 use crate::support::room;
-#[allow(unused_imports)]
-use crate::support::room::Redistributors as _;
 use crate::support::*;
 use gicv3_its::registers::{GICR_CTLR, GITS_BASER, GITS_CBASER, RegisterFrame};
 use gicv3_its::{CollectionId, DeviceId, EventId, IntId, ProcessorNumber};
@@ -49,7 +47,7 @@ fn adopted_after_a_previous_kernel_used_lpi_8192_on_cpu_1() -> (ItsModel, ModelI
     // writes any more (its driver is forgotten).
     let same = unsafe { gicv3_its::DmaRegion::new(virt, phys, bytes) };
     let its = probe_with_region(&model, same, domain_config);
-    assert!(its.domain().redistributors().iter().all(|r| r.adopted));
+    assert!(room::redistributors(its.domain()).iter().all(|r| r.adopted));
     (model, its)
 }
 
@@ -142,7 +140,7 @@ fn sticky_enable_lpis_adopts_agreed_tables_and_refuses_others() {
     next_domain
         .init_redistributor(&model.gicr(0), 0x080a_0000)
         .unwrap();
-    assert!(next_domain.redistributors()[0].adopted);
+    assert!(room::redistributors(&next_domain)[0].adopted);
     let mut next = room::probe(
         model.gits(),
         model.memory(),
@@ -550,7 +548,7 @@ fn the_domain_knows_each_redistributor_it_initialised() {
         ready: true,
     };
     assert_eq!(domain.redistributor(ProcessorNumber(1)), Some(expected));
-    assert_eq!(domain.redistributors().len(), 4);
+    assert_eq!(room::redistributors(&domain).len(), 4);
     assert_eq!(domain.redistributor(ProcessorNumber(9)), None);
     // Saved, the domain no longer counts on the redistributor's tables.
     its.save().unwrap();

@@ -4,8 +4,6 @@
 //! adopts them), refused elsewhere.
 
 use crate::support::room;
-#[allow(unused_imports)]
-use crate::support::room::Redistributors as _;
 use crate::support::*;
 use gicv3_its::{
     CollectionId, DeviceId, DmaRegion, DmaRequest, EventId, IntId, ItsConfig, ItsError, LpiConfig,
@@ -25,7 +23,7 @@ fn sixty_four_cpus_on_two_chips_get_a_pending_table_each() {
     let model = ItsModel::new(ModelConfig::gic600_server());
     let mut its = bring_up(&model, ItsConfig::default(), LpiDomainConfig::default()).unwrap();
     let domain = its.domain().clone();
-    assert_eq!(domain.redistributors().len(), 64);
+    assert_eq!(room::redistributors(&domain).len(), 64);
     let mut tables = std::collections::BTreeSet::new();
     for index in 0..64 {
         let pendbaser = model.gicr(index).read_register(GicrRegister::Pendbaser);
@@ -253,7 +251,7 @@ fn tables_outside_reserved_memory_are_refused() {
     let fixed =
         room::domain_with_region(model.memory(), region, LpiDomainConfig::default()).unwrap();
     assert_eq!(fixed.init_redistributor(&model.gicr(0), 0), locked);
-    assert!(fixed.redistributors().is_empty());
+    assert!(room::redistributors(&fixed).is_empty());
     assert_eq!(
         (
             model.gicr(0).read_register(GicrRegister::Propbaser),

@@ -6,8 +6,6 @@
 //! delivered while disabled, register writes ignored).
 
 use crate::support::room;
-#[allow(unused_imports)]
-use crate::support::room::Redistributors as _;
 use crate::support::*;
 use gicv3_its::quirks::{QuirkOverrides, Quirks};
 use gicv3_its::wait::WaitPolicy;
@@ -475,7 +473,7 @@ fn a_redistributor_that_never_powers_up_is_a_timeout() {
             polls: 1000
         })
     );
-    assert!(domain.redistributors().is_empty());
+    assert!(room::redistributors(&domain).is_empty());
     assert_eq!(
         model.send_msi(DeviceId(0x10), EventId(0)),
         Err(MsiError::ItsDisabled)

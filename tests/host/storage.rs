@@ -4,8 +4,6 @@
 //! room, and a storage serves one driver.
 
 use crate::support::room;
-#[allow(unused_imports)]
-use crate::support::room::Redistributors as _;
 use crate::support::{
     ModelIts, assert_model_matches_registry, assert_no_violations, init_redistributors,
     processor_numbers,
@@ -189,7 +187,7 @@ fn a_domain_refuses_a_redistributor_it_has_no_room_for() {
         })
     );
     assert!(domain.redistributor(third).is_none());
-    assert_eq!(domain.redistributors().len(), 2);
+    assert_eq!(room::redistributors(&domain).len(), 2);
     assert_eq!(
         domain.table_bytes(),
         56 * 1024 + 2 * 8192,

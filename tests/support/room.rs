@@ -81,17 +81,11 @@ fn with_room<F: GitsFrame, M: DmaMemory>(mut its: Its<F, M>) -> Result<Its<F, M>
     Ok(its)
 }
 
-/// [`LpiDomain::redistributors`], which needs the heap, for both ways.
-pub trait Redistributors {
-    fn redistributors(&self) -> Vec<RedistributorInfo>;
-}
-
-impl<M: DmaMemory> Redistributors for LpiDomain<M> {
-    fn redistributors(&self) -> Vec<RedistributorInfo> {
-        let mut all = Vec::new();
-        self.for_each_redistributor(|info| all.push(info));
-        all
-    }
+/// [`LpiDomain::redistributors`] (which needs the heap), both ways.
+pub fn redistributors<M: DmaMemory>(domain: &LpiDomain<M>) -> Vec<RedistributorInfo> {
+    let mut all = Vec::new();
+    domain.for_each_redistributor(|info| all.push(info));
+    all
 }
 
 /// Forgets `value` without dropping it, as a kernel that hands over
